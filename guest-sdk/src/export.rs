@@ -1,0 +1,315 @@
+//! The glue that [`export_node!`](crate::export_node) expands to: converts
+//! between the generated WIT types and the typed API of this crate.
+
+use serde::de::DeserializeOwned;
+
+use crate::__bindings::savepoint::node::types as wit;
+use crate::outcome::{Json, Kind};
+use crate::{Context, Failure, Node, Outcome};
+
+/// `describe` of the `node` world for `N`.
+pub fn describe<N: Node>() -> wit::NodeInfo {
+    wit::NodeInfo {
+        name: N::NAME.to_owned(),
+        version: N::VERSION.to_owned(),
+        description: N::DESCRIPTION.to_owned(),
+        config_schema: N::config_schema().map(|schema| schema.to_string()),
+    }
+}
+
+/// `run` of the `node` world for `N`.
+pub fn run<N: Node>(ctx: wit::Context, state: wit::Json) -> Result<wit::Outcome, wit::Failure> {
+    call::<N>(ctx, &state)
+        .and_then(outcome)
+        .map_err(|failure| match failure {
+            Failure::Retryable(message) => wit::Failure::Retryable(message),
+            Failure::Fatal(message) => wit::Failure::Fatal(message),
+        })
+}
+
+fn call<N: Node>(ctx: wit::Context, state: &str) -> Result<Outcome, Failure> {
+    let config: N::Config = parse(&ctx.config).map_err(|e| {
+        Failure::fatal(format!(
+            "cannot read the config {}: {e}",
+            excerpt(&ctx.config)
+        ))
+    })?;
+    let resume = match ctx.resume {
+        None => None,
+        Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+            Failure::fatal(format!(
+                "the resume value is not JSON ({e}): {}",
+                excerpt(&text)
+            ))
+        })?),
+    };
+    let state: N::State = parse(state).map_err(|e| {
+        Failure::fatal(format!(
+            "cannot read the state as {}: {e}",
+            std::any::type_name::<N::State>()
+        ))
+    })?;
+    let ctx = Context {
+        thread: ctx.thread,
+        node: ctx.node,
+        step: ctx.step,
+        attempt: ctx.attempt,
+        config,
+        resume,
+        idempotency_key: ctx.idempotency_key,
+    };
+    N::run(&ctx, state)
+}
+
+fn parse<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+fn outcome(outcome: Outcome) -> Result<wit::Outcome, Failure> {
+    let text = |json: Json| json.0.map_err(Failure::Fatal);
+    let no_goto = |what: &str| match &outcome.goto {
+        None => Ok(()),
+        Some(to) => Err(Failure::fatal(format!(
+            "goto({to:?}) applies only to an update, not to {what}"
+        ))),
+    };
+    match outcome.kind {
+        Kind::Update(state) => Ok(wit::Outcome::Update(wit::Update {
+            state: text(state)?,
+            goto: outcome.goto,
+        })),
+        Kind::Interrupt(payload) => {
+            no_goto("an interrupt")?;
+            Ok(wit::Outcome::Interrupt(text(payload)?))
+        }
+        Kind::Sleep { duration, state } => {
+            no_goto("a sleep")?;
+            Ok(wit::Outcome::Sleep(wit::Sleep {
+                duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                state: text(state)?,
+            }))
+        }
+    }
+}
+
+/// At most 200 characters of a text, for messages.
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 200;
+    match text.char_indices().nth(MAX) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}... ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::NoConfig;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Config {
+        by: i64,
+        mode: String,
+    }
+
+    impl Default for Config {
+        fn default() -> Self {
+            Config {
+                by: 1,
+                mode: "update".to_owned(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct State {
+        #[serde(default)]
+        count: i64,
+    }
+
+    struct Test;
+
+    impl Node for Test {
+        const NAME: &'static str = "test";
+        const VERSION: &'static str = "1.2.3";
+        const DESCRIPTION: &'static str = "A node for tests.";
+        type Config = Config;
+        type State = State;
+
+        fn config_schema() -> Option<Value> {
+            Some(json!({"type": "object"}))
+        }
+
+        fn run(ctx: &Context<Config>, state: State) -> Result<Outcome, Failure> {
+            let count = state.count + ctx.config.by;
+            Ok(match ctx.config.mode.as_str() {
+                "update" => Outcome::update(json!({ "count": count })),
+                "goto" => Outcome::empty().goto("next"),
+                "not-object" => Outcome::update([1, 2]),
+                "interrupt" => Outcome::interrupt(json!({ "ask": ctx.node })),
+                "interrupt-goto" => Outcome::interrupt("x").goto("next"),
+                "sleep" => Outcome::sleep(Duration::from_millis(1500), json!({ "count": count })),
+                "resume" => Outcome::update(json!({ "resume": ctx.resume_as::<i64>()? })),
+                "retry" => return Err(Failure::retryable("try again")),
+                "question" => return Err("x".parse::<i64>().unwrap_err().into()),
+                other => return Err(Failure::fatal(format!("unknown mode {other}"))),
+            })
+        }
+    }
+
+    fn context(config: Value) -> wit::Context {
+        wit::Context {
+            thread: "t1".to_owned(),
+            node: "n1".to_owned(),
+            step: 3,
+            attempt: 1,
+            config: config.to_string(),
+            resume: None,
+            idempotency_key: "t1/3/n1".to_owned(),
+        }
+    }
+
+    fn update(result: Result<wit::Outcome, wit::Failure>) -> (Value, Option<String>) {
+        match result {
+            Ok(wit::Outcome::Update(update)) => {
+                (serde_json::from_str(&update.state).unwrap(), update.goto)
+            }
+            other => panic!("expected an update, got {other:?}"),
+        }
+    }
+
+    fn fatal(result: Result<wit::Outcome, wit::Failure>) -> String {
+        match result {
+            Err(wit::Failure::Fatal(message)) => message,
+            other => panic!("expected a fatal failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn describe_reports_the_constants() {
+        let info = describe::<Test>();
+        assert_eq!(info.name, "test");
+        assert_eq!(info.version, "1.2.3");
+        assert_eq!(info.description, "A node for tests.");
+        assert_eq!(info.config_schema.as_deref(), Some(r#"{"type":"object"}"#));
+    }
+
+    #[test]
+    fn update_serializes_the_value() {
+        let result = run::<Test>(
+            context(json!({"by": 2})),
+            r#"{"count": 5, "other": 1}"#.into(),
+        );
+        assert_eq!(update(result), (json!({"count": 7}), None));
+    }
+
+    #[test]
+    fn defaults_fill_a_missing_config_and_state() {
+        let result = run::<Test>(context(json!({})), "{}".into());
+        assert_eq!(update(result), (json!({"count": 1}), None));
+    }
+
+    #[test]
+    fn goto_names_the_route() {
+        let result = run::<Test>(context(json!({"mode": "goto"})), "{}".into());
+        assert_eq!(update(result), (json!({}), Some("next".to_owned())));
+    }
+
+    #[test]
+    fn an_update_that_is_not_an_object_is_fatal() {
+        let result = run::<Test>(context(json!({"mode": "not-object"})), "{}".into());
+        assert_eq!(
+            fatal(result),
+            "the update must be a JSON object, not an array"
+        );
+    }
+
+    #[test]
+    fn a_bad_config_is_fatal_and_named() {
+        let message = fatal(run::<Test>(context(json!({"bi": 2})), "{}".into()));
+        assert!(
+            message.starts_with(r#"cannot read the config {"bi":2}: unknown field `bi`"#),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_bad_state_is_fatal_and_named() {
+        let message = fatal(run::<Test>(context(json!({})), r#"{"count": "x"}"#.into()));
+        assert!(
+            message.starts_with("cannot read the state as savepoint_sdk::export::tests::State: invalid type: string \"x\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn interrupt_carries_any_json() {
+        let result = run::<Test>(context(json!({"mode": "interrupt"})), "{}".into());
+        match result {
+            Ok(wit::Outcome::Interrupt(payload)) => assert_eq!(payload, r#"{"ask":"n1"}"#),
+            other => panic!("expected an interrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn goto_on_an_interrupt_is_fatal() {
+        let result = run::<Test>(context(json!({"mode": "interrupt-goto"})), "{}".into());
+        assert_eq!(
+            fatal(result),
+            r#"goto("next") applies only to an update, not to an interrupt"#
+        );
+    }
+
+    #[test]
+    fn sleep_counts_milliseconds() {
+        let result = run::<Test>(context(json!({"mode": "sleep"})), "{}".into());
+        match result {
+            Ok(wit::Outcome::Sleep(sleep)) => {
+                assert_eq!(sleep.duration_ms, 1500);
+                assert_eq!(sleep.state, r#"{"count":1}"#);
+            }
+            other => panic!("expected a sleep, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn resume_is_parsed() {
+        let mut ctx = context(json!({"mode": "resume"}));
+        ctx.resume = Some("42".to_owned());
+        assert_eq!(
+            update(run::<Test>(ctx, "{}".into())).0,
+            json!({"resume": 42})
+        );
+
+        let mut ctx = context(json!({"mode": "resume"}));
+        ctx.resume = Some(r#""x""#.to_owned());
+        let message = fatal(run::<Test>(ctx, "{}".into()));
+        assert!(
+            message.starts_with("cannot read the resume value: invalid type"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn failures_keep_their_kind() {
+        let result = run::<Test>(context(json!({"mode": "retry"})), "{}".into());
+        assert!(
+            matches!(&result, Err(wit::Failure::Retryable(m)) if m == "try again"),
+            "{result:?}"
+        );
+        let result = run::<Test>(context(json!({"mode": "question"})), "{}".into());
+        assert_eq!(fatal(result), "invalid digit found in string");
+    }
+
+    #[test]
+    fn no_config_rejects_keys() {
+        assert!(serde_json::from_str::<NoConfig>("{}").is_ok());
+        assert!(serde_json::from_str::<NoConfig>(r#"{"a": 1}"#).is_err());
+    }
+}

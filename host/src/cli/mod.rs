@@ -1,0 +1,160 @@
+//! The command line: one file per subcommand. Each parses its arguments with
+//! clap, opens what it needs (the store, the plugins folder, the runtime) and
+//! prints for a person, or JSON with `--json`. This is the only module that
+//! uses `anyhow`.
+
+mod history;
+mod logs;
+mod output;
+mod plugins;
+mod resume;
+mod run;
+mod runs;
+mod state;
+mod status;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::plugin::PluginHost;
+use crate::runtime::Runtime;
+use crate::store::{SqliteStore, SystemClock};
+
+const ABOUT: &str = "Durable workflows whose nodes are sandboxed WebAssembly components";
+
+const LONG_ABOUT: &str = "\
+savepoint runs workflows whose nodes are WebAssembly components. Drop a node's
+.wasm file into the plugins folder, describe the graph in a TOML workflow file,
+and run it. After every node savepoint commits a checkpoint (the state, the
+next node, the step) to a SQLite file, so a run that is killed continues from
+its last checkpoint with `savepoint resume`, not from the start.
+
+The thread id (--thread) names a run: it is the save slot.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  savepoint run examples/workflows/chain.toml --thread job-1 --input '{\"count\":0}'
+  savepoint status job-1
+  savepoint state job-1 --json
+  savepoint history job-1
+  savepoint resume job-1
+  savepoint plugins
+  savepoint validate examples/workflows/chain.toml";
+
+#[derive(Debug, Parser)]
+#[command(name = "savepoint", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where things live; every flag has an environment variable.
+#[derive(Debug, Args)]
+struct Global {
+    /// The SQLite database that holds every run and checkpoint (created on first use).
+    #[arg(
+        long,
+        global = true,
+        env = "SAVEPOINT_DB",
+        default_value = "savepoint.db"
+    )]
+    db: PathBuf,
+    /// The folder of node components: every `NAME.wasm` in it is the plugin NAME.
+    #[arg(
+        long,
+        global = true,
+        env = "SAVEPOINT_PLUGINS",
+        default_value = "plugins"
+    )]
+    plugins: PathBuf,
+    /// Where compiled components are cached [default: .savepoint/cache beside the database].
+    #[arg(long, global = true, env = "SAVEPOINT_CACHE")]
+    cache: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Run(run::RunArgs),
+    Resume(resume::ResumeArgs),
+    Status(status::StatusArgs),
+    State(state::StateArgs),
+    History(history::HistoryArgs),
+    Logs(logs::LogsArgs),
+    Runs(runs::RunsArgs),
+    Plugins(plugins::PluginsArgs),
+    Validate(validate::ValidateArgs),
+}
+
+/// Run the parsed command line; the exit code says whether the run (if any)
+/// completed.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    match cli.command {
+        Command::Run(args) => run::main(&global, args).await,
+        Command::Resume(args) => resume::main(&global, args).await,
+        Command::Status(args) => status::main(&global, args).await,
+        Command::State(args) => state::main(&global, args).await,
+        Command::History(args) => history::main(&global, args).await,
+        Command::Logs(args) => logs::main(&global, args).await,
+        Command::Runs(args) => runs::main(&global, args).await,
+        Command::Plugins(args) => plugins::main(&global, args).await,
+        Command::Validate(args) => validate::main(&global, args).await,
+    }
+}
+
+impl Global {
+    /// The store, creating the database file if needed.
+    fn open_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
+        let store = SqliteStore::open(&self.db, Arc::new(SystemClock))
+            .with_context(|| format!("cannot open the database {}", self.db.display()))?;
+        Ok(Arc::new(store))
+    }
+
+    /// The store of an existing database: commands that only read never
+    /// create an empty database by accident.
+    fn existing_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
+        if !self.db.exists() {
+            bail!(
+                "no database at {} (start a run with `savepoint run`, or point --db / \
+                 SAVEPOINT_DB at an existing database)",
+                self.db.display()
+            );
+        }
+        self.open_store()
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        match &self.cache {
+            Some(dir) => dir.clone(),
+            None => db_dir(&self.db).join(".savepoint").join("cache"),
+        }
+    }
+
+    fn plugin_host(&self) -> anyhow::Result<PluginHost> {
+        PluginHost::new(Some(self.cache_dir()))
+            .map_err(|e| anyhow::anyhow!("cannot start the WebAssembly engine: {e:#}"))
+    }
+
+    fn runtime(&self, store: Arc<SqliteStore>) -> anyhow::Result<Runtime<SqliteStore>> {
+        Ok(Runtime::new(
+            store,
+            self.plugin_host()?,
+            self.plugins.clone(),
+            Arc::new(SystemClock),
+        ))
+    }
+}
+
+fn db_dir(db: &Path) -> PathBuf {
+    match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -1,0 +1,40 @@
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{Global, output};
+use crate::runtime::RuntimeError;
+
+/// Show where a run is: its status, committed steps, next node, last error.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The run's thread id.
+    thread: String,
+    /// Print one JSON object: thread, workflow, status, step, next, error, ...
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn main(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let store = global.existing_store()?;
+    let run = store_run(&*store, &args.thread).await?;
+    if args.json {
+        output::print_json(&output::status_json(&run));
+    } else {
+        output::print_status(&run);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The run `thread`, or an error that names it.
+pub async fn store_run<S: crate::store::CheckpointStore>(
+    store: &S,
+    thread: &str,
+) -> anyhow::Result<crate::store::RunRecord> {
+    Ok(store
+        .load_run(thread)
+        .await?
+        .ok_or_else(|| RuntimeError::NotFound {
+            thread: thread.to_string(),
+        })?)
+}

@@ -1,0 +1,34 @@
+//! savepoint: durable workflows whose nodes are sandboxed WebAssembly components.
+//!
+//! # One step, from the command line to the disk
+//!
+//! `savepoint run chain.toml --thread job-1` enters through [`cli`] (`cli/run.rs`),
+//! which opens the [`store`] (a SQLite file), a [`plugin::PluginHost`] (the
+//! wasmtime engine) and a [`runtime::Runtime`] over both, then calls
+//! [`runtime::Runtime::start`]. From there every step is the same:
+//!
+//! 1. [`workflow`] has parsed and validated the workflow file (pure: no I/O);
+//!    the run is pinned to that exact text, stored by digest.
+//! 2. [`runtime`] takes the run's position (its latest checkpoint: state, next
+//!    node, step) and asks [`plugin`] to call the next node.
+//! 3. [`plugin`] instantiates the node's component in a fresh sandbox (no files,
+//!    no environment, no network; stdout and stderr captured) and calls `run`
+//!    with the context and the state; the answer comes back as our own
+//!    [`plugin::Outcome`] or [`plugin::CallError`], never as generated types.
+//! 4. [`runtime`] merges the update with the workflow's reducers and routes
+//!    ([`workflow::Workflow::apply_update`], [`workflow::Workflow::route`]).
+//! 5. [`store`] commits the new checkpoint, the node's log lines and the run's
+//!    new position in one SQLite transaction
+//!    ([`store::CheckpointStore::commit_step`]). Nothing a node returned counts
+//!    before that commit, so a process killed at any point resumes from the
+//!    last checkpoint ([`runtime::Runtime::resume`]).
+//!
+//! Data flows one way: `cli` -> `runtime` -> (`workflow`, `plugin`, `store`).
+//! `workflow` knows nothing of wasmtime or SQLite, `store` nothing of wasmtime,
+//! `plugin` nothing of SQLite.
+
+pub mod cli;
+pub mod plugin;
+pub mod runtime;
+pub mod store;
+pub mod workflow;

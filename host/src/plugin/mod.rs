@@ -1,0 +1,181 @@
+//! Plugins: WebAssembly components that implement the `savepoint:node` world.
+//!
+//! This module owns everything wasmtime: the [`Engine`](wasmtime::Engine) and its
+//! epoch ticker, loading a `.wasm` file (digest, component check, world check,
+//! the on-disk cache of compiled code), the sandbox each call runs in, and the
+//! one `bindgen!` of the WIT contract. Generated types never leave this module:
+//! a call takes a [`CallInput`] and gives back a [`CallOutput`] made of our own
+//! types, which the runtime turns into a checkpoint. It knows nothing of SQLite
+//! or of the workflow file.
+
+mod bindings;
+mod cache;
+mod load;
+mod sandbox;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use load::{PluginHost, PluginLoad, digest, scan_dir};
+
+/// A loaded component that implements the node world, ready to instantiate.
+#[derive(Clone)]
+pub struct Plugin {
+    /// The file stem, which workflow files use in `plugin = "..."`.
+    pub name: String,
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// `sha256:<hex>` of the file's bytes.
+    pub digest: String,
+    /// What the component's `describe()` returned.
+    pub info: NodeInfo,
+    engine: wasmtime::Engine,
+    pre: bindings::NodePre<sandbox::NodeState>,
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("digest", &self.digest)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a node says about itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub config_schema: Option<Value>,
+}
+
+/// Everything the host passes to one call of a node's `run`.
+#[derive(Debug, Clone)]
+pub struct CallInput {
+    pub thread: String,
+    pub node: String,
+    pub step: u64,
+    pub attempt: u32,
+    pub config: Value,
+    pub resume: Option<Value>,
+    pub idempotency_key: String,
+    /// Stop the call (as a timeout) when it runs longer than this.
+    pub timeout: Option<Duration>,
+}
+
+/// What a successful call asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Merge `state` (a JSON object) with the reducers and go on, optionally along `goto`.
+    Update {
+        state: Map<String, Value>,
+        goto: Option<String>,
+    },
+    /// Park until resumed with input; the payload says what the run waits for.
+    Interrupt(Value),
+    /// Commit `state`, park for `duration`, then run the node again.
+    Sleep {
+        duration: Duration,
+        state: Map<String, Value>,
+    },
+}
+
+/// Why a call did not produce an [`Outcome`]. Every variant's message is
+/// complete on its own; the runtime prefixes the node's name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// The node returned `failure.retryable`.
+    #[error("retryable failure: {0}")]
+    Retryable(String),
+    /// The node returned `failure.fatal`.
+    #[error("fatal failure: {0}")]
+    Fatal(String),
+    /// The guest trapped (panic, abort, unreachable, stack overflow, ...).
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// The node returned something that breaks the contract (JSON that does
+    /// not parse, an update that is not an object).
+    #[error("{0}")]
+    InvalidOutput(String),
+    /// The call ran longer than its timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+impl CallError {
+    /// Whether a retry policy may try the call again.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, CallError::Fatal(_) | CallError::InvalidOutput(_))
+    }
+}
+
+/// Severity of a log line, as in the WIT `host.level` (plus the captured
+/// `stdout`/`stderr` streams).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Stdout,
+    Stderr,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Stdout => "stdout",
+            LogLevel::Stderr => "stderr",
+        }
+    }
+}
+
+/// One line a node logged during a call.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// The result of one call: the outcome or the error, and the call's log lines
+/// either way.
+#[derive(Debug)]
+pub struct CallOutput {
+    pub result: Result<Outcome, CallError>,
+    pub logs: Vec<LogRecord>,
+}
+
+/// Why a plugin file could not be used. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a WebAssembly component: {reason}")]
+    NotAComponent { path: PathBuf, reason: String },
+    #[error("{path} does not compile: {reason}")]
+    Compile { path: PathBuf, reason: String },
+    #[error(
+        "{path} does not implement the savepoint:node@0.1.0 `node` world: {reason} \
+         (build it against wit/node.wit, e.g. with the savepoint-sdk crate)"
+    )]
+    WrongWorld { path: PathBuf, reason: String },
+    #[error("{path}: describe() failed: {reason}")]
+    Describe { path: PathBuf, reason: String },
+}

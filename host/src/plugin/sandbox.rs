@@ -1,0 +1,204 @@
+//! The sandbox one call runs in: a fresh store whose WASI context grants
+//! nothing (no preopened directories, no environment, no network, no stdin),
+//! whose stdout and stderr are captured (bounded) into the call's log, and whose
+//! memory is capped.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{self, Level};
+use super::{LogLevel, LogRecord};
+
+/// Linear memory a node may grow to.
+const MEMORY_LIMIT: usize = 512 << 20;
+/// Bytes of log text (all lines together) kept per call; the rest is dropped
+/// and counted.
+const LOG_LIMIT: usize = 1 << 20;
+/// Bytes of stdout and of stderr kept per call.
+const OUTPUT_LIMIT: usize = 64 << 10;
+
+/// The host side of one call (the `T` of `Store<T>`).
+pub struct NodeState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    logs: Vec<LogRecord>,
+    log_bytes: usize,
+    dropped_logs: usize,
+    stdout: Captured,
+    stderr: Captured,
+}
+
+impl NodeState {
+    pub fn new() -> NodeState {
+        let stdout = Captured::new(OUTPUT_LIMIT);
+        let stderr = Captured::new(OUTPUT_LIMIT);
+        // Deny by default: the builder starts with no preopens, no env, no
+        // args, no network and a closed stdin; we only redirect stdout/stderr.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        NodeState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MEMORY_LIMIT)
+                .instances(64)
+                .build(),
+            logs: Vec::new(),
+            log_bytes: 0,
+            dropped_logs: 0,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn limits(&mut self) -> &mut StoreLimits {
+        &mut self.limits
+    }
+
+    /// The call's log: the lines the node logged, then what it printed.
+    pub fn take_logs(&mut self) -> Vec<LogRecord> {
+        let mut logs = std::mem::take(&mut self.logs);
+        if self.dropped_logs > 0 {
+            logs.push(LogRecord {
+                level: LogLevel::Warn,
+                message: format!(
+                    "{} more log lines dropped (a call keeps {LOG_LIMIT} bytes of log)",
+                    self.dropped_logs
+                ),
+            });
+        }
+        for (level, captured) in [
+            (LogLevel::Stdout, &self.stdout),
+            (LogLevel::Stderr, &self.stderr),
+        ] {
+            if let Some(text) = captured.text() {
+                logs.push(LogRecord {
+                    level,
+                    message: text,
+                });
+            }
+        }
+        logs
+    }
+
+    /// The last few lines the node wrote to stderr (a Rust panic message
+    /// lands there), for trap messages.
+    pub fn stderr_tail(&self) -> Option<String> {
+        let text = self.stderr.text()?;
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
+        let start = lines.len().saturating_sub(3);
+        Some(lines[start..].join(" "))
+    }
+}
+
+impl WasiView for NodeState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl bindings::Host for NodeState {
+    fn log(&mut self, level: Level, message: String) {
+        if self.log_bytes + message.len() > LOG_LIMIT {
+            self.dropped_logs += 1;
+            return;
+        }
+        self.log_bytes += message.len();
+        self.logs.push(LogRecord {
+            level: bindings::level(level),
+            message,
+        });
+    }
+}
+
+/// A bounded in-memory stdout/stderr: writes beyond the limit are dropped
+/// (and counted), never an error the guest has to handle.
+#[derive(Clone)]
+struct Captured {
+    inner: Arc<Mutex<CapturedInner>>,
+}
+
+struct CapturedInner {
+    bytes: Vec<u8>,
+    limit: usize,
+    dropped: usize,
+}
+
+impl Captured {
+    fn new(limit: usize) -> Captured {
+        Captured {
+            inner: Arc::new(Mutex::new(CapturedInner {
+                bytes: Vec::new(),
+                limit,
+                dropped: 0,
+            })),
+        }
+    }
+
+    fn text(&self) -> Option<String> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.bytes.is_empty() {
+            return None;
+        }
+        let mut text = String::from_utf8_lossy(&inner.bytes).trim().to_string();
+        if inner.dropped > 0 {
+            text.push_str(&format!(" [... {} more bytes dropped]", inner.dropped));
+        }
+        Some(text)
+    }
+}
+
+impl IsTerminal for Captured {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for Captured {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl AsyncWrite for Captured {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let room = inner.limit.saturating_sub(inner.bytes.len());
+        let keep = room.min(buf.len());
+        inner.bytes.extend_from_slice(&buf[..keep]);
+        inner.dropped += buf.len() - keep;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,37 @@
+use std::path::PathBuf;
+
+use crate::store::{RunStatus, StoreError};
+use crate::workflow::WorkflowError;
+
+/// Why the runtime could not start or continue a run. A node's own failure is
+/// not an error here: it is recorded on the run (status `failed`).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The workflow file is invalid; the message names the file and line.
+    #[error("{0}")]
+    Workflow(#[from] WorkflowError),
+    #[error("cannot read the plugins folder {dir}: {source}")]
+    PluginsDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", thread_exists(thread, *status))]
+    ThreadExists { thread: String, status: RunStatus },
+    #[error("no run with thread id \"{thread}\" (see `savepoint runs`)")]
+    NotFound { thread: String },
+    #[error("thread \"{thread}\" is {status}; there is nothing to resume")]
+    NotResumable { thread: String, status: RunStatus },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn thread_exists(thread: &str, status: RunStatus) -> String {
+    if status.is_finished() && status != RunStatus::Failed {
+        format!("thread \"{thread}\" already exists and is {status}; pick another --thread")
+    } else {
+        format!(
+            "thread \"{thread}\" already exists and is unfinished (status: {status}); \
+             use `savepoint resume {thread}` to continue it, or pick another --thread"
+        )
+    }
+}

@@ -1,0 +1,251 @@
+//! The workflow file: what it means, and nothing about how it runs.
+//!
+//! [`Workflow::parse`] turns the TOML text into a validated [`Workflow`] (every error
+//! names the file, line and column) and [`Workflow::check_plugins`] checks it against
+//! the components found in the plugins directory. The runtime then consults the
+//! `Workflow` at every step: after a node returns, [`Workflow::route`] turns the node's
+//! `goto` into the node(s) to run next, and [`Workflow::apply_update`] merges the node's
+//! partial update into the run's state with the per-key [`Reducer`]s; the runtime hands
+//! both to the store, which commits them as the next checkpoint. The module is pure (no
+//! I/O, no async, no wasmtime, no SQLite), so it is tested with plain values.
+//!
+//! Layout: `parse` (TOML -> raw structs with spans, then validation), `reduce`
+//! (reducers), `route` (edges and reachability), `error` (all error types).
+
+mod error;
+mod parse;
+mod reduce;
+mod route;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::{Map, Value};
+
+use error::Loc;
+pub use error::{MergeError, RouteError, Side, WorkflowError};
+
+/// A parsed and validated workflow file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    pub name: String,
+    /// Always names a node in `nodes`.
+    pub start: String,
+    /// Upper bound on the steps of one run (bounds loops); at least 1.
+    pub max_steps: u64,
+    /// Reducer per top-level state key; keys not listed use [`Reducer::Replace`].
+    pub reducers: BTreeMap<String, Reducer>,
+    /// Never empty; every edge target names one of these nodes, or `end`.
+    pub nodes: BTreeMap<String, Node>,
+    /// Where each node is written, for errors found after parsing.
+    locs: BTreeMap<String, NodeLocs>,
+}
+
+/// One node of a workflow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub name: String,
+    /// File stem of the component: `plugins/<plugin>.wasm`. Defaults to the node's name.
+    pub plugin: String,
+    /// The node's `config` table as JSON; always an object (`{}` when absent).
+    pub config: Value,
+    pub edge: Edge,
+}
+
+/// How a run leaves a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edge {
+    /// `next = "..."`: always this target.
+    Next(Target),
+    /// `routes = [...]`: the node chooses one with `goto`. Non-empty, no duplicates.
+    Routes(Vec<Target>),
+}
+
+/// An edge target: a node, or the end of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    Node(String),
+    End,
+}
+
+impl Target {
+    /// `"end"` is [`Target::End`]; anything else names a node.
+    pub fn from_name(name: &str) -> Target {
+        if name == "end" {
+            Target::End
+        } else {
+            Target::Node(name.to_owned())
+        }
+    }
+
+    /// The node's name, or `None` for `end`.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Target::Node(name) => Some(name),
+            Target::End => None,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.node().unwrap_or("end"))
+    }
+}
+
+/// How a top-level state key combines the current value with a node's update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Reducer {
+    /// The update replaces the value.
+    #[default]
+    Replace,
+    /// An array update extends the array; any other value is pushed.
+    Append,
+    /// Objects are merged recursively; anything else replaces.
+    Merge,
+    /// Numbers are added (integers checked for overflow).
+    Add,
+}
+
+impl Reducer {
+    pub const ALL: [Reducer; 4] = [
+        Reducer::Replace,
+        Reducer::Append,
+        Reducer::Merge,
+        Reducer::Add,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reducer::Replace => "replace",
+            Reducer::Append => "append",
+            Reducer::Merge => "merge",
+            Reducer::Add => "add",
+        }
+    }
+}
+
+impl fmt::Display for Reducer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A reducer name that is not one of `replace`, `append`, `merge`, `add`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown reducer \"{name}\"; valid reducers are: replace, append, merge, add")]
+pub struct ParseReducerError {
+    pub name: String,
+}
+
+impl FromStr for Reducer {
+    type Err = ParseReducerError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Reducer::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| ParseReducerError { name: s.to_owned() })
+    }
+}
+
+/// Where a node is written in the file.
+#[derive(Debug, Clone, PartialEq)]
+struct NodeLocs {
+    /// The `[nodes.X]` header (or the key of an inline table).
+    header: Loc,
+    /// The `plugin` value, or the header when the plugin was defaulted.
+    plugin: Loc,
+}
+
+impl Workflow {
+    /// Parses and validates a workflow file. `file` is only used in messages.
+    pub fn parse(file: &str, text: &str) -> Result<Workflow, WorkflowError> {
+        parse::parse(file, text)
+    }
+
+    /// Checks that every node's plugin is in `available` (the file stems of the
+    /// `.wasm` files in `plugins_dir`). The error points at the node's `plugin` key,
+    /// or at its `[nodes.X]` header when the plugin was defaulted to the node's name.
+    pub fn check_plugins(
+        &self,
+        file: &str,
+        plugins_dir: &str,
+        available: &[String],
+    ) -> Result<(), WorkflowError> {
+        let mut nodes: Vec<&Node> = self.nodes.values().collect();
+        nodes.sort_by_key(|n| self.locs.get(&n.name).map(|l| l.plugin.offset));
+        let Some(node) = nodes.into_iter().find(|n| !available.contains(&n.plugin)) else {
+            return Ok(());
+        };
+        let mut found: Vec<&str> = available.iter().map(String::as_str).collect();
+        found.sort_unstable();
+        found.dedup();
+        let found = if found.is_empty() {
+            "none".to_owned()
+        } else {
+            found.join(", ")
+        };
+        let sep = if plugins_dir.ends_with('/') { "" } else { "/" };
+        let message = format!(
+            "node \"{}\" uses plugin \"{}\", but {plugins_dir}{sep}{}.wasm does not exist (found: {found})",
+            node.name, node.plugin, node.plugin,
+        );
+        let loc = self.locs.get(&node.name).map(|l| l.plugin.clone());
+        let loc = loc.unwrap_or_else(|| Loc::new("", 0..0));
+        Err(WorkflowError::new(file, &loc, message))
+    }
+
+    /// Distinct plugin names used by the workflow, sorted.
+    pub fn plugins(&self) -> Vec<String> {
+        let mut plugins: Vec<String> = self.nodes.values().map(|n| n.plugin.clone()).collect();
+        plugins.sort_unstable();
+        plugins.dedup();
+        plugins
+    }
+
+    /// The reducer of a top-level state key (`replace` unless the file says otherwise).
+    pub fn reducer(&self, key: &str) -> Reducer {
+        self.reducers.get(key).copied().unwrap_or_default()
+    }
+
+    /// Where to go after `node` returned `goto`: the names of the next node(s),
+    /// empty when the run ends.
+    ///
+    /// A `next` node may omit `goto` or name its `next` target; a `routes` node
+    /// must name one of its routes.
+    pub fn route(&self, node: &str, goto: Option<&str>) -> Result<Vec<String>, RouteError> {
+        route::route(self, node, goto)
+    }
+
+    /// Merges a node's partial update into `state` with the reducers. Keys absent
+    /// from the update are unchanged. On error `state` is left untouched.
+    pub fn apply_update(
+        &self,
+        state: &mut Map<String, Value>,
+        update: Map<String, Value>,
+    ) -> Result<(), MergeError> {
+        reduce::apply(&self.reducers, state, update)
+    }
+
+    /// Non-fatal findings, located like errors: nodes that cannot be reached from `start`.
+    pub fn warnings(&self, file: &str) -> Vec<String> {
+        route::unreachable(self)
+            .into_iter()
+            .map(|name| {
+                let message = format!(
+                    "warning: node \"{name}\" is unreachable from start \"{}\"",
+                    self.start
+                );
+                match self.locs.get(&name) {
+                    Some(locs) => WorkflowError::new(file, &locs.header, message).headline(),
+                    None => format!("{file}: {message}"),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

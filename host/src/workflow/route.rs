@@ -1,0 +1,171 @@
+//! Edges: where a run goes after a node returned, and which nodes a run can reach.
+
+use std::collections::BTreeSet;
+
+use super::{Edge, RouteError, Target, Workflow};
+
+pub(super) fn route(
+    workflow: &Workflow,
+    node: &str,
+    goto: Option<&str>,
+) -> Result<Vec<String>, RouteError> {
+    let Some(n) = workflow.nodes.get(node) else {
+        return Err(RouteError::UnknownNode {
+            node: node.to_owned(),
+            nodes: workflow.nodes.keys().cloned().collect(),
+        });
+    };
+    let target = match (&n.edge, goto) {
+        (Edge::Next(next), None) => next,
+        (Edge::Next(next), Some(goto)) if *next == Target::from_name(goto) => next,
+        (Edge::Next(next), Some(goto)) => {
+            return Err(RouteError::GotoWithoutRoutes {
+                node: node.to_owned(),
+                goto: goto.to_owned(),
+                next: next.to_string(),
+            });
+        }
+        (Edge::Routes(routes), goto) => {
+            let chosen = goto.map(Target::from_name);
+            match routes.iter().find(|r| Some(*r) == chosen.as_ref()) {
+                Some(target) => target,
+                None => {
+                    let routes = routes.iter().map(Target::to_string).collect();
+                    return Err(match goto {
+                        Some(goto) => RouteError::NotARoute {
+                            node: node.to_owned(),
+                            goto: goto.to_owned(),
+                            routes,
+                        },
+                        None => RouteError::MissingGoto {
+                            node: node.to_owned(),
+                            routes,
+                        },
+                    });
+                }
+            }
+        }
+    };
+    Ok(target.node().map(str::to_owned).into_iter().collect())
+}
+
+/// Nodes no path of edges leads to from `start`, sorted by name.
+pub(super) fn unreachable(workflow: &Workflow) -> Vec<String> {
+    let mut seen = BTreeSet::from([workflow.start.as_str()]);
+    let mut todo = vec![workflow.start.as_str()];
+    while let Some(name) = todo.pop() {
+        let Some(node) = workflow.nodes.get(name) else {
+            continue;
+        };
+        let targets = match &node.edge {
+            Edge::Next(next) => std::slice::from_ref(next),
+            Edge::Routes(routes) => routes.as_slice(),
+        };
+        for next in targets.iter().filter_map(Target::node) {
+            if seen.insert(next) {
+                todo.push(next);
+            }
+        }
+    }
+    workflow
+        .nodes
+        .keys()
+        .filter(|name| !seen.contains(name.as_str()))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+name = "loop"
+start = "a"
+[nodes.a]
+next = "check"
+[nodes.check]
+plugin = "router"
+routes = ["a", "end"]
+[nodes.b]
+next = "end"
+[nodes.c]
+next = "c"
+"#;
+
+    fn wf() -> Workflow {
+        Workflow::parse("loop.toml", FILE).unwrap()
+    }
+
+    #[test]
+    fn next_edge_without_goto() {
+        assert_eq!(wf().route("a", None).unwrap(), ["check"]);
+    }
+
+    #[test]
+    fn next_edge_with_matching_goto() {
+        assert_eq!(wf().route("a", Some("check")).unwrap(), ["check"]);
+        assert!(wf().route("b", Some("end")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn next_to_end_finishes() {
+        assert!(wf().route("b", None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn next_edge_with_other_goto_fails() {
+        let err = wf().route("a", Some("b")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"node "a" returned goto "b", but it declares no routes; its next is "check""#
+        );
+    }
+
+    #[test]
+    fn routes_choose() {
+        assert_eq!(wf().route("check", Some("a")).unwrap(), ["a"]);
+        assert!(wf().route("check", Some("end")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn routes_reject_undeclared_goto() {
+        let err = wf().route("check", Some("b")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"node "check" returned goto "b", which is not one of its routes ("a", "end")"#
+        );
+    }
+
+    #[test]
+    fn routes_require_goto() {
+        let err = wf().route("check", None).unwrap_err();
+        assert!(matches!(err, RouteError::MissingGoto { .. }));
+        assert_eq!(
+            err.to_string(),
+            r#"node "check" declares routes, so it must choose one of them with goto ("a", "end"), but it returned no goto"#
+        );
+    }
+
+    #[test]
+    fn unknown_node() {
+        let err = wf().route("zz", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"there is no node "zz" in the workflow (nodes: a, b, c, check)"#
+        );
+    }
+
+    #[test]
+    fn unreachable_nodes_are_warnings() {
+        let wf = wf();
+        assert_eq!(unreachable(&wf), ["b", "c"]);
+        assert_eq!(
+            wf.warnings("loop.toml"),
+            [
+                r#"loop.toml:9:1: warning: node "b" is unreachable from start "a""#,
+                r#"loop.toml:11:1: warning: node "c" is unreachable from start "a""#,
+            ]
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! The command line as a user meets it: help, defaults, and errors that say
+//! what to do.
+
+use crate::fixtures::Env;
+
+#[test]
+fn help_teaches_the_commands() {
+    let env = Env::new(&[]);
+    let help = env.ok(&["--help"]);
+    for command in [
+        "run", "resume", "status", "state", "history", "plugins", "validate",
+    ] {
+        assert!(help.contains(command), "--help lists {command}:\n{help}");
+    }
+    assert!(
+        help.contains("SAVEPOINT_DB") && help.contains("SAVEPOINT_PLUGINS"),
+        "{help}"
+    );
+    let run_help = env.ok(&["run", "--help"]);
+    assert!(
+        run_help.contains("--thread") && run_help.contains("--input"),
+        "{run_help}"
+    );
+}
+
+#[test]
+fn reading_commands_never_create_a_database() {
+    let env = Env::new(&[]);
+    let stderr = env.fails(&["status", "nope"]);
+    assert!(stderr.contains("no database at savepoint.db"), "{stderr}");
+    assert!(!env.db().exists());
+}
+
+#[test]
+fn unknown_thread_is_named() {
+    let env = Env::new(&["counter"]);
+    let workflow = env.example_workflow("chain.toml");
+    env.ok(&["run", &workflow, "--thread", "real"]);
+    for command in ["status", "state", "history", "resume", "logs"] {
+        let stderr = env.fails(&[command, "ghost"]);
+        assert!(
+            stderr.contains("no run with thread id \"ghost\""),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_json_is_refused_before_anything_is_stored() {
+    let env = Env::new(&["counter"]);
+    let workflow = env.example_workflow("chain.toml");
+    let stderr = env.fails(&["run", &workflow, "--thread", "t", "--input", "{count: 1}"]);
+    assert!(stderr.contains("--input is not valid JSON"), "{stderr}");
+    let stderr = env.fails(&["run", &workflow, "--thread", "t", "--input", "[1,2]"]);
+    assert!(stderr.contains("--input must be a JSON object"), "{stderr}");
+    assert!(!env.db().exists() || env.fails(&["status", "t"]).contains("no run"));
+}
+
+#[test]
+fn flags_and_environment_variables_choose_db_and_plugins() {
+    let env = Env::new(&["counter"]);
+    let workflow = env.example_workflow("chain.toml");
+    std::fs::rename(env.plugins(), env.path().join("nodes")).unwrap();
+    let output = env
+        .command(&["run", &workflow, "--thread", "envs"])
+        .env("SAVEPOINT_DB", "other.db")
+        .env("SAVEPOINT_PLUGINS", "nodes")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(env.path().join("other.db").exists());
+    assert!(!env.db().exists());
+    let state = env.ok(&["state", "envs", "--json", "--db", "other.db"]);
+    assert_eq!(state.trim(), r#"{"count":10}"#);
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: real guest components (built once per test run by
+//! `fixtures`), the real `savepoint` binary, a real SQLite file, and SIGKILL.
+//!
+//! Golden files for user-facing messages live in `tests/e2e/golden/`; run with
+//! `BLESS=1` to rewrite them after an intended change.
+
+mod bad_input;
+mod chain;
+mod cli;
+mod crash;
+mod fixtures;
