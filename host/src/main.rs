@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     match savepoint::cli::run(cli).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", savepoint::cli::describe_error(&error));
             ExitCode::FAILURE
         }
     }

@@ -158,3 +158,17 @@ fn db_dir(db: &Path) -> PathBuf {
         _ => PathBuf::from("."),
     }
 }
+
+/// An error and its causes on one line, leaving out a cause whose text the
+/// message already contains (our messages often quote their source).
+pub fn describe_error(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}

@@ -21,7 +21,7 @@ pub async fn main(global: &Global, args: PluginsArgs) -> anyhow::Result<ExitCode
     let host = global.plugin_host()?;
     let loads = host.load_dir(&global.plugins).await.with_context(|| {
         format!(
-            "cannot read the plugins folder {}",
+            "cannot read the plugins folder {} (choose the folder with --plugins DIR or SAVEPOINT_PLUGINS)",
             global.plugins.display()
         )
     })?;

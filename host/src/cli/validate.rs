@@ -23,7 +23,7 @@ pub async fn main(global: &Global, args: ValidateArgs) -> anyhow::Result<ExitCod
     let available: Vec<String> = crate::plugin::scan_dir(&global.plugins)
         .with_context(|| {
             format!(
-                "cannot read the plugins folder {}",
+                "cannot read the plugins folder {} (choose the folder with --plugins DIR or SAVEPOINT_PLUGINS)",
                 global.plugins.display()
             )
         })?

@@ -10,7 +10,10 @@ pub enum RuntimeError {
     /// The workflow file is invalid; the message names the file and line.
     #[error("{0}")]
     Workflow(#[from] WorkflowError),
-    #[error("cannot read the plugins folder {dir}: {source}")]
+    #[error(
+        "cannot read the plugins folder {dir}: {source} (choose the folder with --plugins DIR \
+         or SAVEPOINT_PLUGINS)"
+    )]
     PluginsDir {
         dir: PathBuf,
         source: std::io::Error,
