@@ -5,6 +5,16 @@ use serde::de::DeserializeOwned;
 use crate::Failure;
 
 /// The call a node's [`run`](crate::Node::run) answers.
+///
+/// Most calls are first calls: `resume` is `None`, `interrupt_timed_out` is
+/// false and `wakes` is 0. The other fields say why the node runs again:
+///
+/// | the node returned | it runs again when | with |
+/// |---|---|---|
+/// | [`Outcome::sleep`](crate::Outcome::sleep) | the sleep is over | `wakes` one higher |
+/// | [`Outcome::interrupt`](crate::Outcome::interrupt) | someone answers (`savepoint resume ID --input JSON`) | `resume` set to the answer |
+/// | [`Outcome::interrupt_for`](crate::Outcome::interrupt_for) | someone answers, or the deadline passes | `resume`, or `interrupt_timed_out` |
+/// | a [`Failure::Retryable`](crate::Failure::Retryable) | the retry policy tries again | `attempt` one higher |
 #[derive(Debug, Clone)]
 pub struct Context<C> {
     /// The run (thread) id: the save slot this call belongs to.
@@ -14,13 +24,26 @@ pub struct Context<C> {
     /// The step this call will commit, counted from 1. A replayed step keeps
     /// its number.
     pub step: u64,
-    /// Which attempt at this step this is, counted from 1.
+    /// Which attempt at this step this is, counted from 1. It grows when the
+    /// step is retried after a failure or replayed by `savepoint resume`.
     pub attempt: u32,
     /// The node's `config` from the workflow file.
     pub config: C,
-    /// The value the run was resumed with (`savepoint resume --input`) when
-    /// this call answers an [interrupt](crate::Outcome::interrupt).
+    /// The value the run was resumed with (`savepoint resume ID --input
+    /// JSON`) when this call answers an [interrupt](crate::Outcome::interrupt);
+    /// `None` otherwise. [`resume_as`](Self::resume_as) reads it as a type.
     pub resume: Option<serde_json::Value>,
+    /// True when this call follows an
+    /// [interrupt with a deadline](crate::Outcome::interrupt_for) that
+    /// passed before anyone answered; [`resume`](Self::resume) is then
+    /// `None`. The node decides what silence means: take a default, escalate,
+    /// or interrupt again.
+    pub interrupt_timed_out: bool,
+    /// How many times in a row this node has put the run to
+    /// [sleep](crate::Outcome::sleep) and been woken again: 0 on a first
+    /// call, 1 after the first wake-up, 2 after the second, and so on. A
+    /// poller uses it to count its looks and to give up after a while.
+    pub wakes: u32,
     /// `<thread>/<step>/<node>`: the same for every attempt at this step and
     /// different for every other step. Pass it to outside systems so that a
     /// side effect repeated by a retry or a crash happens only once.
@@ -28,8 +51,36 @@ pub struct Context<C> {
 }
 
 impl<C> Context<C> {
+    /// A first call with `config`, for a node's native unit tests: thread
+    /// `test`, node `test`, step 1, attempt 1, no resume value, no timed-out
+    /// interrupt, no wakes. Change the fields a test needs with struct update
+    /// syntax:
+    ///
+    /// ```
+    /// use savepoint_sdk::{Context, NoConfig};
+    ///
+    /// let ctx = Context { wakes: 2, ..Context::for_test(NoConfig {}) };
+    /// assert_eq!((ctx.step, ctx.attempt, ctx.wakes), (1, 1, 2));
+    /// assert_eq!(ctx.idempotency_key, "test/1/test");
+    /// ```
+    pub fn for_test(config: C) -> Context<C> {
+        Context {
+            thread: "test".to_owned(),
+            node: "test".to_owned(),
+            step: 1,
+            attempt: 1,
+            config,
+            resume: None,
+            interrupt_timed_out: false,
+            wakes: 0,
+            idempotency_key: "test/1/test".to_owned(),
+        }
+    }
+
     /// The resume value as a `T`, or `None` when the call does not answer an
-    /// interrupt. A value that does not deserialize is a fatal failure.
+    /// interrupt. A value that does not deserialize is a fatal failure; a
+    /// node that would rather ask again deserializes
+    /// [`resume`](Self::resume) itself and interrupts with the error.
     pub fn resume_as<T: DeserializeOwned>(&self) -> Result<Option<T>, Failure> {
         self.resume
             .as_ref()
@@ -38,5 +89,42 @@ impl<C> Context<C> {
                     .map_err(|e| Failure::fatal(format!("cannot read the resume value: {e}")))
             })
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn for_test_is_a_first_call() {
+        let ctx = Context::for_test(7);
+        assert_eq!((ctx.thread.as_str(), ctx.node.as_str()), ("test", "test"));
+        assert_eq!((ctx.step, ctx.attempt, ctx.config), (1, 1, 7));
+        assert_eq!(ctx.resume, None);
+        assert!(!ctx.interrupt_timed_out);
+        assert_eq!(ctx.wakes, 0);
+        assert_eq!(ctx.idempotency_key, "test/1/test");
+    }
+
+    #[test]
+    fn resume_as_reads_or_fails() {
+        let ctx = Context::for_test(());
+        assert_eq!(ctx.resume_as::<bool>(), Ok(None));
+
+        let ctx = Context {
+            resume: Some(json!(true)),
+            ..Context::for_test(())
+        };
+        assert_eq!(ctx.resume_as::<bool>(), Ok(Some(true)));
+        let failure = ctx.resume_as::<String>().unwrap_err();
+        assert!(
+            failure
+                .message()
+                .starts_with("cannot read the resume value: invalid type: boolean `true`"),
+            "{failure}"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The glue that [`export_node!`](crate::export_node) expands to: converts
 //! between the generated WIT types and the typed API of this crate.
 
+use std::time::Duration;
+
 use serde::de::DeserializeOwned;
 
 use crate::__bindings::savepoint::node::types as wit;
@@ -56,6 +58,8 @@ fn call<N: Node>(ctx: wit::Context, state: &str) -> Result<Outcome, Failure> {
         attempt: ctx.attempt,
         config,
         resume,
+        interrupt_timed_out: ctx.interrupt_timed_out,
+        wakes: ctx.wakes,
         idempotency_key: ctx.idempotency_key,
     };
     N::run(&ctx, state)
@@ -78,18 +82,27 @@ fn outcome(outcome: Outcome) -> Result<wit::Outcome, Failure> {
             state: text(state)?,
             goto: outcome.goto,
         })),
-        Kind::Interrupt(payload) => {
+        Kind::Interrupt { payload, timeout } => {
             no_goto("an interrupt")?;
-            Ok(wit::Outcome::Interrupt(text(payload)?))
+            Ok(wit::Outcome::Interrupt(wit::Interrupt {
+                payload: text(payload)?,
+                timeout_ms: timeout.map(millis),
+            }))
         }
         Kind::Sleep { duration, state } => {
             no_goto("a sleep")?;
             Ok(wit::Outcome::Sleep(wit::Sleep {
-                duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                duration_ms: millis(duration),
                 state: text(state)?,
             }))
         }
     }
+}
+
+/// Whole milliseconds, rounded down; a duration past `u64::MAX` ms (half a
+/// billion years) saturates.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// At most 200 characters of a text, for messages.
@@ -103,8 +116,6 @@ fn excerpt(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use serde::Deserialize;
     use serde_json::{Value, json};
 
@@ -153,9 +164,16 @@ mod tests {
                 "goto" => Outcome::empty().goto("next"),
                 "not-object" => Outcome::update([1, 2]),
                 "interrupt" => Outcome::interrupt(json!({ "ask": ctx.node })),
+                "interrupt-for" => Outcome::interrupt_for("ask", Duration::from_micros(2_500_999)),
+                "interrupt-forever" => Outcome::interrupt_for("ask", Duration::MAX),
                 "interrupt-goto" => Outcome::interrupt("x").goto("next"),
                 "sleep" => Outcome::sleep(Duration::from_millis(1500), json!({ "count": count })),
                 "resume" => Outcome::update(json!({ "resume": ctx.resume_as::<i64>()? })),
+                "why" => Outcome::update(json!({
+                    "resume": ctx.resume,
+                    "timed_out": ctx.interrupt_timed_out,
+                    "wakes": ctx.wakes,
+                })),
                 "retry" => return Err(Failure::retryable("try again")),
                 "question" => return Err("x".parse::<i64>().unwrap_err().into()),
                 other => return Err(Failure::fatal(format!("unknown mode {other}"))),
@@ -171,6 +189,8 @@ mod tests {
             attempt: 1,
             config: config.to_string(),
             resume: None,
+            interrupt_timed_out: false,
+            wakes: 0,
             idempotency_key: "t1/3/n1".to_owned(),
         }
     }
@@ -252,9 +272,65 @@ mod tests {
     fn interrupt_carries_any_json() {
         let result = run::<Test>(context(json!({"mode": "interrupt"})), "{}".into());
         match result {
-            Ok(wit::Outcome::Interrupt(payload)) => assert_eq!(payload, r#"{"ask":"n1"}"#),
+            Ok(wit::Outcome::Interrupt(interrupt)) => {
+                assert_eq!(interrupt.payload, r#"{"ask":"n1"}"#);
+                assert_eq!(interrupt.timeout_ms, None);
+            }
             other => panic!("expected an interrupt, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn interrupt_for_counts_whole_milliseconds() {
+        let result = run::<Test>(context(json!({"mode": "interrupt-for"})), "{}".into());
+        match result {
+            Ok(wit::Outcome::Interrupt(interrupt)) => {
+                assert_eq!(interrupt.payload, r#""ask""#);
+                assert_eq!(interrupt.timeout_ms, Some(2500));
+            }
+            other => panic!("expected an interrupt, got {other:?}"),
+        }
+        let result = run::<Test>(context(json!({"mode": "interrupt-forever"})), "{}".into());
+        match result {
+            Ok(wit::Outcome::Interrupt(interrupt)) => {
+                assert_eq!(interrupt.timeout_ms, Some(u64::MAX));
+            }
+            other => panic!("expected an interrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn why_the_node_runs_again_reaches_the_context() {
+        let result = run::<Test>(context(json!({"mode": "why"})), "{}".into());
+        assert_eq!(
+            update(result).0,
+            json!({"resume": null, "timed_out": false, "wakes": 0})
+        );
+
+        let mut ctx = context(json!({"mode": "why"}));
+        ctx.interrupt_timed_out = true;
+        ctx.wakes = 4;
+        assert_eq!(
+            update(run::<Test>(ctx, "{}".into())).0,
+            json!({"resume": null, "timed_out": true, "wakes": 4})
+        );
+
+        let mut ctx = context(json!({"mode": "why"}));
+        ctx.resume = Some(r#"{"approved": true}"#.to_owned());
+        assert_eq!(
+            update(run::<Test>(ctx, "{}".into())).0,
+            json!({"resume": {"approved": true}, "timed_out": false, "wakes": 0})
+        );
+    }
+
+    #[test]
+    fn a_resume_value_that_is_not_json_is_fatal() {
+        let mut ctx = context(json!({"mode": "why"}));
+        ctx.resume = Some("yes".to_owned());
+        assert_eq!(
+            fatal(run::<Test>(ctx, "{}".into())),
+            "the resume value is not JSON (expected value at line 1 column 1): yes"
+        );
     }
 
     #[test]

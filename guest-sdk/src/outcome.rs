@@ -19,8 +19,14 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Kind {
     Update(Json),
-    Interrupt(Json),
-    Sleep { duration: Duration, state: Json },
+    Interrupt {
+        payload: Json,
+        timeout: Option<Duration>,
+    },
+    Sleep {
+        duration: Duration,
+        state: Json,
+    },
 }
 
 /// JSON text, or why a value could not become the JSON that was asked for.
@@ -100,14 +106,82 @@ impl Outcome {
         self
     }
 
-    /// Park the run until a human or another system resumes it with input.
+    /// Park the run until a human or another system resumes it with input,
+    /// however long that takes.
     ///
     /// `payload` (any JSON value) says what the run is waiting for, e.g. the
-    /// question to answer. The node then runs again with
-    /// [`Context::resume`](crate::Context::resume) set.
+    /// question to answer; `savepoint status` shows it. Nothing is committed:
+    /// when someone answers with `savepoint resume ID --input JSON`, this node
+    /// runs again, on the same state, with
+    /// [`Context::resume`](crate::Context::resume) set to that input. Use
+    /// [`interrupt_for`](Self::interrupt_for) to stop waiting after a while.
+    ///
+    /// ```
+    /// use savepoint_sdk::{Context, Failure, NoConfig, Outcome};
+    /// use serde_json::json;
+    ///
+    /// fn run(ctx: &Context<NoConfig>) -> Result<Outcome, Failure> {
+    ///     match ctx.resume_as::<bool>()? {
+    ///         None => Ok(Outcome::interrupt(json!({ "question": "Go ahead?" }))),
+    ///         Some(yes) => Ok(Outcome::update(json!({ "go": yes }))),
+    ///     }
+    /// }
+    ///
+    /// let ctx = Context::for_test(NoConfig {});
+    /// assert_eq!(run(&ctx), Ok(Outcome::interrupt(json!({ "question": "Go ahead?" }))));
+    ///
+    /// let answered = Context { resume: Some(json!(true)), ..Context::for_test(NoConfig {}) };
+    /// assert_eq!(run(&answered), Ok(Outcome::update(json!({ "go": true }))));
+    /// ```
     pub fn interrupt(payload: impl Serialize) -> Outcome {
         Outcome {
-            kind: Kind::Interrupt(Json::any(payload, "interrupt payload")),
+            kind: Kind::Interrupt {
+                payload: Json::any(payload, "interrupt payload"),
+                timeout: None,
+            },
+            goto: None,
+        }
+    }
+
+    /// Like [`interrupt`](Self::interrupt), with a deadline: park the run
+    /// until someone resumes it with input or `timeout` passes, whichever
+    /// comes first.
+    ///
+    /// An answer in time runs this node again with
+    /// [`Context::resume`](crate::Context::resume) set, as for `interrupt`.
+    /// Past the deadline the node runs again without input and with
+    /// [`Context::interrupt_timed_out`](crate::Context::interrupt_timed_out)
+    /// set, so it can decide what silence means (reject, escalate, ask
+    /// again). The host counts whole milliseconds (rounded down).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use savepoint_sdk::{Context, Failure, NoConfig, Outcome};
+    /// use serde_json::json;
+    ///
+    /// fn run(ctx: &Context<NoConfig>) -> Result<Outcome, Failure> {
+    ///     if ctx.interrupt_timed_out {
+    ///         return Ok(Outcome::update(json!({ "go": false })).goto("end"));
+    ///     }
+    ///     match ctx.resume_as::<bool>()? {
+    ///         None => Ok(Outcome::interrupt_for(
+    ///             json!({ "question": "Go ahead? (you have an hour)" }),
+    ///             Duration::from_secs(60 * 60),
+    ///         )),
+    ///         Some(yes) => Ok(Outcome::update(json!({ "go": yes }))),
+    ///     }
+    /// }
+    ///
+    /// let silence = Context { interrupt_timed_out: true, ..Context::for_test(NoConfig {}) };
+    /// assert_eq!(run(&silence), Ok(Outcome::update(json!({ "go": false })).goto("end")));
+    /// ```
+    pub fn interrupt_for(payload: impl Serialize, timeout: Duration) -> Outcome {
+        Outcome {
+            kind: Kind::Interrupt {
+                payload: Json::any(payload, "interrupt payload"),
+                timeout: Some(timeout),
+            },
             goto: None,
         }
     }
@@ -115,7 +189,36 @@ impl Outcome {
     /// Commit `update` (a JSON object, as for [`update`](Self::update)), park
     /// the run for `duration`, then run this node again.
     ///
-    /// The host counts whole milliseconds.
+    /// Unlike an update, a sleep does not move the run on: after the wake-up
+    /// the same node runs again, on the state with `update` merged in, and
+    /// with [`Context::wakes`](crate::Context::wakes) one higher (0 on the
+    /// first call, 1 after the first wake-up, ...). That is the polling
+    /// pattern: "has the user replied yet? No: look again in an hour." Return
+    /// an [`update`](Self::update) to stop polling and move on. The host
+    /// counts whole milliseconds (rounded down).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use savepoint_sdk::{Context, Failure, NoConfig, Outcome};
+    /// use serde_json::json;
+    ///
+    /// fn run(ctx: &Context<NoConfig>, replied: bool) -> Result<Outcome, Failure> {
+    ///     if replied || ctx.wakes >= 24 {
+    ///         return Ok(Outcome::update(json!({ "replied": replied })));
+    ///     }
+    ///     Ok(Outcome::sleep(
+    ///         Duration::from_secs(60 * 60),
+    ///         json!({ "polls": ctx.wakes + 1 }),
+    ///     ))
+    /// }
+    ///
+    /// let third_look = Context { wakes: 2, ..Context::for_test(NoConfig {}) };
+    /// assert_eq!(
+    ///     run(&third_look, false),
+    ///     Ok(Outcome::sleep(Duration::from_secs(60 * 60), json!({ "polls": 3 }))),
+    /// );
+    /// ```
     pub fn sleep(duration: Duration, update: impl Serialize) -> Outcome {
         Outcome {
             kind: Kind::Sleep {
@@ -208,5 +311,66 @@ impl<T, E: fmt::Display> ResultExt<T> for Result<T, E> {
 
     fn fatal(self) -> Result<T, Failure> {
         self.map_err(|e| Failure::Fatal(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn interrupt_waits_forever_and_interrupt_for_has_a_deadline() {
+        let forever = Outcome::interrupt(json!({"q": 1}));
+        let hour = Outcome::interrupt_for(json!({"q": 1}), Duration::from_secs(3600));
+        assert_eq!(
+            forever.kind,
+            Kind::Interrupt {
+                payload: Json(Ok(r#"{"q":1}"#.to_owned())),
+                timeout: None,
+            }
+        );
+        assert_eq!(
+            hour.kind,
+            Kind::Interrupt {
+                payload: Json(Ok(r#"{"q":1}"#.to_owned())),
+                timeout: Some(Duration::from_secs(3600)),
+            }
+        );
+        assert_ne!(forever, hour);
+        assert_eq!(hour.goto, None);
+    }
+
+    #[test]
+    fn a_payload_that_does_not_serialize_is_kept_as_the_error() {
+        // JSON object keys must be strings.
+        let payload = BTreeMap::from([((1, 2), "x")]);
+        let outcome = Outcome::interrupt_for(payload, Duration::from_secs(1));
+        assert_eq!(
+            outcome.kind,
+            Kind::Interrupt {
+                payload: Json(Err(
+                    "cannot serialize the interrupt payload: key must be a string".to_owned()
+                )),
+                timeout: Some(Duration::from_secs(1)),
+            }
+        );
+    }
+
+    #[test]
+    fn a_sleep_update_must_be_an_object() {
+        let outcome = Outcome::sleep(Duration::from_secs(1), "polls");
+        assert_eq!(
+            outcome.kind,
+            Kind::Sleep {
+                duration: Duration::from_secs(1),
+                state: Json(Err(
+                    "the sleep update must be a JSON object, not a string".to_owned()
+                )),
+            }
+        );
     }
 }

@@ -23,12 +23,23 @@
 //!    before that commit, so a process killed at any point resumes from the
 //!    last checkpoint ([`runtime::Runtime::resume`]).
 //!
-//! Data flows one way: `cli` -> `runtime` -> (`workflow`, `plugin`, `store`).
+//! A step that cannot commit records a setback instead (a failure, a retry
+//! wait, an interrupt), and a node may park the run (sleep, interrupt): the
+//! run then waits in the database until `savepoint resume` or the daemon
+//! ([`runtime::daemon`], `savepoint serve`) continues it. Whoever executes a
+//! run holds a lease on it first, so two processes never run the same step.
+//! The daemon answers HTTP through [`api`], whose [`api::Backend`] trait it
+//! implements; [`view`] holds the JSON shapes the CLI and the API share.
+//!
+//! Data flows one way: `cli` -> `runtime` -> (`workflow`, `plugin`, `store`);
+//! `api` calls back into `runtime` only through its `Backend` trait.
 //! `workflow` knows nothing of wasmtime or SQLite, `store` nothing of wasmtime,
 //! `plugin` nothing of SQLite.
 
+pub mod api;
 pub mod cli;
 pub mod plugin;
 pub mod runtime;
 pub mod store;
+pub mod view;
 pub mod workflow;

@@ -2,9 +2,12 @@
 //! scratch folder per test with its own database and plugins folder, and
 //! helpers to drive the `savepoint` binary.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -17,6 +20,9 @@ const GUESTS: &[&str] = &[
     "fail",
     "otherworld",
     "echo",
+    "spin",
+    "approval",
+    "poll",
 ];
 
 pub fn repo_root() -> PathBuf {
@@ -193,6 +199,505 @@ impl Env {
             other => panic!("history --json is not an array: {other}"),
         }
     }
+
+    /// `logs --json` of a run.
+    pub fn logs(&self, thread: &str) -> Vec<Value> {
+        match self.json(&["logs", thread, "--json"]) {
+            Value::Array(items) => items,
+            other => panic!("logs --json is not an array: {other}"),
+        }
+    }
+
+    /// Run a command and return its exit code (`None` when killed by a
+    /// signal), stdout and stderr, whatever the outcome.
+    pub fn exit(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let output = self.run(args);
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Run a command that must exit with `code`; returns its stderr.
+    pub fn exits(&self, code: i32, args: &[&str]) -> String {
+        let (actual, stdout, stderr) = self.exit(args);
+        assert_eq!(
+            actual,
+            Some(code),
+            "savepoint {args:?} should exit with {code}:\nstdout: {stdout}\nstderr: {stderr}"
+        );
+        stderr
+    }
+
+    /// Poll `status --json` until `done` holds (a missing run or database
+    /// counts as not yet); panics after [`DEADLINE`] with the last status.
+    pub fn wait_status(&self, thread: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        wait_for(&format!("thread {thread}: {what}"), DEADLINE, || {
+            let (code, stdout, stderr) = self.exit(&["status", thread, "--json"]);
+            if code != Some(0) {
+                return Err(format!("status failed: {stderr}"));
+            }
+            let status: Value =
+                serde_json::from_str(&stdout).map_err(|e| format!("{e}: {stdout}"))?;
+            if done(&status) {
+                Ok(status)
+            } else {
+                Err(status.to_string())
+            }
+        })
+    }
+
+    /// Start a command in the background (output discarded); it is killed
+    /// when the returned guard is dropped.
+    pub fn spawn(&self, args: &[&str]) -> KillOnDrop {
+        KillOnDrop(Some(
+            self.command(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start savepoint"),
+        ))
+    }
+
+    /// The folder `serve --workflows` reads (`workflows/`, created on demand).
+    pub fn workflows_dir(&self) -> PathBuf {
+        let dir = self.path().join("workflows");
+        std::fs::create_dir_all(&dir).expect("create workflows/");
+        dir
+    }
+
+    /// Write `workflows/<name>.toml` for the daemon; returns its path relative
+    /// to the scratch folder (for `run` and `start`).
+    pub fn daemon_workflow(&self, name: &str, text: &str) -> String {
+        std::fs::write(self.workflows_dir().join(format!("{name}.toml")), text)
+            .expect("write workflow");
+        format!("workflows/{name}.toml")
+    }
+
+    /// Start `savepoint serve` on a free loopback port with `workflows/` as
+    /// its workflows folder, plus `args`; returns once it listens.
+    pub fn serve(&self, args: &[&str]) -> Daemon {
+        self.workflows_dir();
+        let mut all = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workflows",
+            "workflows",
+        ];
+        all.extend_from_slice(args);
+        let mut child = KillOnDrop(Some(
+            self.command(&all)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start savepoint serve"),
+        ));
+        let stderr = child
+            .0
+            .as_mut()
+            .unwrap()
+            .stderr
+            .take()
+            .expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (lines_tx, lines_rx) = mpsc::channel();
+        {
+            let log = log.clone();
+            // Drain stderr for the daemon's whole life, so it never blocks on
+            // a full pipe; the text is printed if the test fails.
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                    let _ = lines_tx.send(line);
+                }
+            });
+        }
+        let started = Instant::now();
+        let prefix = "savepoint serve: listening on http://";
+        loop {
+            let left = DEADLINE.saturating_sub(started.elapsed());
+            let line = match lines_rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(error) => {
+                    let exit = child.0.as_mut().unwrap().try_wait();
+                    panic!(
+                        "savepoint serve did not report its address ({error}; exit: {exit:?}):\n{}",
+                        log.lock().unwrap()
+                    );
+                }
+            };
+            let Some(rest) = line.strip_prefix(prefix) else {
+                continue;
+            };
+            let (addr, owner) = rest.split_once(' ').unwrap_or((rest, ""));
+            let addr: SocketAddr = addr
+                .parse()
+                .unwrap_or_else(|e| panic!("bad address in {line:?}: {e}"));
+            let owner = owner
+                .trim()
+                .strip_prefix("(owner ")
+                .and_then(|o| o.strip_suffix(')'))
+                .unwrap_or_else(|| panic!("no owner in {line:?}"))
+                .to_string();
+            return Daemon {
+                child: child.0.take(),
+                addr,
+                owner,
+                log,
+            };
+        }
+    }
+}
+
+/// How long a test waits for something it polls for before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+/// How often it polls.
+pub const POLL: Duration = Duration::from_millis(25);
+
+/// Poll `probe` every [`POLL`] until it returns `Ok`; after `deadline`, panic
+/// naming `what` and the last `Err` (what was seen instead).
+pub fn wait_for<T>(
+    what: &str,
+    deadline: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(last) if started.elapsed() > deadline => {
+                panic!("gave up after {deadline:?} waiting for {what}; last seen: {last}")
+            }
+            Err(_) => std::thread::sleep(POLL),
+        }
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+pub struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().expect("the process is running").id()
+    }
+
+    /// Wait (bounded by [`DEADLINE`]) for the process to exit by itself.
+    pub fn wait_exit(&mut self, what: &str) -> ExitStatus {
+        let child = self.0.as_mut().expect("the process is running");
+        let status = wait_for(what, DEADLINE, || match child.try_wait() {
+            Ok(Some(status)) => Ok(status),
+            Ok(None) => Err("still running".to_string()),
+            Err(e) => Err(format!("wait failed: {e}")),
+        });
+        self.0 = None;
+        status
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A running `savepoint serve`. Dropping it SIGKILLs and reaps the process
+/// (so a failing test leaves no daemon behind) and, when the test is
+/// panicking, prints what the daemon wrote to stderr.
+pub struct Daemon {
+    child: Option<Child>,
+    addr: SocketAddr,
+    owner: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The lease owner id the daemon announced.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the daemon is running").id()
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGKILL the daemon and reap it.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("the daemon is running");
+        child.kill().expect("SIGKILL savepoint serve");
+        child.wait().expect("reap savepoint serve");
+    }
+
+    /// Send SIGTERM and wait (bounded) for the daemon to exit; returns how.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.pid();
+        // SAFETY: kill(2) on the pid of a child we have not reaped yet.
+        let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(sent, 0, "send SIGTERM to {pid}");
+        let child = self.child.as_mut().unwrap();
+        let status = wait_for(
+            "savepoint serve to exit after SIGTERM",
+            DEADLINE,
+            || match child.try_wait().expect("wait for savepoint serve") {
+                Some(status) => Ok(status),
+                None => Err("still running".to_string()),
+            },
+        );
+        self.child = None;
+        status
+    }
+
+    /// CPU time (user + system) the daemon has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        cpu_time(self.pid())
+    }
+
+    pub fn get(&self, path: &str) -> HttpResponse {
+        http(self.addr, "GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> HttpResponse {
+        let body = body.to_string();
+        http(
+            self.addr,
+            "POST",
+            path,
+            Some(("application/json", body.as_bytes())),
+        )
+    }
+
+    /// `GET /runs/{thread}` until `done` holds (404 counts as not yet);
+    /// panics after [`DEADLINE`] with the last answer.
+    pub fn wait_run(&self, thread: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        wait_for(&format!("thread {thread}: {what}"), DEADLINE, || {
+            let response = self.get(&format!("/runs/{thread}"));
+            if response.status != 200 {
+                return Err(format!("{} {}", response.status, response.body));
+            }
+            let status = response.json();
+            if done(&status) {
+                Ok(status)
+            } else {
+                Err(status.to_string())
+            }
+        })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- stderr of savepoint serve {} ---\n{}",
+                self.addr,
+                self.log.lock().unwrap()
+            );
+        }
+    }
+}
+
+/// User + system CPU time of a process, from `/proc/PID/stat`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // The fields after the command name (which may hold spaces) start with
+    // the state (field 3); utime and stime are fields 14 and 15.
+    let after = &stat[stat.rfind(')').expect("comm in stat") + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+/// An HTTP answer: status code, headers (names lower-cased) and body.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The body as JSON (panics, showing the response, if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {self:?}"))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `error` message of a JSON error response with status `status`.
+    pub fn error(&self, status: u16) -> String {
+        assert_eq!(self.status, status, "{self:?}");
+        assert!(
+            self.header("content-type")
+                .is_some_and(|t| t.starts_with("application/json")),
+            "an error is JSON: {self:?}"
+        );
+        match &self.json()["error"] {
+            Value::String(message) => message.clone(),
+            other => panic!("no error message in {self:?}: {other}"),
+        }
+    }
+}
+
+/// One HTTP/1.1 request (`Connection: close`) with an optional body and its
+/// content type (`""` sends no Content-Type header).
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &[u8])>,
+) -> HttpResponse {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let bytes = match body {
+        None => &[][..],
+        Some((content_type, bytes)) => {
+            if !content_type.is_empty() {
+                head.push_str(&format!("Content-Type: {content_type}\r\n"));
+            }
+            head.push_str(&format!("Content-Length: {}\r\n", bytes.len()));
+            bytes
+        }
+    };
+    head.push_str("\r\n");
+    http_raw(addr, &head, bytes)
+}
+
+/// Send `head` (the request line and headers, ending with an empty line) and
+/// `body` as they are, and read the whole answer.
+pub fn http_raw(addr: SocketAddr, head: &str, body: &[u8]) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.set_write_timeout(Some(DEADLINE)).unwrap();
+    let mut request = head.as_bytes().to_vec();
+    request.extend_from_slice(body);
+    // The server may answer (and close) before reading a body it refuses.
+    let _ = stream.write_all(&request);
+    let mut raw = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut raw) {
+        assert!(!raw.is_empty(), "read the answer from {addr}: {e}");
+    }
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> HttpResponse {
+    let text = String::from_utf8_lossy(raw);
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of headers in the answer: {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Decode a chunked body.
+fn dechunk(mut rest: &str) -> String {
+    let mut body = String::new();
+    loop {
+        let Some((size, after)) = rest.split_once("\r\n") else {
+            return body;
+        };
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16)
+            .unwrap_or_else(|e| panic!("bad chunk size {size:?}: {e}"));
+        if size == 0 {
+            return body;
+        }
+        body.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+}
+
+/// A chain of `nodes` counters `n1 -> ... -> nN -> end` that each add 1 to
+/// `count` and append their name to `trace`; node `i` sleeps `delay_ms(i)`.
+pub fn traced_chain(name: &str, nodes: usize, delay_ms: impl Fn(usize) -> u64) -> String {
+    let mut text = format!("name = \"{name}\"\nstart = \"n1\"\n[state]\ntrace = \"append\"\n");
+    for i in 1..=nodes {
+        let next = if i == nodes {
+            "end".to_string()
+        } else {
+            format!("n{}", i + 1)
+        };
+        text.push_str(&format!(
+            "[nodes.n{i}]\nplugin = \"counter\"\nconfig = {{ delay_ms = {}, trace = true }}\nnext = \"{next}\"\n",
+            delay_ms(i)
+        ));
+    }
+    text
+}
+
+/// Check that a finished run of [`traced_chain`] ran every node exactly once:
+/// `count` is `nodes`, `trace` is `n1..nN`, and the history (newest first)
+/// holds steps N..1, each once, step i by node `ni`.
+pub fn assert_ran_once(thread: &str, nodes: usize, state: &Value, history: &[Value]) {
+    let trace: Vec<String> = (1..=nodes).map(|i| format!("n{i}")).collect();
+    assert_eq!(
+        state["trace"],
+        serde_json::json!(trace),
+        "thread {thread}: every node committed once, in order: {state}"
+    );
+    assert_eq!(state["count"], nodes as u64, "thread {thread}: {state}");
+    let steps: Vec<(u64, String)> = history
+        .iter()
+        .map(|c| {
+            (
+                c["step"].as_u64().expect("step"),
+                c["node"].as_str().expect("node").to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(u64, String)> = (1..=nodes as u64)
+        .rev()
+        .map(|i| (i, format!("n{i}")))
+        .collect();
+    assert_eq!(steps, expected, "thread {thread}: history steps");
 }
 
 /// `sha256:<hex>` of a file, computed independently of the host.
@@ -224,4 +729,38 @@ pub fn golden(name: &str, actual: &str) {
         "output differs from {} (BLESS=1 to accept)",
         path.display()
     );
+}
+
+/// Milliseconds since the Unix epoch of a time as the host prints it
+/// (`2024-05-01T12:00:00.123Z`).
+pub fn parse_time(text: &str) -> i64 {
+    let numbers: Vec<i64> = text
+        .strip_suffix('Z')
+        .unwrap_or_else(|| panic!("not a time: {text:?}"))
+        .split(['-', 'T', ':', '.'])
+        .map(|part| {
+            part.parse()
+                .unwrap_or_else(|_| panic!("not a time: {text:?}"))
+        })
+        .collect();
+    let [y, m, d, hour, minute, second, millis] = numbers[..] else {
+        panic!("not a time: {text:?}");
+    };
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }

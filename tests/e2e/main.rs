@@ -4,8 +4,11 @@
 //! Golden files for user-facing messages live in `tests/e2e/golden/`; run with
 //! `BLESS=1` to rewrite them after an intended change.
 
+mod api;
 mod bad_input;
 mod chain;
 mod cli;
 mod crash;
+mod daemon;
 mod fixtures;
+mod long_running;

@@ -22,7 +22,7 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
     store_run(&*store, &args.thread).await?;
     let history = store.history(&args.thread).await?;
     if args.json {
-        let items: Vec<Value> = history.iter().map(output::checkpoint_json).collect();
+        let items: Vec<Value> = history.iter().map(crate::view::checkpoint).collect();
         output::print_json(&Value::Array(items));
         return Ok(ExitCode::SUCCESS);
     }

@@ -21,7 +21,7 @@ pub async fn main(global: &Global, args: LogsArgs) -> anyhow::Result<ExitCode> {
     store_run(&*store, &args.thread).await?;
     let logs = store.logs(&args.thread).await?;
     if args.json {
-        let items: Vec<Value> = logs.iter().map(output::log_json).collect();
+        let items: Vec<Value> = logs.iter().map(crate::view::log_line).collect();
         output::print_json(&Value::Array(items));
         return Ok(ExitCode::SUCCESS);
     }

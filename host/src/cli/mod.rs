@@ -3,6 +3,7 @@
 //! prints for a person, or JSON with `--json`. This is the only module that
 //! uses `anyhow`.
 
+mod cancel;
 mod history;
 mod logs;
 mod output;
@@ -10,6 +11,8 @@ mod plugins;
 mod resume;
 mod run;
 mod runs;
+mod serve;
+mod start;
 mod state;
 mod status;
 mod validate;
@@ -34,7 +37,10 @@ and run it. After every node savepoint commits a checkpoint (the state, the
 next node, the step) to a SQLite file, so a run that is killed continues from
 its last checkpoint with `savepoint resume`, not from the start.
 
-The thread id (--thread) names a run: it is the save slot.";
+The thread id (--thread) names a run: it is the save slot. A run can sleep,
+wait for a human (interrupt), or wait to retry: it then parks in the database
+and costs nothing until `savepoint resume` or a `savepoint serve` daemon
+continues it.";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -43,6 +49,10 @@ Examples:
   savepoint state job-1 --json
   savepoint history job-1
   savepoint resume job-1
+  savepoint resume job-1 --input '{\"approved\":true}'   # answer an interrupt
+  savepoint cancel job-1
+  savepoint serve --listen 127.0.0.1:7878              # daemon + HTTP API
+  savepoint start examples/workflows/chain.toml        # enqueue for the daemon
   savepoint plugins
   savepoint validate examples/workflows/chain.toml";
 
@@ -82,7 +92,9 @@ struct Global {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(run::RunArgs),
+    Start(start::StartArgs),
     Resume(resume::ResumeArgs),
+    Cancel(cancel::CancelArgs),
     Status(status::StatusArgs),
     State(state::StateArgs),
     History(history::HistoryArgs),
@@ -90,6 +102,14 @@ enum Command {
     Runs(runs::RunsArgs),
     Plugins(plugins::PluginsArgs),
     Validate(validate::ValidateArgs),
+    Serve(serve::ServeArgs),
+}
+
+impl Cli {
+    /// Whether this is `savepoint serve`.
+    pub fn is_daemon(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
 }
 
 /// Run the parsed command line; the exit code says whether the run (if any)
@@ -98,7 +118,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
     match cli.command {
         Command::Run(args) => run::main(&global, args).await,
+        Command::Start(args) => start::main(&global, args).await,
         Command::Resume(args) => resume::main(&global, args).await,
+        Command::Cancel(args) => cancel::main(&global, args).await,
+        Command::Serve(args) => serve::main(&global, args).await,
         Command::Status(args) => status::main(&global, args).await,
         Command::State(args) => state::main(&global, args).await,
         Command::History(args) => history::main(&global, args).await,

@@ -1,30 +1,12 @@
-//! Shared printing: the JSON shapes other tools parse, and the human forms.
+//! Shared printing for people (the JSON shapes are in [`crate::view`]).
 
 use std::io::Write;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::runtime::{Event, Observer};
-use crate::store::{Checkpoint, LogLine, RunRecord, format_time};
-
-/// `status --json`: the run's position and outcome.
-pub fn status_json(run: &RunRecord) -> Value {
-    json!({
-        "thread": run.thread,
-        "workflow": run.workflow_name,
-        "workflow_path": run.workflow_path,
-        "workflow_digest": run.workflow_digest,
-        "status": run.status.as_str(),
-        "step": run.step,
-        "next": run.next,
-        "attempt": run.attempt,
-        "error": run.error,
-        "error_node": run.error_node,
-        "created_at": format_time(run.created_at_ms),
-        "updated_at": format_time(run.updated_at_ms),
-    })
-}
+use crate::runtime::{Event, Observer, humanize};
+use crate::store::{RunRecord, RunStatus, Setback, format_time};
 
 pub fn print_status(run: &RunRecord) {
     let next = if run.next.is_empty() {
@@ -45,31 +27,26 @@ pub fn print_status(run: &RunRecord) {
     if let Some(error) = &run.error {
         println!("error:     {error}");
     }
+    if let Some(question) = &run.interrupt {
+        println!("waiting:   {question}");
+        println!(
+            "           answer with: savepoint resume {} --input JSON",
+            run.thread
+        );
+    }
+    if let Some(wake) = run.wake_at_ms {
+        let what = match run.status {
+            RunStatus::Interrupted => "deadline",
+            RunStatus::Retrying => "retry at",
+            _ => "wakes at",
+        };
+        println!("{what:<10} {}", format_time(wake));
+    }
+    if !run.pending.is_empty() {
+        let done: Vec<&str> = run.pending.iter().map(|w| w.node.as_str()).collect();
+        println!("done:      {} (kept for this step)", done.join(", "));
+    }
     println!("updated:   {}", format_time(run.updated_at_ms));
-}
-
-/// One item of `history --json`.
-pub fn checkpoint_json(checkpoint: &Checkpoint) -> Value {
-    json!({
-        "step": checkpoint.step,
-        "node": checkpoint.node,
-        "state": checkpoint.state,
-        "next": checkpoint.next,
-        "component_digest": checkpoint.component_digest,
-        "workflow_digest": checkpoint.workflow_digest,
-        "created_at": format_time(checkpoint.created_at_ms),
-    })
-}
-
-pub fn log_json(line: &LogLine) -> Value {
-    json!({
-        "step": line.step,
-        "node": line.node,
-        "attempt": line.attempt,
-        "level": line.level,
-        "message": line.message,
-        "at": format_time(line.at_ms),
-    })
 }
 
 /// `sha256:0123456789ab`: enough to tell versions apart in a table.
@@ -97,7 +74,7 @@ pub fn print_pretty(value: &Value) {
     let _ = writeln!(out);
 }
 
-/// Prints one line per committed step (and failure) to stderr, so that
+/// Prints one line per committed step (and setback) to stderr, so that
 /// stdout keeps only the result.
 pub fn progress(enabled: bool) -> Option<Observer> {
     if !enabled {
@@ -106,28 +83,56 @@ pub fn progress(enabled: bool) -> Option<Observer> {
     Some(Arc::new(|event: &Event| match event {
         Event::Committed {
             step,
-            node,
-            plugin,
-            digest,
+            nodes,
+            digests,
             elapsed,
             next,
+            status,
             ..
         } => {
-            let next = if next.is_empty() {
-                "end".to_string()
-            } else {
-                next.join(", ")
+            let next = match (status, next.is_empty()) {
+                (RunStatus::Sleeping, _) => format!("sleeping, then {}", next.join(", ")),
+                (_, true) => "end".to_string(),
+                (_, false) => next.join(", "),
             };
+            let digests: Vec<String> = digests.iter().map(|d| short_digest(d)).collect();
             eprintln!(
-                "step {step:>4}  {node:<16} {plugin} {}  {:>8.2} ms  -> {next}",
-                short_digest(digest),
+                "step {step:>4}  {:<16} {}  {:>8.2} ms  -> {next}",
+                nodes.join(", "),
+                digests.join(","),
                 elapsed.as_secs_f64() * 1000.0
             );
         }
-        Event::Failed {
-            step, node, error, ..
+        Event::Setback {
+            step,
+            node,
+            kind,
+            error,
+            ..
         } => {
-            eprintln!("step {step:>4}  {node:<16} FAILED: {error}");
+            let error = error.as_deref().unwrap_or("");
+            match kind {
+                Setback::Failed => eprintln!("step {step:>4}  {node:<16} FAILED: {error}"),
+                Setback::Retry { wake_at_ms } => eprintln!(
+                    "step {step:>4}  {node:<16} failed, retrying at {}: {error}",
+                    format_time(*wake_at_ms)
+                ),
+                Setback::Interrupted { payload, .. } => {
+                    eprintln!("step {step:>4}  {node:<16} waiting for input: {payload}")
+                }
+            }
+        }
+        Event::Waiting { thread, until_ms } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            let wait = std::time::Duration::from_millis((until_ms - now).max(0) as u64);
+            eprintln!(
+                "thread {thread}: parked until {} (in {}); waiting (Ctrl-C leaves it parked)",
+                format_time(*until_ms),
+                humanize(wait)
+            );
         }
     }))
 }

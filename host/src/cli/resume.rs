@@ -2,42 +2,66 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{Global, output, run::finish};
+use super::run::{EXIT_CODES, finish, parse_json, plural};
+use super::{Global, output};
+use crate::store::RunStatus;
 
-/// Continue an unfinished run from its last checkpoint.
+/// Continue a run in the foreground from its last checkpoint.
 ///
 /// A run whose process was killed continues with the node after its last
 /// committed checkpoint; a failed run replays the node it failed at, with the
-/// last committed state. Nothing before the last checkpoint runs again. The
-/// run keeps the workflow text it started with.
+/// last committed state and a fresh retry budget; an interrupted run needs
+/// `--input`, the answer its node receives; a sleeping or retrying run is
+/// continued when it is due (this command waits). Nothing before the last
+/// checkpoint runs again, and the run keeps the workflow text it started with.
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct ResumeArgs {
     /// The run's thread id.
     thread: String,
+    /// The answer to an interrupt: any JSON value, or @FILE.
+    #[arg(long)]
+    input: Option<String>,
     /// Print the final status as one JSON object (as `status --json`).
     #[arg(long)]
     json: bool,
     /// Do not print progress.
     #[arg(long, short)]
     quiet: bool,
+    /// Keep going through later sleeps and retry waits too, instead of
+    /// exiting when the run parks again.
+    #[arg(long)]
+    wait: bool,
 }
 
 pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    let input = match &args.input {
+        Some(text) => Some(parse_json(text, "--input")?),
+        None => None,
+    };
     let store = global.existing_store()?;
     let mut runtime = global.runtime(store)?;
     if let Some(observer) = output::progress(!args.quiet) {
         runtime = runtime.with_observer(observer);
     }
     let before = runtime.load(&args.thread).await?;
-    if !args.quiet {
+    if !args.quiet && !matches!(before.status, RunStatus::Completed | RunStatus::Cancelled) {
         eprintln!(
             "thread {}: resuming at step {} ({} committed, was {})",
             before.thread,
             before.step + 1,
-            super::run::plural(before.step, "step"),
+            plural(before.step, "step"),
             before.status
         );
     }
-    let run = runtime.resume(&args.thread).await?;
+    let run = runtime.resume(&args.thread, input, args.wait).await?;
+    if !args.quiet && run.step == before.step && run.status == before.status {
+        eprintln!(
+            "thread {}: nothing ran ({} committed, still {})",
+            run.thread,
+            plural(run.step, "step"),
+            run.status
+        );
+    }
     Ok(finish(&run, args.json))
 }

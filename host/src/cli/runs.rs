@@ -1,14 +1,17 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::{Value, json};
 
 use super::{Global, output};
-use crate::store::{CheckpointStore, format_time};
+use crate::store::{CheckpointStore, RunStatus, format_time};
 
-/// List every run in the database, most recently updated first.
+/// List the runs in the database, most recently updated first.
 #[derive(Debug, Args)]
 pub struct RunsArgs {
+    /// Only runs with this status (pending, running, sleeping, interrupted,
+    /// retrying, completed, failed, cancelled).
+    #[arg(long)]
+    status: Option<RunStatus>,
     /// Print a JSON array of {thread, workflow, status, step, updated_at}.
     #[arg(long)]
     json: bool,
@@ -16,21 +19,9 @@ pub struct RunsArgs {
 
 pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let store = global.existing_store()?;
-    let runs = store.list_runs().await?;
+    let runs = store.list_runs(args.status).await?;
     if args.json {
-        let items: Vec<Value> = runs
-            .iter()
-            .map(|run| {
-                json!({
-                    "thread": run.thread,
-                    "workflow": run.workflow_name,
-                    "status": run.status.as_str(),
-                    "step": run.step,
-                    "updated_at": format_time(run.updated_at_ms),
-                })
-            })
-            .collect();
-        output::print_json(&Value::Array(items));
+        output::print_json(&crate::view::summaries(&runs));
         return Ok(ExitCode::SUCCESS);
     }
     println!(

@@ -19,7 +19,7 @@ pub async fn main(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCode>
     let store = global.existing_store()?;
     let run = store_run(&*store, &args.thread).await?;
     if args.json {
-        output::print_json(&output::status_json(&run));
+        output::print_json(&crate::view::status(&run));
     } else {
         output::print_status(&run);
     }

@@ -27,6 +27,8 @@ pub fn context(input: &CallInput) -> wit::Context {
         attempt: input.attempt,
         config: input.config.to_string(),
         resume: input.resume.as_ref().map(Value::to_string),
+        interrupt_timed_out: input.interrupt_timed_out,
+        wakes: input.wakes,
         idempotency_key: input.idempotency_key.clone(),
     }
 }
@@ -66,14 +68,15 @@ pub fn outcome(result: Result<wit::Outcome, wit::Failure>) -> Result<super::Outc
             state: json_object(&update.state, "update")?,
             goto: update.goto,
         }),
-        Ok(wit::Outcome::Interrupt(payload)) => Ok(super::Outcome::Interrupt(
-            serde_json::from_str(&payload).map_err(|e| {
+        Ok(wit::Outcome::Interrupt(interrupt)) => Ok(super::Outcome::Interrupt {
+            payload: serde_json::from_str(&interrupt.payload).map_err(|e| {
                 CallError::InvalidOutput(format!(
                     "returned an interrupt payload that is not JSON ({e}): {}",
-                    excerpt(&payload)
+                    excerpt(&interrupt.payload)
                 ))
             })?,
-        )),
+            timeout: interrupt.timeout_ms.map(Duration::from_millis),
+        }),
         Ok(wit::Outcome::Sleep(sleep)) => Ok(super::Outcome::Sleep {
             duration: Duration::from_millis(sleep.duration_ms),
             state: json_object(&sleep.state, "sleep update")?,

@@ -66,6 +66,10 @@ pub struct CallInput {
     pub attempt: u32,
     pub config: Value,
     pub resume: Option<Value>,
+    /// The call follows an interrupt whose deadline passed unanswered.
+    pub interrupt_timed_out: bool,
+    /// Consecutive sleeps of this node that ended in a wake-up.
+    pub wakes: u32,
     pub idempotency_key: String,
     /// Stop the call (as a timeout) when it runs longer than this.
     pub timeout: Option<Duration>,
@@ -79,8 +83,12 @@ pub enum Outcome {
         state: Map<String, Value>,
         goto: Option<String>,
     },
-    /// Park until resumed with input; the payload says what the run waits for.
-    Interrupt(Value),
+    /// Park until resumed with input; the payload says what the run waits
+    /// for; past `timeout` the node runs again without input.
+    Interrupt {
+        payload: Value,
+        timeout: Option<Duration>,
+    },
     /// Commit `state`, park for `duration`, then run the node again.
     Sleep {
         duration: Duration,

@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use serde_json::Value;
+
 use crate::store::{RunStatus, StoreError};
 use crate::workflow::WorkflowError;
 
@@ -24,12 +26,22 @@ pub enum RuntimeError {
     NotFound { thread: String },
     #[error("thread \"{thread}\" is {status}; there is nothing to resume")]
     NotResumable { thread: String, status: RunStatus },
+    #[error(
+        "thread \"{thread}\" is waiting for input: {question}; answer it with \
+         `savepoint resume {thread} --input JSON`"
+    )]
+    NeedsInput { thread: String, question: Value },
+    #[error(
+        "thread \"{thread}\" is {status}, not interrupted: --input answers an interrupt; \
+         resume it without --input"
+    )]
+    UnexpectedInput { thread: String, status: RunStatus },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 fn thread_exists(thread: &str, status: RunStatus) -> String {
-    if status.is_finished() && status != RunStatus::Failed {
+    if matches!(status, RunStatus::Completed | RunStatus::Cancelled) {
         format!("thread \"{thread}\" already exists and is {status}; pick another --thread")
     } else {
         format!(

@@ -1,28 +1,48 @@
-//! The step loop: load the latest checkpoint, call the next node in a fresh
-//! sandbox, merge its update with the workflow's reducers, route, and commit
-//! the new checkpoint and the run's position in one store transaction.
+//! Executing runs: the step loop, parking and waking, leases, and the daemon.
 //!
-//! The CLI (and later the daemon) calls [`Runtime::start`] and
-//! [`Runtime::resume`]; the runtime reads the workflow's rules from
-//! [`crate::workflow`], calls nodes through [`crate::plugin`], and writes only
-//! through the [`CheckpointStore`] trait, so it never sees SQL or wasmtime types.
+//! A step loads the run's position (its latest checkpoint: state, next nodes,
+//! step), calls the step's nodes in fresh sandboxes (several at once for
+//! parallel branches), merges their updates with the workflow's reducers,
+//! routes, and commits the new checkpoint and the run's new position in one
+//! store transaction. A step that cannot commit records a setback instead: a
+//! failure, a retry wait, or an interrupt.
+//!
+//! The CLI drives one run in the foreground ([`Runtime::start`],
+//! [`Runtime::resume`]); `savepoint serve` drives many ([`daemon::serve`]).
+//! Either way the process first takes a lease on the run, so two processes
+//! never execute the same run at once. The runtime reads the workflow's rules
+//! from [`crate::workflow`], calls nodes through [`crate::plugin`], and writes
+//! only through the [`CheckpointStore`] trait: it never sees SQL or wasmtime
+//! types.
 
+mod backend;
+pub mod daemon;
+mod drive;
 mod error;
+mod owner;
 mod step;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 
 use crate::plugin::{Plugin, PluginHost, PluginLoad};
-use crate::store::{CheckpointStore, Clock, NewRun, RunRecord, RunStatus, StoreError};
+use crate::store::{CheckpointStore, Clock, RunRecord, RunStatus, Setback, StoreError};
 use crate::workflow::Workflow;
 
 pub use error::RuntimeError;
+pub use step::humanize;
+
+/// How long a lease lasts without renewal. A process that dies holding
+/// leases blocks its runs this long, unless it ran on this machine (then its
+/// runs are taken over at once).
+pub const LEASE: Duration = Duration::from_secs(10);
+/// How often leases are renewed (and cancellations noticed).
+pub const RENEW_EVERY: Duration = Duration::from_millis(500);
 
 /// Something that happened to a run, for progress output.
 #[derive(Debug, Clone)]
@@ -31,25 +51,28 @@ pub enum Event {
     Committed {
         thread: String,
         step: u64,
-        node: String,
-        plugin: String,
-        digest: String,
+        nodes: Vec<String>,
+        digests: Vec<String>,
         elapsed: Duration,
         next: Vec<String>,
+        status: RunStatus,
     },
-    /// A node's attempt failed and the failure was recorded.
-    Failed {
+    /// A step did not commit: it failed, waits for a retry, or waits for input.
+    Setback {
         thread: String,
         step: u64,
         node: String,
-        error: String,
+        kind: Setback,
+        error: Option<String>,
     },
+    /// The run is parked until a time, and this process waits for it.
+    Waiting { thread: String, until_ms: i64 },
 }
 
 /// Receives [`Event`]s as they happen.
 pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 
-/// What `savepoint run` asks for.
+/// What `savepoint run` and `savepoint start` ask for.
 #[derive(Debug, Clone)]
 pub struct StartRun {
     /// The workflow file as the user named it (used in messages and recorded).
@@ -67,14 +90,18 @@ pub struct Runtime<S> {
     plugins: PluginHost,
     plugins_dir: PathBuf,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    workflows: Mutex<HashMap<String, Arc<Workflow>>>,
     clock: Arc<dyn Clock>,
     observer: Option<Observer>,
+    owner: String,
+    node_permits: Arc<Semaphore>,
 }
 
 impl<S> std::fmt::Debug for Runtime<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("plugins_dir", &self.plugins_dir)
+            .field("owner", &self.owner)
             .finish_non_exhaustive()
     }
 }
@@ -91,8 +118,11 @@ impl<S: CheckpointStore> Runtime<S> {
             plugins,
             plugins_dir,
             loaded: Mutex::new(HashMap::new()),
+            workflows: Mutex::new(HashMap::new()),
             clock,
             observer: None,
+            owner: owner::new_owner(),
+            node_permits: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
         }
     }
 
@@ -102,8 +132,27 @@ impl<S: CheckpointStore> Runtime<S> {
         self
     }
 
+    /// Allow at most `n` node calls in flight at once.
+    pub fn with_node_limit(mut self, n: usize) -> Runtime<S> {
+        self.node_permits = Arc::new(Semaphore::new(n.max(1)));
+        self
+    }
+
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    pub fn plugins_dir(&self) -> &Path {
+        &self.plugins_dir
+    }
+
+    pub fn plugin_host(&self) -> &PluginHost {
+        &self.plugins
+    }
+
+    /// This process's lease owner id (`host:pid:start`).
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Validate a workflow text against the plugins folder.
@@ -118,52 +167,6 @@ impl<S: CheckpointStore> Runtime<S> {
         Ok(workflow)
     }
 
-    /// Create a new run and drive it until it finishes or fails.
-    pub async fn start(&self, start: StartRun) -> Result<RunRecord, RuntimeError> {
-        let workflow = self.validate(&start.workflow_path, &start.workflow_text)?;
-        let run = NewRun {
-            thread: start.thread.clone(),
-            workflow_name: workflow.name.clone(),
-            workflow_digest: crate::plugin::digest(start.workflow_text.as_bytes()),
-            workflow_text: start.workflow_text,
-            workflow_path: start.workflow_path,
-            input: start.input,
-            next: vec![workflow.start.clone()],
-        };
-        let run = self.store.create_run(run).await.map_err(|e| match e {
-            StoreError::ThreadExists { thread, status } => {
-                RuntimeError::ThreadExists { thread, status }
-            }
-            other => RuntimeError::Store(other),
-        })?;
-        self.drive(run, &workflow).await
-    }
-
-    /// Continue an unfinished run from its last checkpoint; a failed run
-    /// replays the node it failed at.
-    pub async fn resume(&self, thread: &str) -> Result<RunRecord, RuntimeError> {
-        let run = self.load(thread).await?;
-        if matches!(run.status, RunStatus::Completed | RunStatus::Cancelled) {
-            return Err(RuntimeError::NotResumable {
-                thread: thread.to_string(),
-                status: run.status,
-            });
-        }
-        let text = self
-            .store
-            .workflow_text(&run.workflow_digest)
-            .await?
-            .ok_or_else(|| {
-                RuntimeError::Store(StoreError::Corrupt(format!(
-                    "thread \"{thread}\": workflow text {} is missing",
-                    run.workflow_digest
-                )))
-            })?;
-        // The run is pinned to the text it started with, not today's file.
-        let workflow = Workflow::parse(&run.workflow_path, &text)?;
-        self.drive(run, &workflow).await
-    }
-
     /// The run's record, or a not-found error naming the thread.
     pub async fn load(&self, thread: &str) -> Result<RunRecord, RuntimeError> {
         self.store
@@ -172,6 +175,40 @@ impl<S: CheckpointStore> Runtime<S> {
             .ok_or_else(|| RuntimeError::NotFound {
                 thread: thread.to_string(),
             })
+    }
+
+    /// Cancel a run: it stops at once if this process executes it, within a
+    /// lease renewal if another process does, and keeps its history.
+    pub async fn cancel(&self, thread: &str) -> Result<RunRecord, RuntimeError> {
+        self.load(thread).await?;
+        match self.store.cancel(thread).await {
+            Ok(run) => Ok(run),
+            Err(StoreError::Finished { thread, status }) => {
+                Err(RuntimeError::NotResumable { thread, status })
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The workflow a run is pinned to: the text stored at its start.
+    async fn workflow_for(&self, run: &RunRecord) -> Result<Arc<Workflow>, RuntimeError> {
+        let mut cache = self.workflows.lock().await;
+        if let Some(workflow) = cache.get(&run.workflow_digest) {
+            return Ok(workflow.clone());
+        }
+        let text = self
+            .store
+            .workflow_text(&run.workflow_digest)
+            .await?
+            .ok_or_else(|| {
+                RuntimeError::Store(StoreError::Corrupt(format!(
+                    "thread \"{}\": workflow text {} is missing",
+                    run.thread, run.workflow_digest
+                )))
+            })?;
+        let workflow = Arc::new(Workflow::parse(&run.workflow_path, &text)?);
+        cache.insert(run.workflow_digest.clone(), workflow.clone());
+        Ok(workflow)
     }
 
     fn available_plugins(&self) -> Result<Vec<String>, RuntimeError> {
@@ -209,4 +246,42 @@ impl<S: CheckpointStore> Runtime<S> {
             observer(&event);
         }
     }
+}
+
+/// A new thread id: `run-<unix seconds, base 36>-<6 random hex digits>`.
+pub fn new_thread_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let random = RandomState::new().hash_one(now.as_nanos()) & 0xff_ffff;
+    format!("run-{}-{random:06x}", base36(now.as_secs()))
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A thread id is 1 to 200 characters without whitespace or control characters.
+pub fn check_thread_id(thread: &str) -> Result<(), String> {
+    if thread.is_empty()
+        || thread.len() > 200
+        || thread.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "invalid thread id {thread:?}: a thread id is 1 to 200 characters without spaces \
+             or control characters"
+        ));
+    }
+    Ok(())
 }

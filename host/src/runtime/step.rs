@@ -1,190 +1,361 @@
-//! Driving one run: the loop of steps.
+//! One step of a run: call the step's nodes (several at once for parallel
+//! branches), then commit the merged result as a checkpoint, or record a
+//! setback (failure, retry wait, interrupt) without a checkpoint.
 
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
 use super::{Event, Runtime, RuntimeError};
-use crate::plugin::{CallInput, LogRecord, Outcome};
-use crate::store::{CheckpointStore, LogLine, RunRecord, RunStatus, StepCommit, StepFailure};
+use crate::plugin::{CallError, CallInput, LogRecord, Outcome, Plugin};
+use crate::store::{
+    CheckpointStore, LogLine, PendingWrite, RunRecord, RunStatus, Setback, StepCommit, StepSetback,
+};
 use crate::workflow::Workflow;
 
-/// How one step ended.
-enum StepEnd {
-    /// A checkpoint was committed; the run goes on (or is complete).
-    Committed,
-    /// The attempt failed and the run was marked failed.
-    Failed,
+/// What one node of the step produced.
+enum Branch {
+    /// An update to merge (from `update`, or from `sleep` when `sleep` is set).
+    Write {
+        write: PendingWrite,
+        sleep: Option<Duration>,
+    },
+    Interrupt {
+        payload: Value,
+        timeout: Option<Duration>,
+    },
+    Failed {
+        error: String,
+        retryable: bool,
+    },
+}
+
+/// How a step ended; the run record has been updated to match the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StepEnd {
+    /// A checkpoint was committed and the run goes on now.
+    Continue,
+    /// The run completed, parked (sleeping, retrying, interrupted) or failed.
+    Stop,
 }
 
 impl<S: CheckpointStore> Runtime<S> {
-    /// Run steps until the run completes or fails. Returns the run's final record.
-    pub(super) async fn drive(
+    /// Execute the run's next step. `owner` fences the write: if another
+    /// process took the run over, nothing is written.
+    pub(super) async fn step(
         &self,
-        mut run: RunRecord,
+        run: &RunRecord,
         workflow: &Workflow,
-    ) -> Result<RunRecord, RuntimeError> {
-        if run.status != RunStatus::Running {
-            self.store
-                .set_status(&run.thread, RunStatus::Running)
-                .await?;
-            run.status = RunStatus::Running;
-            run.error = None;
-        }
-        loop {
-            if run.next.is_empty() {
-                if run.status != RunStatus::Completed {
-                    self.store
-                        .set_status(&run.thread, RunStatus::Completed)
-                        .await?;
-                }
-                break;
-            }
-            match self.step(&mut run, workflow).await? {
-                StepEnd::Committed if run.next.is_empty() => break,
-                StepEnd::Committed => continue,
-                StepEnd::Failed => break,
-            }
-        }
-        self.load(&run.thread).await
-    }
-
-    /// One step: call the next node and commit what it returned, or record
-    /// why it failed. `run` is updated to the committed position.
-    async fn step(
-        &self,
-        run: &mut RunRecord,
-        workflow: &Workflow,
+        owner: Option<&str>,
     ) -> Result<StepEnd, RuntimeError> {
         let step = run.step + 1;
         let attempt = run.attempt + 1;
-        // One node per step until parallel branches arrive.
-        let node_name = run.next[0].clone();
-        let fail = |error: String, digest: Option<String>, logs: Vec<LogLine>| StepFailure {
+        let nodes = run.next.clone();
+        let mut setback = StepSetback {
             thread: run.thread.clone(),
             step,
-            node: node_name.clone(),
-            component_digest: digest,
+            node: nodes.join(", "),
+            owner: owner.map(str::to_string),
             attempt,
-            error,
-            logs,
+            error: None,
+            logs: Vec::new(),
+            pending: Vec::new(),
+            kind: Setback::Failed,
         };
-
         if run.step >= workflow.max_steps {
-            let error = format!(
-                "the run reached max_steps = {} before node \"{node_name}\"; raise max_steps in \
-                 the workflow file if the loop is intended",
-                workflow.max_steps
-            );
-            return self.record_failure(fail(error, None, Vec::new())).await;
+            setback.error = Some(format!(
+                "the run reached max_steps = {} before {}; raise max_steps in the workflow \
+                 file if the loop is intended",
+                workflow.max_steps,
+                node_list(&nodes)
+            ));
+            return self.record_setback(setback).await;
         }
-        let Some(node) = workflow.nodes.get(&node_name) else {
+
+        // Branches that succeeded in an earlier attempt at this step are not
+        // run again: their updates were stored as pending writes.
+        let done: BTreeMap<&str, &PendingWrite> =
+            run.pending.iter().map(|w| (w.node.as_str(), w)).collect();
+        let to_call: Vec<&str> = nodes
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !done.contains_key(n))
+            .collect();
+        let state_text = Value::Object(run.state.clone()).to_string();
+        let started = Instant::now();
+        let calls = to_call
+            .iter()
+            .map(|node| self.call_node(run, workflow, node, step, attempt, state_text.clone()));
+        let results = futures_join(calls).await;
+        let elapsed = started.elapsed();
+
+        let mut branches: BTreeMap<&str, Branch> = BTreeMap::new();
+        for (node, (branch, logs)) in to_call.iter().zip(results) {
+            setback.logs.extend(logs);
+            branches.insert(node, branch);
+        }
+
+        // Failures first: any failed branch decides the step.
+        let failures: Vec<(&str, &String, bool)> = nodes
+            .iter()
+            .filter_map(|n| match branches.get(n.as_str()) {
+                Some(Branch::Failed { error, retryable }) => Some((n.as_str(), error, *retryable)),
+                _ => None,
+            })
+            .collect();
+        // On a setback, finished branches are kept as pending writes; a
+        // sleeping branch is not (it runs again).
+        setback.pending = successful_writes(&nodes, &done, &branches, false);
+        if let Some(&(first, error, _)) = failures.first() {
+            setback.node = first.to_string();
+            setback.error = Some(error.clone());
+            let tries = attempt.saturating_sub(run.retry_base);
+            let mut wait = Some(Duration::ZERO);
+            for (node, _, retryable) in &failures {
+                let policy = &workflow.nodes[*node].retry;
+                wait = match wait {
+                    Some(longest) if *retryable && policy.allows_another(tries) => {
+                        Some(longest.max(policy.delay(tries + 1, random_unit())))
+                    }
+                    _ => None,
+                };
+            }
+            setback.kind = match wait {
+                Some(delay) => Setback::Retry {
+                    wake_at_ms: self.clock.now_ms() + delay.as_millis() as i64,
+                },
+                None => Setback::Failed,
+            };
+            return self.record_setback(setback).await;
+        }
+
+        // Then interrupts: park until someone answers.
+        let interrupts: Vec<(&str, &Value, Option<Duration>)> = nodes
+            .iter()
+            .filter_map(|n| match branches.get(n.as_str()) {
+                Some(Branch::Interrupt { payload, timeout }) => {
+                    Some((n.as_str(), payload, *timeout))
+                }
+                _ => None,
+            })
+            .collect();
+        if let Some(&(first, payload, _)) = interrupts.first() {
+            let deadline = interrupts.iter().filter_map(|(_, _, t)| *t).min();
+            setback.node = first.to_string();
+            // An interrupt is not a failed attempt.
+            setback.attempt = run.attempt;
+            setback.kind = Setback::Interrupted {
+                payload: payload.clone(),
+                deadline_ms: deadline.map(|d| self.clock.now_ms() + d.as_millis() as i64),
+            };
+            return self.record_setback(setback).await;
+        }
+
+        // Every branch wrote: merge in the step's order, route, commit.
+        setback.pending = successful_writes(&nodes, &done, &branches, true);
+        self.commit(run, workflow, owner, &nodes, setback, &branches, elapsed)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        run: &RunRecord,
+        workflow: &Workflow,
+        owner: Option<&str>,
+        nodes: &[String],
+        mut setback: StepSetback,
+        branches: &BTreeMap<&str, Branch>,
+        elapsed: Duration,
+    ) -> Result<StepEnd, RuntimeError> {
+        let writes = std::mem::take(&mut setback.pending);
+        let sleeps: Vec<(&str, Duration)> = nodes
+            .iter()
+            .filter_map(|n| match branches.get(n.as_str()) {
+                Some(Branch::Write { sleep: Some(d), .. }) => Some((n.as_str(), *d)),
+                _ => None,
+            })
+            .collect();
+        let mut state: Map<String, Value> = run.state.clone();
+        let mut completed = Vec::new();
+        for write in &writes {
+            let who = format!("node \"{}\"", write.node);
+            if let Err(e) = workflow.apply_update(&mut state, write.update.clone()) {
+                setback.node = write.node.clone();
+                setback.error = Some(format!(
+                    "{who} returned an update that cannot be merged: {e}"
+                ));
+                setback.pending = Vec::new();
+                return self.record_setback(setback).await;
+            }
+            if sleeps.iter().any(|(n, _)| *n == write.node) {
+                continue;
+            }
+            match workflow.route(&write.node, write.goto.as_deref()) {
+                Ok(targets) => completed.push((write.node.clone(), targets)),
+                Err(e) => {
+                    setback.node = write.node.clone();
+                    setback.error = Some(format!("{who}: {e}"));
+                    setback.pending = Vec::new();
+                    return self.record_setback(setback).await;
+                }
+            }
+        }
+        let (mut next, joins) = workflow.advance(&run.joins, &completed);
+        let (status, wake_at_ms, wakes) = if sleeps.is_empty() {
+            let status = if next.is_empty() {
+                RunStatus::Completed
+            } else {
+                RunStatus::Running
+            };
+            (status, None, 0)
+        } else {
+            // Sleeping nodes run again when the run wakes, before the others.
+            let mut again: Vec<String> = sleeps.iter().map(|(n, _)| n.to_string()).collect();
+            again.extend(
+                next.into_iter()
+                    .filter(|n| !sleeps.iter().any(|(s, _)| s == n)),
+            );
+            next = again;
+            let longest = sleeps.iter().map(|(_, d)| *d).max().unwrap_or_default();
+            (
+                RunStatus::Sleeping,
+                Some(self.clock.now_ms() + longest.as_millis() as i64),
+                run.wakes + 1,
+            )
+        };
+        let digests: Vec<&str> = writes.iter().map(|w| w.component_digest.as_str()).collect();
+        let commit = StepCommit {
+            thread: run.thread.clone(),
+            step: setback.step,
+            node: node_list_plain(nodes),
+            component_digest: digests.join(","),
+            state,
+            next: next.clone(),
+            status,
+            logs: setback.logs,
+            owner: owner.map(str::to_string),
+            joins,
+            wakes,
+            wake_at_ms,
+        };
+        self.store.commit_step(commit).await?;
+        self.emit(Event::Committed {
+            thread: run.thread.clone(),
+            step: setback.step,
+            nodes: nodes.to_vec(),
+            digests: digests.iter().map(|d| d.to_string()).collect(),
+            elapsed,
+            next,
+            status,
+        });
+        Ok(if status == RunStatus::Running {
+            StepEnd::Continue
+        } else {
+            StepEnd::Stop
+        })
+    }
+
+    /// Call one node of the step; never fails: every problem is a branch
+    /// failure naming the node.
+    async fn call_node(
+        &self,
+        run: &RunRecord,
+        workflow: &Workflow,
+        node_name: &str,
+        step: u64,
+        attempt: u32,
+        state_text: String,
+    ) -> (Branch, Vec<LogLine>) {
+        let Some(node) = workflow.nodes.get(node_name) else {
             let error = format!(
                 "node \"{node_name}\" is not in workflow \"{}\"",
                 workflow.name
             );
-            return self.record_failure(fail(error, None, Vec::new())).await;
+            return (
+                Branch::Failed {
+                    error,
+                    retryable: false,
+                },
+                Vec::new(),
+            );
         };
-        let plugin = match self.plugin(&node.plugin).await {
+        let plugin: std::sync::Arc<Plugin> = match self.plugin(&node.plugin).await {
             Ok(plugin) => plugin,
             Err(reason) => {
                 let error = format!(
                     "node \"{node_name}\": cannot load plugin \"{}\": {reason}",
                     node.plugin
                 );
-                return self.record_failure(fail(error, None, Vec::new())).await;
+                return (
+                    Branch::Failed {
+                        error,
+                        retryable: false,
+                    },
+                    Vec::new(),
+                );
             }
         };
-
         let input = CallInput {
             thread: run.thread.clone(),
-            node: node_name.clone(),
+            node: node_name.to_string(),
             step,
             attempt,
             config: node.config.clone(),
-            resume: None,
+            resume: run.resume.clone(),
+            interrupt_timed_out: run.timed_out,
+            wakes: run.wakes,
             idempotency_key: format!("{}/{step}/{node_name}", run.thread),
-            timeout: None,
+            timeout: node.timeout,
         };
-        let state_text = Value::Object(run.state.clone()).to_string();
-        let started = Instant::now();
+        let _permit = self.node_permits.acquire().await;
         let output = plugin.call(&input, state_text).await;
-        let elapsed = started.elapsed();
-        let logs = self.log_lines(step, &node_name, attempt, output.logs);
-        let digest = Some(plugin.digest.clone());
+        let logs = self.log_lines(step, node_name, attempt, output.logs);
         let who = format!("node \"{node_name}\" (plugin {})", plugin.name);
-
-        let (update, goto) = match output.result {
-            Ok(Outcome::Update { state, goto }) => (state, goto),
-            Ok(Outcome::Interrupt(_)) | Ok(Outcome::Sleep { .. }) => {
-                let error = format!(
-                    "{who} asked to park the run (interrupt or sleep), which this version of \
-                     savepoint does not support yet"
-                );
-                return self.record_failure(fail(error, digest, logs)).await;
-            }
-            Err(call_error) => {
-                let error = format!("{who} {call_error}");
-                return self.record_failure(fail(error, digest, logs)).await;
-            }
+        let write = |update: Map<String, Value>, goto: Option<String>| PendingWrite {
+            node: node_name.to_string(),
+            update,
+            goto,
+            component_digest: plugin.digest.clone(),
         };
-
-        let mut state: Map<String, Value> = run.state.clone();
-        if let Err(e) = workflow.apply_update(&mut state, update) {
-            let error = format!("{who} returned an update that cannot be merged: {e}");
-            return self.record_failure(fail(error, digest, logs)).await;
-        }
-        let next = match workflow.route(&node_name, goto.as_deref()) {
-            Ok(next) => next,
-            Err(e) => {
-                let error = format!("{who}: {e}");
-                return self.record_failure(fail(error, digest, logs)).await;
-            }
+        let branch = match output.result {
+            Ok(Outcome::Update { state, goto }) => Branch::Write {
+                write: write(state, goto),
+                sleep: None,
+            },
+            Ok(Outcome::Sleep { duration, state }) => Branch::Write {
+                write: write(state, None),
+                sleep: Some(duration),
+            },
+            Ok(Outcome::Interrupt { payload, timeout }) => Branch::Interrupt { payload, timeout },
+            Err(error) => Branch::Failed {
+                retryable: error.is_retryable(),
+                error: match &error {
+                    CallError::Timeout(limit) => {
+                        format!(
+                            "{who} timed out after {} (timeout in the workflow file)",
+                            humanize(*limit)
+                        )
+                    }
+                    other => format!("{who} {other}"),
+                },
+            },
         };
-        let status = if next.is_empty() {
-            RunStatus::Completed
-        } else {
-            RunStatus::Running
-        };
-        self.store
-            .commit_step(StepCommit {
-                thread: run.thread.clone(),
-                step,
-                node: node_name.clone(),
-                component_digest: plugin.digest.clone(),
-                state: state.clone(),
-                next: next.clone(),
-                status,
-                logs,
-            })
-            .await?;
-        self.emit(Event::Committed {
-            thread: run.thread.clone(),
-            step,
-            node: node_name,
-            plugin: plugin.name.clone(),
-            digest: plugin.digest.clone(),
-            elapsed,
-            next: next.clone(),
-        });
-        run.step = step;
-        run.state = state;
-        run.next = next;
-        run.status = status;
-        run.attempt = 0;
-        Ok(StepEnd::Committed)
+        (branch, logs)
     }
 
-    async fn record_failure(&self, failure: StepFailure) -> Result<StepEnd, RuntimeError> {
-        let event = Event::Failed {
-            thread: failure.thread.clone(),
-            step: failure.step,
-            node: failure.node.clone(),
-            error: failure.error.clone(),
+    async fn record_setback(&self, setback: StepSetback) -> Result<StepEnd, RuntimeError> {
+        let event = Event::Setback {
+            thread: setback.thread.clone(),
+            step: setback.step,
+            node: setback.node.clone(),
+            kind: setback.kind.clone(),
+            error: setback.error.clone(),
         };
-        self.store.fail_step(failure).await?;
+        self.store.setback_step(setback).await?;
         self.emit(event);
-        Ok(StepEnd::Failed)
+        Ok(StepEnd::Stop)
     }
 
     fn log_lines(&self, step: u64, node: &str, attempt: u32, logs: Vec<LogRecord>) -> Vec<LogLine> {
@@ -199,5 +370,82 @@ impl<S: CheckpointStore> Runtime<S> {
                 at_ms,
             })
             .collect()
+    }
+}
+
+/// The writes of every branch that succeeded, earlier or now, in step order.
+fn successful_writes(
+    nodes: &[String],
+    done: &BTreeMap<&str, &PendingWrite>,
+    branches: &BTreeMap<&str, Branch>,
+    with_sleeps: bool,
+) -> Vec<PendingWrite> {
+    nodes
+        .iter()
+        .filter_map(|n| match (done.get(n.as_str()), branches.get(n.as_str())) {
+            (Some(write), _) => Some((*write).clone()),
+            (None, Some(Branch::Write { write, sleep })) if sleep.is_none() || with_sleeps => {
+                Some(write.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Run futures concurrently on this task and collect their outputs in order.
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for future in futures {
+        set.push(Box::pin(future));
+    }
+    let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, future) in outputs.iter_mut().zip(set.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(output) => *slot = Some(output),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
+
+/// A number in [0, 1) for retry jitter.
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, RandomState};
+    let bits = RandomState::new().hash_one(std::time::SystemTime::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn node_list(nodes: &[String]) -> String {
+    let quoted: Vec<String> = nodes.iter().map(|n| format!("node \"{n}\"")).collect();
+    quoted.join(" and ")
+}
+
+fn node_list_plain(nodes: &[String]) -> String {
+    nodes.join(",")
+}
+
+/// `30s`, `1.5s`, `250ms`.
+pub fn humanize(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
     }
 }

@@ -1,14 +1,18 @@
 //! Durable state: runs, their checkpoints, node logs, and the workflow texts runs are
 //! pinned to.
 //!
-//! The runtime's step loop is the only writer: it creates a run, then for every step
-//! either commits the new state and position in one transaction
-//! ([`CheckpointStore::commit_step`]) or records why the step failed
-//! ([`CheckpointStore::fail_step`]). The CLI reads what was written (`status`, `history`,
-//! `logs`), possibly from another process while a run is still going. Operations are whole
-//! steps, not SQL, so that stores other than [`SqliteStore`] can be added without touching
-//! the runtime. The store knows nothing of WebAssembly or of the workflow file format: it
-//! keeps workflow texts and states as the runtime hands them over.
+//! The runtime's step loop is the only writer of a run's position: it creates a run, then
+//! for every step either commits the new state and position in one transaction
+//! ([`CheckpointStore::commit_step`]) or records why the step did not move
+//! ([`CheckpointStore::setback_step`]: failed, waiting to retry, or interrupted). Several
+//! processes (a `serve` daemon, the CLI) may execute runs on one database: each takes a
+//! lease on the runs it executes ([`CheckpointStore::claim_due`], [`CheckpointStore::claim`],
+//! [`CheckpointStore::renew`]), and writes made under a lease are fenced, so a process
+//! whose run was taken over writes nothing more to it. The CLI reads what was written
+//! (`status`, `history`, `logs`), possibly from another process while a run is still going.
+//! Operations are whole steps, not SQL, so that stores other than [`SqliteStore`] can be
+//! added without touching the runtime. The store knows nothing of WebAssembly or of the
+//! workflow file format: it keeps workflow texts and states as the runtime hands them over.
 
 mod clock;
 mod schema;
@@ -18,6 +22,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -127,6 +132,9 @@ pub struct NewRun {
     pub input: Map<String, Value>,
     /// The node(s) to run first.
     pub next: Vec<String>,
+    /// Create the run already leased to this owner for `lease_ms` (the CLI
+    /// drives the run it creates; no daemon may take it in between).
+    pub lease: Option<(String, i64)>,
 }
 
 /// A run as stored: where it is and what happened last.
@@ -151,6 +159,36 @@ pub struct RunRecord {
     pub attempt: u32,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// When a sleeping or retrying run is due, or an interrupted run's deadline.
+    pub wake_at_ms: Option<i64>,
+    /// What an interrupted run waits for, as the node described it.
+    pub interrupt: Option<Value>,
+    /// The input given when the run was resumed, for the next call.
+    pub resume: Option<Value>,
+    /// The next call follows an interrupt whose deadline passed without input.
+    pub timed_out: bool,
+    /// As last committed ([`StepCommit::wakes`]).
+    pub wakes: u32,
+    /// `attempt` when the run was last resumed by hand: the retry budget counts from here.
+    pub retry_base: u32,
+    /// Join bookkeeping, part of the run's position; as last committed.
+    pub joins: BTreeMap<String, BTreeSet<String>>,
+    /// Who holds the lease on the run (executes it), if anyone did since it was released.
+    pub lease_owner: Option<String>,
+    /// Until when `lease_owner` holds it, unless renewed.
+    pub lease_expires_ms: Option<i64>,
+    /// Updates of parallel branches of step `step + 1` that already succeeded while a
+    /// sibling did not, in node order: they are not run again.
+    pub pending: Vec<PendingWrite>,
+}
+
+/// The update of one parallel branch that succeeded in a step that has not committed yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingWrite {
+    pub node: String,
+    pub update: Map<String, Value>,
+    pub goto: Option<String>,
+    pub component_digest: String,
 }
 
 /// A step that succeeded: the whole new state and the run's new position.
@@ -159,30 +197,63 @@ pub struct StepCommit {
     pub thread: String,
     /// Must be the run's `step + 1`.
     pub step: u64,
+    /// The node that ran; for a parallel step, the nodes' names joined as the runtime
+    /// chooses (stored as given).
     pub node: String,
+    /// The node's component digest; for a parallel step, the digests joined by `,`.
     pub component_digest: String,
     /// The whole state after this step.
     pub state: Map<String, Value>,
     pub next: Vec<String>,
-    /// `Running`, or `Completed` when `next` is empty.
+    /// `Running`, `Completed` when `next` is empty, or `Sleeping` (with `wake_at_ms`).
     pub status: RunStatus,
     /// What the node(s) logged during this step; stored as given.
     pub logs: Vec<LogLine>,
+    /// The lease this commit is made under: see [`CheckpointStore::commit_step`].
+    pub owner: Option<String>,
+    /// Join bookkeeping after this step; replaces the stored one.
+    pub joins: BTreeMap<String, BTreeSet<String>>,
+    pub wakes: u32,
+    /// When a `Sleeping` run is due; `None` otherwise.
+    pub wake_at_ms: Option<i64>,
 }
 
-/// A step that failed: nothing is checkpointed, the run becomes `Failed`.
+/// A step that did not move the run: nothing is checkpointed, the run's step stays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepFailure {
+pub struct StepSetback {
     pub thread: String,
     /// The step attempted: the run's `step + 1`.
     pub step: u64,
+    /// The node that failed or interrupted.
     pub node: String,
-    pub component_digest: Option<String>,
+    /// The lease this setback is recorded under: see [`CheckpointStore::setback_step`].
+    pub owner: Option<String>,
     /// Attempts made at this step so far, this one included.
     pub attempt: u32,
-    pub error: String,
-    /// What the node logged during the failed attempt; stored as given.
+    /// Why the attempt failed (ignored for [`Setback::Interrupted`]).
+    pub error: Option<String>,
+    /// What the node(s) logged during the attempt; stored as given.
     pub logs: Vec<LogLine>,
+    /// Branches of this step that succeeded: kept (replacing earlier ones of the same
+    /// node) so that they are not run again.
+    pub pending: Vec<PendingWrite>,
+    pub kind: Setback,
+}
+
+/// What becomes of a run whose step did not commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Setback {
+    /// Failed for good (until resumed by hand): status `failed`, `error`, `error_node`.
+    Failed,
+    /// Another attempt is due at `wake_at_ms`: status `retrying`, with the error of this
+    /// attempt.
+    Retry { wake_at_ms: i64 },
+    /// The node waits for input described by `payload`, until `deadline_ms` if given:
+    /// status `interrupted`.
+    Interrupted {
+        payload: Value,
+        deadline_ms: Option<i64>,
+    },
 }
 
 /// The state after one committed step.
@@ -242,6 +313,30 @@ pub enum StoreError {
         /// The step the commit or failure was for.
         found_step: u64,
     },
+    /// Another live process holds the run's lease.
+    #[error(
+        "thread {thread:?} is being executed by {owner} (lease until {})",
+        format_time(*expires_ms)
+    )]
+    Leased {
+        thread: String,
+        /// Who holds the lease.
+        owner: String,
+        expires_ms: i64,
+    },
+    /// A write made under a lease that `owner` no longer holds (the run was taken over):
+    /// nothing was written.
+    #[error(
+        "thread {thread:?}: {owner} no longer holds the run's lease (another process took \
+         it over); nothing was written"
+    )]
+    LeaseLost { thread: String, owner: String },
+    /// A write to a cancelled run: nothing was written.
+    #[error("thread {thread:?} was cancelled")]
+    Cancelled { thread: String },
+    /// The run cannot be cancelled: it has already completed or been cancelled.
+    #[error("thread {thread:?} has already finished (status: {status})")]
+    Finished { thread: String, status: RunStatus },
     /// The database holds something this version cannot read.
     #[error("corrupt store: {0}")]
     Corrupt(String),
@@ -290,23 +385,106 @@ pub trait CheckpointStore: Send + Sync + 'static {
         status: RunStatus,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// In one transaction: stores the checkpoint and its logs, moves the run to the
-    /// commit's step, next nodes and status, and clears its error and attempt count.
-    /// Fails with [`StoreError::Conflict`], writing nothing, unless `commit.step` is the
-    /// run's `step + 1`.
+    /// In one transaction: stores the checkpoint and its logs; moves the run to the
+    /// commit's step, next nodes, status, joins, wakes and wake time; clears its error,
+    /// interrupt, resume input, `timed_out`, attempt count and retry base, and the pending
+    /// writes of this step.
+    ///
+    /// Writes nothing and fails with [`StoreError::Cancelled`] if the run is cancelled,
+    /// with [`StoreError::LeaseLost`] if `commit.owner` is `Some` and does not hold the
+    /// run's lease, and with [`StoreError::Conflict`] unless `commit.step` is the run's
+    /// `step + 1`.
     fn commit_step(
         &self,
         commit: StepCommit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// In one transaction: marks the run `Failed` with the error, node and attempt, and
-    /// stores the failed attempt's logs. No checkpoint; the run's step does not move.
-    /// Fails with [`StoreError::Conflict`], writing nothing, unless `failure.step` is the
-    /// run's `step + 1`.
-    fn fail_step(
+    /// In one transaction: records the attempt count and logs, keeps the pending writes,
+    /// and parks the run as `setback.kind` says:
+    /// - [`Setback::Failed`]: status `failed`, `error`, `error_node` = node, no wake time;
+    /// - [`Setback::Retry`]: status `retrying`, `error`, `error_node` = node, wake time;
+    /// - [`Setback::Interrupted`]: status `interrupted`, the payload, the deadline as wake
+    ///   time, no error; the resume input and `timed_out` are cleared (they were for the
+    ///   call that interrupted again).
+    ///
+    /// No checkpoint; the run's step does not move. Fails, writing nothing, as
+    /// [`commit_step`](CheckpointStore::commit_step) does.
+    fn setback_step(
         &self,
-        failure: StepFailure,
+        setback: StepSetback,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// In one transaction: takes up to `limit` runs that are runnable now and not leased
+    /// by a live owner, leases them to `owner` for `lease_ms`, and returns them as updated.
+    ///
+    /// Runnable: `pending` or `running`; `sleeping` or `retrying` and due; `interrupted`
+    /// with a deadline that passed (`timed_out` is set on those). Not leased by a live
+    /// owner: no lease, an expired one, one held by an owner in `dead_owners`, or one held
+    /// by `owner` itself. Runs that became runnable first come first.
+    fn claim_due(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease_ms: i64,
+        dead_owners: &[String],
+    ) -> impl Future<Output = Result<Vec<RunRecord>, StoreError>> + Send;
+
+    /// Leases one run to `owner` for `lease_ms` whatever its status and wake time (an
+    /// `interrupted` run whose deadline passed gets `timed_out`), and returns it as
+    /// updated. [`StoreError::Leased`] if another live owner holds it,
+    /// [`StoreError::NotFound`] if there is no such run.
+    fn claim(
+        &self,
+        thread: &str,
+        owner: &str,
+        lease_ms: i64,
+        dead_owners: &[String],
+    ) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
+
+    /// Every owner that holds a lease on some run, expired or not, with the latest expiry
+    /// of its leases; sorted by owner.
+    fn leases(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+
+    /// Extends `owner`'s leases on `threads` to `lease_ms` from now. Returns, in the given
+    /// order, the threads it no longer holds (or that no longer exist) and the ones that
+    /// were cancelled: the caller stops executing those.
+    fn renew(
+        &self,
+        owner: &str,
+        threads: &[String],
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Drops `owner`'s lease on the run; does nothing if it does not hold it.
+    fn release(
+        &self,
+        owner: &str,
+        thread: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Resumes a parked or failed run: stores `input` for the next call (or clears the
+    /// stored one when `None`; input also clears `timed_out`), sets `status`, starts the
+    /// retry budget afresh (`retry_base = attempt`) if the run was `failed`, and clears its
+    /// wake time, error and interrupt. Returns the run as updated. Fails, writing nothing,
+    /// with [`StoreError::Cancelled`] if the run is cancelled and with
+    /// [`StoreError::LeaseLost`] if `owner` is `Some` and does not hold its lease.
+    fn resume_input(
+        &self,
+        thread: &str,
+        input: Option<Value>,
+        status: RunStatus,
+        owner: Option<&str>,
+    ) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
+
+    /// Marks the run `cancelled` and clears its wake time; history and lease stay (the
+    /// executor learns of it from [`renew`](CheckpointStore::renew), and its next write
+    /// fails with [`StoreError::Cancelled`]). Returns the run as updated.
+    /// [`StoreError::Finished`] if it already completed or was cancelled.
+    fn cancel(&self, thread: &str) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
+
+    /// The earliest wake time of the sleeping, retrying and interrupted (with a deadline)
+    /// runs, due or not.
+    fn next_wake(&self) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
 
     /// The run's checkpoints, newest first. [`StoreError::NotFound`] if there is no such run.
     fn history(
@@ -317,6 +495,9 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// The run's log lines, oldest first. [`StoreError::NotFound`] if there is no such run.
     fn logs(&self, thread: &str) -> impl Future<Output = Result<Vec<LogLine>, StoreError>> + Send;
 
-    /// All runs, most recently updated first.
-    fn list_runs(&self) -> impl Future<Output = Result<Vec<RunSummary>, StoreError>> + Send;
+    /// All runs, or those with `status`, most recently updated first.
+    fn list_runs(
+        &self,
+        status: Option<RunStatus>,
+    ) -> impl Future<Output = Result<Vec<RunSummary>, StoreError>> + Send;
 }

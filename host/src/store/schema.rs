@@ -22,7 +22,10 @@ pub(super) const PRAGMAS: &str = "
 ";
 
 /// Schema migrations in order; migration `i` brings `user_version` from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_long_running.sql"),
+];
 
 /// Opens (creating it and its folder if missing) the database at `path` for writing and
 /// brings its schema up to date.

@@ -2,6 +2,7 @@
 //! and are group-committed; reads use their own connection, which WAL lets run beside the
 //! writer (and beside other processes' readers and writers of the same file).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -13,8 +14,8 @@ use serde_json::{Map, Value};
 use super::schema;
 use super::writer::Writer;
 use super::{
-    Checkpoint, CheckpointStore, Clock, LogLine, NewRun, RunRecord, RunStatus, RunSummary,
-    StepCommit, StepFailure, StoreError,
+    Checkpoint, CheckpointStore, Clock, LogLine, NewRun, PendingWrite, RunRecord, RunStatus,
+    RunSummary, Setback, StepCommit, StepSetback, StoreError,
 };
 
 /// A [`CheckpointStore`] in one SQLite database file. Cloning is cheap and shares the
@@ -50,7 +51,8 @@ impl SqliteStore {
         &self.writer
     }
 
-    /// Runs `query` on the read connection, off the async threads.
+    /// Runs `query` on the read connection, off the async threads, in one read
+    /// transaction so that all its statements see the same snapshot.
     async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -59,7 +61,9 @@ impl SqliteStore {
         let reader = Arc::clone(&self.reader);
         let task = tokio::task::spawn_blocking(move || {
             let conn = reader.lock().unwrap_or_else(PoisonError::into_inner);
-            query(&conn)
+            // Dropping the transaction ends it (a rollback: nothing was written).
+            let snapshot = conn.unchecked_transaction()?;
+            query(&snapshot)
         });
         match task.await {
             Ok(result) => result,
@@ -103,10 +107,107 @@ impl CheckpointStore for SqliteStore {
             .await
     }
 
-    async fn fail_step(&self, failure: StepFailure) -> Result<(), StoreError> {
+    async fn setback_step(&self, setback: StepSetback) -> Result<(), StoreError> {
         self.writer
-            .call(move |conn, now_ms| fail_step(conn, now_ms, &failure))
+            .call(move |conn, now_ms| setback_step(conn, now_ms, &setback))
             .await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease_ms: i64,
+        dead_owners: &[String],
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let owner = owner.to_owned();
+        let dead_owners = to_json(&dead_owners)?;
+        self.writer
+            .call(move |conn, now_ms| {
+                claim_due(conn, now_ms, &owner, limit, lease_ms, &dead_owners)
+            })
+            .await
+    }
+
+    async fn claim(
+        &self,
+        thread: &str,
+        owner: &str,
+        lease_ms: i64,
+        dead_owners: &[String],
+    ) -> Result<RunRecord, StoreError> {
+        let thread = thread.to_owned();
+        let owner = owner.to_owned();
+        let dead_owners = dead_owners.to_vec();
+        self.writer
+            .call(move |conn, now_ms| claim(conn, now_ms, &thread, &owner, lease_ms, &dead_owners))
+            .await
+    }
+
+    async fn leases(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(leases).await
+    }
+
+    async fn renew(
+        &self,
+        owner: &str,
+        threads: &[String],
+        lease_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        if threads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owner = owner.to_owned();
+        let threads = threads.to_vec();
+        self.writer
+            .call(move |conn, now_ms| renew(conn, now_ms, &owner, &threads, lease_ms))
+            .await
+    }
+
+    async fn release(&self, owner: &str, thread: &str) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        let thread = thread.to_owned();
+        self.writer
+            .call(move |conn, _| release(conn, &owner, &thread))
+            .await
+    }
+
+    async fn resume_input(
+        &self,
+        thread: &str,
+        input: Option<Value>,
+        status: RunStatus,
+        owner: Option<&str>,
+    ) -> Result<RunRecord, StoreError> {
+        let thread = thread.to_owned();
+        let input = input.as_ref().map(to_json).transpose()?;
+        let owner = owner.map(str::to_owned);
+        self.writer
+            .call(move |conn, now_ms| {
+                resume_input(
+                    conn,
+                    now_ms,
+                    &thread,
+                    input.as_deref(),
+                    status,
+                    owner.as_deref(),
+                )
+            })
+            .await
+    }
+
+    async fn cancel(&self, thread: &str) -> Result<RunRecord, StoreError> {
+        let thread = thread.to_owned();
+        self.writer
+            .call(move |conn, now_ms| cancel(conn, now_ms, &thread))
+            .await
+    }
+
+    async fn next_wake(&self) -> Result<Option<i64>, StoreError> {
+        self.read(next_wake).await
     }
 
     async fn history(&self, thread: &str) -> Result<Vec<Checkpoint>, StoreError> {
@@ -119,14 +220,16 @@ impl CheckpointStore for SqliteStore {
         self.read(move |conn| logs(conn, &thread)).await
     }
 
-    async fn list_runs(&self) -> Result<Vec<RunSummary>, StoreError> {
-        self.read(list_runs).await
+    async fn list_runs(&self, status: Option<RunStatus>) -> Result<Vec<RunSummary>, StoreError> {
+        self.read(move |conn| list_runs(conn, status)).await
     }
 }
 
 // Writes: each runs inside the writer's transaction (in its own savepoint).
 
 fn create_run(conn: &Connection, now_ms: i64, run: &NewRun) -> Result<RunRecord, StoreError> {
+    let lease_owner = run.lease.as_ref().map(|(owner, _)| owner.clone());
+    let lease_expires = run.lease.as_ref().map(|(_, ms)| now_ms + ms);
     match position(conn, &run.thread) {
         Err(StoreError::NotFound { .. }) => {}
         Ok((_, status)) => {
@@ -149,8 +252,9 @@ fn create_run(conn: &Connection, now_ms: i64, run: &NewRun) -> Result<RunRecord,
     ])?;
     conn.prepare_cached(
         "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status, step,
-                           next_json, input_json, attempt, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 0, ?8, ?8)",
+                           next_json, input_json, attempt, created_at, updated_at,
+                           lease_owner, lease_expires)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 0, ?8, ?8, ?9, ?10)",
     )?
     .execute(params![
         run.thread,
@@ -161,6 +265,8 @@ fn create_run(conn: &Connection, now_ms: i64, run: &NewRun) -> Result<RunRecord,
         to_json(&run.next)?,
         to_json(&run.input)?,
         now_ms,
+        lease_owner,
+        lease_expires,
     ])?;
     Ok(RunRecord {
         thread: run.thread.clone(),
@@ -176,6 +282,16 @@ fn create_run(conn: &Connection, now_ms: i64, run: &NewRun) -> Result<RunRecord,
         attempt: 0,
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
+        wake_at_ms: None,
+        interrupt: None,
+        resume: None,
+        timed_out: false,
+        wakes: 0,
+        retry_base: 0,
+        joins: BTreeMap::new(),
+        lease_owner,
+        lease_expires_ms: lease_expires,
+        pending: Vec::new(),
     })
 }
 
@@ -190,18 +306,22 @@ fn set_status(
             "UPDATE runs SET status = ?2, updated_at = ?3,
                  error = CASE WHEN ?2 = 'running' THEN NULL ELSE error END,
                  error_node = CASE WHEN ?2 = 'running' THEN NULL ELSE error_node END
-             WHERE thread = ?1",
+             WHERE thread = ?1 AND (status <> 'cancelled' OR ?2 = 'cancelled')",
         )?
         .execute(params![thread, status.as_str(), now_ms])?;
     if changed == 0 {
-        return Err(not_found(thread));
+        // Cancel wins: a cancelled run is never made runnable again.
+        position(conn, thread)?;
+        return Err(StoreError::Cancelled {
+            thread: thread.to_owned(),
+        });
     }
     Ok(())
 }
 
 fn commit_step(conn: &Connection, now_ms: i64, commit: &StepCommit) -> Result<(), StoreError> {
-    let (step, _) = position(conn, &commit.thread)?;
-    expect_next_step(&commit.thread, step, commit.step)?;
+    let run = fenced(conn, &commit.thread, commit.owner.as_deref())?;
+    expect_next_step(&commit.thread, run.step, commit.step)?;
     conn.prepare_cached(
         "INSERT INTO checkpoints (thread, step, node, state_json, next_json, component_digest,
                                   workflow_digest, created_at)
@@ -217,9 +337,13 @@ fn commit_step(conn: &Connection, now_ms: i64, commit: &StepCommit) -> Result<()
         now_ms,
     ])?;
     insert_logs(conn, &commit.thread, &commit.logs)?;
+    conn.prepare_cached("DELETE FROM pending_writes WHERE thread = ?1 AND step <= ?2")?
+        .execute(params![commit.thread, commit.step])?;
     conn.prepare_cached(
-        "UPDATE runs SET step = ?2, next_json = ?3, status = ?4, attempt = 0, error = NULL,
-                         error_node = NULL, updated_at = ?5
+        "UPDATE runs SET step = ?2, next_json = ?3, status = ?4, joins_json = ?5, wakes = ?6,
+                         wake_at = ?7, attempt = 0, retry_base = 0, error = NULL,
+                         error_node = NULL, interrupt_json = NULL, resume_json = NULL,
+                         timed_out = 0, updated_at = ?8
          WHERE thread = ?1",
     )?
     .execute(params![
@@ -227,40 +351,292 @@ fn commit_step(conn: &Connection, now_ms: i64, commit: &StepCommit) -> Result<()
         commit.step,
         to_json(&commit.next)?,
         commit.status.as_str(),
+        to_json(&commit.joins)?,
+        commit.wakes,
+        commit.wake_at_ms,
         now_ms,
     ])?;
     Ok(())
 }
 
-fn fail_step(conn: &Connection, now_ms: i64, failure: &StepFailure) -> Result<(), StoreError> {
-    let (step, _) = position(conn, &failure.thread)?;
-    expect_next_step(&failure.thread, step, failure.step)?;
-    insert_logs(conn, &failure.thread, &failure.logs)?;
+fn setback_step(conn: &Connection, now_ms: i64, setback: &StepSetback) -> Result<(), StoreError> {
+    let run = fenced(conn, &setback.thread, setback.owner.as_deref())?;
+    expect_next_step(&setback.thread, run.step, setback.step)?;
+    insert_logs(conn, &setback.thread, &setback.logs)?;
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO pending_writes (thread, step, node, update_json, goto, component_digest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (thread, step, node) DO UPDATE SET update_json = excluded.update_json,
+             goto = excluded.goto, component_digest = excluded.component_digest",
+    )?;
+    for write in &setback.pending {
+        upsert.execute(params![
+            setback.thread,
+            setback.step,
+            write.node,
+            to_json(&write.update)?,
+            write.goto,
+            write.component_digest,
+        ])?;
+    }
+    let node = Some(setback.node.as_str());
+    // (status, error, error_node, wake_at, interrupt_json, whether the resume input was
+    // used up)
+    let (status, error, error_node, wake_at, interrupt, used_up) = match &setback.kind {
+        Setback::Failed => (
+            RunStatus::Failed,
+            setback.error.as_deref(),
+            node,
+            None,
+            None,
+            false,
+        ),
+        Setback::Retry { wake_at_ms } => (
+            RunStatus::Retrying,
+            setback.error.as_deref(),
+            node,
+            Some(*wake_at_ms),
+            None,
+            false,
+        ),
+        Setback::Interrupted {
+            payload,
+            deadline_ms,
+        } => (
+            RunStatus::Interrupted,
+            None,
+            None,
+            *deadline_ms,
+            Some(to_json(payload)?),
+            true,
+        ),
+    };
     conn.prepare_cached(
-        "UPDATE runs SET status = ?2, error = ?3, error_node = ?4, attempt = ?5, updated_at = ?6
+        "UPDATE runs SET status = ?2, error = ?3, error_node = ?4, attempt = ?5, wake_at = ?6,
+                         interrupt_json = ?7,
+                         resume_json = CASE WHEN ?8 THEN NULL ELSE resume_json END,
+                         timed_out = CASE WHEN ?8 THEN 0 ELSE timed_out END,
+                         updated_at = ?9
          WHERE thread = ?1",
     )?
     .execute(params![
-        failure.thread,
-        RunStatus::Failed.as_str(),
-        failure.error,
-        failure.node,
-        failure.attempt,
+        setback.thread,
+        status.as_str(),
+        error,
+        error_node,
+        setback.attempt,
+        wake_at,
+        interrupt,
+        used_up,
         now_ms,
     ])?;
     Ok(())
+}
+
+fn claim_due(
+    conn: &Connection,
+    now_ms: i64,
+    owner: &str,
+    limit: usize,
+    lease_ms: i64,
+    dead_owners_json: &str,
+) -> Result<Vec<RunRecord>, StoreError> {
+    let threads: Vec<String> = conn
+        .prepare_cached(
+            "SELECT thread FROM runs
+             WHERE (status IN ('pending', 'running')
+                    OR (status IN ('sleeping', 'retrying', 'interrupted') AND wake_at <= ?1))
+               AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires <= ?1
+                    OR lease_owner IN (SELECT value FROM json_each(?3)))
+             ORDER BY CASE WHEN status IN ('pending', 'running') THEN updated_at
+                           ELSE wake_at END,
+                      updated_at, thread
+             LIMIT ?4",
+        )?
+        .query_map(params![now_ms, owner, dead_owners_json, limit], |row| {
+            row.get(0)
+        })?
+        .collect::<Result<_, _>>()?;
+    threads
+        .iter()
+        .map(|thread| {
+            take_lease(conn, now_ms, thread, owner, lease_ms)?;
+            load_run(conn, thread)?.ok_or_else(|| not_found(thread))
+        })
+        .collect()
+}
+
+fn claim(
+    conn: &Connection,
+    now_ms: i64,
+    thread: &str,
+    owner: &str,
+    lease_ms: i64,
+    dead_owners: &[String],
+) -> Result<RunRecord, StoreError> {
+    let run = run_row(conn, thread)?;
+    if let Some(holder) = run.lease_owner
+        && holder != owner
+        && !dead_owners.contains(&holder)
+        && let Some(expires_ms) = run.lease_expires_ms.filter(|&expires| expires > now_ms)
+    {
+        return Err(StoreError::Leased {
+            thread: thread.to_owned(),
+            owner: holder,
+            expires_ms,
+        });
+    }
+    take_lease(conn, now_ms, thread, owner, lease_ms)?;
+    load_run(conn, thread)?.ok_or_else(|| not_found(thread))
+}
+
+/// Leases the run to `owner` until `lease_ms` from now; an interrupted run whose deadline
+/// passed is marked timed out.
+fn take_lease(
+    conn: &Connection,
+    now_ms: i64,
+    thread: &str,
+    owner: &str,
+    lease_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE runs SET lease_owner = ?2, lease_expires = ?3,
+             timed_out = CASE WHEN status = 'interrupted' AND wake_at <= ?4 THEN 1
+                              ELSE timed_out END
+         WHERE thread = ?1",
+    )?
+    .execute(params![
+        thread,
+        owner,
+        now_ms.saturating_add(lease_ms),
+        now_ms
+    ])?;
+    Ok(())
+}
+
+fn renew(
+    conn: &Connection,
+    now_ms: i64,
+    owner: &str,
+    threads: &[String],
+    lease_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut extend = conn.prepare_cached(
+        "UPDATE runs SET lease_expires = ?3
+         WHERE thread = ?1 AND lease_owner = ?2 AND status <> 'cancelled'",
+    )?;
+    let mut stopped = Vec::new();
+    for thread in threads {
+        if extend.execute(params![thread, owner, now_ms.saturating_add(lease_ms)])? == 0 {
+            stopped.push(thread.clone());
+        }
+    }
+    Ok(stopped)
+}
+
+fn release(conn: &Connection, owner: &str, thread: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE runs SET lease_owner = NULL, lease_expires = NULL
+         WHERE thread = ?1 AND lease_owner = ?2",
+    )?
+    .execute(params![thread, owner])?;
+    Ok(())
+}
+
+fn resume_input(
+    conn: &Connection,
+    now_ms: i64,
+    thread: &str,
+    input_json: Option<&str>,
+    status: RunStatus,
+    owner: Option<&str>,
+) -> Result<RunRecord, StoreError> {
+    fenced(conn, thread, owner)?;
+    // On the right of SET, columns hold their values from before the update.
+    conn.prepare_cached(
+        "UPDATE runs SET resume_json = ?2, status = ?3,
+             retry_base = CASE WHEN status = 'failed' THEN attempt ELSE retry_base END,
+             timed_out = CASE WHEN ?2 IS NULL THEN timed_out ELSE 0 END,
+             wake_at = NULL, error = NULL, error_node = NULL, interrupt_json = NULL,
+             updated_at = ?4
+         WHERE thread = ?1",
+    )?
+    .execute(params![thread, input_json, status.as_str(), now_ms])?;
+    load_run(conn, thread)?.ok_or_else(|| not_found(thread))
+}
+
+fn cancel(conn: &Connection, now_ms: i64, thread: &str) -> Result<RunRecord, StoreError> {
+    let run = run_row(conn, thread)?;
+    if matches!(run.status, RunStatus::Completed | RunStatus::Cancelled) {
+        return Err(StoreError::Finished {
+            thread: thread.to_owned(),
+            status: run.status,
+        });
+    }
+    conn.prepare_cached(
+        "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = ?2
+         WHERE thread = ?1",
+    )?
+    .execute(params![thread, now_ms])?;
+    load_run(conn, thread)?.ok_or_else(|| not_found(thread))
 }
 
 /// The run's committed step count and status; [`StoreError::NotFound`] if there is no run.
 fn position(conn: &Connection, thread: &str) -> Result<(u64, RunStatus), StoreError> {
+    let run = run_row(conn, thread)?;
+    Ok((run.step, run.status))
+}
+
+/// What the write operations check before writing.
+struct RunRow {
+    step: u64,
+    status: RunStatus,
+    lease_owner: Option<String>,
+    lease_expires_ms: Option<i64>,
+}
+
+/// The run's position, status and lease; [`StoreError::NotFound`] if there is no run.
+fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreError> {
     let found = conn
-        .prepare_cached("SELECT step, status FROM runs WHERE thread = ?1")?
+        .prepare_cached(
+            "SELECT step, status, lease_owner, lease_expires FROM runs WHERE thread = ?1",
+        )?
         .query_row([thread], |row| {
-            Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?))
+            Ok((
+                row.get::<_, u64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<i64>>(3)?,
+            ))
         })
         .optional()?;
-    let (step, status) = found.ok_or_else(|| not_found(thread))?;
-    Ok((step, parse_status(thread, &status)?))
+    let (step, status, lease_owner, lease_expires_ms) = found.ok_or_else(|| not_found(thread))?;
+    Ok(RunRow {
+        step,
+        status: parse_status(thread, &status)?,
+        lease_owner,
+        lease_expires_ms,
+    })
+}
+
+/// The run, unless it was cancelled ([`StoreError::Cancelled`]) or `owner` is given and
+/// does not hold its lease ([`StoreError::LeaseLost`]).
+fn fenced(conn: &Connection, thread: &str, owner: Option<&str>) -> Result<RunRow, StoreError> {
+    let run = run_row(conn, thread)?;
+    if run.status == RunStatus::Cancelled {
+        return Err(StoreError::Cancelled {
+            thread: thread.to_owned(),
+        });
+    }
+    if let Some(owner) = owner
+        && run.lease_owner.as_deref() != Some(owner)
+    {
+        return Err(StoreError::LeaseLost {
+            thread: thread.to_owned(),
+            owner: owner.to_owned(),
+        });
+    }
+    Ok(run)
 }
 
 fn expect_next_step(thread: &str, stored: u64, step: u64) -> Result<(), StoreError> {
@@ -301,11 +677,14 @@ fn insert_logs(conn: &Connection, thread: &str, logs: &[LogLine]) -> Result<(), 
 // Reads.
 
 fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunRecord>, StoreError> {
-    // One statement, so the run row and its checkpoint come from the same snapshot.
+    // One statement, so the run row and its checkpoint come from the same snapshot (the
+    // pending writes are read in the same transaction: see `SqliteStore::read`).
     let mut stmt = conn.prepare_cached(
         "SELECT r.thread, r.workflow_name, r.workflow_digest, r.workflow_path, r.status, r.step,
                 r.next_json, r.error, r.error_node, r.attempt, r.created_at, r.updated_at,
-                CASE WHEN r.step = 0 THEN r.input_json ELSE c.state_json END
+                CASE WHEN r.step = 0 THEN r.input_json ELSE c.state_json END,
+                r.wake_at, r.interrupt_json, r.resume_json, r.timed_out, r.wakes, r.retry_base,
+                r.joins_json, r.lease_owner, r.lease_expires
          FROM runs r LEFT JOIN checkpoints c ON c.thread = r.thread AND c.step = r.step
          WHERE r.thread = ?1",
     )?;
@@ -325,10 +704,53 @@ fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunRecord>, StoreE
                 created_at_ms: row.get(10)?,
                 updated_at_ms: row.get(11)?,
                 state_json: row.get(12)?,
+                wake_at_ms: row.get(13)?,
+                interrupt_json: row.get(14)?,
+                resume_json: row.get(15)?,
+                timed_out: row.get(16)?,
+                wakes: row.get(17)?,
+                retry_base: row.get(18)?,
+                joins_json: row.get(19)?,
+                lease_owner: row.get(20)?,
+                lease_expires_ms: row.get(21)?,
             })
         })
         .optional()?;
-    raw.map(RawRun::decode).transpose()
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let pending = pending_writes(conn, thread, raw.step + 1)?;
+    raw.decode(pending).map(Some)
+}
+
+/// The pending writes of `step`, by node.
+fn pending_writes(
+    conn: &Connection,
+    thread: &str,
+    step: u64,
+) -> Result<Vec<PendingWrite>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT node, update_json, goto, component_digest FROM pending_writes
+         WHERE thread = ?1 AND step = ?2 ORDER BY node",
+    )?;
+    let rows = stmt.query_map(params![thread, step], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?,
+            row.get::<_, String>(3)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (node, update_json, goto, component_digest) = row?;
+        Ok(PendingWrite {
+            update: from_json(thread, step, "pending update", &update_json)?,
+            node,
+            goto,
+            component_digest,
+        })
+    })
+    .collect()
 }
 
 /// A `runs` row (with its state) before its JSON and status are parsed.
@@ -346,20 +768,42 @@ struct RawRun {
     created_at_ms: i64,
     updated_at_ms: i64,
     state_json: Option<String>,
+    wake_at_ms: Option<i64>,
+    interrupt_json: Option<String>,
+    resume_json: Option<String>,
+    timed_out: bool,
+    wakes: u32,
+    retry_base: u32,
+    joins_json: String,
+    lease_owner: Option<String>,
+    lease_expires_ms: Option<i64>,
 }
 
 impl RawRun {
-    fn decode(self) -> Result<RunRecord, StoreError> {
+    fn decode(self, pending: Vec<PendingWrite>) -> Result<RunRecord, StoreError> {
         let state_json = self.state_json.ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "thread {:?}: the checkpoint of step {} is missing",
                 self.thread, self.step
             ))
         })?;
+        let (thread, step) = (self.thread.as_str(), self.step);
+        let optional_json = |what: &str, json: Option<&str>| {
+            json.map(|json| from_json::<Value>(thread, step, what, json))
+                .transpose()
+        };
         Ok(RunRecord {
-            status: parse_status(&self.thread, &self.status)?,
-            next: from_json(&self.thread, self.step, "next-node list", &self.next_json)?,
-            state: from_json::<Map<String, Value>>(&self.thread, self.step, "state", &state_json)?,
+            status: parse_status(thread, &self.status)?,
+            next: from_json(thread, step, "next-node list", &self.next_json)?,
+            state: from_json::<Map<String, Value>>(thread, step, "state", &state_json)?,
+            interrupt: optional_json("interrupt", self.interrupt_json.as_deref())?,
+            resume: optional_json("resume input", self.resume_json.as_deref())?,
+            joins: from_json::<BTreeMap<String, BTreeSet<String>>>(
+                thread,
+                step,
+                "join bookkeeping",
+                &self.joins_json,
+            )?,
             thread: self.thread,
             workflow_name: self.workflow_name,
             workflow_digest: self.workflow_digest,
@@ -370,6 +814,13 @@ impl RawRun {
             attempt: self.attempt,
             created_at_ms: self.created_at_ms,
             updated_at_ms: self.updated_at_ms,
+            wake_at_ms: self.wake_at_ms,
+            timed_out: self.timed_out,
+            wakes: self.wakes,
+            retry_base: self.retry_base,
+            lease_owner: self.lease_owner,
+            lease_expires_ms: self.lease_expires_ms,
+            pending,
         })
     }
 }
@@ -426,12 +877,13 @@ fn logs(conn: &Connection, thread: &str) -> Result<Vec<LogLine>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn list_runs(conn: &Connection) -> Result<Vec<RunSummary>, StoreError> {
+fn list_runs(conn: &Connection, status: Option<RunStatus>) -> Result<Vec<RunSummary>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT thread, workflow_name, status, step, updated_at FROM runs
+         WHERE ?1 IS NULL OR status = ?1
          ORDER BY updated_at DESC, created_at DESC, thread",
     )?;
-    let rows = stmt.query_map([], |row| {
+    let rows = stmt.query_map([status.map(RunStatus::as_str)], |row| {
         Ok((
             row.get::<_, String>(0)?,
             row.get::<_, String>(1)?,
@@ -451,6 +903,22 @@ fn list_runs(conn: &Connection) -> Result<Vec<RunSummary>, StoreError> {
         })
     })
     .collect()
+}
+
+fn leases(conn: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT lease_owner, max(ifnull(lease_expires, 0)) FROM runs
+         WHERE lease_owner IS NOT NULL GROUP BY lease_owner ORDER BY lease_owner",
+    )?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn next_wake(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT min(wake_at) FROM runs WHERE status IN ('sleeping', 'retrying', 'interrupted')",
+    )?;
+    Ok(stmt.query_row([], |row| row.get(0))?)
 }
 
 // Encoding.

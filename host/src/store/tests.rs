@@ -1,5 +1,6 @@
 //! The store's contract, exercised on [`SqliteStore`] with a temporary database file.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ fn new_run(thread: &str) -> NewRun {
         workflow_path: "examples/greet.toml".to_owned(),
         input: object(json!({"name": "Ada"})),
         next: vec!["hello".to_owned()],
+        lease: None,
     }
 }
 
@@ -51,19 +53,29 @@ fn commit(thread: &str, step: u64, next: &[&str]) -> StepCommit {
             RunStatus::Running
         },
         logs: vec![log(step, 1, &format!("step {step}"))],
+        owner: None,
+        joins: BTreeMap::new(),
+        wakes: 0,
+        wake_at_ms: None,
     }
 }
 
-fn failure(thread: &str, step: u64, attempt: u32) -> StepFailure {
-    StepFailure {
+fn setback(thread: &str, step: u64, attempt: u32, kind: Setback) -> StepSetback {
+    StepSetback {
         thread: thread.to_owned(),
         step,
         node: "hello".to_owned(),
-        component_digest: Some("sha256:hello".to_owned()),
+        owner: None,
         attempt,
-        error: "node \"hello\" failed: boom".to_owned(),
+        error: Some("node \"hello\" failed: boom".to_owned()),
         logs: vec![log(step, attempt, "about to fail")],
+        pending: Vec::new(),
+        kind,
     }
+}
+
+fn failure(thread: &str, step: u64, attempt: u32) -> StepSetback {
+    setback(thread, step, attempt, Setback::Failed)
 }
 
 struct Fixture {
@@ -187,7 +199,11 @@ async fn a_commit_for_the_wrong_step_conflicts_and_writes_nothing() {
         "{err:?}"
     );
     assert!(err.to_string().contains(r#"thread "job-1""#), "{err}");
-    let err = f.store.fail_step(failure("job-1", 0, 1)).await.unwrap_err();
+    let err = f
+        .store
+        .setback_step(failure("job-1", 0, 1))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
 
     assert_eq!(f.store.load_run("job-1").await.unwrap().unwrap(), created);
@@ -225,7 +241,9 @@ async fn unknown_threads_are_not_found() {
     assert!(not_found(
         f.store.commit_step(commit("ghost", 1, &[])).await
     ));
-    assert!(not_found(f.store.fail_step(failure("ghost", 1, 1)).await));
+    assert!(not_found(
+        f.store.setback_step(failure("ghost", 1, 1)).await
+    ));
     assert!(not_found(
         f.store.set_status("ghost", RunStatus::Cancelled).await
     ));
@@ -249,7 +267,7 @@ async fn a_failed_step_marks_the_run_failed_until_resumed() {
         .await
         .unwrap();
     f.clock.advance(Duration::from_secs(5));
-    f.store.fail_step(failure("job-1", 2, 3)).await.unwrap();
+    f.store.setback_step(failure("job-1", 2, 3)).await.unwrap();
 
     let run = f.store.load_run("job-1").await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Failed);
@@ -290,7 +308,7 @@ async fn logs_of_commits_and_failed_attempts_are_kept_in_order() {
         ..log(1, 1, "careful")
     });
     f.store.commit_step(first).await.unwrap();
-    f.store.fail_step(failure("job-1", 2, 1)).await.unwrap();
+    f.store.setback_step(failure("job-1", 2, 1)).await.unwrap();
     f.store.commit_step(commit("job-1", 2, &[])).await.unwrap();
 
     let logs = f.store.logs("job-1").await.unwrap();
@@ -323,7 +341,7 @@ async fn list_runs_is_newest_updated_first() {
         .await
         .unwrap();
 
-    let runs = f.store.list_runs().await.unwrap();
+    let runs = f.store.list_runs(None).await.unwrap();
     let order: Vec<(&str, RunStatus, u64)> = runs
         .iter()
         .map(|r| (r.thread.as_str(), r.status, r.step))
@@ -348,7 +366,7 @@ async fn everything_survives_reopening_the_file() {
         .commit_step(commit("job-1", 1, &["hello"]))
         .await
         .unwrap();
-    f.store.fail_step(failure("job-1", 2, 1)).await.unwrap();
+    f.store.setback_step(failure("job-1", 2, 1)).await.unwrap();
     let run = f.store.load_run("job-1").await.unwrap().unwrap();
     let history = f.store.history("job-1").await.unwrap();
     let logs = f.store.logs("job-1").await.unwrap();
@@ -359,7 +377,7 @@ async fn everything_survives_reopening_the_file() {
     assert_eq!(store.load_run("job-1").await.unwrap().unwrap(), run);
     assert_eq!(store.history("job-1").await.unwrap(), history);
     assert_eq!(store.logs("job-1").await.unwrap(), logs);
-    assert_eq!(store.list_runs().await.unwrap().len(), 1);
+    assert_eq!(store.list_runs(None).await.unwrap().len(), 1);
     assert!(store.workflow_text("sha256:abc").await.unwrap().is_some());
     store.commit_step(commit("job-1", 2, &[])).await.unwrap();
     drop(f.dir);
@@ -398,7 +416,7 @@ async fn concurrent_commits_all_land() {
     }
     gate.unwrap().await.unwrap().unwrap();
 
-    let runs = f.store.list_runs().await.unwrap();
+    let runs = f.store.list_runs(None).await.unwrap();
     assert_eq!(runs.len(), usize::try_from(RUNS).unwrap());
     for run in runs {
         assert_eq!(
@@ -500,4 +518,971 @@ fn statuses_round_trip_through_strings_and_serde() {
 fn the_store_is_shareable() {
     fn shareable<T: CheckpointStore + Clone + Send + Sync + 'static>() {}
     shareable::<SqliteStore>();
+}
+
+// Long-running runs: parking, leases, cancellation, pending writes.
+
+const LEASE_MS: i64 = 30_000;
+
+fn no_dead() -> Vec<String> {
+    Vec::new()
+}
+
+fn sleep_commit(thread: &str, step: u64, wake_at_ms: i64) -> StepCommit {
+    StepCommit {
+        status: RunStatus::Sleeping,
+        wake_at_ms: Some(wake_at_ms),
+        wakes: 1,
+        ..commit(thread, step, &["hello"])
+    }
+}
+
+fn pending_write(node: &str, value: i64) -> PendingWrite {
+    PendingWrite {
+        node: node.to_owned(),
+        update: object(json!({ node: value })),
+        goto: (value > 1).then(|| "done".to_owned()),
+        component_digest: format!("sha256:{node}"),
+    }
+}
+
+fn threads(runs: &[RunRecord]) -> Vec<&str> {
+    runs.iter().map(|run| run.thread.as_str()).collect()
+}
+
+impl Fixture {
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Creates a pending run on each thread, 1 ms apart.
+    async fn runs(&self, threads: &[&str]) {
+        for thread in threads {
+            self.clock.advance(Duration::from_millis(1));
+            self.store.create_run(new_run(thread)).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn claim_due_takes_runnable_runs_that_no_live_owner_holds() {
+    let f = Fixture::new();
+    let t0 = f.now();
+    f.runs(&[
+        "pending",
+        "running",
+        "sleeper",
+        "late",
+        "retry",
+        "deadline",
+        "waiting",
+        "done",
+        "failed",
+        "cancelled",
+        "held",
+    ])
+    .await;
+    let s = &f.store;
+    s.commit_step(commit("running", 1, &["hello"]))
+        .await
+        .unwrap();
+    s.commit_step(sleep_commit("sleeper", 1, t0 + 1_000))
+        .await
+        .unwrap();
+    s.commit_step(sleep_commit("late", 1, t0 + 60_000))
+        .await
+        .unwrap();
+    s.setback_step(setback(
+        "retry",
+        1,
+        1,
+        Setback::Retry {
+            wake_at_ms: t0 + 2_000,
+        },
+    ))
+    .await
+    .unwrap();
+    let interrupted = |deadline_ms| Setback::Interrupted {
+        payload: json!({"question": "ok?"}),
+        deadline_ms,
+    };
+    s.setback_step(setback("deadline", 1, 1, interrupted(Some(t0 + 500))))
+        .await
+        .unwrap();
+    s.setback_step(setback("waiting", 1, 1, interrupted(None)))
+        .await
+        .unwrap();
+    s.commit_step(commit("done", 1, &[])).await.unwrap();
+    s.setback_step(failure("failed", 1, 1)).await.unwrap();
+    s.cancel("cancelled").await.unwrap();
+    s.claim("held", "other", LEASE_MS, &no_dead())
+        .await
+        .unwrap();
+
+    // Before the sleepers are due: only pending and running runs.
+    let claimed = s.claim_due("me", 100, LEASE_MS, &no_dead()).await.unwrap();
+    assert_eq!(threads(&claimed), ["pending", "running"]);
+    let now = f.now();
+    for run in &claimed {
+        assert_eq!(run.lease_owner.as_deref(), Some("me"));
+        assert_eq!(run.lease_expires_ms, Some(now + LEASE_MS));
+    }
+    for thread in ["pending", "running"] {
+        s.release("me", thread).await.unwrap();
+    }
+
+    // Later: the due sleeper, retry and interrupt deadline too, in the order they became
+    // runnable (last update for pending and running runs, wake time for parked ones).
+    f.clock.set(t0 + 5_000);
+    let claimed = s.claim_due("me", 100, LEASE_MS, &no_dead()).await.unwrap();
+    assert_eq!(
+        threads(&claimed),
+        ["pending", "running", "deadline", "sleeper", "retry"]
+    );
+    assert!(claimed[2].timed_out, "a passed deadline is a time-out");
+    assert_eq!(claimed[2].status, RunStatus::Interrupted);
+    assert_eq!(claimed.iter().filter(|run| run.timed_out).count(), 1);
+    assert_eq!(
+        claimed[3].status,
+        RunStatus::Sleeping,
+        "claiming keeps the status"
+    );
+    assert!(
+        s.claim_due("you", 100, LEASE_MS, &no_dead())
+            .await
+            .unwrap()
+            .is_empty(),
+        "all leased to a live owner"
+    );
+    assert!(
+        s.claim_due("me", 0, LEASE_MS, &no_dead())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An owner does not get back what it already holds (it is driving it).
+    let again = s.claim_due("me", 2, LEASE_MS, &no_dead()).await.unwrap();
+    assert!(threads(&again).is_empty(), "{:?}", threads(&again));
+    let late = s.load_run("late").await.unwrap().unwrap();
+    assert_eq!(late.lease_owner, None);
+}
+
+#[tokio::test]
+async fn expired_leases_and_dead_owners_are_taken_over() {
+    let f = Fixture::new();
+    f.runs(&["a", "b"]).await;
+    let s = &f.store;
+    let claimed = s.claim_due("one", 10, 10_000, &no_dead()).await.unwrap();
+    assert_eq!(threads(&claimed), ["a", "b"]);
+
+    f.clock.advance(Duration::from_secs(5));
+    assert!(
+        s.claim_due("two", 10, 10_000, &no_dead())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = s.claim("a", "two", 10_000, &no_dead()).await.unwrap_err();
+    let expires_ms = f.now() + 5_000;
+    assert!(
+        matches!(&err, StoreError::Leased { thread, owner, expires_ms: e }
+            if thread == "a" && owner == "one" && *e == expires_ms),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            r#"thread "a" is being executed by one (lease until {})"#,
+            format_time(expires_ms)
+        )
+    );
+    assert_eq!(s.leases().await.unwrap(), [("one".to_owned(), expires_ms)]);
+
+    // The runtime decided that "one" is dead.
+    let dead = vec!["one".to_owned()];
+    let run = s.claim("a", "two", 10_000, &dead).await.unwrap();
+    assert_eq!(run.lease_owner.as_deref(), Some("two"));
+    let claimed = s.claim_due("three", 10, 10_000, &dead).await.unwrap();
+    assert_eq!(threads(&claimed), ["b"]);
+    let leases = s.leases().await.unwrap();
+    assert_eq!(
+        leases,
+        [
+            ("three".to_owned(), f.now() + 10_000),
+            ("two".to_owned(), f.now() + 10_000)
+        ]
+    );
+
+    // Once the leases expire, anyone takes the runs.
+    f.clock.advance(Duration::from_secs(10));
+    let claimed = s.claim_due("four", 10, 10_000, &no_dead()).await.unwrap();
+    assert_eq!(threads(&claimed), ["a", "b"]);
+    // A lease expiring exactly now is expired.
+    f.clock.advance(Duration::from_secs(10));
+    s.claim("b", "five", 10_000, &no_dead()).await.unwrap();
+    // Claiming one run ignores its status; an owner re-claims its own run.
+    s.commit_step(commit("b", 1, &[])).await.unwrap();
+    let run = s.claim("b", "five", 20_000, &no_dead()).await.unwrap();
+    assert_eq!(
+        (run.status, run.lease_expires_ms),
+        (RunStatus::Completed, Some(f.now() + 20_000))
+    );
+    assert!(matches!(
+        s.claim("ghost", "five", 1, &no_dead()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_never_share_a_run() {
+    const RUNS: usize = 60;
+    const TASKS_PER_OWNER: usize = 8;
+    let f = Fixture::new();
+    for i in 0..RUNS {
+        f.store
+            .create_run(new_run(&format!("job-{i}")))
+            .await
+            .unwrap();
+    }
+    // Two stores on one file, as two processes would have.
+    let stores = [f.store.clone(), f.open_again()];
+    let mut tasks = Vec::new();
+    for (owner, store) in ["A", "B"].into_iter().zip(stores) {
+        for _ in 0..TASKS_PER_OWNER {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let claimed = store.claim_due(owner, 2, LEASE_MS, &[]).await.unwrap();
+                    if claimed.is_empty() {
+                        return done;
+                    }
+                    for run in claimed {
+                        let finish = StepCommit {
+                            owner: Some(owner.to_owned()),
+                            ..commit(&run.thread, 1, &[])
+                        };
+                        match store.commit_step(finish).await {
+                            Ok(()) => done.push((run.thread, owner)),
+                            // Another task of the same owner finished it first.
+                            Err(StoreError::Conflict { .. }) => {}
+                            Err(error) => panic!("{owner}: {error}"),
+                        }
+                    }
+                }
+            }));
+        }
+    }
+    let mut done = Vec::new();
+    for task in tasks {
+        done.extend(task.await.unwrap());
+    }
+    done.sort();
+    let finished: BTreeSet<&str> = done.iter().map(|(thread, _)| thread.as_str()).collect();
+    assert_eq!(done.len(), RUNS, "every run completed exactly once");
+    assert_eq!(finished.len(), RUNS);
+
+    let runs = f.store.list_runs(None).await.unwrap();
+    assert!(runs.iter().all(|run| run.status == RunStatus::Completed));
+    // Each run was leased by the owner that completed it, and by no one else since.
+    for (thread, owner) in &done {
+        let run = f.store.load_run(thread).await.unwrap().unwrap();
+        assert_eq!(run.lease_owner.as_deref(), Some(*owner), "{thread}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_each_get_different_runs() {
+    const RUNS: usize = 40;
+    let f = Fixture::new();
+    for i in 0..RUNS {
+        f.store
+            .create_run(new_run(&format!("job-{i}")))
+            .await
+            .unwrap();
+    }
+    // Two stores on one file, as two processes would have.
+    let stores = [f.store.clone(), f.open_again()];
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = stores[i % stores.len()].clone();
+            tokio::spawn(async move {
+                let owner = format!("owner-{i}");
+                let claimed = store.claim_due(&owner, 3, LEASE_MS, &[]).await.unwrap();
+                (owner, claimed)
+            })
+        })
+        .collect();
+    let mut seen = BTreeMap::new();
+    for task in tasks {
+        let (owner, claimed) = task.await.unwrap();
+        for run in claimed {
+            assert_eq!(run.lease_owner.as_deref(), Some(owner.as_str()));
+            if let Some(first) = seen.insert(run.thread.clone(), owner.clone()) {
+                panic!("{} claimed by {first} and {owner}", run.thread);
+            }
+        }
+    }
+    assert_eq!(seen.len(), RUNS, "48 slots for 40 runs: all are taken");
+}
+
+#[tokio::test]
+async fn renew_extends_leases_and_reports_lost_and_cancelled_runs() {
+    let f = Fixture::new();
+    f.runs(&["kept", "taken", "cancelled", "released"]).await;
+    let s = &f.store;
+    s.claim_due("me", 10, 10_000, &no_dead()).await.unwrap();
+
+    f.clock.advance(Duration::from_secs(11));
+    s.claim("taken", "you", 10_000, &no_dead()).await.unwrap();
+    s.cancel("cancelled").await.unwrap();
+    s.release("me", "released").await.unwrap();
+    // Releasing what one does not hold does nothing.
+    s.release("me", "taken").await.unwrap();
+    s.release("me", "ghost").await.unwrap();
+    assert_eq!(
+        s.load_run("taken")
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_owner
+            .as_deref(),
+        Some("you")
+    );
+
+    let all: Vec<String> = ["kept", "taken", "cancelled", "released", "ghost"]
+        .map(str::to_owned)
+        .to_vec();
+    let stopped = s.renew("me", &all, 10_000).await.unwrap();
+    assert_eq!(stopped, ["taken", "cancelled", "released", "ghost"]);
+    let kept = s.load_run("kept").await.unwrap().unwrap();
+    assert_eq!(
+        (kept.lease_owner.as_deref(), kept.lease_expires_ms),
+        (Some("me"), Some(f.now() + 10_000)),
+        "an expired lease nobody took is renewed"
+    );
+    let released = s.load_run("released").await.unwrap().unwrap();
+    assert_eq!(
+        (released.lease_owner, released.lease_expires_ms),
+        (None, None)
+    );
+    assert!(s.renew("me", &[], 10_000).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn writes_under_a_lost_lease_are_refused() {
+    let f = Fixture::new();
+    f.runs(&["job-1"]).await;
+    let s = &f.store;
+    s.claim("job-1", "me", 10_000, &no_dead()).await.unwrap();
+    f.clock.advance(Duration::from_secs(11));
+    let taken = s.claim("job-1", "you", 10_000, &no_dead()).await.unwrap();
+
+    let lost = |result: Result<(), StoreError>| match result {
+        Err(StoreError::LeaseLost { thread, owner }) => {
+            assert_eq!((thread.as_str(), owner.as_str()), ("job-1", "me"));
+        }
+        other => panic!("{other:?}"),
+    };
+    lost(
+        s.commit_step(StepCommit {
+            owner: Some("me".to_owned()),
+            ..commit("job-1", 1, &["hello"])
+        })
+        .await,
+    );
+    lost(
+        s.setback_step(StepSetback {
+            owner: Some("me".to_owned()),
+            pending: vec![pending_write("a", 1)],
+            ..failure("job-1", 1, 1)
+        })
+        .await,
+    );
+    lost(
+        s.resume_input("job-1", Some(json!(1)), RunStatus::Running, Some("me"))
+            .await
+            .map(drop),
+    );
+    let err = StoreError::LeaseLost {
+        thread: "job-1".to_owned(),
+        owner: "me".to_owned(),
+    };
+    assert!(err.to_string().contains("me no longer holds"), "{err}");
+    assert_eq!(s.load_run("job-1").await.unwrap().unwrap(), taken);
+    assert!(s.history("job-1").await.unwrap().is_empty());
+    assert!(s.logs("job-1").await.unwrap().is_empty());
+
+    // The holder writes; so does a caller that takes no lease.
+    s.commit_step(StepCommit {
+        owner: Some("you".to_owned()),
+        ..commit("job-1", 1, &["hello"])
+    })
+    .await
+    .unwrap();
+    s.commit_step(commit("job-1", 2, &[])).await.unwrap();
+    assert_eq!(s.load_run("job-1").await.unwrap().unwrap().step, 2);
+}
+
+#[tokio::test]
+async fn cancel_wins_over_every_later_write() {
+    let f = Fixture::new();
+    f.runs(&["job-1", "done", "failed", "sleeper"]).await;
+    let s = &f.store;
+    s.claim("job-1", "me", LEASE_MS, &no_dead()).await.unwrap();
+    s.commit_step(commit("job-1", 1, &["hello"])).await.unwrap();
+
+    f.clock.advance(Duration::from_secs(1));
+    let cancelled = s.cancel("job-1").await.unwrap();
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    assert_eq!(cancelled.updated_at_ms, f.now());
+    assert_eq!(
+        cancelled.lease_owner.as_deref(),
+        Some("me"),
+        "the lease stays"
+    );
+    assert_eq!(cancelled.step, 1);
+
+    let is_cancelled = |result: Result<(), StoreError>| {
+        assert!(
+            matches!(&result, Err(StoreError::Cancelled { thread }) if thread == "job-1"),
+            "{result:?}"
+        );
+    };
+    let mine = |commit: StepCommit| StepCommit {
+        owner: Some("me".to_owned()),
+        ..commit
+    };
+    is_cancelled(s.commit_step(mine(commit("job-1", 2, &[]))).await);
+    is_cancelled(s.commit_step(commit("job-1", 2, &[])).await);
+    is_cancelled(s.setback_step(failure("job-1", 2, 1)).await);
+    is_cancelled(
+        s.resume_input("job-1", None, RunStatus::Pending, None)
+            .await
+            .map(drop),
+    );
+    assert_eq!(s.load_run("job-1").await.unwrap().unwrap(), cancelled);
+    assert_eq!(s.history("job-1").await.unwrap().len(), 1, "history stays");
+    assert_eq!(
+        StoreError::Cancelled {
+            thread: "job-1".to_owned()
+        }
+        .to_string(),
+        r#"thread "job-1" was cancelled"#
+    );
+
+    // Finished runs cannot be cancelled, failed ones can; a sleeper stops sleeping.
+    let err = s.cancel("job-1").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Finished {
+                status: RunStatus::Cancelled,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    s.commit_step(commit("done", 1, &[])).await.unwrap();
+    let err = s.cancel("done").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"thread "done" has already finished (status: completed)"#
+    );
+    s.setback_step(failure("failed", 1, 1)).await.unwrap();
+    assert_eq!(
+        s.cancel("failed").await.unwrap().status,
+        RunStatus::Cancelled
+    );
+    s.commit_step(sleep_commit("sleeper", 1, f.now() + 1_000))
+        .await
+        .unwrap();
+    let run = s.cancel("sleeper").await.unwrap();
+    assert_eq!((run.status, run.wake_at_ms), (RunStatus::Cancelled, None));
+    assert!(matches!(
+        s.cancel("ghost").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Cancelled runs are never due.
+    f.clock.advance(Duration::from_secs(60));
+    assert!(
+        s.claim_due("you", 10, LEASE_MS, &["me".to_owned()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn setbacks_park_the_run_as_told() {
+    let f = Fixture::new();
+    f.runs(&["job-1"]).await;
+    let s = &f.store;
+    s.commit_step(commit("job-1", 1, &["hello"])).await.unwrap();
+    let t = f.now();
+
+    s.setback_step(setback(
+        "job-1",
+        2,
+        1,
+        Setback::Retry {
+            wake_at_ms: t + 2_000,
+        },
+    ))
+    .await
+    .unwrap();
+    let run = s.load_run("job-1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            run.status,
+            run.step,
+            run.attempt,
+            run.wake_at_ms,
+            run.error.as_deref(),
+            run.error_node.as_deref()
+        ),
+        (
+            RunStatus::Retrying,
+            1,
+            1,
+            Some(t + 2_000),
+            Some("node \"hello\" failed: boom"),
+            Some("hello")
+        )
+    );
+    assert_eq!(s.next_wake().await.unwrap(), Some(t + 2_000));
+
+    let payload = json!({"question": "approve?", "amount": 3});
+    s.setback_step(StepSetback {
+        error: Some("ignored".to_owned()),
+        ..setback(
+            "job-1",
+            2,
+            2,
+            Setback::Interrupted {
+                payload: payload.clone(),
+                deadline_ms: Some(t + 9_000),
+            },
+        )
+    })
+    .await
+    .unwrap();
+    let run = s.load_run("job-1").await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Interrupted);
+    assert_eq!(run.interrupt, Some(payload));
+    assert_eq!(run.wake_at_ms, Some(t + 9_000));
+    assert_eq!((run.error, run.error_node, run.attempt), (None, None, 2));
+
+    s.setback_step(failure("job-1", 2, 3)).await.unwrap();
+    let run = s.load_run("job-1").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.wake_at_ms, run.interrupt, run.attempt),
+        (RunStatus::Failed, None, None, 3)
+    );
+    assert_eq!(run.error_node.as_deref(), Some("hello"));
+    assert_eq!(s.next_wake().await.unwrap(), None);
+    assert_eq!(
+        s.logs("job-1").await.unwrap().len(),
+        4,
+        "every attempt's logs"
+    );
+
+    // Wrong steps conflict whatever the kind.
+    let err = s
+        .setback_step(setback("job-1", 3, 1, Setback::Retry { wake_at_ms: t }))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected_step: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn pending_writes_are_kept_until_the_step_commits() {
+    let f = Fixture::new();
+    f.runs(&["job-1", "job-2"]).await;
+    let s = &f.store;
+    s.commit_step(commit("job-1", 1, &["a", "b", "c"]))
+        .await
+        .unwrap();
+
+    s.setback_step(StepSetback {
+        pending: vec![pending_write("b", 1)],
+        ..setback(
+            "job-1",
+            2,
+            1,
+            Setback::Retry {
+                wake_at_ms: f.now(),
+            },
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.load_run("job-1").await.unwrap().unwrap().pending,
+        [pending_write("b", 1)]
+    );
+    // A later setback adds and replaces by node.
+    s.setback_step(StepSetback {
+        pending: vec![pending_write("c", 1), pending_write("b", 2)],
+        ..failure("job-1", 2, 2)
+    })
+    .await
+    .unwrap();
+    let run = s.load_run("job-1").await.unwrap().unwrap();
+    assert_eq!(run.pending, [pending_write("b", 2), pending_write("c", 1)]);
+    assert_eq!(run.pending[0].goto.as_deref(), Some("done"));
+    assert_eq!(run.pending[1].goto, None);
+    assert!(
+        s.load_run("job-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .pending
+            .is_empty()
+    );
+
+    // They survive reopening, and the commit of the step clears them.
+    let reopened = f.open_again();
+    assert_eq!(reopened.load_run("job-1").await.unwrap().unwrap(), run);
+    let mut joins = BTreeMap::new();
+    joins.insert("join".to_owned(), BTreeSet::from(["b".to_owned()]));
+    s.commit_step(StepCommit {
+        node: "a, b, c".to_owned(),
+        component_digest: "sha256:a,sha256:b,sha256:c".to_owned(),
+        joins: joins.clone(),
+        wakes: 4,
+        ..commit("job-1", 2, &["join"])
+    })
+    .await
+    .unwrap();
+    let run = s.load_run("job-1").await.unwrap().unwrap();
+    assert!(run.pending.is_empty());
+    assert_eq!((run.joins, run.wakes), (joins, 4));
+    let latest = &s.history("job-1").await.unwrap()[0];
+    assert_eq!(latest.node, "a, b, c");
+    assert_eq!(latest.component_digest, "sha256:a,sha256:b,sha256:c");
+    let count: i64 = rusqlite::Connection::open(s.path())
+        .unwrap()
+        .query_row("SELECT count(*) FROM pending_writes", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn commits_clear_what_the_step_consumed() {
+    let f = Fixture::new();
+    f.runs(&["job-1"]).await;
+    let s = &f.store;
+    let t = f.now();
+    s.commit_step(sleep_commit("job-1", 1, t + 1_000))
+        .await
+        .unwrap();
+    let run = s.load_run("job-1").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.wake_at_ms, run.wakes),
+        (RunStatus::Sleeping, Some(t + 1_000), 1)
+    );
+
+    s.setback_step(setback(
+        "job-1",
+        2,
+        1,
+        Setback::Interrupted {
+            payload: json!("why?"),
+            deadline_ms: Some(t + 500),
+        },
+    ))
+    .await
+    .unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    let run = s.claim("job-1", "me", LEASE_MS, &no_dead()).await.unwrap();
+    assert!(run.timed_out);
+    s.setback_step(failure("job-1", 2, 2)).await.unwrap();
+    let run = s
+        .resume_input("job-1", None, RunStatus::Running, Some("me"))
+        .await
+        .unwrap();
+    assert!(run.timed_out, "the retried call still follows the time-out");
+    assert_eq!(run.retry_base, 2);
+    s.commit_step(commit("job-1", 2, &["hello"])).await.unwrap();
+    let run = s.load_run("job-1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            run.status,
+            run.wake_at_ms,
+            run.wakes,
+            run.timed_out,
+            run.attempt,
+            run.retry_base,
+            run.interrupt,
+            run.resume
+        ),
+        (RunStatus::Running, None, 0, false, 0, 0, None, None)
+    );
+}
+
+#[tokio::test]
+async fn resume_input_stores_the_input_and_restarts_the_retry_budget() {
+    let f = Fixture::new();
+    f.runs(&["asked", "failed"]).await;
+    let s = &f.store;
+    s.setback_step(setback(
+        "asked",
+        1,
+        1,
+        Setback::Interrupted {
+            payload: json!({"question": "name?"}),
+            deadline_ms: Some(f.now() + 1_000),
+        },
+    ))
+    .await
+    .unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    let run = s
+        .resume_input(
+            "asked",
+            Some(json!({"name": "Grace"})),
+            RunStatus::Pending,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.load_run("asked").await.unwrap().unwrap(), run);
+    assert_eq!(run.status, RunStatus::Pending);
+    assert_eq!(run.resume, Some(json!({"name": "Grace"})));
+    assert_eq!((run.interrupt, run.wake_at_ms), (None, None));
+    assert_eq!(
+        (run.attempt, run.retry_base),
+        (1, 0),
+        "not failed: budget kept"
+    );
+    assert_eq!(run.updated_at_ms, f.now());
+    // A JSON null is an input, not the absence of one.
+    let run = s
+        .resume_input("asked", Some(Value::Null), RunStatus::Pending, None)
+        .await
+        .unwrap();
+    assert_eq!(run.resume, Some(Value::Null));
+    // The node interrupts again: the input was used up.
+    s.setback_step(setback(
+        "asked",
+        1,
+        2,
+        Setback::Interrupted {
+            payload: json!("again"),
+            deadline_ms: None,
+        },
+    ))
+    .await
+    .unwrap();
+    let run = s.load_run("asked").await.unwrap().unwrap();
+    assert_eq!((run.resume, run.wake_at_ms), (None, None));
+
+    s.setback_step(failure("failed", 1, 3)).await.unwrap();
+    s.claim("failed", "me", LEASE_MS, &no_dead()).await.unwrap();
+    let run = s
+        .resume_input("failed", Some(json!(7)), RunStatus::Running, Some("me"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            run.status,
+            run.resume,
+            run.attempt,
+            run.retry_base,
+            run.error,
+            run.error_node
+        ),
+        (RunStatus::Running, Some(json!(7)), 3, 3, None, None)
+    );
+    // None clears the input; the budget base stays until the next commit.
+    let run = s
+        .resume_input("failed", None, RunStatus::Pending, None)
+        .await
+        .unwrap();
+    assert_eq!((run.resume, run.retry_base), (None, 3));
+    assert!(matches!(
+        s.resume_input("ghost", None, RunStatus::Pending, None)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn next_wake_is_the_earliest_parked_wake_time() {
+    let f = Fixture::new();
+    let t = f.now();
+    assert_eq!(f.store.next_wake().await.unwrap(), None);
+    f.runs(&["sleeper", "retry", "deadline", "waiting", "running"])
+        .await;
+    let s = &f.store;
+    s.commit_step(sleep_commit("sleeper", 1, t + 3_000))
+        .await
+        .unwrap();
+    s.setback_step(setback(
+        "retry",
+        1,
+        1,
+        Setback::Retry {
+            wake_at_ms: t + 2_000,
+        },
+    ))
+    .await
+    .unwrap();
+    s.setback_step(setback(
+        "waiting",
+        1,
+        1,
+        Setback::Interrupted {
+            payload: json!(null),
+            deadline_ms: None,
+        },
+    ))
+    .await
+    .unwrap();
+    assert_eq!(s.next_wake().await.unwrap(), Some(t + 2_000));
+    s.setback_step(setback(
+        "deadline",
+        1,
+        1,
+        Setback::Interrupted {
+            payload: json!(null),
+            deadline_ms: Some(t + 1_000),
+        },
+    ))
+    .await
+    .unwrap();
+    assert_eq!(s.next_wake().await.unwrap(), Some(t + 1_000));
+    s.cancel("deadline").await.unwrap();
+    s.commit_step(commit("retry", 1, &["hello"])).await.unwrap();
+    assert_eq!(s.next_wake().await.unwrap(), Some(t + 3_000));
+}
+
+#[tokio::test]
+async fn list_runs_filters_by_status() {
+    let f = Fixture::new();
+    f.runs(&["a", "b", "c", "d"]).await;
+    let s = &f.store;
+    s.commit_step(commit("a", 1, &[])).await.unwrap();
+    f.clock.advance(Duration::from_millis(1));
+    s.commit_step(commit("c", 1, &[])).await.unwrap();
+    s.setback_step(failure("b", 1, 1)).await.unwrap();
+
+    let names =
+        |runs: Vec<RunSummary>| -> Vec<String> { runs.into_iter().map(|run| run.thread).collect() };
+    assert_eq!(
+        names(s.list_runs(Some(RunStatus::Completed)).await.unwrap()),
+        ["c", "a"]
+    );
+    assert_eq!(
+        names(s.list_runs(Some(RunStatus::Failed)).await.unwrap()),
+        ["b"]
+    );
+    assert_eq!(
+        names(s.list_runs(Some(RunStatus::Pending)).await.unwrap()),
+        ["d"]
+    );
+    assert!(
+        s.list_runs(Some(RunStatus::Sleeping))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.list_runs(None).await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_with_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let t0: i64 = 1_700_000_000_000;
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        old.execute_batch(include_str!("migrations/0001_init.sql"))
+            .unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        old.execute_batch(&format!(
+            "INSERT INTO workflows VALUES ('sha256:abc', 'greet', 'name = \"greet\"', {t0});
+             INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status,
+                               step, next_json, input_json, error, error_node, attempt,
+                               created_at, updated_at)
+             VALUES ('old-1', 'greet', 'sha256:abc', 'greet.toml', 'failed', 1, '[\"hello\"]',
+                     '{{\"name\":\"Ada\"}}', 'boom', 'hello', 2, {t0}, {t0}),
+                    ('old-2', 'greet', 'sha256:abc', 'greet.toml', 'pending', 0, '[\"hello\"]',
+                     '{{\"name\":\"Bob\"}}', NULL, NULL, 0, {t0}, {t0});
+             INSERT INTO checkpoints VALUES ('old-1', 1, 'hello', '{{\"name\":\"Ada\",\"n\":1}}',
+                                             '[\"hello\"]', 'sha256:c', 'sha256:abc', {t0});
+             INSERT INTO logs (thread, step, node, attempt, level, message, at)
+             VALUES ('old-1', 2, 'hello', 2, 'error', 'boom', {t0});"
+        ))
+        .unwrap();
+    }
+
+    let clock = Arc::new(ManualClock::new(t0 + 1_000));
+    let store = SqliteStore::open(&path, clock.clone()).unwrap();
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+
+    let run = store.load_run("old-1").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.step, run.attempt, run.error.as_deref()),
+        (RunStatus::Failed, 1, 2, Some("boom"))
+    );
+    assert_eq!(run.state, object(json!({"name": "Ada", "n": 1})));
+    assert_eq!(
+        (
+            run.wake_at_ms,
+            run.interrupt,
+            run.resume,
+            run.timed_out,
+            run.wakes,
+            run.retry_base
+        ),
+        (None, None, None, false, 0, 0)
+    );
+    assert!(run.joins.is_empty() && run.pending.is_empty());
+    assert_eq!((run.lease_owner, run.lease_expires_ms), (None, None));
+    assert_eq!(store.logs("old-1").await.unwrap().len(), 1);
+
+    // The old runs take part in everything new.
+    let claimed = store
+        .claim_due("me", 10, LEASE_MS, &no_dead())
+        .await
+        .unwrap();
+    assert_eq!(threads(&claimed), ["old-2"]);
+    let run = store
+        .resume_input("old-1", None, RunStatus::Running, None)
+        .await
+        .unwrap();
+    assert_eq!(run.retry_base, 2);
+    store
+        .setback_step(StepSetback {
+            pending: vec![pending_write("b", 1)],
+            ..failure("old-1", 2, 3)
+        })
+        .await
+        .unwrap();
+    store.commit_step(commit("old-1", 2, &[])).await.unwrap();
+    let run = store.load_run("old-1").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.step, run.retry_base),
+        (RunStatus::Completed, 2, 0)
+    );
+    assert_eq!(store.history("old-1").await.unwrap().len(), 2);
+    drop(store);
+    // Opening the upgraded file again migrates nothing more.
+    SqliteStore::open(&path, clock).unwrap();
 }

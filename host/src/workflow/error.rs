@@ -122,13 +122,13 @@ impl Loc {
 pub enum RouteError {
     #[error("there is no node \"{node}\" in the workflow (nodes: {})", .nodes.join(", "))]
     UnknownNode { node: String, nodes: Vec<String> },
-    #[error(
-        "node \"{node}\" returned goto \"{goto}\", but it declares no routes; its next is \"{next}\""
-    )]
+    /// `next` lists the node's `next` targets (`end` included): a `next` node may only
+    /// name its target with goto when it has exactly one.
+    #[error("node \"{node}\" returned goto \"{goto}\", but it declares no routes; {}", next_is(.next))]
     GotoWithoutRoutes {
         node: String,
         goto: String,
-        next: String,
+        next: Vec<String>,
     },
     #[error("node \"{node}\" returned goto \"{goto}\", which is not one of its routes ({})", quoted(.routes))]
     NotARoute {
@@ -186,6 +186,14 @@ fn needs(reducer: Reducer) -> &'static str {
         Reducer::Append => "the current value to be an array (or missing, or null)",
         // `replace` accepts any value; never part of an error.
         Reducer::Replace => "any value",
+    }
+}
+
+/// `its next is "a"`, or for a fan-out `its next is ["a", "b"] (all of them run)`.
+fn next_is(next: &[String]) -> String {
+    match next {
+        [one] => format!("its next is \"{one}\""),
+        many => format!("its next is [{}] (all of them run)", quoted(many)),
     }
 }
 

@@ -4,27 +4,35 @@
 //! names the file, line and column) and [`Workflow::check_plugins`] checks it against
 //! the components found in the plugins directory. The runtime then consults the
 //! `Workflow` at every step: after a node returns, [`Workflow::route`] turns the node's
-//! `goto` into the node(s) to run next, and [`Workflow::apply_update`] merges the node's
-//! partial update into the run's state with the per-key [`Reducer`]s; the runtime hands
-//! both to the store, which commits them as the next checkpoint. The module is pure (no
-//! I/O, no async, no wasmtime, no SQLite), so it is tested with plain values.
+//! `goto` into the node(s) to run next, [`Workflow::advance`] turns what the step's
+//! nodes routed to into the next step's nodes (holding back join nodes until every
+//! node in their `after` list has arrived), and [`Workflow::apply_update`] merges each
+//! node's partial update into the run's state with the per-key [`Reducer`]s; the
+//! runtime hands all of it to the store, which commits it as the next checkpoint. When
+//! a node fails, its [`RetryPolicy`] says whether and when it is tried again. The
+//! module is pure (no I/O, no async, no clock, no randomness: the caller passes a
+//! random number in), so it is tested with plain values.
 //!
 //! Layout: `parse` (TOML -> raw structs with spans, then validation), `reduce`
-//! (reducers), `route` (edges and reachability), `error` (all error types).
+//! (reducers), `route` (edges, joins and reachability), `retry` (retry policies and
+//! durations), `error` (all error types).
 
 mod error;
 mod parse;
 mod reduce;
+mod retry;
 mod route;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use error::Loc;
 pub use error::{MergeError, RouteError, Side, WorkflowError};
+pub use retry::{Backoff, RetryPolicy, parse_duration};
 
 /// A parsed and validated workflow file.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,15 +59,37 @@ pub struct Node {
     /// The node's `config` table as JSON; always an object (`{}` when absent).
     pub config: Value,
     pub edge: Edge,
+    /// The node's `retry` keys over the workflow's `retry` keys over the defaults
+    /// ([`RetryPolicy::default`]: one attempt, no retries).
+    pub retry: RetryPolicy,
+    /// Longest time one attempt may take: the node's `timeout`, else the workflow's;
+    /// `None` = no limit. Never zero.
+    pub timeout: Option<Duration>,
+    /// A join: the node runs once every node listed here has finished and routed to
+    /// it (see [`Workflow::advance`]). Empty for an ordinary node. In file order, no
+    /// duplicates, never the start node; every entry has an edge to this node, and no
+    /// other node does. When a listed node routes elsewhere, the join does not run.
+    pub after: Vec<String>,
 }
 
 /// How a run leaves a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Edge {
-    /// `next = "..."`: always this target.
-    Next(Target),
+    /// `next = "..."` or `next = ["...", ...]`: always all of these targets; several
+    /// run in parallel (a fan-out). Non-empty, no duplicates; [`Target::End`] only
+    /// alone (`next = "end"` is `Next(vec![Target::End])`).
+    Next(Vec<Target>),
     /// `routes = [...]`: the node chooses one with `goto`. Non-empty, no duplicates.
     Routes(Vec<Target>),
+}
+
+impl Edge {
+    /// Every target the edge may lead to.
+    pub fn targets(&self) -> &[Target] {
+        match self {
+            Edge::Next(targets) | Edge::Routes(targets) => targets,
+        }
+    }
 }
 
 /// An edge target: a node, or the end of the run.
@@ -210,13 +240,33 @@ impl Workflow {
         self.reducers.get(key).copied().unwrap_or_default()
     }
 
-    /// Where to go after `node` returned `goto`: the names of the next node(s),
-    /// empty when the run ends.
+    /// Where to go after `node` returned `goto`: the names of the next node(s) (all
+    /// the targets of a `next` list, which run in parallel; the chosen one of
+    /// `routes`), empty when the branch ends.
     ///
-    /// A `next` node may omit `goto` or name its `next` target; a `routes` node
-    /// must name one of its routes.
+    /// A `next` node may omit `goto`, or name its target when it has exactly one; a
+    /// `routes` node must name one of its routes.
     pub fn route(&self, node: &str, goto: Option<&str>) -> Result<Vec<String>, RouteError> {
         route::route(self, node, goto)
+    }
+
+    /// One superstep of scheduling. `joins` maps each join node (one with `after`)
+    /// to the nodes of its `after` list that already finished and routed to it;
+    /// `completed` = the nodes that finished this step, in the step's order, each
+    /// with what [`Workflow::route`] returned for it.
+    ///
+    /// For each target T of each completed node N (in order): if T has no `after`,
+    /// T is scheduled; else N is recorded in `joins[T]`, and when `joins[T]` covers
+    /// T's `after`, T is scheduled and `joins[T]` removed. Returns the next step's
+    /// nodes (deduplicated, in order of first occurrence; empty = nothing left to
+    /// run) and the new joins map. Names that are not nodes of the workflow are
+    /// scheduled as they are (they never come out of `route`).
+    pub fn advance(
+        &self,
+        joins: &BTreeMap<String, BTreeSet<String>>,
+        completed: &[(String, Vec<String>)],
+    ) -> (Vec<String>, BTreeMap<String, BTreeSet<String>>) {
+        route::advance(self, joins, completed)
     }
 
     /// Merges a node's partial update into `state` with the reducers. Keys absent

@@ -6,13 +6,21 @@
 //! where it matters (one error: the first one a reader would meet).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::ops::Range;
+use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_spanned::Spanned;
 
-use super::{Edge, Loc, Node, NodeLocs, Reducer, Target, Workflow, WorkflowError};
+use super::error::quoted;
+use super::retry::format_duration;
+use super::{
+    Backoff, Edge, Loc, Node, NodeLocs, Reducer, RetryPolicy, Target, Workflow, WorkflowError,
+    parse_duration,
+};
 
 /// `max_steps` when the file does not say.
 pub(super) const DEFAULT_MAX_STEPS: u64 = 1000;
@@ -23,6 +31,8 @@ struct RawWorkflow {
     name: Spanned<String>,
     start: Spanned<String>,
     max_steps: Option<Spanned<i64>>,
+    retry: Option<RawRetry>,
+    timeout: Option<Spanned<DurationText>>,
     state: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     nodes: Option<Spanned<BTreeMap<Spanned<String>, Spanned<RawNode>>>>,
 }
@@ -32,8 +42,96 @@ struct RawWorkflow {
 struct RawNode {
     plugin: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
-    next: Option<Spanned<String>>,
+    next: Option<Spanned<RawNext>>,
     routes: Option<Spanned<Vec<Spanned<String>>>>,
+    after: Option<Spanned<Vec<Spanned<String>>>>,
+    retry: Option<RawRetry>,
+    timeout: Option<Spanned<DurationText>>,
+}
+
+/// A `retry` table: every key optional, each overriding the level below it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    attempts: Option<Spanned<i64>>,
+    backoff: Option<Spanned<String>>,
+    initial: Option<Spanned<DurationText>>,
+    max: Option<Spanned<DurationText>>,
+    jitter: Option<Spanned<f64>>,
+}
+
+/// `next = "b"` or `next = ["b", "c"]`.
+enum RawNext {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for RawNext {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NextVisitor;
+
+        impl<'de> Visitor<'de> for NextVisitor {
+            type Value = RawNext;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a node name, \"end\", or a list of node names")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawNext, E> {
+                Ok(RawNext::One(v.to_owned()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawNext, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<String>>()? {
+                    items.push(item);
+                }
+                Ok(RawNext::Many(items))
+            }
+        }
+
+        deserializer.deserialize_any(NextVisitor)
+    }
+}
+
+/// A duration as written (a string); parsed by [`parse_duration`] during validation
+/// so that the error can say which key it belongs to.
+struct DurationText(String);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+
+        impl Visitor<'_> for DurationVisitor {
+            type Value = DurationText;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string such as \"30s\" or \"1m30s\"")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_owned()))
+            }
+        }
+
+        deserializer.deserialize_str(DurationVisitor)
+    }
+}
+
+/// The workflow-wide retry policy, and which of its durations the file set (for
+/// messages about a node's retry that conflicts with them).
+struct WorkflowRetry {
+    policy: RetryPolicy,
+    sets_initial: bool,
+    sets_max: bool,
+}
+
+/// Spans kept from the first pass over the nodes, for the join checks.
+struct EdgeSpans {
+    /// Each edge target that names a node, with where it is written.
+    targets: Vec<(String, Range<usize>)>,
+    /// Each `after` entry, with where it is written.
+    after: Vec<Range<usize>>,
 }
 
 pub(super) fn parse(file: &str, text: &str) -> Result<Workflow, WorkflowError> {
@@ -69,6 +167,19 @@ impl Validator<'_> {
                     );
                     self.err(m.span(), msg)
                 })?,
+        };
+
+        let default_retry = WorkflowRetry {
+            sets_initial: raw.retry.as_ref().is_some_and(|r| r.initial.is_some()),
+            sets_max: raw.retry.as_ref().is_some_and(|r| r.max.is_some()),
+            policy: match &raw.retry {
+                None => RetryPolicy::default(),
+                Some(r) => self.retry(r, "", RetryPolicy::default(), None)?,
+            },
+        };
+        let default_timeout = match &raw.timeout {
+            None => None,
+            Some(t) => Some(self.timeout(t, "")?),
         };
 
         let mut reducers = BTreeMap::new();
@@ -111,6 +222,7 @@ impl Validator<'_> {
 
         let mut nodes = BTreeMap::new();
         let mut locs = BTreeMap::new();
+        let mut spans: BTreeMap<String, EdgeSpans> = BTreeMap::new();
         for (key, raw_node) in &raw_nodes {
             let name = key.get_ref();
             if name == "end" {
@@ -145,6 +257,7 @@ impl Validator<'_> {
                     .map_err(|m| self.err(c.span(), format!("node \"{name}\": {m}")))?,
             };
 
+            let mut target_spans: Vec<(String, Range<usize>)> = Vec::new();
             let edge = match (&raw_node.next, &raw_node.routes) {
                 (None, None) => {
                     let msg = format!(
@@ -165,16 +278,58 @@ impl Validator<'_> {
                     );
                     return Err(self.err(later, msg));
                 }
-                (Some(next), None) => {
-                    if missing(next.get_ref()) {
-                        let msg = format!(
-                            "node \"{name}\" has next = \"{0}\", but there is no node \"{0}\" (nodes: {listed})",
-                            next.get_ref()
-                        );
-                        return Err(self.err(next.span(), msg));
+                (Some(next), None) => match next.get_ref() {
+                    RawNext::One(target) => {
+                        if missing(target) {
+                            let msg = format!(
+                                "node \"{name}\" has next = \"{target}\", but there is no node \"{target}\" (nodes: {listed})",
+                            );
+                            return Err(self.err(next.span(), msg));
+                        }
+                        let target = Target::from_name(target);
+                        if let Some(node) = target.node() {
+                            target_spans.push((node.to_owned(), next.span()));
+                        }
+                        Edge::Next(vec![target])
                     }
-                    Edge::Next(Target::from_name(next.get_ref()))
-                }
+                    RawNext::Many(list) => {
+                        if list.is_empty() {
+                            let msg = format!(
+                                "node \"{name}\" has next = [], but it needs at least one target \
+                                 (use next = \"end\" to finish the run)"
+                            );
+                            return Err(self.err(next.span(), msg));
+                        }
+                        let mut targets: Vec<Target> = Vec::new();
+                        for item in list {
+                            let target = Target::from_name(item.get_ref());
+                            if targets.contains(&target) {
+                                let msg = format!("node \"{name}\" lists next \"{target}\" twice");
+                                return Err(self.err(item.span(), msg));
+                            }
+                            if missing(item.get_ref()) {
+                                let msg = format!(
+                                    "node \"{name}\" has next \"{0}\", but there is no node \"{0}\" (nodes: {listed})",
+                                    item.get_ref()
+                                );
+                                return Err(self.err(item.span(), msg));
+                            }
+                            if target == Target::End && list.len() > 1 {
+                                let msg = format!(
+                                    "node \"{name}\" lists \"end\" among several next nodes; \
+                                     a list runs every node in it in parallel, so it can only \
+                                     name nodes (a branch ends when its own next is \"end\")"
+                                );
+                                return Err(self.err(item.span(), msg));
+                            }
+                            if let Some(node) = target.node() {
+                                target_spans.push((node.to_owned(), item.span()));
+                            }
+                            targets.push(target);
+                        }
+                        Edge::Next(targets)
+                    }
+                },
                 (None, Some(routes)) => {
                     if routes.get_ref().is_empty() {
                         let msg = format!(
@@ -196,10 +351,61 @@ impl Validator<'_> {
                             );
                             return Err(self.err(route.span(), msg));
                         }
+                        if let Some(node) = target.node() {
+                            target_spans.push((node.to_owned(), route.span()));
+                        }
                         targets.push(target);
                     }
                     Edge::Routes(targets)
                 }
+            };
+
+            let mut after = Vec::new();
+            let mut after_spans = Vec::new();
+            if let Some(list) = &raw_node.after {
+                if list.get_ref().is_empty() {
+                    let msg = format!(
+                        "node \"{name}\" has after = [], but a join needs at least one node to \
+                         wait for (remove after for a node that runs as soon as it is reached)"
+                    );
+                    return Err(self.err(list.span(), msg));
+                }
+                if name == start.get_ref() {
+                    let msg = format!(
+                        "node \"{name}\" is the start node, so it cannot have after: the run \
+                         begins there without waiting"
+                    );
+                    return Err(self.err(list.span(), msg));
+                }
+                for entry in list.get_ref() {
+                    let entry_name = entry.get_ref();
+                    if after.contains(entry_name) {
+                        let msg = format!("node \"{name}\" lists \"{entry_name}\" in after twice");
+                        return Err(self.err(entry.span(), msg));
+                    }
+                    if !names.contains(entry_name.as_str()) {
+                        let msg = format!(
+                            "node \"{name}\" lists \"{entry_name}\" in after, but there is no node \"{entry_name}\" (nodes: {listed})"
+                        );
+                        return Err(self.err(entry.span(), msg));
+                    }
+                    if entry_name == name {
+                        let msg = format!("node \"{name}\" cannot wait for itself (after)");
+                        return Err(self.err(entry.span(), msg));
+                    }
+                    after.push(entry_name.clone());
+                    after_spans.push(entry.span());
+                }
+            }
+
+            let prefix = format!("node \"{name}\": ");
+            let retry = match &raw_node.retry {
+                None => default_retry.policy,
+                Some(r) => self.retry(r, &prefix, default_retry.policy, Some(&default_retry))?,
+            };
+            let timeout = match &raw_node.timeout {
+                None => default_timeout,
+                Some(t) => Some(self.timeout(t, &prefix)?),
             };
 
             let node_locs = NodeLocs {
@@ -207,14 +413,25 @@ impl Validator<'_> {
                 plugin: Loc::new(self.text, plugin_span),
             };
             locs.insert(name.clone(), node_locs);
+            spans.insert(
+                name.clone(),
+                EdgeSpans {
+                    targets: target_spans,
+                    after: after_spans,
+                },
+            );
             let node = Node {
                 name: name.clone(),
                 plugin,
                 config,
                 edge,
+                retry,
+                timeout,
+                after,
             };
             nodes.insert(name.clone(), node);
         }
+        self.joins(&nodes, &spans)?;
 
         Ok(Workflow {
             name: raw.name.into_inner(),
@@ -224,6 +441,159 @@ impl Validator<'_> {
             nodes,
             locs,
         })
+    }
+}
+
+impl Validator<'_> {
+    /// Validates a `retry` table and lays it over `base`. `prefix` starts messages
+    /// (`node "a": `, or nothing for the workflow's table); `workflow` is the
+    /// workflow's retry when this is a node's table.
+    fn retry(
+        &self,
+        raw: &RawRetry,
+        prefix: &str,
+        base: RetryPolicy,
+        workflow: Option<&WorkflowRetry>,
+    ) -> Result<RetryPolicy, WorkflowError> {
+        let mut policy = base;
+        if let Some(attempts) = &raw.attempts {
+            let n = *attempts.get_ref();
+            if n < 1 {
+                let msg = format!(
+                    "{prefix}retry.attempts must be at least 1 (it counts the first try; \
+                     1 = no retries), got {n}"
+                );
+                return Err(self.err(attempts.span(), msg));
+            }
+            policy.attempts = u32::try_from(n).map_err(|_| {
+                let msg = format!(
+                    "{prefix}retry.attempts must be at most {}, got {n}",
+                    u32::MAX
+                );
+                self.err(attempts.span(), msg)
+            })?;
+        }
+        if let Some(backoff) = &raw.backoff {
+            policy.backoff = Backoff::ALL
+                .into_iter()
+                .find(|b| b.as_str() == backoff.get_ref())
+                .ok_or_else(|| {
+                    let msg = format!(
+                        "{prefix}retry.backoff is \"{}\", but valid backoffs are: exponential, fixed",
+                        backoff.get_ref()
+                    );
+                    self.err(backoff.span(), msg)
+                })?;
+        }
+        if let Some(initial) = &raw.initial {
+            policy.initial = self.duration(initial, prefix, "retry.initial")?;
+        }
+        if let Some(max) = &raw.max {
+            policy.max = self.duration(max, prefix, "retry.max")?;
+        }
+        if let Some(jitter) = &raw.jitter {
+            let j = *jitter.get_ref();
+            if !(0.0..=1.0).contains(&j) {
+                let msg = format!(
+                    "{prefix}retry.jitter must be between 0 and 1 (the fraction by which a \
+                     delay may vary), got {j}"
+                );
+                return Err(self.err(jitter.span(), msg));
+            }
+            policy.jitter = j;
+        }
+        if policy.initial > policy.max {
+            // Point at the key of this table that makes them conflict (the later one
+            // in the file when it sets both).
+            // (One of them is set: `base` always has initial <= max.)
+            let span = (raw.initial.iter().chain(&raw.max))
+                .map(Spanned::span)
+                .max_by_key(|span| span.start)
+                .unwrap_or(0..0);
+            let origin = |set_here: bool, set_by_workflow: bool| match (set_here, workflow) {
+                (true, _) => "",
+                (false, Some(_)) if set_by_workflow => ", from the workflow's retry",
+                (false, _) => ", the default",
+            };
+            let msg = format!(
+                "{prefix}retry.initial ({}{}) must not be longer than retry.max ({}{})",
+                format_duration(policy.initial),
+                origin(
+                    raw.initial.is_some(),
+                    workflow.is_some_and(|w| w.sets_initial)
+                ),
+                format_duration(policy.max),
+                origin(raw.max.is_some(), workflow.is_some_and(|w| w.sets_max)),
+            );
+            return Err(self.err(span, msg));
+        }
+        Ok(policy)
+    }
+
+    /// A `timeout` value: a duration longer than zero.
+    fn timeout(
+        &self,
+        raw: &Spanned<DurationText>,
+        prefix: &str,
+    ) -> Result<Duration, WorkflowError> {
+        let timeout = self.duration(raw, prefix, "timeout")?;
+        if timeout.is_zero() {
+            let msg = format!("{prefix}timeout must be longer than 0 (remove it for no limit)");
+            return Err(self.err(raw.span(), msg));
+        }
+        Ok(timeout)
+    }
+
+    fn duration(
+        &self,
+        raw: &Spanned<DurationText>,
+        prefix: &str,
+        key: &str,
+    ) -> Result<Duration, WorkflowError> {
+        parse_duration(&raw.get_ref().0)
+            .map_err(|m| self.err(raw.span(), format!("{prefix}{key}: {m}")))
+    }
+
+    /// A join node (one with `after`) is reached exactly through its `after` list:
+    /// each node listed has an edge to it, and no other node does. Reports the first
+    /// violation in the file.
+    fn joins(
+        &self,
+        nodes: &BTreeMap<String, Node>,
+        spans: &BTreeMap<String, EdgeSpans>,
+    ) -> Result<(), WorkflowError> {
+        let mut problems: Vec<(Range<usize>, String)> = Vec::new();
+        for (name, node) in nodes {
+            for (waited, span) in node.after.iter().zip(&spans[name].after) {
+                let has_edge = nodes[waited]
+                    .edge
+                    .targets()
+                    .contains(&Target::Node(name.clone()));
+                if !has_edge {
+                    let msg = format!(
+                        "node \"{name}\" lists \"{waited}\" in after, but \"{waited}\" has no edge \
+                         to \"{name}\"; add \"{name}\" to the next or routes of \"{waited}\""
+                    );
+                    problems.push((span.clone(), msg));
+                }
+            }
+            for (target, span) in &spans[name].targets {
+                let join = &nodes[target];
+                if !join.after.is_empty() && !join.after.contains(name) {
+                    let msg = format!(
+                        "node \"{name}\" has an edge to \"{target}\", but \"{target}\" is a join \
+                         reached only from the nodes in its after ({}); add \"{name}\" to that \
+                         list, or remove this edge",
+                        quoted(&join.after)
+                    );
+                    problems.push((span.clone(), msg));
+                }
+            }
+        }
+        match problems.into_iter().min_by_key(|(span, _)| span.start) {
+            Some((span, msg)) => Err(self.err(span, msg)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! Edges: where a run goes after a node returned, and which nodes a run can reach.
+//! Edges: where a run goes after a node returned, when a join node may run, and
+//! which nodes a run can reach.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Edge, RouteError, Target, Workflow};
 
@@ -15,14 +16,23 @@ pub(super) fn route(
             nodes: workflow.nodes.keys().cloned().collect(),
         });
     };
+    let names = |targets: &[Target]| -> Vec<String> {
+        targets
+            .iter()
+            .filter_map(Target::node)
+            .map(str::to_owned)
+            .collect()
+    };
     let target = match (&n.edge, goto) {
-        (Edge::Next(next), None) => next,
-        (Edge::Next(next), Some(goto)) if *next == Target::from_name(goto) => next,
+        (Edge::Next(next), None) => return Ok(names(next)),
+        (Edge::Next(next), Some(goto)) if *next == [Target::from_name(goto)] => {
+            return Ok(names(next));
+        }
         (Edge::Next(next), Some(goto)) => {
             return Err(RouteError::GotoWithoutRoutes {
                 node: node.to_owned(),
                 goto: goto.to_owned(),
-                next: next.to_string(),
+                next: next.iter().map(Target::to_string).collect(),
             });
         }
         (Edge::Routes(routes), goto) => {
@@ -49,6 +59,32 @@ pub(super) fn route(
     Ok(target.node().map(str::to_owned).into_iter().collect())
 }
 
+pub(super) fn advance(
+    workflow: &Workflow,
+    joins: &BTreeMap<String, BTreeSet<String>>,
+    completed: &[(String, Vec<String>)],
+) -> (Vec<String>, BTreeMap<String, BTreeSet<String>>) {
+    let mut joins = joins.clone();
+    let mut scheduled: Vec<String> = Vec::new();
+    for (from, targets) in completed {
+        for target in targets {
+            let after = workflow.nodes.get(target).map_or(&[][..], |n| &n.after[..]);
+            if !after.is_empty() {
+                let arrived = joins.entry(target.clone()).or_default();
+                arrived.insert(from.clone());
+                if !after.iter().all(|a| arrived.contains(a)) {
+                    continue;
+                }
+                joins.remove(target);
+            }
+            if !scheduled.contains(target) {
+                scheduled.push(target.clone());
+            }
+        }
+    }
+    (scheduled, joins)
+}
+
 /// Nodes no path of edges leads to from `start`, sorted by name.
 pub(super) fn unreachable(workflow: &Workflow) -> Vec<String> {
     let mut seen = BTreeSet::from([workflow.start.as_str()]);
@@ -57,11 +93,7 @@ pub(super) fn unreachable(workflow: &Workflow) -> Vec<String> {
         let Some(node) = workflow.nodes.get(name) else {
             continue;
         };
-        let targets = match &node.edge {
-            Edge::Next(next) => std::slice::from_ref(next),
-            Edge::Routes(routes) => routes.as_slice(),
-        };
-        for next in targets.iter().filter_map(Target::node) {
+        for next in node.edge.targets().iter().filter_map(Target::node) {
             if seen.insert(next) {
                 todo.push(next);
             }

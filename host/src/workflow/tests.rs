@@ -1,4 +1,8 @@
-//! Parsing and validation: what a good file becomes, and where each mistake is reported.
+//! Parsing and validation: what a good file becomes, and where each mistake is reported;
+//! then fan-out routing and joins ([`Workflow::advance`]) on parsed workflows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -54,7 +58,7 @@ fn parses_a_full_file() {
         n1.config,
         json!({"at": "1979-05-27T07:32:00Z", "by": 2, "nested": {"list": [1, 2.5, "x"]}})
     );
-    assert_eq!(n1.edge, Edge::Next(Target::Node("check".into())));
+    assert_eq!(n1.edge, Edge::Next(vec![Target::Node("check".into())]));
 
     let check = &wf.nodes["check"];
     assert_eq!(
@@ -65,7 +69,7 @@ fn parses_a_full_file() {
     let n2 = &wf.nodes["n2"];
     assert_eq!(n2.plugin, "n2", "plugin defaults to the node's name");
     assert_eq!(n2.config, json!({}));
-    assert_eq!(n2.edge, Edge::Next(Target::End));
+    assert_eq!(n2.edge, Edge::Next(vec![Target::End]));
 
     assert_eq!(wf.plugins(), ["counter", "n2", "router"]);
 }
@@ -81,7 +85,7 @@ fn defaults() {
 #[test]
 fn inline_nodes_table() {
     let wf = parse("name = \"x\"\nstart = \"a\"\nnodes = { a = { next = \"end\" } }\n").unwrap();
-    assert_eq!(wf.nodes["a"].edge, Edge::Next(Target::End));
+    assert_eq!(wf.nodes["a"].edge, Edge::Next(vec![Target::End]));
 }
 
 #[test]
@@ -106,7 +110,7 @@ fn unknown_key_in_node() {
     let e = error("name = \"x\"\nstart = \"a\"\n[nodes.a]\nnext = \"end\"\n  nxet = 1\n");
     assert_eq!(
         e,
-        "wf.toml:5:3: unknown field `nxet`, expected one of `plugin`, `config`, `next`, `routes`"
+        "wf.toml:5:3: unknown field `nxet`, expected one of `plugin`, `config`, `next`, `routes`, `after`, `retry`, `timeout`"
     );
 }
 
@@ -325,4 +329,522 @@ fn unknown_defaulted_plugin_points_at_header() {
         e.headline()
             .ends_with("p/counter.wasm does not exist (found: none)")
     );
+}
+
+// ---- Retry policies and timeouts ----
+
+const fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A one-node workflow with `top` after `start` and `node` in `[nodes.a]`.
+/// Line 3 holds the first line of `top`; `[nodes.a]` follows it, then `node`.
+fn one_node(top: &str, node: &str) -> String {
+    format!("name = \"x\"\nstart = \"a\"\n{top}\n[nodes.a]\nnext = \"end\"\n{node}\n")
+}
+
+#[test]
+fn retry_and_timeout_default_to_none() {
+    let wf = parse(CHAIN).unwrap();
+    for node in wf.nodes.values() {
+        assert_eq!(node.retry, RetryPolicy::default());
+        assert_eq!(node.retry.attempts, 1, "retries are opt-in");
+        assert_eq!(node.timeout, None);
+        assert!(node.after.is_empty());
+    }
+}
+
+#[test]
+fn node_retry_overrides_workflow_retry_key_by_key() {
+    let text = r#"name = "x"
+start = "a"
+timeout = "30s"
+retry = { attempts = 5, backoff = "fixed", initial = "2s", max = "1m", jitter = 0.2 }
+
+[nodes.a]
+next = "b"
+retry = { attempts = 2, max = "10s" }
+timeout = "1m30s"
+
+[nodes.b]
+next = "c"
+
+[nodes.c]
+next = "end"
+[nodes.c.retry]
+backoff = "exponential"
+jitter = 0
+"#;
+    let wf = parse(text).unwrap();
+    let workflow = RetryPolicy {
+        attempts: 5,
+        backoff: Backoff::Fixed,
+        initial: secs(2),
+        max: secs(60),
+        jitter: 0.2,
+    };
+    let a = &wf.nodes["a"];
+    assert_eq!(
+        a.retry,
+        RetryPolicy {
+            attempts: 2,
+            max: secs(10),
+            ..workflow
+        }
+    );
+    assert_eq!(a.timeout, Some(secs(90)));
+    let b = &wf.nodes["b"];
+    assert_eq!(b.retry, workflow);
+    assert_eq!(b.timeout, Some(secs(30)));
+    let c = &wf.nodes["c"];
+    assert_eq!(
+        c.retry,
+        RetryPolicy {
+            backoff: Backoff::Exponential,
+            jitter: 0.0,
+            ..workflow
+        }
+    );
+}
+
+#[test]
+fn node_retry_without_workflow_retry_uses_defaults() {
+    let wf = parse(&one_node(
+        "",
+        "retry = { attempts = 3 }\ntimeout = \"250ms\"",
+    ))
+    .unwrap();
+    let a = &wf.nodes["a"];
+    assert_eq!(
+        a.retry,
+        RetryPolicy {
+            attempts: 3,
+            ..RetryPolicy::default()
+        }
+    );
+    assert_eq!(
+        (
+            a.retry.backoff,
+            a.retry.initial,
+            a.retry.max,
+            a.retry.jitter
+        ),
+        (Backoff::Exponential, secs(1), secs(300), 0.1)
+    );
+    assert_eq!(a.timeout, Some(Duration::from_millis(250)));
+    // An empty table changes nothing; a zero initial delay is allowed.
+    let wf = parse(&one_node("retry = {}", "retry = { initial = \"0s\" }")).unwrap();
+    assert_eq!(wf.nodes["a"].retry.initial, Duration::ZERO);
+}
+
+#[test]
+fn retry_attempts_must_be_positive() {
+    assert_eq!(
+        error(&one_node("retry = { attempts = 0 }", "")),
+        "wf.toml:3:22: retry.attempts must be at least 1 (it counts the first try; 1 = no retries), got 0"
+    );
+    assert_eq!(
+        error(&one_node("", "retry = { attempts = -2 }")),
+        "wf.toml:6:22: node \"a\": retry.attempts must be at least 1 (it counts the first try; 1 = no retries), got -2"
+    );
+    assert_eq!(
+        error(&one_node("", "retry = { attempts = 5000000000 }")),
+        "wf.toml:6:22: node \"a\": retry.attempts must be at most 4294967295, got 5000000000"
+    );
+}
+
+#[test]
+fn retry_jitter_must_be_a_fraction() {
+    assert_eq!(
+        error(&one_node("", "retry = { jitter = 1.5 }")),
+        "wf.toml:6:20: node \"a\": retry.jitter must be between 0 and 1 (the fraction by which a delay may vary), got 1.5"
+    );
+    assert_eq!(
+        error(&one_node("retry = { jitter = -0.1 }", "")),
+        "wf.toml:3:20: retry.jitter must be between 0 and 1 (the fraction by which a delay may vary), got -0.1"
+    );
+    assert!(
+        error(&one_node("retry = { jitter = nan }", ""))
+            .starts_with("wf.toml:3:20: retry.jitter must be between 0 and 1")
+    );
+}
+
+#[test]
+fn retry_backoff_must_be_known() {
+    assert_eq!(
+        error(&one_node("", "retry = { backoff = \"linear\" }")),
+        "wf.toml:6:21: node \"a\": retry.backoff is \"linear\", but valid backoffs are: exponential, fixed"
+    );
+}
+
+#[test]
+fn retry_durations_must_parse() {
+    assert_eq!(
+        error(&one_node("retry = { initial = \"5 minutes\" }", "")),
+        "wf.toml:3:21: retry.initial: invalid duration \"5 minutes\": use a number and a unit (ms, s, m, h, d), e.g. \"30s\" or \"1m30s\""
+    );
+    assert_eq!(
+        error(&one_node("", "retry = { max = \"1h30\" }")),
+        "wf.toml:6:17: node \"a\": retry.max: invalid duration \"1h30\": use a number and a unit (ms, s, m, h, d), e.g. \"30s\" or \"1m30s\""
+    );
+    let e = error(&one_node("", "retry = { max = 30 }"));
+    assert!(
+        e.starts_with(
+            "wf.toml:6:17: invalid type: integer `30`, expected a duration string such as \"30s\""
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn retry_rejects_unknown_keys() {
+    let e = error(&one_node("", "retry = { attempts = 2, tries = 3 }"));
+    assert_eq!(
+        e,
+        "wf.toml:6:25: unknown field `tries`, expected one of `attempts`, `backoff`, `initial`, `max`, `jitter`"
+    );
+    let e = error(&one_node("[retry]\nattempts = 2\ndelay = \"1s\"", ""));
+    assert!(e.starts_with("wf.toml:5:1: unknown field `delay`"), "{e}");
+}
+
+#[test]
+fn retry_initial_must_not_exceed_max() {
+    assert_eq!(
+        error(&one_node("retry = { initial = \"10m\" }", "")),
+        "wf.toml:3:21: retry.initial (10m) must not be longer than retry.max (5m, the default)"
+    );
+    assert_eq!(
+        error(&one_node(
+            "retry = { max = \"10s\" }",
+            "retry = { initial = \"1m\" }"
+        )),
+        "wf.toml:6:21: node \"a\": retry.initial (1m) must not be longer than retry.max (10s, from the workflow's retry)"
+    );
+    assert_eq!(
+        error(&one_node("", "retry = { max = \"500ms\" }")),
+        "wf.toml:6:17: node \"a\": retry.initial (1s, the default) must not be longer than retry.max (500ms)"
+    );
+    assert_eq!(
+        error(&one_node(
+            "retry = { initial = \"2s\" }",
+            "retry = { max = \"1s\" }"
+        )),
+        "wf.toml:6:17: node \"a\": retry.initial (2s, from the workflow's retry) must not be longer than retry.max (1s)"
+    );
+    // Both set in one table: the later key is at fault.
+    assert_eq!(
+        error(&one_node(
+            "",
+            "retry = { max = \"1s\", initial = \"1m30s\" }"
+        )),
+        "wf.toml:6:33: node \"a\": retry.initial (1m30s) must not be longer than retry.max (1s)"
+    );
+}
+
+#[test]
+fn timeout_must_be_a_positive_duration() {
+    assert_eq!(
+        error(&one_node("timeout = \"0s\"", "")),
+        "wf.toml:3:11: timeout must be longer than 0 (remove it for no limit)"
+    );
+    assert_eq!(
+        error(&one_node("", "timeout = \"0ms\"")),
+        "wf.toml:6:11: node \"a\": timeout must be longer than 0 (remove it for no limit)"
+    );
+    assert_eq!(
+        error(&one_node("", "timeout = \"30 s\"")),
+        "wf.toml:6:11: node \"a\": timeout: invalid duration \"30 s\": use a number and a unit (ms, s, m, h, d), e.g. \"30s\" or \"1m30s\""
+    );
+    let e = error(&one_node("timeout = 30", ""));
+    assert!(
+        e.starts_with("wf.toml:3:11: invalid type: integer `30`"),
+        "{e}"
+    );
+}
+
+// ---- Fan-out and joins ----
+
+const DIAMOND: &str = r#"name = "diamond"
+start = "a"
+
+[nodes.a]
+next = ["b", "c"]
+
+[nodes.b]
+next = "d"
+
+[nodes.c]
+routes = ["d", "end"]
+
+[nodes.d]
+after = ["b", "c"]
+next = "end"
+"#;
+
+fn diamond() -> Workflow {
+    parse(DIAMOND).unwrap()
+}
+
+fn node(name: &str) -> Target {
+    Target::Node(name.to_owned())
+}
+
+#[test]
+fn parses_fan_out_and_join() {
+    let wf = diamond();
+    assert_eq!(wf.nodes["a"].edge, Edge::Next(vec![node("b"), node("c")]));
+    assert_eq!(wf.nodes["d"].after, ["b", "c"]);
+    assert!(wf.nodes["b"].after.is_empty());
+    assert!(wf.warnings("wf.toml").is_empty());
+    // A one-element list is the same as the string; ["end"] too.
+    let wf = parse(&DIAMOND.replace("next = \"d\"", "next = [\"d\"]")).unwrap();
+    assert_eq!(wf.nodes["b"].edge, Edge::Next(vec![node("d")]));
+    let wf = parse(&DIAMOND.replace("next = \"end\"", "next = [\"end\"]")).unwrap();
+    assert_eq!(wf.nodes["d"].edge, Edge::Next(vec![Target::End]));
+}
+
+#[test]
+fn fan_out_list_errors() {
+    let cases = [
+        (
+            "[]",
+            "wf.toml:5:8: node \"a\" has next = [], but it needs at least one target (use next = \"end\" to finish the run)",
+        ),
+        (
+            "[\"b\", \"c\", \"b\"]",
+            "wf.toml:5:19: node \"a\" lists next \"b\" twice",
+        ),
+        (
+            "[\"b\", \"zz\"]",
+            "wf.toml:5:14: node \"a\" has next \"zz\", but there is no node \"zz\" (nodes: a, b, c, d)",
+        ),
+        (
+            "[\"b\", \"end\"]",
+            "wf.toml:5:14: node \"a\" lists \"end\" among several next nodes; a list runs every node in it in parallel, so it can only name nodes (a branch ends when its own next is \"end\")",
+        ),
+        (
+            "[\"end\", \"end\"]",
+            "wf.toml:5:9: node \"a\" lists \"end\" among several next nodes; a list runs every node in it in parallel, so it can only name nodes (a branch ends when its own next is \"end\")",
+        ),
+        (
+            "[\"b\", \"c\", \"c\"]",
+            "wf.toml:5:19: node \"a\" lists next \"c\" twice",
+        ),
+    ];
+    for (list, expected) in cases {
+        let text = DIAMOND.replace("next = [\"b\", \"c\"]", &format!("next = {list}"));
+        assert_eq!(error(&text), expected, "next = {list}");
+    }
+    let e = error(&DIAMOND.replace("next = [\"b\", \"c\"]", "next = [\"b\", 3]"));
+    assert!(
+        e.starts_with("wf.toml:5:14: invalid type: integer `3`"),
+        "{e}"
+    );
+    let e = error(&DIAMOND.replace("next = [\"b\", \"c\"]", "next = { b = 1 }"));
+    assert!(
+        e.starts_with(
+            "wf.toml:5:8: invalid type: map, expected a node name, \"end\", or a list of node names"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn after_list_errors() {
+    let cases = [
+        (
+            "[]",
+            "wf.toml:14:9: node \"d\" has after = [], but a join needs at least one node to wait for (remove after for a node that runs as soon as it is reached)",
+        ),
+        (
+            "[\"b\", \"c\", \"b\"]",
+            "wf.toml:14:20: node \"d\" lists \"b\" in after twice",
+        ),
+        (
+            "[\"b\", \"zz\"]",
+            "wf.toml:14:15: node \"d\" lists \"zz\" in after, but there is no node \"zz\" (nodes: a, b, c, d)",
+        ),
+        (
+            "[\"b\", \"end\"]",
+            "wf.toml:14:15: node \"d\" lists \"end\" in after, but there is no node \"end\" (nodes: a, b, c, d)",
+        ),
+        (
+            "[\"b\", \"c\", \"d\"]",
+            "wf.toml:14:20: node \"d\" cannot wait for itself (after)",
+        ),
+    ];
+    for (list, expected) in cases {
+        let text = DIAMOND.replace("after = [\"b\", \"c\"]", &format!("after = {list}"));
+        assert_eq!(error(&text), expected, "after = {list}");
+    }
+}
+
+#[test]
+fn start_node_cannot_join() {
+    let text = DIAMOND.replace("start = \"a\"", "start = \"d\"");
+    assert_eq!(
+        error(&text),
+        "wf.toml:14:9: node \"d\" is the start node, so it cannot have after: the run begins there without waiting"
+    );
+}
+
+#[test]
+fn after_entry_needs_an_edge_to_the_join() {
+    // a is listed, but a's edge goes to b and c, not d.
+    let text = DIAMOND.replace("after = [\"b\", \"c\"]", "after = [\"b\", \"a\", \"c\"]");
+    assert_eq!(
+        error(&text),
+        "wf.toml:14:15: node \"d\" lists \"a\" in after, but \"a\" has no edge to \"d\"; add \"d\" to the next or routes of \"a\""
+    );
+}
+
+#[test]
+fn every_edge_into_a_join_must_be_listed() {
+    // c routes to d, but d waits only for b: c's edge is the mistake.
+    let text = DIAMOND.replace("after = [\"b\", \"c\"]", "after = [\"b\"]");
+    assert_eq!(
+        error(&text),
+        "wf.toml:11:11: node \"c\" has an edge to \"d\", but \"d\" is a join reached only from the nodes in its after (\"b\"); add \"c\" to that list, or remove this edge"
+    );
+    // A fan-out list entry is located too.
+    let text = DIAMOND.replace("next = [\"b\", \"c\"]", "next = [\"b\", \"c\", \"d\"]");
+    assert_eq!(
+        error(&text),
+        "wf.toml:5:19: node \"a\" has an edge to \"d\", but \"d\" is a join reached only from the nodes in its after (\"b\", \"c\"); add \"a\" to that list, or remove this edge"
+    );
+}
+
+#[test]
+fn first_join_problem_in_the_file_is_reported() {
+    // Two problems: b's edge into d (line 8) and d's after entry "a" (line 14).
+    let text = DIAMOND.replace("after = [\"b\", \"c\"]", "after = [\"c\", \"a\"]");
+    assert!(error(&text).starts_with("wf.toml:8:8: node \"b\" has an edge to \"d\""));
+}
+
+#[test]
+fn route_fans_out() {
+    let wf = diamond();
+    assert_eq!(wf.route("a", None).unwrap(), ["b", "c"]);
+    let err = wf.route("a", Some("b")).unwrap_err();
+    assert_eq!(
+        err,
+        RouteError::GotoWithoutRoutes {
+            node: "a".into(),
+            goto: "b".into(),
+            next: vec!["b".into(), "c".into()],
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        r#"node "a" returned goto "b", but it declares no routes; its next is ["b", "c"] (all of them run)"#
+    );
+    assert_eq!(wf.route("b", Some("d")).unwrap(), ["d"]);
+    assert_eq!(wf.route("c", Some("d")).unwrap(), ["d"]);
+    assert!(wf.route("d", Some("end")).unwrap().is_empty());
+}
+
+fn step(items: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
+    items
+        .iter()
+        .map(|(n, targets)| {
+            let targets = targets.iter().map(|t| t.to_string()).collect();
+            (n.to_string(), targets)
+        })
+        .collect()
+}
+
+type Joins = BTreeMap<String, BTreeSet<String>>;
+
+fn joins(items: &[(&str, &[&str])]) -> Joins {
+    items
+        .iter()
+        .map(|(n, from)| (n.to_string(), from.iter().map(|f| f.to_string()).collect()))
+        .collect()
+}
+
+#[test]
+fn advance_diamond_in_one_step() {
+    let wf = diamond();
+    let (next, j) = wf.advance(&Joins::new(), &step(&[("a", &["b", "c"])]));
+    assert_eq!(next, ["b", "c"]);
+    assert!(j.is_empty());
+    let (next, j) = wf.advance(&j, &step(&[("b", &["d"]), ("c", &["d"])]));
+    assert_eq!(next, ["d"], "d is scheduled once, when both arrived");
+    assert!(j.is_empty());
+    let (next, j) = wf.advance(&j, &step(&[("d", &[])]));
+    assert!(next.is_empty());
+    assert!(j.is_empty());
+}
+
+#[test]
+fn advance_diamond_across_steps() {
+    // c is slower: a -> [b, c2]; c2 -> c; b and c reach d in different steps.
+    let text = r#"name = "x"
+start = "a"
+[nodes.a]
+next = ["b", "c2"]
+[nodes.b]
+next = "d"
+[nodes.c2]
+next = "c"
+[nodes.c]
+next = "d"
+[nodes.d]
+after = ["c", "b"]
+next = "end"
+"#;
+    let wf = parse(text).unwrap();
+    let (next, j) = wf.advance(&Joins::new(), &step(&[("a", &["b", "c2"])]));
+    assert_eq!(next, ["b", "c2"]);
+    let (next, j) = wf.advance(&j, &step(&[("b", &["d"]), ("c2", &["c"])]));
+    assert_eq!(next, ["c"], "d waits for c");
+    assert_eq!(j, joins(&[("d", &["b"])]));
+    let (next, j) = wf.advance(&j, &step(&[("c", &["d"])]));
+    assert_eq!(next, ["d"]);
+    assert!(j.is_empty());
+}
+
+#[test]
+fn advance_keeps_joins_when_a_branch_ends_elsewhere() {
+    let wf = diamond();
+    // c chose "end": d keeps waiting for c; the input map is not modified.
+    let before = Joins::new();
+    let (next, j) = wf.advance(&before, &step(&[("b", &["d"]), ("c", &[])]));
+    assert!(next.is_empty());
+    assert_eq!(j, joins(&[("d", &["b"])]));
+    assert!(before.is_empty());
+    // b arriving again (a loop) changes nothing; c completes the join.
+    let (next, j) = wf.advance(&j, &step(&[("b", &["d"])]));
+    assert!(next.is_empty());
+    assert_eq!(j, joins(&[("d", &["b"])]));
+    let (next, j) = wf.advance(&j, &step(&[("c", &["d"])]));
+    assert_eq!(next, ["d"]);
+    assert!(j.is_empty());
+}
+
+#[test]
+fn advance_deduplicates_in_first_occurrence_order() {
+    // Ordinary nodes reached twice in a step run once, in order of first arrival.
+    let text = r#"name = "x"
+start = "a"
+[nodes.a]
+next = ["c", "b"]
+[nodes.b]
+next = ["e", "d"]
+[nodes.c]
+next = ["d", "e"]
+[nodes.d]
+next = "end"
+[nodes.e]
+next = "end"
+"#;
+    let wf = parse(text).unwrap();
+    let (next, j) = wf.advance(&Joins::new(), &step(&[("a", &["c", "b"])]));
+    assert_eq!(next, ["c", "b"]);
+    let (next, j) = wf.advance(&j, &step(&[("c", &["d", "e"]), ("b", &["e", "d"])]));
+    assert_eq!(next, ["d", "e"]);
+    assert!(j.is_empty());
+    // Unknown names pass through (route never returns them).
+    let (next, _) = wf.advance(&j, &step(&[("d", &["zz"])]));
+    assert_eq!(next, ["zz"]);
 }

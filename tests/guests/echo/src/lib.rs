@@ -2,14 +2,17 @@
 //! one line at each level.
 //!
 //! The update is `{"seen": {"thread", "node", "step", "attempt", "config",
-//! "resume", "idempotency_key"}}` (`resume` is `null` when the call does not
-//! answer an interrupt).
+//! "resume", "interrupt_timed_out", "wakes", "idempotency_key"}}` (`resume`
+//! is `null` when the call does not answer an interrupt).
 //!
 //! Config: any JSON object (it is echoed back). A few keys also change what
 //! the node does:
 //!
-//! - `interrupt` (any JSON): when the call has no resume value, interrupt
-//!   with this payload instead of echoing; the resumed call echoes.
+//! - `interrupt` (any JSON): on a first call (no resume value, no timed-out
+//!   interrupt), interrupt with this payload instead of echoing; the resumed
+//!   (or timed-out) call echoes.
+//! - `interrupt_timeout_ms` (integer): with `interrupt`, the interrupt's
+//!   deadline; without it the interrupt waits forever.
 //! - `sleep_ms` (integer): when the state has no `slept` key, sleep this long
 //!   with the update `{"slept": true}` instead of echoing; the call after the
 //!   sleep echoes.
@@ -40,17 +43,21 @@ impl Node for Echo {
         let config = &ctx.config;
         if let Some(payload) = config.get("interrupt")
             && ctx.resume.is_none()
+            && !ctx.interrupt_timed_out
         {
-            return Ok(Outcome::interrupt(payload));
+            return Ok(match config.get("interrupt_timeout_ms") {
+                None => Outcome::interrupt(payload),
+                Some(ms) => Outcome::interrupt_for(
+                    payload,
+                    Duration::from_millis(millis(ms, "interrupt_timeout_ms")?),
+                ),
+            });
         }
         if let Some(ms) = config.get("sleep_ms")
             && !state.contains_key("slept")
         {
-            let ms = ms
-                .as_u64()
-                .ok_or_else(|| Failure::fatal(format!("sleep_ms is not an integer: {ms}")))?;
             return Ok(Outcome::sleep(
-                Duration::from_millis(ms),
+                Duration::from_millis(millis(ms, "sleep_ms")?),
                 json!({ "slept": true }),
             ));
         }
@@ -63,6 +70,8 @@ impl Node for Echo {
                 "attempt": ctx.attempt,
                 "config": config,
                 "resume": ctx.resume,
+                "interrupt_timed_out": ctx.interrupt_timed_out,
+                "wakes": ctx.wakes,
                 "idempotency_key": ctx.idempotency_key,
             }
         }));
@@ -74,6 +83,13 @@ impl Node for Echo {
             }
         })
     }
+}
+
+/// A config value that must be a number of milliseconds.
+fn millis(value: &Value, key: &str) -> Result<u64, Failure> {
+    value
+        .as_u64()
+        .ok_or_else(|| Failure::fatal(format!("{key} is not an integer: {value}")))
 }
 
 export_node!(Echo);

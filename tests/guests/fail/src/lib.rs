@@ -66,3 +66,45 @@ impl Node for Fail {
 }
 
 export_node!(Fail);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(config: Value, attempt: u32) -> Result<Outcome, Failure> {
+        let config: Config = serde_json::from_value(config).unwrap();
+        let ctx = Context {
+            attempt,
+            ..Context::for_test(config)
+        };
+        Fail::run(&ctx, json!({}))
+    }
+
+    #[test]
+    fn fails_fatally_by_default() {
+        assert_eq!(
+            attempt(json!({}), 7),
+            Err(Failure::fatal("failed on purpose"))
+        );
+    }
+
+    #[test]
+    fn retryable_with_attempts_recovers_after_them() {
+        let config = json!({"kind": "retryable", "message": "flaky", "attempts": 2});
+        assert_eq!(attempt(config.clone(), 1), Err(Failure::retryable("flaky")));
+        assert_eq!(attempt(config.clone(), 2), Err(Failure::retryable("flaky")));
+        assert_eq!(
+            attempt(config, 3),
+            Ok(Outcome::update(json!({ "recovered_at": 3 })))
+        );
+    }
+
+    #[test]
+    fn zero_attempts_never_fails() {
+        let config = json!({"kind": "retryable", "attempts": 0});
+        assert_eq!(
+            attempt(config, 1),
+            Ok(Outcome::update(json!({ "recovered_at": 1 })))
+        );
+    }
+}

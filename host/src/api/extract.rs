@@ -1,0 +1,279 @@
+//! Turning a request into checked values: JSON object bodies, thread ids from the path,
+//! the `status` filter. Every failure is a JSON error response whose message says what
+//! is wrong, so handlers see only valid input.
+
+use axum::body::Bytes;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Path, Query, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, HttpError};
+use crate::store::RunStatus;
+
+/// The largest request body accepted; larger ones get 413.
+pub(super) const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A request body that is a JSON object, or nothing: `None` when the body is empty.
+///
+/// A non-empty body must be sent as `application/json` (or `application/*+json`);
+/// anything else gets 415, an oversized body 413, malformed JSON or a non-object 400.
+#[derive(Debug)]
+pub(super) struct JsonObject(pub Option<Map<String, Value>>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = HttpError;
+
+    async fn from_request(req: Request, state: &S) -> Result<JsonObject, HttpError> {
+        let content_type = req.headers().get(CONTENT_TYPE).cloned();
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(unreadable_body)?;
+        if bytes.is_empty() {
+            return Ok(JsonObject(None));
+        }
+        check_content_type(content_type.as_ref())?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|error| -> HttpError {
+            ApiError::BadRequest(format!("request body is not valid JSON: {error}")).into()
+        })?;
+        match value {
+            Value::Object(object) => Ok(JsonObject(Some(object))),
+            other => Err(ApiError::BadRequest(format!(
+                "request body must be a JSON object, not {}",
+                kind(&other)
+            ))
+            .into()),
+        }
+    }
+}
+
+fn unreadable_body(rejection: BytesRejection) -> HttpError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        HttpError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the limit of 1 MiB ({BODY_LIMIT} bytes)"),
+        )
+    } else {
+        ApiError::BadRequest(format!(
+            "could not read the request body: {}",
+            rejection.body_text()
+        ))
+        .into()
+    }
+}
+
+fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), HttpError> {
+    let Some(content_type) = content_type else {
+        return Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request body has no Content-Type: send it as application/json",
+        ));
+    };
+    let text = String::from_utf8_lossy(content_type.as_bytes());
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("request body has Content-Type {text:?}: send it as application/json"),
+        ))
+    }
+}
+
+/// The fields of a JSON object body, taken one by one and checked, so that each error
+/// names its field. [`Fields::finish`] rejects whatever was not taken, like
+/// `#[serde(deny_unknown_fields)]`.
+#[derive(Debug)]
+pub(super) struct Fields {
+    object: Map<String, Value>,
+    expected: Vec<&'static str>,
+}
+
+impl Fields {
+    pub(super) fn new(object: Map<String, Value>) -> Fields {
+        Fields {
+            object,
+            expected: Vec::new(),
+        }
+    }
+
+    /// A field that may be absent; `null` counts as absent.
+    pub(super) fn optional(&mut self, name: &'static str) -> Option<Value> {
+        self.expected.push(name);
+        self.object.remove(name).filter(|value| !value.is_null())
+    }
+
+    pub(super) fn required_string(&mut self, name: &'static str) -> Result<String, ApiError> {
+        self.expected.push(name);
+        match self.object.remove(name) {
+            None => Err(ApiError::BadRequest(format!(
+                "missing field \"{name}\" in the request body"
+            ))),
+            Some(value) => string(name, value),
+        }
+    }
+
+    pub(super) fn optional_string(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Option<String>, ApiError> {
+        self.optional(name)
+            .map(|value| string(name, value))
+            .transpose()
+    }
+
+    pub(super) fn optional_object(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Option<Map<String, Value>>, ApiError> {
+        match self.optional(name) {
+            None => Ok(None),
+            Some(Value::Object(object)) => Ok(Some(object)),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "field \"{name}\" must be a JSON object, not {}",
+                kind(&other)
+            ))),
+        }
+    }
+
+    /// Fails on the first field that was not asked for.
+    pub(super) fn finish(self) -> Result<(), ApiError> {
+        let Some(unknown) = self.object.keys().next() else {
+            return Ok(());
+        };
+        let expected = match self.expected.as_slice() {
+            [] => "the body must be empty or {}".to_string(),
+            names => format!("expected {}", quoted_list(names)),
+        };
+        Err(ApiError::BadRequest(format!(
+            "unknown field {unknown:?} in the request body ({expected})"
+        )))
+    }
+}
+
+fn string(name: &str, value: Value) -> Result<String, ApiError> {
+    match value {
+        Value::String(text) => Ok(text),
+        other => Err(ApiError::BadRequest(format!(
+            "field \"{name}\" must be a string, not {}",
+            kind(&other)
+        ))),
+    }
+}
+
+/// `"a"`, `"a" or "b"`, `"a", "b" or "c"`.
+fn quoted_list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("\"{name}\"")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
+}
+
+/// What a JSON value is, for messages: "a string", "an array", "null".
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The thread id of a `/runs/{id}/...` path.
+pub(super) fn path_thread(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(thread) = path.map_err(|rejection| {
+        let problem = match &rejection {
+            PathRejection::FailedToDeserializePathParams(error)
+                if matches!(error.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+            {
+                "is not UTF-8 once percent-decoded".to_string()
+            }
+            other => format!("is not valid: {}", other.body_text()),
+        };
+        ApiError::BadRequest(format!("the thread id in the path {problem}"))
+    })?;
+    check_thread(&thread, "the thread id in the path")?;
+    Ok(thread)
+}
+
+/// A thread id is any text that is not blank and has no control characters.
+pub(super) fn check_thread(thread: &str, what: &str) -> Result<(), ApiError> {
+    if thread.trim().is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "{what} is empty or only whitespace ({thread:?})"
+        )));
+    }
+    if thread.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(format!(
+            "{what} contains a control character ({thread:?})"
+        )));
+    }
+    Ok(())
+}
+
+/// A workflow is named by its file in the workflows folder, without a path: blank
+/// names, separators and names starting with a dot (such as `..`) are refused here, so
+/// that no request reaches a file outside that folder.
+pub(super) fn check_workflow_name(name: &str) -> Result<(), ApiError> {
+    let problem = if name.trim().is_empty() {
+        Some("is empty or only whitespace")
+    } else if name.contains(['/', '\\']) {
+        Some("contains a path separator")
+    } else if name.starts_with('.') {
+        Some("starts with a dot")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(ApiError::BadRequest(format!(
+            "field \"workflow\" {problem} ({name:?}): expected the name of a workflow in the \
+             workflows folder, such as \"chain\""
+        ))),
+    }
+}
+
+/// The query of `GET /runs`: only `status`, at most once, and a valid one.
+pub(super) fn status_filter(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Option<RunStatus>, ApiError> {
+    let Query(pairs) = query.map_err(|rejection| {
+        ApiError::BadRequest(format!(
+            "the query string is not valid: {}",
+            rejection.body_text()
+        ))
+    })?;
+    let mut status = None;
+    for (key, value) in pairs {
+        if key != "status" {
+            return Err(ApiError::BadRequest(format!(
+                "unknown query parameter {key:?} (expected \"status\")"
+            )));
+        }
+        if status.is_some() {
+            return Err(ApiError::BadRequest(
+                "query parameter \"status\" is given more than once".to_string(),
+            ));
+        }
+        let parsed = value.parse::<RunStatus>().map_err(|error| {
+            ApiError::BadRequest(format!("query parameter \"status\": {error}"))
+        })?;
+        status = Some(parsed);
+    }
+    Ok(status)
+}

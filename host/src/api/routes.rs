@@ -1,0 +1,139 @@
+//! One handler per route: check the request (see [`super::extract`]), hand it to the
+//! [`Backend`], send back its value or its error.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode, Uri};
+use serde_json::{Value, json};
+
+use super::error::{ApiError, HttpError};
+use super::extract::{
+    Fields, JsonObject, check_thread, check_workflow_name, path_thread, status_filter,
+};
+use super::{Backend, CreateRun};
+
+type Backed = State<Arc<dyn Backend>>;
+type Reply = Result<Json<Value>, ApiError>;
+
+/// `GET /health`
+pub(super) async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `POST /runs` with `{"workflow": "chain", "thread"?: "job-1", "input"?: {...}}`
+pub(super) async fn create_run(
+    State(backend): Backed,
+    JsonObject(body): JsonObject,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some(body) = body else {
+        return Err(ApiError::BadRequest(
+            "request body is empty: expected a JSON object such as {\"workflow\": \"chain\"}"
+                .to_string(),
+        ));
+    };
+    let mut fields = Fields::new(body);
+    let workflow = fields.required_string("workflow")?;
+    let thread = fields.optional_string("thread")?;
+    let input = fields.optional_object("input")?;
+    fields.finish()?;
+    check_workflow_name(&workflow)?;
+    if let Some(thread) = &thread {
+        check_thread(thread, "field \"thread\"")?;
+    }
+    let request = CreateRun {
+        workflow,
+        thread,
+        input: input.unwrap_or_default(),
+    };
+    let run = backend.create_run(request).await?;
+    Ok((StatusCode::CREATED, Json(run)))
+}
+
+/// `GET /runs?status=running`
+pub(super) async fn list_runs(
+    State(backend): Backed,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Reply {
+    let status = status_filter(query)?;
+    Ok(Json(backend.list_runs(status).await?))
+}
+
+/// `GET /runs/{id}`
+pub(super) async fn run_status(
+    State(backend): Backed,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let thread = path_thread(path)?;
+    Ok(Json(backend.run_status(thread).await?))
+}
+
+/// `GET /runs/{id}/state`
+pub(super) async fn run_state(
+    State(backend): Backed,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let thread = path_thread(path)?;
+    Ok(Json(backend.run_state(thread).await?))
+}
+
+/// `GET /runs/{id}/history`
+pub(super) async fn run_history(
+    State(backend): Backed,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let thread = path_thread(path)?;
+    Ok(Json(backend.run_history(thread).await?))
+}
+
+/// `POST /runs/{id}/resume` with `{"input"?: <any JSON>}` or an empty body.
+pub(super) async fn resume(
+    State(backend): Backed,
+    path: Result<Path<String>, PathRejection>,
+    JsonObject(body): JsonObject,
+) -> Reply {
+    let thread = path_thread(path)?;
+    let mut fields = Fields::new(body.unwrap_or_default());
+    let input = fields.optional("input");
+    fields.finish()?;
+    Ok(Json(backend.resume(thread, input).await?))
+}
+
+/// `POST /runs/{id}/cancel` with an empty body (or `{}`).
+pub(super) async fn cancel(
+    State(backend): Backed,
+    path: Result<Path<String>, PathRejection>,
+    JsonObject(body): JsonObject,
+) -> Reply {
+    let thread = path_thread(path)?;
+    Fields::new(body.unwrap_or_default()).finish()?;
+    Ok(Json(backend.cancel(thread).await?))
+}
+
+/// `GET /workflows`
+pub(super) async fn workflows(State(backend): Backed) -> Reply {
+    Ok(Json(backend.workflows().await?))
+}
+
+/// `GET /plugins`
+pub(super) async fn plugins(State(backend): Backed) -> Reply {
+    Ok(Json(backend.plugins().await?))
+}
+
+/// Any path no route matches.
+pub(super) async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+/// A known path with a method it does not take; axum adds the `Allow` header.
+pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> HttpError {
+    HttpError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {method} is not allowed on {} (the Allow header lists those that are)",
+            uri.path()
+        ),
+    )
+}

@@ -1,0 +1,104 @@
+//! The API over an in-memory [`Backend`](super::Backend): every route's happy path
+//! (`routes`), every malformed request and every backend error (`errors`), and a real
+//! server on a loopback port (`serve`).
+
+mod errors;
+mod fake;
+mod routes;
+mod serve;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::router;
+use fake::FakeBackend;
+
+fn app(backend: FakeBackend) -> (Router, Arc<FakeBackend>) {
+    let backend = Arc::new(backend);
+    (router(backend.clone()), backend)
+}
+
+fn get(uri: &str) -> Request<Body> {
+    request(Method::GET, uri, None, Body::empty())
+}
+
+fn post_json(uri: &str, body: &str) -> Request<Body> {
+    request(
+        Method::POST,
+        uri,
+        Some("application/json"),
+        Body::from(body.to_string()),
+    )
+}
+
+fn request(method: Method, uri: &str, content_type: Option<&str>, body: Body) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(content_type) = content_type {
+        builder = builder.header(CONTENT_TYPE, content_type);
+    }
+    builder.body(body).unwrap()
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    /// The error message, after checking that the reply is a JSON error with `status`.
+    fn error(&self, status: StatusCode) -> &str {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(
+            self.headers.get(CONTENT_TYPE).unwrap(),
+            "application/json",
+            "an error is JSON"
+        );
+        let object = self.body.as_object().expect("error body is an object");
+        assert_eq!(
+            object.len(),
+            1,
+            "error body has only \"error\": {}",
+            self.body
+        );
+        object["error"].as_str().expect("error message is a string")
+    }
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+            panic!(
+                "response is not JSON ({error}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[track_caller]
+fn assert_contains(message: &str, part: &str) {
+    assert!(
+        message.contains(part),
+        "{message:?} should contain {part:?}"
+    );
+}

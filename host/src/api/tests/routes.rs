@@ -1,0 +1,219 @@
+//! Every route's happy path.
+
+use axum::body::Body;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{FakeBackend, app, get, post_json, request, send};
+use crate::api::CreateRun;
+
+#[tokio::test]
+async fn health_is_ok() {
+    let (app, _) = app(FakeBackend::default());
+    let reply = send(&app, get("/health")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn create_run_answers_201_with_the_backend_value() {
+    let (app, backend) = app(FakeBackend::default());
+    let reply = send(
+        &app,
+        post_json(
+            "/runs",
+            r#"{"workflow": "chain", "thread": "job-1", "input": {"text": "hi"}}"#,
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(reply.headers.get(CONTENT_TYPE).unwrap(), "application/json");
+    assert_eq!(
+        reply.body,
+        json!({ "thread": "job-1", "workflow": "chain", "status": "running", "input": { "text": "hi" } })
+    );
+    let created = backend.created.lock().unwrap();
+    assert_eq!(
+        created[..],
+        [CreateRun {
+            workflow: "chain".into(),
+            thread: Some("job-1".into()),
+            input: json!({ "text": "hi" }).as_object().unwrap().clone(),
+        }]
+    );
+}
+
+#[tokio::test]
+async fn create_run_defaults_thread_to_none_and_input_to_empty() {
+    let (app, backend) = app(FakeBackend::default());
+    for body in [
+        r#"{"workflow": "chain"}"#,
+        r#"{"workflow": "other", "thread": null, "input": null}"#,
+    ] {
+        let reply = send(&app, post_json("/runs", body)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{body}: {}", reply.body);
+    }
+    let created = backend.created.lock().unwrap();
+    assert_eq!(created.len(), 2);
+    assert_eq!(created[1].workflow, "other");
+    for request in created.iter() {
+        assert_eq!(request.thread, None);
+        assert!(request.input.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn create_run_accepts_json_content_types_with_parameters() {
+    let (app, _) = app(FakeBackend::default());
+    for (i, content_type) in [
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/vnd.savepoint+json",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = format!(r#"{{"workflow": "chain", "thread": "t{i}"}}"#);
+        let reply = send(
+            &app,
+            request(Method::POST, "/runs", Some(content_type), Body::from(body)),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{content_type}");
+    }
+}
+
+#[tokio::test]
+async fn list_runs_with_and_without_a_status_filter() {
+    let (app, backend) = app(FakeBackend::with_runs(&[
+        ("a", "running"),
+        ("b", "completed"),
+        ("c", "running"),
+    ]));
+    let all = send(&app, get("/runs")).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(all.body.as_array().unwrap().len(), 3);
+
+    let running = send(&app, get("/runs?status=running")).await;
+    assert_eq!(running.status, StatusCode::OK);
+    let threads: Vec<&str> = running
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["thread"].as_str().unwrap())
+        .collect();
+    assert_eq!(threads, ["a", "c"]);
+
+    let empty = send(&app, get("/runs?status=cancelled")).await;
+    assert_eq!(empty.body, json!([]));
+    assert_eq!(
+        backend.calls.lock().unwrap()[..],
+        [
+            "list_runs None",
+            "list_runs Some(Running)",
+            "list_runs Some(Cancelled)"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn run_status_state_and_history() {
+    let (app, backend) = app(FakeBackend::with_runs(&[("job-1", "running")]));
+    let status = send(&app, get("/runs/job-1")).await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert_eq!(status.body["thread"], "job-1");
+
+    let state = send(&app, get("/runs/job-1/state")).await;
+    assert_eq!(state.status, StatusCode::OK);
+    assert_eq!(state.body["state"], json!({ "text": "HELLO" }));
+
+    let history = send(&app, get("/runs/job-1/history")).await;
+    assert_eq!(history.status, StatusCode::OK);
+    assert_eq!(history.body.as_array().unwrap().len(), 2);
+
+    assert_eq!(
+        backend.calls.lock().unwrap()[..],
+        ["run_status job-1", "run_state job-1", "run_history job-1"]
+    );
+}
+
+#[tokio::test]
+async fn thread_ids_in_paths_are_percent_decoded() {
+    let (app, backend) = app(FakeBackend::with_runs(&[("job 1/ä", "running")]));
+    let reply = send(&app, get("/runs/job%201%2F%C3%A4")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(backend.calls.lock().unwrap()[..], ["run_status job 1/ä"]);
+}
+
+#[tokio::test]
+async fn resume_with_an_empty_body_has_no_input() {
+    let (app, backend) = app(FakeBackend::with_runs(&[("job-1", "interrupted")]));
+    // No body, no content type: what `curl -X POST` sends.
+    let reply = send(
+        &app,
+        request(Method::POST, "/runs/job-1/resume", None, Body::empty()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["status"], "running");
+    // An empty body that claims to be JSON, `{}` and `{"input": null}` mean the same.
+    for body in ["", "{}", r#"{"input": null}"#] {
+        let reply = send(&app, post_json("/runs/job-1/resume", body)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{body:?}: {}", reply.body);
+    }
+    let resumed = backend.resumed.lock().unwrap();
+    assert_eq!(resumed.len(), 4);
+    assert!(
+        resumed
+            .iter()
+            .all(|(thread, input)| thread == "job-1" && input.is_none())
+    );
+}
+
+#[tokio::test]
+async fn resume_passes_any_json_input() {
+    let (app, backend) = app(FakeBackend::with_runs(&[("job-1", "interrupted")]));
+    for body in [r#"{"input": {"approved": true}}"#, r#"{"input": 5}"#] {
+        let reply = send(&app, post_json("/runs/job-1/resume", body)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{body}: {}", reply.body);
+    }
+    let inputs: Vec<Option<Value>> = backend
+        .resumed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, input)| input.clone())
+        .collect();
+    assert_eq!(inputs, [Some(json!({ "approved": true })), Some(json!(5))]);
+}
+
+#[tokio::test]
+async fn cancel_with_an_empty_body_or_an_empty_object() {
+    let (app, backend) = app(FakeBackend::with_runs(&[("job-1", "running")]));
+    let reply = send(
+        &app,
+        request(Method::POST, "/runs/job-1/cancel", None, Body::empty()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["status"], "cancelled");
+    let reply = send(&app, post_json("/runs/job-1/cancel", "{}")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        backend.calls.lock().unwrap()[..],
+        ["cancel job-1", "cancel job-1"]
+    );
+}
+
+#[tokio::test]
+async fn workflows_and_plugins() {
+    let (app, _) = app(FakeBackend::default());
+    let workflows = send(&app, get("/workflows")).await;
+    assert_eq!(workflows.status, StatusCode::OK);
+    assert_eq!(workflows.body[0]["name"], "chain");
+    let plugins = send(&app, get("/plugins")).await;
+    assert_eq!(plugins.status, StatusCode::OK);
+    assert_eq!(plugins.body[0]["name"], "upper");
+}

@@ -1,0 +1,102 @@
+//! A real server on a loopback port: answers, a chunked body over the limit, and a
+//! graceful shutdown.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::FakeBackend;
+use crate::api::serve;
+
+/// Sends one HTTP/1.1 request over a plain socket and returns the whole response.
+async fn raw_request(addr: std::net::SocketAddr, head_and_body: Vec<u8>) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // The server may answer (and close) before reading a large body: ignore write
+        // errors and read what came back.
+        let _ = stream.write_all(&head_and_body);
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        String::from_utf8_lossy(&response).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn serve_answers_then_shuts_down_gracefully() {
+    let gate = Arc::new(Notify::new());
+    let backend = Arc::new(FakeBackend {
+        plugins_gate: Some(gate.clone()),
+        ..FakeBackend::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, backend.clone(), async {
+        let _ = stopped.await;
+    }));
+
+    let health = raw_request(
+        addr,
+        b"GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert!(health.starts_with("HTTP/1.1 200 OK\r\n"), "{health}");
+    assert!(health.ends_with(r#"{"status":"ok"}"#), "{health}");
+
+    // A chunked body (no Content-Length) over the limit is refused too.
+    let mut chunked = b"POST /runs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        .to_vec();
+    for _ in 0..20 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 64 * 1024).as_bytes());
+        chunked.extend(std::iter::repeat_n(b' ', 64 * 1024));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let too_large = raw_request(addr, chunked).await;
+    assert!(
+        too_large.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
+        "{too_large}"
+    );
+    assert!(too_large.contains("request body is larger than the limit of 1 MiB"));
+
+    // A request in flight when shutdown begins still gets its answer.
+    let in_flight = tokio::spawn(raw_request(
+        addr,
+        b"GET /plugins HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".to_vec(),
+    ));
+    for _ in 0..500 {
+        if backend
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|call| call == "plugins")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !server.is_finished(),
+        "the server waits for the request in flight"
+    );
+    gate.notify_one();
+    let plugins = in_flight.await.unwrap();
+    assert!(plugins.starts_with("HTTP/1.1 200 OK\r\n"), "{plugins}");
+    assert!(plugins.contains(r#""name":"upper""#), "{plugins}");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops after shutdown")
+        .unwrap()
+        .unwrap();
+}

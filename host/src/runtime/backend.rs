@@ -1,0 +1,202 @@
+//! The daemon's side of the HTTP API: each request becomes a store read or a
+//! runtime call, and each runtime error the HTTP status that fits it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::daemon::Daemon;
+use super::{RuntimeError, StartRun};
+use crate::api::{ApiError, Backend, BackendFuture, CreateRun};
+use crate::store::{CheckpointStore, RunStatus, StoreError};
+
+pub(super) struct DaemonBackend<S> {
+    pub(super) daemon: Arc<Daemon<S>>,
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(error: RuntimeError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            RuntimeError::Workflow(_) => ApiError::BadRequest(message),
+            RuntimeError::NotFound { .. } | RuntimeError::Store(StoreError::NotFound { .. }) => {
+                ApiError::NotFound(message)
+            }
+            RuntimeError::ThreadExists { .. }
+            | RuntimeError::NotResumable { .. }
+            | RuntimeError::NeedsInput { .. }
+            | RuntimeError::UnexpectedInput { .. }
+            | RuntimeError::Store(
+                StoreError::Leased { .. }
+                | StoreError::Finished { .. }
+                | StoreError::Cancelled { .. },
+            ) => ApiError::Conflict(message),
+            RuntimeError::PluginsDir { .. } | RuntimeError::Store(_) => ApiError::Internal(message),
+        }
+    }
+}
+
+fn internal(error: StoreError) -> ApiError {
+    ApiError::from(RuntimeError::from(error))
+}
+
+impl<S: CheckpointStore> DaemonBackend<S> {
+    async fn status(&self, thread: &str) -> Result<Value, ApiError> {
+        let run = self.daemon.runtime.load(thread).await?;
+        Ok(crate::view::status(&run))
+    }
+
+    async fn create(&self, request: CreateRun) -> Result<Value, ApiError> {
+        let dir = &self.daemon.workflows_dir;
+        let path = dir.join(format!("{}.toml", request.workflow));
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            ApiError::NotFound(format!(
+                "no workflow \"{}\": {} does not exist (workflows: {})",
+                request.workflow,
+                path.display(),
+                workflow_names(dir).join(", ")
+            ))
+        })?;
+        let thread = match request.thread {
+            Some(thread) => {
+                super::check_thread_id(&thread).map_err(ApiError::BadRequest)?;
+                thread
+            }
+            None => super::new_thread_id(),
+        };
+        let run = self
+            .daemon
+            .runtime
+            .create(StartRun {
+                workflow_path: path.display().to_string(),
+                workflow_text: text,
+                thread,
+                input: request.input,
+            })
+            .await?;
+        self.daemon.poke();
+        Ok(crate::view::status(&run))
+    }
+
+    async fn workflows_json(&self) -> Result<Value, ApiError> {
+        let dir = &self.daemon.workflows_dir;
+        let mut items = Vec::new();
+        for name in workflow_names(dir) {
+            let path = dir.join(format!("{name}.toml"));
+            let shown = path.display().to_string();
+            let checked = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {shown}: {e}"))
+                .and_then(|text| {
+                    self.daemon
+                        .runtime
+                        .validate(&shown, &text)
+                        .map_err(|e| e.to_string())
+                });
+            items.push(match checked {
+                Ok(workflow) => json!({
+                    "name": name, "path": shown, "ok": true, "error": null,
+                    "workflow": workflow.name, "start": workflow.start,
+                    "nodes": workflow.nodes.keys().collect::<Vec<_>>(),
+                }),
+                Err(error) => json!({"name": name, "path": shown, "ok": false, "error": error}),
+            });
+        }
+        Ok(Value::Array(items))
+    }
+}
+
+impl<S: CheckpointStore> Backend for DaemonBackend<S> {
+    fn create_run(&self, request: CreateRun) -> BackendFuture<'_, Value> {
+        Box::pin(self.create(request))
+    }
+
+    fn list_runs(&self, status: Option<RunStatus>) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let runs = self
+                .daemon
+                .runtime
+                .store
+                .list_runs(status)
+                .await
+                .map_err(internal)?;
+            Ok(crate::view::summaries(&runs))
+        })
+    }
+
+    fn run_status(&self, thread: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move { self.status(&thread).await })
+    }
+
+    fn run_state(&self, thread: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let run = self.daemon.runtime.load(&thread).await?;
+            Ok(Value::Object(run.state))
+        })
+    }
+
+    fn run_history(&self, thread: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.daemon.runtime.load(&thread).await?;
+            let history = self
+                .daemon
+                .runtime
+                .store
+                .history(&thread)
+                .await
+                .map_err(internal)?;
+            Ok(crate::view::history(&history))
+        })
+    }
+
+    fn resume(&self, thread: String, input: Option<Value>) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let run = self.daemon.runtime.request_resume(&thread, input).await?;
+            self.daemon.poke();
+            Ok(crate::view::status(&run))
+        })
+    }
+
+    fn cancel(&self, thread: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let run = self.daemon.runtime.cancel(&thread).await?;
+            self.daemon.stop(&thread).await;
+            Ok(crate::view::status(&run))
+        })
+    }
+
+    fn workflows(&self) -> BackendFuture<'_, Value> {
+        Box::pin(self.workflows_json())
+    }
+
+    fn plugins(&self) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let runtime = &self.daemon.runtime;
+            let loads = runtime
+                .plugin_host()
+                .load_dir(runtime.plugins_dir())
+                .await
+                .map_err(|e| {
+                    ApiError::Internal(format!(
+                        "cannot read the plugins folder {}: {e}",
+                        runtime.plugins_dir().display()
+                    ))
+                })?;
+            Ok(crate::view::plugins(&loads))
+        })
+    }
+}
+
+/// The workflow names (file stems of `*.toml`) in `dir`, sorted.
+fn workflow_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .filter_map(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}

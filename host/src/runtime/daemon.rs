@@ -1,0 +1,212 @@
+//! `savepoint serve`: many runs at once. A scheduler claims runnable runs
+//! (new, due after a sleep or retry wait, answered, or abandoned by a dead
+//! process) with a lease, a task drives each one, and a renewal loop keeps
+//! the leases alive and stops runs that were cancelled or taken over. On
+//! shutdown every run in flight is abandoned (its step runs again later) and
+//! its lease released, so nothing is lost.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify, watch};
+
+use super::drive::Stopped;
+use super::{LEASE, RENEW_EVERY, Runtime, RuntimeError};
+use crate::store::CheckpointStore;
+
+/// How often the scheduler looks for due runs when nothing wakes it earlier.
+const POLL: Duration = Duration::from_millis(200);
+
+/// How `serve` is set up.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    /// The folder of workflow files that `POST /runs` names.
+    pub workflows_dir: PathBuf,
+    /// At most this many runs driven at once.
+    pub max_runs: usize,
+}
+
+/// The state the scheduler, the drive tasks and the API share.
+pub struct Daemon<S> {
+    pub(super) runtime: Arc<Runtime<S>>,
+    pub(super) workflows_dir: PathBuf,
+    running: Mutex<HashMap<String, watch::Sender<bool>>>,
+    wake: Notify,
+    max_runs: usize,
+}
+
+impl<S> std::fmt::Debug for Daemon<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("workflows_dir", &self.workflows_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: CheckpointStore> Daemon<S> {
+    /// Look for work now (a run was created or answered).
+    pub(super) fn poke(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stop driving `thread` in this process (it was cancelled).
+    pub(super) async fn stop(&self, thread: &str) {
+        if let Some(stop) = self.running.lock().await.get(thread) {
+            let _ = stop.send(true);
+        }
+    }
+
+    async fn schedule(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if let Err(error) = self.claim_and_spawn().await {
+                eprintln!("savepoint serve: claiming runs failed: {error}");
+            }
+            let store = self.runtime.store.clone();
+            let next_wake = store.next_wake().await.ok().flatten();
+            let now = self.runtime.clock.now_ms();
+            let nap = next_wake
+                .map(|t| Duration::from_millis((t - now).clamp(0, POLL.as_millis() as i64) as u64))
+                .unwrap_or(POLL);
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(nap) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    async fn claim_and_spawn(self: &Arc<Self>) -> Result<(), RuntimeError> {
+        let free = self
+            .max_runs
+            .saturating_sub(self.running.lock().await.len());
+        if free == 0 {
+            return Ok(());
+        }
+        let dead = self.runtime.dead_owners().await?;
+        let claimed = self
+            .runtime
+            .store
+            .claim_due(&self.runtime.owner, free, LEASE.as_millis() as i64, &dead)
+            .await?;
+        let mut running = self.running.lock().await;
+        for run in claimed {
+            if running.contains_key(&run.thread) {
+                continue;
+            }
+            let (stop_tx, stop_rx) = watch::channel(false);
+            running.insert(run.thread.clone(), stop_tx);
+            let daemon = self.clone();
+            tokio::spawn(async move { daemon.drive_one(run.thread, stop_rx).await });
+        }
+        Ok(())
+    }
+
+    async fn drive_one(self: Arc<Self>, thread: String, mut stop: watch::Receiver<bool>) {
+        match self.runtime.drive(&thread, &mut stop).await {
+            Ok(Stopped::Settled | Stopped::Interrupted) => {}
+            Err(error) => eprintln!("savepoint serve: thread {thread}: {error}"),
+        }
+        let _ = self
+            .runtime
+            .store
+            .release(&self.runtime.owner, &thread)
+            .await;
+        self.running.lock().await.remove(&thread);
+        // A slot is free, and the run may be due again at once.
+        self.poke();
+    }
+
+    async fn renew(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(RENEW_EVERY) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            let threads: Vec<String> = self.running.lock().await.keys().cloned().collect();
+            if threads.is_empty() {
+                continue;
+            }
+            let store = self.runtime.store.clone();
+            match store
+                .renew(&self.runtime.owner, &threads, LEASE.as_millis() as i64)
+                .await
+            {
+                Ok(lost) => {
+                    let running = self.running.lock().await;
+                    for thread in lost {
+                        if let Some(stop) = running.get(&thread) {
+                            let _ = stop.send(true);
+                        }
+                    }
+                }
+                Err(error) => eprintln!("savepoint serve: renewing leases failed: {error}"),
+            }
+        }
+    }
+
+    /// Abandon every run in flight and wait until each has released its lease.
+    async fn abandon_all(&self) {
+        for stop in self.running.lock().await.values() {
+            let _ = stop.send(true);
+        }
+        while !self.running.lock().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Run the daemon: the scheduler, the lease renewal and the HTTP API, until
+/// `shutdown` resolves.
+pub async fn serve<S: CheckpointStore>(
+    runtime: Arc<Runtime<S>>,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), std::io::Error> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let address = listener.local_addr()?;
+    let daemon = Arc::new(Daemon {
+        runtime,
+        workflows_dir: config.workflows_dir,
+        running: Mutex::new(HashMap::new()),
+        wake: Notify::new(),
+        max_runs: config.max_runs.max(1),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let scheduler = tokio::spawn({
+        let daemon = daemon.clone();
+        let stop = stop_rx.clone();
+        async move { daemon.schedule(stop).await }
+    });
+    let renewal = tokio::spawn({
+        let daemon = daemon.clone();
+        let stop = stop_rx.clone();
+        async move { daemon.renew(stop).await }
+    });
+    eprintln!(
+        "savepoint serve: listening on http://{address} (owner {})",
+        daemon.runtime.owner
+    );
+    let backend = Arc::new(super::backend::DaemonBackend {
+        daemon: daemon.clone(),
+    });
+    let mut api_stop = stop_rx.clone();
+    let api = tokio::spawn(crate::api::serve(listener, backend, async move {
+        let _ = api_stop.wait_for(|stop| *stop).await;
+    }));
+
+    shutdown.await;
+    eprintln!("savepoint serve: shutting down; abandoning runs in flight (they continue later)");
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
+    let _ = renewal.await;
+    daemon.abandon_all().await;
+    match api.await {
+        Ok(result) => result,
+        Err(join) => Err(std::io::Error::other(join)),
+    }
+}

@@ -1,0 +1,290 @@
+//! Driving a run this process holds the lease on, step after step, until it
+//! completes, parks, fails, or is told to stop; and the foreground entry
+//! points of the CLI (`run`, `resume`, `start`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::step::StepEnd;
+use super::{Event, LEASE, RENEW_EVERY, Runtime, RuntimeError, StartRun, owner};
+use crate::store::{CheckpointStore, NewRun, RunRecord, RunStatus, StoreError};
+
+/// Why driving stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The run completed, failed, or parked: see its status.
+    Settled,
+    /// The stop signal fired (cancelled, lease lost, shutdown): the step in
+    /// flight was abandoned and will run again later, if the run goes on.
+    Interrupted,
+}
+
+impl<S: CheckpointStore> Runtime<S> {
+    /// Drive `thread`, whose lease this process holds, until it settles or
+    /// `stop` turns true.
+    pub(super) async fn drive(
+        &self,
+        thread: &str,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Stopped, RuntimeError> {
+        loop {
+            if *stop.borrow() {
+                return Ok(Stopped::Interrupted);
+            }
+            let mut run = self.load(thread).await?;
+            match run.status {
+                RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled => {
+                    return Ok(Stopped::Settled);
+                }
+                RunStatus::Interrupted if !run.timed_out && run.resume.is_none() => {
+                    return Ok(Stopped::Settled);
+                }
+                RunStatus::Sleeping | RunStatus::Retrying
+                    if run.wake_at_ms.is_some_and(|t| t > self.clock.now_ms()) =>
+                {
+                    return Ok(Stopped::Settled);
+                }
+                RunStatus::Running => {}
+                _ => match self.store.set_status(thread, RunStatus::Running).await {
+                    Ok(()) => run.status = RunStatus::Running,
+                    Err(StoreError::Cancelled { .. }) => return Ok(Stopped::Settled),
+                    Err(other) => return Err(other.into()),
+                },
+            }
+            if run.next.is_empty() {
+                self.store.set_status(thread, RunStatus::Completed).await?;
+                return Ok(Stopped::Settled);
+            }
+            let workflow = self.workflow_for(&run).await?;
+            let step = self.step(&run, &workflow, Some(&self.owner));
+            let end = tokio::select! {
+                end = step => end,
+                _ = stop.wait_for(|stop| *stop) => return Ok(Stopped::Interrupted),
+            };
+            match end {
+                Ok(StepEnd::Continue) => continue,
+                Ok(StepEnd::Stop) => return Ok(Stopped::Settled),
+                // Someone else owns the run now, or it was cancelled: stop
+                // without writing anything.
+                Err(RuntimeError::Store(
+                    StoreError::LeaseLost { .. } | StoreError::Cancelled { .. },
+                )) => return Ok(Stopped::Interrupted),
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// Take the lease on one run and drive it in the foreground, renewing the
+    /// lease while it works. With `wait`, a run that is parked until a time
+    /// is waited for first; with `follow`, also every later sleep or retry
+    /// wait (an interrupt always ends it: it needs an answer).
+    async fn drive_foreground(
+        &self,
+        thread: &str,
+        wait: bool,
+        follow: bool,
+    ) -> Result<RunRecord, RuntimeError> {
+        self.claim(thread).await?;
+        let (stop_tx, mut stop) = watch::channel(false);
+        let renewal = self.spawn_renewal(vec![thread.to_string()], stop_tx);
+        let result = async {
+            let mut wait = wait || follow;
+            loop {
+                let run = self.load(thread).await?;
+                let due = run.wake_at_ms.filter(|t| *t > self.clock.now_ms());
+                if let (true, RunStatus::Sleeping | RunStatus::Retrying, Some(until)) =
+                    (wait, run.status, due)
+                {
+                    self.emit(Event::Waiting {
+                        thread: thread.to_string(),
+                        until_ms: until,
+                    });
+                    let delay = Duration::from_millis((until - self.clock.now_ms()).max(0) as u64);
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.wait_for(|stop| *stop) => return Ok(Stopped::Interrupted),
+                    }
+                }
+                let stopped = self.drive(thread, &mut stop).await?;
+                if !follow || stopped == Stopped::Interrupted {
+                    return Ok::<_, RuntimeError>(stopped);
+                }
+                let status = self.load(thread).await?.status;
+                if !matches!(status, RunStatus::Sleeping | RunStatus::Retrying) {
+                    return Ok(stopped);
+                }
+                wait = true;
+            }
+        }
+        .await;
+        renewal.abort();
+        self.store.release(&self.owner, thread).await?;
+        result?;
+        self.load(thread).await
+    }
+
+    /// Renew the leases on `threads` until aborted; fire `stop` when one is
+    /// lost or cancelled.
+    fn spawn_renewal(
+        &self,
+        threads: Vec<String>,
+        stop: watch::Sender<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let owner = self.owner.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RENEW_EVERY).await;
+                match store
+                    .renew(&owner, &threads, LEASE.as_millis() as i64)
+                    .await
+                {
+                    Ok(lost) if lost.is_empty() => {}
+                    _ => {
+                        let _ = stop.send(true);
+                        return;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Take the lease on `thread`, or say who holds it.
+    async fn claim(&self, thread: &str) -> Result<RunRecord, RuntimeError> {
+        let dead = self.dead_owners().await?;
+        match self
+            .store
+            .claim(thread, &self.owner, LEASE.as_millis() as i64, &dead)
+            .await
+        {
+            Ok(run) => Ok(run),
+            Err(StoreError::NotFound { thread }) => Err(RuntimeError::NotFound { thread }),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Lease owners on this machine whose process is gone.
+    pub(super) async fn dead_owners(&self) -> Result<Vec<String>, RuntimeError> {
+        let owners: Vec<String> = self
+            .store
+            .leases()
+            .await?
+            .into_iter()
+            .map(|(owner, _)| owner)
+            .collect();
+        Ok(owner::dead_owners(&owners, &self.owner))
+    }
+
+    /// Create a run from a workflow text, without executing it: a daemon
+    /// picks it up.
+    pub async fn create(&self, start: StartRun) -> Result<RunRecord, RuntimeError> {
+        self.create_leased(start, false).await
+    }
+
+    async fn create_leased(
+        &self,
+        start: StartRun,
+        leased: bool,
+    ) -> Result<RunRecord, RuntimeError> {
+        let workflow = self.validate(&start.workflow_path, &start.workflow_text)?;
+        let run = NewRun {
+            thread: start.thread.clone(),
+            workflow_name: workflow.name.clone(),
+            workflow_digest: crate::plugin::digest(start.workflow_text.as_bytes()),
+            workflow_text: start.workflow_text,
+            workflow_path: start.workflow_path,
+            input: start.input,
+            next: vec![workflow.start.clone()],
+            lease: leased.then(|| (self.owner.clone(), LEASE.as_millis() as i64)),
+        };
+        self.store.create_run(run).await.map_err(|e| match e {
+            StoreError::ThreadExists { thread, status } => {
+                RuntimeError::ThreadExists { thread, status }
+            }
+            other => RuntimeError::Store(other),
+        })
+    }
+
+    /// Create a run and drive it in the foreground until it completes, parks
+    /// or fails (`follow`: waits through sleeps and retry waits).
+    pub async fn start(&self, start: StartRun, follow: bool) -> Result<RunRecord, RuntimeError> {
+        let thread = start.thread.clone();
+        self.create_leased(start, true).await?;
+        self.drive_foreground(&thread, false, follow).await
+    }
+
+    /// Continue a run in the foreground: after a crash from its last
+    /// checkpoint, a failed run from its failed node (with a fresh retry
+    /// budget), an interrupted run with `input` as the answer, a sleeping or
+    /// retrying run once it is due (this waits).
+    pub async fn resume(
+        &self,
+        thread: &str,
+        input: Option<Value>,
+        follow: bool,
+    ) -> Result<RunRecord, RuntimeError> {
+        let run = self.load(thread).await?;
+        self.check_resume(&run, input.as_ref())?;
+        let status = run.status;
+        self.claim(thread).await?;
+        if input.is_some() || status == RunStatus::Failed {
+            let result = self
+                .store
+                .resume_input(thread, input, RunStatus::Running, Some(&self.owner))
+                .await;
+            if let Err(e) = result {
+                self.store.release(&self.owner, thread).await?;
+                return Err(e.into());
+            }
+        }
+        self.drive_foreground(thread, true, follow).await
+    }
+
+    /// Mark a run for a daemon to continue (the API's resume): nothing runs
+    /// in this process.
+    pub async fn request_resume(
+        &self,
+        thread: &str,
+        input: Option<Value>,
+    ) -> Result<RunRecord, RuntimeError> {
+        let run = self.load(thread).await?;
+        self.check_resume(&run, input.as_ref())?;
+        if input.is_some() || run.status == RunStatus::Failed {
+            return Ok(self
+                .store
+                .resume_input(thread, input, RunStatus::Pending, None)
+                .await?);
+        }
+        Ok(run)
+    }
+
+    /// The rules of resuming, with errors that say what to do instead.
+    fn check_resume(&self, run: &RunRecord, input: Option<&Value>) -> Result<(), RuntimeError> {
+        let thread = &run.thread;
+        match (run.status, input) {
+            (RunStatus::Completed | RunStatus::Cancelled, _) => Err(RuntimeError::NotResumable {
+                thread: thread.clone(),
+                status: run.status,
+            }),
+            // Past its deadline, an interrupt runs again without an answer
+            // (the node sees `interrupt_timed_out`).
+            (RunStatus::Interrupted, None)
+                if run.wake_at_ms.is_some_and(|t| t <= self.clock.now_ms()) =>
+            {
+                Ok(())
+            }
+            (RunStatus::Interrupted, None) => Err(RuntimeError::NeedsInput {
+                thread: thread.clone(),
+                question: run.interrupt.clone().unwrap_or(Value::Null),
+            }),
+            (RunStatus::Interrupted, Some(_)) => Ok(()),
+            (status, Some(_)) => Err(RuntimeError::UnexpectedInput {
+                thread: thread.clone(),
+                status,
+            }),
+            (_, None) => Ok(()),
+        }
+    }
+}
