@@ -1,5 +1,10 @@
 # Shared by the scripts in this folder: install what the build needs when it
-# is missing.
+# is missing. Each language's installer lives in scripts/lib-<lang>.sh.
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+for lib in "$here"/lib-*.sh; do
+    [ -e "$lib" ] && source "$lib"
+done
 
 ensure_wasm_target() {
     if ! command -v cargo >/dev/null; then
@@ -18,4 +23,13 @@ ensure_rust_components() {
             rustup component add "$component"
         fi
     done
+}
+
+# Every guest toolchain: Rust for wasm32-wasip2, componentize-py (Python),
+# componentize-js (JavaScript), clang + wasi-libc (C).
+ensure_guest_toolchains() {
+    ensure_wasm_target
+    ensure_python_tools
+    ensure_js_tools
+    ensure_c_tools
 }

@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use serde_json::{Value, json};
 
-use crate::fixtures::Env;
+use crate::fixtures::{Env, progress_step};
 
 /// Ten counters that each take `delay_ms` and append their name to `trace`,
 /// so the state itself records every execution that was committed.
@@ -23,13 +23,6 @@ fn traced_chain(delay_ms: u64) -> String {
         ));
     }
     text
-}
-
-/// The step number of a progress line (`step    3  n3 ...`), if it is one.
-fn progress_step(line: &str) -> Option<u64> {
-    let mut words = line.split_whitespace();
-    (words.next()? == "step").then_some(())?;
-    words.next()?.parse().ok()
 }
 
 /// Start the traced chain, SIGKILL the process once `kill_after` steps have

@@ -2,6 +2,7 @@
 //! scratch folder per test with its own database and plugins folder, and
 //! helpers to drive the `savepoint` binary.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -763,4 +764,73 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
+}
+
+/// The languages nodes can be written in, each with a build path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+    C,
+}
+
+impl Lang {
+    pub fn folder(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+            Lang::Js => "js",
+            Lang::C => "c",
+        }
+    }
+}
+
+/// An example node of `lang` (`examples/<lang>/<name>`, or the Rust crate
+/// `examples/nodes/<name>`), built once per test run with the language's
+/// build script, and its compiled code put in the shared cache so that tests
+/// running side by side do not all compile an interpreter at once.
+pub fn lang_guest(lang: Lang, name: &str) -> PathBuf {
+    if lang == Lang::Rust {
+        return guest(name);
+    }
+    static BUILT: OnceLock<Mutex<HashMap<(Lang, String), PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(&(lang, name.to_string())) {
+        return path.clone();
+    }
+    let out_dir = target_dir().join("polyglot").join(lang.folder());
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(format!("{name}.wasm"));
+    let source = repo_root().join("examples").join(lang.folder()).join(name);
+    let script = repo_root()
+        .join("guest-sdk")
+        .join(lang.folder())
+        .join("build");
+    let output = Command::new(&script)
+        .arg(&source)
+        .arg(&out)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "building the {} node {name} failed (scripts/test installs the toolchains):\n{}{}",
+        lang.folder(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Warm the compile cache once.
+    let env = Env::new(&[]);
+    env.add_plugin(name, &out);
+    env.ok(&["plugins"]);
+    built.insert((lang, name.to_string()), out.clone());
+    out
+}
+
+/// The step number of a progress line (`step    3  n3 ...`), if it is one.
+pub fn progress_step(line: &str) -> Option<u64> {
+    let mut words = line.split_whitespace();
+    (words.next()? == "step").then_some(())?;
+    words.next()?.parse().ok()
 }

@@ -6,6 +6,7 @@
 mod cancel;
 mod history;
 mod logs;
+mod new;
 mod output;
 mod plugins;
 mod resume;
@@ -54,7 +55,8 @@ Examples:
   savepoint serve --listen 127.0.0.1:7878              # daemon + HTTP API
   savepoint start examples/workflows/chain.toml        # enqueue for the daemon
   savepoint plugins
-  savepoint validate examples/workflows/chain.toml";
+  savepoint validate examples/workflows/chain.toml
+  savepoint new node greet --lang python                # a node project from a template";
 
 #[derive(Debug, Parser)]
 #[command(name = "savepoint", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -103,6 +105,7 @@ enum Command {
     Plugins(plugins::PluginsArgs),
     Validate(validate::ValidateArgs),
     Serve(serve::ServeArgs),
+    New(new::NewArgs),
 }
 
 impl Cli {
@@ -122,6 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume(args) => resume::main(&global, args).await,
         Command::Cancel(args) => cancel::main(&global, args).await,
         Command::Serve(args) => serve::main(&global, args).await,
+        Command::New(args) => new::main(&global, args).await,
         Command::Status(args) => status::main(&global, args).await,
         Command::State(args) => state::main(&global, args).await,
         Command::History(args) => history::main(&global, args).await,

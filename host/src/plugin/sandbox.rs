@@ -101,7 +101,7 @@ impl NodeState {
         let lines: Vec<&str> = text
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .filter(|l| !l.is_empty() && !is_runtime_noise(l))
             .collect();
         let start = lines.len().saturating_sub(3);
         Some(lines[start..].join(" "))
@@ -201,4 +201,11 @@ impl AsyncWrite for Captured {
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+}
+
+/// Lines language runtimes add after the user's message, which would push it
+/// out of the short tail a trap message quotes.
+fn is_runtime_noise(line: &str) -> bool {
+    line.starts_with("note: run with `RUST_BACKTRACE")
+        || line.starts_with("Redirecting call to abort() to mozalloc_abort")
 }

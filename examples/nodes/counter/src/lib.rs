@@ -1,29 +1,42 @@
 //! `counter`: adds `by` to the state's `count` (a missing `count` counts as 0).
 //!
+//! This is the Rust implementation of the counter contract in
+//! `guest-sdk/CONFORMANCE.md`, which the counter of every language follows and
+//! the conformance suite checks.
+//!
 //! Config (every key optional):
 //!
 //! - `by` (integer, default 1): what to add.
-//! - `delay_ms` (integer, default 0): how long to sleep first, to simulate
-//!   work.
+//! - `delay_ms` (integer, default 0): how long to sleep first, to simulate work.
 //! - `trace` (boolean, default false): also return `"trace": [<node name>]`.
 //!   With `trace = "append"` in the workflow's `[state]`, the state keeps the
 //!   list of nodes that ran.
+//! - `mode` (default `"count"`): `count`, `echo`, `context`, `goto`,
+//!   `interrupt`, `sleep`, `retryable`, `fatal` or `panic` (see
+//!   CONFORMANCE.md), with `goto`, `question`, `sleep_ms`, `fail_attempts`
+//!   and `message`.
 //!
-//! The update is `{"count": count + by}` (plus `trace`). The node logs one
-//! line such as `n3: count 2 -> 3 (attempt 1)`.
+//! The plain update is `{"count": count + by}` (plus `trace`). Every call logs
+//! one line such as `n3: count call, attempt 1`.
 
 use std::time::Duration;
 
 use savepoint_sdk::{Context, Failure, Node, Outcome, export_node, log};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     by: i64,
     delay_ms: u64,
     trace: bool,
+    mode: String,
+    goto: Option<String>,
+    question: String,
+    sleep_ms: u64,
+    fail_attempts: Option<u32>,
+    message: String,
 }
 
 impl Default for Config {
@@ -32,6 +45,12 @@ impl Default for Config {
             by: 1,
             delay_ms: 0,
             trace: false,
+            mode: "count".to_owned(),
+            goto: None,
+            question: "continue?".to_owned(),
+            sleep_ms: 100,
+            fail_attempts: None,
+            message: "counter failed".to_owned(),
         }
     }
 }
@@ -41,6 +60,8 @@ impl Default for Config {
 struct State {
     #[serde(default)]
     count: i64,
+    #[serde(default)]
+    payload: Value,
 }
 
 struct Counter;
@@ -54,24 +75,85 @@ impl Node for Counter {
 
     fn run(ctx: &Context<Config>, state: State) -> Result<Outcome, Failure> {
         let config = &ctx.config;
+        log::info!(
+            "{}: {} call, attempt {}",
+            ctx.node,
+            config.mode,
+            ctx.attempt
+        );
         if config.delay_ms > 0 {
             std::thread::sleep(Duration::from_millis(config.delay_ms));
         }
-        let count = state.count.checked_add(config.by).ok_or_else(|| {
-            Failure::fatal(format!("count {} + {} overflows", state.count, config.by))
-        })?;
-        log::info!(
-            "{}: count {} -> {count} (attempt {})",
-            ctx.node,
-            state.count,
-            ctx.attempt
-        );
-        let mut update = json!({ "count": count });
-        if config.trace {
-            update["trace"] = json!([ctx.node]);
+        let mut update = count(ctx, &state)?;
+        match config.mode.as_str() {
+            "count" => {}
+            "echo" => {
+                update.insert("echo".into(), state.payload);
+            }
+            "context" => {
+                update.insert(
+                    "ctx".into(),
+                    json!({
+                        "thread": ctx.thread,
+                        "node": ctx.node,
+                        "step": ctx.step,
+                        "attempt": ctx.attempt,
+                        "config": config,
+                        "resume": ctx.resume,
+                        "idempotency_key": ctx.idempotency_key,
+                        "interrupt_timed_out": ctx.interrupt_timed_out,
+                        "wakes": ctx.wakes,
+                    }),
+                );
+            }
+            "goto" => {
+                let to = config
+                    .goto
+                    .clone()
+                    .ok_or_else(|| Failure::fatal("mode \"goto\" needs config.goto"))?;
+                return Ok(Outcome::update(update).goto(to));
+            }
+            "interrupt" => match &ctx.resume {
+                None => return Ok(Outcome::interrupt(json!({ "question": config.question }))),
+                Some(answer) => {
+                    update.insert("answer".into(), answer.clone());
+                }
+            },
+            "sleep" => {
+                if ctx.wakes == 0 {
+                    return Ok(Outcome::sleep(
+                        Duration::from_millis(config.sleep_ms),
+                        json!({ "slept": true }),
+                    ));
+                }
+                update.insert("wakes".into(), json!(ctx.wakes));
+            }
+            "retryable" => {
+                if config.fail_attempts.is_none_or(|n| ctx.attempt <= n) {
+                    return Err(Failure::retryable(config.message.clone()));
+                }
+            }
+            "fatal" => return Err(Failure::fatal(config.message.clone())),
+            "panic" => panic!("{}", config.message),
+            other => return Err(Failure::fatal(format!("unknown mode {other:?}"))),
         }
         Ok(Outcome::update(update))
     }
+}
+
+/// `{"count": count + by}`, plus `trace` when asked.
+fn count(ctx: &Context<Config>, state: &State) -> Result<Map<String, Value>, Failure> {
+    let by = ctx.config.by;
+    let count = state
+        .count
+        .checked_add(by)
+        .ok_or_else(|| Failure::fatal(format!("count {} + {by} overflows", state.count)))?;
+    let mut update = Map::new();
+    update.insert("count".into(), json!(count));
+    if ctx.config.trace {
+        update.insert("trace".into(), json!([ctx.node]));
+    }
+    Ok(update)
 }
 
 export_node!(Counter);

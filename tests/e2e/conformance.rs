@@ -1,0 +1,264 @@
+//! The conformance suite: the same checks against the `counter` node of every
+//! language (the contract is `guest-sdk/CONFORMANCE.md`). A language that
+//! fails one fails CI.
+
+use serde_json::{Value, json};
+
+use crate::fixtures::{Env, Lang, lang_guest};
+
+/// A scratch environment whose `plugins/counter.wasm` is `lang`'s counter.
+fn env(lang: Lang) -> Env {
+    let env = Env::new(&[]);
+    env.add_plugin("counter", &lang_guest(lang, "counter"));
+    env
+}
+
+/// A workflow of one counter node `a` with `config`, then `end`.
+fn one_node(env: &Env, config: &str, extra: &str) -> String {
+    env.workflow(
+        "one.toml",
+        &format!(
+            "name = \"one\"\nstart = \"a\"\n{extra}\n[nodes.a]\nplugin = \"counter\"\nconfig = {config}\nnext = \"end\"\n"
+        ),
+    )
+}
+
+fn state_round_trip(lang: Lang) {
+    let env = env(lang);
+    let workflow = one_node(&env, r#"{ mode = "echo" }"#, "");
+    let payload = json!({
+        "text": "Zoë 🚀 日本語 \"quoted\" \\ back\nslash\ttab \u{1}",
+        "nested": {"list": [1, [2, [3, {"deep": null}]]], "empty_obj": {}, "empty_list": []},
+        "big": 9007199254740991_i64,
+        "negative": -42,
+        "float": -3.5,
+        "tiny": 1.5e-7,
+        "bools": [true, false],
+    });
+    let input = json!({"count": 0, "payload": payload}).to_string();
+    env.ok(&["run", &workflow, "--thread", "rt", "--input", &input]);
+    let state = env.state("rt");
+    assert_eq!(
+        state["echo"], payload,
+        "{lang:?}: the state survives the round trip"
+    );
+    assert_eq!(state["count"], 1);
+}
+
+fn update_merge(lang: Lang) {
+    let env = env(lang);
+    let workflow = env.workflow(
+        "merge.toml",
+        r#"
+name = "merge"
+start = "a"
+[state]
+trace = "append"
+[nodes.a]
+plugin = "counter"
+config = { by = 2, trace = true }
+next = "b"
+[nodes.b]
+plugin = "counter"
+config = { by = 3, trace = true }
+next = "end"
+"#,
+    );
+    env.ok(&[
+        "run",
+        &workflow,
+        "--thread",
+        "m",
+        "--input",
+        r#"{"count":10,"keep":"me"}"#,
+    ]);
+    assert_eq!(
+        env.state("m"),
+        json!({"count": 15, "keep": "me", "trace": ["a", "b"]})
+    );
+}
+
+fn goto_routing(lang: Lang) {
+    let env = env(lang);
+    let workflow = env.workflow(
+        "goto.toml",
+        r#"
+name = "goto"
+start = "a"
+[nodes.a]
+plugin = "counter"
+config = { mode = "goto", goto = "c" }
+routes = ["b", "c"]
+[nodes.b]
+plugin = "counter"
+next = "end"
+[nodes.c]
+plugin = "counter"
+config = { by = 10 }
+next = "end"
+"#,
+    );
+    env.ok(&["run", &workflow, "--thread", "g"]);
+    let nodes: Vec<Value> = env.history("g").iter().map(|c| c["node"].clone()).collect();
+    assert_eq!(nodes, vec![json!("c"), json!("a")]);
+    assert_eq!(env.state("g")["count"], 11);
+}
+
+fn interrupt_and_resume(lang: Lang) {
+    let env = env(lang);
+    let workflow = one_node(&env, r#"{ mode = "interrupt", question = "ok, Zoë?" }"#, "");
+    env.exits(3, &["run", &workflow, "--thread", "i"]);
+    let status = env.status("i");
+    assert_eq!(status["status"], "interrupted", "{status}");
+    assert_eq!(status["waiting_for"], json!({"question": "ok, Zoë?"}));
+    let answer = json!({"ok": 1, "who": "Zoë"});
+    env.ok(&["resume", "i", "--input", &answer.to_string()]);
+    let state = env.state("i");
+    assert_eq!(state["answer"], answer, "{lang:?}: the node saw the input");
+    assert_eq!(state["count"], 1);
+}
+
+fn sleep_then_wake(lang: Lang) {
+    let env = env(lang);
+    let workflow = one_node(&env, r#"{ mode = "sleep", sleep_ms = 100 }"#, "");
+    env.exits(3, &["run", &workflow, "--thread", "s"]);
+    let status = env.status("s");
+    assert_eq!(status["status"], "sleeping", "{status}");
+    assert_eq!(env.state("s")["slept"], true);
+    env.ok(&["resume", "s"]);
+    let state = env.state("s");
+    assert_eq!(state["wakes"], 1, "{state}");
+    assert_eq!(state["count"], 1);
+}
+
+fn retryable_then_fatal(lang: Lang) {
+    let env = env(lang);
+    let workflow = one_node(
+        &env,
+        r#"{ mode = "retryable", fail_attempts = 2, message = "not yet" }"#,
+        "",
+    );
+    let workflow_text = std::fs::read_to_string(env.path().join(&workflow)).unwrap();
+    let workflow_text = workflow_text.replace(
+        "next = \"end\"",
+        "next = \"end\"\nretry = { attempts = 3, initial = \"50ms\", backoff = \"fixed\", jitter = 0.0 }",
+    );
+    let workflow = env.workflow("retry.toml", &workflow_text);
+    env.ok(&["run", &workflow, "--thread", "r", "--wait"]);
+    assert_eq!(env.state("r")["count"], 1);
+    let attempts: Vec<u64> = env
+        .logs("r")
+        .iter()
+        .filter(|l| l["level"] == "info" && l["node"] == "a")
+        .filter_map(|l| l["attempt"].as_u64())
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![1, 2, 3],
+        "{lang:?}: two retryable failures, then success"
+    );
+
+    let workflow = env.workflow(
+        "fatal.toml",
+        "name = \"fatal\"\nstart = \"a\"\nretry = { attempts = 3 }\n[nodes.a]\nplugin = \"counter\"\n\
+         config = { mode = \"fatal\", message = \"no way\" }\nnext = \"end\"\n",
+    );
+    env.exits(1, &["run", &workflow, "--thread", "f"]);
+    let status = env.status("f");
+    assert_eq!(
+        status["status"], "failed",
+        "a fatal failure is not retried: {status}"
+    );
+    assert_eq!(status["attempt"], 1);
+    let error = status["error"].as_str().unwrap();
+    assert!(
+        error.contains("node \"a\"") && error.contains("fatal") && error.contains("no way"),
+        "{error}"
+    );
+}
+
+fn panic_is_a_failure_naming_the_node(lang: Lang) {
+    let env = env(lang);
+    let message = format!("boom-{}", lang.folder());
+    let workflow = one_node(
+        &env,
+        &format!(r#"{{ mode = "panic", message = "{message}" }}"#),
+        "",
+    );
+    env.exits(1, &["run", &workflow, "--thread", "p"]);
+    let status = env.status("p");
+    assert_eq!(status["status"], "failed", "{status}");
+    let error = status["error"].as_str().unwrap();
+    assert!(
+        error.contains("node \"a\""),
+        "{lang:?}: names the node: {error}"
+    );
+    let logs = env.logs("p");
+    let said = error.contains(&message)
+        || logs
+            .iter()
+            .any(|l| l["message"].as_str().is_some_and(|m| m.contains(&message)));
+    assert!(
+        said,
+        "{lang:?}: the message reaches the error or the log: {error} {logs:?}"
+    );
+    assert!(
+        env.history("p").is_empty(),
+        "no checkpoint for the failed step"
+    );
+}
+
+fn log_reaches_the_run(lang: Lang) {
+    let env = env(lang);
+    let workflow = one_node(&env, "{}", "");
+    env.ok(&["run", &workflow, "--thread", "l"]);
+    let logs = env.logs("l");
+    assert!(
+        logs.iter().any(|l| l["level"] == "info"
+            && l["node"] == "a"
+            && l["message"].as_str() == Some("a: count call, attempt 1")),
+        "{lang:?}: {logs:?}"
+    );
+}
+
+fn context_is_visible(lang: Lang) {
+    let env = env(lang);
+    let workflow = one_node(&env, r#"{ mode = "context", by = 2 }"#, "");
+    env.ok(&["run", &workflow, "--thread", "ctx-t"]);
+    let ctx = env.state("ctx-t")["ctx"].clone();
+    assert_eq!(ctx["thread"], "ctx-t", "{ctx}");
+    assert_eq!(ctx["node"], "a");
+    assert_eq!(ctx["step"], 1);
+    assert_eq!(ctx["attempt"], 1);
+    assert_eq!(ctx["idempotency_key"], "ctx-t/1/a");
+    assert_eq!(ctx["resume"], Value::Null);
+    assert_eq!(ctx["interrupt_timed_out"], false);
+    assert_eq!(ctx["wakes"], 0);
+    assert_eq!(ctx["config"]["by"], 2);
+    assert_eq!(ctx["config"]["mode"], "context");
+    assert_eq!(env.state("ctx-t")["count"], 2);
+}
+
+macro_rules! conformance {
+    ($($language:ident => $lang:expr),* $(,)?) => {$(
+        mod $language {
+            use super::*;
+            #[test] fn state_round_trip() { super::state_round_trip($lang) }
+            #[test] fn update_merge() { super::update_merge($lang) }
+            #[test] fn goto_routing() { super::goto_routing($lang) }
+            #[test] fn interrupt_and_resume() { super::interrupt_and_resume($lang) }
+            #[test] fn sleep_then_wake() { super::sleep_then_wake($lang) }
+            #[test] fn retryable_then_fatal() { super::retryable_then_fatal($lang) }
+            #[test] fn panic_is_a_failure_naming_the_node() { super::panic_is_a_failure_naming_the_node($lang) }
+            #[test] fn log_reaches_the_run() { super::log_reaches_the_run($lang) }
+            #[test] fn context_is_visible() { super::context_is_visible($lang) }
+        }
+    )*};
+}
+
+conformance! {
+    rust => Lang::Rust,
+    python => Lang::Python,
+    js => Lang::Js,
+    c => Lang::C,
+}
