@@ -429,7 +429,7 @@ next = "end"
     // A second run that sleeps as long, started later, is a barrier: once
     // the daemon has woken it, it has passed the sleeper's wake-up time.
     env.ok(&["start", &workflow, "--thread", "barrier"]);
-    let barrier = env.wait_status("barrier", "asleep", |s| s["status"] != "pending");
+    let barrier = env.wait_status("barrier", "asleep", |s| s["status"] == "sleeping");
     assert!(
         barrier["wake_at"].as_str() > asleep["wake_at"].as_str(),
         "{barrier} / {asleep}"

@@ -12,5 +12,6 @@ mod conformance;
 mod crash;
 mod daemon;
 mod fixtures;
+mod hostile;
 mod long_running;
 mod polyglot;

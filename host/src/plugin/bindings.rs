@@ -60,12 +60,15 @@ pub fn level(level: Level) -> LogLevel {
 }
 
 /// Turn what `run` returned into our types, checking the JSON it carries.
-pub fn outcome(result: Result<wit::Outcome, wit::Failure>) -> Result<super::Outcome, CallError> {
+pub fn outcome(
+    result: Result<wit::Outcome, wit::Failure>,
+    max_state: usize,
+) -> Result<super::Outcome, CallError> {
     match result {
         Err(wit::Failure::Retryable(message)) => Err(CallError::Retryable(message)),
         Err(wit::Failure::Fatal(message)) => Err(CallError::Fatal(message)),
         Ok(wit::Outcome::Update(update)) => Ok(super::Outcome::Update {
-            state: json_object(&update.state, "update")?,
+            state: json_object(&update.state, "update", max_state)?,
             goto: update.goto,
         }),
         Ok(wit::Outcome::Interrupt(interrupt)) => Ok(super::Outcome::Interrupt {
@@ -79,12 +82,22 @@ pub fn outcome(result: Result<wit::Outcome, wit::Failure>) -> Result<super::Outc
         }),
         Ok(wit::Outcome::Sleep(sleep)) => Ok(super::Outcome::Sleep {
             duration: Duration::from_millis(sleep.duration_ms),
-            state: json_object(&sleep.state, "sleep update")?,
+            state: json_object(&sleep.state, "sleep update", max_state)?,
         }),
     }
 }
 
-fn json_object(text: &str, what: &str) -> Result<serde_json::Map<String, Value>, CallError> {
+fn json_object(
+    text: &str,
+    what: &str,
+    max_state: usize,
+) -> Result<serde_json::Map<String, Value>, CallError> {
+    if text.len() > max_state {
+        return Err(CallError::StateTooLarge {
+            size: text.len(),
+            limit: max_state,
+        });
+    }
     let value: Value = serde_json::from_str(text).map_err(|e| {
         CallError::InvalidOutput(format!(
             "returned an {what} that is not JSON ({e}): {}",

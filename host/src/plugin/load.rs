@@ -11,7 +11,7 @@ use wasmtime::{Config, Engine, Store};
 use super::bindings::{self, Node, NodePre};
 use super::cache::CompileCache;
 use super::sandbox::NodeState;
-use super::{CallError, CallInput, CallOutput, Plugin, PluginError};
+use super::{CallError, CallInput, CallLimits, CallOutput, Plugin, PluginError};
 
 /// How often the epoch ticks: the granularity of timeouts, and how often a
 /// busy guest yields to the async executor.
@@ -52,11 +52,15 @@ impl PluginHost {
     pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<PluginHost> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // Fuel is always metered so that a node's `fuel` budget can apply;
+        // a node without one gets an unlimited tank.
+        config.consume_fuel(true);
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Node::add_to_linker::<_, wasmtime::component::HasSelf<NodeState>>(&mut linker, |s| s)?;
 
         start_epoch_ticker(&engine);
@@ -162,7 +166,7 @@ impl PluginHost {
 impl Plugin {
     /// Call `run` in a fresh sandbox.
     pub async fn call(&self, input: &CallInput, state: String) -> CallOutput {
-        let mut store = new_store(&self.engine);
+        let mut store = new_store(&self.engine, &input.limits);
         let ctx = bindings::context(input);
         let pre = &self.pre;
         let call = async {
@@ -173,10 +177,11 @@ impl Plugin {
             None => Some(call.await),
             Some(limit) => tokio::time::timeout(limit, call).await.ok(),
         };
+        let limits = &input.limits;
         let result = match raw {
             None => Err(CallError::Timeout(input.timeout.unwrap_or_default())),
-            Some(Ok(returned)) => bindings::outcome(returned),
-            Some(Err(trap)) => Err(CallError::Trap(trap_message(&trap, store.data()))),
+            Some(Ok(returned)) => bindings::outcome(returned, limits.max_state),
+            Some(Err(trap)) => Err(classify_trap(&trap, store.data(), limits)),
         };
         CallOutput {
             result,
@@ -185,9 +190,13 @@ impl Plugin {
     }
 }
 
-fn new_store(engine: &Engine) -> Store<NodeState> {
-    let mut store = Store::new(engine, NodeState::new());
-    store.limiter(|state| state.limits());
+fn new_store(engine: &Engine, limits: &CallLimits) -> Store<NodeState> {
+    let mut store = Store::new(engine, NodeState::new(limits));
+    store.limiter(|state| state.limiter());
+    // No budget means a full tank: metering is on for every store.
+    store
+        .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+        .expect("fuel metering is enabled on the engine");
     // Yield to the executor at every epoch tick: a busy guest never blocks
     // other tasks, and a timeout can stop it.
     store.set_epoch_deadline(1);
@@ -196,7 +205,7 @@ fn new_store(engine: &Engine) -> Store<NodeState> {
 }
 
 async fn describe(engine: &Engine, pre: &NodePre<NodeState>) -> Result<super::NodeInfo, String> {
-    let mut store = new_store(engine);
+    let mut store = new_store(engine, &CallLimits::default());
     let call = async {
         let node = pre.instantiate_async(&mut store).await?;
         node.call_describe(&mut store).await
@@ -206,6 +215,21 @@ async fn describe(engine: &Engine, pre: &NodePre<NodeState>) -> Result<super::No
         Ok(Err(trap)) => Err(format!("trapped: {}", trap_message(&trap, store.data()))),
         Ok(Ok(info)) => bindings::node_info(info),
     }
+}
+
+/// A trap as the limit it breached, or as a plain trap.
+fn classify_trap(error: &wasmtime::Error, state: &NodeState, limits: &CallLimits) -> CallError {
+    if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) {
+        return CallError::OutOfFuel {
+            fuel: limits.fuel.unwrap_or(u64::MAX),
+        };
+    }
+    if state.hit_memory_limit() {
+        return CallError::MemoryLimit {
+            limit: limits.memory,
+        };
+    }
+    CallError::Trap(trap_message(error, state))
 }
 
 /// A one-line description of a trap, with the end of the guest's stderr

@@ -10,6 +10,7 @@
 
 mod bindings;
 mod cache;
+mod http;
 mod load;
 mod sandbox;
 
@@ -73,6 +74,39 @@ pub struct CallInput {
     pub idempotency_key: String,
     /// Stop the call (as a timeout) when it runs longer than this.
     pub timeout: Option<Duration>,
+    /// What the call may use.
+    pub limits: CallLimits,
+}
+
+/// The resources one call may use; each breach is its own [`CallError`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallLimits {
+    /// Bytes of linear memory.
+    pub memory: usize,
+    /// Instructions (wasmtime fuel units); `None`: no budget.
+    pub fuel: Option<u64>,
+    /// Bytes of the JSON text of an update (or sleep update).
+    pub max_state: usize,
+    /// Hosts the node may reach over `wasi:http`.
+    pub allow_http: Vec<HttpAllow>,
+}
+
+impl Default for CallLimits {
+    fn default() -> CallLimits {
+        CallLimits {
+            memory: 256 << 20,
+            fuel: None,
+            max_state: 4 << 20,
+            allow_http: Vec::new(),
+        }
+    }
+}
+
+/// One `allow_http` grant: a host, and a port or any port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAllow {
+    pub host: String,
+    pub port: Option<u16>,
 }
 
 /// What a successful call asks for.
@@ -116,6 +150,26 @@ pub enum CallError {
     /// The call ran longer than its timeout.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The call tried to grow its memory past the node's `memory` limit.
+    #[error("exceeded its memory limit ({})", size_text(*limit as u64))]
+    MemoryLimit { limit: usize },
+    /// The call used up the node's `fuel`.
+    #[error("ran out of fuel ({fuel} units)")]
+    OutOfFuel { fuel: u64 },
+    /// The update is bigger than the node's `max_state`.
+    #[error("returned a state of {size} bytes, over its max_state of {}", size_text(*limit as u64))]
+    StateTooLarge { size: usize, limit: usize },
+}
+
+/// `64 MiB`, `512 KiB`, `100 B`.
+pub fn size_text(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    format!("{bytes} B")
 }
 
 impl CallError {

@@ -1,7 +1,8 @@
 //! The sandbox one call runs in: a fresh store whose WASI context grants
-//! nothing (no preopened directories, no environment, no network, no stdin),
-//! whose stdout and stderr are captured (bounded) into the call's log, and whose
-//! memory is capped.
+//! nothing (no preopened directories, no environment, no sockets, no stdin),
+//! whose stdout and stderr are captured (bounded) into the call's log, whose
+//! memory is capped by the node's limit, and whose outgoing HTTP goes only to
+//! the hosts the workflow grants.
 
 use std::io;
 use std::pin::Pin;
@@ -9,15 +10,17 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::ResourceLimiter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{self, Level};
-use super::{LogLevel, LogRecord};
+use super::http::HttpGate;
+use super::{CallLimits, LogLevel, LogRecord};
 
-/// Linear memory a node may grow to.
-const MEMORY_LIMIT: usize = 512 << 20;
+/// Table elements a node may grow its tables to.
+const TABLE_ELEMENTS: usize = 1 << 20;
 /// Bytes of log text (all lines together) kept per call; the rest is dropped
 /// and counted.
 const LOG_LIMIT: usize = 1 << 20;
@@ -28,7 +31,9 @@ const OUTPUT_LIMIT: usize = 64 << 10;
 pub struct NodeState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    http: WasiHttpCtx,
+    gate: HttpGate,
+    limiter: Limiter,
     logs: Vec<LogRecord>,
     log_bytes: usize,
     dropped_logs: usize,
@@ -37,7 +42,7 @@ pub struct NodeState {
 }
 
 impl NodeState {
-    pub fn new() -> NodeState {
+    pub fn new(limits: &CallLimits) -> NodeState {
         let stdout = Captured::new(OUTPUT_LIMIT);
         let stderr = Captured::new(OUTPUT_LIMIT);
         // Deny by default: the builder starts with no preopens, no env, no
@@ -52,10 +57,12 @@ impl NodeState {
         NodeState {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(MEMORY_LIMIT)
-                .instances(64)
-                .build(),
+            http: WasiHttpCtx::new(),
+            gate: HttpGate::new(limits.allow_http.clone()),
+            limiter: Limiter {
+                memory: limits.memory,
+                hit: false,
+            },
             logs: Vec::new(),
             log_bytes: 0,
             dropped_logs: 0,
@@ -64,8 +71,13 @@ impl NodeState {
         }
     }
 
-    pub fn limits(&mut self) -> &mut StoreLimits {
-        &mut self.limits
+    pub fn limiter(&mut self) -> &mut Limiter {
+        &mut self.limiter
+    }
+
+    /// Whether the call tried to grow memory past its limit.
+    pub fn hit_memory_limit(&self) -> bool {
+        self.limiter.hit
     }
 
     /// The call's log: the lines the node logged, then what it printed.
@@ -114,6 +126,52 @@ impl WasiView for NodeState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for NodeState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.gate,
+        }
+    }
+}
+
+/// Caps linear memory at the node's `memory` limit and remembers a refused
+/// growth, so that the trap that usually follows (an allocation failure) is
+/// reported as the limit it is.
+pub struct Limiter {
+    memory: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > TABLE_ELEMENTS {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
     }
 }
 

@@ -20,6 +20,7 @@ pub mod daemon;
 mod drive;
 mod error;
 mod owner;
+mod secrets;
 mod step;
 
 use std::collections::HashMap;

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use super::secrets;
 use super::{Event, Runtime, RuntimeError};
-use crate::plugin::{CallError, CallInput, LogRecord, Outcome, Plugin};
+use crate::plugin::{CallError, CallInput, CallLimits, HttpAllow, LogRecord, Outcome, Plugin};
 use crate::store::{
     CheckpointStore, LogLine, PendingWrite, RunRecord, RunStatus, Setback, StepCommit, StepSetback,
 };
@@ -297,21 +298,41 @@ impl<S: CheckpointStore> Runtime<S> {
                 );
             }
         };
+        let (config, secrets) =
+            match secrets::resolve(&node.config, &|name| std::env::var(name).ok()) {
+                Ok(resolved) => resolved,
+                Err(reason) => {
+                    let error = format!("node \"{node_name}\": {reason}");
+                    return (
+                        Branch::Failed {
+                            error,
+                            retryable: false,
+                        },
+                        Vec::new(),
+                    );
+                }
+            };
         let input = CallInput {
             thread: run.thread.clone(),
             node: node_name.to_string(),
             step,
             attempt,
-            config: node.config.clone(),
+            config,
             resume: run.resume.clone(),
             interrupt_timed_out: run.timed_out,
             wakes: run.wakes,
             idempotency_key: format!("{}/{step}/{node_name}", run.thread),
             timeout: node.timeout,
+            limits: limits(&node.limits),
         };
         let _permit = self.node_permits.acquire().await;
         let output = plugin.call(&input, state_text).await;
-        let logs = self.log_lines(step, node_name, attempt, output.logs);
+        let mut logs = self.log_lines(step, node_name, attempt, output.logs);
+        if !secrets.is_empty() {
+            for line in &mut logs {
+                line.message = secrets::redact(&line.message, &secrets);
+            }
+        }
         let who = format!("node \"{node_name}\" (plugin {})", plugin.name);
         let write = |update: Map<String, Value>, goto: Option<String>| PendingWrite {
             node: node_name.to_string(),
@@ -338,7 +359,7 @@ impl<S: CheckpointStore> Runtime<S> {
                             humanize(*limit)
                         )
                     }
-                    other => format!("{who} {other}"),
+                    other => secrets::redact(&format!("{who} {other}"), &secrets),
                 },
             },
         };
@@ -370,6 +391,23 @@ impl<S: CheckpointStore> Runtime<S> {
                 at_ms,
             })
             .collect()
+    }
+}
+
+/// What a call of `node` may use, from the workflow file.
+fn limits(limits: &crate::workflow::Limits) -> CallLimits {
+    CallLimits {
+        memory: usize::try_from(limits.memory).unwrap_or(usize::MAX),
+        fuel: limits.fuel,
+        max_state: usize::try_from(limits.max_state).unwrap_or(usize::MAX),
+        allow_http: limits
+            .allow_http
+            .iter()
+            .map(|grant| HttpAllow {
+                host: grant.host.clone(),
+                port: grant.port,
+            })
+            .collect(),
     }
 }
 

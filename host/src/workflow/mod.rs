@@ -15,9 +15,11 @@
 //!
 //! Layout: `parse` (TOML -> raw structs with spans, then validation), `reduce`
 //! (reducers), `route` (edges, joins and reachability), `retry` (retry policies and
-//! durations), `error` (all error types).
+//! durations), `limits` (memory, fuel, state size and HTTP grants; sizes), `error`
+//! (all error types).
 
 mod error;
+mod limits;
 mod parse;
 mod reduce;
 mod retry;
@@ -32,6 +34,7 @@ use serde_json::{Map, Value};
 
 use error::Loc;
 pub use error::{MergeError, RouteError, Side, WorkflowError};
+pub use limits::{HttpGrant, Limits, format_size, parse_size};
 pub use retry::{Backoff, RetryPolicy, parse_duration};
 
 /// A parsed and validated workflow file.
@@ -70,6 +73,9 @@ pub struct Node {
     /// duplicates, never the start node; every entry has an edge to this node, and no
     /// other node does. When a listed node routes elsewhere, the join does not run.
     pub after: Vec<String>,
+    /// What one call may use: each of the node's `memory`, `fuel`, `max_state` and
+    /// `allow_http` keys, else the workflow's, else the default ([`Limits::default`]).
+    pub limits: Limits,
 }
 
 /// How a run leaves a node.

@@ -18,8 +18,8 @@ use serde_spanned::Spanned;
 use super::error::quoted;
 use super::retry::format_duration;
 use super::{
-    Backoff, Edge, Loc, Node, NodeLocs, Reducer, RetryPolicy, Target, Workflow, WorkflowError,
-    parse_duration,
+    Backoff, Edge, HttpGrant, Limits, Loc, Node, NodeLocs, Reducer, RetryPolicy, Target, Workflow,
+    WorkflowError, format_size, parse_duration, parse_size,
 };
 
 /// `max_steps` when the file does not say.
@@ -33,6 +33,10 @@ struct RawWorkflow {
     max_steps: Option<Spanned<i64>>,
     retry: Option<RawRetry>,
     timeout: Option<Spanned<DurationText>>,
+    memory: Option<Spanned<SizeValue>>,
+    fuel: Option<Spanned<i64>>,
+    max_state: Option<Spanned<SizeValue>>,
+    allow_http: Option<Vec<Spanned<String>>>,
     state: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     nodes: Option<Spanned<BTreeMap<Spanned<String>, Spanned<RawNode>>>>,
 }
@@ -47,6 +51,40 @@ struct RawNode {
     after: Option<Spanned<Vec<Spanned<String>>>>,
     retry: Option<RawRetry>,
     timeout: Option<Spanned<DurationText>>,
+    memory: Option<Spanned<SizeValue>>,
+    fuel: Option<Spanned<i64>>,
+    max_state: Option<Spanned<SizeValue>>,
+    allow_http: Option<Vec<Spanned<String>>>,
+}
+
+/// The limit keys of the top level or of a node.
+struct RawLimits<'a> {
+    memory: Option<&'a Spanned<SizeValue>>,
+    fuel: Option<&'a Spanned<i64>>,
+    max_state: Option<&'a Spanned<SizeValue>>,
+    allow_http: Option<&'a [Spanned<String>]>,
+}
+
+impl RawWorkflow {
+    fn limits(&self) -> RawLimits<'_> {
+        RawLimits {
+            memory: self.memory.as_ref(),
+            fuel: self.fuel.as_ref(),
+            max_state: self.max_state.as_ref(),
+            allow_http: self.allow_http.as_deref(),
+        }
+    }
+}
+
+impl RawNode {
+    fn limits(&self) -> RawLimits<'_> {
+        RawLimits {
+            memory: self.memory.as_ref(),
+            fuel: self.fuel.as_ref(),
+            max_state: self.max_state.as_ref(),
+            allow_http: self.allow_http.as_deref(),
+        }
+    }
 }
 
 /// A `retry` table: every key optional, each overriding the level below it.
@@ -118,6 +156,43 @@ impl<'de> Deserialize<'de> for DurationText {
     }
 }
 
+/// A size as written: a string with a unit (parsed by [`parse_size`] during
+/// validation), or a TOML integer counting bytes.
+enum SizeValue {
+    Text(String),
+    Bytes(i64),
+}
+
+impl<'de> Deserialize<'de> for SizeValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+
+        impl Visitor<'_> for SizeVisitor {
+            type Value = SizeValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as \"64MiB\", or a number of bytes")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SizeValue, E> {
+                Ok(SizeValue::Text(v.to_owned()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SizeValue, E> {
+                Ok(SizeValue::Bytes(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SizeValue, E> {
+                i64::try_from(v)
+                    .map(SizeValue::Bytes)
+                    .map_err(|_| E::custom(format!("invalid size {v}: too large")))
+            }
+        }
+
+        deserializer.deserialize_any(SizeVisitor)
+    }
+}
+
 /// The workflow-wide retry policy, and which of its durations the file set (for
 /// messages about a node's retry that conflicts with them).
 struct WorkflowRetry {
@@ -181,6 +256,7 @@ impl Validator<'_> {
             None => None,
             Some(t) => Some(self.timeout(t, "")?),
         };
+        let default_limits = self.limits(raw.limits(), "", &Limits::default())?;
 
         let mut reducers = BTreeMap::new();
         for (key, value) in in_file_order(raw.state.unwrap_or_default()) {
@@ -407,6 +483,7 @@ impl Validator<'_> {
                 None => default_timeout,
                 Some(t) => Some(self.timeout(t, &prefix)?),
             };
+            let limits = self.limits(raw_node.limits(), &prefix, &default_limits)?;
 
             let node_locs = NodeLocs {
                 header: Loc::new(self.text, header),
@@ -428,6 +505,7 @@ impl Validator<'_> {
                 retry,
                 timeout,
                 after,
+                limits,
             };
             nodes.insert(name.clone(), node);
         }
@@ -542,6 +620,83 @@ impl Validator<'_> {
             return Err(self.err(raw.span(), msg));
         }
         Ok(timeout)
+    }
+
+    /// Validates the limit keys of the top level or of a node and lays them over
+    /// `base`, key by key. `prefix` starts messages, as for [`Self::retry`].
+    fn limits(
+        &self,
+        raw: RawLimits<'_>,
+        prefix: &str,
+        base: &Limits,
+    ) -> Result<Limits, WorkflowError> {
+        let mut limits = base.clone();
+        if let Some(memory) = raw.memory {
+            limits.memory = self.size(memory, prefix, "memory")?;
+            if !(Limits::MIN_MEMORY..=Limits::MAX_MEMORY).contains(&limits.memory) {
+                let msg = format!(
+                    "{prefix}memory must be between {} and {}, got {}",
+                    format_size(Limits::MIN_MEMORY),
+                    format_size(Limits::MAX_MEMORY),
+                    format_size(limits.memory)
+                );
+                return Err(self.err(memory.span(), msg));
+            }
+        }
+        if let Some(fuel) = raw.fuel {
+            let n = *fuel.get_ref();
+            let fuel_value = u64::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
+                let msg = format!(
+                    "{prefix}fuel must be at least 1 (the instructions one call may run; \
+                     remove it for no limit), got {n}"
+                );
+                self.err(fuel.span(), msg)
+            })?;
+            limits.fuel = Some(fuel_value);
+        }
+        if let Some(max_state) = raw.max_state {
+            limits.max_state = self.size(max_state, prefix, "max_state")?;
+            if limits.max_state < Limits::MIN_MAX_STATE {
+                let msg = format!(
+                    "{prefix}max_state must be at least {}, got {}",
+                    format_size(Limits::MIN_MAX_STATE),
+                    format_size(limits.max_state)
+                );
+                return Err(self.err(max_state.span(), msg));
+            }
+        }
+        if let Some(entries) = raw.allow_http {
+            let mut grants: Vec<HttpGrant> = Vec::new();
+            for entry in entries {
+                let grant = HttpGrant::parse(entry.get_ref())
+                    .map_err(|m| self.err(entry.span(), format!("{prefix}{m}")))?;
+                if grants.contains(&grant) {
+                    let msg = format!("{prefix}allow_http lists \"{grant}\" twice");
+                    return Err(self.err(entry.span(), msg));
+                }
+                grants.push(grant);
+            }
+            limits.allow_http = grants;
+        }
+        Ok(limits)
+    }
+
+    /// A size value in bytes (bounds are the caller's).
+    fn size(
+        &self,
+        raw: &Spanned<SizeValue>,
+        prefix: &str,
+        key: &str,
+    ) -> Result<u64, WorkflowError> {
+        match raw.get_ref() {
+            SizeValue::Text(text) => {
+                parse_size(text).map_err(|m| self.err(raw.span(), format!("{prefix}{key}: {m}")))
+            }
+            SizeValue::Bytes(n) => u64::try_from(*n).map_err(|_| {
+                let msg = format!("{prefix}{key}: invalid size {n}: a size cannot be negative");
+                self.err(raw.span(), msg)
+            }),
+        }
     }
 
     fn duration(

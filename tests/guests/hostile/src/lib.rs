@@ -1,0 +1,162 @@
+//! `hostile`: a node that misbehaves, one way per `mode`, so the tests can
+//! check that the host contains it: the run fails (or the node only sees a
+//! refusal), the other runs and the host process carry on.
+//!
+//! Config: `mode` (required), and for some modes `port`, `bytes` or `lines`:
+//!
+//! - `"ok"`: behave, return `{"ok": true}`.
+//! - `"loop"`: busy-loop forever (a `timeout` or a `fuel` budget must stop it).
+//! - `"recursion"`: recurse without end (a stack overflow trap).
+//! - `"memory"`: allocate and touch 16 MiB chunks forever (the `memory`
+//!   limit must stop it).
+//! - `"abort"`: `std::process::abort()` (a trap).
+//! - `"huge_state"`: return an update holding a string of `bytes` bytes
+//!   (default 100 MiB), over any sensible `max_state`.
+//! - `"log_flood"`: log `lines` lines (default 1,000,000), then return `{}`.
+//! - `"read_passwd"`: read `/etc/passwd`; return `{"read": <bytes>}` if that
+//!   worked, `{"denied": "<the error>"}` if not.
+//! - `"list_root"`: list `/`; `{"listed": <entries>}` or `{"denied": "..."}`.
+//! - `"env"`: return `{"home": <$HOME or null>, "vars": <how many variables>,
+//!   "args": <how many arguments>}`.
+//! - `"socket"`: open a TCP connection to `127.0.0.1:<port>`; return
+//!   `{"connected": "<peer>"}` or `{"denied": "..."}`.
+
+use std::hint::black_box;
+
+use savepoint_sdk::{Context, Failure, Node, Outcome, export_node, log};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    Ok,
+    Loop,
+    Recursion,
+    Memory,
+    Abort,
+    HugeState,
+    LogFlood,
+    ReadPasswd,
+    ListRoot,
+    Env,
+    Socket,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    mode: Mode,
+    #[serde(default)]
+    port: u16,
+    #[serde(default = "default_bytes")]
+    bytes: usize,
+    #[serde(default = "default_lines")]
+    lines: u64,
+}
+
+fn default_bytes() -> usize {
+    100 << 20
+}
+
+fn default_lines() -> u64 {
+    1_000_000
+}
+
+struct Hostile;
+
+impl Node for Hostile {
+    const NAME: &'static str = "hostile";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Misbehaves as its `mode` says: loops, recurses, hoards memory, aborts, floods, snoops (a test node).";
+    type Config = Config;
+    type State = Value;
+
+    fn run(ctx: &Context<Config>, _state: Value) -> Result<Outcome, Failure> {
+        let config = &ctx.config;
+        log::info!("{}: mode {:?}", ctx.node, config.mode);
+        Ok(match config.mode {
+            Mode::Ok => Outcome::update(json!({ "ok": true })),
+            Mode::Loop => spin_forever(),
+            Mode::Recursion => {
+                let depth = dive(black_box(0));
+                Outcome::update(json!({ "depth": depth }))
+            }
+            Mode::Memory => hoard(),
+            Mode::Abort => std::process::abort(),
+            Mode::HugeState => Outcome::update_raw(huge_update(config.bytes)),
+            Mode::LogFlood => {
+                for i in 0..config.lines {
+                    log::info!("flood line {i}: all work and no play makes jack a dull boy");
+                }
+                Outcome::empty()
+            }
+            Mode::ReadPasswd => Outcome::update(match std::fs::read("/etc/passwd") {
+                Ok(bytes) => json!({ "read": bytes.len() }),
+                Err(e) => json!({ "denied": e.to_string() }),
+            }),
+            Mode::ListRoot => Outcome::update(match std::fs::read_dir("/") {
+                Ok(entries) => json!({ "listed": entries.count() }),
+                Err(e) => json!({ "denied": e.to_string() }),
+            }),
+            Mode::Env => Outcome::update(json!({
+                "home": std::env::var("HOME").ok(),
+                "vars": std::env::vars_os().count(),
+                "args": std::env::args_os().count(),
+            })),
+            Mode::Socket => Outcome::update(
+                match std::net::TcpStream::connect(("127.0.0.1", config.port)) {
+                    Ok(stream) => json!({
+                        "connected": stream.peer_addr().map(|a| a.to_string()).unwrap_or_default()
+                    }),
+                    Err(e) => json!({ "denied": e.to_string() }),
+                },
+            ),
+        })
+    }
+}
+
+/// A loop with no way out; `black_box` keeps it from being optimized away.
+fn spin_forever() -> ! {
+    let mut turns: u64 = 0;
+    loop {
+        turns = black_box(turns.wrapping_add(1));
+    }
+}
+
+/// Recursion whose base case is never reached. The work after the call (and
+/// `black_box`) keeps the compiler from turning it into a loop.
+#[inline(never)]
+fn dive(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    let below = dive(black_box(depth + 1));
+    black_box(below).wrapping_mul(3).wrapping_add(depth)
+}
+
+/// Allocate 16 MiB chunks and write to every page of each, forever; an
+/// allocation the host refuses ends it (Rust aborts on allocation failure).
+fn hoard() -> ! {
+    const CHUNK: usize = 16 << 20;
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        for page in chunk.chunks_mut(4096) {
+            page[0] = 1;
+        }
+        chunks.push(black_box(chunk));
+        log::info!("holding {} MiB", chunks.len() * 16);
+    }
+}
+
+/// `{"big": "xxxx..."}` with `bytes` x's, built in place (one allocation).
+fn huge_update(bytes: usize) -> String {
+    let mut text = String::with_capacity(bytes + 16);
+    text.push_str("{\"big\": \"");
+    text.extend(std::iter::repeat_n('x', bytes));
+    text.push_str("\"}");
+    text
+}
+
+export_node!(Hostile);
