@@ -1,8 +1,6 @@
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
-use serde_json::{Value, json};
 
 use super::{Global, output};
 
@@ -19,31 +17,14 @@ pub struct PluginsArgs {
 
 pub async fn main(global: &Global, args: PluginsArgs) -> anyhow::Result<ExitCode> {
     let host = global.plugin_host()?;
-    let loads = host.load_dir(&global.plugins).await.with_context(|| {
-        format!(
-            "cannot read the plugins folder {} (choose the folder with --plugins DIR or SAVEPOINT_PLUGINS)",
-            global.plugins.display()
-        )
+    let loads = host.load_dir(&global.plugins).await.map_err(|source| {
+        crate::runtime::RuntimeError::PluginsDir {
+            dir: global.plugins.clone(),
+            source,
+        }
     })?;
     if args.json {
-        let items: Vec<Value> = loads
-            .iter()
-            .map(|load| {
-                let (info, error) = match &load.result {
-                    Ok(plugin) => (serde_json::to_value(&plugin.info).ok(), None),
-                    Err(e) => (None, Some(e.to_string())),
-                };
-                json!({
-                    "name": load.name,
-                    "path": load.path.display().to_string(),
-                    "digest": load.digest,
-                    "ok": error.is_none(),
-                    "info": info,
-                    "error": error,
-                })
-            })
-            .collect();
-        output::print_json(&Value::Array(items));
+        output::print_json(&crate::view::plugins(&loads));
         return Ok(ExitCode::SUCCESS);
     }
     if loads.is_empty() {

@@ -287,6 +287,14 @@ fn plugin_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The plugin names (file stems) of a plugins folder, sorted.
+pub fn plugin_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    Ok(scan_dir(dir)?
+        .iter()
+        .map(|path| plugin_name(path))
+        .collect())
+}
+
 /// The `*.wasm` files of a plugins folder, sorted by name.
 pub fn scan_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();

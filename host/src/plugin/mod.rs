@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use load::{PluginHost, PluginLoad, digest, scan_dir};
+pub use load::{PluginHost, PluginLoad, digest, plugin_names, scan_dir};
 
 /// A loaded component that implements the node world, ready to instantiate.
 #[derive(Clone)]

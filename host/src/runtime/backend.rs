@@ -176,11 +176,9 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
                 .plugin_host()
                 .load_dir(runtime.plugins_dir())
                 .await
-                .map_err(|e| {
-                    ApiError::Internal(format!(
-                        "cannot read the plugins folder {}: {e}",
-                        runtime.plugins_dir().display()
-                    ))
+                .map_err(|source| RuntimeError::PluginsDir {
+                    dir: runtime.plugins_dir().to_path_buf(),
+                    source,
                 })?;
             Ok(crate::view::plugins(&loads))
         })

@@ -158,14 +158,7 @@ impl<S: CheckpointStore> Runtime<S> {
 
     /// Validate a workflow text against the plugins folder.
     pub fn validate(&self, workflow_path: &str, text: &str) -> Result<Workflow, RuntimeError> {
-        let workflow = Workflow::parse(workflow_path, text)?;
-        let available = self.available_plugins()?;
-        workflow.check_plugins(
-            workflow_path,
-            &self.plugins_dir.display().to_string(),
-            &available,
-        )?;
-        Ok(workflow)
+        validate(&self.plugins_dir, workflow_path, text)
     }
 
     /// The run's record, or a not-found error naming the thread.
@@ -212,19 +205,6 @@ impl<S: CheckpointStore> Runtime<S> {
         Ok(workflow)
     }
 
-    fn available_plugins(&self) -> Result<Vec<String>, RuntimeError> {
-        let paths = crate::plugin::scan_dir(&self.plugins_dir).map_err(|source| {
-            RuntimeError::PluginsDir {
-                dir: self.plugins_dir.clone(),
-                source,
-            }
-        })?;
-        Ok(paths
-            .iter()
-            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-            .collect())
-    }
-
     /// The loaded plugin `name`, loading it on first use. Only the plugins a
     /// run actually reaches are compiled or read from the cache.
     async fn plugin(&self, name: &str) -> Result<Arc<Plugin>, String> {
@@ -247,6 +227,31 @@ impl<S: CheckpointStore> Runtime<S> {
             observer(&event);
         }
     }
+}
+
+/// Parse a workflow text and check that every node's plugin is in
+/// `plugins_dir`; errors name the file and line.
+pub fn validate(
+    plugins_dir: &Path,
+    workflow_path: &str,
+    text: &str,
+) -> Result<Workflow, RuntimeError> {
+    let workflow = Workflow::parse(workflow_path, text)?;
+    workflow.check_plugins(
+        workflow_path,
+        &plugins_dir.display().to_string(),
+        &plugin_names(plugins_dir)?,
+    )?;
+    Ok(workflow)
+}
+
+/// The plugin names in `plugins_dir`, or an error that says how to choose
+/// another folder.
+pub fn plugin_names(plugins_dir: &Path) -> Result<Vec<String>, RuntimeError> {
+    crate::plugin::plugin_names(plugins_dir).map_err(|source| RuntimeError::PluginsDir {
+        dir: plugins_dir.to_path_buf(),
+        source,
+    })
 }
 
 /// A new thread id: `run-<unix seconds, base 36>-<6 random hex digits>`.

@@ -15,6 +15,7 @@
 //! workflow file format: it keeps workflow texts and states as the runtime hands them over.
 
 mod clock;
+mod rows;
 mod schema;
 mod sqlite;
 mod writer;

@@ -2,20 +2,19 @@
 //! and are group-committed; reads use their own connection, which WAL lets run beside the
 //! writer (and beside other processes' readers and writers of the same file).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
 
+use super::rows::*;
 use super::schema;
 use super::writer::Writer;
 use super::{
-    Checkpoint, CheckpointStore, Clock, LogLine, NewRun, PendingWrite, RunRecord, RunStatus,
-    RunSummary, Setback, StepCommit, StepSetback, StoreError,
+    Checkpoint, CheckpointStore, Clock, LogLine, NewRun, RunRecord, RunStatus, RunSummary, Setback,
+    StepCommit, StepSetback, StoreError,
 };
 
 /// A [`CheckpointStore`] in one SQLite database file. Cloning is cheap and shares the
@@ -581,12 +580,6 @@ fn cancel(conn: &Connection, now_ms: i64, thread: &str) -> Result<RunRecord, Sto
     load_run(conn, thread)?.ok_or_else(|| not_found(thread))
 }
 
-/// The run's committed step count and status; [`StoreError::NotFound`] if there is no run.
-fn position(conn: &Connection, thread: &str) -> Result<(u64, RunStatus), StoreError> {
-    let run = run_row(conn, thread)?;
-    Ok((run.step, run.status))
-}
-
 /// What the write operations check before writing.
 struct RunRow {
     step: u64,
@@ -674,281 +667,8 @@ fn insert_logs(conn: &Connection, thread: &str, logs: &[LogLine]) -> Result<(), 
     Ok(())
 }
 
-// Reads.
-
-fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunRecord>, StoreError> {
-    // One statement, so the run row and its checkpoint come from the same snapshot (the
-    // pending writes are read in the same transaction: see `SqliteStore::read`).
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.thread, r.workflow_name, r.workflow_digest, r.workflow_path, r.status, r.step,
-                r.next_json, r.error, r.error_node, r.attempt, r.created_at, r.updated_at,
-                CASE WHEN r.step = 0 THEN r.input_json ELSE c.state_json END,
-                r.wake_at, r.interrupt_json, r.resume_json, r.timed_out, r.wakes, r.retry_base,
-                r.joins_json, r.lease_owner, r.lease_expires
-         FROM runs r LEFT JOIN checkpoints c ON c.thread = r.thread AND c.step = r.step
-         WHERE r.thread = ?1",
-    )?;
-    let raw = stmt
-        .query_row([thread], |row| {
-            Ok(RawRun {
-                thread: row.get(0)?,
-                workflow_name: row.get(1)?,
-                workflow_digest: row.get(2)?,
-                workflow_path: row.get(3)?,
-                status: row.get(4)?,
-                step: row.get(5)?,
-                next_json: row.get(6)?,
-                error: row.get(7)?,
-                error_node: row.get(8)?,
-                attempt: row.get(9)?,
-                created_at_ms: row.get(10)?,
-                updated_at_ms: row.get(11)?,
-                state_json: row.get(12)?,
-                wake_at_ms: row.get(13)?,
-                interrupt_json: row.get(14)?,
-                resume_json: row.get(15)?,
-                timed_out: row.get(16)?,
-                wakes: row.get(17)?,
-                retry_base: row.get(18)?,
-                joins_json: row.get(19)?,
-                lease_owner: row.get(20)?,
-                lease_expires_ms: row.get(21)?,
-            })
-        })
-        .optional()?;
-    let Some(raw) = raw else {
-        return Ok(None);
-    };
-    let pending = pending_writes(conn, thread, raw.step + 1)?;
-    raw.decode(pending).map(Some)
-}
-
-/// The pending writes of `step`, by node.
-fn pending_writes(
-    conn: &Connection,
-    thread: &str,
-    step: u64,
-) -> Result<Vec<PendingWrite>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT node, update_json, goto, component_digest FROM pending_writes
-         WHERE thread = ?1 AND step = ?2 ORDER BY node",
-    )?;
-    let rows = stmt.query_map(params![thread, step], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, Option<String>>(2)?,
-            row.get::<_, String>(3)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (node, update_json, goto, component_digest) = row?;
-        Ok(PendingWrite {
-            update: from_json(thread, step, "pending update", &update_json)?,
-            node,
-            goto,
-            component_digest,
-        })
-    })
-    .collect()
-}
-
-/// A `runs` row (with its state) before its JSON and status are parsed.
-struct RawRun {
-    thread: String,
-    workflow_name: String,
-    workflow_digest: String,
-    workflow_path: String,
-    status: String,
-    step: u64,
-    next_json: String,
-    error: Option<String>,
-    error_node: Option<String>,
-    attempt: u32,
-    created_at_ms: i64,
-    updated_at_ms: i64,
-    state_json: Option<String>,
-    wake_at_ms: Option<i64>,
-    interrupt_json: Option<String>,
-    resume_json: Option<String>,
-    timed_out: bool,
-    wakes: u32,
-    retry_base: u32,
-    joins_json: String,
-    lease_owner: Option<String>,
-    lease_expires_ms: Option<i64>,
-}
-
-impl RawRun {
-    fn decode(self, pending: Vec<PendingWrite>) -> Result<RunRecord, StoreError> {
-        let state_json = self.state_json.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "thread {:?}: the checkpoint of step {} is missing",
-                self.thread, self.step
-            ))
-        })?;
-        let (thread, step) = (self.thread.as_str(), self.step);
-        let optional_json = |what: &str, json: Option<&str>| {
-            json.map(|json| from_json::<Value>(thread, step, what, json))
-                .transpose()
-        };
-        Ok(RunRecord {
-            status: parse_status(thread, &self.status)?,
-            next: from_json(thread, step, "next-node list", &self.next_json)?,
-            state: from_json::<Map<String, Value>>(thread, step, "state", &state_json)?,
-            interrupt: optional_json("interrupt", self.interrupt_json.as_deref())?,
-            resume: optional_json("resume input", self.resume_json.as_deref())?,
-            joins: from_json::<BTreeMap<String, BTreeSet<String>>>(
-                thread,
-                step,
-                "join bookkeeping",
-                &self.joins_json,
-            )?,
-            thread: self.thread,
-            workflow_name: self.workflow_name,
-            workflow_digest: self.workflow_digest,
-            workflow_path: self.workflow_path,
-            step: self.step,
-            error: self.error,
-            error_node: self.error_node,
-            attempt: self.attempt,
-            created_at_ms: self.created_at_ms,
-            updated_at_ms: self.updated_at_ms,
-            wake_at_ms: self.wake_at_ms,
-            timed_out: self.timed_out,
-            wakes: self.wakes,
-            retry_base: self.retry_base,
-            lease_owner: self.lease_owner,
-            lease_expires_ms: self.lease_expires_ms,
-            pending,
-        })
-    }
-}
-
-fn history(conn: &Connection, thread: &str) -> Result<Vec<Checkpoint>, StoreError> {
-    position(conn, thread)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT step, node, state_json, next_json, component_digest, workflow_digest, created_at
-         FROM checkpoints WHERE thread = ?1 ORDER BY step DESC",
-    )?;
-    let rows = stmt.query_map([thread], |row: &Row<'_>| {
-        Ok((
-            row.get::<_, u64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, String>(5)?,
-            row.get::<_, i64>(6)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (step, node, state_json, next_json, component_digest, workflow_digest, created_at) =
-            row?;
-        Ok(Checkpoint {
-            thread: thread.to_owned(),
-            step,
-            node,
-            state: from_json(thread, step, "state", &state_json)?,
-            next: from_json(thread, step, "next-node list", &next_json)?,
-            component_digest,
-            workflow_digest,
-            created_at_ms: created_at,
-        })
-    })
-    .collect()
-}
-
-fn logs(conn: &Connection, thread: &str) -> Result<Vec<LogLine>, StoreError> {
-    position(conn, thread)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT step, node, attempt, level, message, at FROM logs WHERE thread = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([thread], |row| {
-        Ok(LogLine {
-            step: row.get(0)?,
-            node: row.get(1)?,
-            attempt: row.get(2)?,
-            level: row.get(3)?,
-            message: row.get(4)?,
-            at_ms: row.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-fn list_runs(conn: &Connection, status: Option<RunStatus>) -> Result<Vec<RunSummary>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT thread, workflow_name, status, step, updated_at FROM runs
-         WHERE ?1 IS NULL OR status = ?1
-         ORDER BY updated_at DESC, created_at DESC, thread",
-    )?;
-    let rows = stmt.query_map([status.map(RunStatus::as_str)], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, u64>(3)?,
-            row.get::<_, i64>(4)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (thread, workflow_name, status, step, updated_at_ms) = row?;
-        Ok(RunSummary {
-            status: parse_status(&thread, &status)?,
-            thread,
-            workflow_name,
-            step,
-            updated_at_ms,
-        })
-    })
-    .collect()
-}
-
-fn leases(conn: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT lease_owner, max(ifnull(lease_expires, 0)) FROM runs
-         WHERE lease_owner IS NOT NULL GROUP BY lease_owner ORDER BY lease_owner",
-    )?;
-    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-fn next_wake(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT min(wake_at) FROM runs WHERE status IN ('sleeping', 'retrying', 'interrupted')",
-    )?;
-    Ok(stmt.query_row([], |row| row.get(0))?)
-}
-
-// Encoding.
-
-fn not_found(thread: &str) -> StoreError {
-    StoreError::NotFound {
-        thread: thread.to_owned(),
-    }
-}
-
-fn parse_status(thread: &str, status: &str) -> Result<RunStatus, StoreError> {
-    status
-        .parse()
-        .map_err(|error| StoreError::Corrupt(format!("thread {thread:?}: {error}")))
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|error| StoreError::Corrupt(format!("cannot encode as JSON: {error}")))
-}
-
-fn from_json<T: DeserializeOwned>(
-    thread: &str,
-    step: u64,
-    what: &str,
-    json: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_str(json).map_err(|error| {
-        StoreError::Corrupt(format!(
-            "thread {thread:?} step {step}: stored {what} is not valid: {error}"
-        ))
-    })
+/// The run's committed step count and status; [`StoreError::NotFound`] if there is no run.
+pub(super) fn position(conn: &Connection, thread: &str) -> Result<(u64, RunStatus), StoreError> {
+    let run = run_row(conn, thread)?;
+    Ok((run.step, run.status))
 }
