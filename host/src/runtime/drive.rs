@@ -29,11 +29,16 @@ impl<S: CheckpointStore> Runtime<S> {
         thread: &str,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Stopped, RuntimeError> {
+        // After a committed step the next position is known without a read.
+        let mut position: Option<RunRecord> = None;
         loop {
             if *stop.borrow() {
                 return Ok(Stopped::Interrupted);
             }
-            let mut run = self.load(thread).await?;
+            let mut run = match position.take() {
+                Some(run) => run,
+                None => self.load(thread).await?,
+            };
             match run.status {
                 RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled => {
                     return Ok(Stopped::Settled);
@@ -64,7 +69,7 @@ impl<S: CheckpointStore> Runtime<S> {
                 _ = stop.wait_for(|stop| *stop) => return Ok(Stopped::Interrupted),
             };
             match end {
-                Ok(StepEnd::Continue) => continue,
+                Ok(StepEnd::Continue(after)) => position = Some(*after),
                 Ok(StepEnd::Stop) => return Ok(Stopped::Settled),
                 // Someone else owns the run now, or it was cancelled: stop
                 // without writing anything.

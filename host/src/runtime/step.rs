@@ -32,11 +32,12 @@ enum Branch {
     },
 }
 
-/// How a step ended; the run record has been updated to match the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a step ended.
+#[derive(Debug)]
 pub(super) enum StepEnd {
-    /// A checkpoint was committed and the run goes on now.
-    Continue,
+    /// A checkpoint was committed and the run goes on now, from this
+    /// position (what the store now holds: no need to read it back).
+    Continue(Box<RunRecord>),
     /// The run completed, parked (sleeping, retrying, interrupted) or failed.
     Stop,
 }
@@ -227,6 +228,32 @@ impl<S: CheckpointStore> Runtime<S> {
             )
         };
         let digests: Vec<&str> = writes.iter().map(|w| w.component_digest.as_str()).collect();
+        // The position the commit leaves, when the run goes on at once.
+        let after = (status == RunStatus::Running).then(|| RunRecord {
+            status,
+            step: setback.step,
+            next: next.clone(),
+            state: state.clone(),
+            error: None,
+            error_node: None,
+            attempt: 0,
+            retry_base: 0,
+            wake_at_ms: None,
+            interrupt: None,
+            resume: None,
+            timed_out: false,
+            wakes,
+            joins: joins.clone(),
+            pending: Vec::new(),
+            updated_at_ms: self.clock.now_ms(),
+            thread: run.thread.clone(),
+            workflow_name: run.workflow_name.clone(),
+            workflow_digest: run.workflow_digest.clone(),
+            workflow_path: run.workflow_path.clone(),
+            created_at_ms: run.created_at_ms,
+            lease_owner: run.lease_owner.clone(),
+            lease_expires_ms: run.lease_expires_ms,
+        });
         let commit = StepCommit {
             thread: run.thread.clone(),
             step: setback.step,
@@ -251,10 +278,9 @@ impl<S: CheckpointStore> Runtime<S> {
             next,
             status,
         });
-        Ok(if status == RunStatus::Running {
-            StepEnd::Continue
-        } else {
-            StepEnd::Stop
+        Ok(match after {
+            Some(run) => StepEnd::Continue(Box::new(run)),
+            None => StepEnd::Stop,
         })
     }
 
