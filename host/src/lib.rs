@@ -11,14 +11,17 @@
 //!    the run is pinned to that exact text, stored by digest.
 //! 2. [`runtime`] takes the run's position (its latest checkpoint: state, next
 //!    node, step) and asks [`plugin`] to call the next node.
-//! 3. [`plugin`] instantiates the node's component in a fresh sandbox (no files,
-//!    no environment, no network; stdout and stderr captured) and calls `run`
+//! 3. [`plugin`] instantiates the node's component in a fresh sandbox from a
+//!    pre-linked, pooled instance slot (or, with `reuse = true`, takes a warm
+//!    instance of that node; one that failed in any way is never reused) with
+//!    no files, no environment, no network, stdout and stderr captured, and calls `run`
 //!    with the context and the state; the answer comes back as our own
 //!    [`plugin::Outcome`] or [`plugin::CallError`], never as generated types.
 //! 4. [`runtime`] merges the update with the workflow's reducers and routes
 //!    ([`workflow::Workflow::apply_update`], [`workflow::Workflow::route`]).
-//! 5. [`store`] commits the new checkpoint, the node's log lines and the run's
-//!    new position in one SQLite transaction
+//! 5. [`store`] commits the new checkpoint (only the state keys the step
+//!    changed), the node's log lines and the run's new position in one SQLite
+//!    transaction, batched with other runs' commits (group commit)
 //!    ([`store::CheckpointStore::commit_step`]). Nothing a node returned counts
 //!    before that commit, so a process killed at any point resumes from the
 //!    last checkpoint ([`runtime::Runtime::resume`]).

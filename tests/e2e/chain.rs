@@ -140,9 +140,11 @@ fn compiled_components_are_cached_by_digest() {
     let cache = env.path().join("own-cache");
     let cache_arg = cache.display().to_string();
     env.ok(&["plugins", "--cache", &cache_arg]);
+    // The compiled code (and, beside it, what describe() said).
     let entries: Vec<String> = std::fs::read_dir(&cache)
         .expect("the cache folder exists after loading a plugin")
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".cwasm"))
         .collect();
     let hex = file_digest(&guest("counter"))
         .trim_start_matches("sha256:")

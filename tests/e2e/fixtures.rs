@@ -26,6 +26,7 @@ const GUESTS: &[&str] = &[
     "poll",
     "hostile",
     "fetch",
+    "warm",
 ];
 
 pub fn repo_root() -> PathBuf {

@@ -15,3 +15,4 @@ mod fixtures;
 mod hostile;
 mod long_running;
 mod polyglot;
+mod reuse;

@@ -1,12 +1,22 @@
 //! The on-disk cache of compiled components, keyed by the component's digest
 //! and by the engine's compatibility hash (wasmtime version and settings), so
-//! the second start of the host loads machine code instead of compiling.
+//! the second start of the host maps machine code instead of compiling; and,
+//! beside each entry, what the component's `describe()` returned, so that
+//! loading a cached plugin does not instantiate it.
+//!
+//! `<hex>-<engine>.cwasm` is the compiled component, mapped (not read) by
+//! [`Component::deserialize_file`]; `<hex>-<engine>.describe.json` is the
+//! [`NodeInfo`] as JSON. Both are written to a temporary name and renamed into
+//! place, and an entry that does not load is deleted and rebuilt.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use super::NodeInfo;
 
 #[derive(Debug, Clone)]
 pub struct CompileCache {
@@ -25,52 +35,88 @@ impl CompileCache {
         }
     }
 
-    fn entry(&self, digest: &str) -> Option<PathBuf> {
+    /// `<dir>/<hex>-<engine tag>.<extension>`, or `None` without a cache.
+    fn entry(&self, digest: &str, extension: &str) -> Option<PathBuf> {
         let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
         Some(
             self.dir
                 .as_ref()?
-                .join(format!("{hex}-{}.cwasm", self.engine_tag)),
+                .join(format!("{hex}-{}.{extension}", self.engine_tag)),
         )
     }
 
-    /// The compiled component for `digest`, from the cache if it holds a
-    /// usable entry, else compiled from `bytes` and stored.
-    pub fn load_or_compile(
+    /// The compiled component for `digest` if the cache holds a usable entry
+    /// (mapped from the file, not read); a damaged entry is deleted.
+    pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
+        let path = self.entry(digest, "cwasm").filter(|p| p.exists())?;
+        // SAFETY: the cache directory is written only by `compile`, from
+        // `Component::serialize` of the same engine configuration (the file
+        // name carries the engine's compatibility hash), and entries are
+        // renamed into place only once complete.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => Some(component),
+            // A damaged or foreign entry: the caller compiles again and
+            // replaces it.
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Compile `bytes` (whose digest is `digest`) and store the result.
+    pub fn compile(
         &self,
         engine: &Engine,
         digest: &str,
         bytes: &[u8],
     ) -> wasmtime::Result<Component> {
-        let entry = self.entry(digest);
-        if let Some(path) = entry.as_deref().filter(|p| p.exists()) {
-            // SAFETY: the cache directory is written only by this function,
-            // from `Component::serialize` of the same engine configuration
-            // (the file name carries the engine's compatibility hash), and
-            // entries are renamed into place only once complete.
-            match unsafe { Component::deserialize_file(engine, path) } {
-                Ok(component) => return Ok(component),
-                // A damaged or foreign entry: compile again and replace it.
-                Err(_) => {
-                    let _ = std::fs::remove_file(path);
-                }
-            }
-        }
         let component = Component::new(engine, bytes)?;
-        if let Some(path) = entry {
+        if let Some(path) = self.entry(digest, "cwasm") {
             // The cache is an optimisation: failing to write it is not an error.
-            let _ = store(&path, &component);
+            let _ = component
+                .serialize()
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| write(&path, &bytes));
         }
         Ok(component)
     }
+
+    /// What `describe()` returned for `digest`, if the cache holds a readable
+    /// entry; a damaged one is deleted.
+    pub fn info(&self, digest: &str) -> Option<NodeInfo> {
+        let path = self.entry(digest, "describe.json")?;
+        let text = std::fs::read(&path).ok()?;
+        match serde_json::from_slice(&text) {
+            Ok(info) => Some(info),
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Remember what `describe()` returned for `digest`.
+    pub fn store_info(&self, digest: &str, info: &NodeInfo) {
+        if let Some(path) = self.entry(digest, "describe.json") {
+            // An optimisation, like the compiled code.
+            let _ = serde_json::to_vec_pretty(info)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| write(&path, &bytes));
+        }
+    }
 }
 
-fn store(path: &Path, component: &Component) -> std::io::Result<()> {
-    let bytes = component.serialize().map_err(std::io::Error::other)?;
+/// Write a cache file under a temporary name of its own (two loads of one
+/// plugin may race, in one process or in two), then rename it into place, so
+/// that a reader never sees half of it.
+fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }

@@ -1,31 +1,44 @@
-//! Finding and loading plugin files, and calling a loaded node.
+//! Finding and loading plugin files.
+//!
+//! Loading a plugin reads its file once, in chunks, to digest it (the digest
+//! is recorded with every checkpoint the node produces); on a cache hit that
+//! is all it reads: the compiled code is mapped from the cache and
+//! `describe()`'s answer comes from beside it, so nothing is instantiated. On
+//! a miss the file is read again, compiled, described, and both are cached.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, Store};
 
-use super::bindings::{self, Node, NodePre};
+use super::bindings::{Node, NodePre};
 use super::cache::CompileCache;
+use super::call::{self, Instances};
+use super::engine;
+use super::pool::{IDLE_PER_KEY, IDLE_TOTAL};
 use super::sandbox::NodeState;
-use super::{CallError, CallInput, CallLimits, CallOutput, Plugin, PluginError};
+use super::{NodeInfo, Plugin, PluginError};
 
 /// How often the epoch ticks: the granularity of timeouts, and how often a
 /// busy guest yields to the async executor.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// A `describe()` that takes longer than this makes the plugin unusable.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes read at a time while digesting a plugin file.
+const CHUNK: usize = 256 << 10;
 
-/// The wasmtime engine, the linker with the host's imports, and the compile
-/// cache. Cheap to clone; one per process.
+/// The wasmtime engine, the linker with the host's imports, the compile
+/// cache, and the instance slots. Cheap to clone; one per process.
 #[derive(Clone)]
 pub struct PluginHost {
     engine: Engine,
     linker: Arc<Linker<NodeState>>,
     cache: CompileCache,
+    instances: Arc<Instances>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -47,16 +60,11 @@ pub struct PluginLoad {
 }
 
 impl PluginHost {
-    /// An engine with async calls and epoch interruption, and a compile cache
-    /// in `cache_dir` (`None`: compile every time).
+    /// An engine with async calls, epoch interruption and the pooling
+    /// allocator (see `engine.rs`), and a compile cache in `cache_dir`
+    /// (`None`: compile every time).
     pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<PluginHost> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        // Fuel is always metered so that a node's `fuel` budget can apply;
-        // a node without one gets an unlimited tank.
-        config.consume_fuel(true);
-        config.wasm_component_model(true);
-        let engine = Engine::new(&config)?;
+        let engine = engine::new()?;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -65,69 +73,63 @@ impl PluginHost {
 
         start_epoch_ticker(&engine);
         let cache = CompileCache::new(&engine, cache_dir);
+        let slots = engine::INSTANCES as usize;
         Ok(PluginHost {
             engine,
             linker: Arc::new(linker),
             cache,
+            instances: Arc::new(Instances::new(slots, IDLE_PER_KEY, IDLE_TOTAL)),
         })
     }
 
     /// Load one plugin file: digest it, check it is a component of the node
-    /// world, compile it (or load it from the cache) and call `describe()`.
+    /// world, compile it (or map it from the cache) and learn what
+    /// `describe()` says (from the cache, or by calling it).
     pub async fn load(&self, path: &Path) -> PluginLoad {
         let name = plugin_name(path);
-        let bytes = match tokio::fs::read(path).await {
-            Ok(bytes) => bytes,
-            Err(source) => {
-                return PluginLoad {
-                    name,
-                    path: path.to_path_buf(),
-                    digest: None,
-                    result: Err(PluginError::Io {
-                        path: path.to_path_buf(),
-                        source,
-                    }),
-                };
+        let (engine, cache, file) = (self.engine.clone(), self.cache.clone(), path.to_path_buf());
+        // Digesting and compiling are CPU work of up to seconds: keep them
+        // off the executor.
+        let opened = tokio::task::spawn_blocking(move || open(&engine, &cache, &file))
+            .await
+            .unwrap_or_else(|e| {
+                let reason = e.to_string();
+                let path = path.to_path_buf();
+                Err((None, PluginError::Compile { path, reason }))
+            });
+        let (digest, result) = match opened {
+            Ok((digest, component)) => {
+                let plugin = self.plugin(&name, path, &digest, &component).await;
+                (Some(digest), plugin)
             }
+            Err((digest, error)) => (digest, Err(error)),
         };
-        let digest = digest(&bytes);
-        let result = self.load_bytes(&name, path, &digest, bytes).await;
         PluginLoad {
             name,
             path: path.to_path_buf(),
-            digest: Some(digest),
+            digest,
             result,
         }
     }
 
-    async fn load_bytes(
+    /// The plugin of a compiled component: link it (refusing another world)
+    /// and learn what it says about itself.
+    async fn plugin(
         &self,
         name: &str,
         path: &Path,
         digest: &str,
-        bytes: Vec<u8>,
+        component: &Component,
     ) -> Result<Plugin, PluginError> {
-        check_header(path, &bytes)?;
-        let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), digest.to_string());
-        // Compiling is CPU work of up to seconds: keep it off the executor.
-        let component =
-            tokio::task::spawn_blocking(move || cache.load_or_compile(&engine, &key, &bytes))
-                .await
-                .map_err(|e| PluginError::Compile {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?
-                .map_err(|e| PluginError::Compile {
-                    path: path.to_path_buf(),
-                    reason: format!("{e:#}"),
-                })?;
-        let pre = self.pre(path, &component)?;
-        let info = describe(&self.engine, &pre)
-            .await
-            .map_err(|reason| PluginError::Describe {
-                path: path.to_path_buf(),
-                reason,
-            })?;
+        let pre = self.pre(path, component)?;
+        let info = match self.cache.info(digest) {
+            Some(info) => info,
+            None => {
+                let info = self.describe(path, &pre).await?;
+                self.cache.store_info(digest, &info);
+                info
+            }
+        };
         Ok(Plugin {
             name: name.to_string(),
             path: path.to_path_buf(),
@@ -135,7 +137,22 @@ impl PluginHost {
             info,
             engine: self.engine.clone(),
             pre,
+            instances: self.instances.clone(),
         })
+    }
+
+    async fn describe(
+        &self,
+        path: &Path,
+        pre: &NodePre<NodeState>,
+    ) -> Result<NodeInfo, PluginError> {
+        let slot = self.instances.slot().await;
+        call::describe(&self.engine, pre, slot, DESCRIBE_TIMEOUT)
+            .await
+            .map_err(|reason| PluginError::Describe {
+                path: path.to_path_buf(),
+                reason,
+            })
     }
 
     /// Link the component's imports and find its exports: this is where a
@@ -163,90 +180,60 @@ impl PluginHost {
     }
 }
 
-impl Plugin {
-    /// Call `run` in a fresh sandbox.
-    pub async fn call(&self, input: &CallInput, state: String) -> CallOutput {
-        let mut store = new_store(&self.engine, &input.limits);
-        let ctx = bindings::context(input);
-        let pre = &self.pre;
-        let call = async {
-            let node = pre.instantiate_async(&mut store).await?;
-            node.call_run(&mut store, &ctx, &state).await
-        };
-        let raw = match input.timeout {
-            None => Some(call.await),
-            Some(limit) => tokio::time::timeout(limit, call).await.ok(),
-        };
-        let limits = &input.limits;
-        let result = match raw {
-            None => Err(CallError::Timeout(input.timeout.unwrap_or_default())),
-            Some(Ok(returned)) => bindings::outcome(returned, limits.max_state),
-            Some(Err(trap)) => Err(classify_trap(&trap, store.data(), limits)),
-        };
-        CallOutput {
-            result,
-            logs: store.data_mut().take_logs(),
+/// A plugin file's digest and compiled code; or why there is none, with the
+/// digest whenever the file could be read.
+type Opened = Result<(String, Component), (Option<String>, PluginError)>;
+
+/// Digest a plugin file, check its header, and get its compiled code: mapped
+/// from the cache, or compiled and cached.
+fn open(engine: &Engine, cache: &CompileCache, path: &Path) -> Opened {
+    let io = |source| PluginError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (digest, header) = digest_file(path).map_err(|source| (None, io(source)))?;
+    if let Err(error) = check_header(path, &header) {
+        return Err((Some(digest), error));
+    }
+    if let Some(component) = cache.load(engine, &digest) {
+        return Ok((digest, component));
+    }
+    // A miss: read the file again to compile it (seconds for an interpreter,
+    // next to which reading and hashing it twice is nothing). Should it have
+    // changed in between, the digest of the bytes compiled is the one kept.
+    let bytes = std::fs::read(path).map_err(|source| (Some(digest), io(source)))?;
+    let digest = self::digest(&bytes);
+    if let Err(error) = check_header(path, &bytes) {
+        return Err((Some(digest), error));
+    }
+    match cache.compile(engine, &digest, &bytes) {
+        Ok(component) => Ok((digest, component)),
+        Err(e) => {
+            let reason = format!("{e:#}");
+            let path = path.to_path_buf();
+            Err((Some(digest), PluginError::Compile { path, reason }))
         }
     }
 }
 
-fn new_store(engine: &Engine, limits: &CallLimits) -> Store<NodeState> {
-    let mut store = Store::new(engine, NodeState::new(limits));
-    store.limiter(|state| state.limiter());
-    // No budget means a full tank: metering is on for every store.
-    store
-        .set_fuel(limits.fuel.unwrap_or(u64::MAX))
-        .expect("fuel metering is enabled on the engine");
-    // Yield to the executor at every epoch tick: a busy guest never blocks
-    // other tasks, and a timeout can stop it.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_async_yield_and_update(1);
-    store
-}
-
-async fn describe(engine: &Engine, pre: &NodePre<NodeState>) -> Result<super::NodeInfo, String> {
-    let mut store = new_store(engine, &CallLimits::default());
-    let call = async {
-        let node = pre.instantiate_async(&mut store).await?;
-        node.call_describe(&mut store).await
-    };
-    match tokio::time::timeout(DESCRIBE_TIMEOUT, call).await {
-        Err(_) => Err(format!("did not return within {DESCRIBE_TIMEOUT:?}")),
-        Ok(Err(trap)) => Err(format!("trapped: {}", trap_message(&trap, store.data()))),
-        Ok(Ok(info)) => bindings::node_info(info),
-    }
-}
-
-/// A trap as the limit it breached, or as a plain trap.
-fn classify_trap(error: &wasmtime::Error, state: &NodeState, limits: &CallLimits) -> CallError {
-    if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) {
-        return CallError::OutOfFuel {
-            fuel: limits.fuel.unwrap_or(u64::MAX),
+/// `sha256:<hex>` of a file, read in chunks, and its first 8 bytes (or fewer).
+fn digest_file(path: &Path) -> std::io::Result<(String, Vec<u8>)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut header = Vec::with_capacity(8);
+    let mut buffer = vec![0; CHUNK];
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
+        let want = 8 - header.len();
+        header.extend_from_slice(&buffer[..n.min(want)]);
+        hasher.update(&buffer[..n]);
     }
-    if state.hit_memory_limit() {
-        return CallError::MemoryLimit {
-            limit: limits.memory,
-        };
-    }
-    CallError::Trap(trap_message(error, state))
-}
-
-/// A one-line description of a trap, with the end of the guest's stderr
-/// (where a Rust panic message lands).
-fn trap_message(error: &wasmtime::Error, state: &NodeState) -> String {
-    let mut message = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => error
-            .chain()
-            .map(|cause| cause.to_string())
-            .find(|text| !text.starts_with("error while executing"))
-            .unwrap_or_else(|| error.to_string()),
-    };
-    if let Some(tail) = state.stderr_tail() {
-        message.push_str(&format!(" (stderr: {tail})"));
-    }
-    message
+    Ok((hex_digest(hasher), header))
 }
 
 fn check_header(path: &Path, bytes: &[u8]) -> Result<(), PluginError> {
@@ -272,10 +259,15 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<(), PluginError> {
 
 /// `sha256:<hex>` of some bytes.
 pub fn digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
+    let mut hasher = Sha256::new();
+    hasher.update(bytes);
+    hex_digest(hasher)
+}
+
+fn hex_digest(hasher: Sha256) -> String {
     let mut hex = String::with_capacity(7 + 64);
     hex.push_str("sha256:");
-    for byte in hash {
+    for byte in hasher.finalize() {
         hex.push_str(&format!("{byte:02x}"));
     }
     hex

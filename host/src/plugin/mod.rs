@@ -7,18 +7,27 @@
 //! a call takes a [`CallInput`] and gives back a [`CallOutput`] made of our own
 //! types, which the runtime turns into a checkpoint. It knows nothing of SQLite
 //! or of the workflow file.
+//!
+//! Layout: `engine` (the wasmtime configuration: pooling allocator, copy-on-write
+//! memory images), `load` (plugin files -> [`Plugin`]), `cache` (compiled code and
+//! `describe()` results on disk), `call` (one call: a fresh or a warm instance),
+//! `pool` (instance slots and the idle warm instances), `sandbox` (what a call
+//! may touch), `http` (the `allow_http` gate), `bindings` (the WIT types).
 
 mod bindings;
 mod cache;
+mod call;
+mod engine;
 mod http;
 mod load;
+mod pool;
 mod sandbox;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use load::{PluginHost, PluginLoad, digest, plugin_names, scan_dir};
@@ -36,6 +45,7 @@ pub struct Plugin {
     pub info: NodeInfo,
     engine: wasmtime::Engine,
     pre: bindings::NodePre<sandbox::NodeState>,
+    instances: std::sync::Arc<call::Instances>,
 }
 
 impl fmt::Debug for Plugin {
@@ -49,8 +59,9 @@ impl fmt::Debug for Plugin {
     }
 }
 
-/// What a node says about itself.
-#[derive(Debug, Clone, Serialize)]
+/// What a node says about itself (also the on-disk `describe()` cache entry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NodeInfo {
     pub name: String,
     pub version: String,
@@ -76,10 +87,14 @@ pub struct CallInput {
     pub timeout: Option<Duration>,
     /// What the call may use.
     pub limits: CallLimits,
+    /// Run in a warm instance of this plugin, node and limits when an earlier
+    /// call left one idle, and keep the instance warm after a successful call.
+    /// `false`: a fresh instance, dropped after the call.
+    pub reuse: bool,
 }
 
 /// The resources one call may use; each breach is its own [`CallError`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallLimits {
     /// Bytes of linear memory.
     pub memory: usize,
@@ -159,6 +174,10 @@ pub enum CallError {
     /// The update is bigger than the node's `max_state`.
     #[error("returned a state of {size} bytes, over its max_state of {}", size_text(*limit as u64))]
     StateTooLarge { size: usize, limit: usize },
+    /// The host's instance pool had no room for the call's instance (too many
+    /// calls at once); the node did not run, and a retry later can succeed.
+    #[error("could not be instantiated: the host's instance pool is full ({0}); retry later")]
+    PoolExhausted(String),
 }
 
 /// `64 MiB`, `512 KiB`, `100 B`.

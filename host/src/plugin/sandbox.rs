@@ -1,8 +1,9 @@
-//! The sandbox one call runs in: a fresh store whose WASI context grants
-//! nothing (no preopened directories, no environment, no sockets, no stdin),
-//! whose stdout and stderr are captured (bounded) into the call's log, whose
-//! memory is capped by the node's limit, and whose outgoing HTTP goes only to
-//! the hosts the workflow grants.
+//! The sandbox one call runs in: a store whose WASI context grants nothing (no
+//! preopened directories, no environment, no sockets, no stdin), whose stdout
+//! and stderr are captured (bounded) into the call's log, whose memory is
+//! capped by the node's limit, and whose outgoing HTTP goes only to the hosts
+//! the workflow grants. A warm instance (`reuse`) keeps its store from call to
+//! call; [`NodeState::start_call`] gives each call its own log and capture.
 
 use std::io;
 use std::pin::Pin;
@@ -19,8 +20,10 @@ use super::bindings::{self, Level};
 use super::http::HttpGate;
 use super::{CallLimits, LogLevel, LogRecord};
 
-/// Table elements a node may grow its tables to.
-const TABLE_ELEMENTS: usize = 1 << 20;
+/// Table elements a node may grow a table to (the largest table of our
+/// example nodes starts at 7,689); also the size of a table slot in the
+/// engine's instance pool.
+pub const TABLE_ELEMENTS: usize = 1 << 17;
 /// Bytes of log text (all lines together) kept per call; the rest is dropped
 /// and counted.
 const LOG_LIMIT: usize = 1 << 20;
@@ -69,6 +72,18 @@ impl NodeState {
             stdout,
             stderr,
         }
+    }
+
+    /// Forget what an earlier call of a warm instance logged and printed. The
+    /// guest may hold its stdout and stderr streams across calls, so the
+    /// captures are emptied in place rather than replaced.
+    pub fn start_call(&mut self) {
+        self.logs.clear();
+        self.log_bytes = 0;
+        self.dropped_logs = 0;
+        self.stdout.clear();
+        self.stderr.clear();
+        self.limiter.hit = false;
     }
 
     pub fn limiter(&mut self) -> &mut Limiter {
@@ -211,6 +226,12 @@ impl Captured {
                 dropped: 0,
             })),
         }
+    }
+
+    fn clear(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.bytes.clear();
+        inner.dropped = 0;
     }
 
     fn text(&self) -> Option<String> {

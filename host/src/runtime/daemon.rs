@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, Notify, watch};
 
 use super::drive::Stopped;
 use super::{LEASE, RENEW_EVERY, Runtime, RuntimeError};
-use crate::store::CheckpointStore;
+use crate::store::{CheckpointStore, RunRecord};
 
 /// How often the scheduler looks for due runs when nothing wakes it earlier.
 const POLL: Duration = Duration::from_millis(200);
@@ -101,13 +101,14 @@ impl<S: CheckpointStore> Daemon<S> {
             let (stop_tx, stop_rx) = watch::channel(false);
             running.insert(run.thread.clone(), stop_tx);
             let daemon = self.clone();
-            tokio::spawn(async move { daemon.drive_one(run.thread, stop_rx).await });
+            tokio::spawn(async move { daemon.drive_one(run, stop_rx).await });
         }
         Ok(())
     }
 
-    async fn drive_one(self: Arc<Self>, thread: String, mut stop: watch::Receiver<bool>) {
-        match self.runtime.drive(&thread, &mut stop).await {
+    async fn drive_one(self: Arc<Self>, run: RunRecord, mut stop: watch::Receiver<bool>) {
+        let thread = run.thread.clone();
+        match self.runtime.drive(&thread, &mut stop, Some(run)).await {
             Ok(Stopped::Settled | Stopped::Interrupted) => {}
             Err(error) => eprintln!("savepoint serve: thread {thread}: {error}"),
         }

@@ -23,14 +23,15 @@ pub enum Stopped {
 
 impl<S: CheckpointStore> Runtime<S> {
     /// Drive `thread`, whose lease this process holds, until it settles or
-    /// `stop` turns true.
+    /// `stop` turns true. `position` is the run as just read or written, if
+    /// the caller has it.
     pub(super) async fn drive(
         &self,
         thread: &str,
         stop: &mut watch::Receiver<bool>,
+        mut position: Option<RunRecord>,
     ) -> Result<Stopped, RuntimeError> {
         // After a committed step the next position is known without a read.
-        let mut position: Option<RunRecord> = None;
         loop {
             if *stop.borrow() {
                 return Ok(Stopped::Interrupted);
@@ -81,8 +82,8 @@ impl<S: CheckpointStore> Runtime<S> {
         }
     }
 
-    /// Take the lease on one run and drive it in the foreground, renewing the
-    /// lease while it works. With `wait`, a run that is parked until a time
+    /// Drive one run whose lease this process holds in the foreground,
+    /// renewing the lease while it works. With `wait`, a run that is parked until a time
     /// is waited for first; with `follow`, also every later sleep or retry
     /// wait (an interrupt always ends it: it needs an answer).
     async fn drive_foreground(
@@ -90,18 +91,24 @@ impl<S: CheckpointStore> Runtime<S> {
         thread: &str,
         wait: bool,
         follow: bool,
+        mut position: Option<RunRecord>,
     ) -> Result<RunRecord, RuntimeError> {
-        self.claim(thread).await?;
         let (stop_tx, mut stop) = watch::channel(false);
         let renewal = self.spawn_renewal(vec![thread.to_string()], stop_tx);
         let result = async {
             let mut wait = wait || follow;
             loop {
-                let run = self.load(thread).await?;
+                let run = match position.take() {
+                    Some(run) => run,
+                    None => self.load(thread).await?,
+                };
                 let due = run.wake_at_ms.filter(|t| *t > self.clock.now_ms());
-                if let (true, RunStatus::Sleeping | RunStatus::Retrying, Some(until)) =
-                    (wait, run.status, due)
+                let mut run = Some(run);
+                if let (true, Some(RunStatus::Sleeping | RunStatus::Retrying), Some(until)) =
+                    (wait, run.as_ref().map(|r| r.status), due)
                 {
+                    // Read again after waiting: the run may have changed meanwhile.
+                    run = None;
                     self.emit(Event::Waiting {
                         thread: thread.to_string(),
                         until_ms: until,
@@ -112,7 +119,7 @@ impl<S: CheckpointStore> Runtime<S> {
                         _ = stop.wait_for(|stop| *stop) => return Ok(Stopped::Interrupted),
                     }
                 }
-                let stopped = self.drive(thread, &mut stop).await?;
+                let stopped = self.drive(thread, &mut stop, run).await?;
                 if !follow || stopped == Stopped::Interrupted {
                     return Ok::<_, RuntimeError>(stopped);
                 }
@@ -125,8 +132,19 @@ impl<S: CheckpointStore> Runtime<S> {
         }
         .await;
         renewal.abort();
+        let run = match result {
+            Ok(_) => self.load(thread).await,
+            Err(error) => Err(error),
+        };
+        // A completed run's last commit released the lease already.
+        let held = run.as_ref().map_or(true, |run| {
+            run.lease_owner.as_deref() == Some(self.owner.as_str())
+        });
+        if !held {
+            return run;
+        }
         self.store.release(&self.owner, thread).await?;
-        result?;
+        run?;
         self.load(thread).await
     }
 
@@ -216,8 +234,9 @@ impl<S: CheckpointStore> Runtime<S> {
     /// or fails (`follow`: waits through sleeps and retry waits).
     pub async fn start(&self, start: StartRun, follow: bool) -> Result<RunRecord, RuntimeError> {
         let thread = start.thread.clone();
-        self.create_leased(start, true).await?;
-        self.drive_foreground(&thread, false, follow).await
+        let run = self.create_leased(start, true).await?;
+        self.drive_foreground(&thread, false, follow, Some(run))
+            .await
     }
 
     /// Continue a run in the foreground: after a crash from its last
@@ -244,7 +263,7 @@ impl<S: CheckpointStore> Runtime<S> {
                 return Err(e.into());
             }
         }
-        self.drive_foreground(thread, true, follow).await
+        self.drive_foreground(thread, true, follow, None).await
     }
 
     /// Mark a run for a daemon to continue (the API's resume): nothing runs

@@ -54,7 +54,10 @@ pub enum Event {
         step: u64,
         nodes: Vec<String>,
         digests: Vec<String>,
+        /// Time spent calling the step's nodes.
         elapsed: Duration,
+        /// Time spent waiting for the checkpoint to be durable.
+        commit: Duration,
         next: Vec<String>,
         status: RunStatus,
     },

@@ -84,7 +84,12 @@ impl<S: CheckpointStore> Runtime<S> {
             .map(String::as_str)
             .filter(|n| !done.contains_key(n))
             .collect();
-        let state_text = Value::Object(run.state.clone()).to_string();
+        let state_text = serde_json::to_string(&run.state).map_err(|error| {
+            RuntimeError::Store(crate::store::StoreError::Corrupt(format!(
+                "thread \"{}\": cannot encode the state: {error}",
+                run.thread
+            )))
+        })?;
         let started = Instant::now();
         let calls = to_call
             .iter()
@@ -227,13 +232,23 @@ impl<S: CheckpointStore> Runtime<S> {
                 run.wakes + 1,
             )
         };
+        // Only the keys whose value changed are written.
+        let mut changes = Map::new();
+        for key in writes.iter().flat_map(|w| w.update.keys()) {
+            if let Some(value) = state.get(key)
+                && !changes.contains_key(key)
+                && run.state.get(key) != Some(value)
+            {
+                changes.insert(key.clone(), value.clone());
+            }
+        }
         let digests: Vec<&str> = writes.iter().map(|w| w.component_digest.as_str()).collect();
         // The position the commit leaves, when the run goes on at once.
         let after = (status == RunStatus::Running).then(|| RunRecord {
             status,
             step: setback.step,
             next: next.clone(),
-            state: state.clone(),
+            state,
             error: None,
             error_node: None,
             attempt: 0,
@@ -259,7 +274,7 @@ impl<S: CheckpointStore> Runtime<S> {
             step: setback.step,
             node: node_list_plain(nodes),
             component_digest: digests.join(","),
-            state,
+            changes,
             next: next.clone(),
             status,
             logs: setback.logs,
@@ -268,13 +283,16 @@ impl<S: CheckpointStore> Runtime<S> {
             wakes,
             wake_at_ms,
         };
+        let committing = Instant::now();
         self.store.commit_step(commit).await?;
+        let commit = committing.elapsed();
         self.emit(Event::Committed {
             thread: run.thread.clone(),
             step: setback.step,
             nodes: nodes.to_vec(),
             digests: digests.iter().map(|d| d.to_string()).collect(),
             elapsed,
+            commit,
             next,
             status,
         });
@@ -350,6 +368,7 @@ impl<S: CheckpointStore> Runtime<S> {
             idempotency_key: format!("{}/{step}/{node_name}", run.thread),
             timeout: node.timeout,
             limits: limits(&node.limits),
+            reuse: node.reuse,
         };
         let _permit = self.node_permits.acquire().await;
         let output = plugin.call(&input, state_text).await;

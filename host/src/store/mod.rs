@@ -13,6 +13,11 @@
 //! Operations are whole steps, not SQL, so that stores other than [`SqliteStore`] can be
 //! added without touching the runtime. The store knows nothing of WebAssembly or of the
 //! workflow file format: it keeps workflow texts and states as the runtime hands them over.
+//!
+//! States are stored per top-level key: a commit writes the keys its step changed, the
+//! run's input is the writes of step 0, and reads put whole states back together (the
+//! latest write of every key). Values of 1 KiB of JSON or more are stored once, by
+//! digest, however many runs and steps hold them.
 
 mod clock;
 mod rows;
@@ -203,8 +208,10 @@ pub struct StepCommit {
     pub node: String,
     /// The node's component digest; for a parallel step, the digests joined by `,`.
     pub component_digest: String,
-    /// The whole state after this step.
-    pub state: Map<String, Value>,
+    /// The top-level keys of the state this step changed, with their new values; the
+    /// other keys keep theirs (keys are never removed). Only these are written, so a
+    /// checkpoint grows with the change, not with the state. A whole state is fine too.
+    pub changes: Map<String, Value>,
     pub next: Vec<String>,
     /// `Running`, `Completed` when `next` is empty, or `Sleeping` (with `wake_at_ms`).
     pub status: RunStatus,

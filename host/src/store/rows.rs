@@ -15,16 +15,14 @@ use super::{Checkpoint, LogLine, PendingWrite, RunRecord, RunStatus, RunSummary,
 // Reads.
 
 pub(super) fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunRecord>, StoreError> {
-    // One statement, so the run row and its checkpoint come from the same snapshot (the
-    // pending writes are read in the same transaction: see `SqliteStore::read`).
+    // The run row, its state and its pending writes are read in one transaction, so from
+    // the same snapshot: see `SqliteStore::read`.
     let mut stmt = conn.prepare_cached(
         "SELECT r.thread, r.workflow_name, r.workflow_digest, r.workflow_path, r.status, r.step,
                 r.next_json, r.error, r.error_node, r.attempt, r.created_at, r.updated_at,
-                CASE WHEN r.step = 0 THEN r.input_json ELSE c.state_json END,
                 r.wake_at, r.interrupt_json, r.resume_json, r.timed_out, r.wakes, r.retry_base,
                 r.joins_json, r.lease_owner, r.lease_expires
-         FROM runs r LEFT JOIN checkpoints c ON c.thread = r.thread AND c.step = r.step
-         WHERE r.thread = ?1",
+         FROM runs r WHERE r.thread = ?1",
     )?;
     let raw = stmt
         .query_row([thread], |row| {
@@ -41,16 +39,15 @@ pub(super) fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunReco
                 attempt: row.get(9)?,
                 created_at_ms: row.get(10)?,
                 updated_at_ms: row.get(11)?,
-                state_json: row.get(12)?,
-                wake_at_ms: row.get(13)?,
-                interrupt_json: row.get(14)?,
-                resume_json: row.get(15)?,
-                timed_out: row.get(16)?,
-                wakes: row.get(17)?,
-                retry_base: row.get(18)?,
-                joins_json: row.get(19)?,
-                lease_owner: row.get(20)?,
-                lease_expires_ms: row.get(21)?,
+                wake_at_ms: row.get(12)?,
+                interrupt_json: row.get(13)?,
+                resume_json: row.get(14)?,
+                timed_out: row.get(15)?,
+                wakes: row.get(16)?,
+                retry_base: row.get(17)?,
+                joins_json: row.get(18)?,
+                lease_owner: row.get(19)?,
+                lease_expires_ms: row.get(20)?,
             })
         })
         .optional()?;
@@ -58,7 +55,99 @@ pub(super) fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunReco
         return Ok(None);
     };
     let pending = pending_writes(conn, thread, raw.step + 1)?;
-    raw.decode(pending).map(Some)
+    let state = state_at(conn, thread, raw.step)?;
+    raw.decode(state, pending).map(Some)
+}
+
+/// The state after `step` (0: the input): for every key, its latest write at or before
+/// `step`, in the order the keys were first written. Costs a few index lookups per key,
+/// however long the run's history.
+pub(super) fn state_at(
+    conn: &Connection,
+    thread: &str,
+    step: u64,
+) -> Result<Map<String, Value>, StoreError> {
+    // The keys, one index seek each (a skip scan of `state_writes_by_key`).
+    let mut keys = conn.prepare_cached(
+        "WITH RECURSIVE keys (key) AS (
+             SELECT MIN(key) FROM state_writes WHERE thread = ?1 AND step <= ?2
+             UNION ALL
+             SELECT (SELECT MIN(key) FROM state_writes
+                     WHERE thread = ?1 AND key > keys.key AND step <= ?2)
+             FROM keys WHERE keys.key IS NOT NULL
+         )
+         SELECT key FROM keys WHERE key IS NOT NULL",
+    )?;
+    let keys: Vec<String> = keys
+        .query_map(params![thread, step], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut latest = conn.prepare_cached(
+        "SELECT w.value_json, b.data,
+                (SELECT f.step FROM state_writes f WHERE f.thread = ?1 AND f.key = ?2
+                 ORDER BY f.step LIMIT 1) AS first_step,
+                (SELECT f.ord FROM state_writes f WHERE f.thread = ?1 AND f.key = ?2
+                 ORDER BY f.step LIMIT 1) AS first_ord
+         FROM state_writes w LEFT JOIN blobs b ON b.digest = w.blob
+         WHERE w.thread = ?1 AND w.key = ?2 AND w.step <= ?3
+         ORDER BY w.step DESC LIMIT 1",
+    )?;
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        let (inline, blob, first) = latest.query_row(params![thread, key, step], |row| {
+            Ok((
+                row.get::<_, Option<String>>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                (row.get::<_, i64>(2)?, row.get::<_, i64>(3)?),
+            ))
+        })?;
+        let json = inline.or(blob).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "thread {thread:?} step {step}: the stored value of state key {key:?} is missing"
+            ))
+        })?;
+        let what = format!("value of state key {key:?}");
+        values.push((first, key, from_json::<Value>(thread, step, &what, &json)?));
+    }
+    values.sort_by_key(|(first, _, _)| *first);
+    Ok(values.into_iter().map(|(_, k, v)| (k, v)).collect())
+}
+
+/// Every state of the run, step 0 (the input) to its last step, built by applying its
+/// writes in order.
+fn states(conn: &Connection, thread: &str) -> Result<Vec<Map<String, Value>>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT w.step, w.key, w.value_json, b.data
+         FROM state_writes w LEFT JOIN blobs b ON b.digest = w.blob
+         WHERE w.thread = ?1 ORDER BY w.step, w.ord",
+    )?;
+    let rows = stmt.query_map([thread], |row| {
+        Ok((
+            row.get::<_, u64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?,
+            row.get::<_, Option<String>>(3)?,
+        ))
+    })?;
+    let mut states = vec![Map::new()];
+    for row in rows {
+        let (step, key, inline, blob) = row?;
+        let step_index = usize::try_from(step).unwrap_or(usize::MAX);
+        while states.len() <= step_index {
+            let last = states.last().cloned().unwrap_or_default();
+            states.push(last);
+        }
+        let json = inline.or(blob).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "thread {thread:?} step {step}: the stored value of state key {key:?} is missing"
+            ))
+        })?;
+        let what = format!("value of state key {key:?}");
+        let value = from_json::<Value>(thread, step, &what, &json)?;
+        if let Some(state) = states.last_mut() {
+            state.insert(key, value);
+        }
+    }
+    Ok(states)
 }
 
 /// The pending writes of `step`, by node.
@@ -105,7 +194,6 @@ pub(super) struct RawRun {
     attempt: u32,
     created_at_ms: i64,
     updated_at_ms: i64,
-    state_json: Option<String>,
     wake_at_ms: Option<i64>,
     interrupt_json: Option<String>,
     resume_json: Option<String>,
@@ -118,13 +206,11 @@ pub(super) struct RawRun {
 }
 
 impl RawRun {
-    fn decode(self, pending: Vec<PendingWrite>) -> Result<RunRecord, StoreError> {
-        let state_json = self.state_json.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "thread {:?}: the checkpoint of step {} is missing",
-                self.thread, self.step
-            ))
-        })?;
+    fn decode(
+        self,
+        state: Map<String, Value>,
+        pending: Vec<PendingWrite>,
+    ) -> Result<RunRecord, StoreError> {
         let (thread, step) = (self.thread.as_str(), self.step);
         let optional_json = |what: &str, json: Option<&str>| {
             json.map(|json| from_json::<Value>(thread, step, what, json))
@@ -133,7 +219,7 @@ impl RawRun {
         Ok(RunRecord {
             status: parse_status(thread, &self.status)?,
             next: from_json(thread, step, "next-node list", &self.next_json)?,
-            state: from_json::<Map<String, Value>>(thread, step, "state", &state_json)?,
+            state,
             interrupt: optional_json("interrupt", self.interrupt_json.as_deref())?,
             resume: optional_json("resume input", self.resume_json.as_deref())?,
             joins: from_json::<BTreeMap<String, BTreeSet<String>>>(
@@ -165,8 +251,9 @@ impl RawRun {
 
 pub(super) fn history(conn: &Connection, thread: &str) -> Result<Vec<Checkpoint>, StoreError> {
     position(conn, thread)?;
+    let mut states = states(conn, thread)?;
     let mut stmt = conn.prepare_cached(
-        "SELECT step, node, state_json, next_json, component_digest, workflow_digest, created_at
+        "SELECT step, node, next_json, component_digest, workflow_digest, created_at
          FROM checkpoints WHERE thread = ?1 ORDER BY step DESC",
     )?;
     let rows = stmt.query_map([thread], |row: &Row<'_>| {
@@ -176,18 +263,27 @@ pub(super) fn history(conn: &Connection, thread: &str) -> Result<Vec<Checkpoint>
             row.get::<_, String>(2)?,
             row.get::<_, String>(3)?,
             row.get::<_, String>(4)?,
-            row.get::<_, String>(5)?,
-            row.get::<_, i64>(6)?,
+            row.get::<_, i64>(5)?,
         ))
     })?;
     rows.map(|row| {
-        let (step, node, state_json, next_json, component_digest, workflow_digest, created_at) =
-            row?;
+        let (step, node, next_json, component_digest, workflow_digest, created_at) = row?;
+        // Newest first: the states are taken from the end. A step that wrote no key has
+        // the state of the step before it.
+        let index = usize::try_from(step).unwrap_or(usize::MAX);
+        let state = match states.len() {
+            len if len > index + 1 => {
+                states.truncate(index + 1);
+                states.pop().unwrap_or_default()
+            }
+            len if len == index + 1 => states.pop().unwrap_or_default(),
+            _ => states.last().cloned().unwrap_or_default(),
+        };
         Ok(Checkpoint {
             thread: thread.to_owned(),
             step,
             node,
-            state: from_json(thread, step, "state", &state_json)?,
+            state,
             next: from_json(thread, step, "next-node list", &next_json)?,
             component_digest,
             workflow_digest,
@@ -274,6 +370,49 @@ pub(super) fn parse_status(thread: &str, status: &str) -> Result<RunStatus, Stor
     status
         .parse()
         .map_err(|error| StoreError::Corrupt(format!("thread {thread:?}: {error}")))
+}
+
+/// A state value whose JSON is at least this long is stored once, by digest, in `blobs`:
+/// a large value that many runs or steps share (a document, a prompt) costs its size once.
+/// Shorter values are stored inline, where a digest would cost more than it saves.
+pub(super) const BLOB_MIN: usize = 1024;
+
+/// One key of the state, encoded for `state_writes`.
+#[derive(Debug)]
+pub(super) struct StoredValue {
+    pub key: String,
+    pub json: String,
+    /// Where `json` is stored in `blobs` (its digest), if it is long.
+    pub blob: Option<String>,
+}
+
+/// Encodes the keys of `values`. Runs on the caller's thread, not the writer's: JSON and
+/// hashing of many runs' checkpoints proceed in parallel, the writer only inserts.
+pub(super) fn encode_values(values: &Map<String, Value>) -> Result<Vec<StoredValue>, StoreError> {
+    values
+        .iter()
+        .map(|(key, value)| {
+            let json = to_json(value)?;
+            let blob = (json.len() >= BLOB_MIN).then(|| sha256(json.as_bytes()));
+            Ok(StoredValue {
+                key: key.clone(),
+                json,
+                blob,
+            })
+        })
+        .collect()
+}
+
+/// `sha256:<hex>` of some bytes.
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256:");
+    for byte in Sha256::digest(bytes) {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {

@@ -25,6 +25,7 @@ pub(super) const PRAGMAS: &str = "
 pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_long_running.sql"),
+    include_str!("migrations/0003_state_keys.sql"),
 ];
 
 /// Opens (creating it and its folder if missing) the database at `path` for writing and

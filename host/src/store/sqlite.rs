@@ -22,7 +22,12 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: Arc<Writer>,
+    /// For reads of any size, on the blocking thread pool.
     reader: Arc<Mutex<Connection>>,
+    /// For the step loop's small reads (a run, a workflow text), made on the calling
+    /// thread: handing a read of some microseconds to another thread and back costs more
+    /// than the read.
+    quick_reader: Arc<Mutex<Connection>>,
     path: Arc<Path>,
 }
 
@@ -32,10 +37,12 @@ impl SqliteStore {
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<SqliteStore, StoreError> {
         let conn = schema::open_writer(path)?;
         let reader = schema::open_reader(path)?;
+        let quick_reader = schema::open_reader(path)?;
         let writer = Writer::spawn(conn, clock, path)?;
         Ok(SqliteStore {
             writer: Arc::new(writer),
             reader: Arc::new(Mutex::new(reader)),
+            quick_reader: Arc::new(Mutex::new(quick_reader)),
             path: Arc::from(path),
         })
     }
@@ -72,25 +79,39 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Runs `query` on the calling thread, in one read transaction: for reads that take
+    /// microseconds (WAL readers never wait for the writer).
+    fn read_now<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self
+            .quick_reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let snapshot = conn.unchecked_transaction()?;
+        query(&snapshot)
+    }
+}
+
 impl CheckpointStore for SqliteStore {
     async fn create_run(&self, run: NewRun) -> Result<RunRecord, StoreError> {
+        let input = encode_values(&run.input)?;
         self.writer
-            .call(move |conn, now_ms| create_run(conn, now_ms, &run))
+            .call(move |conn, now_ms| create_run(conn, now_ms, &run, &input))
             .await
     }
 
     async fn load_run(&self, thread: &str) -> Result<Option<RunRecord>, StoreError> {
-        let thread = thread.to_owned();
-        self.read(move |conn| load_run(conn, &thread)).await
+        self.read_now(|conn| load_run(conn, thread))
     }
 
     async fn workflow_text(&self, digest: &str) -> Result<Option<String>, StoreError> {
-        let digest = digest.to_owned();
-        self.read(move |conn| {
+        self.read_now(|conn| {
             let mut stmt = conn.prepare_cached("SELECT text FROM workflows WHERE digest = ?1")?;
-            Ok(stmt.query_row([&digest], |row| row.get(0)).optional()?)
+            Ok(stmt.query_row([digest], |row| row.get(0)).optional()?)
         })
-        .await
     }
 
     async fn set_status(&self, thread: &str, status: RunStatus) -> Result<(), StoreError> {
@@ -101,8 +122,9 @@ impl CheckpointStore for SqliteStore {
     }
 
     async fn commit_step(&self, commit: StepCommit) -> Result<(), StoreError> {
+        let changes = encode_values(&commit.changes)?;
         self.writer
-            .call(move |conn, now_ms| commit_step(conn, now_ms, &commit))
+            .call(move |conn, now_ms| commit_step(conn, now_ms, &commit, &changes))
             .await
     }
 
@@ -147,7 +169,7 @@ impl CheckpointStore for SqliteStore {
     }
 
     async fn leases(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.read(leases).await
+        self.read_now(leases)
     }
 
     async fn renew(
@@ -206,7 +228,7 @@ impl CheckpointStore for SqliteStore {
     }
 
     async fn next_wake(&self) -> Result<Option<i64>, StoreError> {
-        self.read(next_wake).await
+        self.read_now(next_wake)
     }
 
     async fn history(&self, thread: &str) -> Result<Vec<Checkpoint>, StoreError> {
@@ -226,7 +248,17 @@ impl CheckpointStore for SqliteStore {
 
 // Writes: each runs inside the writer's transaction (in its own savepoint).
 
-fn create_run(conn: &Connection, now_ms: i64, run: &NewRun) -> Result<RunRecord, StoreError> {
+fn create_run(
+    conn: &Connection,
+    now_ms: i64,
+    run: &NewRun,
+    input: &[StoredValue],
+) -> Result<RunRecord, StoreError> {
+    // A run created leased is driven at once by its creator.
+    let status = match run.lease {
+        Some(_) => RunStatus::Running,
+        None => RunStatus::Pending,
+    };
     let lease_owner = run.lease.as_ref().map(|(owner, _)| owner.clone());
     let lease_expires = run.lease.as_ref().map(|(_, ms)| now_ms + ms);
     match position(conn, &run.thread) {
@@ -251,28 +283,28 @@ fn create_run(conn: &Connection, now_ms: i64, run: &NewRun) -> Result<RunRecord,
     ])?;
     conn.prepare_cached(
         "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status, step,
-                           next_json, input_json, attempt, created_at, updated_at,
+                           next_json, attempt, created_at, updated_at,
                            lease_owner, lease_expires)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 0, ?8, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, ?8, ?9)",
     )?
     .execute(params![
         run.thread,
         run.workflow_name,
         run.workflow_digest,
         run.workflow_path,
-        RunStatus::Pending.as_str(),
+        status.as_str(),
         to_json(&run.next)?,
-        to_json(&run.input)?,
         now_ms,
         lease_owner,
         lease_expires,
     ])?;
+    insert_state(conn, now_ms, &run.thread, 0, input)?;
     Ok(RunRecord {
         thread: run.thread.clone(),
         workflow_name: run.workflow_name.clone(),
         workflow_digest: run.workflow_digest.clone(),
         workflow_path: run.workflow_path.clone(),
-        status: RunStatus::Pending,
+        status,
         step: 0,
         next: run.next.clone(),
         state: run.input.clone(),
@@ -318,31 +350,61 @@ fn set_status(
     Ok(())
 }
 
-fn commit_step(conn: &Connection, now_ms: i64, commit: &StepCommit) -> Result<(), StoreError> {
+fn commit_step(
+    conn: &Connection,
+    now_ms: i64,
+    commit: &StepCommit,
+    changes: &[StoredValue],
+) -> Result<(), StoreError> {
     let run = fenced(conn, &commit.thread, commit.owner.as_deref())?;
     expect_next_step(&commit.thread, run.step, commit.step)?;
     conn.prepare_cached(
-        "INSERT INTO checkpoints (thread, step, node, state_json, next_json, component_digest,
+        "INSERT INTO checkpoints (thread, step, node, next_json, component_digest,
                                   workflow_digest, created_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, workflow_digest, ?7 FROM runs WHERE thread = ?1",
+         SELECT ?1, ?2, ?3, ?4, ?5, workflow_digest, ?6 FROM runs WHERE thread = ?1",
     )?
     .execute(params![
         commit.thread,
         commit.step,
         commit.node,
-        to_json(&commit.state)?,
         to_json(&commit.next)?,
         commit.component_digest,
         now_ms,
     ])?;
+    insert_state(conn, now_ms, &commit.thread, commit.step, changes)?;
     insert_logs(conn, &commit.thread, &commit.logs)?;
     conn.prepare_cached("DELETE FROM pending_writes WHERE thread = ?1 AND step <= ?2")?
         .execute(params![commit.thread, commit.step])?;
+    if run.status == commit.status && run.wake_at_ms.is_none() && commit.wake_at_ms.is_none() {
+        // The common step of a running run: leave `status` and `wake_at` out of the
+        // statement, so that the indexes on them are not rewritten (fewer pages to sync).
+        conn.prepare_cached(
+            "UPDATE runs SET step = ?2, next_json = ?3, joins_json = ?4, wakes = ?5,
+                             attempt = 0, retry_base = 0, error = NULL, error_node = NULL,
+                             interrupt_json = NULL, resume_json = NULL, timed_out = 0,
+                             updated_at = ?6
+             WHERE thread = ?1",
+        )?
+        .execute(params![
+            commit.thread,
+            commit.step,
+            to_json(&commit.next)?,
+            to_json(&commit.joins)?,
+            commit.wakes,
+            now_ms,
+        ])?;
+        return Ok(());
+    }
     conn.prepare_cached(
         "UPDATE runs SET step = ?2, next_json = ?3, status = ?4, joins_json = ?5, wakes = ?6,
                          wake_at = ?7, attempt = 0, retry_base = 0, error = NULL,
                          error_node = NULL, interrupt_json = NULL, resume_json = NULL,
-                         timed_out = 0, updated_at = ?8
+                         timed_out = 0, updated_at = ?8,
+                         -- A completed run needs no lease: releasing it here saves the
+                         -- release its own durable commit.
+                         lease_owner = CASE WHEN ?4 = 'completed' THEN NULL ELSE lease_owner END,
+                         lease_expires = CASE WHEN ?4 = 'completed' THEN NULL
+                                              ELSE lease_expires END
          WHERE thread = ?1",
     )?
     .execute(params![
@@ -586,13 +648,14 @@ struct RunRow {
     status: RunStatus,
     lease_owner: Option<String>,
     lease_expires_ms: Option<i64>,
+    wake_at_ms: Option<i64>,
 }
 
 /// The run's position, status and lease; [`StoreError::NotFound`] if there is no run.
 fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreError> {
     let found = conn
         .prepare_cached(
-            "SELECT step, status, lease_owner, lease_expires FROM runs WHERE thread = ?1",
+            "SELECT step, status, lease_owner, lease_expires, wake_at FROM runs WHERE thread = ?1",
         )?
         .query_row([thread], |row| {
             Ok((
@@ -600,15 +663,18 @@ fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreError> {
                 row.get::<_, String>(1)?,
                 row.get::<_, Option<String>>(2)?,
                 row.get::<_, Option<i64>>(3)?,
+                row.get::<_, Option<i64>>(4)?,
             ))
         })
         .optional()?;
-    let (step, status, lease_owner, lease_expires_ms) = found.ok_or_else(|| not_found(thread))?;
+    let (step, status, lease_owner, lease_expires_ms, wake_at_ms) =
+        found.ok_or_else(|| not_found(thread))?;
     Ok(RunRow {
         step,
         status: parse_status(thread, &status)?,
         lease_owner,
         lease_expires_ms,
+        wake_at_ms,
     })
 }
 
@@ -663,6 +729,44 @@ fn insert_logs(conn: &Connection, thread: &str, logs: &[LogLine]) -> Result<(), 
             line.message,
             line.at_ms
         ])?;
+    }
+    Ok(())
+}
+
+/// Writes the keys a step (0: the input) changed, long values into `blobs` once.
+fn insert_state(
+    conn: &Connection,
+    now_ms: i64,
+    thread: &str,
+    step: u64,
+    values: &[StoredValue],
+) -> Result<(), StoreError> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO state_writes (thread, step, key, ord, value_json, blob)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (ord, value) in values.iter().enumerate() {
+        match &value.blob {
+            None => insert.execute(params![
+                thread,
+                step,
+                value.key,
+                ord,
+                value.json,
+                None::<&str>
+            ])?,
+            Some(digest) => {
+                conn.prepare_cached(
+                    "INSERT INTO blobs (digest, data, created_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (digest) DO NOTHING",
+                )?
+                .execute(params![digest, value.json, now_ms])?;
+                insert.execute(params![thread, step, value.key, ord, None::<&str>, digest])?
+            }
+        };
     }
     Ok(())
 }

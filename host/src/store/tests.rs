@@ -45,7 +45,7 @@ fn commit(thread: &str, step: u64, next: &[&str]) -> StepCommit {
         step,
         node: format!("node-{step}"),
         component_digest: format!("sha256:component-{step}"),
-        state: object(json!({"name": "Ada", "step": step})),
+        changes: object(json!({"name": "Ada", "step": step})),
         next: next.iter().map(|n| (*n).to_owned()).collect(),
         status: if next.is_empty() {
             RunStatus::Completed
@@ -467,7 +467,7 @@ async fn unreadable_json_is_reported_as_corrupt() {
         .unwrap();
     let raw = rusqlite::Connection::open(f.store.path()).unwrap();
     raw.execute(
-        "UPDATE checkpoints SET state_json = '[1' WHERE thread = 'job-1'",
+        "UPDATE state_writes SET value_json = '[1' WHERE thread = 'job-1' AND step = 1",
         [],
     )
     .unwrap();
@@ -784,10 +784,10 @@ async fn concurrent_claims_never_share_a_run() {
 
     let runs = f.store.list_runs(None).await.unwrap();
     assert!(runs.iter().all(|run| run.status == RunStatus::Completed));
-    // Each run was leased by the owner that completed it, and by no one else since.
-    for (thread, owner) in &done {
+    // The completing commit released each run's lease.
+    for (thread, _) in &done {
         let run = f.store.load_run(thread).await.unwrap().unwrap();
-        assert_eq!(run.lease_owner.as_deref(), Some(*owner), "{thread}");
+        assert_eq!(run.lease_owner, None, "{thread}");
     }
 }
 
@@ -1434,7 +1434,7 @@ async fn a_version_1_database_is_upgraded_with_its_runs() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 
     let run = store.load_run("old-1").await.unwrap().unwrap();
     assert_eq!(
@@ -1456,6 +1456,11 @@ async fn a_version_1_database_is_upgraded_with_its_runs() {
     assert!(run.joins.is_empty() && run.pending.is_empty());
     assert_eq!((run.lease_owner, run.lease_expires_ms), (None, None));
     assert_eq!(store.logs("old-1").await.unwrap().len(), 1);
+    let history = store.history("old-1").await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].state, object(json!({"name": "Ada", "n": 1})));
+    let input = store.load_run("old-2").await.unwrap().unwrap();
+    assert_eq!(input.state, object(json!({"name": "Bob"})));
 
     // The old runs take part in everything new.
     let claimed = store
@@ -1485,4 +1490,97 @@ async fn a_version_1_database_is_upgraded_with_its_runs() {
     drop(store);
     // Opening the upgraded file again migrates nothing more.
     SqliteStore::open(&path, clock).unwrap();
+}
+
+/// Keys in the order `state` lists them.
+fn keys(state: &Map<String, Value>) -> Vec<&str> {
+    state.keys().map(String::as_str).collect()
+}
+
+#[tokio::test]
+async fn a_step_writes_only_the_keys_it_changed_and_reads_see_whole_states() {
+    let f = Fixture::new();
+    let big = "x".repeat(100_000);
+    f.store
+        .create_run(NewRun {
+            input: object(json!({"zeta": 0, "payload": big, "alpha": []})),
+            ..new_run("job-1")
+        })
+        .await
+        .unwrap();
+    let step = |step: u64, changes: Value| StepCommit {
+        changes: object(changes),
+        ..commit("job-1", step, &["hello"])
+    };
+    f.store
+        .commit_step(step(1, json!({"zeta": 1})))
+        .await
+        .unwrap();
+    // A step may change nothing, and may add a key.
+    f.store.commit_step(step(2, json!({}))).await.unwrap();
+    f.store
+        .commit_step(step(3, json!({"zeta": 3, "new": true})))
+        .await
+        .unwrap();
+
+    let run = f.store.load_run("job-1").await.unwrap().unwrap();
+    assert_eq!(keys(&run.state), ["zeta", "payload", "alpha", "new"]);
+    assert_eq!(run.state["zeta"], json!(3));
+    assert_eq!(run.state["payload"], json!(big));
+
+    let history = f.store.history("job-1").await.unwrap();
+    let zetas: Vec<(u64, &Value)> = history.iter().map(|c| (c.step, &c.state["zeta"])).collect();
+    assert_eq!(
+        zetas,
+        [(3, &json!(3)), (2, &json!(1)), (1, &json!(1))],
+        "newest first, whole states"
+    );
+    assert!(history.iter().all(|c| c.state["payload"] == json!(big)));
+    assert_eq!(keys(&history[2].state), ["zeta", "payload", "alpha"]);
+
+    // The rows behind it: the input's three keys, then one key, none, two.
+    let raw = rusqlite::Connection::open(f.store.path()).unwrap();
+    let per_step: Vec<(u64, i64)> = raw
+        .prepare("SELECT step, COUNT(*) FROM state_writes GROUP BY step ORDER BY step")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(per_step, [(0, 3), (1, 1), (3, 2)]);
+}
+
+#[tokio::test]
+async fn a_large_value_is_stored_once_however_many_runs_hold_it() {
+    let f = Fixture::new();
+    let big = "y".repeat(50_000);
+    for i in 0..5 {
+        f.store
+            .create_run(NewRun {
+                input: object(json!({"count": i, "document": big})),
+                ..new_run(&format!("job-{i}"))
+            })
+            .await
+            .unwrap();
+    }
+    let raw = rusqlite::Connection::open(f.store.path()).unwrap();
+    let (blobs, bytes): (i64, i64) = raw
+        .query_row("SELECT COUNT(*), SUM(LENGTH(data)) FROM blobs", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(
+        (blobs, bytes),
+        (1, 50_002),
+        "one copy of the document's JSON"
+    );
+    for i in 0..5 {
+        let run = f
+            .store
+            .load_run(&format!("job-{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(run.state, object(json!({"count": i, "document": big})));
+    }
 }

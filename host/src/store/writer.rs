@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -17,6 +18,14 @@ use super::{Clock, StoreError};
 
 /// At most this many commands share one transaction.
 const MAX_BATCH: usize = 1024;
+
+/// How long each side of the queue polls before it sleeps. Waking a sleeping thread costs
+/// 25-50 µs on a small VM (measured: a send-and-reply between two threads that block takes
+/// 45-60 µs at p50, 0.5 µs when the receiver polls), which is more than a step's own host
+/// work. After a batch the writer polls this long for the next command, so a run's next
+/// checkpoint usually arrives while it still does; a caller polls as long for its reply.
+/// When commands keep coming, nobody polls: there is always work.
+const POLL: Duration = Duration::from_micros(200);
 
 /// The caller's side of the writer thread. Dropping it lets the thread finish the queued
 /// commands and waits for it.
@@ -64,7 +73,17 @@ impl Writer {
         T: Send + 'static,
         F: Fn(&Connection, i64) -> Result<T, StoreError> + Send + 'static,
     {
-        let reply = self.submit(work)?;
+        let mut reply = self.submit(work)?;
+        // Poll for the reply a little before sleeping on it: yielding keeps this worker
+        // thread awake (other tasks still run in between) instead of parking it.
+        let polling = Instant::now();
+        while polling.elapsed() < POLL {
+            match reply.try_recv() {
+                Ok(result) => return result,
+                Err(oneshot::error::TryRecvError::Closed) => return Err(StoreError::Closed),
+                Err(oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
+            }
+        }
         reply.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -151,7 +170,7 @@ fn run(
     commands: &mpsc::Receiver<Box<dyn Job>>,
     commits: &AtomicU64,
 ) {
-    while let Ok(first) = commands.recv() {
+    while let Some(first) = next_command(commands) {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match commands.try_recv() {
@@ -169,6 +188,22 @@ fn run(
         }
         for job in batch {
             job.reply();
+        }
+    }
+}
+
+/// The next command: polled for up to [`POLL`], then waited for. `None` once every sender
+/// is gone.
+fn next_command(commands: &mpsc::Receiver<Box<dyn Job>>) -> Option<Box<dyn Job>> {
+    let polling = Instant::now();
+    loop {
+        match commands.try_recv() {
+            Ok(job) => return Some(job),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            // Yield rather than spin: on a small machine the thread that will send the
+            // command may need this core.
+            Err(mpsc::TryRecvError::Empty) if polling.elapsed() < POLL => std::thread::yield_now(),
+            Err(mpsc::TryRecvError::Empty) => return commands.recv().ok(),
         }
     }
 }

@@ -76,6 +76,11 @@ pub struct Node {
     /// What one call may use: each of the node's `memory`, `fuel`, `max_state` and
     /// `allow_http` keys, else the workflow's, else the default ([`Limits::default`]).
     pub limits: Limits,
+    /// `reuse = true`: keep the node's instance warm between calls (of any run), so
+    /// that the next call skips instantiation; the instance's memory survives from
+    /// one call to the next. `false` (the default): a fresh instance per call. Per
+    /// node only; there is no workflow-wide default.
+    pub reuse: bool,
 }
 
 /// How a run leaves a node.

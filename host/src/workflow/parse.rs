@@ -55,6 +55,8 @@ struct RawNode {
     fuel: Option<Spanned<i64>>,
     max_state: Option<Spanned<SizeValue>>,
     allow_http: Option<Vec<Spanned<String>>>,
+    /// Any TOML value, so that a wrong type gets a message naming the node.
+    reuse: Option<Spanned<toml::Value>>,
 }
 
 /// The limit keys of the top level or of a node.
@@ -484,6 +486,10 @@ impl Validator<'_> {
                 Some(t) => Some(self.timeout(t, &prefix)?),
             };
             let limits = self.limits(raw_node.limits(), &prefix, &default_limits)?;
+            let reuse = match &raw_node.reuse {
+                None => false,
+                Some(value) => self.reuse(value, &prefix)?,
+            };
 
             let node_locs = NodeLocs {
                 header: Loc::new(self.text, header),
@@ -506,6 +512,7 @@ impl Validator<'_> {
                 timeout,
                 after,
                 limits,
+                reuse,
             };
             nodes.insert(name.clone(), node);
         }
@@ -620,6 +627,20 @@ impl Validator<'_> {
             return Err(self.err(raw.span(), msg));
         }
         Ok(timeout)
+    }
+
+    /// A node's `reuse` value: a boolean.
+    fn reuse(&self, raw: &Spanned<toml::Value>, prefix: &str) -> Result<bool, WorkflowError> {
+        match raw.get_ref() {
+            toml::Value::Boolean(reuse) => Ok(*reuse),
+            other => {
+                let msg = format!(
+                    "{prefix}reuse must be true or false (true keeps the node's instance warm \
+                     between calls), got {other}"
+                );
+                Err(self.err(raw.span(), msg))
+            }
+        }
     }
 
     /// Validates the limit keys of the top level or of a node and lays them over

@@ -110,7 +110,7 @@ fn unknown_key_in_node() {
     let e = error("name = \"x\"\nstart = \"a\"\n[nodes.a]\nnext = \"end\"\n  nxet = 1\n");
     assert_eq!(
         e,
-        "wf.toml:5:3: unknown field `nxet`, expected one of `plugin`, `config`, `next`, `routes`, `after`, `retry`, `timeout`, `memory`, `fuel`, `max_state`, `allow_http`"
+        "wf.toml:5:3: unknown field `nxet`, expected one of `plugin`, `config`, `next`, `routes`, `after`, `retry`, `timeout`, `memory`, `fuel`, `max_state`, `allow_http`, `reuse`"
     );
 }
 
@@ -560,6 +560,39 @@ fn timeout_must_be_a_positive_duration() {
         e.starts_with("wf.toml:3:11: invalid type: integer `30`"),
         "{e}"
     );
+}
+
+// ---- Warm instances: reuse ----
+
+#[test]
+fn reuse_defaults_to_false_and_is_per_node() {
+    let workflow = parse(
+        "name = \"x\"\nstart = \"a\"\n[nodes.a]\nnext = \"b\"\nreuse = true\n\
+         [nodes.b]\nnext = \"c\"\nreuse = false\n[nodes.c]\nnext = \"end\"\n",
+    )
+    .unwrap();
+    let reuse: Vec<bool> = workflow.nodes.values().map(|n| n.reuse).collect();
+    assert_eq!(reuse, [true, false, false]);
+}
+
+#[test]
+fn reuse_must_be_a_boolean() {
+    assert_eq!(
+        error(&one_node("", "reuse = \"yes\"")),
+        "wf.toml:6:9: node \"a\": reuse must be true or false (true keeps the node's instance \
+         warm between calls), got \"yes\""
+    );
+    assert_eq!(
+        error(&one_node("", "reuse = 1")),
+        "wf.toml:6:9: node \"a\": reuse must be true or false (true keeps the node's instance \
+         warm between calls), got 1"
+    );
+}
+
+#[test]
+fn reuse_is_not_a_workflow_wide_key() {
+    let e = error(&one_node("reuse = true", ""));
+    assert!(e.starts_with("wf.toml:3:1: unknown field `reuse`"), "{e}");
 }
 
 // ---- Limits: memory, fuel, max_state, allow_http ----

@@ -8,6 +8,10 @@
 //!
 //! - `by` (integer, default 1): what to add.
 //! - `delay_ms` (integer, default 0): how long to sleep first, to simulate work.
+//!   A string of digits is accepted too, so that a workflow can take the delay
+//!   from the host's environment: `delay_ms = "${env:BENCH_DELAY_MS}"` (the
+//!   benchmarks' resume scenario slows one node down only in the process it
+//!   kills).
 //! - `trace` (boolean, default false): also return `"trace": [<node name>]`.
 //!   With `trace = "append"` in the workflow's `[state]`, the state keeps the
 //!   list of nodes that ran.
@@ -29,6 +33,7 @@ use serde_json::{Map, Value, json};
 #[serde(default, deny_unknown_fields)]
 struct Config {
     by: i64,
+    #[serde(deserialize_with = "millis")]
     delay_ms: u64,
     trace: bool,
     mode: String,
@@ -52,6 +57,25 @@ impl Default for Config {
             fail_attempts: None,
             message: "counter failed".to_owned(),
         }
+    }
+}
+
+/// `delay_ms`: a number, or a string of digits (`"${env:NAME}"` resolves to one).
+fn millis<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Millis {
+        Number(u64),
+        Text(String),
+    }
+    match Millis::deserialize(deserializer)? {
+        Millis::Number(ms) => Ok(ms),
+        Millis::Text(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+            text.parse().map_err(serde::de::Error::custom)
+        }
+        Millis::Text(text) => Err(serde::de::Error::custom(format!(
+            "delay_ms must be a number of milliseconds or a string of digits, not {text:?}"
+        ))),
     }
 }
 
@@ -157,3 +181,31 @@ fn count(ctx: &Context<Config>, state: &State) -> Result<Map<String, Value>, Fai
 }
 
 export_node!(Counter);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delay(config: Value) -> Result<u64, String> {
+        serde_json::from_value::<Config>(config)
+            .map(|c| c.delay_ms)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn delay_ms_is_a_number_or_a_string_of_digits() {
+        assert_eq!(delay(json!({})), Ok(0));
+        assert_eq!(delay(json!({"delay_ms": 250})), Ok(250));
+        assert_eq!(delay(json!({"delay_ms": "60000"})), Ok(60000));
+        assert_eq!(delay(json!({"delay_ms": "0"})), Ok(0));
+        for bad in [
+            json!("1.5"),
+            json!(""),
+            json!("-1"),
+            json!("soon"),
+            json!(-1),
+        ] {
+            assert!(delay(json!({ "delay_ms": bad })).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `savepoint-bench`: the benchmark suite of savepoint (bench/README.md).
+//!
+//! Layout, in the order a run goes through it: `options` (flags and the full
+//! and `--quick` presets), `suite` (every scenario in order, results into one
+//! JSON object), `floor` (raw rusqlite, one commit per checkpoint), `w1`
+//! (the chain in-process through the `savepoint` library) with `chain` (the
+//! workflow text), `first_call` (a newly dropped component), `resume` (the
+//! real binary, SIGKILL during node 6, `savepoint resume`), `stats` and
+//! `report` (the table).
+
+mod chain;
+mod first_call;
+mod floor;
+mod options;
+mod report;
+mod resume;
+mod stats;
+mod suite;
+mod w1;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(options::Options::parse()).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(options: options::Options) -> anyhow::Result<ExitCode> {
+    let plan = options.plan()?;
+    let parent = plan.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let scratch = parent.join(format!("savepoint-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let outcome = suite::run(&plan, &scratch).await;
+    if plan.keep {
+        eprintln!("scratch folder kept: {}", scratch.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    let outcome = outcome?;
+    if plan.json {
+        println!("{}", serde_json::Value::Object(outcome.json));
+    } else {
+        print!("{}", report::table(&outcome.json));
+    }
+    if outcome.failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {} check(s) failed (see \"failures\")",
+            outcome.failures.len()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,313 @@
+//! W1 in-process: the 10-node chain driven through the `savepoint` library the
+//! way the CLI drives it (`SqliteStore`, `PluginHost`, `Runtime::start`), many
+//! workflows one after another or many at once, each a new thread id, on a
+//! fresh database file per configuration.
+//!
+//! Every committed step is timestamped by an observer on the runtime
+//! ([`Event::Committed`], which also says how long the step waited for its
+//! durable commit and how long its node calls took); the samples are computed
+//! from those stamps once the configuration has finished.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use savepoint::plugin::PluginHost;
+use savepoint::runtime::{Event, Observer, Runtime, StartRun};
+use savepoint::store::{RunRecord, RunStatus, SqliteStore, SystemClock};
+use serde_json::{Map, Value, json};
+use tokio::task::JoinSet;
+
+use crate::chain::NODES;
+use crate::stats;
+
+/// What every configuration shares: the plugins folder, the compile cache
+/// (warm after the first load of a component), and the scratch folder the
+/// database files go to.
+#[derive(Debug, Clone)]
+pub struct Bed {
+    pub plugins: PathBuf,
+    pub cache: PathBuf,
+    pub scratch: PathBuf,
+}
+
+/// One configuration of the workload.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The database file's stem, and the prefix of the thread ids.
+    pub name: String,
+    /// As the user named the workflow file.
+    pub workflow_path: String,
+    pub workflow_text: String,
+    /// Bytes of the state's `payload` string.
+    pub payload: usize,
+    /// Whether a round starts its workflows at once (else one after another).
+    pub concurrent: bool,
+}
+
+/// What one configuration measured.
+#[derive(Debug, Default)]
+pub struct Measured {
+    /// Steps of the timed workflows.
+    pub steps: u64,
+    /// The rounds' time: from a round's first start to its last return, summed.
+    pub wall: Duration,
+    /// Between two consecutive commits of one run (steps 2 to 10 of each).
+    pub latency: Vec<Duration>,
+    /// `latency` less the later step's wait for its durable commit.
+    pub overhead: Vec<Duration>,
+    /// Every step's wait for its durable commit.
+    pub commit: Vec<Duration>,
+    /// Every step's node call: a fresh instance (or a reused one) + `run`.
+    pub call: Vec<Duration>,
+    /// The database file after close (main file + WAL, if any).
+    pub db_bytes: u64,
+    /// Steps committed in the database file, the warm-up workflow included.
+    pub db_steps: u64,
+    /// Runs that did not complete with `count = 10`, or did not start.
+    pub errors: Vec<String>,
+}
+
+impl Measured {
+    pub fn steps_per_s(&self) -> f64 {
+        self.steps as f64 / self.wall.as_secs_f64()
+    }
+
+    pub fn bytes_per_step(&self) -> f64 {
+        self.db_bytes as f64 / self.db_steps.max(1) as f64
+    }
+}
+
+/// One configuration in progress: a runtime over a fresh database, warmed up,
+/// that runs rounds of workflows when asked (so that other measurements can be
+/// interleaved with them) until it is closed.
+pub struct Session {
+    config: Config,
+    runtime: Arc<Runtime<SqliteStore>>,
+    store: Weak<SqliteStore>,
+    db: PathBuf,
+    recorder: Arc<Recorder>,
+    input: Map<String, Value>,
+    rounds: usize,
+    timed: u64,
+    wall: Duration,
+    errors: Vec<String>,
+}
+
+impl Session {
+    /// Open the database and the runtime, and run the warm-up workflow (which
+    /// loads the component: compiled, or from the cache).
+    pub async fn open(bed: &Bed, config: Config) -> anyhow::Result<Session> {
+        let db = bed.scratch.join(format!("{}.db", config.name));
+        stats::remove_db(&db);
+        let recorder = Arc::new(Recorder::default());
+        let store = Arc::new(
+            SqliteStore::open(&db, Arc::new(SystemClock))
+                .with_context(|| format!("cannot open {}", db.display()))?,
+        );
+        let weak = Arc::downgrade(&store);
+        let host = PluginHost::new(Some(bed.cache.clone()))
+            .map_err(|e| anyhow!("cannot start the WebAssembly engine: {e:#}"))?;
+        let runtime = Runtime::new(store, host, bed.plugins.clone(), Arc::new(SystemClock))
+            .with_observer(recorder.observer());
+        let session = Session {
+            input: input(config.payload),
+            config,
+            runtime: Arc::new(runtime),
+            store: weak,
+            db,
+            recorder,
+            rounds: 0,
+            timed: 0,
+            wall: Duration::ZERO,
+            errors: Vec::new(),
+        };
+        let name = &session.config.name;
+        let warmup = format!("{name}-warmup");
+        let run = session
+            .runtime
+            .start(session.start(&warmup), false)
+            .await
+            .with_context(|| format!("{name}: the warm-up run failed"))?;
+        if let Some(error) = check(&run) {
+            anyhow::bail!("{name}: the warm-up run: {error}");
+        }
+        session.recorder.take_stamps();
+        Ok(session)
+    }
+
+    /// Run one round of `workflows` workflows, at once or one after another;
+    /// only rounds are timed.
+    pub async fn round(&mut self, workflows: usize) {
+        let round = self.rounds;
+        self.rounds += 1;
+        self.timed += workflows as u64;
+        let name = self.config.name.clone();
+        let started = Instant::now();
+        if self.config.concurrent {
+            let mut tasks = JoinSet::new();
+            for i in 0..workflows {
+                let runtime = Arc::clone(&self.runtime);
+                let thread = format!("{name}-{round}-{i}");
+                let start = self.start(&thread);
+                tasks.spawn(async move { (thread, runtime.start(start, false).await) });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok((thread, result)) => self.errors.extend(outcome(&thread, result)),
+                    Err(e) => self.errors.push(format!("a workflow task died: {e}")),
+                }
+            }
+        } else {
+            for i in 0..workflows {
+                let thread = format!("{name}-{round}-{i}");
+                let result = self.runtime.start(self.start(&thread), false).await;
+                self.errors.extend(outcome(&thread, result));
+            }
+        }
+        self.wall += started.elapsed();
+    }
+
+    /// Close the runtime and the database, and measure it.
+    pub async fn close(self) -> Measured {
+        let timed = self.timed;
+        drop(self.runtime);
+        wait_closed(&self.store, &self.db).await;
+        let mut measured = self.recorder.samples();
+        measured.steps = timed * NODES;
+        measured.wall = self.wall;
+        measured.db_bytes = stats::db_bytes(&self.db);
+        measured.db_steps = (timed + 1) * NODES;
+        measured.errors = self.errors;
+        measured
+    }
+
+    fn start(&self, thread: &str) -> StartRun {
+        StartRun {
+            workflow_path: self.config.workflow_path.clone(),
+            workflow_text: self.config.workflow_text.clone(),
+            thread: thread.to_owned(),
+            input: self.input.clone(),
+        }
+    }
+}
+
+/// Run one configuration: one round of `workflows` workflows.
+pub async fn run(bed: &Bed, config: Config, workflows: usize) -> anyhow::Result<Measured> {
+    let mut session = Session::open(bed, config).await?;
+    session.round(workflows).await;
+    Ok(session.close().await)
+}
+
+/// The initial state: `{count: 0, payload: "x" * size}`.
+pub fn input(size: usize) -> Map<String, Value> {
+    let mut input = Map::new();
+    input.insert("count".into(), json!(0));
+    input.insert("payload".into(), json!("x".repeat(size)));
+    input
+}
+
+fn outcome(
+    thread: &str,
+    result: Result<RunRecord, savepoint::runtime::RuntimeError>,
+) -> Option<String> {
+    match result {
+        Ok(run) => check(&run).map(|e| format!("thread {thread}: {e}")),
+        Err(e) => Some(format!("thread {thread}: {e}")),
+    }
+}
+
+/// Why a finished run is not a completed 10-step chain, if it is not.
+fn check(run: &RunRecord) -> Option<String> {
+    let count = run.state.get("count").and_then(Value::as_u64);
+    if run.status != RunStatus::Completed || run.step != NODES || count != Some(NODES) {
+        return Some(format!(
+            "{} after {} steps with count {count:?}{}",
+            run.status,
+            run.step,
+            run.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ));
+    }
+    None
+}
+
+/// Wait until the store is dropped (the runtime's lease renewal task may
+/// hold it a moment longer) and SQLite has folded its WAL into the main file.
+async fn wait_closed(store: &Weak<SqliteStore>, db: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    while Instant::now() < deadline && (store.strong_count() > 0 || Path::new(&wal).exists()) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// One committed step as the observer saw it.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    step: u64,
+    at: Instant,
+    commit: Duration,
+    call: Duration,
+}
+
+/// Collects the stamps of every run, by thread.
+#[derive(Debug, Default)]
+struct Recorder {
+    stamps: Mutex<HashMap<String, Vec<Stamp>>>,
+}
+
+impl Recorder {
+    fn observer(self: &Arc<Self>) -> Observer {
+        let recorder = Arc::clone(self);
+        Arc::new(move |event: &Event| {
+            let at = Instant::now();
+            if let Event::Committed {
+                thread,
+                step,
+                elapsed,
+                commit,
+                ..
+            } = event
+            {
+                let stamp = Stamp {
+                    step: *step,
+                    at,
+                    commit: *commit,
+                    call: *elapsed,
+                };
+                let mut stamps = recorder
+                    .stamps
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                stamps.entry(thread.clone()).or_default().push(stamp);
+            }
+        })
+    }
+
+    fn take_stamps(&self) -> HashMap<String, Vec<Stamp>> {
+        std::mem::take(&mut *self.stamps.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The latency, overhead, commit and call samples of every run so far.
+    fn samples(&self) -> Measured {
+        let mut measured = Measured::default();
+        for (_, mut stamps) in self.take_stamps() {
+            stamps.sort_by_key(|s| s.step);
+            for pair in stamps.windows(2) {
+                let (before, after) = (pair[0], pair[1]);
+                let latency = after.at - before.at;
+                measured.latency.push(latency);
+                measured.overhead.push(latency.saturating_sub(after.commit));
+            }
+            measured.commit.extend(stamps.iter().map(|s| s.commit));
+            measured.call.extend(stamps.iter().map(|s| s.call));
+        }
+        measured
+    }
+}

@@ -1,0 +1,142 @@
+//! The CI check of the benchmark command: `savepoint-bench --json` runs every
+//! scenario on a tiny workload and prints one JSON object with exactly the
+//! keys bench/README.md documents. Nothing here is timed: benchmarks never
+//! run as timed assertions.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The keys the issue names: they must be measured (numbers), not null.
+const REQUIRED: [&str; 6] = [
+    "w1_seq_100b_steps_per_s",
+    "w1_conc100_100b_steps_per_s",
+    "floor_commits_per_s",
+    "w1_bytes_per_step_100kb",
+    "resume_ms",
+    "rust_step_overhead_us_p50",
+];
+
+const LANGS: [&str; 4] = ["rust", "python", "js", "c"];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ has a parent")
+        .to_path_buf()
+}
+
+/// `<target>/<profile>/`, where the bench binary under test was built.
+fn profile_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_savepoint-bench"))
+        .parent()
+        .expect("the binary lives in <target>/<profile>/")
+        .to_path_buf()
+}
+
+/// The Rust counter, built like the end-to-end tests build their guests.
+fn rust_counter() -> PathBuf {
+    let target = profile_dir()
+        .parent()
+        .expect("<target>/<profile>/")
+        .to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(repo_root())
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "guest",
+            "-p",
+            "counter",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .expect("run cargo to build the counter");
+    assert!(status.success(), "building the counter component failed");
+    target.join("wasm32-wasip2/guest/counter.wasm")
+}
+
+/// Every key of the tables of the "JSON keys" section of bench/README.md,
+/// with `LANG_` expanded to each language.
+fn documented_keys() -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(repo_root().join("bench/README.md")).unwrap();
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("JSON keys"))
+        .expect("bench/README.md has a \"JSON keys\" section");
+    let mut keys = BTreeSet::new();
+    for line in section.lines() {
+        let Some(rest) = line.strip_prefix("| `") else {
+            continue;
+        };
+        let key = &rest[..rest.find('`').expect("a closing backtick")];
+        match key.strip_prefix("LANG_") {
+            Some(tail) => keys.extend(LANGS.iter().map(|lang| format!("{lang}_{tail}"))),
+            None => {
+                keys.insert(key.to_owned());
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_suite_runs_on_a_tiny_workload_and_prints_every_documented_key() {
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(rust_counter(), plugins.path().join("counter.wasm")).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_savepoint-bench"));
+    command
+        .args(["--json", "--runs", "2", "--conc", "3", "--rounds", "1"])
+        .args(["--langs", "rust", "--lang-runs", "2", "--resume-reps", "1"])
+        .arg("--plugins")
+        .arg(plugins.path())
+        .arg("--dir")
+        .arg(scratch.path());
+    // The resume scenario needs the `savepoint` binary: `cargo test
+    // --workspace` builds it beside this one (the host's end-to-end tests
+    // need it); run alone, this test may find none and skips the scenario.
+    let savepoint = profile_dir().join("savepoint");
+    let resume = savepoint.is_file();
+    if resume {
+        command.arg("--savepoint").arg(&savepoint);
+    } else {
+        eprintln!("no {}: the resume scenario is skipped", savepoint.display());
+        command.arg("--skip-resume");
+    }
+    let output = command.output().expect("run savepoint-bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "savepoint-bench failed:\n{stderr}");
+
+    let json: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}); stderr:\n{stderr}"));
+    let object = json.as_object().expect("a JSON object");
+    let printed: BTreeSet<String> = object.keys().cloned().collect();
+    let documented = documented_keys();
+    let undocumented: Vec<&String> = printed.difference(&documented).collect();
+    let missing: Vec<&String> = documented.difference(&printed).collect();
+    assert!(
+        undocumented.is_empty() && missing.is_empty(),
+        "printed but not documented in bench/README.md: {undocumented:?}; \
+         documented but not printed: {missing:?}"
+    );
+
+    for key in REQUIRED {
+        if key == "resume_ms" && !resume {
+            continue;
+        }
+        assert!(object[key].is_number(), "{key} = {}", object[key]);
+    }
+    assert_eq!(object["failures"], serde_json::json!([]));
+    if resume {
+        assert_eq!(object["resume_ok"], Value::Bool(true));
+    }
+}

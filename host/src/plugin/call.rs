@@ -1,0 +1,189 @@
+//! One call of a node: a fresh instance in a new sandbox, or (with `reuse`) a
+//! warm one left by an earlier successful call of the same plugin, node and
+//! limits; the call's limits; and its traps turned into [`CallError`]s.
+
+use wasmtime::{Engine, Store};
+
+use super::bindings::{self, Node, NodePre};
+use super::pool::{self, Slot, WarmKey};
+use super::sandbox::NodeState;
+use super::{CallError, CallInput, CallLimits, CallOutput, NodeInfo, Plugin};
+
+/// The instance slots and idle warm instances of a [`super::PluginHost`].
+pub type Instances = pool::Instances<Sandbox>;
+
+/// A sandbox and, once instantiated, the node's instance in it. Fields drop in
+/// order: the store (which returns its memories and tables to the engine's
+/// pool) before the slot that stands for them.
+pub struct Sandbox {
+    store: Store<NodeState>,
+    node: Option<Node>,
+    _slot: Slot,
+}
+
+impl Sandbox {
+    /// A new store with `limits`, holding `slot`; nothing instantiated yet.
+    pub fn new(engine: &Engine, limits: &CallLimits, slot: Slot) -> Sandbox {
+        let mut store = Store::new(engine, NodeState::new(limits));
+        store.limiter(|state| state.limiter());
+        let mut sandbox = Sandbox {
+            store,
+            node: None,
+            _slot: slot,
+        };
+        sandbox.refill(limits);
+        // Yield to the executor at every epoch tick: a busy guest never blocks
+        // other tasks, and a timeout can stop it.
+        sandbox.store.epoch_deadline_async_yield_and_update(1);
+        sandbox
+    }
+
+    /// What each call starts with, fresh or warm: a full fuel budget and an
+    /// epoch deadline from now.
+    fn refill(&mut self, limits: &CallLimits) {
+        // No budget means a full tank: metering is on for every store.
+        self.store
+            .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+            .expect("fuel metering is enabled on the engine");
+        self.store.set_epoch_deadline(1);
+    }
+
+    /// Instantiate the node, unless this is a warm instance.
+    async fn instantiate(&mut self, pre: &NodePre<NodeState>) -> wasmtime::Result<()> {
+        if self.node.is_none() {
+            self.node = Some(pre.instantiate_async(&mut self.store).await?);
+        }
+        Ok(())
+    }
+
+    /// Call `run` once, within `input.timeout`. Returns the output and whether
+    /// the instance may serve another call: only when the call returned an
+    /// outcome without touching a limit.
+    async fn run(
+        &mut self,
+        pre: &NodePre<NodeState>,
+        input: &CallInput,
+        state: String,
+    ) -> (CallOutput, bool) {
+        let ctx = bindings::context(input);
+        let call = async {
+            self.instantiate(pre).await?;
+            let node = self.node.as_ref().expect("instantiated above");
+            node.call_run(&mut self.store, &ctx, &state).await
+        };
+        let raw = match input.timeout {
+            None => Some(call.await),
+            Some(limit) => tokio::time::timeout(limit, call).await.ok(),
+        };
+        let limits = &input.limits;
+        let result = match raw {
+            None => Err(CallError::Timeout(input.timeout.unwrap_or_default())),
+            Some(Ok(returned)) => bindings::outcome(returned, limits.max_state),
+            Some(Err(trap)) => Err(classify_trap(&trap, self.store.data(), limits)),
+        };
+        let reusable = result.is_ok() && !self.store.data().hit_memory_limit();
+        let logs = self.store.data_mut().take_logs();
+        (CallOutput { result, logs }, reusable)
+    }
+}
+
+impl Plugin {
+    /// Call `run`: in a fresh sandbox, or with `input.reuse` in a warm
+    /// instance of this plugin, node and limits when one is idle. An instance
+    /// goes back to the warm ones only after a call that returned an outcome;
+    /// one that trapped, timed out, ran out of fuel, hit its memory limit or
+    /// returned any failure is dropped.
+    pub async fn call(&self, input: &CallInput, state: String) -> CallOutput {
+        let key = input.reuse.then(|| WarmKey {
+            digest: self.digest.clone(),
+            node: input.node.clone(),
+            limits: input.limits.clone(),
+        });
+        let warm = key.as_ref().and_then(|key| self.instances.take(key));
+        let mut sandbox = match warm {
+            Some(mut sandbox) => {
+                sandbox.store.data_mut().start_call();
+                sandbox.refill(&input.limits);
+                sandbox
+            }
+            None => {
+                let slot = self.instances.slot().await;
+                Sandbox::new(&self.engine, &input.limits, slot)
+            }
+        };
+        let (output, reusable) = sandbox.run(&self.pre, input, state).await;
+        match key {
+            Some(key) if reusable => drop(self.instances.put(key, sandbox)),
+            _ => drop(sandbox),
+        }
+        output
+    }
+}
+
+/// Instantiate the component in a fresh sandbox with the default limits and
+/// call `describe()`, within `timeout`.
+pub async fn describe(
+    engine: &Engine,
+    pre: &NodePre<NodeState>,
+    slot: Slot,
+    timeout: std::time::Duration,
+) -> Result<NodeInfo, String> {
+    let mut sandbox = Sandbox::new(engine, &CallLimits::default(), slot);
+    let call = async {
+        sandbox.instantiate(pre).await?;
+        let node = sandbox.node.as_ref().expect("instantiated above");
+        node.call_describe(&mut sandbox.store).await
+    };
+    match tokio::time::timeout(timeout, call).await {
+        Err(_) => Err(format!("did not return within {timeout:?}")),
+        Ok(Err(trap)) => Err(match pool_exhausted(&trap) {
+            Some(error) => error.to_string(),
+            None => format!("trapped: {}", trap_message(&trap, sandbox.store.data())),
+        }),
+        Ok(Ok(info)) => bindings::node_info(info),
+    }
+}
+
+/// A trap as the limit it breached, or as a plain trap.
+fn classify_trap(error: &wasmtime::Error, state: &NodeState, limits: &CallLimits) -> CallError {
+    if let Some(error) = pool_exhausted(error) {
+        return error;
+    }
+    if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) {
+        return CallError::OutOfFuel {
+            fuel: limits.fuel.unwrap_or(u64::MAX),
+        };
+    }
+    if state.hit_memory_limit() {
+        return CallError::MemoryLimit {
+            limit: limits.memory,
+        };
+    }
+    CallError::Trap(trap_message(error, state))
+}
+
+/// The engine's instance pool had no room left (a limit the slots do not
+/// cover, such as a component with more memories than the average).
+fn pool_exhausted(error: &wasmtime::Error) -> Option<CallError> {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<wasmtime::PoolConcurrencyLimitError>())
+        .map(|limit| CallError::PoolExhausted(limit.to_string()))
+}
+
+/// A one-line description of a trap, with the end of the guest's stderr
+/// (where a Rust panic message lands).
+fn trap_message(error: &wasmtime::Error, state: &NodeState) -> String {
+    let mut message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error
+            .chain()
+            .map(|cause| cause.to_string())
+            .find(|text| !text.starts_with("error while executing"))
+            .unwrap_or_else(|| error.to_string()),
+    };
+    if let Some(tail) = state.stderr_tail() {
+        message.push_str(&format!(" (stderr: {tail})"));
+    }
+    message
+}
