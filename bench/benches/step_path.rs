@@ -7,8 +7,12 @@
 //!   (target/wasm32-wasip2/guest/counter.wasm or plugins/counter.wasm) and is
 //!   skipped with a message without it;
 //! - `reducer_merge`: `Workflow::apply_update` of the counter's update;
-//! - `checkpoint_encode`: the state to JSON text with serde_json, which is what
-//!   the store's (private) encoder calls;
+//! - `checkpoint_encode`: what the store encodes before it queues a write
+//!   (`savepoint::store::encode_checkpoint`): `change_*` the counter's change
+//!   (`count`, the only key a W1 step writes), `input_*` the whole state as a
+//!   run's input (the 100 KB payload is hashed: it is stored by digest); and
+//!   `state_text_*` the whole state to JSON text, which every step sends to
+//!   its node;
 //! - `commit`: `CheckpointStore::commit_step` of the counter's change
 //!   (`count`) on a temporary SQLite file whose run started with the state;
 //!   one durable transaction per iteration, so this one measures the disk.
@@ -126,7 +130,15 @@ fn checkpoint_encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("checkpoint_encode");
     for (name, size) in SIZES {
         let state = state(size);
-        group.bench_function(name, |b| {
+        let mut change = Map::new();
+        change.insert("count".into(), json!(7));
+        group.bench_function(format!("change_{name}"), |b| {
+            b.iter(|| savepoint::store::encode_checkpoint(black_box(&change)).expect("encodes"))
+        });
+        group.bench_function(format!("input_{name}"), |b| {
+            b.iter(|| savepoint::store::encode_checkpoint(black_box(&state)).expect("encodes"))
+        });
+        group.bench_function(format!("state_text_{name}"), |b| {
             b.iter(|| serde_json::to_string(black_box(&state)).expect("encodes"))
         });
     }

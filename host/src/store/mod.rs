@@ -40,6 +40,17 @@ use serde_json::{Map, Value};
 pub use clock::{Clock, ManualClock, SystemClock, format_time};
 pub use sqlite::SqliteStore;
 
+/// Encodes the state keys of a checkpoint (or a run's input) as [`SqliteStore`] does before
+/// it queues the write: JSON per key, and a digest for each long value. Returns the bytes of
+/// JSON. Public for the benchmarks.
+#[doc(hidden)]
+pub fn encode_checkpoint(keys: &Map<String, Value>) -> Result<usize, StoreError> {
+    Ok(rows::encode_values(keys)?
+        .iter()
+        .map(|value| value.json.len())
+        .sum())
+}
+
 /// Where a run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

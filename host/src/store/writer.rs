@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,6 +36,31 @@ pub(super) struct Writer {
     /// Transactions committed so far; tests read it to see group commit at work.
     #[cfg_attr(not(test), expect(dead_code))]
     commits: Arc<AtomicU64>,
+    /// Callers waiting for a reply in [`Writer::call`].
+    waiting: AtomicUsize,
+}
+
+/// One caller waiting for the writer, counted while it lives.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    /// Whether it was the only one when it started waiting.
+    alone: bool,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Waiting<'a> {
+        let before = count.fetch_add(1, Ordering::SeqCst);
+        Waiting {
+            count,
+            alone: before == 0,
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Writer {
@@ -59,6 +84,7 @@ impl Writer {
             queue: Some(queue),
             thread: Some(thread),
             commits,
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -74,10 +100,12 @@ impl Writer {
         F: Fn(&Connection, i64) -> Result<T, StoreError> + Send + 'static,
     {
         let mut reply = self.submit(work)?;
-        // Poll for the reply a little before sleeping on it: yielding keeps this worker
-        // thread awake (other tasks still run in between) instead of parking it.
+        let waiting = Waiting::new(&self.waiting);
+        // Poll for the reply a little before sleeping on it, when nobody else waits for the
+        // writer: yielding keeps this worker thread awake instead of parking it. With other
+        // callers waiting there is other work to do, and polling would only steal it time.
         let polling = Instant::now();
-        while polling.elapsed() < POLL {
+        while waiting.alone && polling.elapsed() < POLL {
             match reply.try_recv() {
                 Ok(result) => return result,
                 Err(oneshot::error::TryRecvError::Closed) => return Err(StoreError::Closed),
