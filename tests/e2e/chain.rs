@@ -155,3 +155,49 @@ fn compiled_components_are_cached_by_digest() {
     let plugins = env.json(&["plugins", "--cache", &cache_arg, "--json"]);
     assert_eq!(plugins[0]["ok"], true);
 }
+
+#[test]
+fn state_after_any_step_is_whole_and_a_large_shared_value_is_stored_once() {
+    let env = Env::new(&["counter"]);
+    let workflow = env.example_workflow("chain.toml");
+    let document = "d".repeat(20_000);
+    let input = json!({"count": 0, "document": document}).to_string();
+    for thread in ["doc-1", "doc-2"] {
+        env.ok(&["run", &workflow, "--thread", thread, "--input", &input]);
+    }
+
+    for step in [0_u64, 4, 10] {
+        let step_text = step.to_string();
+        let state: Value =
+            serde_json::from_str(&env.ok(&["state", "doc-1", "--step", &step_text, "--json"]))
+                .unwrap();
+        assert_eq!(
+            state,
+            json!({"count": step, "document": document}),
+            "step {step}"
+        );
+    }
+    let err = env.fails(&["state", "doc-1", "--step", "11"]);
+    assert!(
+        err.contains("has committed 10 steps; there is no state after step 11"),
+        "{err}"
+    );
+    let history = env.history("doc-2");
+    assert!(
+        history
+            .iter()
+            .all(|c| c["state"]["document"] == json!(document))
+    );
+
+    // Each step wrote `count` only, and both runs share one copy of the document.
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    let (rows, blobs): (i64, i64) = db
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM state_writes WHERE step > 0),
+                    (SELECT COUNT(*) FROM blobs)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((rows, blobs), (20, 1));
+}

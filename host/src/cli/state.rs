@@ -4,12 +4,18 @@ use clap::Args;
 use serde_json::Value;
 
 use super::{Global, output, status::store_run};
+use crate::store::CheckpointStore;
 
-/// Print a run's current state (the state of its last checkpoint).
+/// Print a run's current state (the state of its last checkpoint), or its
+/// state after an earlier step.
 #[derive(Debug, Args)]
 pub struct StateArgs {
     /// The run's thread id.
     thread: String,
+    /// The state after this step instead (0: the run's input). `savepoint
+    /// history` lists the steps.
+    #[arg(long, value_name = "N")]
+    step: Option<u64>,
     /// Print the state object on one line (the default is indented).
     #[arg(long)]
     json: bool,
@@ -18,7 +24,19 @@ pub struct StateArgs {
 pub async fn main(global: &Global, args: StateArgs) -> anyhow::Result<ExitCode> {
     let store = global.existing_store()?;
     let run = store_run(&*store, &args.thread).await?;
-    let state = Value::Object(run.state);
+    let state = match args.step {
+        None => run.state,
+        Some(step) => store.state_at(&args.thread, step).await?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "thread {:?} has committed {} step{}; there is no state after step {step} \
+                 (0 is the input)",
+                args.thread,
+                run.step,
+                if run.step == 1 { "" } else { "s" }
+            )
+        })?,
+    };
+    let state = Value::Object(state);
     if args.json {
         output::print_json(&state);
     } else {

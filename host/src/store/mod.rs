@@ -511,6 +511,15 @@ pub trait CheckpointStore: Send + Sync + 'static {
         thread: &str,
     ) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
 
+    /// The run's whole state after `step` (0: its input), put together from the keys each
+    /// step wrote. `None` if the run has not committed that step; [`StoreError::NotFound`]
+    /// if there is no such run.
+    fn state_at(
+        &self,
+        thread: &str,
+        step: u64,
+    ) -> impl Future<Output = Result<Option<Map<String, Value>>, StoreError>> + Send;
+
     /// The run's log lines, oldest first. [`StoreError::NotFound`] if there is no such run.
     fn logs(&self, thread: &str) -> impl Future<Output = Result<Vec<LogLine>, StoreError>> + Send;
 

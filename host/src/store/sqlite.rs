@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::rows::*;
 use super::schema;
@@ -234,6 +234,22 @@ impl CheckpointStore for SqliteStore {
     async fn history(&self, thread: &str) -> Result<Vec<Checkpoint>, StoreError> {
         let thread = thread.to_owned();
         self.read(move |conn| history(conn, &thread)).await
+    }
+
+    async fn state_at(
+        &self,
+        thread: &str,
+        step: u64,
+    ) -> Result<Option<Map<String, Value>>, StoreError> {
+        let thread = thread.to_owned();
+        self.read(move |conn| {
+            let (last, _) = position(conn, &thread)?;
+            if step > last {
+                return Ok(None);
+            }
+            state_at(conn, &thread, step).map(Some)
+        })
+        .await
     }
 
     async fn logs(&self, thread: &str) -> Result<Vec<LogLine>, StoreError> {

@@ -92,6 +92,15 @@ impl Fixture {
         Fixture { dir, clock, store }
     }
 
+    /// Creates `thread` and commits its first step (`commit(thread, 1, ["hello"])`).
+    async fn run_one_step(&self, thread: &str) {
+        self.store.create_run(new_run(thread)).await.unwrap();
+        self.store
+            .commit_step(commit(thread, 1, &["hello"]))
+            .await
+            .unwrap();
+    }
+
     fn open_again(&self) -> SqliteStore {
         SqliteStore::open(self.store.path(), self.clock.clone()).unwrap()
     }
@@ -261,11 +270,7 @@ async fn unknown_threads_are_not_found() {
 #[tokio::test]
 async fn a_failed_step_marks_the_run_failed_until_resumed() {
     let f = Fixture::new();
-    f.store.create_run(new_run("job-1")).await.unwrap();
-    f.store
-        .commit_step(commit("job-1", 1, &["hello"]))
-        .await
-        .unwrap();
+    f.run_one_step("job-1").await;
     f.clock.advance(Duration::from_secs(5));
     f.store.setback_step(failure("job-1", 2, 3)).await.unwrap();
 
@@ -361,11 +366,7 @@ async fn list_runs_is_newest_updated_first() {
 #[tokio::test]
 async fn everything_survives_reopening_the_file() {
     let f = Fixture::new();
-    f.store.create_run(new_run("job-1")).await.unwrap();
-    f.store
-        .commit_step(commit("job-1", 1, &["hello"]))
-        .await
-        .unwrap();
+    f.run_one_step("job-1").await;
     f.store.setback_step(failure("job-1", 2, 1)).await.unwrap();
     let run = f.store.load_run("job-1").await.unwrap().unwrap();
     let history = f.store.history("job-1").await.unwrap();
@@ -460,11 +461,7 @@ async fn a_second_store_on_the_same_file_sees_commits() {
 #[tokio::test]
 async fn unreadable_json_is_reported_as_corrupt() {
     let f = Fixture::new();
-    f.store.create_run(new_run("job-1")).await.unwrap();
-    f.store
-        .commit_step(commit("job-1", 1, &["hello"]))
-        .await
-        .unwrap();
+    f.run_one_step("job-1").await;
     let raw = rusqlite::Connection::open(f.store.path()).unwrap();
     raw.execute(
         "UPDATE state_writes SET value_json = '[1' WHERE thread = 'job-1' AND step = 1",
@@ -1583,4 +1580,21 @@ async fn a_large_value_is_stored_once_however_many_runs_hold_it() {
             .unwrap();
         assert_eq!(run.state, object(json!({"count": i, "document": big})));
     }
+}
+
+#[tokio::test]
+async fn state_at_any_committed_step_and_not_beyond() {
+    let f = Fixture::new();
+    f.run_one_step("job-1").await;
+    let at = |step| f.store.state_at("job-1", step);
+    assert_eq!(at(0).await.unwrap(), Some(object(json!({"name": "Ada"}))));
+    assert_eq!(
+        at(1).await.unwrap(),
+        Some(object(json!({"name": "Ada", "step": 1})))
+    );
+    assert_eq!(at(2).await.unwrap(), None);
+    assert!(matches!(
+        f.store.state_at("nope", 0).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
