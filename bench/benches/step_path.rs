@@ -166,6 +166,7 @@ fn commit(c: &mut Criterion) {
             input: state(size),
             next: vec!["n1".into()],
             lease: None,
+            plugins: Default::default(),
         }))
         .expect("the run is created");
         let mut step = 0;

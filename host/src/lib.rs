@@ -8,7 +8,8 @@
 //! [`runtime::Runtime::start`]. From there every step is the same:
 //!
 //! 1. [`workflow`] has parsed and validated the workflow file (pure: no I/O);
-//!    the run is pinned to that exact text, stored by digest.
+//!    the run is pinned to that exact text, and to the exact bytes of every
+//!    plugin it names, both stored by digest.
 //! 2. [`runtime`] takes the run's position (its latest checkpoint: state, next
 //!    node, step) and asks [`plugin`] to call the next node.
 //! 3. [`plugin`] instantiates the node's component in a fresh sandbox from a

@@ -14,5 +14,6 @@ mod daemon;
 mod fixtures;
 mod hostile;
 mod long_running;
+mod pinning;
 mod polyglot;
 mod reuse;

@@ -45,6 +45,11 @@ impl CompileCache {
         )
     }
 
+    /// Whether the cache has an entry for `digest` (usable or not).
+    pub fn has(&self, digest: &str) -> bool {
+        self.entry(digest, "cwasm").is_some_and(|p| p.exists())
+    }
+
     /// The compiled component for `digest` if the cache holds a usable entry
     /// (mapped from the file, not read); a damaged entry is deleted.
     pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {

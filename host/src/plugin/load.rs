@@ -112,6 +112,54 @@ impl PluginHost {
         }
     }
 
+    /// Whether the compiled code of component `digest` is in the compile cache
+    /// (then [`PluginHost::load_stored`] needs no bytes).
+    pub fn is_compiled(&self, digest: &str) -> bool {
+        self.cache.has(digest)
+    }
+
+    /// Load a pinned version of plugin `name` by its digest, whatever the
+    /// plugins folder holds now: the compiled code from the cache, else
+    /// compiled from `bytes` (the stored component, which must have that
+    /// digest). `path` is where the plugin's file is, for messages.
+    pub async fn load_stored(
+        &self,
+        name: &str,
+        path: &Path,
+        digest: &str,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<Plugin, PluginError> {
+        let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), digest.to_owned());
+        let file = path.to_path_buf();
+        let compiled = tokio::task::spawn_blocking(move || {
+            let compile_error = |reason: String| PluginError::Compile {
+                path: file.clone(),
+                reason,
+            };
+            if let Some(component) = cache.load(&engine, &key) {
+                return Ok(component);
+            }
+            let bytes = bytes.ok_or_else(|| {
+                compile_error(format!("the compiled code of {key} is not cached"))
+            })?;
+            if self::digest(&bytes) != key {
+                return Err(compile_error(format!(
+                    "the stored bytes of {key} do not have that digest"
+                )));
+            }
+            check_header(&file, &bytes)?;
+            cache
+                .compile(&engine, &key, &bytes)
+                .map_err(|e| compile_error(format!("{e:#}")))
+        })
+        .await
+        .map_err(|e| PluginError::Compile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })??;
+        self.plugin(name, path, digest, &compiled).await
+    }
+
     /// The plugin of a compiled component: link it (refusing another world)
     /// and learn what it says about itself.
     async fn plugin(

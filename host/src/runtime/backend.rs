@@ -32,7 +32,9 @@ impl From<RuntimeError> for ApiError {
                 | StoreError::Finished { .. }
                 | StoreError::Cancelled { .. },
             ) => ApiError::Conflict(message),
-            RuntimeError::PluginsDir { .. } | RuntimeError::Store(_) => ApiError::Internal(message),
+            RuntimeError::PluginsDir { .. }
+            | RuntimeError::PluginFile { .. }
+            | RuntimeError::Store(_) => ApiError::Internal(message),
         }
     }
 }

@@ -212,6 +212,7 @@ impl<S: CheckpointStore> Runtime<S> {
         leased: bool,
     ) -> Result<RunRecord, RuntimeError> {
         let workflow = self.validate(&start.workflow_path, &start.workflow_text)?;
+        let plugins = self.pin_plugins(&workflow).await?;
         let run = NewRun {
             thread: start.thread.clone(),
             workflow_name: workflow.name.clone(),
@@ -221,6 +222,7 @@ impl<S: CheckpointStore> Runtime<S> {
             input: start.input,
             next: vec![workflow.start.clone()],
             lease: leased.then(|| (self.owner.clone(), LEASE.as_millis() as i64)),
+            plugins,
         };
         self.store.create_run(run).await.map_err(|e| match e {
             StoreError::ThreadExists { thread, status } => {

@@ -20,6 +20,11 @@ pub enum RuntimeError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read plugin file {path}: {source}")]
+    PluginFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}", thread_exists(thread, *status))]
     ThreadExists { thread: String, status: RunStatus },
     #[error("no run with thread id \"{thread}\" (see `savepoint runs`)")]

@@ -20,6 +20,7 @@ pub mod daemon;
 mod drive;
 mod error;
 mod owner;
+mod pins;
 mod secrets;
 mod step;
 
@@ -94,6 +95,12 @@ pub struct Runtime<S> {
     plugins: PluginHost,
     plugins_dir: PathBuf,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// Plugins loaded by digest, for pinned runs.
+    pinned: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// The digest of each plugin file as last read, by path, with the file's
+    /// size, modification time and inode, so that an unchanged file is not
+    /// read again.
+    files: std::sync::Mutex<HashMap<PathBuf, (pins::FileStamp, String)>>,
     workflows: Mutex<HashMap<String, Arc<Workflow>>>,
     clock: Arc<dyn Clock>,
     observer: Option<Observer>,
@@ -122,6 +129,8 @@ impl<S: CheckpointStore> Runtime<S> {
             plugins,
             plugins_dir,
             loaded: Mutex::new(HashMap::new()),
+            pinned: Mutex::new(HashMap::new()),
+            files: std::sync::Mutex::new(HashMap::new()),
             workflows: Mutex::new(HashMap::new()),
             clock,
             observer: None,
@@ -208,9 +217,10 @@ impl<S: CheckpointStore> Runtime<S> {
         Ok(workflow)
     }
 
-    /// The loaded plugin `name`, loading it on first use. Only the plugins a
-    /// run actually reaches are compiled or read from the cache.
-    async fn plugin(&self, name: &str) -> Result<Arc<Plugin>, String> {
+    /// The loaded plugin `name` as the plugins folder has it now, loading it
+    /// on first use (runs from before pinning). Only the plugins a run
+    /// actually reaches are compiled or read from the cache.
+    async fn current_plugin(&self, name: &str) -> Result<Arc<Plugin>, String> {
         let mut loaded = self.loaded.lock().await;
         if let Some(plugin) = loaded.get(name) {
             return Ok(plugin.clone());

@@ -268,6 +268,7 @@ impl<S: CheckpointStore> Runtime<S> {
             created_at_ms: run.created_at_ms,
             lease_owner: run.lease_owner.clone(),
             lease_expires_ms: run.lease_expires_ms,
+            plugins: run.plugins.clone(),
         });
         let commit = StepCommit {
             thread: run.thread.clone(),
@@ -326,7 +327,7 @@ impl<S: CheckpointStore> Runtime<S> {
                 Vec::new(),
             );
         };
-        let plugin: std::sync::Arc<Plugin> = match self.plugin(&node.plugin).await {
+        let plugin: std::sync::Arc<Plugin> = match self.plugin(run, &node.plugin).await {
             Ok(plugin) => plugin,
             Err(reason) => {
                 let error = format!(

@@ -152,6 +152,9 @@ pub struct NewRun {
     /// Create the run already leased to this owner for `lease_ms` (the CLI
     /// drives the run it creates; no daemon may take it in between).
     pub lease: Option<(String, i64)>,
+    /// The plugin versions the run is pinned to: plugin name -> component digest. Each
+    /// must have been stored with [`CheckpointStore::save_component`].
+    pub plugins: BTreeMap<String, String>,
 }
 
 /// A run as stored: where it is and what happened last.
@@ -197,6 +200,9 @@ pub struct RunRecord {
     /// Updates of parallel branches of step `step + 1` that already succeeded while a
     /// sibling did not, in node order: they are not run again.
     pub pending: Vec<PendingWrite>,
+    /// The plugin versions the run is pinned to (plugin name -> component digest); empty
+    /// for runs created before pinning, which use the plugins folder's current files.
+    pub plugins: BTreeMap<String, String>,
 }
 
 /// The update of one parallel branch that succeeded in a step that has not committed yet.
@@ -519,6 +525,21 @@ pub trait CheckpointStore: Send + Sync + 'static {
         thread: &str,
         step: u64,
     ) -> impl Future<Output = Result<Option<Map<String, Value>>, StoreError>> + Send;
+
+    /// Stores a component's bytes under their digest (`sha256:<hex>`), unless stored
+    /// already. `name` is the plugin name it was found under, for listings.
+    fn save_component(
+        &self,
+        digest: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A stored component's bytes.
+    fn component_bytes(
+        &self,
+        digest: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// The run's log lines, oldest first. [`StoreError::NotFound`] if there is no such run.
     fn logs(&self, thread: &str) -> impl Future<Output = Result<Vec<LogLine>, StoreError>> + Send;

@@ -56,7 +56,16 @@ pub(super) fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunReco
     };
     let pending = pending_writes(conn, thread, raw.step + 1)?;
     let state = state_at(conn, thread, raw.step)?;
-    raw.decode(state, pending).map(Some)
+    let plugins = run_plugins(conn, thread)?;
+    raw.decode(state, pending, plugins).map(Some)
+}
+
+/// The plugin versions a run is pinned to.
+fn run_plugins(conn: &Connection, thread: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT plugin, digest FROM run_plugins WHERE thread = ?1")?;
+    let rows = stmt.query_map([thread], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The state after `step` (0: the input): for every key, its latest write at or before
@@ -210,6 +219,7 @@ impl RawRun {
         self,
         state: Map<String, Value>,
         pending: Vec<PendingWrite>,
+        plugins: BTreeMap<String, String>,
     ) -> Result<RunRecord, StoreError> {
         let (thread, step) = (self.thread.as_str(), self.step);
         let optional_json = |what: &str, json: Option<&str>| {
@@ -245,6 +255,7 @@ impl RawRun {
             lease_owner: self.lease_owner,
             lease_expires_ms: self.lease_expires_ms,
             pending,
+            plugins,
         })
     }
 }

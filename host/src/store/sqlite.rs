@@ -252,6 +252,40 @@ impl CheckpointStore for SqliteStore {
         .await
     }
 
+    async fn save_component(
+        &self,
+        digest: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let (digest, name) = (digest.to_owned(), name.to_owned());
+        self.writer
+            .call(move |conn, now_ms| {
+                // Look first: binding megabytes only to be ignored costs a copy.
+                let stored = conn
+                    .prepare_cached("SELECT 1 FROM components WHERE digest = ?1")?
+                    .exists([&digest])?;
+                if !stored {
+                    conn.prepare_cached(
+                        "INSERT INTO components (digest, name, bytes, created_at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![digest, name, bytes, now_ms])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn component_bytes(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let digest = digest.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT bytes FROM components WHERE digest = ?1")?;
+            Ok(stmt.query_row([&digest], |row| row.get(0)).optional()?)
+        })
+        .await
+    }
+
     async fn logs(&self, thread: &str) -> Result<Vec<LogLine>, StoreError> {
         let thread = thread.to_owned();
         self.read(move |conn| logs(conn, &thread)).await
@@ -315,6 +349,11 @@ fn create_run(
         lease_expires,
     ])?;
     insert_state(conn, now_ms, &run.thread, 0, input)?;
+    let mut pin = conn
+        .prepare_cached("INSERT INTO run_plugins (thread, plugin, digest) VALUES (?1, ?2, ?3)")?;
+    for (plugin, digest) in &run.plugins {
+        pin.execute(params![run.thread, plugin, digest])?;
+    }
     Ok(RunRecord {
         thread: run.thread.clone(),
         workflow_name: run.workflow_name.clone(),
@@ -339,6 +378,7 @@ fn create_run(
         lease_owner,
         lease_expires_ms: lease_expires,
         pending: Vec::new(),
+        plugins: run.plugins.clone(),
     })
 }
 

@@ -25,6 +25,7 @@ fn new_run(thread: &str) -> NewRun {
         input: object(json!({"name": "Ada"})),
         next: vec!["hello".to_owned()],
         lease: None,
+        plugins: BTreeMap::new(),
     }
 }
 
@@ -1431,7 +1432,7 @@ async fn a_version_1_database_is_upgraded_with_its_runs() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 
     let run = store.load_run("old-1").await.unwrap().unwrap();
     assert_eq!(
@@ -1597,4 +1598,48 @@ async fn state_at_any_committed_step_and_not_beyond() {
         f.store.state_at("nope", 0).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_run_keeps_its_pinned_components_and_each_is_stored_once() {
+    let f = Fixture::new();
+    let wasm = b"\0asm\x0d\x00\x01\x00 component".to_vec();
+    for _ in 0..2 {
+        f.store
+            .save_component("sha256:c1", "hello", wasm.clone())
+            .await
+            .unwrap();
+    }
+    let pins = BTreeMap::from([("hello".to_owned(), "sha256:c1".to_owned())]);
+    let created = f
+        .store
+        .create_run(NewRun {
+            plugins: pins.clone(),
+            ..new_run("job-1")
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.plugins, pins);
+    f.store
+        .commit_step(commit("job-1", 1, &["hello"]))
+        .await
+        .unwrap();
+    let run = f.store.load_run("job-1").await.unwrap().unwrap();
+    assert_eq!(run.plugins, pins);
+    assert_eq!(
+        f.store.component_bytes("sha256:c1").await.unwrap(),
+        Some(wasm)
+    );
+    assert_eq!(f.store.component_bytes("sha256:none").await.unwrap(), None);
+    // A pin must name a stored component.
+    let unknown = BTreeMap::from([("hello".to_owned(), "sha256:none".to_owned())]);
+    let err = f
+        .store
+        .create_run(NewRun {
+            plugins: unknown,
+            ..new_run("job-2")
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
 }
