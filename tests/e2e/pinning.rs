@@ -113,3 +113,123 @@ fn a_daemon_restarted_after_the_plugin_file_is_deleted_still_completes_the_run()
         vec![file_digest(&guest("counter")); 3]
     );
 }
+
+#[test]
+fn a_plugin_dropped_into_the_folder_of_a_running_daemon_is_used_by_the_next_run() {
+    let env = Env::new(&["counter"]);
+    env.daemon_workflow(
+        "fresh",
+        r#"
+name = "fresh"
+start = "only"
+[nodes.only]
+plugin = "fresh"
+next = "end"
+"#,
+    );
+    let daemon = env.serve(&["--workers", "2"]);
+    let early = daemon.post("/runs", &json!({"workflow": "fresh", "thread": "early"}));
+    assert_eq!(early.status, 400, "no fresh.wasm yet: {early:?}");
+
+    env.add_plugin("fresh", &guest("counter"));
+    let created = daemon.post("/runs", &json!({"workflow": "fresh", "thread": "late"}));
+    assert_eq!(created.status, 201, "{created:?}");
+    let done = daemon.wait_run("late", "settled", |s| {
+        s["status"] == "completed" || s["status"] == "failed"
+    });
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(digests(&env, "late"), vec![file_digest(&guest("counter"))]);
+}
+
+#[test]
+fn upgrade_moves_a_parked_run_to_the_current_plugin() {
+    let env = Env::new(&["counter"]);
+    let workflow = env.workflow("nap.toml", NAP);
+    let old = file_digest(&guest("counter"));
+    park(&env, &workflow, "up", &[]);
+    env.add_plugin("counter", &guest("echo"));
+    let new = file_digest(&guest("echo"));
+
+    let (code, _, stderr) = env.exit(&["resume", "up", "--upgrade", "--wait"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("upgraded"), "{stderr}");
+    assert!(stderr.contains("plugin counter:"), "{stderr}");
+    // Step 1 was made by the old counter, the steps after the upgrade by echo.
+    let mut made_by = digests(&env, "up");
+    made_by.reverse();
+    assert_eq!(made_by, vec![old.clone(), new.clone(), new.clone()]);
+    assert!(env.state("up").get("seen").is_some());
+}
+
+#[test]
+fn upgrade_is_refused_with_a_report_when_the_run_s_node_is_gone() {
+    let env = Env::new(&["counter"]);
+    let workflow = env.workflow("nap.toml", NAP);
+    park(&env, &workflow, "stuck", &[]);
+    let renamed = NAP
+        .replace("start = \"nap\"", "start = \"doze\"")
+        .replace("[nodes.nap]", "[nodes.doze]");
+    env.workflow("nap.toml", &renamed);
+
+    let err = env.fails(&["resume", "stuck", "--upgrade"]);
+    assert!(
+        err.contains(r#"thread "stuck" cannot move to the current workflow and plugins"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"node "nap", where the run goes on, is not in nap.toml any more"#),
+        "{err}"
+    );
+    // Nothing changed: the run still resumes on the versions it started with.
+    assert_eq!(env.status("stuck")["status"], "sleeping");
+    env.ok(&["resume", "stuck", "--wait"]);
+    assert_eq!(env.state("stuck")["count"], json!(2));
+}
+
+#[test]
+fn the_api_upgrades_a_parked_run_or_says_why_not() {
+    let env = Env::new(&["counter"]);
+    let nap = NAP.replace("sleep_ms = 300", "sleep_ms = 1000");
+    env.daemon_workflow("nap", &nap);
+    // Asleep for the whole test.
+    let long = NAP.replace("sleep_ms = 300", "sleep_ms = 600000");
+    env.daemon_workflow("long", &long);
+    let daemon = env.serve(&["--workers", "2"]);
+    for (workflow, thread) in [("nap", "api-up"), ("long", "api-stuck")] {
+        let created = daemon.post("/runs", &json!({"workflow": workflow, "thread": thread}));
+        assert_eq!(created.status, 201, "{created:?}");
+        daemon.wait_run(thread, "asleep", |s| {
+            s["status"] == "sleeping" && s["lease_owner"].is_null()
+        });
+    }
+    let old = file_digest(&guest("counter"));
+    env.add_plugin("counter", &guest("echo"));
+    let upgraded = daemon.post("/runs/api-up/resume", &json!({"upgrade": true}));
+    assert_eq!(upgraded.status, 200, "{upgraded:?}");
+    let done = daemon.wait_run("api-up", "settled", |s| {
+        s["status"] == "completed" || s["status"] == "failed"
+    });
+    assert_eq!(done["status"], "completed", "{done}");
+    let new = file_digest(&guest("echo"));
+    let mut made_by = digests(&env, "api-up");
+    made_by.reverse();
+    assert_eq!(made_by, vec![old, new.clone(), new]);
+
+    // The node the other run sleeps in is gone from the workflow file.
+    env.daemon_workflow(
+        "long",
+        &long
+            .replace("[nodes.nap]", "[nodes.doze]")
+            .replace("start = \"nap\"", "start = \"doze\""),
+    );
+    let refused = daemon.post("/runs/api-stuck/resume", &json!({"upgrade": true}));
+    assert_eq!(refused.status, 409, "{refused:?}");
+    let error = refused.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains(r#"node "nap", where the run goes on"#),
+        "{error}"
+    );
+}

@@ -132,6 +132,17 @@ impl Fields {
             .transpose()
     }
 
+    pub(super) fn optional_bool(&mut self, name: &'static str) -> Result<bool, ApiError> {
+        match self.optional(name) {
+            None => Ok(false),
+            Some(Value::Bool(flag)) => Ok(flag),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "field \"{name}\" must be true or false, not {}",
+                kind(&other)
+            ))),
+        }
+    }
+
     pub(super) fn optional_object(
         &mut self,
         name: &'static str,

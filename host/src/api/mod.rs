@@ -21,7 +21,7 @@
 //! | `GET /runs/{id}` | | [`Backend::run_status`] |
 //! | `GET /runs/{id}/state` | | [`Backend::run_state`] |
 //! | `GET /runs/{id}/history` | | [`Backend::run_history`] |
-//! | `POST /runs/{id}/resume` | empty, or `{"input"?}` | [`Backend::resume`] |
+//! | `POST /runs/{id}/resume` | empty, or `{"input"?, "upgrade"?}` | [`Backend::resume`] |
 //! | `POST /runs/{id}/cancel` | empty, or `{}` | [`Backend::cancel`] |
 //! | `GET /workflows` | | [`Backend::workflows`] |
 //! | `GET /plugins` | | [`Backend::plugins`] |
@@ -76,8 +76,14 @@ pub trait Backend: Send + Sync + 'static {
     fn run_state(&self, thread: String) -> BackendFuture<'_, Value>;
     /// The run's checkpoints.
     fn run_history(&self, thread: String) -> BackendFuture<'_, Value>;
-    /// Resumes a parked or failed run, with the user's input if any (`null` is none).
-    fn resume(&self, thread: String, input: Option<Value>) -> BackendFuture<'_, Value>;
+    /// Resumes a parked or failed run, with the user's input if any (`null` is none);
+    /// with `upgrade`, first moves it to the current workflow and plugin files.
+    fn resume(
+        &self,
+        thread: String,
+        input: Option<Value>,
+        upgrade: bool,
+    ) -> BackendFuture<'_, Value>;
     fn cancel(&self, thread: String) -> BackendFuture<'_, Value>;
     /// The workflows that `POST /runs` can start.
     fn workflows(&self) -> BackendFuture<'_, Value>;

@@ -88,7 +88,8 @@ pub(super) async fn run_history(
     Ok(Json(backend.run_history(thread).await?))
 }
 
-/// `POST /runs/{id}/resume` with `{"input"?: <any JSON>}` or an empty body.
+/// `POST /runs/{id}/resume` with `{"input"?: <any JSON>, "upgrade"?: bool}` or an
+/// empty body.
 pub(super) async fn resume(
     State(backend): Backed,
     path: Result<Path<String>, PathRejection>,
@@ -97,8 +98,9 @@ pub(super) async fn resume(
     let thread = path_thread(path)?;
     let mut fields = Fields::new(body.unwrap_or_default());
     let input = fields.optional("input");
+    let upgrade = fields.optional_bool("upgrade")?;
     fields.finish()?;
-    Ok(Json(backend.resume(thread, input).await?))
+    Ok(Json(backend.resume(thread, input, upgrade).await?))
 }
 
 /// `POST /runs/{id}/cancel` with an empty body (or `{}`).

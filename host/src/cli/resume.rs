@@ -13,7 +13,8 @@ use crate::store::RunStatus;
 /// last committed state and a fresh retry budget; an interrupted run needs
 /// `--input`, the answer its node receives; a sleeping or retrying run is
 /// continued when it is due (this command waits). Nothing before the last
-/// checkpoint runs again, and the run keeps the workflow text it started with.
+/// checkpoint runs again, and the run keeps the workflow text and the plugin
+/// versions it started with, unless `--upgrade` moves it to the current ones.
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct ResumeArgs {
@@ -32,6 +33,12 @@ pub struct ResumeArgs {
     /// exiting when the run parks again.
     #[arg(long)]
     wait: bool,
+    /// First move the run to its workflow file and the plugins folder's
+    /// files as they are now (from its next step on; its history keeps the
+    /// versions that made it). Refused, changing nothing, if the nodes it
+    /// goes on with are gone from the workflow or a plugin cannot be loaded.
+    #[arg(long)]
+    upgrade: bool,
 }
 
 pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode> {
@@ -43,6 +50,12 @@ pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode>
     let mut runtime = global.runtime(store)?;
     if let Some(observer) = output::progress(!args.quiet) {
         runtime = runtime.with_observer(observer);
+    }
+    if args.upgrade {
+        let report = runtime.upgrade(&args.thread).await?;
+        if !args.quiet {
+            print_upgrade(&report);
+        }
     }
     let before = runtime.load(&args.thread).await?;
     if !args.quiet && !matches!(before.status, RunStatus::Completed | RunStatus::Cancelled) {
@@ -64,4 +77,24 @@ pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode>
         );
     }
     Ok(finish(&run, args.json))
+}
+
+fn print_upgrade(report: &crate::runtime::UpgradeReport) {
+    let (old, new) = &report.workflow;
+    let workflow = if old == new {
+        format!("workflow unchanged ({})", output::short_digest(new))
+    } else {
+        format!(
+            "workflow {} -> {}",
+            output::short_digest(old),
+            output::short_digest(new)
+        )
+    };
+    eprintln!("thread {}: upgraded: {workflow}", report.thread);
+    for (plugin, old, new) in &report.plugins {
+        let old = old
+            .as_deref()
+            .map_or("(unpinned)".to_string(), output::short_digest);
+        eprintln!("  plugin {plugin}: {old} -> {}", output::short_digest(new));
+    }
 }

@@ -32,7 +32,9 @@ impl From<RuntimeError> for ApiError {
                 | StoreError::Finished { .. }
                 | StoreError::Cancelled { .. },
             ) => ApiError::Conflict(message),
+            RuntimeError::UpgradeRefused { .. } => ApiError::Conflict(message),
             RuntimeError::PluginsDir { .. }
+            | RuntimeError::WorkflowFile { .. }
             | RuntimeError::PluginFile { .. }
             | RuntimeError::Store(_) => ApiError::Internal(message),
         }
@@ -151,8 +153,16 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         })
     }
 
-    fn resume(&self, thread: String, input: Option<Value>) -> BackendFuture<'_, Value> {
+    fn resume(
+        &self,
+        thread: String,
+        input: Option<Value>,
+        upgrade: bool,
+    ) -> BackendFuture<'_, Value> {
         Box::pin(async move {
+            if upgrade {
+                self.daemon.runtime.upgrade(&thread).await?;
+            }
             let run = self.daemon.runtime.request_resume(&thread, input).await?;
             self.daemon.poke();
             Ok(crate::view::status(&run))

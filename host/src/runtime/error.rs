@@ -20,6 +20,16 @@ pub enum RuntimeError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read workflow file {path}: {source}")]
+    WorkflowFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", upgrade_refused(thread, problems))]
+    UpgradeRefused {
+        thread: String,
+        problems: Vec<super::UpgradeProblem>,
+    },
     #[error("cannot read plugin file {path}: {source}")]
     PluginFile {
         path: PathBuf,
@@ -54,4 +64,15 @@ fn thread_exists(thread: &str, status: RunStatus) -> String {
              use `savepoint resume {thread}` to continue it, or pick another --thread"
         )
     }
+}
+
+fn upgrade_refused(thread: &str, problems: &[super::UpgradeProblem]) -> String {
+    let mut text = format!(
+        "thread \"{thread}\" cannot move to the current workflow and plugins; it is unchanged:"
+    );
+    for problem in problems {
+        text.push_str(&format!("\n  - {problem}"));
+    }
+    text.push_str("\nfix the files, or resume without --upgrade to keep the versions it runs");
+    text
 }

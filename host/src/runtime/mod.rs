@@ -37,6 +37,7 @@ use crate::store::{CheckpointStore, Clock, RunRecord, RunStatus, Setback, StoreE
 use crate::workflow::Workflow;
 
 pub use error::RuntimeError;
+pub use pins::{UpgradeProblem, UpgradeReport};
 pub use step::humanize;
 
 /// How long a lease lasts without renewal. A process that dies holding
@@ -95,8 +96,8 @@ pub struct Runtime<S> {
     plugins: PluginHost,
     plugins_dir: PathBuf,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
-    /// Plugins loaded by digest, for pinned runs.
-    pinned: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// Plugins loaded (or being loaded) by digest, for pinned runs.
+    pinned: std::sync::Mutex<HashMap<String, pins::Slot>>,
     /// The digest of each plugin file as last read, by path, with the file's
     /// size, modification time and inode, so that an unchanged file is not
     /// read again.
@@ -129,7 +130,7 @@ impl<S: CheckpointStore> Runtime<S> {
             plugins,
             plugins_dir,
             loaded: Mutex::new(HashMap::new()),
-            pinned: Mutex::new(HashMap::new()),
+            pinned: std::sync::Mutex::new(HashMap::new()),
             files: std::sync::Mutex::new(HashMap::new()),
             workflows: Mutex::new(HashMap::new()),
             clock,

@@ -10,12 +10,51 @@ use std::time::SystemTime;
 
 use super::{Runtime, RuntimeError};
 use crate::plugin::Plugin;
-use crate::store::{CheckpointStore, RunRecord};
+use crate::store::{CheckpointStore, RunRecord, RunStatus, RunUpgrade};
 use crate::workflow::Workflow;
+
+/// Something that stops a run from moving to the current files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpgradeProblem {
+    /// A node the run goes on with is not in the new workflow.
+    NodeGone { node: String, workflow: String },
+    /// A plugin of the new workflow cannot be used.
+    PluginUnusable { plugin: String, reason: String },
+}
+
+impl std::fmt::Display for UpgradeProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpgradeProblem::NodeGone { node, workflow } => write!(
+                f,
+                "node \"{node}\", where the run goes on, is not in {workflow} any more"
+            ),
+            UpgradeProblem::PluginUnusable { plugin, reason } => {
+                write!(f, "plugin \"{plugin}\" cannot be used: {reason}")
+            }
+        }
+    }
+}
+
+/// What an upgrade changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpgradeReport {
+    pub thread: String,
+    /// The workflow text's digest before and after.
+    pub workflow: (String, String),
+    /// The plugins whose version changed: name, old digest (none: newly
+    /// pinned), new digest.
+    pub plugins: Vec<(String, Option<String>, String)>,
+}
 
 /// What identifies a version of a file without reading it: size,
 /// modification time and inode.
 pub(super) type FileStamp = (u64, Option<SystemTime>, u64);
+
+/// One plugin version, loaded or being loaded: the first calls of a version
+/// share one load, and loading (compiling, for a new interpreter component:
+/// seconds) never holds up calls of other versions.
+pub(super) type Slot = Arc<tokio::sync::OnceCell<Arc<Plugin>>>;
 
 impl<S: CheckpointStore> Runtime<S> {
     /// The current version of each plugin `workflow` uses (plugin name ->
@@ -65,13 +104,98 @@ impl<S: CheckpointStore> Runtime<S> {
     /// The plugin `name` as the run uses it: the version it is pinned to, or
     /// (a run from before pinning) the plugins folder's current file.
     pub(super) async fn plugin(&self, run: &RunRecord, name: &str) -> Result<Arc<Plugin>, String> {
-        let Some(digest) = run.plugins.get(name) else {
-            return self.current_plugin(name).await;
-        };
-        let mut pinned = self.pinned.lock().await;
-        if let Some(plugin) = pinned.get(digest) {
-            return Ok(plugin.clone());
+        match run.plugins.get(name) {
+            Some(digest) => self.pinned_plugin(name, digest).await,
+            None => self.current_plugin(name).await,
         }
+    }
+
+    /// Version `digest` of plugin `name`, loading it on first use.
+    async fn pinned_plugin(&self, name: &str, digest: &str) -> Result<Arc<Plugin>, String> {
+        let slot = self
+            .pinned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(digest.to_string())
+            .or_default()
+            .clone();
+        slot.get_or_try_init(|| self.load_pinned(name, digest))
+            .await
+            .cloned()
+    }
+
+    /// Move a parked or failed run to the workflow file it was started from
+    /// and the plugins folder's files as they are now, from its next step on.
+    /// Refused, changing nothing, when the run's next nodes (or kept parallel
+    /// results) are not in the new workflow or a new plugin cannot be loaded
+    /// (not a component, another world, `describe()` fails).
+    pub async fn upgrade(&self, thread: &str) -> Result<UpgradeReport, RuntimeError> {
+        let run = self.load(thread).await?;
+        if matches!(run.status, RunStatus::Completed | RunStatus::Cancelled) {
+            return Err(RuntimeError::NotResumable {
+                thread: thread.to_string(),
+                status: run.status,
+            });
+        }
+        let path = &run.workflow_path;
+        let text =
+            tokio::fs::read_to_string(path)
+                .await
+                .map_err(|source| RuntimeError::WorkflowFile {
+                    path: path.into(),
+                    source,
+                })?;
+        let workflow = self.validate(path, &text)?;
+        let mut problems = Vec::new();
+        let waiting = run.next.iter().chain(run.pending.iter().map(|w| &w.node));
+        for node in waiting {
+            if !workflow.nodes.contains_key(node) {
+                problems.push(UpgradeProblem::NodeGone {
+                    node: node.clone(),
+                    workflow: path.clone(),
+                });
+            }
+        }
+        let plugins = self.pin_plugins(&workflow).await?;
+        for (name, digest) in &plugins {
+            if let Err(reason) = self.pinned_plugin(name, digest).await {
+                problems.push(UpgradeProblem::PluginUnusable {
+                    plugin: name.clone(),
+                    reason,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(RuntimeError::UpgradeRefused {
+                thread: thread.to_string(),
+                problems,
+            });
+        }
+        let workflow_digest = crate::plugin::digest(text.as_bytes());
+        let changed = plugins
+            .iter()
+            .filter(|(name, digest)| run.plugins.get(*name) != Some(*digest))
+            .map(|(name, digest)| (name.clone(), run.plugins.get(name).cloned(), digest.clone()))
+            .collect();
+        self.store
+            .upgrade_run(RunUpgrade {
+                thread: thread.to_string(),
+                workflow_name: workflow.name.clone(),
+                workflow_digest: workflow_digest.clone(),
+                workflow_text: text,
+                plugins,
+            })
+            .await?;
+        Ok(UpgradeReport {
+            thread: thread.to_string(),
+            workflow: (run.workflow_digest, workflow_digest),
+            plugins: changed,
+        })
+    }
+
+    /// Load version `digest` of plugin `name`; a failure is not kept (the
+    /// next call tries again).
+    async fn load_pinned(&self, name: &str, digest: &str) -> Result<Arc<Plugin>, String> {
         let path = self.plugins_dir.join(format!("{name}.wasm"));
         let mut loaded = Err(String::new());
         // The compiled code is usually cached; the stored bytes are read only
@@ -101,9 +225,7 @@ impl<S: CheckpointStore> Runtime<S> {
                 break;
             }
         }
-        let plugin = Arc::new(loaded?);
-        pinned.insert(digest.clone(), plugin.clone());
-        Ok(plugin)
+        Ok(Arc::new(loaded?))
     }
 }
 

@@ -157,6 +157,17 @@ pub struct NewRun {
     pub plugins: BTreeMap<String, String>,
 }
 
+/// What [`CheckpointStore::upgrade_run`] moves a run to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunUpgrade {
+    pub thread: String,
+    pub workflow_name: String,
+    pub workflow_digest: String,
+    pub workflow_text: String,
+    /// Plugin name -> component digest (each stored already).
+    pub plugins: BTreeMap<String, String>,
+}
+
 /// A run as stored: where it is and what happened last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -525,6 +536,15 @@ pub trait CheckpointStore: Send + Sync + 'static {
         thread: &str,
         step: u64,
     ) -> impl Future<Output = Result<Option<Map<String, Value>>, StoreError>> + Send;
+
+    /// Moves a run that is not running (parked or failed) to another workflow text and
+    /// other plugin versions, from its next step on; its history keeps the versions
+    /// that made it. [`StoreError::Leased`] if someone executes it now,
+    /// [`StoreError::Finished`] if it completed or was cancelled.
+    fn upgrade_run(
+        &self,
+        upgrade: RunUpgrade,
+    ) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
 
     /// Stores a component's bytes under their digest (`sha256:<hex>`), unless stored
     /// already. `name` is the plugin name it was found under, for listings.

@@ -13,8 +13,8 @@ use super::rows::*;
 use super::schema;
 use super::writer::Writer;
 use super::{
-    Checkpoint, CheckpointStore, Clock, LogLine, NewRun, RunRecord, RunStatus, RunSummary, Setback,
-    StepCommit, StepSetback, StoreError,
+    Checkpoint, CheckpointStore, Clock, LogLine, NewRun, RunRecord, RunStatus, RunSummary,
+    RunUpgrade, Setback, StepCommit, StepSetback, StoreError,
 };
 
 /// A [`CheckpointStore`] in one SQLite database file. Cloning is cheap and shares the
@@ -252,6 +252,12 @@ impl CheckpointStore for SqliteStore {
         .await
     }
 
+    async fn upgrade_run(&self, upgrade: RunUpgrade) -> Result<RunRecord, StoreError> {
+        self.writer
+            .call(move |conn, now_ms| upgrade_run(conn, now_ms, &upgrade))
+            .await
+    }
+
     async fn save_component(
         &self,
         digest: &str,
@@ -474,6 +480,57 @@ fn commit_step(
         now_ms,
     ])?;
     Ok(())
+}
+
+fn upgrade_run(
+    conn: &Connection,
+    now_ms: i64,
+    upgrade: &RunUpgrade,
+) -> Result<RunRecord, StoreError> {
+    let thread = upgrade.thread.as_str();
+    let run = run_row(conn, thread)?;
+    if matches!(run.status, RunStatus::Completed | RunStatus::Cancelled) {
+        return Err(StoreError::Finished {
+            thread: thread.to_owned(),
+            status: run.status,
+        });
+    }
+    if let (Some(owner), Some(expires_ms)) = (run.lease_owner, run.lease_expires_ms)
+        && expires_ms > now_ms
+    {
+        return Err(StoreError::Leased {
+            thread: thread.to_owned(),
+            owner,
+            expires_ms,
+        });
+    }
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO workflows (digest, name, text, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        upgrade.workflow_digest,
+        upgrade.workflow_name,
+        upgrade.workflow_text,
+        now_ms
+    ])?;
+    conn.prepare_cached(
+        "UPDATE runs SET workflow_digest = ?2, workflow_name = ?3, updated_at = ?4
+         WHERE thread = ?1",
+    )?
+    .execute(params![
+        thread,
+        upgrade.workflow_digest,
+        upgrade.workflow_name,
+        now_ms
+    ])?;
+    conn.prepare_cached("DELETE FROM run_plugins WHERE thread = ?1")?
+        .execute([thread])?;
+    let mut pin = conn
+        .prepare_cached("INSERT INTO run_plugins (thread, plugin, digest) VALUES (?1, ?2, ?3)")?;
+    for (plugin, digest) in &upgrade.plugins {
+        pin.execute(params![thread, plugin, digest])?;
+    }
+    load_run(conn, thread)?.ok_or_else(|| not_found(thread))
 }
 
 fn setback_step(conn: &Connection, now_ms: i64, setback: &StepSetback) -> Result<(), StoreError> {

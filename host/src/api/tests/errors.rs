@@ -88,7 +88,16 @@ async fn unknown_fields_are_400() {
     let reply = send(&app, post_json("/runs/job-1/resume", r#"{"value": 1}"#)).await;
     assert_eq!(
         reply.error(StatusCode::BAD_REQUEST),
-        "unknown field \"value\" in the request body (expected \"input\")"
+        "unknown field \"value\" in the request body (expected \"input\" or \"upgrade\")"
+    );
+    let reply = send(
+        &app,
+        post_json("/runs/job-1/resume", r#"{"upgrade": "yes"}"#),
+    )
+    .await;
+    assert_eq!(
+        reply.error(StatusCode::BAD_REQUEST),
+        "field \"upgrade\" must be true or false, not a string"
     );
     let reply = send(&app, post_json("/runs/job-1/cancel", r#"{"force": true}"#)).await;
     assert_eq!(

@@ -133,9 +133,15 @@ impl Backend for FakeBackend {
         })
     }
 
-    fn resume(&self, thread: String, input: Option<Value>) -> BackendFuture<'_, Value> {
+    fn resume(
+        &self,
+        thread: String,
+        input: Option<Value>,
+        upgrade: bool,
+    ) -> BackendFuture<'_, Value> {
         Box::pin(async move {
-            self.record(format!("resume {thread}"));
+            let upgrade = if upgrade { " upgrade" } else { "" };
+            self.record(format!("resume {thread}{upgrade}"));
             self.resumed
                 .lock()
                 .unwrap()
