@@ -233,3 +233,57 @@ fn the_api_upgrades_a_parked_run_or_says_why_not() {
         "{error}"
     );
 }
+
+#[test]
+fn plugins_lists_stored_versions_and_gc_removes_those_no_run_needs() {
+    let env = Env::new(&["counter"]);
+    let workflow = env.workflow("nap.toml", NAP);
+    let v1 = file_digest(&guest("counter"));
+    park(&env, &workflow, "a", &[]);
+    env.add_plugin("counter", &guest("echo"));
+    let v2 = file_digest(&guest("echo"));
+    park(&env, &workflow, "b", &[]);
+    env.ok(&["resume", "b", "--wait"]);
+
+    let versions = env.json(&["plugins", "--versions", "--json"]);
+    let summary: Vec<(Value, Value, Value, Value)> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["digest"].clone(),
+                v["current"].clone(),
+                v["runs"].clone(),
+                v["unfinished"].clone(),
+            )
+        })
+        .collect();
+    let mut expected = vec![
+        (json!(v1), json!(false), json!(1), json!(["a"])),
+        (json!(v2), json!(true), json!(1), json!([])),
+    ];
+    expected.sort_by_key(|(digest, ..)| digest.to_string());
+    let mut summary = summary;
+    summary.sort_by_key(|(digest, ..)| digest.to_string());
+    assert_eq!(summary, expected, "{versions}");
+    let human = env.ok(&["plugins"]);
+    assert!(human.contains("unfinished: a"), "{human}");
+
+    // Only the completed run used v2: it goes; v1 stays for the sleeping run.
+    let removed = env.json(&["gc", "--json"]);
+    assert_eq!(removed["components"], 1, "{removed}");
+    let left = env.json(&["plugins", "--versions", "--json"]);
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    assert_eq!(left[0]["digest"], json!(v1));
+    env.ok(&["resume", "a", "--wait"]);
+    assert_eq!(env.state("a")["count"], json!(2));
+
+    // A new run stores the current file again.
+    park(&env, &workflow, "c", &[]);
+    env.ok(&["resume", "c", "--wait"]);
+    assert_eq!(digests(&env, "c"), vec![json!(v2); 3]);
+    let removed = env.json(&["gc", "--json"]);
+    assert_eq!(removed["components"], 2, "{removed}");
+    assert_eq!(digests(&env, "a").len(), 3, "histories stay whole");
+}

@@ -4,6 +4,7 @@
 //! uses `anyhow`.
 
 mod cancel;
+mod gc;
 mod history;
 mod logs;
 mod new;
@@ -103,6 +104,7 @@ enum Command {
     Logs(logs::LogsArgs),
     Runs(runs::RunsArgs),
     Plugins(plugins::PluginsArgs),
+    Gc(gc::GcArgs),
     Validate(validate::ValidateArgs),
     Serve(serve::ServeArgs),
     New(new::NewArgs),
@@ -132,6 +134,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::main(&global, args).await,
         Command::Runs(args) => runs::main(&global, args).await,
         Command::Plugins(args) => plugins::main(&global, args).await,
+        Command::Gc(args) => gc::main(&global, args).await,
         Command::Validate(args) => validate::main(&global, args).await,
     }
 }

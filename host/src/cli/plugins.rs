@@ -3,9 +3,11 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Global, output};
+use crate::store::CheckpointStore;
 
 /// List the components in the plugins folder: name, digest, what describe()
-/// says, or why the file cannot be used.
+/// says, or why the file cannot be used; then every version stored in the
+/// database, the runs pinned to it, and whether it is the current file.
 ///
 /// A broken file is reported and does not stop the others from working.
 #[derive(Debug, Args)]
@@ -13,9 +15,16 @@ pub struct PluginsArgs {
     /// Print a JSON array of {name, path, digest, ok, info, error}.
     #[arg(long)]
     json: bool,
+    /// Only the stored versions; with --json, an array of {name, digest,
+    /// bytes, stored_at, current, runs, unfinished}.
+    #[arg(long)]
+    versions: bool,
 }
 
 pub async fn main(global: &Global, args: PluginsArgs) -> anyhow::Result<ExitCode> {
+    if args.versions {
+        return versions(global, args.json).await;
+    }
     let host = global.plugin_host()?;
     let loads = host.load_dir(&global.plugins).await.map_err(|source| {
         crate::runtime::RuntimeError::PluginsDir {
@@ -47,6 +56,75 @@ pub async fn main(global: &Global, args: PluginsArgs) -> anyhow::Result<ExitCode
             ),
             Err(error) => println!("{:<16} {digest}  ERROR: {error}", load.name),
         }
+    }
+    if global.db.exists() {
+        println!();
+        versions(global, false).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The component versions stored in the database.
+async fn versions(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
+    let store = global.existing_store()?;
+    let versions = store.component_versions().await?;
+    // Which version each plugin file is now (unreadable files count as none).
+    let mut current = std::collections::BTreeMap::new();
+    for version in &versions {
+        let path = global.plugins.join(format!("{}.wasm", version.name));
+        if let std::collections::btree_map::Entry::Vacant(entry) = current.entry(&version.name)
+            && let Ok(bytes) = tokio::fs::read(&path).await
+        {
+            entry.insert(crate::plugin::digest(&bytes));
+        }
+    }
+    let is_current = |name: &String, digest: &str| current.get(name).is_some_and(|d| d == digest);
+    if json {
+        let list: Vec<serde_json::Value> = versions
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "name": v.name,
+                    "digest": v.digest,
+                    "bytes": v.bytes,
+                    "stored_at": crate::store::format_time(v.stored_at_ms),
+                    "current": is_current(&v.name, &v.digest),
+                    "runs": v.runs,
+                    "unfinished": v.unfinished,
+                })
+            })
+            .collect();
+        output::print_json(&serde_json::Value::Array(list));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if versions.is_empty() {
+        println!("no component versions stored in {}", global.db.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("stored versions ({}):", global.db.display());
+    for v in &versions {
+        let state = if is_current(&v.name, &v.digest) {
+            "current"
+        } else {
+            "old"
+        };
+        let mut runs = format!("{} run{}", v.runs, if v.runs == 1 { "" } else { "s" });
+        if !v.unfinished.is_empty() {
+            let shown: Vec<&str> = v.unfinished.iter().take(5).map(String::as_str).collect();
+            let more = v.unfinished.len().saturating_sub(shown.len());
+            runs.push_str(&format!(", unfinished: {}", shown.join(" ")));
+            if more > 0 {
+                runs.push_str(&format!(" (+{more})"));
+            }
+        }
+        println!(
+            "{:<16} {}  {:<7} {:>10} bytes  stored {}  {runs}",
+            v.name,
+            output::short_digest(&v.digest),
+            state,
+            v.bytes,
+            crate::store::format_time(v.stored_at_ms),
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

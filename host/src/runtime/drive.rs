@@ -213,18 +213,25 @@ impl<S: CheckpointStore> Runtime<S> {
     ) -> Result<RunRecord, RuntimeError> {
         let workflow = self.validate(&start.workflow_path, &start.workflow_text)?;
         let plugins = self.pin_plugins(&workflow).await?;
-        let run = NewRun {
+        let new_run = |plugins| NewRun {
             thread: start.thread.clone(),
             workflow_name: workflow.name.clone(),
             workflow_digest: crate::plugin::digest(start.workflow_text.as_bytes()),
-            workflow_text: start.workflow_text,
-            workflow_path: start.workflow_path,
-            input: start.input,
+            workflow_text: start.workflow_text.clone(),
+            workflow_path: start.workflow_path.clone(),
+            input: start.input.clone(),
             next: vec![workflow.start.clone()],
             lease: leased.then(|| (self.owner.clone(), LEASE.as_millis() as i64)),
             plugins,
         };
-        self.store.create_run(run).await.map_err(|e| match e {
+        let mut created = self.store.create_run(new_run(plugins)).await;
+        if let Err(StoreError::ComponentMissing { .. }) = created {
+            // A `gc` removed a version this process had stored: store it again.
+            self.forget_stored_files();
+            let plugins = self.pin_plugins(&workflow).await?;
+            created = self.store.create_run(new_run(plugins)).await;
+        }
+        created.map_err(|e| match e {
             StoreError::ThreadExists { thread, status } => {
                 RuntimeError::ThreadExists { thread, status }
             }

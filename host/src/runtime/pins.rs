@@ -73,6 +73,15 @@ impl<S: CheckpointStore> Runtime<S> {
         Ok(pins)
     }
 
+    /// Forget which plugin files were stored: the next pin reads and stores
+    /// them again.
+    pub(super) fn forget_stored_files(&self) {
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// The digest of plugin `name`'s file now; a file not seen before (or
     /// changed since) is read, digested and stored.
     async fn current_digest(&self, name: &str) -> Result<String, RuntimeError> {

@@ -317,6 +317,30 @@ pub struct LogLine {
     pub at_ms: i64,
 }
 
+/// A stored component version and the runs pinned to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentVersion {
+    pub digest: String,
+    /// The plugin name it was first stored under.
+    pub name: String,
+    pub bytes: u64,
+    pub stored_at_ms: i64,
+    /// How many runs are pinned to it.
+    pub runs: u64,
+    /// The runs pinned to it that have not completed or been cancelled.
+    pub unfinished: Vec<String>,
+}
+
+/// What [`CheckpointStore::collect_garbage`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collected {
+    pub components: u64,
+    pub component_bytes: u64,
+    pub values: u64,
+    pub value_bytes: u64,
+    pub workflows: u64,
+}
+
 /// One line of a run listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSummary {
@@ -376,6 +400,10 @@ pub enum StoreError {
     /// The database holds something this version cannot read.
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// A run was to be pinned to a component version that is not stored (any more: a
+    /// `gc` may have removed it since it was stored).
+    #[error("component {digest} is not stored")]
+    ComponentMissing { digest: String },
     /// The database file could not be opened.
     #[error("cannot open database {}: {source}", path.display())]
     Open {
@@ -554,6 +582,16 @@ pub trait CheckpointStore: Send + Sync + 'static {
         name: &str,
         bytes: Vec<u8>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every stored component version, by name then age, with the runs pinned to it.
+    fn component_versions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ComponentVersion>, StoreError>> + Send;
+
+    /// Removes what no run needs any more: the pins of completed and cancelled runs, the
+    /// component versions no other run is pinned to, state values no step refers to, and
+    /// workflow texts no run or checkpoint refers to. Histories stay whole.
+    fn collect_garbage(&self) -> impl Future<Output = Result<Collected, StoreError>> + Send;
 
     /// A stored component's bytes.
     fn component_bytes(

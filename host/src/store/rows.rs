@@ -10,7 +10,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::sqlite::position;
-use super::{Checkpoint, LogLine, PendingWrite, RunRecord, RunStatus, RunSummary, StoreError};
+use super::{
+    Checkpoint, ComponentVersion, LogLine, PendingWrite, RunRecord, RunStatus, RunSummary,
+    StoreError,
+};
 
 // Reads.
 
@@ -300,6 +303,37 @@ pub(super) fn history(conn: &Connection, thread: &str) -> Result<Vec<Checkpoint>
             workflow_digest,
             created_at_ms: created_at,
         })
+    })
+    .collect()
+}
+
+pub(super) fn component_versions(conn: &Connection) -> Result<Vec<ComponentVersion>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.digest, c.name, LENGTH(c.bytes), c.created_at,
+                (SELECT COUNT(*) FROM run_plugins p WHERE p.digest = c.digest),
+                (SELECT json_group_array(p.thread) FROM run_plugins p JOIN runs r USING (thread)
+                 WHERE p.digest = c.digest AND r.status NOT IN ('completed', 'cancelled'))
+         FROM components c ORDER BY c.name, c.created_at, c.digest",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            ComponentVersion {
+                digest: row.get(0)?,
+                name: row.get(1)?,
+                bytes: row.get(2)?,
+                stored_at_ms: row.get(3)?,
+                runs: row.get(4)?,
+                unfinished: Vec::new(),
+            },
+            row.get::<_, String>(5)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (mut version, unfinished) = row?;
+        version.unfinished = serde_json::from_str(&unfinished)
+            .map_err(|e| StoreError::Corrupt(format!("run list of a component: {e}")))?;
+        version.unfinished.sort();
+        Ok(version)
     })
     .collect()
 }

@@ -13,8 +13,8 @@ use super::rows::*;
 use super::schema;
 use super::writer::Writer;
 use super::{
-    Checkpoint, CheckpointStore, Clock, LogLine, NewRun, RunRecord, RunStatus, RunSummary,
-    RunUpgrade, Setback, StepCommit, StepSetback, StoreError,
+    Checkpoint, CheckpointStore, Clock, Collected, ComponentVersion, LogLine, NewRun, RunRecord,
+    RunStatus, RunSummary, RunUpgrade, Setback, StepCommit, StepSetback, StoreError,
 };
 
 /// A [`CheckpointStore`] in one SQLite database file. Cloning is cheap and shares the
@@ -283,6 +283,14 @@ impl CheckpointStore for SqliteStore {
             .await
     }
 
+    async fn component_versions(&self) -> Result<Vec<ComponentVersion>, StoreError> {
+        self.read(component_versions).await
+    }
+
+    async fn collect_garbage(&self) -> Result<Collected, StoreError> {
+        self.writer.call(|conn, _| collect_garbage(conn)).await
+    }
+
     async fn component_bytes(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let digest = digest.to_owned();
         self.read(move |conn| {
@@ -358,7 +366,13 @@ fn create_run(
     let mut pin = conn
         .prepare_cached("INSERT INTO run_plugins (thread, plugin, digest) VALUES (?1, ?2, ?3)")?;
     for (plugin, digest) in &run.plugins {
-        pin.execute(params![run.thread, plugin, digest])?;
+        pin.execute(params![run.thread, plugin, digest])
+            .map_err(|error| match error.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::ComponentMissing {
+                    digest: digest.clone(),
+                },
+                _ => error.into(),
+            })?;
     }
     Ok(RunRecord {
         thread: run.thread.clone(),
@@ -531,6 +545,40 @@ fn upgrade_run(
         pin.execute(params![thread, plugin, digest])?;
     }
     load_run(conn, thread)?.ok_or_else(|| not_found(thread))
+}
+
+fn collect_garbage(conn: &Connection) -> Result<Collected, StoreError> {
+    let count = |sql: &str| -> Result<(u64, u64), StoreError> {
+        Ok(conn.query_row(sql, [], |row| Ok((row.get(0)?, row.get(1)?)))?)
+    };
+    conn.execute(
+        "DELETE FROM run_plugins WHERE thread IN
+             (SELECT thread FROM runs WHERE status IN ('completed', 'cancelled'))",
+        [],
+    )?;
+    let unpinned = "FROM components WHERE digest NOT IN (SELECT digest FROM run_plugins)";
+    let (components, component_bytes) = count(&format!(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) {unpinned}"
+    ))?;
+    conn.execute(&format!("DELETE {unpinned}"), [])?;
+    let unused = "FROM blobs WHERE digest NOT IN
+                      (SELECT blob FROM state_writes WHERE blob IS NOT NULL)";
+    let (values, value_bytes) = count(&format!(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) {unused}"
+    ))?;
+    conn.execute(&format!("DELETE {unused}"), [])?;
+    let workflows = conn.execute(
+        "DELETE FROM workflows WHERE digest NOT IN (SELECT workflow_digest FROM runs)
+             AND digest NOT IN (SELECT workflow_digest FROM checkpoints)",
+        [],
+    )? as u64;
+    Ok(Collected {
+        components,
+        component_bytes,
+        values,
+        value_bytes,
+        workflows,
+    })
 }
 
 fn setback_step(conn: &Connection, now_ms: i64, setback: &StepSetback) -> Result<(), StoreError> {
