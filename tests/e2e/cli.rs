@@ -8,7 +8,8 @@ fn help_teaches_the_commands() {
     let env = Env::new(&[]);
     let help = env.ok(&["--help"]);
     for command in [
-        "run", "resume", "status", "state", "history", "plugins", "validate",
+        "run", "resume", "status", "state", "history", "plugins", "validate", "export", "import",
+        "gc",
     ] {
         assert!(help.contains(command), "--help lists {command}:\n{help}");
     }

@@ -287,3 +287,44 @@ fn plugins_lists_stored_versions_and_gc_removes_those_no_run_needs() {
     assert_eq!(removed["components"], 2, "{removed}");
     assert_eq!(digests(&env, "a").len(), 3, "histories stay whole");
 }
+
+#[test]
+fn an_exported_run_is_imported_into_a_fresh_database_and_completes_there() {
+    let here = Env::new(&["counter"]);
+    let workflow = here.workflow("nap.toml", NAP);
+    park(&here, &workflow, "travel", &[]);
+    let bundle = here.path().join("travel.bundle");
+    let out = here.run(&["export", "travel"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&bundle, &out.stdout).unwrap();
+
+    // Another machine: no plugin files, its own compile cache.
+    let there = Env::new(&[]);
+    let bundle_arg = bundle.display().to_string();
+    let imported = there.ok(&["import", &bundle_arg]);
+    assert_eq!(imported.trim(), "travel");
+    assert_eq!(there.status("travel")["status"], "sleeping");
+    assert_eq!(there.history("travel"), here.history("travel"));
+    let again = there.fails(&["import", &bundle_arg]);
+    assert!(again.contains("travel"), "{again}");
+
+    let cache = there.path().join("own-cache").display().to_string();
+    there.ok(&["resume", "travel", "--wait", "--cache", &cache]);
+    assert_eq!(there.status("travel")["status"], "completed");
+    assert_eq!(there.state("travel")["count"], json!(2));
+    assert_eq!(
+        digests(&there, "travel"),
+        vec![file_digest(&guest("counter")); 3]
+    );
+    // The original is untouched.
+    assert_eq!(here.status("travel")["status"], "sleeping");
+
+    let junk = there.path().join("junk.bundle");
+    std::fs::write(&junk, b"not a bundle").unwrap();
+    let err = there.fails(&["import", &junk.display().to_string()]);
+    assert!(err.contains("is not a run bundle"), "{err}");
+}

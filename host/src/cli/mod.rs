@@ -3,6 +3,7 @@
 //! prints for a person, or JSON with `--json`. This is the only module that
 //! uses `anyhow`.
 
+mod bundle;
 mod cancel;
 mod gc;
 mod history;
@@ -105,6 +106,8 @@ enum Command {
     Runs(runs::RunsArgs),
     Plugins(plugins::PluginsArgs),
     Gc(gc::GcArgs),
+    Export(bundle::ExportArgs),
+    Import(bundle::ImportArgs),
     Validate(validate::ValidateArgs),
     Serve(serve::ServeArgs),
     New(new::NewArgs),
@@ -135,6 +138,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => runs::main(&global, args).await,
         Command::Plugins(args) => plugins::main(&global, args).await,
         Command::Gc(args) => gc::main(&global, args).await,
+        Command::Export(args) => bundle::export(&global, args).await,
+        Command::Import(args) => bundle::import(&global, args).await,
         Command::Validate(args) => validate::main(&global, args).await,
     }
 }

@@ -19,6 +19,7 @@
 //! latest write of every key). Values of 1 KiB of JSON or more are stored once, by
 //! digest, however many runs and steps hold them.
 
+mod bundle;
 mod clock;
 mod rows;
 mod schema;

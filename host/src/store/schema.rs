@@ -46,6 +46,15 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Opens the (already migrated) database at `path` with the usual settings, for work
+/// beside the writer thread (run bundles).
+pub(super) fn open_plain(path: &Path) -> Result<Connection, StoreError> {
+    open(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
 /// Opens the (already migrated) database at `path` for reading only.
 pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;

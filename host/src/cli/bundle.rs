@@ -1,0 +1,93 @@
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::Global;
+
+/// Write a run bundle: the run's history, state, logs, workflow texts and the
+/// bytes of the component versions it is pinned to, as one file (a SQLite
+/// database) that `savepoint import` recreates the run from, here or on
+/// another machine.
+///
+///   savepoint export job-1 > job-1.bundle
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run's thread id.
+    thread: String,
+    /// Write the bundle to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// Recreate a run from a bundle written by `savepoint export`; it goes on
+/// with `savepoint resume` (or a `serve` daemon) from its last checkpoint,
+/// with the component versions in the bundle.
+///
+///   savepoint import job-1.bundle
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The bundle file, or - for standard input.
+    bundle: PathBuf,
+}
+
+pub async fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let store = global.existing_store()?;
+    let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let file = scratch.path().join("run.bundle");
+    store.export_run(&args.thread, &file).map_err(|e| match e {
+        crate::store::StoreError::NotFound { thread } => {
+            anyhow::Error::new(crate::runtime::RuntimeError::NotFound { thread })
+        }
+        other => other.into(),
+    })?;
+    let bytes = std::fs::read(&file).context("cannot read the bundle back")?;
+    match &args.output {
+        Some(path) => std::fs::write(path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&bytes)?;
+            stdout.flush()?;
+        }
+    }
+    eprintln!("thread {}: exported ({} bytes)", args.thread, bytes.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    // Work on a copy: importing brings an older bundle up to this schema.
+    let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let file = scratch.path().join("run.bundle");
+    let bytes = if args.bundle.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut bytes)?;
+        bytes
+    } else {
+        std::fs::read(&args.bundle)
+            .with_context(|| format!("cannot read {}", args.bundle.display()))?
+    };
+    if !bytes.starts_with(b"SQLite format 3\0") {
+        anyhow::bail!(
+            "{} is not a run bundle (write one with `savepoint export ID > FILE`)",
+            args.bundle.display()
+        );
+    }
+    std::fs::write(&file, bytes)?;
+    let store = global.open_store()?;
+    let thread = store.import_run(&file).map_err(|e| match e {
+        crate::store::StoreError::ThreadExists { thread, status } => {
+            anyhow::Error::new(crate::runtime::RuntimeError::ThreadExists { thread, status })
+        }
+        other => other.into(),
+    })?;
+    let run = super::status::store_run(&*store, &thread).await?;
+    println!("{thread}");
+    eprintln!(
+        "thread {thread}: imported at step {} ({}); continue it with `savepoint resume {thread}`",
+        run.step, run.status
+    );
+    Ok(ExitCode::SUCCESS)
+}
