@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{Env, file_digest, guest};
+use std::time::Duration;
+
+use crate::fixtures::{Daemon, Env, file_digest, guest, wait_for};
 
 /// `nap` sleeps on its first call and counts when it wakes; `after` counts.
 const NAP: &str = r#"
@@ -327,4 +329,64 @@ fn an_exported_run_is_imported_into_a_fresh_database_and_completes_there() {
     std::fs::write(&junk, b"not a bundle").unwrap();
     let err = there.fails(&["import", &junk.display().to_string()]);
     assert!(err.contains("is not a run bundle"), "{err}");
+}
+
+/// Wait until the daemon's stderr has `needle` (the watcher reports there).
+fn wait_report(daemon: &Daemon, needle: &str) {
+    wait_for(needle, Duration::from_secs(60), || {
+        let log = daemon.stderr();
+        if log.contains(needle) {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+}
+
+/// Start a run of `workflow` on `daemon`, wait until it settles, and return
+/// the digest of the component that made its one step.
+fn one_run(env: &Env, daemon: &Daemon, workflow: &str, thread: &str) -> Value {
+    let created = daemon.post("/runs", &json!({"workflow": workflow, "thread": thread}));
+    assert_eq!(created.status, 201, "{created:?}");
+    let done = daemon.wait_run(thread, "settled", |s| {
+        s["status"] == "completed" || s["status"] == "failed"
+    });
+    assert_eq!(done["status"], "completed", "{done}");
+    digests(env, thread).remove(0)
+}
+
+#[test]
+fn serve_loads_a_replaced_plugin_in_the_background_and_keeps_serving_when_it_is_broken() {
+    let env = Env::new(&["counter"]);
+    env.daemon_workflow(
+        "one",
+        r#"
+name = "one"
+start = "only"
+[nodes.only]
+plugin = "counter"
+next = "end"
+"#,
+    );
+    let daemon = env.serve(&["--workers", "2"]);
+    let v1 = file_digest(&guest("counter"));
+    wait_report(
+        &daemon,
+        &format!("plugin counter: new runs use {}", &v1[..19]),
+    );
+    assert_eq!(one_run(&env, &daemon, "one", "before"), json!(v1));
+
+    // A broken replacement is reported; new runs keep the version before it.
+    env.write_plugin("counter", b"\0asm\x0d\x00\x01\x00 not really a component");
+    wait_report(&daemon, "new runs keep using");
+    assert_eq!(one_run(&env, &daemon, "one", "broken"), json!(v1));
+
+    // A good replacement is loaded in the background and used from then on.
+    env.add_plugin("counter", &guest("echo"));
+    let v2 = file_digest(&guest("echo"));
+    wait_report(
+        &daemon,
+        &format!("plugin counter: new runs use {}", &v2[..19]),
+    );
+    assert_eq!(one_run(&env, &daemon, "one", "after"), json!(v2));
 }

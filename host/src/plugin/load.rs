@@ -321,7 +321,8 @@ fn hex_digest(hasher: Sha256) -> String {
     hex
 }
 
-fn plugin_name(path: &Path) -> String {
+/// The plugin name of a file: its name without `.wasm`.
+pub fn plugin_name(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()

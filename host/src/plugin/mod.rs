@@ -30,7 +30,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use load::{PluginHost, PluginLoad, digest, plugin_names, scan_dir};
+pub use load::{PluginHost, PluginLoad, digest, plugin_name, plugin_names, scan_dir};
 
 /// A loaded component that implements the node world, ready to instantiate.
 #[derive(Clone)]

@@ -188,6 +188,11 @@ pub async fn serve<S: CheckpointStore>(
         let stop = stop_rx.clone();
         async move { daemon.renew(stop).await }
     });
+    let watcher = tokio::spawn({
+        let runtime = daemon.runtime.clone();
+        let stop = stop_rx.clone();
+        async move { runtime.watch_plugins(stop).await }
+    });
     eprintln!(
         "savepoint serve: listening on http://{address} (owner {})",
         daemon.runtime.owner
@@ -205,6 +210,7 @@ pub async fn serve<S: CheckpointStore>(
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     let _ = renewal.await;
+    let _ = watcher.await;
     daemon.abandon_all().await;
     match api.await {
         Ok(result) => result,

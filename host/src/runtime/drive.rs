@@ -212,7 +212,7 @@ impl<S: CheckpointStore> Runtime<S> {
         leased: bool,
     ) -> Result<RunRecord, RuntimeError> {
         let workflow = self.validate(&start.workflow_path, &start.workflow_text)?;
-        let plugins = self.pin_plugins(&workflow).await?;
+        let plugins = self.pin_plugins(&workflow, false).await?;
         let new_run = |plugins| NewRun {
             thread: start.thread.clone(),
             workflow_name: workflow.name.clone(),
@@ -228,7 +228,7 @@ impl<S: CheckpointStore> Runtime<S> {
         if let Err(StoreError::ComponentMissing { .. }) = created {
             // A `gc` removed a version this process had stored: store it again.
             self.forget_stored_files();
-            let plugins = self.pin_plugins(&workflow).await?;
+            let plugins = self.pin_plugins(&workflow, false).await?;
             created = self.store.create_run(new_run(plugins)).await;
         }
         created.map_err(|e| match e {

@@ -96,6 +96,9 @@ pub struct Runtime<S> {
     plugins: PluginHost,
     plugins_dir: PathBuf,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// Under `serve`: the version of each plugin that new runs get (the last
+    /// one of its file that loaded).
+    serving: std::sync::Mutex<HashMap<String, String>>,
     /// Plugins loaded (or being loaded) by digest, for pinned runs.
     pinned: std::sync::Mutex<HashMap<String, pins::Slot>>,
     /// The digest of each plugin file as last read, by path, with the file's
@@ -131,6 +134,7 @@ impl<S: CheckpointStore> Runtime<S> {
             plugins_dir,
             loaded: Mutex::new(HashMap::new()),
             pinned: std::sync::Mutex::new(HashMap::new()),
+            serving: std::sync::Mutex::new(HashMap::new()),
             files: std::sync::Mutex::new(HashMap::new()),
             workflows: Mutex::new(HashMap::new()),
             clock,

@@ -3,9 +3,10 @@
 //! in the database), and every later call of that plugin in the run uses
 //! those bytes, whatever happens to the file.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 use std::time::SystemTime;
 
 use super::{Runtime, RuntimeError};
@@ -47,6 +48,9 @@ pub struct UpgradeReport {
     pub plugins: Vec<(String, Option<String>, String)>,
 }
 
+/// How often `serve` looks at the plugins folder.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
 /// What identifies a version of a file without reading it: size,
 /// modification time and inode.
 pub(super) type FileStamp = (u64, Option<SystemTime>, u64);
@@ -58,19 +62,100 @@ pub(super) type Slot = Arc<tokio::sync::OnceCell<Arc<Plugin>>>;
 
 impl<S: CheckpointStore> Runtime<S> {
     /// The current version of each plugin `workflow` uses (plugin name ->
-    /// digest), each stored in the database.
+    /// digest), each stored in the database. Under `serve`, unless `files`,
+    /// the version the watcher loaded last (a broken newer file is not used).
     pub(super) async fn pin_plugins(
         &self,
         workflow: &Workflow,
+        files: bool,
     ) -> Result<BTreeMap<String, String>, RuntimeError> {
         let mut pins = BTreeMap::new();
         for node in workflow.nodes.values() {
             if !pins.contains_key(&node.plugin) {
-                let digest = self.current_digest(&node.plugin).await?;
+                let serving = (!files)
+                    .then(|| self.serving_version(&node.plugin))
+                    .flatten();
+                let digest = match serving {
+                    Some(digest) => digest,
+                    None => self.current_digest(&node.plugin).await?,
+                };
                 pins.insert(node.plugin.clone(), digest);
             }
         }
         Ok(pins)
+    }
+
+    /// Watch the plugins folder until `stop` turns true (`savepoint serve`):
+    /// a new or changed file is stored and loaded (compiled, described) in
+    /// the background, and only once it loads do new runs use it; a file
+    /// that does not load is reported and the version before it keeps
+    /// serving new runs.
+    pub async fn watch_plugins(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut seen: HashMap<PathBuf, FileStamp> = HashMap::new();
+        loop {
+            self.scan_plugins(&mut seen).await;
+            tokio::select! {
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    async fn scan_plugins(&self, seen: &mut HashMap<PathBuf, FileStamp>) {
+        let Ok(paths) = crate::plugin::scan_dir(&self.plugins_dir) else {
+            return;
+        };
+        for path in paths {
+            let Ok(stamp) = stamp(&path).await else {
+                continue;
+            };
+            if seen.get(&path) == Some(&stamp) {
+                continue;
+            }
+            seen.insert(path.clone(), stamp);
+            let name = crate::plugin::plugin_name(&path);
+            let Ok(bytes) = tokio::fs::read(&path).await else {
+                continue;
+            };
+            let digest = crate::plugin::digest(&bytes);
+            let serving = self.serving_version(&name);
+            if serving.as_deref() == Some(digest.as_str()) {
+                continue;
+            }
+            let loaded = match self.store.save_component(&digest, &name, bytes).await {
+                Ok(()) => self.pinned_plugin(&name, &digest).await.map(|_| ()),
+                Err(error) => Err(error.to_string()),
+            };
+            let short = &digest[..digest.len().min(19)];
+            match (loaded, serving) {
+                (Ok(()), _) => {
+                    self.serving
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(name.clone(), digest.clone());
+                    eprintln!("savepoint serve: plugin {name}: new runs use {short}");
+                }
+                (Err(reason), Some(old)) => eprintln!(
+                    "savepoint serve: plugin {name}: {} ({short}) cannot be used: {reason}; \
+                     new runs keep using {}",
+                    path.display(),
+                    &old[..old.len().min(19)]
+                ),
+                (Err(reason), None) => eprintln!(
+                    "savepoint serve: plugin {name}: {} ({short}) cannot be used: {reason}",
+                    path.display()
+                ),
+            }
+        }
+    }
+
+    /// The version of plugin `name` the watcher serves new runs, if it loaded one.
+    fn serving_version(&self, name: &str) -> Option<String> {
+        self.serving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     /// Forget which plugin files were stored: the next pin reads and stores
@@ -165,7 +250,8 @@ impl<S: CheckpointStore> Runtime<S> {
                 });
             }
         }
-        let plugins = self.pin_plugins(&workflow).await?;
+        // The files as they are now: each is loaded below, a broken one refused.
+        let plugins = self.pin_plugins(&workflow, true).await?;
         for (name, digest) in &plugins {
             if let Err(reason) = self.pinned_plugin(name, digest).await {
                 problems.push(UpgradeProblem::PluginUnusable {
