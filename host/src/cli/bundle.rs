@@ -78,9 +78,10 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
     std::fs::write(&file, bytes)?;
     let store = global.open_store()?;
     let thread = store.import_run(&file).map_err(|e| match e {
-        crate::store::StoreError::ThreadExists { thread, status } => {
-            anyhow::Error::new(crate::runtime::RuntimeError::ThreadExists { thread, status })
-        }
+        crate::store::StoreError::ThreadExists { thread, status } => anyhow::anyhow!(
+            "thread \"{thread}\" is in {} already (status: {status}); nothing was imported",
+            global.db.display()
+        ),
         other => other.into(),
     })?;
     let run = super::status::store_run(&*store, &thread).await?;
