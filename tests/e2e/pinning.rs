@@ -390,3 +390,36 @@ next = "end"
     );
     assert_eq!(one_run(&env, &daemon, "one", "after"), json!(v2));
 }
+
+#[test]
+fn ten_runs_sleeping_in_a_daemon_wake_on_the_replaced_plugin_s_old_bytes() {
+    let env = Env::new(&["counter"]);
+    env.daemon_workflow("nap", &NAP.replace("sleep_ms = 300", "sleep_ms = 1500"));
+    let daemon = env.serve(&["--workers", "4"]);
+    let old = file_digest(&guest("counter"));
+    let threads: Vec<String> = (0..10).map(|i| format!("d-nap-{i}")).collect();
+    for thread in &threads {
+        let created = daemon.post("/runs", &json!({"workflow": "nap", "thread": thread}));
+        assert_eq!(created.status, 201, "{created:?}");
+    }
+    for thread in &threads {
+        daemon.wait_run(thread, "asleep", |s| s["status"] == "sleeping");
+    }
+    env.add_plugin("counter", &guest("echo"));
+    let new = file_digest(&guest("echo"));
+    for thread in &threads {
+        let done = daemon.wait_run(thread, "settled", |s| {
+            s["status"] == "completed" || s["status"] == "failed"
+        });
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(digests(&env, thread), vec![json!(old); 3], "{thread}");
+    }
+    wait_report(
+        &daemon,
+        &format!("plugin counter: new runs use {}", &new[..19]),
+    );
+    let created = daemon.post("/runs", &json!({"workflow": "nap", "thread": "d-new"}));
+    assert_eq!(created.status, 201, "{created:?}");
+    daemon.wait_run("d-new", "settled", |s| s["status"] == "completed");
+    assert_eq!(digests(&env, "d-new"), vec![json!(new); 3]);
+}
