@@ -42,6 +42,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod digest;
 pub mod plugin;
 pub mod runtime;
 pub mod store;

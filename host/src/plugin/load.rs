@@ -142,7 +142,7 @@ impl PluginHost {
             let bytes = bytes.ok_or_else(|| {
                 compile_error(format!("the compiled code of {key} is not cached"))
             })?;
-            if self::digest(&bytes) != key {
+            if crate::digest::sha256(&bytes) != key {
                 return Err(compile_error(format!(
                     "the stored bytes of {key} do not have that digest"
                 )));
@@ -250,7 +250,7 @@ fn open(engine: &Engine, cache: &CompileCache, path: &Path) -> Opened {
     // next to which reading and hashing it twice is nothing). Should it have
     // changed in between, the digest of the bytes compiled is the one kept.
     let bytes = std::fs::read(path).map_err(|source| (Some(digest), io(source)))?;
-    let digest = self::digest(&bytes);
+    let digest = crate::digest::sha256(&bytes);
     if let Err(error) = check_header(path, &bytes) {
         return Err((Some(digest), error));
     }
@@ -281,7 +281,7 @@ fn digest_file(path: &Path) -> std::io::Result<(String, Vec<u8>)> {
         header.extend_from_slice(&buffer[..n.min(want)]);
         hasher.update(&buffer[..n]);
     }
-    Ok((hex_digest(hasher), header))
+    Ok((crate::digest::finish(hasher), header))
 }
 
 fn check_header(path: &Path, bytes: &[u8]) -> Result<(), PluginError> {
@@ -303,22 +303,6 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<(), PluginError> {
         )),
         _ => Err(not("unknown WebAssembly version or layer")),
     }
-}
-
-/// `sha256:<hex>` of some bytes.
-pub fn digest(bytes: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(bytes);
-    hex_digest(hasher)
-}
-
-fn hex_digest(hasher: Sha256) -> String {
-    let mut hex = String::with_capacity(7 + 64);
-    hex.push_str("sha256:");
-    for byte in hasher.finalize() {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
 }
 
 /// The plugin name of a file: its name without `.wasm`.

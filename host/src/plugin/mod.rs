@@ -30,7 +30,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use load::{PluginHost, PluginLoad, digest, plugin_name, plugin_names, scan_dir};
+pub use crate::digest::sha256 as digest;
+pub use load::{PluginHost, PluginLoad, plugin_name, plugin_names, scan_dir};
 
 /// A loaded component that implements the node world, ready to instantiate.
 #[derive(Clone)]

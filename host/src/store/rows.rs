@@ -438,7 +438,7 @@ pub(super) fn encode_values(values: &Map<String, Value>) -> Result<Vec<StoredVal
         .iter()
         .map(|(key, value)| {
             let json = to_json(value)?;
-            let blob = (json.len() >= BLOB_MIN).then(|| sha256(json.as_bytes()));
+            let blob = (json.len() >= BLOB_MIN).then(|| crate::digest::sha256(json.as_bytes()));
             Ok(StoredValue {
                 key: key.clone(),
                 json,
@@ -446,18 +446,6 @@ pub(super) fn encode_values(values: &Map<String, Value>) -> Result<Vec<StoredVal
             })
         })
         .collect()
-}
-
-/// `sha256:<hex>` of some bytes.
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    use std::fmt::Write;
-    let mut hex = String::with_capacity(7 + 64);
-    hex.push_str("sha256:");
-    for byte in Sha256::digest(bytes) {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
 }
 
 pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
