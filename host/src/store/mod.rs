@@ -21,6 +21,7 @@
 
 mod bundle;
 mod clock;
+mod pins;
 mod rows;
 mod schema;
 mod sqlite;

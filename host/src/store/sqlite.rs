@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
+use super::pins::*;
 use super::rows::*;
 use super::schema;
 use super::writer::Writer;
@@ -266,20 +267,7 @@ impl CheckpointStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let (digest, name) = (digest.to_owned(), name.to_owned());
         self.writer
-            .call(move |conn, now_ms| {
-                // Look first: binding megabytes only to be ignored costs a copy.
-                let stored = conn
-                    .prepare_cached("SELECT 1 FROM components WHERE digest = ?1")?
-                    .exists([&digest])?;
-                if !stored {
-                    conn.prepare_cached(
-                        "INSERT INTO components (digest, name, bytes, created_at)
-                         VALUES (?1, ?2, ?3, ?4)",
-                    )?
-                    .execute(params![digest, name, bytes, now_ms])?;
-                }
-                Ok(())
-            })
+            .call(move |conn, now_ms| save_component(conn, now_ms, &digest, &name, &bytes))
             .await
     }
 
@@ -494,91 +482,6 @@ fn commit_step(
         now_ms,
     ])?;
     Ok(())
-}
-
-fn upgrade_run(
-    conn: &Connection,
-    now_ms: i64,
-    upgrade: &RunUpgrade,
-) -> Result<RunRecord, StoreError> {
-    let thread = upgrade.thread.as_str();
-    let run = run_row(conn, thread)?;
-    if matches!(run.status, RunStatus::Completed | RunStatus::Cancelled) {
-        return Err(StoreError::Finished {
-            thread: thread.to_owned(),
-            status: run.status,
-        });
-    }
-    if let (Some(owner), Some(expires_ms)) = (run.lease_owner, run.lease_expires_ms)
-        && expires_ms > now_ms
-    {
-        return Err(StoreError::Leased {
-            thread: thread.to_owned(),
-            owner,
-            expires_ms,
-        });
-    }
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO workflows (digest, name, text, created_at) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![
-        upgrade.workflow_digest,
-        upgrade.workflow_name,
-        upgrade.workflow_text,
-        now_ms
-    ])?;
-    conn.prepare_cached(
-        "UPDATE runs SET workflow_digest = ?2, workflow_name = ?3, updated_at = ?4
-         WHERE thread = ?1",
-    )?
-    .execute(params![
-        thread,
-        upgrade.workflow_digest,
-        upgrade.workflow_name,
-        now_ms
-    ])?;
-    conn.prepare_cached("DELETE FROM run_plugins WHERE thread = ?1")?
-        .execute([thread])?;
-    let mut pin = conn
-        .prepare_cached("INSERT INTO run_plugins (thread, plugin, digest) VALUES (?1, ?2, ?3)")?;
-    for (plugin, digest) in &upgrade.plugins {
-        pin.execute(params![thread, plugin, digest])?;
-    }
-    load_run(conn, thread)?.ok_or_else(|| not_found(thread))
-}
-
-fn collect_garbage(conn: &Connection) -> Result<Collected, StoreError> {
-    let count = |sql: &str| -> Result<(u64, u64), StoreError> {
-        Ok(conn.query_row(sql, [], |row| Ok((row.get(0)?, row.get(1)?)))?)
-    };
-    conn.execute(
-        "DELETE FROM run_plugins WHERE thread IN
-             (SELECT thread FROM runs WHERE status IN ('completed', 'cancelled'))",
-        [],
-    )?;
-    let unpinned = "FROM components WHERE digest NOT IN (SELECT digest FROM run_plugins)";
-    let (components, component_bytes) = count(&format!(
-        "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) {unpinned}"
-    ))?;
-    conn.execute(&format!("DELETE {unpinned}"), [])?;
-    let unused = "FROM blobs WHERE digest NOT IN
-                      (SELECT blob FROM state_writes WHERE blob IS NOT NULL)";
-    let (values, value_bytes) = count(&format!(
-        "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) {unused}"
-    ))?;
-    conn.execute(&format!("DELETE {unused}"), [])?;
-    let workflows = conn.execute(
-        "DELETE FROM workflows WHERE digest NOT IN (SELECT workflow_digest FROM runs)
-             AND digest NOT IN (SELECT workflow_digest FROM checkpoints)",
-        [],
-    )? as u64;
-    Ok(Collected {
-        components,
-        component_bytes,
-        values,
-        value_bytes,
-        workflows,
-    })
 }
 
 fn setback_step(conn: &Connection, now_ms: i64, setback: &StepSetback) -> Result<(), StoreError> {
@@ -804,16 +707,16 @@ fn cancel(conn: &Connection, now_ms: i64, thread: &str) -> Result<RunRecord, Sto
 }
 
 /// What the write operations check before writing.
-struct RunRow {
-    step: u64,
-    status: RunStatus,
-    lease_owner: Option<String>,
-    lease_expires_ms: Option<i64>,
-    wake_at_ms: Option<i64>,
+pub(super) struct RunRow {
+    pub step: u64,
+    pub status: RunStatus,
+    pub lease_owner: Option<String>,
+    pub lease_expires_ms: Option<i64>,
+    pub wake_at_ms: Option<i64>,
 }
 
 /// The run's position, status and lease; [`StoreError::NotFound`] if there is no run.
-fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreError> {
+pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreError> {
     let found = conn
         .prepare_cached(
             "SELECT step, status, lease_owner, lease_expires, wake_at FROM runs WHERE thread = ?1",
