@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use savepoint::plugin::{CallInput, CallLimits, Outcome, PluginHost};
+use savepoint::plugin::{CallInput, Outcome, PluginHost};
 use savepoint::store::{CheckpointStore, NewRun, RunStatus, SqliteStore, StepCommit, SystemClock};
 use savepoint::workflow::Workflow;
 use serde_json::{Map, Value, json};
@@ -74,18 +74,8 @@ fn instantiate_call(c: &mut Criterion) {
         .result
         .expect("the counter loads");
     let input = |reuse: bool| CallInput {
-        thread: "bench".into(),
-        node: "n1".into(),
-        step: 1,
-        attempt: 1,
-        config: json!({}),
-        resume: None,
-        interrupt_timed_out: false,
-        wakes: 0,
-        idempotency_key: "bench/1/n1".into(),
-        timeout: None,
-        limits: CallLimits::default(),
         reuse,
+        ..CallInput::new("bench", "n1", 1)
     };
     let mut group = c.benchmark_group("instantiate_call");
     for (instance, reuse) in [("fresh", false), ("reused", true)] {

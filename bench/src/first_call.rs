@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
-use savepoint::plugin::{CallInput, CallLimits, Outcome, PluginHost};
+use savepoint::plugin::{CallInput, Outcome, PluginHost};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy)]
@@ -52,20 +52,7 @@ async fn load_and_call(path: &Path, cache: &Path) -> anyhow::Result<Duration> {
 
 /// The input of a plain `count` call of node n1 at step 1.
 pub fn call_input() -> CallInput {
-    CallInput {
-        thread: "bench".into(),
-        node: "n1".into(),
-        step: 1,
-        attempt: 1,
-        config: json!({}),
-        resume: None,
-        interrupt_timed_out: false,
-        wakes: 0,
-        idempotency_key: "bench/1/n1".into(),
-        timeout: None,
-        limits: CallLimits::default(),
-        reuse: false,
-    }
+    CallInput::new("bench", "n1", 1)
 }
 
 /// The W1 state `{count: 0, payload: "x" * size}` as JSON text.

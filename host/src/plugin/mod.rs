@@ -94,6 +94,27 @@ pub struct CallInput {
     pub reuse: bool,
 }
 
+impl CallInput {
+    /// A first plain call of `node` at `step` of `thread`: attempt 1, config
+    /// `{}`, no resume value, no timeout, default limits, a fresh instance.
+    pub fn new(thread: &str, node: &str, step: u64) -> CallInput {
+        CallInput {
+            thread: thread.to_owned(),
+            node: node.to_owned(),
+            step,
+            attempt: 1,
+            config: Value::Object(Default::default()),
+            resume: None,
+            interrupt_timed_out: false,
+            wakes: 0,
+            idempotency_key: format!("{thread}/{step}/{node}"),
+            timeout: None,
+            limits: CallLimits::default(),
+            reuse: false,
+        }
+    }
+}
+
 /// The resources one call may use; each breach is its own [`CallError`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallLimits {
