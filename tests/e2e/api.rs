@@ -1,9 +1,14 @@
 //! The HTTP API of a real `savepoint serve`, over a plain TCP socket: every
-//! route's happy path, and the JSON errors of bad requests.
+//! route's happy path, the JSON errors of bad requests, what a web page on
+//! another site can do (nothing), tokens, and slow or idle clients.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Stdio;
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{Daemon, Env, http};
+use crate::fixtures::{DEADLINE, Daemon, Env, HttpResponse, golden, http, http_raw, wait_for};
 
 const ASK: &str = r#"
 name = "ask"
@@ -371,4 +376,274 @@ next = "end"
     let seen = &daemon.get("/runs/patient/state").json()["seen"];
     assert_eq!(seen["resume"], "yes", "{seen}");
     assert_eq!(seen["interrupt_timed_out"], false, "{seen}");
+}
+
+/// One request with extra header lines (each ending with `\r\n`) and a body.
+fn http_with(addr: SocketAddr, request_line: &str, headers: &str, body: &str) -> HttpResponse {
+    let head = format!(
+        "{request_line} HTTP/1.1\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    http_raw(addr, &head, body.as_bytes())
+}
+
+/// The attack of issue 11: a web page on another site POSTs to the API with a
+/// "simple" request (text/plain, no preflight), or reaches it under its own DNS
+/// name rebound to 127.0.0.1. None of it changes a run.
+#[test]
+fn a_web_page_on_another_site_cannot_cancel_or_resume_a_run() {
+    let env = Env::new(&["counter", "echo", "spin", "fail"]);
+    env.daemon_workflow(
+        "fragile",
+        r#"
+name = "fragile"
+start = "f"
+[nodes.f]
+plugin = "fail"
+config = { kind = "fatal", message = "fix me", attempts = 1 }
+next = "end"
+"#,
+    );
+    let daemon = daemon(&env);
+    let addr = daemon.addr();
+    let host = format!("Host: {addr}\r\n");
+    let created = daemon.post("/runs", &json!({"workflow": "nap", "thread": "nap"}));
+    assert_eq!(created.status, 201, "{created:?}");
+    daemon.wait_run("nap", "sleeping", |s| s["status"] == "sleeping");
+    let created = daemon.post(
+        "/runs",
+        &json!({"workflow": "fragile", "thread": "fragile"}),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    daemon.wait_run("fragile", "failed", |s| s["status"] == "failed");
+
+    let mut refusals = String::new();
+    let mut refused = |what: &str, response: HttpResponse, status: u16| {
+        let error = response.error(status);
+        refusals.push_str(&format!("{what}: {status} {error}\n"));
+    };
+    for path in ["/runs/nap/cancel", "/runs/fragile/resume"] {
+        // text/plain with an empty body: what <form enctype="text/plain"> or
+        // fetch(..., {mode: "no-cors"}) sends.
+        let plain = format!("{host}Content-Type: text/plain\r\n");
+        refused(
+            &format!("{path}, text/plain"),
+            http_with(addr, &format!("POST {path}"), &plain, ""),
+            415,
+        );
+        refused(
+            &format!("{path}, no content type"),
+            http_with(addr, &format!("POST {path}"), &host, ""),
+            415,
+        );
+        let json_from_elsewhere =
+            format!("{host}Content-Type: application/json\r\nOrigin: http://attacker.example\r\n");
+        refused(
+            &format!("{path}, foreign Origin"),
+            http_with(addr, &format!("POST {path}"), &json_from_elsewhere, "{}"),
+            403,
+        );
+        let rebound = format!(
+            "Host: attacker.example:{}\r\nContent-Type: application/json\r\n",
+            addr.port()
+        );
+        refused(
+            &format!("{path}, rebound Host"),
+            http_with(addr, &format!("POST {path}"), &rebound, "{}"),
+            421,
+        );
+    }
+    let rebound = "Host: attacker.example\r\nContent-Type: application/json\r\n";
+    refused(
+        "rebound Host on POST /runs",
+        http_with(addr, "POST /runs", rebound, r#"{"workflow": "chain"}"#),
+        421,
+    );
+    golden(
+        "api-cross-site.txt",
+        &refusals
+            .replace(&addr.to_string(), "ADDR")
+            .replace(&format!(":{}", addr.port()), ":PORT"),
+    );
+    assert_eq!(daemon.get("/runs/nap").json()["status"], "sleeping");
+    assert_eq!(daemon.get("/runs/fragile").json()["status"], "failed");
+    let runs = daemon.get("/runs").json();
+    assert_eq!(runs.as_array().unwrap().len(), 2, "nothing created: {runs}");
+
+    // The same requests from curl, with the content type, do it.
+    let cancelled = daemon.post("/runs/nap/cancel", &json!({}));
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    let resumed = http(addr, "POST", "/runs/fragile/resume", None);
+    assert_eq!(resumed.status, 200, "{resumed:?}");
+    let local = format!(
+        "Host: localhost:{}\r\nContent-Type: application/json\r\n",
+        addr.port()
+    );
+    let created = http_with(addr, "POST /runs", &local, r#"{"workflow": "chain"}"#);
+    assert_eq!(created.status, 201, "{created:?}");
+}
+
+#[test]
+fn serve_on_a_public_address_needs_a_token_or_insecure() {
+    let env = Env::new(&[]);
+    env.workflows_dir();
+    let stderr_path = env.path().join("serve.stderr");
+    let mut child = env
+        .command(&["serve", "--listen", "0.0.0.0:0", "--workflows", "workflows"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_for("serve to refuse 0.0.0.0", DEADLINE, || {
+        match child.try_wait().unwrap() {
+            Some(status) => Ok(status),
+            None => Err("still running: it listens without a token".to_string()),
+        }
+    });
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    golden("serve-public-listen.txt", &stderr);
+    assert!(!env.db().exists(), "refused before opening the database");
+
+    // With --insecure it starts, says so, and still checks Host.
+    let daemon = env.serve(&["--listen", "0.0.0.0:0", "--insecure"]);
+    assert!(
+        daemon
+            .stderr()
+            .contains("warning: --insecure: the API on 0.0.0.0:0 has no token"),
+        "{}",
+        daemon.stderr()
+    );
+    let loopback = SocketAddr::from(([127, 0, 0, 1], daemon.addr().port()));
+    let health = http(loopback, "GET", "/health", None);
+    assert_eq!(health.status, 200, "{health:?}");
+    let elsewhere = format!("Host: attacker.example:{}\r\n", loopback.port());
+    http_with(loopback, "GET /runs", &elsewhere, "").error(421);
+}
+
+#[test]
+fn with_a_token_every_request_but_health_needs_it() {
+    let env = Env::new(&["counter"]);
+    let token = "e2e-token-4f1c9a";
+    let daemon = daemon_with_token(&env, token);
+    let addr = daemon.addr();
+    assert!(!daemon.stderr().contains(token), "{}", daemon.stderr());
+
+    assert_eq!(daemon.get("/health").status, 200);
+    let error = daemon.get("/runs").error(401);
+    assert!(error.contains("Authorization: Bearer"), "{error}");
+    let missing = daemon.post("/runs", &json!({"workflow": "chain"}));
+    assert_eq!(missing.status, 401, "{missing:?}");
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    let host = format!("Host: {addr}\r\n");
+    let wrong = format!("{host}Authorization: Bearer e2e-token-4f1c9b\r\n");
+    http_with(addr, "GET /runs", &wrong, "").error(401);
+
+    let right = format!("{host}Authorization: Bearer {token}\r\n");
+    let runs = http_with(addr, "GET /runs", &right, "");
+    assert_eq!(runs.status, 200, "{runs:?}");
+    let post = format!("{right}Content-Type: application/json\r\n");
+    let created = http_with(
+        addr,
+        "POST /runs",
+        &post,
+        r#"{"workflow": "chain", "thread": "with-token"}"#,
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let runs = http_with(addr, "GET /runs", &right, "").json();
+    assert_eq!(runs[0]["thread"], "with-token", "{runs}");
+}
+
+/// A daemon with a token given in SAVEPOINT_TOKEN, and the chain workflow.
+fn daemon_with_token(env: &Env, token: &str) -> Daemon {
+    let chain =
+        std::fs::read_to_string(crate::fixtures::repo_root().join("examples/workflows/chain.toml"))
+            .unwrap();
+    env.daemon_workflow("chain", &chain);
+    let token = token.to_string();
+    env.serve_with(&[], move |command| {
+        command.env("SAVEPOINT_TOKEN", token);
+    })
+}
+
+/// Send `bytes` and read until the server closes the connection (or DEADLINE).
+fn send_and_read(addr: SocketAddr, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(DEADLINE))?;
+    stream.write_all(bytes)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(answer)
+}
+
+#[test]
+fn a_slow_client_is_disconnected_after_the_timeouts() {
+    let env = Env::new(&[]);
+    let daemon = env.serve(&["--header-timeout", "1s", "--body-timeout", "1s"]);
+    let addr = daemon.addr();
+
+    // Half the headers, then nothing: closed without an answer (before the fix,
+    // held for good; the read then fails after DEADLINE).
+    let half = format!("POST /runs HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n");
+    let answer = send_and_read(addr, half.as_bytes()).expect("the server closes the connection");
+    assert_eq!(String::from_utf8_lossy(&answer), "");
+
+    // Nothing at all: closed too.
+    let answer = send_and_read(addr, b"").expect("the server closes an idle connection");
+    assert_eq!(String::from_utf8_lossy(&answer), "");
+
+    // All the headers, half the body: 408, and closed.
+    let head = format!(
+        "POST /runs HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: 40\r\n\r\n{{\"workflow\": "
+    );
+    let answer = send_and_read(addr, head.as_bytes()).expect("the server answers and closes");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(
+            r#"{"error":"the request body did not arrive within 1s (savepoint serve --body-timeout)"}"#
+        ),
+        "{answer}"
+    );
+    assert_eq!(daemon.get("/runs").json(), json!([]));
+}
+
+#[test]
+fn many_idle_connections_do_not_starve_health() {
+    let env = Env::new(&[]);
+    // The daemon gets 128 file descriptors and 200 connections that never send a
+    // byte: without a connection limit and a header timeout, it runs out of
+    // descriptors and never accepts the health check behind them.
+    let daemon = env.serve_with(
+        &["--header-timeout", "1s", "--max-connections", "32"],
+        |command| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; called in the child before exec.
+            unsafe {
+                command.pre_exec(|| {
+                    let limit = libc::rlimit {
+                        rlim_cur: 128,
+                        rlim_max: 128,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        },
+    );
+    let addr = daemon.addr();
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(addr).expect("connect an idle client"))
+        .collect();
+    let health = http(addr, "GET", "/health", None);
+    assert_eq!(health.status, 200, "{health:?}");
+    assert_eq!(health.json()["status"], "ok");
+    drop(idle);
 }

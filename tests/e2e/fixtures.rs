@@ -279,20 +279,26 @@ impl Env {
         format!("workflows/{name}.toml")
     }
 
-    /// Start `savepoint serve` on a free loopback port with `workflows/` as
-    /// its workflows folder, plus `args`; returns once it listens.
+    /// Start `savepoint serve` on a free loopback port (unless `args` has a
+    /// `--listen`) with `workflows/` as its workflows folder, plus `args`;
+    /// returns once it listens.
     pub fn serve(&self, args: &[&str]) -> Daemon {
+        self.serve_with(args, |_| {})
+    }
+
+    /// [`Env::serve`], with the command changed by `configure` first (e.g. to
+    /// give the daemon fewer file descriptors).
+    pub fn serve_with(&self, args: &[&str], configure: impl FnOnce(&mut Command)) -> Daemon {
         self.workflows_dir();
-        let mut all = vec![
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workflows",
-            "workflows",
-        ];
+        let mut all = vec!["serve", "--workflows", "workflows"];
+        if !args.contains(&"--listen") {
+            all.extend(["--listen", "127.0.0.1:0"]);
+        }
         all.extend_from_slice(args);
+        let mut command = self.command(&all);
+        configure(&mut command);
         let mut child = KillOnDrop(Some(
-            self.command(&all)
+            command
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -584,7 +590,9 @@ impl HttpResponse {
 }
 
 /// One HTTP/1.1 request (`Connection: close`) with an optional body and its
-/// content type (`""` sends no Content-Type header).
+/// content type (`""` sends no Content-Type header). Without a body, a method
+/// other than GET and HEAD sends an empty `application/json` body, as the API
+/// wants of every POST.
 pub fn http(
     addr: SocketAddr,
     method: &str,
@@ -593,7 +601,11 @@ pub fn http(
 ) -> HttpResponse {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     let bytes = match body {
-        None => &[][..],
+        None if method == "GET" || method == "HEAD" => &[][..],
+        None => {
+            head.push_str("Content-Type: application/json\r\nContent-Length: 0\r\n");
+            &[][..]
+        }
         Some((content_type, bytes)) => {
             if !content_type.is_empty() {
                 head.push_str(&format!("Content-Type: {content_type}\r\n"));

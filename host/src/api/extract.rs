@@ -6,11 +6,11 @@ use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, HttpError};
+use super::guard::BodyDeadline;
 use crate::store::RunStatus;
 
 /// The largest request body accepted; larger ones get 413.
@@ -18,8 +18,9 @@ pub(super) const BODY_LIMIT: usize = 1024 * 1024;
 
 /// A request body that is a JSON object, or nothing: `None` when the body is empty.
 ///
-/// A non-empty body must be sent as `application/json` (or `application/*+json`);
-/// anything else gets 415, an oversized body 413, malformed JSON or a non-object 400.
+/// The guard has checked the content type (`application/json`). A body that does
+/// not arrive by its [`BodyDeadline`] gets 408, an oversized body 413, malformed
+/// JSON or a non-object 400.
 #[derive(Debug)]
 pub(super) struct JsonObject(pub Option<Map<String, Value>>);
 
@@ -27,14 +28,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &S) -> Result<JsonObject, HttpError> {
-        let content_type = req.headers().get(CONTENT_TYPE).cloned();
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(unreadable_body)?;
+        let deadline = req.extensions().get::<BodyDeadline>().copied();
+        let read = Bytes::from_request(req, state);
+        let bytes = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.at, read)
+                .await
+                .map_err(|_| deadline.expired())?,
+            None => read.await,
+        }
+        .map_err(unreadable_body)?;
         if bytes.is_empty() {
             return Ok(JsonObject(None));
         }
-        check_content_type(content_type.as_ref())?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|error| -> HttpError {
             ApiError::BadRequest(format!("request body is not valid JSON: {error}")).into()
         })?;
@@ -61,32 +66,6 @@ fn unreadable_body(rejection: BytesRejection) -> HttpError {
             rejection.body_text()
         ))
         .into()
-    }
-}
-
-fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), HttpError> {
-    let Some(content_type) = content_type else {
-        return Err(HttpError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "request body has no Content-Type: send it as application/json",
-        ));
-    };
-    let text = String::from_utf8_lossy(content_type.as_bytes());
-    let essence = text
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let is_json = essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"));
-    if is_json {
-        Ok(())
-    } else {
-        Err(HttpError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("request body has Content-Type {text:?}: send it as application/json"),
-        ))
     }
 }
 

@@ -7,7 +7,12 @@
 //!
 //! # Layout
 //!
-//! - [`router`] and [`serve`] (this file): the routes and the server loop.
+//! - [`router`] (this file): the routes, behind the guard.
+//! - `guard`: who may talk to the API, checked in two middlewares before any route:
+//!   the `Host` header, the bearer token, and for the routes that change something
+//!   the JSON content type and the `Origin` (cross-site requests, DNS rebinding).
+//! - `server`: [`serve`], the accept loop: header and body read timeouts and a
+//!   connection limit (slow and idle clients).
 //! - `extract`: JSON object bodies, thread ids, the `status` filter, each turned
 //!   into a checked value or an error naming what is wrong.
 //! - `routes`: one handler per route, calling the [`Backend`].
@@ -25,24 +30,37 @@
 //! | `POST /runs/{id}/cancel` | empty, or `{}` | [`Backend::cancel`] |
 //! | `GET /workflows` | | [`Backend::workflows`] |
 //! | `GET /plugins` | | [`Backend::plugins`] |
+//!
+//! Every request must name this server in `Host` (else 421), and carry
+//! `Authorization: Bearer <token>` when the server has a token (else 401; `/health`
+//! excepted). A POST must be `Content-Type: application/json`, also when its body
+//! is empty (else 415), and an `Origin` it carries must be this server (else 403).
+//! A body that does not arrive within the body timeout gets 408.
 
 mod error;
 mod extract;
+mod guard;
 mod routes;
+mod server;
 
 #[cfg(test)]
 mod tests;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use serde_json::{Map, Value};
 
 pub use error::ApiError;
+pub use guard::{AllowedHost, Token};
+pub use server::serve;
 
 use crate::store::RunStatus;
 
@@ -90,9 +108,42 @@ pub trait Backend: Send + Sync + 'static {
     fn plugins(&self) -> BackendFuture<'_, Value>;
 }
 
-/// The API's routes over `backend`. Every error, including unknown paths (404), wrong
-/// methods (405, with `Allow`) and bodies over 1 MiB (413), is a JSON error.
-pub fn router(backend: Arc<dyn Backend>) -> Router {
+/// Who may reach the API and how long a client may take: the API flags of
+/// `savepoint serve`.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Names besides the server's own addresses that `Host` and `Origin` may carry.
+    pub allowed_hosts: Vec<AllowedHost>,
+    /// When set, every request but `GET /health` needs `Authorization: Bearer <token>`.
+    pub token: Option<Token>,
+    /// A request head (also the first, also after a keep-alive response) must arrive
+    /// within this; else the connection is closed.
+    pub header_timeout: Duration,
+    /// A request body must arrive within this after its head; else 408.
+    pub body_timeout: Duration,
+    /// At most this many connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for ApiConfig {
+    /// The defaults of `savepoint serve`: no token, no other names, 10 s for a
+    /// head, 30 s for a body, 256 connections.
+    fn default() -> ApiConfig {
+        ApiConfig {
+            allowed_hosts: Vec::new(),
+            token: None,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 256,
+        }
+    }
+}
+
+/// The API's routes over `backend`, for a server listening on `listen`. Every error,
+/// including unknown paths (404), wrong methods (405, with `Allow`), bodies over 1 MiB
+/// (413) and the guard's refusals (401, 403, 408, 415, 421), is a JSON error.
+pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig) -> Router {
+    let guard = guard::Guard::new(listen, config);
     Router::new()
         .route("/health", get(routes::health))
         .route("/runs", get(routes::list_runs).post(routes::create_run))
@@ -103,20 +154,13 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .route("/runs/{id}/cancel", post(routes::cancel))
         .route("/workflows", get(routes::workflows))
         .route("/plugins", get(routes::plugins))
+        // Only on the routes above (a 404 or 405 changes nothing), so it comes after them.
+        .route_layer(from_fn_with_state(guard.clone(), guard::writes))
         // Applies to the routes above, so it comes after them.
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        // Outermost: every request, answered or not, passes the guard first.
+        .layer(from_fn_with_state(guard, guard::admit))
         .with_state(backend)
-}
-
-/// Serve until `shutdown` resolves (graceful: in-flight requests finish).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    backend: Arc<dyn Backend>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(backend))
-        .with_graceful_shutdown(shutdown)
-        .await
 }

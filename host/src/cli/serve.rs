@@ -2,12 +2,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 
 use super::Global;
+use crate::api::{AllowedHost, ApiConfig, Token};
 use crate::runtime::daemon::{ServeConfig, serve};
+use crate::workflow::parse_duration;
 
 /// Run the background worker and the HTTP API.
 ///
@@ -22,11 +25,53 @@ use crate::runtime::daemon::{ServeConfig, serve};
 /// GET /runs/{id}; GET /runs/{id}/state; GET /runs/{id}/history;
 /// POST /runs/{id}/resume {input?}; POST /runs/{id}/cancel; GET /workflows;
 /// GET /plugins; GET /health.
+///
+/// Every request must name this server in its Host header (its address,
+/// localhost, or an --allowed-host); every POST must be sent with
+/// Content-Type: application/json (also with an empty body) and no foreign
+/// Origin, so that a web page cannot drive the API. A --listen address that is
+/// not loopback needs --token (then every request but GET /health needs
+/// Authorization: Bearer TOKEN) or --insecure.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The address of the HTTP API (loopback by default; port 0 picks a free port).
+    /// Any other address needs --token or --insecure.
     #[arg(long, env = "SAVEPOINT_LISTEN", default_value = "127.0.0.1:7878")]
     listen: SocketAddr,
+    /// Require `Authorization: Bearer TOKEN` on every API request but GET /health
+    /// (also on loopback). Prefer the environment variable: arguments are visible
+    /// to other users in `ps`.
+    #[arg(
+        long,
+        env = "SAVEPOINT_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<Token>,
+    /// Serve a --listen address that is not loopback without a token: anyone who
+    /// can reach it can start, resume and cancel runs.
+    #[arg(long)]
+    insecure: bool,
+    /// Another name that the Host and Origin headers may carry, as NAME (any port)
+    /// or NAME:PORT, e.g. the name of a reverse proxy; repeatable (the variable
+    /// takes a comma-separated list).
+    #[arg(
+        long = "allowed-host",
+        env = "SAVEPOINT_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT]"
+    )]
+    allowed_hosts: Vec<AllowedHost>,
+    /// A connection whose request head (request line and headers) has not arrived
+    /// within this is closed; it also ends idle keep-alive connections.
+    #[arg(long, env = "SAVEPOINT_HEADER_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    header_timeout: Duration,
+    /// A request body that has not arrived within this after its head gets 408.
+    #[arg(long, env = "SAVEPOINT_BODY_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    body_timeout: Duration,
+    /// At most this many API connections open at once; more wait to be accepted.
+    #[arg(long, env = "SAVEPOINT_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// At most this many node calls in flight at once.
     #[arg(long, env = "SAVEPOINT_WORKERS", default_value_t = 64)]
     workers: usize,
@@ -39,17 +84,54 @@ pub struct ServeArgs {
 }
 
 pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    check_exposure(args.listen, args.token.is_some(), args.insecure)?;
     let store = global.open_store()?;
     let runtime = Arc::new(global.runtime(store)?.with_node_limit(args.workers));
     let config = ServeConfig {
         listen: args.listen,
         workflows_dir: args.workflows,
         max_runs: args.max_runs,
+        api: ApiConfig {
+            allowed_hosts: args.allowed_hosts,
+            token: args.token,
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            max_connections: args.max_connections as usize,
+        },
     };
     serve(runtime, config, shutdown_signal())
         .await
         .with_context(|| format!("savepoint serve on {}", args.listen))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The API of a daemon on a loopback address is reachable from this machine only;
+/// on any other address it needs a token, or `--insecure` to say that it is meant.
+fn check_exposure(listen: SocketAddr, token: bool, insecure: bool) -> anyhow::Result<()> {
+    if token || listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    if !insecure {
+        bail!(
+            "--listen {listen} is not a loopback address: anyone who can reach it could \
+             start, resume and cancel runs. Give --token TOKEN (or SAVEPOINT_TOKEN) to \
+             require the header Authorization: Bearer TOKEN, or --insecure to serve it \
+             without authentication"
+        );
+    }
+    eprintln!(
+        "savepoint serve: warning: --insecure: the API on {listen} has no token; anyone who \
+         can reach it can start, resume and cancel runs"
+    );
+    Ok(())
+}
+
+/// A duration flag (`500ms`, `10s`, `1m`) that is more than zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!("{text:?} is zero: give a duration such as \"10s\"")),
+        duration => Ok(duration),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -29,6 +29,8 @@ pub struct ServeConfig {
     pub workflows_dir: PathBuf,
     /// At most this many runs driven at once.
     pub max_runs: usize,
+    /// Who may reach the HTTP API, and its timeouts and connection limit.
+    pub api: crate::api::ApiConfig,
 }
 
 /// The state the scheduler, the drive tasks and the API share.
@@ -201,9 +203,14 @@ pub async fn serve<S: CheckpointStore>(
         daemon: daemon.clone(),
     });
     let mut api_stop = stop_rx.clone();
-    let api = tokio::spawn(crate::api::serve(listener, backend, async move {
-        let _ = api_stop.wait_for(|stop| *stop).await;
-    }));
+    let api = tokio::spawn(crate::api::serve(
+        listener,
+        backend,
+        config.api,
+        async move {
+            let _ = api_stop.wait_for(|stop| *stop).await;
+        },
+    ));
 
     shutdown.await;
     eprintln!("savepoint serve: shutting down; abandoning runs in flight (they continue later)");

@@ -37,7 +37,8 @@ async fn a_body_that_is_not_json_is_415() {
     .await;
     assert_eq!(
         reply.error(StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        "request body has Content-Type \"text/plain\": send it as application/json"
+        "the request has Content-Type \"text/plain\": send Content-Type: application/json \
+         (also with an empty body)"
     );
     let reply = send(
         &app,
@@ -51,7 +52,8 @@ async fn a_body_that_is_not_json_is_415() {
     .await;
     assert_eq!(
         reply.error(StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        "request body has no Content-Type: send it as application/json"
+        "the request has no Content-Type: send Content-Type: application/json (also with \
+         an empty body)"
     );
     assert!(backend.calls.lock().unwrap().is_empty());
 }

@@ -1,9 +1,11 @@
 //! The API over an in-memory [`Backend`](super::Backend): every route's happy path
-//! (`routes`), every malformed request and every backend error (`errors`), and a real
-//! server on a loopback port (`serve`).
+//! (`routes`), every malformed request and every backend error (`errors`), every
+//! refusal and acceptance of the guard (`guard`), and a real server on a loopback
+//! port (`serve`).
 
 mod errors;
 mod fake;
+mod guard;
 mod routes;
 mod serve;
 
@@ -11,17 +13,27 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::router;
+use super::{ApiConfig, router};
 use fake::FakeBackend;
 
+/// The address the test router believes it listens on; requests name it in `Host`.
+const LISTEN: &str = "127.0.0.1:7878";
+
 fn app(backend: FakeBackend) -> (Router, Arc<FakeBackend>) {
+    app_with(backend, LISTEN, &ApiConfig::default())
+}
+
+fn app_with(backend: FakeBackend, listen: &str, config: &ApiConfig) -> (Router, Arc<FakeBackend>) {
     let backend = Arc::new(backend);
-    (router(backend.clone()), backend)
+    (
+        router(backend.clone(), listen.parse().unwrap(), config),
+        backend,
+    )
 }
 
 fn get(uri: &str) -> Request<Body> {
@@ -37,8 +49,12 @@ fn post_json(uri: &str, body: &str) -> Request<Body> {
     )
 }
 
+/// A request with `Host: 127.0.0.1:7878`, as curl sends it.
 fn request(method: Method, uri: &str, content_type: Option<&str>, body: Body) -> Request<Body> {
-    let mut builder = Request::builder().method(method).uri(uri);
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(HOST, LISTEN);
     if let Some(content_type) = content_type {
         builder = builder.header(CONTENT_TYPE, content_type);
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::FakeBackend;
-use crate::api::serve;
+use crate::api::{ApiConfig, serve};
 
 /// Sends one HTTP/1.1 request over a plain socket and returns the whole response.
 async fn raw_request(addr: std::net::SocketAddr, head_and_body: Vec<u8>) -> String {
@@ -38,22 +38,29 @@ async fn serve_answers_then_shuts_down_gracefully() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, backend.clone(), async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(serve(
+        listener,
+        backend.clone(),
+        ApiConfig::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let health = raw_request(
         addr,
-        b"GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".to_vec(),
+        format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes(),
     )
     .await;
     assert!(health.starts_with("HTTP/1.1 200 OK\r\n"), "{health}");
     assert!(health.ends_with(r#"{"status":"ok"}"#), "{health}");
 
     // A chunked body (no Content-Length) over the limit is refused too.
-    let mut chunked = b"POST /runs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
-          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-        .to_vec();
+    let mut chunked = format!(
+        "POST /runs HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
     for _ in 0..20 {
         chunked.extend_from_slice(format!("{:x}\r\n", 64 * 1024).as_bytes());
         chunked.extend(std::iter::repeat_n(b' ', 64 * 1024));
@@ -70,7 +77,7 @@ async fn serve_answers_then_shuts_down_gracefully() {
     // A request in flight when shutdown begins still gets its answer.
     let in_flight = tokio::spawn(raw_request(
         addr,
-        b"GET /plugins HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".to_vec(),
+        format!("GET /plugins HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes(),
     ));
     for _ in 0..500 {
         if backend
@@ -99,4 +106,64 @@ async fn serve_answers_then_shuts_down_gracefully() {
         .expect("the server stops after shutdown")
         .unwrap()
         .unwrap();
+}
+
+/// A server with `config` on a free loopback port; dropping the sender stops it.
+async fn start(config: ApiConfig) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        Arc::new(FakeBackend::default()),
+        config,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, stop)
+}
+
+#[tokio::test]
+async fn a_half_sent_head_is_closed_after_the_header_timeout() {
+    let (addr, _stop) = start(ApiConfig {
+        header_timeout: Duration::from_millis(200),
+        ..ApiConfig::default()
+    })
+    .await;
+    let half = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n").into_bytes();
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(&half).unwrap();
+        let mut rest = Vec::new();
+        // Ok: the server closed the connection (a timeout would be an error).
+        stream.read_to_end(&mut rest).map(|_| rest)
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed.unwrap(), b"", "closed without an answer");
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_wait_for_idle_ones_to_time_out() {
+    let (addr, _stop) = start(ApiConfig {
+        header_timeout: Duration::from_millis(300),
+        max_connections: 2,
+        ..ApiConfig::default()
+    })
+    .await;
+    // Five idle connections, more than the limit, that never send a byte.
+    let idle: Vec<std::net::TcpStream> = (0..5)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let health = raw_request(
+        addr,
+        format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes(),
+    )
+    .await;
+    assert!(health.starts_with("HTTP/1.1 200 OK\r\n"), "{health}");
+    drop(idle);
 }
