@@ -64,10 +64,10 @@ pub struct ServeArgs {
     allowed_hosts: Vec<AllowedHost>,
     /// A connection whose request head (request line and headers) has not arrived
     /// within this is closed; it also ends idle keep-alive connections.
-    #[arg(long, env = "SAVEPOINT_HEADER_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    #[arg(long, env = "SAVEPOINT_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION", value_parser = positive_duration)]
     header_timeout: Duration,
     /// A request body that has not arrived within this after its head gets 408.
-    #[arg(long, env = "SAVEPOINT_BODY_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    #[arg(long, env = "SAVEPOINT_BODY_TIMEOUT", default_value = "30s", value_name = "DURATION", value_parser = positive_duration)]
     body_timeout: Duration,
     /// At most this many API connections open at once; more wait to be accepted.
     #[arg(long, env = "SAVEPOINT_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
