@@ -16,4 +16,5 @@ mod hostile;
 mod long_running;
 mod pinning;
 mod polyglot;
+mod resources;
 mod reuse;

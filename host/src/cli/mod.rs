@@ -91,6 +91,16 @@ struct Global {
     /// Where compiled components are cached [default: .savepoint/cache beside the database].
     #[arg(long, global = true, env = "SAVEPOINT_CACHE")]
     cache: Option<PathBuf>,
+    /// Plugin files larger than this are refused before they are read or compiled.
+    #[arg(
+        long,
+        global = true,
+        env = "SAVEPOINT_MAX_COMPONENT_SIZE",
+        default_value = "64MiB",
+        value_name = "SIZE",
+        value_parser = crate::workflow::parse_size
+    )]
+    max_component_size: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,8 +183,9 @@ impl Global {
     }
 
     fn plugin_host(&self) -> anyhow::Result<PluginHost> {
-        PluginHost::new(Some(self.cache_dir()))
-            .map_err(|e| anyhow::anyhow!("cannot start the WebAssembly engine: {e:#}"))
+        let host = PluginHost::new(Some(self.cache_dir()))
+            .map_err(|e| anyhow::anyhow!("cannot start the WebAssembly engine: {e:#}"))?;
+        Ok(host.with_max_component_size(self.max_component_size))
     }
 
     fn runtime(&self, store: Arc<SqliteStore>) -> anyhow::Result<Runtime<SqliteStore>> {

@@ -73,7 +73,7 @@ async fn versions(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
     for version in &versions {
         let path = global.plugins.join(format!("{}.wasm", version.name));
         if let std::collections::btree_map::Entry::Vacant(entry) = current.entry(&version.name)
-            && let Ok(bytes) = tokio::fs::read(&path).await
+            && let Ok(bytes) = crate::plugin::read_file(&path, global.max_component_size)
         {
             entry.insert(crate::plugin::digest(&bytes));
         }

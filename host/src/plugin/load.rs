@@ -5,6 +5,13 @@
 //! is all it reads: the compiled code is mapped from the cache and
 //! `describe()`'s answer comes from beside it, so nothing is instantiated. On
 //! a miss the file is read again, compiled, described, and both are cached.
+//!
+//! A plugin file is untrusted input, and compiling is the costliest thing the
+//! host does with one (a 12.9 MB component took ~60 s and 2.5 GB to compile),
+//! so a file larger than the host's `--max-component-size` is refused before
+//! a byte of it is read, and compiles wait for one another ([`COMPILES`] at
+//! once): a storm of dropped files queues instead of taking every core and
+//! the memory of one compile per file.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
@@ -30,6 +38,15 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes read at a time while digesting a plugin file.
 const CHUNK: usize = 256 << 10;
+/// The largest plugin file loaded when the command line does not say
+/// (`--max-component-size`): the biggest interpreter components we build are
+/// 12 MB (JavaScript) and 18.5 MB (Python).
+pub const DEFAULT_MAX_COMPONENT_SIZE: u64 = 64 << 20;
+/// Compiles run at once, per process. Cranelift already compiles a
+/// component's functions on every core, so a second compile at once gains
+/// nothing on a small machine, and each compile may need hundreds of times
+/// the component's size in memory.
+pub const COMPILES: usize = 1;
 
 /// The wasmtime engine, the linker with the host's imports, the compile
 /// cache, and the instance slots. Cheap to clone; one per process.
@@ -39,6 +56,10 @@ pub struct PluginHost {
     linker: Arc<Linker<NodeState>>,
     cache: CompileCache,
     instances: Arc<Instances>,
+    /// Plugin files (and stored components) larger than this are refused.
+    max_component_size: u64,
+    /// The compile pool: one permit per compile running.
+    compiles: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -79,7 +100,29 @@ impl PluginHost {
             linker: Arc::new(linker),
             cache,
             instances: Arc::new(Instances::new(slots, IDLE_PER_KEY, IDLE_TOTAL)),
+            max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
+            compiles: Arc::new(Semaphore::new(COMPILES)),
         })
+    }
+
+    /// Refuse plugin files (and stored components) larger than `bytes`.
+    pub fn with_max_component_size(mut self, bytes: u64) -> PluginHost {
+        self.max_component_size = bytes;
+        self
+    }
+
+    /// Read a whole plugin file (to store it), refusing one larger than the
+    /// host's maximum component size before reading it.
+    pub async fn read_component(&self, path: &Path) -> Result<Vec<u8>, PluginError> {
+        let (file, limit) = (path.to_path_buf(), self.max_component_size);
+        tokio::task::spawn_blocking(move || read_file(&file, limit))
+            .await
+            .unwrap_or_else(|e| {
+                Err(PluginError::Io {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other(e),
+                })
+            })
     }
 
     /// Load one plugin file: digest it, check it is a component of the node
@@ -87,16 +130,7 @@ impl PluginHost {
     /// `describe()` says (from the cache, or by calling it).
     pub async fn load(&self, path: &Path) -> PluginLoad {
         let name = plugin_name(path);
-        let (engine, cache, file) = (self.engine.clone(), self.cache.clone(), path.to_path_buf());
-        // Digesting and compiling are CPU work of up to seconds: keep them
-        // off the executor.
-        let opened = tokio::task::spawn_blocking(move || open(&engine, &cache, &file))
-            .await
-            .unwrap_or_else(|e| {
-                let reason = e.to_string();
-                let path = path.to_path_buf();
-                Err((None, PluginError::Compile { path, reason }))
-            });
+        let opened = self.open(path).await;
         let (digest, result) = match opened {
             Ok((digest, component)) => {
                 let plugin = self.plugin(&name, path, &digest, &component).await;
@@ -110,6 +144,41 @@ impl PluginHost {
             digest,
             result,
         }
+    }
+
+    /// Digest a plugin file, check its size and header, and get its compiled
+    /// code: mapped from the cache, or compiled (in the compile pool) and
+    /// cached.
+    async fn open(&self, path: &Path) -> Opened {
+        let (engine, cache, file) = (self.engine.clone(), self.cache.clone(), path.to_path_buf());
+        let limit = self.max_component_size;
+        let join_error = |e: tokio::task::JoinError| {
+            let reason = e.to_string();
+            let path = path.to_path_buf();
+            (None, PluginError::Compile { path, reason })
+        };
+        // Digesting and compiling are CPU work of up to seconds: keep them
+        // off the executor.
+        let looked_up = tokio::task::spawn_blocking(move || look_up(&engine, &cache, &file, limit))
+            .await
+            .map_err(join_error)?;
+        let digest = match looked_up? {
+            Lookup::Cached(digest, component) => return Ok((digest, component)),
+            Lookup::Miss(digest) => digest,
+        };
+        let _compiling = self.compile_permit().await;
+        let (engine, cache, file) = (self.engine.clone(), self.cache.clone(), path.to_path_buf());
+        tokio::task::spawn_blocking(move || compile_file(&engine, &cache, &file, limit, digest))
+            .await
+            .map_err(join_error)?
+    }
+
+    /// A place in the compile pool, held while compiling.
+    async fn compile_permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.compiles
+            .acquire()
+            .await
+            .expect("the compile pool is never closed")
     }
 
     /// Whether the compiled code of component `digest` is in the compile cache
@@ -129,34 +198,40 @@ impl PluginHost {
         digest: &str,
         bytes: Option<Vec<u8>>,
     ) -> Result<Plugin, PluginError> {
-        let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), digest.to_owned());
-        let file = path.to_path_buf();
-        let compiled = tokio::task::spawn_blocking(move || {
-            let compile_error = |reason: String| PluginError::Compile {
-                path: file.clone(),
-                reason,
-            };
-            if let Some(component) = cache.load(&engine, &key) {
-                return Ok(component);
-            }
-            let bytes = bytes.ok_or_else(|| {
-                compile_error(format!("the compiled code of {key} is not cached"))
-            })?;
-            if crate::digest::sha256(&bytes) != key {
-                return Err(compile_error(format!(
-                    "the stored bytes of {key} do not have that digest"
-                )));
-            }
-            check_header(&file, &bytes)?;
-            cache
-                .compile(&engine, &key, &bytes)
-                .map_err(|e| compile_error(format!("{e:#}")))
-        })
-        .await
-        .map_err(|e| PluginError::Compile {
+        let join_error = |e: tokio::task::JoinError| PluginError::Compile {
             path: path.to_path_buf(),
             reason: e.to_string(),
-        })??;
+        };
+        let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), digest.to_owned());
+        let cached = tokio::task::spawn_blocking(move || cache.load(&engine, &key))
+            .await
+            .map_err(join_error)?;
+        let compiled = match cached {
+            Some(component) => component,
+            None => {
+                let compile_error = |reason: String| PluginError::Compile {
+                    path: path.to_path_buf(),
+                    reason,
+                };
+                let bytes = bytes.ok_or_else(|| {
+                    compile_error(format!("the compiled code of {digest} is not cached"))
+                })?;
+                check_size(path, bytes.len() as u64, self.max_component_size)?;
+                if crate::digest::sha256(&bytes) != digest {
+                    return Err(compile_error(format!(
+                        "the stored bytes of {digest} do not have that digest"
+                    )));
+                }
+                check_header(path, &bytes)?;
+                let _compiling = self.compile_permit().await;
+                let (engine, cache, key) =
+                    (self.engine.clone(), self.cache.clone(), digest.to_owned());
+                tokio::task::spawn_blocking(move || cache.compile(&engine, &key, &bytes))
+                    .await
+                    .map_err(join_error)?
+                    .map_err(|e| compile_error(format!("{e:#}")))?
+            }
+        };
         self.plugin(name, path, digest, &compiled).await
     }
 
@@ -232,24 +307,45 @@ impl PluginHost {
 /// digest whenever the file could be read.
 type Opened = Result<(String, Component), (Option<String>, PluginError)>;
 
-/// Digest a plugin file, check its header, and get its compiled code: mapped
-/// from the cache, or compiled and cached.
-fn open(engine: &Engine, cache: &CompileCache, path: &Path) -> Opened {
-    let io = |source| PluginError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let (digest, header) = digest_file(path).map_err(|source| (None, io(source)))?;
+/// What the compile cache holds for a plugin file.
+enum Lookup {
+    /// Its digest and compiled code.
+    Cached(String, Component),
+    /// Its digest; it needs compiling.
+    Miss(String),
+}
+
+/// Digest a plugin file (refusing it if it is too large), check its header,
+/// and map its compiled code from the cache if it is there.
+fn look_up(
+    engine: &Engine,
+    cache: &CompileCache,
+    path: &Path,
+    limit: u64,
+) -> Result<Lookup, (Option<String>, PluginError)> {
+    let (digest, header) = digest_file(path, limit).map_err(|error| (None, error))?;
     if let Err(error) = check_header(path, &header) {
         return Err((Some(digest), error));
     }
-    if let Some(component) = cache.load(engine, &digest) {
-        return Ok((digest, component));
-    }
-    // A miss: read the file again to compile it (seconds for an interpreter,
-    // next to which reading and hashing it twice is nothing). Should it have
-    // changed in between, the digest of the bytes compiled is the one kept.
-    let bytes = std::fs::read(path).map_err(|source| (Some(digest), io(source)))?;
+    Ok(match cache.load(engine, &digest) {
+        Some(component) => Lookup::Cached(digest, component),
+        None => Lookup::Miss(digest),
+    })
+}
+
+/// Compile a plugin file that missed the cache (`digest`: its digest when it
+/// was looked up) and cache the result.
+fn compile_file(
+    engine: &Engine,
+    cache: &CompileCache,
+    path: &Path,
+    limit: u64,
+    digest: String,
+) -> Opened {
+    // Read the file again to compile it (seconds for an interpreter, next to
+    // which reading and hashing it twice is nothing). Should it have changed
+    // in between, the digest of the bytes compiled is the one kept.
+    let bytes = read_file(path, limit).map_err(|error| (Some(digest), error))?;
     let digest = crate::digest::sha256(&bytes);
     if let Err(error) = check_header(path, &bytes) {
         return Err((Some(digest), error));
@@ -264,19 +360,65 @@ fn open(engine: &Engine, cache: &CompileCache, path: &Path) -> Opened {
     }
 }
 
-/// `sha256:<hex>` of a file, read in chunks, and its first 8 bytes (or fewer).
-fn digest_file(path: &Path) -> std::io::Result<(String, Vec<u8>)> {
-    let mut file = std::fs::File::open(path)?;
+/// A plugin file's size is at most `limit`: a file over it is refused before
+/// it is read (a sparse 3 GiB file would otherwise be read whole).
+fn check_size(path: &Path, size: u64, limit: u64) -> Result<(), PluginError> {
+    if size > limit {
+        return Err(PluginError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Open a plugin file whose size is at most `limit` (checked before reading).
+fn open_bounded(path: &Path, limit: u64) -> Result<std::fs::File, PluginError> {
+    let io = |source| PluginError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    check_size(path, file.metadata().map_err(io)?.len(), limit)?;
+    Ok(file)
+}
+
+/// The bytes of a plugin file of at most `limit` bytes; a file that grows
+/// past it while it is read is refused too.
+pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, PluginError> {
+    let file = open_bounded(path, limit)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| PluginError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    check_size(path, bytes.len() as u64, limit)?;
+    Ok(bytes)
+}
+
+/// `sha256:<hex>` of a plugin file of at most `limit` bytes, read in chunks,
+/// and its first 8 bytes (or fewer).
+fn digest_file(path: &Path, limit: u64) -> Result<(String, Vec<u8>), PluginError> {
+    let mut file = open_bounded(path, limit)?;
     let mut hasher = Sha256::new();
     let mut header = Vec::with_capacity(8);
     let mut buffer = vec![0; CHUNK];
+    let mut size: u64 = 0;
     loop {
         let n = match file.read(&mut buffer) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(source) => {
+                let path = path.to_path_buf();
+                return Err(PluginError::Io { path, source });
+            }
         };
+        size += n as u64;
+        check_size(path, size, limit)?;
         let want = 8 - header.len();
         header.extend_from_slice(&buffer[..n.min(want)]);
         hasher.update(&buffer[..n]);

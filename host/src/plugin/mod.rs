@@ -31,7 +31,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use crate::digest::sha256 as digest;
-pub use load::{PluginHost, PluginLoad, plugin_name, plugin_names, scan_dir};
+pub use load::{
+    COMPILES, DEFAULT_MAX_COMPONENT_SIZE, PluginHost, PluginLoad, plugin_name, plugin_names,
+    read_file, scan_dir,
+};
 
 /// A loaded component that implements the node world, ready to instantiate.
 #[derive(Clone)]
@@ -281,4 +284,16 @@ pub enum PluginError {
     WrongWorld { path: PathBuf, reason: String },
     #[error("{path}: describe() failed: {reason}")]
     Describe { path: PathBuf, reason: String },
+    /// Checked before the file is read (or a stored component compiled).
+    #[error(
+        "{path} is {size} bytes, over the largest component size allowed ({}); raise the \
+         limit with --max-component-size SIZE (or SAVEPOINT_MAX_COMPONENT_SIZE) if you trust \
+         the file",
+        size_text(*limit)
+    )]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
 }

@@ -36,6 +36,7 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::PluginsDir { .. }
             | RuntimeError::WorkflowFile { .. }
             | RuntimeError::PluginFile { .. }
+            | RuntimeError::Plugin(_)
             | RuntimeError::Store(_) => ApiError::Internal(message),
         }
     }

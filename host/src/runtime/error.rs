@@ -51,6 +51,9 @@ pub enum RuntimeError {
          resume it without --input"
     )]
     UnexpectedInput { thread: String, status: RunStatus },
+    /// A plugin file that cannot be used (too large, unreadable).
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

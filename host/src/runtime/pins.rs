@@ -114,8 +114,12 @@ impl<S: CheckpointStore> Runtime<S> {
             }
             seen.insert(path.clone(), stamp);
             let name = crate::plugin::plugin_name(&path);
-            let Ok(bytes) = tokio::fs::read(&path).await else {
-                continue;
+            let bytes = match self.plugins.read_component(&path).await {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    eprintln!("savepoint serve: plugin {name}: {error}");
+                    continue;
+                }
             };
             let digest = crate::plugin::digest(&bytes);
             let serving = self.serving_version(&name);
@@ -185,7 +189,7 @@ impl<S: CheckpointStore> Runtime<S> {
         {
             return Ok(digest.clone());
         }
-        let bytes = tokio::fs::read(&path).await.map_err(file_error)?;
+        let bytes = self.plugins.read_component(&path).await?;
         let digest = crate::plugin::digest(&bytes);
         self.store.save_component(&digest, name, bytes).await?;
         self.files

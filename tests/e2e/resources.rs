@@ -1,0 +1,166 @@
+//! Resources across runs: plugin files too large to load (compile bombs).
+//!
+//! A plugin file is untrusted input: one larger than `--max-component-size`
+//! (default 64 MiB) is refused with an error naming the file, its size and
+//! the flag, before it is read, by every command that loads plugins and by a
+//! running daemon's plugins-folder watcher.
+
+use serde_json::Value;
+
+use crate::fixtures::{DEADLINE, Env, golden, proc_status_kib, wait_for};
+
+/// The `plugins --json` entry of plugin `name`.
+fn entry(plugins: &Value, name: &str) -> Value {
+    plugins
+        .as_array()
+        .expect("plugins --json is an array")
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("plugins --json lists {name}: {plugins}"))
+}
+
+/// A sparse file of 3 GiB named `plugins/<name>.wasm` (as `truncate -s 3G`):
+/// it costs no disk, and reading it whole would cost 3 GiB of memory.
+fn sparse_3_gib(env: &Env, name: &str) {
+    let file = std::fs::File::create(env.plugins().join(format!("{name}.wasm")))
+        .expect("create the sparse file");
+    file.set_len(3 << 30).expect("make it 3 GiB");
+}
+
+/// A component's size in an error message, replaced by `<SIZE>` (the built
+/// guest's size changes with the toolchain).
+fn without_size(message: &str) -> String {
+    let (before, after) = message
+        .split_once(" is ")
+        .unwrap_or_else(|| panic!("no size in {message:?}"));
+    let (_, rest) = after
+        .split_once(" bytes,")
+        .unwrap_or_else(|| panic!("no size in {message:?}"));
+    format!("{before} is <SIZE> bytes,{rest}")
+}
+
+#[test]
+fn a_sparse_3_gib_plugin_file_is_refused_before_it_is_read() {
+    let env = Env::new(&["counter"]);
+    sparse_3_gib(&env, "bomb");
+    let plugins = env.json(&["plugins", "--json"]);
+    assert_eq!(entry(&plugins, "counter")["ok"], true, "{plugins}");
+    let bomb = entry(&plugins, "bomb");
+    assert_eq!(bomb["ok"], false, "{bomb}");
+    assert_eq!(
+        bomb["digest"],
+        Value::Null,
+        "never read, never digested: {bomb}"
+    );
+    let mut messages = format!("plugins --json: {}\n", bomb["error"].as_str().unwrap());
+
+    // A run of a workflow that names it fails at once, naming the file.
+    let workflow = env.workflow(
+        "bomb.toml",
+        "name = \"bomb\"\nstart = \"b\"\n[nodes.b]\nplugin = \"bomb\"\nnext = \"end\"\n",
+    );
+    let stderr = env.fails(&["run", &workflow, "--thread", "bomb"]);
+    messages.push_str(&format!("run: {stderr}"));
+    golden("component-too-large.txt", &messages);
+}
+
+#[test]
+fn a_sparse_3_gib_file_dropped_into_a_running_daemon_is_refused_unread() {
+    let env = Env::new(&["counter"]);
+    let daemon = env.serve(&[]);
+    sparse_3_gib(&env, "bomb");
+    // The watcher reports it ...
+    wait_for("the watcher to report bomb.wasm", DEADLINE, || {
+        let log = daemon.stderr();
+        match log.lines().find(|l| l.contains("bomb.wasm")) {
+            Some(line) => Ok(line.to_string()),
+            None => Err(log),
+        }
+    });
+    let log = daemon.stderr();
+    let line = log.lines().find(|l| l.contains("bomb.wasm")).unwrap();
+    assert!(
+        line.contains("over the largest component size allowed (64 MiB)"),
+        "{line}"
+    );
+    // ... and so does GET /plugins.
+    let plugins = daemon.get("/plugins").json();
+    let bomb = entry(&plugins, "bomb");
+    assert_eq!(bomb["ok"], false, "{bomb}");
+    assert!(
+        bomb["error"]
+            .as_str()
+            .unwrap()
+            .contains("bomb.wasm is 3221225472 bytes"),
+        "{bomb}"
+    );
+    // Nothing was read whole: the daemon never held anything like 3 GiB.
+    let peak_kib = proc_status_kib(daemon.pid(), "VmHWM");
+    assert!(
+        peak_kib < 1 << 20,
+        "the daemon's peak memory is {peak_kib} KiB: the file was read"
+    );
+    assert_eq!(daemon.get("/health").status, 200);
+}
+
+#[test]
+fn a_component_just_over_max_component_size_is_refused() {
+    let env = Env::new(&["echo"]);
+    let size = std::fs::metadata(env.plugins().join("echo.wasm"))
+        .unwrap()
+        .len();
+    assert!(
+        size > 64 << 10,
+        "echo.wasm is {size} bytes: the test needs more than 64 KiB"
+    );
+
+    // The flag, on the plugins listing: one byte under the file's size is
+    // refused, its size is allowed.
+    let under = (size - 1).to_string();
+    let plugins = env.json(&["--max-component-size", &under, "plugins", "--json"]);
+    assert_eq!(
+        entry(&plugins, "echo")["ok"],
+        false,
+        "one byte over: {plugins}"
+    );
+    let at = size.to_string();
+    let plugins = env.json(&["--max-component-size", &at, "plugins", "--json"]);
+    assert_eq!(
+        entry(&plugins, "echo")["ok"],
+        true,
+        "exactly the limit: {plugins}"
+    );
+    let plugins = env.json(&["--max-component-size", "64KiB", "plugins", "--json"]);
+    let echo = entry(&plugins, "echo");
+    let mut messages = format!(
+        "plugins --json: {}\n",
+        without_size(echo["error"].as_str().unwrap())
+    );
+
+    // The environment variable, on a run.
+    let workflow = env.workflow(
+        "echo.toml",
+        "name = \"echo\"\nstart = \"e\"\n[nodes.e]\nplugin = \"echo\"\nnext = \"end\"\n",
+    );
+    let output = env
+        .command(&["run", &workflow, "--thread", "small"])
+        .env("SAVEPOINT_MAX_COMPONENT_SIZE", "64KiB")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    messages.push_str(&format!("run: {}", without_size(&stderr)));
+    golden("component-over-max-size.txt", &messages);
+
+    let output = env
+        .command(&["run", &workflow, "--thread", "fits"])
+        .env("SAVEPOINT_MAX_COMPONENT_SIZE", &at)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+
+    // A size that does not parse is refused, naming the flag.
+    let stderr = env.fails(&["--max-component-size", "64 megs", "plugins"]);
+    assert!(stderr.contains("--max-component-size"), "{stderr}");
+}
