@@ -152,7 +152,8 @@ impl Outcome {
     /// Past the deadline the node runs again without input and with
     /// [`Context::interrupt_timed_out`](crate::Context::interrupt_timed_out)
     /// set, so it can decide what silence means (reject, escalate, ask
-    /// again). The host counts whole milliseconds (rounded down).
+    /// again). The host counts whole milliseconds (rounded down); a timeout
+    /// of 100 years or more is no deadline.
     ///
     /// ```
     /// use std::time::Duration;
@@ -195,7 +196,8 @@ impl Outcome {
     /// first call, 1 after the first wake-up, ...). That is the polling
     /// pattern: "has the user replied yet? No: look again in an hour." Return
     /// an [`update`](Self::update) to stop polling and move on. The host
-    /// counts whole milliseconds (rounded down).
+    /// counts whole milliseconds (rounded down), and sleeps at most 100 years
+    /// (a longer `duration` is in effect forever).
     ///
     /// ```
     /// use std::time::Duration;

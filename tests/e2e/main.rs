@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod daemon;
+mod durations;
 mod fixtures;
 mod hostile;
 mod long_running;

@@ -127,7 +127,7 @@ pub fn progress(enabled: bool) -> Option<Observer> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0);
-            let wait = std::time::Duration::from_millis((until_ms - now).max(0) as u64);
+            let wait = std::time::Duration::from_millis(until_ms.saturating_sub(now).max(0) as u64);
             eprintln!(
                 "thread {thread}: parked until {} (in {}); waiting (Ctrl-C leaves it parked)",
                 format_time(*until_ms),

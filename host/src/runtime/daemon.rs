@@ -72,7 +72,11 @@ impl<S: CheckpointStore> Daemon<S> {
             let next_wake = store.next_wake().await.ok().flatten();
             let now = self.runtime.clock.now_ms();
             let nap = next_wake
-                .map(|t| Duration::from_millis((t - now).clamp(0, POLL.as_millis() as i64) as u64))
+                .map(|t| {
+                    Duration::from_millis(
+                        t.saturating_sub(now).clamp(0, POLL.as_millis() as i64) as u64
+                    )
+                })
                 .unwrap_or(POLL);
             tokio::select! {
                 _ = self.wake.notified() => {}

@@ -113,7 +113,9 @@ impl<S: CheckpointStore> Runtime<S> {
                         thread: thread.to_string(),
                         until_ms: until,
                     });
-                    let delay = Duration::from_millis((until - self.clock.now_ms()).max(0) as u64);
+                    let delay = Duration::from_millis(
+                        until.saturating_sub(self.clock.now_ms()).max(0) as u64,
+                    );
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = stop.wait_for(|stop| *stop) => return Ok(Stopped::Interrupted),

@@ -11,7 +11,8 @@ use super::secrets;
 use super::{Event, Runtime, RuntimeError};
 use crate::plugin::{CallError, CallInput, CallLimits, HttpAllow, LogRecord, Outcome, Plugin};
 use crate::store::{
-    CheckpointStore, LogLine, PendingWrite, RunRecord, RunStatus, Setback, StepCommit, StepSetback,
+    CheckpointStore, LONGEST_WAIT, LogLine, PendingWrite, RunRecord, RunStatus, Setback,
+    StepCommit, StepSetback, wake_time,
 };
 use crate::workflow::Workflow;
 
@@ -130,7 +131,7 @@ impl<S: CheckpointStore> Runtime<S> {
             }
             setback.kind = match wait {
                 Some(delay) => Setback::Retry {
-                    wake_at_ms: self.clock.now_ms() + delay.as_millis() as i64,
+                    wake_at_ms: wake_time(self.clock.now_ms(), delay),
                 },
                 None => Setback::Failed,
             };
@@ -148,13 +149,18 @@ impl<S: CheckpointStore> Runtime<S> {
             })
             .collect();
         if let Some(&(first, payload, _)) = interrupts.first() {
-            let deadline = interrupts.iter().filter_map(|(_, _, t)| *t).min();
+            // A deadline 100 years off or further is none: the interrupt waits forever.
+            let deadline = interrupts
+                .iter()
+                .filter_map(|(_, _, t)| *t)
+                .filter(|t| *t < LONGEST_WAIT)
+                .min();
             setback.node = first.to_string();
             // An interrupt is not a failed attempt.
             setback.attempt = run.attempt;
             setback.kind = Setback::Interrupted {
                 payload: payload.clone(),
-                deadline_ms: deadline.map(|d| self.clock.now_ms() + d.as_millis() as i64),
+                deadline_ms: deadline.map(|d| wake_time(self.clock.now_ms(), d)),
             };
             return self.record_setback(setback).await;
         }
@@ -228,7 +234,8 @@ impl<S: CheckpointStore> Runtime<S> {
             let longest = sleeps.iter().map(|(_, d)| *d).max().unwrap_or_default();
             (
                 RunStatus::Sleeping,
-                Some(self.clock.now_ms() + longest.as_millis() as i64),
+                // A sleep longer than 100 years sleeps 100 years.
+                Some(wake_time(self.clock.now_ms(), longest)),
                 run.wakes + 1,
             )
         };

@@ -60,6 +60,19 @@ impl Clock for ManualClock {
     }
 }
 
+/// The longest the host parks a run for: 100 years (36,525 days). A sleep or a retry wait
+/// asked for longer waits this long (in effect forever: cancel the run to stop it), and an
+/// interrupt deadline this far off or further is no deadline. Nodes can ask for up to
+/// `u64::MAX` milliseconds (584 million years), which no unix-millisecond time can hold.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(36_525 * 86_400);
+
+/// The time `wait` after `now_ms`, with `wait` cut to [`LONGEST_WAIT`]; saturating, so it
+/// never wraps into the past.
+pub fn wake_time(now_ms: i64, wait: Duration) -> i64 {
+    let wait_ms = i64::try_from(wait.min(LONGEST_WAIT).as_millis()).unwrap_or(i64::MAX);
+    now_ms.saturating_add(wait_ms)
+}
+
 /// Formats unix milliseconds as RFC 3339 in UTC with milliseconds:
 /// `2026-11-25T12:53:17.123Z`.
 pub fn format_time(ms: i64) -> String {
@@ -112,6 +125,23 @@ mod tests {
         assert_eq!(clock.now_ms(), 3_000);
         clock.set(42);
         assert_eq!(clock.now_ms(), 42);
+    }
+
+    #[test]
+    fn wake_times_saturate_at_the_longest_wait() {
+        let now = 1_795_611_197_123;
+        assert_eq!(wake_time(now, Duration::from_millis(1_500)), now + 1_500);
+        let longest = now + LONGEST_WAIT.as_millis() as i64;
+        assert_eq!(format_time(longest), "2126-11-26T12:53:17.123Z");
+        for huge in [u64::MAX, i64::MAX as u64, i64::MAX as u64 + 1] {
+            assert_eq!(
+                wake_time(now, Duration::from_millis(huge)),
+                longest,
+                "{huge}"
+            );
+        }
+        assert_eq!(wake_time(now, Duration::MAX), longest);
+        assert_eq!(wake_time(i64::MAX - 1, LONGEST_WAIT), i64::MAX);
     }
 
     #[test]

@@ -39,7 +39,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use clock::{Clock, ManualClock, SystemClock, format_time};
+pub use clock::{Clock, LONGEST_WAIT, ManualClock, SystemClock, format_time, wake_time};
 pub use sqlite::SqliteStore;
 
 /// Encodes the state keys of a checkpoint (or a run's input) as [`SqliteStore`] does before

@@ -20,8 +20,13 @@
 //!   "args": <how many arguments>}`.
 //! - `"socket"`: open a TCP connection to `127.0.0.1:<port>`; return
 //!   `{"connected": "<peer>"}` or `{"denied": "..."}`.
+//! - `"sleep_forever"`: sleep for `ms` milliseconds (default `u64::MAX`),
+//!   updating `{"slept": true}`.
+//! - `"interrupt_forever"`: interrupt with a deadline of `ms` milliseconds
+//!   (default `u64::MAX`) and the payload `{"question": "forever?"}`.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use savepoint_sdk::{Context, Failure, Node, Outcome, export_node, log};
 use serde::Deserialize;
@@ -41,6 +46,8 @@ enum Mode {
     ListRoot,
     Env,
     Socket,
+    SleepForever,
+    InterruptForever,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +60,8 @@ struct Config {
     bytes: usize,
     #[serde(default = "default_lines")]
     lines: u64,
+    #[serde(default = "default_ms")]
+    ms: u64,
 }
 
 fn default_bytes() -> usize {
@@ -61,6 +70,10 @@ fn default_bytes() -> usize {
 
 fn default_lines() -> u64 {
     1_000_000
+}
+
+fn default_ms() -> u64 {
+    u64::MAX
 }
 
 struct Hostile;
@@ -111,6 +124,13 @@ impl Node for Hostile {
                     }),
                     Err(e) => json!({ "denied": e.to_string() }),
                 },
+            ),
+            Mode::SleepForever => {
+                Outcome::sleep(Duration::from_millis(config.ms), json!({ "slept": true }))
+            }
+            Mode::InterruptForever => Outcome::interrupt_for(
+                json!({ "question": "forever?" }),
+                Duration::from_millis(config.ms),
             ),
         })
     }
