@@ -25,7 +25,9 @@ pub struct Context<C> {
     /// its number.
     pub step: u64,
     /// Which attempt at this step this is, counted from 1. It grows when the
-    /// step is retried after a failure or replayed by `savepoint resume`.
+    /// step is retried after a failure, replayed by `savepoint resume`, or
+    /// called again after its process crashed or lost the run during the
+    /// call (a call that may have started counts).
     pub attempt: u32,
     /// The node's `config` from the workflow file.
     pub config: C,

@@ -14,6 +14,7 @@ mod daemon;
 mod durations;
 mod fixtures;
 mod hostile;
+mod leases;
 mod long_running;
 mod pinning;
 mod polyglot;

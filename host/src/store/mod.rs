@@ -188,7 +188,8 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// The node whose failure `error` describes.
     pub error_node: Option<String>,
-    /// Attempts made at the current step (`step + 1`); 0 if none failed.
+    /// Attempts made at the current step (`step + 1`) that failed, or that a crash or a
+    /// lost lease may have cut short (see [`CheckpointStore::claim_due`]); 0 if none.
     pub attempt: u32,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -487,6 +488,10 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// with a deadline that passed (`timed_out` is set on those). Not leased by a live
     /// owner: no lease, an expired one, one held by an owner in `dead_owners`, or one held
     /// by `owner` itself. Runs that became runnable first come first.
+    ///
+    /// A `running` run's holder may have started a call of its next step and lost it (it
+    /// crashed or stalled): claiming such a run counts that call as an attempt (`attempt`
+    /// grows by one), so the call made again sees the next attempt number.
     fn claim_due(
         &self,
         owner: &str,
@@ -496,8 +501,9 @@ pub trait CheckpointStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RunRecord>, StoreError>> + Send;
 
     /// Leases one run to `owner` for `lease_ms` whatever its status and wake time (an
-    /// `interrupted` run whose deadline passed gets `timed_out`), and returns it as
-    /// updated. [`StoreError::Leased`] if another live owner holds it,
+    /// `interrupted` run whose deadline passed gets `timed_out`; a `running` run's
+    /// `attempt` grows by one, as in [`claim_due`](CheckpointStore::claim_due)), and
+    /// returns it as updated. [`StoreError::Leased`] if another live owner holds it,
     /// [`StoreError::NotFound`] if there is no such run.
     fn claim(
         &self,

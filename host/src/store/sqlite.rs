@@ -617,6 +617,13 @@ fn claim(
 
 /// Leases the run to `owner` until `lease_ms` from now; an interrupted run whose deadline
 /// passed is marked timed out.
+///
+/// A `running` run is one whose holder may have started a call of its next step: every
+/// way into `running` (created leased, a commit that goes on, `set_status`, a resume with
+/// input) is followed by that call. So a claim of a `running` run counts the call its
+/// previous holder may have made and lost (it crashed, stalled or stopped) as an attempt,
+/// and the replayed call sees `ctx.attempt` one higher; this costs no write beyond the
+/// claim's own.
 fn take_lease(
     conn: &Connection,
     now_ms: i64,
@@ -627,7 +634,8 @@ fn take_lease(
     conn.prepare_cached(
         "UPDATE runs SET lease_owner = ?2, lease_expires = ?3,
              timed_out = CASE WHEN status = 'interrupted' AND wake_at <= ?4 THEN 1
-                              ELSE timed_out END
+                              ELSE timed_out END,
+             attempt = attempt + (status = 'running')
          WHERE thread = ?1",
     )?
     .execute(params![

@@ -666,6 +666,44 @@ async fn claim_due_takes_runnable_runs_that_no_live_owner_holds() {
 }
 
 #[tokio::test]
+async fn a_claim_counts_a_lost_call() {
+    let f = Fixture::new();
+    let s = &f.store;
+    let created = s
+        .create_run(NewRun {
+            lease: Some(("one".to_owned(), 10_000)),
+            ..new_run("job")
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.attempt, 0);
+
+    // "one" died while its first call may have been in flight: the call counts.
+    let run = s
+        .claim("job", "two", 10_000, &["one".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(run.attempt, 1);
+
+    // "two" committed step 1 and goes on; its lease expires: "three" counts the
+    // first call of step 2 that "two" may have made.
+    s.commit_step(commit("job", 1, &["hello"])).await.unwrap();
+    f.clock.advance(Duration::from_secs(11));
+    let claimed = s.claim_due("three", 10, 10_000, &no_dead()).await.unwrap();
+    assert_eq!(claimed.iter().map(|r| r.attempt).collect::<Vec<_>>(), [1]);
+
+    // A parked run had no call in flight: claiming it counts nothing.
+    let wake_at_ms = f.now();
+    s.setback_step(setback("job", 2, 2, Setback::Retry { wake_at_ms }))
+        .await
+        .unwrap();
+    s.release("three", "job").await.unwrap();
+    let claimed = s.claim_due("four", 10, 10_000, &no_dead()).await.unwrap();
+    assert_eq!(claimed[0].attempt, 2);
+    assert_eq!(claimed[0].status, RunStatus::Retrying);
+}
+
+#[tokio::test]
 async fn expired_leases_and_dead_owners_are_taken_over() {
     let f = Fixture::new();
     f.runs(&["a", "b"]).await;

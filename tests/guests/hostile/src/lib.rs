@@ -24,6 +24,10 @@
 //!   updating `{"slept": true}`.
 //! - `"interrupt_forever"`: interrupt with a deadline of `ms` milliseconds
 //!   (default `u64::MAX`) and the payload `{"question": "forever?"}`.
+//! - `"report"`: a side effect the test can watch: `GET
+//!   http://127.0.0.1:<port>/start?<call>`, then `GET .../end?<call>` once
+//!   that answered, then return `{"attempt": <ctx.attempt>}`. `<call>` is
+//!   `thread=..&step=..&attempt=..` (the workflow must allow the port).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -48,6 +52,7 @@ enum Mode {
     Socket,
     SleepForever,
     InterruptForever,
+    Report,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +137,17 @@ impl Node for Hostile {
                 json!({ "question": "forever?" }),
                 Duration::from_millis(config.ms),
             ),
+            Mode::Report => {
+                let call = format!(
+                    "thread={}&step={}&attempt={}",
+                    ctx.thread, ctx.step, ctx.attempt
+                );
+                for mark in ["start", "end"] {
+                    let url = format!("http://127.0.0.1:{}/{mark}?{call}", config.port);
+                    http_get(&url).map_err(|e| Failure::retryable(format!("GET {url}: {e}")))?;
+                }
+                Outcome::update(json!({ "attempt": ctx.attempt }))
+            }
         })
     }
 }
@@ -180,3 +196,46 @@ fn huge_update(bytes: usize) -> String {
 }
 
 export_node!(Hostile);
+
+/// GET `url` (`http://host:port/path`) through `wasi:http`; the body as text.
+fn http_get(url: &str) -> Result<String, String> {
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
+    use wasi::io::streams::StreamError;
+
+    let rest = url.strip_prefix("http://").ok_or("not an http:// URL")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = OutgoingRequest::new(Fields::new());
+    request.set_method(&Method::Get).map_err(|()| "method")?;
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| "scheme")?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| "authority")?;
+    request
+        .set_path_with_query(Some(path))
+        .map_err(|()| "path")?;
+    let body = request.body().map_err(|()| "request body")?;
+    let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
+    pending.subscribe().block();
+    let response = pending
+        .get()
+        .ok_or("no response")?
+        .map_err(|()| "response taken")?
+        .map_err(|e| format!("{e:?}"))?;
+    let incoming = response.consume().map_err(|()| "response body")?;
+    let stream = incoming.stream().map_err(|()| "response stream")?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
+        }
+    }
+    drop(stream);
+    drop(IncomingBody::finish(incoming));
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
