@@ -13,6 +13,7 @@ mod crash;
 mod daemon;
 mod durations;
 mod fixtures;
+mod guest_output;
 mod hostile;
 mod leases;
 mod long_running;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::output::{self, Secrets};
 use super::{CallError, CallInput, LogLevel};
 
 wasmtime::component::bindgen!({
@@ -59,57 +60,100 @@ pub fn level(level: Level) -> LogLevel {
     }
 }
 
-/// Turn what `run` returned into our types, checking the JSON it carries.
+/// Turn what `run` returned into our types, at the boundary: every byte the
+/// guest returned counts against a limit (updates and interrupt payloads
+/// against `max_state`, messages and goto targets are cut to
+/// [`output::MESSAGE_LIMIT`]), the JSON it carries is checked, and the
+/// node's secrets are redacted from everything but the state.
 pub fn outcome(
     result: Result<wit::Outcome, wit::Failure>,
     max_state: usize,
+    secrets: &Secrets,
 ) -> Result<super::Outcome, CallError> {
     match result {
-        Err(wit::Failure::Retryable(message)) => Err(CallError::Retryable(message)),
-        Err(wit::Failure::Fatal(message)) => Err(CallError::Fatal(message)),
+        Err(wit::Failure::Retryable(message)) => {
+            Err(CallError::Retryable(output::message(message, secrets)))
+        }
+        Err(wit::Failure::Fatal(message)) => {
+            Err(CallError::Fatal(output::message(message, secrets)))
+        }
         Ok(wit::Outcome::Update(update)) => Ok(super::Outcome::Update {
-            state: json_object(&update.state, "update", max_state)?,
-            goto: update.goto,
+            state: json_object(&update.state, Returned::Update, max_state, secrets)?,
+            goto: update.goto.map(|to| output::message(to, secrets)),
         }),
         Ok(wit::Outcome::Interrupt(interrupt)) => Ok(super::Outcome::Interrupt {
-            payload: serde_json::from_str(&interrupt.payload).map_err(|e| {
-                CallError::InvalidOutput(format!(
-                    "returned an interrupt payload that is not JSON ({e}): {}",
-                    excerpt(&interrupt.payload)
-                ))
-            })?,
+            payload: secrets.redact_json(json(
+                &interrupt.payload,
+                Returned::InterruptPayload,
+                max_state,
+                secrets,
+            )?),
             timeout: interrupt.timeout_ms.map(Duration::from_millis),
         }),
         Ok(wit::Outcome::Sleep(sleep)) => Ok(super::Outcome::Sleep {
             duration: Duration::from_millis(sleep.duration_ms),
-            state: json_object(&sleep.state, "sleep update", max_state)?,
+            state: json_object(&sleep.state, Returned::SleepUpdate, max_state, secrets)?,
         }),
     }
 }
 
-fn json_object(
+/// Which JSON text of an outcome, for messages.
+#[derive(Clone, Copy)]
+enum Returned {
+    Update,
+    SleepUpdate,
+    InterruptPayload,
+}
+
+impl Returned {
+    fn name(self) -> &'static str {
+        match self {
+            Returned::Update => "an update",
+            Returned::SleepUpdate => "a sleep update",
+            Returned::InterruptPayload => "an interrupt payload",
+        }
+    }
+}
+
+/// The JSON value of a guest's `text`, no longer than `max_state`.
+fn json(
     text: &str,
-    what: &str,
+    what: Returned,
     max_state: usize,
-) -> Result<serde_json::Map<String, Value>, CallError> {
+    secrets: &Secrets,
+) -> Result<Value, CallError> {
     if text.len() > max_state {
         return Err(CallError::StateTooLarge {
+            what: match what {
+                Returned::Update => "a state",
+                other => other.name(),
+            },
             size: text.len(),
             limit: max_state,
         });
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| {
+    serde_json::from_str(text).map_err(|e| {
         CallError::InvalidOutput(format!(
-            "returned an {what} that is not JSON ({e}): {}",
-            excerpt(text)
+            "returned {} that is not JSON ({e}): {}",
+            what.name(),
+            excerpt(text, secrets)
         ))
-    })?;
-    match value {
+    })
+}
+
+fn json_object(
+    text: &str,
+    what: Returned,
+    max_state: usize,
+    secrets: &Secrets,
+) -> Result<serde_json::Map<String, Value>, CallError> {
+    match json(text, what, max_state, secrets)? {
         Value::Object(map) => Ok(map),
         other => Err(CallError::InvalidOutput(format!(
-            "returned an {what} that is a JSON {}, not an object: {}",
+            "returned {} that is a JSON {}, not an object: {}",
+            what.name(),
             json_type(&other),
-            excerpt(text)
+            excerpt(text, secrets)
         ))),
     }
 }
@@ -126,11 +170,7 @@ pub fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// At most 80 characters of a text, for error messages.
-fn excerpt(text: &str) -> String {
-    const MAX: usize = 80;
-    match text.char_indices().nth(MAX) {
-        None => format!("{text:?}"),
-        Some((cut, _)) => format!("{:?}... ({} bytes)", &text[..cut], text.len()),
-    }
+/// At most 80 characters of a guest's text, redacted, for error messages.
+fn excerpt(text: &str, secrets: &Secrets) -> String {
+    output::excerpt(text, 80, secrets)
 }

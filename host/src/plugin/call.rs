@@ -5,6 +5,7 @@
 use wasmtime::{Engine, Store};
 
 use super::bindings::{self, Node, NodePre};
+use super::output;
 use super::pool::{self, Slot, WarmKey};
 use super::sandbox::NodeState;
 use super::{CallError, CallInput, CallLimits, CallOutput, NodeInfo, Plugin};
@@ -78,7 +79,7 @@ impl Sandbox {
         let limits = &input.limits;
         let result = match raw {
             None => Err(CallError::Timeout(input.timeout.unwrap_or_default())),
-            Some(Ok(returned)) => bindings::outcome(returned, limits.max_state),
+            Some(Ok(returned)) => bindings::outcome(returned, limits.max_state, &input.secrets),
             Some(Err(trap)) => Err(classify_trap(&trap, self.store.data(), limits)),
         };
         let reusable = result.is_ok() && !self.store.data().hit_memory_limit();
@@ -102,7 +103,6 @@ impl Plugin {
         let warm = key.as_ref().and_then(|key| self.instances.take(key));
         let mut sandbox = match warm {
             Some(mut sandbox) => {
-                sandbox.store.data_mut().start_call();
                 sandbox.refill(&input.limits);
                 sandbox
             }
@@ -111,6 +111,7 @@ impl Plugin {
                 Sandbox::new(&self.engine, &input.limits, slot)
             }
         };
+        sandbox.store.data_mut().start_call(&input.secrets);
         let (output, reusable) = sandbox.run(&self.pre, input, state).await;
         match key {
             Some(key) if reusable => drop(self.instances.put(key, sandbox)),
@@ -159,7 +160,7 @@ fn classify_trap(error: &wasmtime::Error, state: &NodeState, limits: &CallLimits
             limit: limits.memory,
         };
     }
-    CallError::Trap(trap_message(error, state))
+    CallError::Trap(output::message(trap_message(error, state), state.secrets()))
 }
 
 /// The engine's instance pool had no room left (a limit the slots do not

@@ -12,7 +12,8 @@
 //! memory images), `load` (plugin files -> [`Plugin`]), `cache` (compiled code and
 //! `describe()` results on disk), `call` (one call: a fresh or a warm instance),
 //! `pool` (instance slots and the idle warm instances), `sandbox` (what a call
-//! may touch), `http` (the `allow_http` gate), `bindings` (the WIT types).
+//! may touch), `http` (the `allow_http` gate), `bindings` (the WIT types),
+//! `output` (every string a guest returns: secrets redacted, length bounded).
 
 mod bindings;
 mod cache;
@@ -20,6 +21,7 @@ mod call;
 mod engine;
 mod http;
 mod load;
+mod output;
 mod pool;
 mod sandbox;
 
@@ -35,6 +37,7 @@ pub use load::{
     COMPILES, DEFAULT_MAX_COMPONENT_SIZE, PluginHost, PluginLoad, plugin_name, plugin_names,
     read_file, scan_dir,
 };
+pub use output::{MESSAGE_LIMIT, REDACTED, Secrets};
 
 /// A loaded component that implements the node world, ready to instantiate.
 #[derive(Clone)]
@@ -95,6 +98,9 @@ pub struct CallInput {
     /// call left one idle, and keep the instance warm after a successful call.
     /// `false`: a fresh instance, dropped after the call.
     pub reuse: bool,
+    /// The resolved secrets of the node's config: redacted from everything
+    /// the call returns or writes (see `output.rs`).
+    pub secrets: Secrets,
 }
 
 impl CallInput {
@@ -114,6 +120,7 @@ impl CallInput {
             timeout: None,
             limits: CallLimits::default(),
             reuse: false,
+            secrets: Secrets::default(),
         }
     }
 }
@@ -125,10 +132,44 @@ pub struct CallLimits {
     pub memory: usize,
     /// Instructions (wasmtime fuel units); `None`: no budget.
     pub fuel: Option<u64>,
-    /// Bytes of the JSON text of an update (or sleep update).
+    /// Bytes of the JSON text of an update, a sleep update or an interrupt
+    /// payload.
     pub max_state: usize,
+    /// Log lines one call keeps.
+    pub max_log: LogLimit,
     /// Hosts the node may reach over `wasi:http`.
     pub allow_http: Vec<HttpAllow>,
+}
+
+/// How much of a call's log is kept: at most `lines` lines and `bytes` bytes,
+/// each line counting [`LogLimit::LINE_COST`] bytes more than its text (so an
+/// empty line is not free). Past either, lines are dropped and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimit {
+    pub lines: usize,
+    pub bytes: usize,
+}
+
+impl LogLimit {
+    /// What a stored line costs beside its text: its row (thread, step, node,
+    /// attempt, level, time) and index entry take about this much in SQLite.
+    pub const LINE_COST: usize = 64;
+
+    /// Whether a call that kept `lines` lines of `bytes` bytes in all may
+    /// keep one more of `len` bytes of text.
+    pub fn admits(&self, lines: usize, bytes: usize, len: usize) -> bool {
+        lines < self.lines && bytes.saturating_add(len + Self::LINE_COST) <= self.bytes
+    }
+}
+
+impl Default for LogLimit {
+    /// 10,000 lines, 1 MiB.
+    fn default() -> LogLimit {
+        LogLimit {
+            lines: 10_000,
+            bytes: 1 << 20,
+        }
+    }
 }
 
 impl Default for CallLimits {
@@ -137,6 +178,7 @@ impl Default for CallLimits {
             memory: 256 << 20,
             fuel: None,
             max_state: 4 << 20,
+            max_log: LogLimit::default(),
             allow_http: Vec::new(),
         }
     }
@@ -196,9 +238,14 @@ pub enum CallError {
     /// The call used up the node's `fuel`.
     #[error("ran out of fuel ({fuel} units)")]
     OutOfFuel { fuel: u64 },
-    /// The update is bigger than the node's `max_state`.
-    #[error("returned a state of {size} bytes, over its max_state of {}", size_text(*limit as u64))]
-    StateTooLarge { size: usize, limit: usize },
+    /// The update, sleep update or interrupt payload (`what`) is bigger than
+    /// the node's `max_state`.
+    #[error("returned {what} of {size} bytes, over its max_state of {}", size_text(*limit as u64))]
+    StateTooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
     /// The host's instance pool had no room for the call's instance (too many
     /// calls at once); the node did not run, and a retry later can succeed.
     #[error("could not be instantiated: the host's instance pool is full ({0}); retry later")]

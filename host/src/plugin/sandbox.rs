@@ -1,9 +1,11 @@
 //! The sandbox one call runs in: a store whose WASI context grants nothing (no
 //! preopened directories, no environment, no sockets, no stdin), whose stdout
-//! and stderr are captured (bounded) into the call's log, whose memory is
-//! capped by the node's limit, and whose outgoing HTTP goes only to the hosts
-//! the workflow grants. A warm instance (`reuse`) keeps its store from call to
-//! call; [`NodeState::start_call`] gives each call its own log and capture.
+//! and stderr are captured (bounded) into the call's log, whose log is
+//! bounded by the node's `max_log`, whose memory is capped by the node's
+//! limit, and whose outgoing HTTP goes only to the hosts the workflow grants.
+//! Log lines, stdout and stderr are redacted (the node's secrets) as they are
+//! kept. A warm instance (`reuse`) keeps its store from call to call;
+//! [`NodeState::start_call`] gives each call its own log, capture and secrets.
 
 use std::io;
 use std::pin::Pin;
@@ -18,15 +20,13 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{self, Level};
 use super::http::HttpGate;
-use super::{CallLimits, LogLevel, LogRecord};
+use super::output::{self, Secrets};
+use super::{CallLimits, LogLevel, LogLimit, LogRecord, size_text};
 
 /// Table elements a node may grow a table to (the largest table of our
 /// example nodes starts at 7,689); also the size of a table slot in the
 /// engine's instance pool.
 pub const TABLE_ELEMENTS: usize = 1 << 17;
-/// Bytes of log text (all lines together) kept per call; the rest is dropped
-/// and counted.
-const LOG_LIMIT: usize = 1 << 20;
 /// Bytes of stdout and of stderr kept per call.
 const OUTPUT_LIMIT: usize = 64 << 10;
 
@@ -37,11 +37,14 @@ pub struct NodeState {
     http: WasiHttpCtx,
     gate: HttpGate,
     limiter: Limiter,
+    max_log: LogLimit,
     logs: Vec<LogRecord>,
+    /// Bytes of the kept lines, each counted with [`LogLimit::LINE_COST`].
     log_bytes: usize,
     dropped_logs: usize,
     stdout: Captured,
     stderr: Captured,
+    secrets: Secrets,
 }
 
 impl NodeState {
@@ -66,24 +69,35 @@ impl NodeState {
                 memory: limits.memory,
                 hit: false,
             },
+            max_log: limits.max_log,
             logs: Vec::new(),
             log_bytes: 0,
             dropped_logs: 0,
             stdout,
             stderr,
+            secrets: Secrets::default(),
         }
     }
 
-    /// Forget what an earlier call of a warm instance logged and printed. The
-    /// guest may hold its stdout and stderr streams across calls, so the
-    /// captures are emptied in place rather than replaced.
-    pub fn start_call(&mut self) {
+    /// Start a call with the node's `secrets`: forget what an earlier call of
+    /// a warm instance logged and printed. The guest may hold its stdout and
+    /// stderr streams across calls, so the captures are emptied in place
+    /// rather than replaced.
+    pub fn start_call(&mut self, secrets: &Secrets) {
         self.logs.clear();
         self.log_bytes = 0;
         self.dropped_logs = 0;
-        self.stdout.clear();
-        self.stderr.clear();
+        // A secret across the capture's bound is redacted whole when the
+        // capture holds it whole.
+        self.stdout.clear(secrets.longest());
+        self.stderr.clear(secrets.longest());
         self.limiter.hit = false;
+        self.secrets.clone_from(secrets);
+    }
+
+    /// The node's secrets in this call.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     pub fn limiter(&mut self) -> &mut Limiter {
@@ -95,15 +109,18 @@ impl NodeState {
         self.limiter.hit
     }
 
-    /// The call's log: the lines the node logged, then what it printed.
+    /// The call's log: the lines the node logged (with one line saying how
+    /// many were dropped, if any), then what it printed.
     pub fn take_logs(&mut self) -> Vec<LogRecord> {
         let mut logs = std::mem::take(&mut self.logs);
         if self.dropped_logs > 0 {
             logs.push(LogRecord {
                 level: LogLevel::Warn,
                 message: format!(
-                    "{} more log lines dropped (a call keeps {LOG_LIMIT} bytes of log)",
-                    self.dropped_logs
+                    "{} log lines dropped (max_log: a call keeps {} lines, {} of log)",
+                    self.dropped_logs,
+                    self.max_log.lines,
+                    size_text(self.max_log.bytes as u64)
                 ),
             });
         }
@@ -111,7 +128,7 @@ impl NodeState {
             (LogLevel::Stdout, &self.stdout),
             (LogLevel::Stderr, &self.stderr),
         ] {
-            if let Some(text) = captured.text() {
+            if let Some(text) = captured.text(&self.secrets) {
                 logs.push(LogRecord {
                     level,
                     message: text,
@@ -124,7 +141,7 @@ impl NodeState {
     /// The last few lines the node wrote to stderr (a Rust panic message
     /// lands there), for trap messages.
     pub fn stderr_tail(&self) -> Option<String> {
-        let text = self.stderr.text()?;
+        let text = self.stderr.text(&self.secrets)?;
         let lines: Vec<&str> = text
             .lines()
             .map(str::trim)
@@ -191,12 +208,19 @@ impl ResourceLimiter for Limiter {
 }
 
 impl bindings::Host for NodeState {
+    /// Keep the line while the call is within its `max_log`, counting each
+    /// line (an empty one too) at its length plus [`LogLimit::LINE_COST`];
+    /// past it, only count it. Nothing is buffered beyond the limit.
     fn log(&mut self, level: Level, message: String) {
-        if self.log_bytes + message.len() > LOG_LIMIT {
+        let message = self.secrets.redact_owned(message);
+        if !self
+            .max_log
+            .admits(self.logs.len(), self.log_bytes, message.len())
+        {
             self.dropped_logs += 1;
             return;
         }
-        self.log_bytes += message.len();
+        self.log_bytes += message.len() + LogLimit::LINE_COST;
         self.logs.push(LogRecord {
             level: bindings::level(level),
             message,
@@ -213,7 +237,11 @@ struct Captured {
 
 struct CapturedInner {
     bytes: Vec<u8>,
+    /// Bytes shown.
     limit: usize,
+    /// Bytes kept beyond `limit`, so that a secret across it is redacted
+    /// whole before the text is cut.
+    slack: usize,
     dropped: usize,
 }
 
@@ -223,25 +251,33 @@ impl Captured {
             inner: Arc::new(Mutex::new(CapturedInner {
                 bytes: Vec::new(),
                 limit,
+                slack: 0,
                 dropped: 0,
             })),
         }
     }
 
-    fn clear(&self) {
+    fn clear(&self, slack: usize) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.bytes.clear();
+        inner.slack = slack;
         inner.dropped = 0;
     }
 
-    fn text(&self) -> Option<String> {
+    /// What was written, redacted, then cut to the limit (with a marker
+    /// giving the bytes written in all).
+    fn text(&self, secrets: &Secrets) -> Option<String> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.bytes.is_empty() {
             return None;
         }
-        let mut text = String::from_utf8_lossy(&inner.bytes).trim().to_string();
-        if inner.dropped > 0 {
-            text.push_str(&format!(" [... {} more bytes dropped]", inner.dropped));
+        let total = inner.bytes.len() + inner.dropped;
+        let text = String::from_utf8_lossy(&inner.bytes);
+        let text = secrets.redact(text.trim()).into_owned();
+        let over = text.len() > inner.limit;
+        let mut text = output::cut(text, inner.limit, total);
+        if inner.dropped > 0 && !over {
+            output::mark_cut(&mut text, total);
         }
         Some(text)
     }
@@ -266,7 +302,7 @@ impl AsyncWrite for Captured {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let room = inner.limit.saturating_sub(inner.bytes.len());
+        let room = (inner.limit + inner.slack).saturating_sub(inner.bytes.len());
         let keep = room.min(buf.len());
         inner.bytes.extend_from_slice(&buf[..keep]);
         inner.dropped += buf.len() - keep;

@@ -1,13 +1,12 @@
 //! Secrets in node configs: a string value `${env:NAME}` (or one that contains
 //! it) is replaced by the host's environment variable NAME when the node is
 //! called. The resolved values are never stored: configs are not part of
-//! checkpoints, and the node's log lines and failure messages are redacted
-//! before they are written.
+//! checkpoints, and everything the node returns or writes but its state
+//! (failure messages, goto targets, interrupt payloads, log lines, stdout and
+//! stderr) is redacted at the plugin boundary, in one place
+//! ([`crate::plugin::Secrets`]), before the host keeps or prints it.
 
 use serde_json::Value;
-
-/// What a redacted secret is written as.
-pub const REDACTED: &str = "[redacted]";
 
 /// `config` with every `${env:NAME}` resolved, and the resolved values (to
 /// redact). A variable that is not set is an error naming the config path.
@@ -78,17 +77,6 @@ fn substitute(
     Ok(out)
 }
 
-/// `text` with every secret replaced by [`REDACTED`].
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut text = text.to_string();
-    for secret in secrets {
-        if text.contains(secret.as_str()) {
-            text = text.replace(secret.as_str(), REDACTED);
-        }
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,15 +123,5 @@ mod tests {
                 .unwrap_err()
                 .contains("invalid variable name")
         );
-    }
-
-    #[test]
-    fn redaction_hides_every_occurrence() {
-        let secrets = vec!["s3cr3t".to_string()];
-        assert_eq!(
-            redact("token s3cr3t and s3cr3t", &secrets),
-            "token [redacted] and [redacted]"
-        );
-        assert_eq!(redact("nothing here", &secrets), "nothing here");
     }
 }

@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 
 use super::secrets;
 use super::{Event, Runtime, RuntimeError};
-use crate::plugin::{CallError, CallInput, CallLimits, HttpAllow, LogRecord, Outcome, Plugin};
+use crate::plugin::{
+    CallError, CallInput, CallLimits, HttpAllow, LogLimit, LogRecord, Outcome, Plugin, Secrets,
+};
 use crate::store::{
     CheckpointStore, LONGEST_WAIT, LogLine, PendingWrite, RunRecord, RunStatus, Setback,
     StepCommit, StepSetback, wake_time,
@@ -196,9 +198,15 @@ impl<S: CheckpointStore> Runtime<S> {
             let who = format!("node \"{}\"", write.node);
             if let Err(e) = workflow.apply_update(&mut state, write.update.clone()) {
                 setback.node = write.node.clone();
-                setback.error = Some(format!(
+                // The message quotes the update, which is not redacted
+                // (the state is the node's own): redact the quote.
+                let secrets = match workflow.nodes.get(&write.node) {
+                    Some(node) => node_secrets(&node.config),
+                    None => Secrets::default(),
+                };
+                setback.error = Some(secrets.redact_owned(format!(
                     "{who} returned an update that cannot be merged: {e}"
-                ));
+                )));
                 setback.pending = Vec::new();
                 return self.record_setback(setback).await;
             }
@@ -377,15 +385,13 @@ impl<S: CheckpointStore> Runtime<S> {
             timeout: node.timeout,
             limits: limits(&node.limits),
             reuse: node.reuse,
+            // Everything the call returns comes back redacted (the plugin
+            // does it at the boundary, before anything is cut or kept).
+            secrets: Secrets::new(secrets),
         };
         let _permit = self.node_permits.acquire().await;
         let output = plugin.call(&input, state_text).await;
-        let mut logs = self.log_lines(step, node_name, attempt, output.logs);
-        if !secrets.is_empty() {
-            for line in &mut logs {
-                line.message = secrets::redact(&line.message, &secrets);
-            }
-        }
+        let logs = self.log_lines(step, node_name, attempt, output.logs);
         let who = format!("node \"{node_name}\" (plugin {})", plugin.name);
         let write = |update: Map<String, Value>, goto: Option<String>| PendingWrite {
             node: node_name.to_string(),
@@ -412,7 +418,7 @@ impl<S: CheckpointStore> Runtime<S> {
                             humanize(*limit)
                         )
                     }
-                    other => secrets::redact(&format!("{who} {other}"), &secrets),
+                    other => format!("{who} {other}"),
                 },
             },
         };
@@ -447,12 +453,24 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 }
 
+/// The secrets of a node's config, as its calls see them.
+fn node_secrets(config: &Value) -> Secrets {
+    match secrets::resolve(config, &|name| std::env::var(name).ok()) {
+        Ok((_, values)) => Secrets::new(values),
+        Err(_) => Secrets::default(),
+    }
+}
+
 /// What a call of `node` may use, from the workflow file.
 fn limits(limits: &crate::workflow::Limits) -> CallLimits {
     CallLimits {
         memory: usize::try_from(limits.memory).unwrap_or(usize::MAX),
         fuel: limits.fuel,
         max_state: usize::try_from(limits.max_state).unwrap_or(usize::MAX),
+        max_log: LogLimit {
+            lines: usize::try_from(limits.max_log.lines).unwrap_or(usize::MAX),
+            bytes: usize::try_from(limits.max_log.bytes).unwrap_or(usize::MAX),
+        },
         allow_http: limits
             .allow_http
             .iter()

@@ -1,7 +1,8 @@
-//! Resource limits of a node: memory, fuel, the size of its update, and the hosts
-//! it may call over HTTP. In the file, `memory`, `fuel`, `max_state` and
-//! `allow_http` at the top level (the workflow's defaults) and per node (each key
-//! replacing the default). Pure parsing and matching; enforcing them is the
+//! Resource limits of a node: memory, fuel, the size of its update, how much of
+//! its log is kept, and the hosts it may call over HTTP. In the file, `memory`,
+//! `fuel`, `max_state`, `max_log` and `allow_http` at the top level (the
+//! workflow's defaults) and per node (each key replacing the default; each key
+//! of `max_log` on its own). Pure parsing and matching; enforcing them is the
 //! runtime's job.
 
 use std::fmt;
@@ -22,8 +23,28 @@ pub struct Limits {
     /// Largest update (as JSON text, in bytes) a node may return; at least
     /// `MIN_MAX_STATE`.
     pub max_state: u64,
+    /// How much of one call's log is kept.
+    pub max_log: MaxLog,
     /// Hosts the node may call over HTTP; empty = none. No duplicates.
     pub allow_http: Vec<HttpGrant>,
+}
+
+/// `max_log = { lines = 10000, bytes = "1MiB" }`: one call keeps at most
+/// `lines` log lines and `bytes` bytes of log, each line counting 64 bytes
+/// more than its text (so empty lines are not free); past either, lines are
+/// dropped, and one line says how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxLog {
+    pub lines: u64,
+    pub bytes: u64,
+}
+
+impl MaxLog {
+    /// When the file does not say: 10,000 lines, 1MiB.
+    pub const DEFAULT: MaxLog = MaxLog {
+        lines: 10_000,
+        bytes: MIB,
+    };
 }
 
 impl Limits {
@@ -45,12 +66,14 @@ impl Limits {
 }
 
 impl Default for Limits {
-    /// 256MiB of memory, no fuel limit, 4MiB of state, no HTTP.
+    /// 256MiB of memory, no fuel limit, 4MiB of state, 10,000 lines / 1MiB
+    /// of log per call, no HTTP.
     fn default() -> Self {
         Limits {
             memory: Limits::DEFAULT_MEMORY,
             fuel: None,
             max_state: Limits::DEFAULT_MAX_STATE,
+            max_log: MaxLog::DEFAULT,
             allow_http: Vec::new(),
         }
     }
@@ -392,6 +415,13 @@ mod tests {
         assert_eq!(limits.fuel, None);
         assert_eq!(limits.max_state, 4 * MIB);
         assert_eq!(limits.max_state, Limits::DEFAULT_MAX_STATE);
+        assert_eq!(
+            limits.max_log,
+            MaxLog {
+                lines: 10_000,
+                bytes: MIB
+            }
+        );
         assert!(limits.allow_http.is_empty());
         assert!(!limits.allows_http("localhost", 80));
         assert_eq!(

@@ -15,7 +15,7 @@
 //!
 //! Layout: `parse` (TOML -> raw structs with spans, then validation), `reduce`
 //! (reducers), `route` (edges, joins and reachability), `retry` (retry policies and
-//! durations), `limits` (memory, fuel, state size and HTTP grants; sizes), `error`
+//! durations), `limits` (memory, fuel, state size, log size and HTTP grants; sizes), `error`
 //! (all error types).
 
 mod error;
@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 
 use error::Loc;
 pub use error::{MergeError, RouteError, Side, WorkflowError};
-pub use limits::{HttpGrant, Limits, format_size, parse_size};
+pub use limits::{HttpGrant, Limits, MaxLog, format_size, parse_size};
 pub use retry::{Backoff, RetryPolicy, parse_duration};
 
 /// A parsed and validated workflow file.
@@ -73,8 +73,9 @@ pub struct Node {
     /// duplicates, never the start node; every entry has an edge to this node, and no
     /// other node does. When a listed node routes elsewhere, the join does not run.
     pub after: Vec<String>,
-    /// What one call may use: each of the node's `memory`, `fuel`, `max_state` and
-    /// `allow_http` keys, else the workflow's, else the default ([`Limits::default`]).
+    /// What one call may use: each of the node's `memory`, `fuel`, `max_state`,
+    /// `max_log` and `allow_http` keys, else the workflow's, else the default
+    /// ([`Limits::default`]).
     pub limits: Limits,
     /// `reuse = true`: keep the node's instance warm between calls (of any run), so
     /// that the next call skips instantiation; the instance's memory survives from

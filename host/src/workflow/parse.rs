@@ -36,6 +36,7 @@ struct RawWorkflow {
     memory: Option<Spanned<SizeValue>>,
     fuel: Option<Spanned<i64>>,
     max_state: Option<Spanned<SizeValue>>,
+    max_log: Option<RawMaxLog>,
     allow_http: Option<Vec<Spanned<String>>>,
     state: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     nodes: Option<Spanned<BTreeMap<Spanned<String>, Spanned<RawNode>>>>,
@@ -54,6 +55,7 @@ struct RawNode {
     memory: Option<Spanned<SizeValue>>,
     fuel: Option<Spanned<i64>>,
     max_state: Option<Spanned<SizeValue>>,
+    max_log: Option<RawMaxLog>,
     allow_http: Option<Vec<Spanned<String>>>,
     /// Any TOML value, so that a wrong type gets a message naming the node.
     reuse: Option<Spanned<toml::Value>>,
@@ -64,7 +66,16 @@ struct RawLimits<'a> {
     memory: Option<&'a Spanned<SizeValue>>,
     fuel: Option<&'a Spanned<i64>>,
     max_state: Option<&'a Spanned<SizeValue>>,
+    max_log: Option<&'a RawMaxLog>,
     allow_http: Option<&'a [Spanned<String>]>,
+}
+
+/// A `max_log` table: each key optional, each overriding the level below it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaxLog {
+    lines: Option<Spanned<i64>>,
+    bytes: Option<Spanned<SizeValue>>,
 }
 
 impl RawWorkflow {
@@ -73,6 +84,7 @@ impl RawWorkflow {
             memory: self.memory.as_ref(),
             fuel: self.fuel.as_ref(),
             max_state: self.max_state.as_ref(),
+            max_log: self.max_log.as_ref(),
             allow_http: self.allow_http.as_deref(),
         }
     }
@@ -84,6 +96,7 @@ impl RawNode {
             memory: self.memory.as_ref(),
             fuel: self.fuel.as_ref(),
             max_state: self.max_state.as_ref(),
+            max_log: self.max_log.as_ref(),
             allow_http: self.allow_http.as_deref(),
         }
     }
@@ -684,6 +697,21 @@ impl Validator<'_> {
                     format_size(limits.max_state)
                 );
                 return Err(self.err(max_state.span(), msg));
+            }
+        }
+        if let Some(max_log) = raw.max_log {
+            if let Some(lines) = &max_log.lines {
+                let n = *lines.get_ref();
+                limits.max_log.lines = u64::try_from(n).map_err(|_| {
+                    let msg = format!(
+                        "{prefix}max_log.lines must be 0 or more (the log lines one call \
+                         keeps), got {n}"
+                    );
+                    self.err(lines.span(), msg)
+                })?;
+            }
+            if let Some(bytes) = &max_log.bytes {
+                limits.max_log.bytes = self.size(bytes, prefix, "max_log.bytes")?;
             }
         }
         if let Some(entries) = raw.allow_http {

@@ -110,7 +110,7 @@ fn unknown_key_in_node() {
     let e = error("name = \"x\"\nstart = \"a\"\n[nodes.a]\nnext = \"end\"\n  nxet = 1\n");
     assert_eq!(
         e,
-        "wf.toml:5:3: unknown field `nxet`, expected one of `plugin`, `config`, `next`, `routes`, `after`, `retry`, `timeout`, `memory`, `fuel`, `max_state`, `allow_http`, `reuse`"
+        "wf.toml:5:3: unknown field `nxet`, expected one of `plugin`, `config`, `next`, `routes`, `after`, `retry`, `timeout`, `memory`, `fuel`, `max_state`, `max_log`, `allow_http`, `reuse`"
     );
 }
 
@@ -647,6 +647,7 @@ allow_http = ["[::1]:8080"]
         memory: 64 * MIB,
         fuel: Some(1_000_000),
         max_state: MIB,
+        max_log: MaxLog::DEFAULT,
         allow_http: vec![
             grant("127.0.0.1", None),
             grant("api.example.com", Some(8443)),
@@ -792,6 +793,46 @@ fn max_state_errors() {
     assert_eq!(
         error(&one_node("", "max_state = \"4 MiB\"")),
         "wf.toml:6:13: node \"a\": max_state: invalid size \"4 MiB\": use a number and a unit (B, KiB, MiB, GiB), e.g. \"64MiB\""
+    );
+}
+
+#[test]
+fn max_log_keys_override_the_workflow_s_one_by_one() {
+    let wf = parse(&one_node(
+        "max_log = { lines = 100, bytes = \"64KiB\" }",
+        "max_log = { lines = 0 }",
+    ))
+    .unwrap();
+    assert_eq!(
+        wf.nodes["a"].limits.max_log,
+        MaxLog {
+            lines: 0,
+            bytes: 64 * 1024
+        }
+    );
+    let wf = parse(&one_node("", "max_log = { bytes = 4096 }")).unwrap();
+    assert_eq!(
+        wf.nodes["a"].limits.max_log,
+        MaxLog {
+            lines: 10_000,
+            bytes: 4096
+        }
+    );
+}
+
+#[test]
+fn max_log_errors() {
+    assert_eq!(
+        error(&one_node("", "max_log = { lines = -1 }")),
+        "wf.toml:6:21: node \"a\": max_log.lines must be 0 or more (the log lines one call keeps), got -1"
+    );
+    assert_eq!(
+        error(&one_node("max_log = { bytes = \"1 MiB\" }", "")),
+        "wf.toml:3:21: max_log.bytes: invalid size \"1 MiB\": use a number and a unit (B, KiB, MiB, GiB), e.g. \"64MiB\""
+    );
+    assert!(
+        error(&one_node("", "max_log = { line = 5 }"))
+            .contains("unknown field `line`, expected `lines` or `bytes`"),
     );
 }
 

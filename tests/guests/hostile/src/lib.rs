@@ -2,7 +2,8 @@
 //! check that the host contains it: the run fails (or the node only sees a
 //! refusal), the other runs and the host process carry on.
 //!
-//! Config: `mode` (required), and for some modes `port`, `bytes` or `lines`:
+//! Config: `mode` (required), and for some modes `port`, `bytes`, `lines`, `ms`,
+//! `fail`, `secret` or `via`:
 //!
 //! - `"ok"`: behave, return `{"ok": true}`.
 //! - `"loop"`: busy-loop forever (a `timeout` or a `fuel` budget must stop it).
@@ -28,6 +29,18 @@
 //!   http://127.0.0.1:<port>/start?<call>`, then `GET .../end?<call>` once
 //!   that answered, then return `{"attempt": <ctx.attempt>}`. `<call>` is
 //!   `thread=..&step=..&attempt=..` (the workflow must allow the port).
+//! - `"huge_interrupt"`: interrupt with a payload (a JSON string) of `bytes`
+//!   bytes (default 100 MiB).
+//! - `"huge_fatal"`: fail (fatal) with a message of `bytes` bytes.
+//! - `"huge_retryable"`: fail (retryable) with a message of `bytes` bytes.
+//! - `"huge_goto"`: return `{}` and a goto target of `bytes` bytes.
+//! - `"empty_log_flood"`: log `lines` empty lines (default 1,000,000), then
+//!   return `{}`, or with `fail = true` fail (fatal).
+//! - `"secret_leak"`: put the config's `secret` everywhere a node can: log
+//!   it, print it to stdout and stderr, then as `via` says: `"goto"` (a
+//!   route containing it), `"interrupt"` (a payload holding it in a key, a
+//!   string and, when it is digits, a number), `"fatal"` (a message of
+//!   `bytes` bytes in all, with the secret across the host's 4 KiB cut).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -53,6 +66,12 @@ enum Mode {
     SleepForever,
     InterruptForever,
     Report,
+    HugeInterrupt,
+    HugeFatal,
+    HugeRetryable,
+    HugeGoto,
+    EmptyLogFlood,
+    SecretLeak,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +86,12 @@ struct Config {
     lines: u64,
     #[serde(default = "default_ms")]
     ms: u64,
+    #[serde(default)]
+    fail: bool,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    via: String,
 }
 
 fn default_bytes() -> usize {
@@ -148,7 +173,47 @@ impl Node for Hostile {
                 }
                 Outcome::update(json!({ "attempt": ctx.attempt }))
             }
+            Mode::HugeInterrupt => Outcome::interrupt("x".repeat(config.bytes)),
+            Mode::HugeFatal => return Err(Failure::fatal("x".repeat(config.bytes))),
+            Mode::HugeRetryable => return Err(Failure::retryable("x".repeat(config.bytes))),
+            Mode::HugeGoto => Outcome::empty().goto("x".repeat(config.bytes)),
+            Mode::EmptyLogFlood => {
+                for _ in 0..config.lines {
+                    log::info!("");
+                }
+                if config.fail {
+                    return Err(Failure::fatal("failed after the flood"));
+                }
+                Outcome::empty()
+            }
+            Mode::SecretLeak => return leak(&config.secret, &config.via, config.bytes),
         })
+    }
+}
+
+/// `secret_leak`: the secret in the log, on stdout and stderr, and in what
+/// the node returns, as `via` says.
+fn leak(secret: &str, via: &str, bytes: usize) -> Result<Outcome, Failure> {
+    log::info!("the secret is {secret}");
+    println!("stdout: {secret}");
+    eprintln!("stderr: {secret}");
+    match via {
+        "goto" => Ok(Outcome::empty().goto(format!("route-{secret}"))),
+        "interrupt" => {
+            let mut payload = json!({ secret: "key", "value": format!("token {secret}") });
+            if let Ok(number) = secret.parse::<u64>() {
+                payload["number"] = json!(number);
+            }
+            Ok(Outcome::interrupt(payload))
+        }
+        "fatal" => {
+            // The secret starts a few bytes before 4 KiB, where the host cuts.
+            let mut message = "x".repeat(4090);
+            message.push_str(secret);
+            message.push_str(&"y".repeat(bytes.saturating_sub(message.len())));
+            Err(Failure::fatal(message))
+        }
+        other => Err(Failure::fatal(format!("unknown via {other:?}"))),
     }
 }
 

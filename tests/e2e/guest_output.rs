@@ -1,0 +1,260 @@
+//! Everything a node hands the host is bounded and redacted before the host
+//! keeps or prints it: failure messages and goto targets are cut to 4 KiB,
+//! interrupt payloads count against `max_state`, log lines against
+//! `max_log` (an empty line too), and the node's `${env:...}` secrets never
+//! reach the database or the terminal, whichever way the node returns them.
+
+use serde_json::{Value, json};
+
+use crate::fixtures::{Env, golden};
+
+/// What the hostile modes return: 16 MiB, far over every bound.
+const BYTES: usize = 16 << 20;
+
+/// A workflow file `<name>.toml`: a counter `first`, then node `node` with
+/// the table `table` (plugin, config, edges, limits).
+fn two_steps(env: &Env, name: &str, node: &str, table: &str) -> String {
+    env.workflow(
+        &format!("{name}.toml"),
+        &format!(
+            "name = \"{name}\"\nstart = \"first\"\n\
+             [nodes.first]\nplugin = \"counter\"\nnext = \"{node}\"\n\
+             [nodes.{node}]\n{table}\n"
+        ),
+    )
+}
+
+/// Bytes of the database and its WAL.
+fn db_bytes(env: &Env) -> u64 {
+    ["savepoint.db", "savepoint.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(env.path().join(f)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Whether the database files hold `needle` anywhere.
+fn db_holds(env: &Env, needle: &str) -> bool {
+    ["savepoint.db", "savepoint.db-wal"].iter().any(|f| {
+        std::fs::read(env.path().join(f))
+            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    })
+}
+
+/// The log rows node `node` of run `thread` left, oldest first, read from
+/// the database itself.
+fn log_rows(env: &Env, thread: &str, node: &str) -> Vec<String> {
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    let mut query = db
+        .prepare("SELECT message FROM logs WHERE thread = ?1 AND node = ?2 ORDER BY id")
+        .unwrap();
+    query
+        .query_map([thread, node], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// `text` with every run of more than 8 `x` (or `y`) written `x{N}`, so
+/// that a golden file can show a cut message.
+fn squeeze(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let mut n = 1;
+        while (c == 'x' || c == 'y') && chars.peek() == Some(&c) {
+            chars.next();
+            n += 1;
+        }
+        if n > 8 {
+            out.push_str(&format!("{c}{{{n}}}"));
+        } else {
+            out.extend(std::iter::repeat_n(c, n));
+        }
+    }
+    out
+}
+
+/// The node's error, as `status` stores it: bounded however long the node's
+/// text was; the run printed it bounded too; the database stayed small.
+fn bounded_error(env: &Env, thread: &str, stderr: &str) -> String {
+    let status = env.status(thread);
+    let error = status["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{thread}: an error: {status}"))
+        .to_string();
+    assert!(
+        error.len() < 5 << 10,
+        "{thread}: the stored error is {} bytes",
+        error.len()
+    );
+    assert!(
+        stderr.len() < 32 << 10,
+        "{thread}: `run` printed {} bytes",
+        stderr.len()
+    );
+    let stored = db_bytes(env);
+    assert!(
+        stored < 8 << 20,
+        "{thread}: the database holds {stored} bytes after a {BYTES}-byte text"
+    );
+    error
+}
+
+#[test]
+fn huge_messages_goto_targets_and_interrupt_payloads_are_bounded() {
+    let env = Env::new(&["counter", "hostile"]);
+    let cases = [
+        ("fatal", "huge_fatal", "next = \"end\"", BYTES),
+        (
+            // Each of the three attempts stores and prints its message.
+            "retryable",
+            "huge_retryable",
+            "next = \"end\"\nretry = { attempts = 3, initial = \"1ms\", max = \"1ms\" }",
+            BYTES,
+        ),
+        ("goto", "huge_goto", "routes = [\"end\"]", BYTES),
+        ("interrupt", "huge_interrupt", "next = \"end\"", BYTES),
+        (
+            "small-interrupt",
+            "huge_interrupt",
+            "next = \"end\"\nmax_state = \"1KiB\"",
+            2000,
+        ),
+    ];
+    let mut report = String::new();
+    for (thread, mode, edges, bytes) in cases {
+        let table = format!(
+            "plugin = \"hostile\"\nconfig = {{ mode = \"{mode}\", bytes = {bytes} }}\n{edges}"
+        );
+        let workflow = two_steps(&env, thread, "loud", &table);
+        let (code, _, stderr) = env.exit(&["run", &workflow, "--thread", thread, "--wait"]);
+        assert_eq!(code, Some(1), "{thread}: the run fails: {stderr}");
+        let error = bounded_error(&env, thread, &stderr);
+        assert!(stderr.contains(&error), "{thread}: `run` prints the error");
+        report.push_str(&format!("== {thread}\n{}\n", squeeze(&error)));
+    }
+    assert_eq!(env.status("retryable")["attempt"], 3);
+    golden("guest-output.txt", &report);
+}
+
+#[test]
+fn a_million_empty_log_lines_keep_at_most_max_log_lines() {
+    let env = Env::new(&["counter", "hostile"]);
+    let flood = |lines: u64, extra: &str| {
+        format!(
+            "plugin = \"hostile\"\nconfig = {{ mode = \"empty_log_flood\", lines = {lines}{extra} }}\n\
+             next = \"end\"\ntimeout = \"120s\""
+        )
+    };
+    let workflow = two_steps(&env, "default", "chatty", &flood(1_000_000, ""));
+    env.ok(&["run", &workflow, "--thread", "default"]);
+    let rows = log_rows(&env, "default", "chatty");
+    // The default max_log: 10,000 lines (the mode line and 9,999 empty
+    // ones), then one line for the 990,001 dropped.
+    assert_eq!(rows.len(), 10_001);
+    assert_eq!(rows[1], "");
+    assert_eq!(
+        rows[10_000],
+        "990001 log lines dropped (max_log: a call keeps 10000 lines, 1 MiB of log)"
+    );
+    let stored = db_bytes(&env);
+    assert!(stored < 8 << 20, "the database holds {stored} bytes");
+
+    // A failed attempt keeps its lines, within the same bound.
+    let table = flood(100_000, ", fail = true") + "\nmax_log = { lines = 100 }";
+    let workflow = two_steps(&env, "failing", "chatty", &table);
+    env.exits(1, &["run", &workflow, "--thread", "failing"]);
+    let rows = log_rows(&env, "failing", "chatty");
+    assert_eq!(rows.len(), 101);
+    assert_eq!(
+        rows[100],
+        "99901 log lines dropped (max_log: a call keeps 100 lines, 1 MiB of log)"
+    );
+
+    // An empty line costs 64 bytes of the byte bound: 1 KiB keeps 15 lines
+    // (the mode line of 26 bytes, and 14 empty ones).
+    let table = flood(1_000, "") + "\nmax_log = { bytes = \"1KiB\" }";
+    let workflow = two_steps(&env, "bytes", "chatty", &table);
+    env.ok(&["run", &workflow, "--thread", "bytes"]);
+    let rows = log_rows(&env, "bytes", "chatty");
+    assert_eq!(rows.len(), 16, "{rows:?}");
+    assert_eq!(
+        rows[15],
+        "986 log lines dropped (max_log: a call keeps 10000 lines, 1 KiB of log)"
+    );
+}
+
+#[test]
+fn secrets_never_leave_a_node_however_it_returns_them() {
+    let env = Env::new(&["counter", "hostile"]);
+    let secret = "s3cr3t-7f1c2a";
+    let pin = "987654321987";
+    let cases = [
+        ("goto", "SP_SECRET", "routes = [\"end\"]", 1),
+        ("interrupt", "SP_SECRET", "next = \"end\"", 3),
+        ("interrupt", "SP_PIN", "next = \"end\"", 3),
+        ("fatal", "SP_SECRET", "next = \"end\"", 1),
+    ];
+    for (i, (via, var, edges, exit)) in cases.into_iter().enumerate() {
+        let thread = format!("{via}-{i}");
+        let table = format!(
+            "plugin = \"hostile\"\nconfig = {{ mode = \"secret_leak\", secret = \"${{env:{var}}}\", \
+             via = \"{via}\", bytes = 8192 }}\n{edges}"
+        );
+        let workflow = two_steps(&env, &thread, "leaky", &table);
+        let output = env
+            .command(&["run", &workflow, "--thread", &thread])
+            .env("SP_SECRET", secret)
+            .env("SP_PIN", pin)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(exit), "{thread}: {output:?}");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for value in [secret, pin] {
+            assert!(!printed.contains(value), "{thread}: `run` printed {value}");
+            // Not even the part before the 4 KiB cut.
+            assert!(!printed.contains(&value[..6]), "{thread}: {printed}");
+        }
+        let status = env.status(&thread);
+        let shown = status.to_string();
+        assert!(shown.contains("[redac"), "{thread}: {status}");
+        assert!(!shown.contains(&secret[..6]) && !shown.contains(&pin[..6]));
+        let logs = env.logs(&thread);
+        let leaky: Vec<&Value> = logs.iter().filter(|l| l["node"] == "leaky").collect();
+        for (level, message) in [
+            ("info", "the secret is [redacted]"),
+            ("stdout", "stdout: [redacted]"),
+            ("stderr", "stderr: [redacted]"),
+        ] {
+            assert!(
+                leaky
+                    .iter()
+                    .any(|l| l["level"] == level && l["message"] == message),
+                "{thread}: {level} line {message:?} in {leaky:?}"
+            );
+        }
+    }
+    // The secret across the 4 KiB cut is redacted before the cut.
+    let cut = env.status("fatal-3")["error"].as_str().unwrap().to_string();
+    assert!(
+        cut.ends_with("xxxx[redac… [cut: 8192 bytes in all]"),
+        "{}",
+        &cut[cut.len().saturating_sub(80)..]
+    );
+    assert_eq!(
+        env.status("interrupt-1")["waiting_for"],
+        json!({"[redacted]": "key", "value": "token [redacted]"})
+    );
+    assert_eq!(
+        env.status("interrupt-2")["waiting_for"],
+        json!({"[redacted]": "key", "value": "token [redacted]", "number": "[redacted]"})
+    );
+    for value in [secret, pin] {
+        assert!(!db_holds(&env, value), "the database holds {value}");
+    }
+}
