@@ -72,12 +72,16 @@ pub fn summaries(runs: &[RunSummary]) -> Value {
     Value::Array(runs.iter().map(summary).collect())
 }
 
-/// One file of the plugins folder: what `describe()` said, or why it cannot
-/// be used.
+/// One file of the plugins folder: what `describe()` said and what is odd
+/// about it, or why it cannot be used.
 pub fn plugin(load: &PluginLoad) -> Value {
-    let (info, error) = match &load.result {
-        Ok(plugin) => (serde_json::to_value(&plugin.info).ok(), None),
-        Err(e) => (None, Some(e.to_string())),
+    let (info, error, warnings) = match &load.result {
+        Ok(plugin) => (
+            serde_json::to_value(&plugin.info).ok(),
+            None,
+            plugin.warnings(),
+        ),
+        Err(e) => (None, Some(e.to_string()), Vec::new()),
     };
     json!({
         "name": load.name,
@@ -86,6 +90,7 @@ pub fn plugin(load: &PluginLoad) -> Value {
         "ok": error.is_none(),
         "info": info,
         "error": error,
+        "warnings": warnings,
     })
 }
 

@@ -27,6 +27,7 @@ const GUESTS: &[&str] = &[
     "hostile",
     "fetch",
     "warm",
+    "describer",
 ];
 
 pub fn repo_root() -> PathBuf {

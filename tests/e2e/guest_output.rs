@@ -3,10 +3,12 @@
 //! interrupt payloads count against `max_state`, log lines against
 //! `max_log` (an empty line too), and the node's `${env:...}` secrets never
 //! reach the database or the terminal, whichever way the node returns them.
+//! `describe()` is bounded too: in time, in size, and a name other than the
+//! file's is flagged.
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{Env, golden};
+use crate::fixtures::{Env, golden, guest};
 
 /// What the hostile modes return: 16 MiB, far over every bound.
 const BYTES: usize = 16 << 20;
@@ -257,4 +259,55 @@ fn secrets_never_leave_a_node_however_it_returns_them() {
     for value in [secret, pin] {
         assert!(!db_holds(&env, value), "the database holds {value}");
     }
+}
+
+/// A copy of the `describer` guest whose `describe()` does as `mode` says
+/// (see its `MODE` marker), as plugin `name`.
+fn describer(env: &Env, name: &str, mode: &str) {
+    let mut bytes = std::fs::read(guest("describer")).unwrap();
+    let marker = b"describe-mode:ok________";
+    let at = bytes
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("the describer guest holds its marker");
+    let new = format!("describe-mode:{mode:_<10}");
+    assert_eq!(new.len(), marker.len());
+    bytes[at..at + marker.len()].copy_from_slice(new.as_bytes());
+    env.write_plugin(name, &bytes);
+}
+
+#[test]
+fn describe_is_bounded_in_time_and_size_and_a_foreign_name_is_flagged() {
+    let env = Env::new(&["counter", "describer"]);
+    env.add_plugin("tally", &guest("counter"));
+    describer(&env, "looper", "loop");
+    describer(&env, "bloated", "huge");
+
+    let plugins = env.json(&["plugins", "--json"]);
+    let mut report = String::new();
+    for entry in plugins.as_array().unwrap() {
+        report.push_str(&format!(
+            "== {}\nok: {}\nerror: {}\nwarnings: {}\n",
+            entry["name"].as_str().unwrap(),
+            entry["ok"],
+            entry["error"],
+            entry["warnings"]
+        ));
+    }
+    golden("describe.txt", &report);
+    let text = env.ok(&["plugins"]);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("tally") && l.contains("warning: describe() says")),
+        "{text}"
+    );
+
+    // A run that reaches the looping plugin fails there, naming the file.
+    let workflow = two_steps(&env, "loop", "stuck", "plugin = \"looper\"\nnext = \"end\"");
+    env.exits(1, &["run", &workflow, "--thread", "loop"]);
+    let error = env.status("loop")["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("looper.wasm: describe() failed: did not return within 2s"),
+        "{error}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::store::CheckpointStore;
 /// A broken file is reported and does not stop the others from working.
 #[derive(Debug, Args)]
 pub struct PluginsArgs {
-    /// Print a JSON array of {name, path, digest, ok, info, error}.
+    /// Print a JSON array of {name, path, digest, ok, info, error, warnings}.
     #[arg(long)]
     json: bool,
     /// Only the stored versions; with --json, an array of {name, digest,
@@ -50,10 +50,15 @@ pub async fn main(global: &Global, args: PluginsArgs) -> anyhow::Result<ExitCode
             .map(output::short_digest)
             .unwrap_or_else(|| "-".to_string());
         match &load.result {
-            Ok(plugin) => println!(
-                "{:<16} {digest}  {} {}: {}",
-                load.name, plugin.info.name, plugin.info.version, plugin.info.description
-            ),
+            Ok(plugin) => {
+                println!(
+                    "{:<16} {digest}  {} {}: {}",
+                    load.name, plugin.info.name, plugin.info.version, plugin.info.description
+                );
+                for warning in plugin.warnings() {
+                    println!("{:<16} {digest}  warning: {warning}", load.name);
+                }
+            }
             Err(error) => println!("{:<16} {digest}  ERROR: {error}", load.name),
         }
     }

@@ -34,7 +34,20 @@ pub fn context(input: &CallInput) -> wit::Context {
     }
 }
 
+/// What `describe()` returned, as our type: at most
+/// [`super::NodeInfo::LIMIT`] bytes, and a config schema that is JSON.
 pub fn node_info(info: wit::NodeInfo) -> Result<super::NodeInfo, String> {
+    let size = info.name.len()
+        + info.version.len()
+        + info.description.len()
+        + info.config_schema.as_ref().map_or(0, String::len);
+    if size > super::NodeInfo::LIMIT {
+        return Err(format!(
+            "returned {size} bytes (name, version, description and config-schema together), \
+             over the limit of {}",
+            super::size_text(super::NodeInfo::LIMIT as u64)
+        ));
+    }
     let config_schema = match info.config_schema {
         None => None,
         Some(text) => Some(

@@ -88,17 +88,27 @@ impl CompileCache {
     }
 
     /// What `describe()` returned for `digest`, if the cache holds a readable
-    /// entry; a damaged one is deleted.
+    /// entry within [`NodeInfo::LIMIT`]; a damaged one is deleted, and so is
+    /// one over the limit (cached by a host from before the limit), which is
+    /// never read whole.
     pub fn info(&self, digest: &str) -> Option<NodeInfo> {
+        use std::io::Read;
+        // JSON escapes take up to 6 bytes for one (`\u001b`).
+        const FILE_LIMIT: u64 = 6 * NodeInfo::LIMIT as u64 + 4096;
         let path = self.entry(digest, "describe.json")?;
-        let text = std::fs::read(&path).ok()?;
-        match serde_json::from_slice(&text) {
-            Ok(info) => Some(info),
-            Err(_) => {
-                let _ = std::fs::remove_file(&path);
-                None
-            }
+        let mut text = Vec::new();
+        std::fs::File::open(&path)
+            .ok()?
+            .take(FILE_LIMIT + 1)
+            .read_to_end(&mut text)
+            .ok()?;
+        let info = serde_json::from_slice::<NodeInfo>(&text)
+            .ok()
+            .filter(|info| text.len() as u64 <= FILE_LIMIT && info.size() <= NodeInfo::LIMIT);
+        if info.is_none() {
+            let _ = std::fs::remove_file(&path);
         }
+        info
     }
 
     /// Remember what `describe()` returned for `digest`.
@@ -124,4 +134,30 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(description: String) -> NodeInfo {
+        NodeInfo {
+            name: "n".into(),
+            version: "1".into(),
+            description,
+            config_schema: None,
+        }
+    }
+
+    #[test]
+    fn a_cached_description_over_the_limit_is_dropped_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(&Engine::default(), Some(dir.path().to_path_buf()));
+        cache.store_info("sha256:aa", &info("fine".into()));
+        assert_eq!(cache.info("sha256:aa"), Some(info("fine".into())));
+        // As a host from before the limit would have cached it.
+        cache.store_info("sha256:bb", &info("x".repeat(NodeInfo::LIMIT)));
+        assert_eq!(cache.info("sha256:bb"), None);
+        assert!(!cache.entry("sha256:bb", "describe.json").unwrap().exists());
+    }
 }

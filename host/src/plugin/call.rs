@@ -121,14 +121,25 @@ impl Plugin {
     }
 }
 
+/// Why `describe()` gave no answer.
+#[derive(Debug, Clone)]
+pub enum DescribeError {
+    /// Something about the component (a trap, a timeout, an answer too big
+    /// or not valid): the same on every try.
+    Component(String),
+    /// The host's instance pool had no room: a later try can succeed.
+    PoolExhausted(String),
+}
+
 /// Instantiate the component in a fresh sandbox with the default limits and
-/// call `describe()`, within `timeout`.
+/// call `describe()`, within `timeout` (the guest yields at every epoch tick,
+/// so a looping `describe()` is stopped on time).
 pub async fn describe(
     engine: &Engine,
     pre: &NodePre<NodeState>,
     slot: Slot,
     timeout: std::time::Duration,
-) -> Result<NodeInfo, String> {
+) -> Result<NodeInfo, DescribeError> {
     let mut sandbox = Sandbox::new(engine, &CallLimits::default(), slot);
     let call = async {
         sandbox.instantiate(pre).await?;
@@ -136,12 +147,20 @@ pub async fn describe(
         node.call_describe(&mut sandbox.store).await
     };
     match tokio::time::timeout(timeout, call).await {
-        Err(_) => Err(format!("did not return within {timeout:?}")),
+        Err(_) => Err(DescribeError::Component(format!(
+            "did not return within {timeout:?}"
+        ))),
         Ok(Err(trap)) => Err(match pool_exhausted(&trap) {
-            Some(error) => error.to_string(),
-            None => format!("trapped: {}", trap_message(&trap, sandbox.store.data())),
+            Some(error) => DescribeError::PoolExhausted(error.to_string()),
+            None => DescribeError::Component(format!(
+                "trapped: {}",
+                output::message(
+                    trap_message(&trap, sandbox.store.data()),
+                    &Default::default()
+                )
+            )),
         }),
-        Ok(Ok(info)) => bindings::node_info(info),
+        Ok(Ok(info)) => bindings::node_info(info).map_err(DescribeError::Component),
     }
 }
 

@@ -12,10 +12,16 @@
 //! a byte of it is read, and compiles wait for one another ([`COMPILES`] at
 //! once): a storm of dropped files queues instead of taking every core and
 //! the memory of one compile per file.
+//!
+//! `describe()` is called at most once per component digest in a process,
+//! whatever it answers: a failure (a trap, a loop stopped by its timeout, an
+//! answer too big) is remembered too, so a broken plugin costs one timeout,
+//! not one per run attempt.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -25,7 +31,7 @@ use wasmtime::component::{Component, Linker};
 
 use super::bindings::{Node, NodePre};
 use super::cache::CompileCache;
-use super::call::{self, Instances};
+use super::call::{self, DescribeError, Instances};
 use super::engine;
 use super::pool::{IDLE_PER_KEY, IDLE_TOTAL};
 use super::sandbox::NodeState;
@@ -34,8 +40,13 @@ use super::{NodeInfo, Plugin, PluginError};
 /// How often the epoch ticks: the granularity of timeouts, and how often a
 /// busy guest yields to the async executor.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// A `describe()` that takes longer than this makes the plugin unusable.
-const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A `describe()` that takes longer than this (instantiation included) makes
+/// the plugin unusable, for the process (the answer is remembered per
+/// digest). Compiling is done before; instantiating maps a copy-on-write
+/// memory image, and interpreter components (Python, JavaScript) start from
+/// a snapshot taken at build time, so an honest `describe()` takes
+/// milliseconds: 2 s leaves room for a loaded machine, and a loop costs 2 s.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes read at a time while digesting a plugin file.
 const CHUNK: usize = 256 << 10;
 /// The largest plugin file loaded when the command line does not say
@@ -60,6 +71,43 @@ pub struct PluginHost {
     max_component_size: u64,
     /// The compile pool: one permit per compile running.
     compiles: Arc<Semaphore>,
+    described: Arc<Described>,
+}
+
+/// What `describe()` answered, per component digest, a failure too: one
+/// call per digest, even when several loads of it start at once. A full
+/// instance pool is the one failure not remembered (a later try can work).
+#[derive(Debug, Default)]
+struct Described(Mutex<HashMap<String, Arc<Answer>>>);
+
+/// `describe()`'s answer for one digest, once there is one.
+type Answer = tokio::sync::OnceCell<Result<NodeInfo, String>>;
+
+impl Described {
+    /// The answer for `digest`: remembered, or from `describe` (called only
+    /// when there is none).
+    async fn answer<F>(&self, digest: &str, describe: F) -> Result<NodeInfo, String>
+    where
+        F: Future<Output = Result<NodeInfo, DescribeError>>,
+    {
+        let cell = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(digest.to_string())
+            .or_default()
+            .clone();
+        let answer = cell
+            .get_or_try_init(|| async {
+                match describe.await {
+                    Ok(info) => Ok(Ok(info)),
+                    Err(DescribeError::Component(reason)) => Ok(Err(reason)),
+                    Err(DescribeError::PoolExhausted(reason)) => Err(reason),
+                }
+            })
+            .await?;
+        answer.clone()
+    }
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -102,6 +150,7 @@ impl PluginHost {
             instances: Arc::new(Instances::new(slots, IDLE_PER_KEY, IDLE_TOTAL)),
             max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
             compiles: Arc::new(Semaphore::new(COMPILES)),
+            described: Arc::default(),
         })
     }
 
@@ -245,14 +294,13 @@ impl PluginHost {
         component: &Component,
     ) -> Result<Plugin, PluginError> {
         let pre = self.pre(path, component)?;
-        let info = match self.cache.info(digest) {
-            Some(info) => info,
-            None => {
-                let info = self.describe(path, &pre).await?;
-                self.cache.store_info(digest, &info);
-                info
-            }
-        };
+        let info = self
+            .describe(digest, &pre)
+            .await
+            .map_err(|reason| PluginError::Describe {
+                path: path.to_path_buf(),
+                reason,
+            })?;
         Ok(Plugin {
             name: name.to_string(),
             path: path.to_path_buf(),
@@ -264,18 +312,20 @@ impl PluginHost {
         })
     }
 
-    async fn describe(
-        &self,
-        path: &Path,
-        pre: &NodePre<NodeState>,
-    ) -> Result<NodeInfo, PluginError> {
-        let slot = self.instances.slot().await;
-        call::describe(&self.engine, pre, slot, DESCRIBE_TIMEOUT)
-            .await
-            .map_err(|reason| PluginError::Describe {
-                path: path.to_path_buf(),
-                reason,
-            })
+    /// What component `digest` says about itself: from the disk cache, from
+    /// this process's earlier answer, or by calling `describe()` (once per
+    /// digest; a full instance pool is the one failure not remembered).
+    async fn describe(&self, digest: &str, pre: &NodePre<NodeState>) -> Result<NodeInfo, String> {
+        if let Some(info) = self.cache.info(digest) {
+            return Ok(info);
+        }
+        let describe = async {
+            let slot = self.instances.slot().await;
+            let info = call::describe(&self.engine, pre, slot, DESCRIBE_TIMEOUT).await?;
+            self.cache.store_info(digest, &info);
+            Ok(info)
+        };
+        self.described.answer(digest, describe).await
     }
 
     /// Link the component's imports and find its exports: this is where a
@@ -488,4 +538,71 @@ fn start_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("spawn the epoch ticker thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn info() -> NodeInfo {
+        NodeInfo {
+            name: "n".into(),
+            version: "1".into(),
+            description: String::new(),
+            config_schema: None,
+        }
+    }
+
+    /// Ask `described` for `digest` with a `describe()` that answers
+    /// `answer`, counting the calls.
+    async fn ask(
+        described: &Described,
+        calls: &AtomicUsize,
+        digest: &str,
+        answer: Result<NodeInfo, DescribeError>,
+    ) -> Result<NodeInfo, String> {
+        described
+            .answer(digest, async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                answer
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn describe_is_called_once_per_digest_whatever_it_answers() {
+        let described = Described::default();
+        let calls = AtomicUsize::new(0);
+        let looping = || Err(DescribeError::Component("did not return within 2s".into()));
+        for _ in 0..3 {
+            let answer = ask(&described, &calls, "sha256:aa", looping()).await;
+            assert_eq!(answer, Err("did not return within 2s".to_string()));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a failure is remembered");
+        for _ in 0..3 {
+            assert_eq!(
+                ask(&described, &calls, "sha256:bb", Ok(info())).await,
+                Ok(info())
+            );
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "an answer is remembered");
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_is_not_remembered() {
+        let described = Described::default();
+        let calls = AtomicUsize::new(0);
+        let full = Err(DescribeError::PoolExhausted("full".into()));
+        assert_eq!(
+            ask(&described, &calls, "sha256:aa", full).await,
+            Err("full".to_string())
+        );
+        assert_eq!(
+            ask(&described, &calls, "sha256:aa", Ok(info())).await,
+            Ok(info())
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
 }

@@ -55,6 +55,22 @@ pub struct Plugin {
     instances: std::sync::Arc<call::Instances>,
 }
 
+impl Plugin {
+    /// What is odd about the plugin without stopping it from working: a
+    /// `describe()` name other than the file's (workflows use the file's).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.info.name != self.name {
+            warnings.push(format!(
+                "describe() says its name is {:?}, but workflows name it after its file: \
+                 plugin = {:?}",
+                self.info.name, self.name
+            ));
+        }
+        warnings
+    }
+}
+
 impl fmt::Debug for Plugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plugin")
@@ -74,6 +90,23 @@ pub struct NodeInfo {
     pub version: String,
     pub description: String,
     pub config_schema: Option<Value>,
+}
+
+impl NodeInfo {
+    /// Bytes a `describe()` answer may hold, all fields together: a long
+    /// description and a detailed config schema take a few KiB.
+    pub const LIMIT: usize = 64 << 10;
+
+    /// The answer's bytes, as [`NodeInfo::LIMIT`] counts them.
+    pub fn size(&self) -> usize {
+        self.name.len()
+            + self.version.len()
+            + self.description.len()
+            + self
+                .config_schema
+                .as_ref()
+                .map_or(0, |s| s.to_string().len())
+    }
 }
 
 /// Everything the host passes to one call of a node's `run`.
