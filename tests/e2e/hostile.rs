@@ -346,6 +346,46 @@ fn a_million_log_lines_keep_the_log_and_the_daemon_bounded() {
     arena.assert_serving();
 }
 
+/// Empty lines cost a row each too: a million of them keep at most
+/// `max_log` lines (10,000) plus the line that counts the dropped ones, and
+/// the daemon's memory stays flat (before `max_log`, 5,000,000 took 1.27 GB).
+#[test]
+fn a_million_empty_log_lines_keep_max_log_lines_and_the_daemon_bounded() {
+    let arena = Arena::new(
+        &["counter", "hostile"],
+        "mute",
+        &hostile("empty_log_flood", "timeout = \"30s\""),
+    );
+    arena.start("warm", "warm");
+    assert_eq!(arena.wait_end("warm")["status"], "completed");
+    let pid = arena.daemon.pid();
+    let rss_before = proc_status_kib(pid, "VmRSS");
+
+    let status = arena.play();
+    arena.assert_completed(&status, "mute");
+    let db = rusqlite::Connection::open(arena.env.db()).unwrap();
+    let mute: i64 = db
+        .query_row(
+            "SELECT count(*) FROM logs WHERE thread = 'bad' AND node = 'mute'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        mute, 10_001,
+        "the log of the node that logged 1,000,001 lines"
+    );
+
+    let rss_after = proc_status_kib(pid, "VmRSS");
+    let peak = proc_status_kib(pid, "VmHWM");
+    eprintln!("empty log flood: daemon RSS {rss_before} -> {rss_after} KiB (peak {peak} KiB)");
+    assert!(
+        peak.saturating_sub(rss_before) < 64 << 10,
+        "the daemon's peak RSS grew from {rss_before} KiB to {peak} KiB"
+    );
+    arena.assert_serving();
+}
+
 #[test]
 fn reading_etc_passwd_is_denied() {
     let arena = Arena::new(
