@@ -1,6 +1,6 @@
 //! Everything a node hands the host is bounded and redacted before the host
 //! keeps or prints it: failure messages and goto targets are cut to 4 KiB,
-//! interrupt payloads count against `max_state`, log lines against
+//! interrupt payloads and sleep updates count against `max_state`, log lines against
 //! `max_log` (an empty line too), and the node's `${env:...}` secrets never
 //! reach the database or the terminal, whichever way the node returns them.
 //! `describe()` is bounded too: in time, in size, and a name other than the
@@ -117,6 +117,7 @@ fn huge_messages_goto_targets_and_interrupt_payloads_are_bounded() {
         ),
         ("goto", "huge_goto", "routes = [\"end\"]", BYTES),
         ("interrupt", "huge_interrupt", "next = \"end\"", BYTES),
+        ("sleep", "huge_sleep", "next = \"end\"", BYTES),
         (
             "small-interrupt",
             "huge_interrupt",

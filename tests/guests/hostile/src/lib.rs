@@ -41,6 +41,8 @@
 //!   route containing it), `"interrupt"` (a payload holding it in a key, a
 //!   string and, when it is digits, a number), `"fatal"` (a message of
 //!   `bytes` bytes in all, with the secret across the host's 4 KiB cut).
+//! - `"huge_sleep"`: sleep 1 ms with an update holding a string of `bytes`
+//!   bytes.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -72,6 +74,7 @@ enum Mode {
     HugeGoto,
     EmptyLogFlood,
     SecretLeak,
+    HugeSleep,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +190,10 @@ impl Node for Hostile {
                 Outcome::empty()
             }
             Mode::SecretLeak => return leak(&config.secret, &config.via, config.bytes),
+            Mode::HugeSleep => Outcome::sleep(
+                Duration::from_millis(1),
+                json!({ "big": "x".repeat(config.bytes) }),
+            ),
         })
     }
 }
