@@ -46,5 +46,6 @@ pub mod digest;
 pub mod plugin;
 pub mod runtime;
 pub mod store;
+pub mod text;
 pub mod view;
 pub mod workflow;

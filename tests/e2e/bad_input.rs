@@ -40,6 +40,12 @@ fn bad_workflow_files_are_refused_with_file_and_line() {
             "no-edge",
             "name = \"x\"\nstart = \"a\"\n[nodes.a]\nplugin = \"counter\"\n",
         ),
+        (
+            "unreachable-join",
+            "name = \"x\"\nstart = \"a\"\n[nodes.a]\nplugin = \"counter\"\nnext = \"b\"\n\
+             [nodes.b]\nplugin = \"counter\"\nnext = \"d\"\n[nodes.c]\nplugin = \"counter\"\n\
+             next = \"d\"\n[nodes.d]\nplugin = \"counter\"\nafter = [\"b\", \"c\"]\nnext = \"end\"\n",
+        ),
     ];
     let mut report = String::new();
     for (name, text) in cases {

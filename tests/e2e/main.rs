@@ -21,3 +21,4 @@ mod pinning;
 mod polyglot;
 mod resources;
 mod reuse;
+mod untrusted;

@@ -53,7 +53,11 @@ pub async fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCod
             stdout.flush()?;
         }
     }
-    eprintln!("thread {}: exported ({} bytes)", args.thread, bytes.len());
+    eprintln!(
+        "thread {}: exported ({} bytes)",
+        super::output::safe(&args.thread),
+        bytes.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -61,21 +65,33 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
     // Work on a copy: importing brings an older bundle up to this schema.
     let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
     let file = scratch.path().join("run.bundle");
-    let bytes = if args.bundle.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut bytes)?;
-        bytes
+    let mut source: Box<dyn Read> = if args.bundle.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
     } else {
-        std::fs::read(&args.bundle)
-            .with_context(|| format!("cannot read {}", args.bundle.display()))?
+        Box::new(
+            std::fs::File::open(&args.bundle)
+                .with_context(|| format!("cannot read {}", args.bundle.display()))?,
+        )
     };
-    if !bytes.starts_with(b"SQLite format 3\0") {
+    // Check the header before copying anything, and copy without holding the
+    // bundle in memory (`import /dev/zero` stops at the header).
+    const MAGIC: &[u8] = b"SQLite format 3\0";
+    let mut head = Vec::with_capacity(MAGIC.len());
+    (&mut source)
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .with_context(|| format!("cannot read {}", args.bundle.display()))?;
+    if head != MAGIC {
         anyhow::bail!(
             "{} is not a run bundle (write one with `savepoint export ID > FILE`)",
-            args.bundle.display()
+            super::output::safe(&args.bundle.display().to_string())
         );
     }
-    std::fs::write(&file, bytes)?;
+    let mut out = std::fs::File::create(&file).context("cannot write a temporary file")?;
+    out.write_all(&head)?;
+    std::io::copy(&mut source, &mut out)
+        .with_context(|| format!("cannot read {}", args.bundle.display()))?;
+    drop(out);
     let store = global.open_store()?;
     let thread = store.import_run(&file).map_err(|e| match e {
         crate::store::StoreError::ThreadExists { thread, status } => anyhow::anyhow!(
@@ -85,6 +101,7 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
         other => other.into(),
     })?;
     let run = super::status::store_run(&*store, &thread).await?;
+    let thread = super::output::safe(&thread);
     println!("{thread}");
     eprintln!(
         "thread {thread}: imported at step {} ({}); continue it with `savepoint resume {thread}`",

@@ -24,7 +24,11 @@ pub async fn main(global: &Global, args: CancelArgs) -> anyhow::Result<ExitCode>
     if args.json {
         output::print_json(&crate::view::status(&run));
     } else {
-        eprintln!("thread {}: cancelled at step {}", run.thread, run.step);
+        eprintln!(
+            "thread {}: cancelled at step {}",
+            output::safe(&run.thread),
+            run.step
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -27,7 +27,10 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     if history.is_empty() {
-        println!("thread \"{}\" has no checkpoints yet", args.thread);
+        println!(
+            "thread \"{}\" has no checkpoints yet",
+            output::safe(&args.thread)
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -38,7 +41,7 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
         println!(
             "{:>5}  {:<16} {:<20} {:<24}  {}",
             checkpoint.step,
-            checkpoint.node,
+            output::safe(&checkpoint.node),
             output::short_digest(&checkpoint.component_digest),
             format_time(checkpoint.created_at_ms),
             output::one_line(&Value::Object(checkpoint.state.clone()), 60)

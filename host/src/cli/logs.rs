@@ -30,10 +30,10 @@ pub async fn main(global: &Global, args: LogsArgs) -> anyhow::Result<ExitCode> {
             "{}  step {:>4}  {:<16} attempt {}  {:<6} {}",
             format_time(line.at_ms),
             line.step,
-            line.node,
+            output::safe(&line.node),
             line.attempt,
-            line.level,
-            line.message
+            output::safe(&line.level),
+            output::safe_lines(&line.message)
         );
     }
     Ok(ExitCode::SUCCESS)

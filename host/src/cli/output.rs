@@ -1,5 +1,11 @@
 //! Shared printing for people (the JSON shapes are in [`crate::view`]).
+//!
+//! Every string the CLI prints that came from a node (log lines, messages,
+//! describe() fields, interrupt payloads, states) or from a file (workflow names,
+//! file names, source lines in errors) goes through [`safe`] (or [`safe_lines`],
+//! [`json_text`]), so that it cannot act on the terminal: see [`crate::text`].
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -7,32 +13,62 @@ use serde_json::Value;
 
 use crate::runtime::{Event, Observer, humanize};
 use crate::store::{RunRecord, RunStatus, Setback, format_time};
+use crate::text::{Style, escape};
+
+/// An untrusted string made safe to print on one line of a terminal: control,
+/// bidirectional and zero-width characters (newlines and tabs too) are shown as
+/// escapes such as `\u{1b}`; anything else prints as itself.
+pub fn safe(text: &str) -> Cow<'_, str> {
+    escape(text, Style::Line)
+}
+
+/// As [`safe`], but newlines and tabs are kept: for text that may span lines (a
+/// log line, an error message with a source excerpt).
+pub fn safe_lines(text: &str) -> Cow<'_, str> {
+    escape(text, Style::Lines)
+}
+
+/// JSON text as serde_json wrote it, made safe to print: the characters serde_json
+/// leaves raw that act on a terminal (DEL, C1 controls, bidirectional and
+/// zero-width characters) become JSON escapes, so it is still JSON, with the same
+/// value.
+pub fn json_text(text: &str) -> Cow<'_, str> {
+    escape(text, Style::Json)
+}
+
+/// A JSON value on one line, safe to print.
+pub fn json_line(value: &Value) -> String {
+    json_text(&value.to_string()).into_owned()
+}
+
+/// A list of names from a run or a file, joined with `, `, safe to print.
+fn names(items: &[String]) -> String {
+    safe(&items.join(", ")).into_owned()
+}
 
 pub fn print_status(run: &RunRecord) {
     let next = if run.next.is_empty() {
         "(end)".to_string()
     } else {
-        run.next.join(", ")
+        names(&run.next)
     };
-    println!("thread:    {}", run.thread);
+    let thread = safe(&run.thread);
+    println!("thread:    {thread}");
     println!(
         "workflow:  {} ({}, {})",
-        run.workflow_name,
-        run.workflow_path,
+        safe(&run.workflow_name),
+        safe(&run.workflow_path),
         short_digest(&run.workflow_digest)
     );
     println!("status:    {}", run.status);
     println!("step:      {}", run.step);
     println!("next:      {next}");
     if let Some(error) = &run.error {
-        println!("error:     {error}");
+        println!("error:     {}", safe_lines(error));
     }
     if let Some(question) = &run.interrupt {
-        println!("waiting:   {question}");
-        println!(
-            "           answer with: savepoint resume {} --input JSON",
-            run.thread
-        );
+        println!("waiting:   {}", json_line(question));
+        println!("           answer with: savepoint resume {thread} --input JSON");
     }
     if let Some(wake) = run.wake_at_ms {
         let what = match run.status {
@@ -43,8 +79,8 @@ pub fn print_status(run: &RunRecord) {
         println!("{what:<10} {}", format_time(wake));
     }
     if !run.pending.is_empty() {
-        let done: Vec<&str> = run.pending.iter().map(|w| w.node.as_str()).collect();
-        println!("done:      {} (kept for this step)", done.join(", "));
+        let done: Vec<String> = run.pending.iter().map(|w| w.node.clone()).collect();
+        println!("done:      {} (kept for this step)", names(&done));
     }
     println!("updated:   {}", format_time(run.updated_at_ms));
 }
@@ -52,26 +88,32 @@ pub fn print_status(run: &RunRecord) {
 /// `sha256:0123456789ab`: enough to tell versions apart in a table.
 pub fn short_digest(digest: &str) -> String {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    format!("sha256:{}", &hex[..hex.len().min(12)])
+    let mut cut = hex.len().min(12);
+    while !hex.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("sha256:{}", safe(&hex[..cut]))
 }
 
-/// A one-line rendering of a JSON value, cut to `max` characters.
+/// A one-line rendering of a JSON value, cut to `max` characters, safe to print.
 pub fn one_line(value: &Value, max: usize) -> String {
     let text = value.to_string();
     match text.char_indices().nth(max) {
-        None => text,
-        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => json_text(&text).into_owned(),
+        Some((cut, _)) => format!("{}…", json_text(&text[..cut])),
     }
 }
 
+/// One JSON value on one line (`--json` output), safe to print.
 pub fn print_json(value: &Value) {
-    println!("{value}");
+    println!("{}", json_line(value));
 }
 
+/// One JSON value, indented, safe to print.
 pub fn print_pretty(value: &Value) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
     let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut out, value);
-    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", json_text(&text));
 }
 
 /// Prints one line per committed step (and setback) to stderr, so that
@@ -91,14 +133,14 @@ pub fn progress(enabled: bool) -> Option<Observer> {
             ..
         } => {
             let next = match (status, next.is_empty()) {
-                (RunStatus::Sleeping, _) => format!("sleeping, then {}", next.join(", ")),
+                (RunStatus::Sleeping, _) => format!("sleeping, then {}", names(next)),
                 (_, true) => "end".to_string(),
-                (_, false) => next.join(", "),
+                (_, false) => names(next),
             };
             let digests: Vec<String> = digests.iter().map(|d| short_digest(d)).collect();
             eprintln!(
                 "step {step:>4}  {:<16} {}  {:>8.2} ms  -> {next}",
-                nodes.join(", "),
+                names(nodes),
                 digests.join(","),
                 elapsed.as_secs_f64() * 1000.0
             );
@@ -110,7 +152,8 @@ pub fn progress(enabled: bool) -> Option<Observer> {
             error,
             ..
         } => {
-            let error = error.as_deref().unwrap_or("");
+            let error = safe_lines(error.as_deref().unwrap_or(""));
+            let node = safe(node);
             match kind {
                 Setback::Failed => eprintln!("step {step:>4}  {node:<16} FAILED: {error}"),
                 Setback::Retry { wake_at_ms } => eprintln!(
@@ -118,6 +161,7 @@ pub fn progress(enabled: bool) -> Option<Observer> {
                     format_time(*wake_at_ms)
                 ),
                 Setback::Interrupted { payload, .. } => {
+                    let payload = json_line(payload);
                     eprintln!("step {step:>4}  {node:<16} waiting for input: {payload}")
                 }
             }
@@ -129,7 +173,8 @@ pub fn progress(enabled: bool) -> Option<Observer> {
                 .unwrap_or(0);
             let wait = std::time::Duration::from_millis(until_ms.saturating_sub(now).max(0) as u64);
             eprintln!(
-                "thread {thread}: parked until {} (in {}); waiting (Ctrl-C leaves it parked)",
+                "thread {}: parked until {} (in {}); waiting (Ctrl-C leaves it parked)",
+                safe(thread),
                 format_time(*until_ms),
                 humanize(wait)
             );

@@ -39,7 +39,7 @@ pub async fn main(global: &Global, args: PluginsArgs) -> anyhow::Result<ExitCode
     if loads.is_empty() {
         println!(
             "no plugins in {} (drop NAME.wasm components there)",
-            global.plugins.display()
+            output::safe(&global.plugins.display().to_string())
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -49,17 +49,23 @@ pub async fn main(global: &Global, args: PluginsArgs) -> anyhow::Result<ExitCode
             .as_deref()
             .map(output::short_digest)
             .unwrap_or_else(|| "-".to_string());
+        let name = output::safe(&load.name);
         match &load.result {
             Ok(plugin) => {
                 println!(
-                    "{:<16} {digest}  {} {}: {}",
-                    load.name, plugin.info.name, plugin.info.version, plugin.info.description
+                    "{name:<16} {digest}  {} {}: {}",
+                    output::safe(&plugin.info.name),
+                    output::safe(&plugin.info.version),
+                    output::safe(&plugin.info.description)
                 );
                 for warning in plugin.warnings() {
-                    println!("{:<16} {digest}  warning: {warning}", load.name);
+                    println!("{name:<16} {digest}  warning: {}", output::safe(&warning));
                 }
             }
-            Err(error) => println!("{:<16} {digest}  ERROR: {error}", load.name),
+            Err(error) => println!(
+                "{name:<16} {digest}  ERROR: {}",
+                output::safe(&error.to_string())
+            ),
         }
     }
     if global.db.exists() {
@@ -103,10 +109,16 @@ async fn versions(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if versions.is_empty() {
-        println!("no component versions stored in {}", global.db.display());
+        println!(
+            "no component versions stored in {}",
+            output::safe(&global.db.display().to_string())
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("stored versions ({}):", global.db.display());
+    println!(
+        "stored versions ({}):",
+        output::safe(&global.db.display().to_string())
+    );
     for v in &versions {
         let state = if is_current(&v.name, &v.digest) {
             "current"
@@ -117,14 +129,14 @@ async fn versions(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         if !v.unfinished.is_empty() {
             let shown: Vec<&str> = v.unfinished.iter().take(5).map(String::as_str).collect();
             let more = v.unfinished.len().saturating_sub(shown.len());
-            runs.push_str(&format!(", unfinished: {}", shown.join(" ")));
+            runs.push_str(&format!(", unfinished: {}", output::safe(&shown.join(" "))));
             if more > 0 {
                 runs.push_str(&format!(" (+{more})"));
             }
         }
         println!(
             "{:<16} {}  {:<7} {:>10} bytes  stored {}  {runs}",
-            v.name,
+            output::safe(&v.name),
             output::short_digest(&v.digest),
             state,
             v.bytes,

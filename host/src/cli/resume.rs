@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::run::{EXIT_CODES, finish, parse_json, plural};
+use super::run::{Cap, EXIT_CODES, finish, parse_json, plural};
 use super::{Global, output};
 use crate::store::RunStatus;
 
@@ -20,7 +20,8 @@ use crate::store::RunStatus;
 pub struct ResumeArgs {
     /// The run's thread id.
     thread: String,
-    /// The answer to an interrupt: any JSON value, or @FILE.
+    /// The answer to an interrupt: any JSON value, or @FILE; at most the run's
+    /// workflow's max_state (default 4 MiB).
     #[arg(long)]
     input: Option<String>,
     /// Print the final status as one JSON object (as `status --json`).
@@ -42,12 +43,17 @@ pub struct ResumeArgs {
 }
 
 pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode> {
-    let input = match &args.input {
-        Some(text) => Some(parse_json(text, "--input")?),
-        None => None,
-    };
     let store = global.existing_store()?;
     let mut runtime = global.runtime(store)?;
+    // The answer is capped at the max_state of the run's workflow.
+    let input = match &args.input {
+        Some(text) => {
+            let run = runtime.load(&args.thread).await?;
+            let cap = Cap::max_state(runtime.workflow_for(&run).await?.max_state);
+            Some(parse_json(text, "--input", cap)?)
+        }
+        None => None,
+    };
     if let Some(observer) = output::progress(!args.quiet) {
         runtime = runtime.with_observer(observer);
     }
@@ -61,7 +67,7 @@ pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode>
     if !args.quiet && !matches!(before.status, RunStatus::Completed | RunStatus::Cancelled) {
         eprintln!(
             "thread {}: resuming at step {} ({} committed, was {})",
-            before.thread,
+            output::safe(&before.thread),
             before.step + 1,
             plural(before.step, "step"),
             before.status
@@ -71,7 +77,7 @@ pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode>
     if !args.quiet && run.step == before.step && run.status == before.status {
         eprintln!(
             "thread {}: nothing ran ({} committed, still {})",
-            run.thread,
+            output::safe(&run.thread),
             plural(run.step, "step"),
             run.status
         );
@@ -90,11 +96,18 @@ fn print_upgrade(report: &crate::runtime::UpgradeReport) {
             output::short_digest(new)
         )
     };
-    eprintln!("thread {}: upgraded: {workflow}", report.thread);
+    eprintln!(
+        "thread {}: upgraded: {workflow}",
+        output::safe(&report.thread)
+    );
     for (plugin, old, new) in &report.plugins {
         let old = old
             .as_deref()
             .map_or("(unpinned)".to_string(), output::short_digest);
-        eprintln!("  plugin {plugin}: {old} -> {}", output::short_digest(new));
+        eprintln!(
+            "  plugin {}: {old} -> {}",
+            output::safe(plugin),
+            output::short_digest(new)
+        );
     }
 }

@@ -1,4 +1,5 @@
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -8,6 +9,11 @@ use serde_json::{Map, Value};
 use super::{Global, output};
 use crate::runtime::{StartRun, check_thread_id, new_thread_id};
 use crate::store::{RunRecord, RunStatus, format_time};
+use crate::workflow::{Workflow, format_size};
+
+/// The largest workflow file read: far above any real graph (a 100,000-node
+/// workflow is a few MiB), so that `run /dev/zero` fails at once.
+pub const MAX_WORKFLOW_FILE: u64 = 64 << 20;
 
 /// Exit codes of `run` and `resume` (documented in their `--help`).
 pub const EXIT_COMPLETED: u8 = 0;
@@ -38,7 +44,8 @@ pub struct RunArgs {
     /// The run's thread id, the name to resume and inspect it by [default: a new id, printed].
     #[arg(long)]
     thread: Option<String>,
-    /// The initial state: a JSON object, or @FILE to read it from a file.
+    /// The initial state: a JSON object, or @FILE to read it from a file; at most
+    /// the workflow's max_state (default 4 MiB).
     #[arg(long, default_value = "{}")]
     input: String,
     /// Print the final status as one JSON object (as `status --json`).
@@ -63,7 +70,11 @@ pub async fn main(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     // Validate before announcing the thread, so a bad file prints only its error.
     runtime.validate(&start.workflow_path, &start.workflow_text)?;
     if !args.quiet {
-        eprintln!("thread {}: running {}", start.thread, start.workflow_path);
+        eprintln!(
+            "thread {}: running {}",
+            output::safe(&start.thread),
+            output::safe(&start.workflow_path)
+        );
     }
     let run = runtime.start(start, args.wait).await?;
     Ok(finish(&run, args.json))
@@ -71,14 +82,15 @@ pub async fn main(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Read the workflow file and the input, and pick the thread id.
 pub fn start_request(
-    workflow: &PathBuf,
+    workflow: &Path,
     thread: Option<String>,
     input: &str,
 ) -> anyhow::Result<StartRun> {
     let workflow_path = workflow.display().to_string();
-    let workflow_text = std::fs::read_to_string(workflow)
-        .with_context(|| format!("cannot read the workflow file {workflow_path}"))?;
-    let input = parse_object(input, "--input")?;
+    let workflow_text = read_workflow(workflow)?;
+    // The input is capped at the workflow's max_state: parse the file first.
+    let max_state = Workflow::parse(&workflow_path, &workflow_text)?.max_state;
+    let input = parse_object(input, "--input", Cap::max_state(max_state))?;
     let thread = match thread {
         Some(thread) => {
             check_thread_id(&thread).map_err(anyhow::Error::msg)?;
@@ -96,7 +108,7 @@ pub fn start_request(
 
 /// Print the outcome of a run that `run` or `resume` drove, and pick the exit code.
 pub fn finish(run: &RunRecord, json: bool) -> ExitCode {
-    let thread = &run.thread;
+    let thread = output::safe(&run.thread);
     if json {
         output::print_json(&crate::view::status(run));
     } else {
@@ -120,14 +132,14 @@ pub fn finish(run: &RunRecord, json: bool) -> ExitCode {
                     plural(run.step, "step")
                 );
                 if let Some(error) = &run.error {
-                    eprintln!("last error: {error}");
+                    eprintln!("last error: {}", output::safe_lines(error));
                 }
                 eprintln!(
                     "`savepoint resume {thread}` continues it then (or a running `savepoint serve` does)"
                 );
             }
             RunStatus::Interrupted => {
-                let question = run.interrupt.clone().unwrap_or(Value::Null);
+                let question = output::json_line(run.interrupt.as_ref().unwrap_or(&Value::Null));
                 eprintln!("thread {thread}: parked, waiting for input: {question}");
                 eprintln!("answer with `savepoint resume {thread} --input JSON`");
             }
@@ -140,7 +152,7 @@ pub fn finish(run: &RunRecord, json: bool) -> ExitCode {
                     plural(run.step, "step")
                 );
                 if let Some(error) = &run.error {
-                    eprintln!("error: {error}");
+                    eprintln!("error: {}", output::safe_lines(error));
                 }
                 eprintln!(
                     "fix the cause, then `savepoint resume {thread}` replays from the failed node"
@@ -166,22 +178,80 @@ pub fn plural(n: u64, noun: &str) -> String {
 }
 
 /// A JSON object given inline or as `@FILE`; `flag` names it in errors.
-pub fn parse_object(input: &str, flag: &str) -> anyhow::Result<Map<String, Value>> {
-    match parse_json(input, flag)? {
+pub fn parse_object(input: &str, flag: &str, cap: Cap) -> anyhow::Result<Map<String, Value>> {
+    match parse_json(input, flag, cap)? {
         Value::Object(map) => Ok(map),
-        other => bail!("{flag} must be a JSON object (the run's initial state), not {other}"),
+        other => bail!(
+            "{flag} must be a JSON object (the run's initial state), not {}",
+            output::json_line(&other)
+        ),
     }
 }
 
-/// Any JSON value given inline or as `@FILE`.
-pub fn parse_json(input: &str, flag: &str) -> anyhow::Result<Value> {
+/// The most bytes a JSON argument may have, and what sets that limit (for the
+/// message).
+#[derive(Debug, Clone, Copy)]
+pub struct Cap {
+    pub bytes: u64,
+    pub what: &'static str,
+}
+
+impl Cap {
+    /// The workflow's `max_state`.
+    pub fn max_state(bytes: u64) -> Cap {
+        Cap {
+            bytes,
+            what: "the workflow's max_state",
+        }
+    }
+}
+
+/// Any JSON value given inline or as `@FILE`, of at most `cap.bytes` bytes (a
+/// file is read no further than that, so `@/dev/zero` fails at once).
+pub fn parse_json(input: &str, flag: &str, cap: Cap) -> anyhow::Result<Value> {
     let (text, origin) = match input.strip_prefix('@') {
-        Some(path) => (
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the {flag} file {path}"))?,
-            format!("{flag} file {path}"),
-        ),
-        None => (input.to_string(), flag.to_string()),
+        Some(path) => {
+            let origin = format!("the {flag} file {path}");
+            let text = read_capped(Path::new(path), cap.bytes, &origin)?;
+            (text, origin)
+        }
+        None => (Some(input.to_string()), flag.to_string()),
+    };
+    let Some(text) = text.filter(|text| text.len() as u64 <= cap.bytes) else {
+        bail!(
+            "{origin} is larger than {} ({} bytes), {}; raise max_state in the workflow \
+             file for a larger state",
+            format_size(cap.bytes),
+            cap.bytes,
+            cap.what
+        );
     };
     serde_json::from_str(&text).with_context(|| format!("{origin} is not valid JSON"))
+}
+
+/// A workflow file's text, read no further than [`MAX_WORKFLOW_FILE`].
+pub fn read_workflow(path: &Path) -> anyhow::Result<String> {
+    let origin = format!("the workflow file {}", path.display());
+    read_capped(path, MAX_WORKFLOW_FILE, &origin)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{origin} is larger than {} ({MAX_WORKFLOW_FILE} bytes), the largest workflow \
+             file savepoint reads",
+            format_size(MAX_WORKFLOW_FILE)
+        )
+    })
+}
+
+/// The UTF-8 text of `path`, reading at most `limit + 1` bytes: `None` when it
+/// holds more than `limit`. `origin` names the file in errors.
+fn read_capped(path: &Path, limit: u64, origin: &str) -> anyhow::Result<Option<String>> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {origin}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {origin}"))?;
+    if bytes.len() as u64 > limit {
+        return Ok(None);
+    }
+    let text = String::from_utf8(bytes).with_context(|| format!("{origin} is not UTF-8 text"))?;
+    Ok(Some(text))
 }

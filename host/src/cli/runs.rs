@@ -31,8 +31,8 @@ pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
     for run in &runs {
         println!(
             "{:<24} {:<16} {:<12} {:>5}  {}",
-            run.thread,
-            run.workflow_name,
+            output::safe(&run.thread),
+            output::safe(&run.workflow_name),
             run.status.as_str(),
             run.step,
             format_time(run.updated_at_ms)

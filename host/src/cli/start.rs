@@ -17,7 +17,8 @@ pub struct StartArgs {
     /// The run's thread id [default: a new id, printed].
     #[arg(long)]
     thread: Option<String>,
-    /// The initial state: a JSON object, or @FILE to read it from a file.
+    /// The initial state: a JSON object, or @FILE to read it from a file; at most
+    /// the workflow's max_state (default 4 MiB).
     #[arg(long, default_value = "{}")]
     input: String,
     /// Print the new run's status as one JSON object.
@@ -32,7 +33,7 @@ pub async fn main(global: &Global, args: StartArgs) -> anyhow::Result<ExitCode> 
     if args.json {
         super::output::print_json(&crate::view::status(&run));
     } else {
-        println!("{}", run.thread);
+        println!("{}", super::output::safe(&run.thread));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 
-use super::Global;
+use super::{Global, output};
 
 /// Check a workflow file: syntax, edges, routes, reducers, and that every
 /// node's plugin is in the plugins folder. Errors name the file and line.
@@ -16,18 +15,18 @@ pub struct ValidateArgs {
 
 pub async fn main(global: &Global, args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let path = args.workflow.display().to_string();
-    let text = std::fs::read_to_string(&args.workflow)
-        .with_context(|| format!("cannot read the workflow file {path}"))?;
+    let text = super::run::read_workflow(&args.workflow)?;
     let workflow = crate::runtime::validate(&global.plugins, &path, &text)?;
     for warning in workflow.warnings(&path) {
-        eprintln!("{warning}");
+        eprintln!("{}", output::safe_lines(&warning));
     }
     println!(
-        "ok: {path}: workflow \"{}\", {} nodes, start \"{}\", plugins: {}",
-        workflow.name,
+        "ok: {}: workflow \"{}\", {} nodes, start \"{}\", plugins: {}",
+        output::safe(&path),
+        output::safe(&workflow.name),
         workflow.nodes.len(),
-        workflow.start,
-        workflow.plugins().join(", ")
+        output::safe(&workflow.start),
+        output::safe(&workflow.plugins().join(", "))
     );
     Ok(ExitCode::SUCCESS)
 }

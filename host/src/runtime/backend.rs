@@ -1,8 +1,10 @@
 //! The daemon's side of the HTTP API: each request becomes a store read or a
 //! runtime call, and each runtime error the HTTP status that fits it.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
@@ -10,10 +12,23 @@ use super::daemon::Daemon;
 use super::{RuntimeError, StartRun};
 use crate::api::{ApiError, Backend, BackendFuture, CreateRun};
 use crate::store::{CheckpointStore, RunStatus, StoreError};
+use crate::workflow::{Workflow, WorkflowError};
 
 pub(super) struct DaemonBackend<S> {
     pub(super) daemon: Arc<Daemon<S>>,
+    /// `GET /workflows`: each file's parse, by path, kept while the file's digest
+    /// stays the same, so that listing does not parse every file on every call.
+    pub(super) parsed: WorkflowCache,
 }
+
+/// Parsed workflow files by path, with the digest of the text they were parsed from.
+#[derive(Debug, Default)]
+pub(super) struct WorkflowCache(Mutex<HashMap<PathBuf, (String, Parsed)>>);
+
+type Parsed = Result<Arc<Workflow>, WorkflowError>;
+
+/// The largest workflow file `GET /workflows` reads (as the CLI's).
+const MAX_WORKFLOW_FILE: u64 = 64 << 20;
 
 impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> ApiError {
@@ -86,17 +101,30 @@ impl<S: CheckpointStore> DaemonBackend<S> {
 
     async fn workflows_json(&self) -> Result<Value, ApiError> {
         let dir = &self.daemon.workflows_dir;
+        let plugins_dir = self.daemon.runtime.plugins_dir();
+        let available = super::plugin_names(plugins_dir).map_err(|e| e.to_string());
+        let mut cache = (self.parsed.0.lock()).unwrap_or_else(PoisonError::into_inner);
+        let mut kept = HashMap::new();
         let mut items = Vec::new();
         for name in workflow_names(dir) {
             let path = dir.join(format!("{name}.toml"));
             let shown = path.display().to_string();
-            let checked = std::fs::read_to_string(&path)
+            let checked = read_capped(&path)
                 .map_err(|e| format!("cannot read {shown}: {e}"))
                 .and_then(|text| {
-                    self.daemon
-                        .runtime
-                        .validate(&shown, &text)
-                        .map_err(|e| e.to_string())
+                    let digest = crate::digest::sha256(text.as_bytes());
+                    let parsed = match cache.remove(&path) {
+                        Some((seen, parsed)) if seen == digest => parsed,
+                        _ => Workflow::parse(&shown, &text).map(Arc::new),
+                    };
+                    kept.insert(path.clone(), (digest, parsed.clone()));
+                    let workflow = parsed.map_err(|e| e.to_string())?;
+                    let available = available.clone()?;
+                    let plugins = plugins_dir.display().to_string();
+                    workflow
+                        .check_plugins(&shown, &plugins, &available)
+                        .map_err(|e| e.to_string())?;
+                    Ok(workflow)
                 });
             items.push(match checked {
                 Ok(workflow) => json!({
@@ -107,8 +135,24 @@ impl<S: CheckpointStore> DaemonBackend<S> {
                 Err(error) => json!({"name": name, "path": shown, "ok": false, "error": error}),
             });
         }
+        // Files that are gone are forgotten.
+        *cache = kept;
         Ok(Value::Array(items))
     }
+}
+
+/// A workflow file's text, refused past [`MAX_WORKFLOW_FILE`] bytes.
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_WORKFLOW_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_WORKFLOW_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_WORKFLOW_FILE} bytes, the largest workflow file read"
+        )));
+    }
+    Ok(text)
 }
 
 impl<S: CheckpointStore> Backend for DaemonBackend<S> {

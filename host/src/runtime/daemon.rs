@@ -116,7 +116,13 @@ impl<S: CheckpointStore> Daemon<S> {
         let thread = run.thread.clone();
         match self.runtime.drive(&thread, &mut stop, Some(run)).await {
             Ok(Stopped::Settled | Stopped::Interrupted) => {}
-            Err(error) => eprintln!("savepoint serve: thread {thread}: {error}"),
+            Err(error) => eprintln!(
+                "savepoint serve: {}",
+                crate::text::escape(
+                    &format!("thread {thread}: {error}"),
+                    crate::text::Style::Lines
+                )
+            ),
         }
         let _ = self
             .runtime
@@ -205,6 +211,7 @@ pub async fn serve<S: CheckpointStore>(
     );
     let backend = Arc::new(super::backend::DaemonBackend {
         daemon: daemon.clone(),
+        parsed: Default::default(),
     });
     let mut api_stop = stop_rx.clone();
     let api = tokio::spawn(crate::api::serve(

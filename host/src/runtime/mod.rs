@@ -202,7 +202,7 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 
     /// The workflow a run is pinned to: the text stored at its start.
-    async fn workflow_for(&self, run: &RunRecord) -> Result<Arc<Workflow>, RuntimeError> {
+    pub async fn workflow_for(&self, run: &RunRecord) -> Result<Arc<Workflow>, RuntimeError> {
         let mut cache = self.workflows.lock().await;
         if let Some(workflow) = cache.get(&run.workflow_digest) {
             return Ok(workflow.clone());
@@ -296,15 +296,22 @@ fn base36(mut n: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// A thread id is 1 to 200 characters without whitespace or control characters.
+/// A thread id is 1 to 200 characters without whitespace, control characters, or
+/// characters that change how text around them looks on a terminal (bidirectional
+/// controls, zero-width characters: [`crate::text::hazard`]), so that the id a
+/// person reads is the id they type.
 pub fn check_thread_id(thread: &str) -> Result<(), String> {
-    if thread.is_empty()
-        || thread.len() > 200
-        || thread.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    const RULE: &str = "a thread id is 1 to 200 characters without spaces, control \
+                        characters, or bidirectional and zero-width characters";
+    if thread.is_empty() || thread.len() > 200 {
+        return Err(format!("invalid thread id {thread:?}: {RULE}"));
+    }
+    let bad =
+        |c: char| crate::text::hazard(c).or_else(|| c.is_whitespace().then_some("whitespace"));
+    if let Some((c, kind)) = thread.chars().find_map(|c| Some((c, bad(c)?))) {
         return Err(format!(
-            "invalid thread id {thread:?}: a thread id is 1 to 200 characters without spaces \
-             or control characters"
+            "invalid thread id {thread:?}: it contains U+{:04X} ({kind}); {RULE}",
+            c as u32
         ));
     }
     Ok(())

@@ -117,7 +117,11 @@ impl<S: CheckpointStore> Runtime<S> {
             let bytes = match self.plugins.read_component(&path).await {
                 Ok(bytes) => bytes,
                 Err(error) => {
-                    eprintln!("savepoint serve: plugin {name}: {error}");
+                    let line = format!("plugin {name}: {error}");
+                    eprintln!(
+                        "savepoint serve: {}",
+                        crate::text::escape(&line, crate::text::Style::Lines)
+                    );
                     continue;
                 }
             };
@@ -137,18 +141,34 @@ impl<S: CheckpointStore> Runtime<S> {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .insert(name.clone(), digest.clone());
-                    eprintln!("savepoint serve: plugin {name}: new runs use {short}");
+                    let line = format!("plugin {name}: new runs use {short}");
+                    eprintln!(
+                        "savepoint serve: {}",
+                        crate::text::escape(&line, crate::text::Style::Lines)
+                    );
                 }
-                (Err(reason), Some(old)) => eprintln!(
-                    "savepoint serve: plugin {name}: {} ({short}) cannot be used: {reason}; \
-                     new runs keep using {}",
-                    path.display(),
-                    &old[..old.len().min(19)]
-                ),
-                (Err(reason), None) => eprintln!(
-                    "savepoint serve: plugin {name}: {} ({short}) cannot be used: {reason}",
-                    path.display()
-                ),
+                (Err(reason), Some(old)) => {
+                    let line = format!(
+                        "plugin {name}: {} ({short}) cannot be used: {reason}; \
+                         new runs keep using {}",
+                        path.display(),
+                        &old[..old.len().min(19)]
+                    );
+                    eprintln!(
+                        "savepoint serve: {}",
+                        crate::text::escape(&line, crate::text::Style::Lines)
+                    );
+                }
+                (Err(reason), None) => {
+                    let line = format!(
+                        "plugin {name}: {} ({short}) cannot be used: {reason}",
+                        path.display()
+                    );
+                    eprintln!(
+                        "savepoint serve: {}",
+                        crate::text::escape(&line, crate::text::Style::Lines)
+                    );
+                }
             }
         }
     }

@@ -53,7 +53,18 @@ impl WorkflowError {
         span: Range<usize>,
         message: impl Into<String>,
     ) -> Self {
-        let mut loc = Loc::new(text, span.clone());
+        Self::at_line(file, text, &LineStarts::new(text), span, message)
+    }
+
+    /// As [`Self::at`], with the line starts of `text` already found.
+    pub(crate) fn at_line(
+        file: &str,
+        text: &str,
+        lines: &LineStarts,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut loc = Loc::with_lines(text, lines, span.clone());
         if span == (0..0) {
             loc.source_line.clear();
         }
@@ -95,20 +106,42 @@ pub(crate) struct Loc {
     pub(crate) source_line: String,
 }
 
+/// Where each line of a text starts (byte offsets, ascending; the first is 0), so
+/// that locating a span costs a binary search and a scan of its own line, not a
+/// scan of the text before it: a file with thousands of nodes locates each of
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LineStarts(Vec<usize>);
+
+impl LineStarts {
+    pub(crate) fn new(text: &str) -> Self {
+        let after_newlines = text.match_indices('\n').map(|(i, _)| i + 1);
+        LineStarts(std::iter::once(0).chain(after_newlines).collect())
+    }
+}
+
 impl Loc {
     pub(crate) fn new(text: &str, span: Range<usize>) -> Self {
+        Self::with_lines(text, &LineStarts::new(text), span)
+    }
+
+    /// Locates `span` in `text`, whose line starts are `lines`.
+    pub(crate) fn with_lines(text: &str, lines: &LineStarts, span: Range<usize>) -> Self {
         let mut start = span.start.min(text.len());
         while !text.is_char_boundary(start) {
             start -= 1;
         }
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        // The number of lines that start at or before `start` (at least 1: line 1
+        // starts at 0) is the 1-based line of `start`.
+        let line = lines.0.partition_point(|&s| s <= start);
+        let line_start = lines.0[line - 1];
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let source_line = text[line_start..line_end].trim_end_matches('\r');
         let end = span.end.clamp(start, line_start + source_line.len());
         let width = text.get(start..end).map_or(1, |s| s.chars().count().max(1));
         Loc {
             offset: start,
-            line: text[..start].matches('\n').count() + 1,
+            line,
             col: text[line_start..start].chars().count() + 1,
             width,
             source_line: source_line.to_owned(),

@@ -25,7 +25,7 @@ mod reduce;
 mod retry;
 mod route;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -45,6 +45,9 @@ pub struct Workflow {
     pub start: String,
     /// Upper bound on the steps of one run (bounds loops); at least 1.
     pub max_steps: u64,
+    /// The workflow's `max_state` key, else [`Limits::DEFAULT_MAX_STATE`]: also the
+    /// largest input (initial state) a run of it may start with.
+    pub max_state: u64,
     /// Reducer per top-level state key; keys not listed use [`Reducer::Replace`].
     pub reducers: BTreeMap<String, Reducer>,
     /// Never empty; every edge target names one of these nodes, or `end`.
@@ -216,9 +219,13 @@ impl Workflow {
         plugins_dir: &str,
         available: &[String],
     ) -> Result<(), WorkflowError> {
+        let present: HashSet<&str> = available.iter().map(String::as_str).collect();
         let mut nodes: Vec<&Node> = self.nodes.values().collect();
         nodes.sort_by_key(|n| self.locs.get(&n.name).map(|l| l.plugin.offset));
-        let Some(node) = nodes.into_iter().find(|n| !available.contains(&n.plugin)) else {
+        let Some(node) = nodes
+            .into_iter()
+            .find(|n| !present.contains(n.plugin.as_str()))
+        else {
             return Ok(());
         };
         let mut found: Vec<&str> = available.iter().map(String::as_str).collect();

@@ -5,7 +5,7 @@
 //! come from `toml`/`serde` with their own span. Problems are reported in file order
 //! where it matters (one error: the first one a reader would meet).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_spanned::Spanned;
 
-use super::error::quoted;
+use super::error::{LineStarts, quoted};
 use super::retry::format_duration;
 use super::{
     Backoff, Edge, HttpGrant, Limits, Loc, Node, NodeLocs, Reducer, RetryPolicy, Target, Workflow,
@@ -228,17 +228,23 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Workflow, WorkflowError> {
     let raw: RawWorkflow = toml::from_str(text).map_err(|e| {
         WorkflowError::at(file, text, e.span().unwrap_or(0..0), e.message().trim_end())
     })?;
-    Validator { file, text }.workflow(raw)
+    let lines = LineStarts::new(text);
+    Validator { file, text, lines }.workflow(raw)
 }
 
 struct Validator<'a> {
     file: &'a str,
     text: &'a str,
+    lines: LineStarts,
 }
 
 impl Validator<'_> {
     fn err(&self, span: Range<usize>, message: impl Into<String>) -> WorkflowError {
-        WorkflowError::at(self.file, self.text, span, message)
+        WorkflowError::at_line(self.file, self.text, &self.lines, span, message)
+    }
+
+    fn loc(&self, span: Range<usize>) -> Loc {
+        Loc::with_lines(self.text, &self.lines, span)
     }
 
     fn workflow(&self, raw: RawWorkflow) -> Result<Workflow, WorkflowError> {
@@ -298,7 +304,7 @@ impl Validator<'_> {
             .iter()
             .map(|(k, _)| k.get_ref().as_str())
             .collect();
-        let listed = names.iter().copied().collect::<Vec<_>>().join(", ");
+        let listed = listing(&names);
         let missing = |target: &str| target != "end" && !names.contains(target);
 
         let start = &raw.start;
@@ -392,9 +398,10 @@ impl Validator<'_> {
                             return Err(self.err(next.span(), msg));
                         }
                         let mut targets: Vec<Target> = Vec::new();
+                        let mut seen: HashSet<&str> = HashSet::new();
                         for item in list {
                             let target = Target::from_name(item.get_ref());
-                            if targets.contains(&target) {
+                            if !seen.insert(item.get_ref()) {
                                 let msg = format!("node \"{name}\" lists next \"{target}\" twice");
                                 return Err(self.err(item.span(), msg));
                             }
@@ -429,9 +436,10 @@ impl Validator<'_> {
                         return Err(self.err(routes.span(), msg));
                     }
                     let mut targets: Vec<Target> = Vec::new();
+                    let mut seen: HashSet<&str> = HashSet::new();
                     for route in routes.get_ref() {
                         let target = Target::from_name(route.get_ref());
-                        if targets.contains(&target) {
+                        if !seen.insert(route.get_ref()) {
                             let msg = format!("node \"{name}\" lists route \"{target}\" twice");
                             return Err(self.err(route.span(), msg));
                         }
@@ -468,9 +476,10 @@ impl Validator<'_> {
                     );
                     return Err(self.err(list.span(), msg));
                 }
+                let mut seen: HashSet<&str> = HashSet::new();
                 for entry in list.get_ref() {
                     let entry_name = entry.get_ref();
-                    if after.contains(entry_name) {
+                    if !seen.insert(entry_name) {
                         let msg = format!("node \"{name}\" lists \"{entry_name}\" in after twice");
                         return Err(self.err(entry.span(), msg));
                     }
@@ -505,8 +514,8 @@ impl Validator<'_> {
             };
 
             let node_locs = NodeLocs {
-                header: Loc::new(self.text, header),
-                plugin: Loc::new(self.text, plugin_span),
+                header: self.loc(header),
+                plugin: self.loc(plugin_span),
             };
             locs.insert(name.clone(), node_locs);
             spans.insert(
@@ -530,11 +539,13 @@ impl Validator<'_> {
             nodes.insert(name.clone(), node);
         }
         self.joins(&nodes, &spans)?;
+        self.dead_joins(&nodes, start.get_ref(), &spans)?;
 
         Ok(Workflow {
             name: raw.name.into_inner(),
             start: raw.start.into_inner(),
             max_steps,
+            max_state: default_limits.max_state,
             reducers,
             nodes,
             locs,
@@ -766,14 +777,30 @@ impl Validator<'_> {
         nodes: &BTreeMap<String, Node>,
         spans: &BTreeMap<String, EdgeSpans>,
     ) -> Result<(), WorkflowError> {
+        // Every edge between two nodes, and each join's after list, as sets: the
+        // checks below are one lookup each, however many edges a node has.
+        let edges: HashSet<(&str, &str)> = spans
+            .iter()
+            .flat_map(|(from, s)| {
+                s.targets
+                    .iter()
+                    .map(move |(to, _)| (from.as_str(), to.as_str()))
+            })
+            .collect();
+        let afters: HashMap<&str, HashSet<&str>> = nodes
+            .iter()
+            .filter(|(_, node)| !node.after.is_empty())
+            .map(|(name, node)| {
+                (
+                    name.as_str(),
+                    node.after.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
         let mut problems: Vec<(Range<usize>, String)> = Vec::new();
         for (name, node) in nodes {
             for (waited, span) in node.after.iter().zip(&spans[name].after) {
-                let has_edge = nodes[waited]
-                    .edge
-                    .targets()
-                    .contains(&Target::Node(name.clone()));
-                if !has_edge {
+                if !edges.contains(&(waited.as_str(), name.as_str())) {
                     let msg = format!(
                         "node \"{name}\" lists \"{waited}\" in after, but \"{waited}\" has no edge \
                          to \"{name}\"; add \"{name}\" to the next or routes of \"{waited}\""
@@ -783,7 +810,10 @@ impl Validator<'_> {
             }
             for (target, span) in &spans[name].targets {
                 let join = &nodes[target];
-                if !join.after.is_empty() && !join.after.contains(name) {
+                if afters
+                    .get(target.as_str())
+                    .is_some_and(|after| !after.contains(name.as_str()))
+                {
                     let msg = format!(
                         "node \"{name}\" has an edge to \"{target}\", but \"{target}\" is a join \
                          reached only from the nodes in its after ({}); add \"{name}\" to that \
@@ -799,6 +829,60 @@ impl Validator<'_> {
             None => Ok(()),
         }
     }
+}
+
+impl Validator<'_> {
+    /// A join that some run can reach the edge into, but that waits for a node no
+    /// run can reach, would never run: the run would complete without it. Reports
+    /// the first such `after` entry in the file.
+    fn dead_joins(
+        &self,
+        nodes: &BTreeMap<String, Node>,
+        start: &str,
+        spans: &BTreeMap<String, EdgeSpans>,
+    ) -> Result<(), WorkflowError> {
+        let reached = super::route::reachable(nodes, start);
+        let mut problems: Vec<(Range<usize>, String)> = Vec::new();
+        for (name, node) in nodes {
+            if node.after.is_empty() || reached.contains(name.as_str()) {
+                continue;
+            }
+            let waited = || node.after.iter().zip(&spans[name].after);
+            // A join none of whose nodes can run is merely unreachable (a warning),
+            // like the rest of a part of the graph that nothing leads to.
+            if !waited().any(|(w, _)| reached.contains(w.as_str())) {
+                continue;
+            }
+            if let Some((never, span)) = waited().find(|(w, _)| !reached.contains(w.as_str())) {
+                let msg = format!(
+                    "node \"{name}\" waits for \"{never}\" (after), but \"{never}\" can never run \
+                     (no path from start \"{start}\" reaches it), so \"{name}\" would never run and \
+                     the run would end without it; remove \"{never}\" from after, or add an edge \
+                     that reaches \"{never}\""
+                );
+                problems.push((span.clone(), msg));
+            }
+        }
+        match problems.into_iter().min_by_key(|(span, _)| span.start) {
+            Some((span, msg)) => Err(self.err(span, msg)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The node names for a message, sorted: the first few, and how many more.
+fn listing(names: &BTreeSet<&str>) -> String {
+    const SHOWN: usize = 20;
+    let mut listed = names
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        listed.push_str(&format!(", and {} more", names.len() - SHOWN));
+    }
+    listed
 }
 
 /// The entries of a map sorted by where their key is written.

@@ -112,8 +112,15 @@ fn deep_merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
 }
 
 /// Integers add exactly (any mix of i64 and u64; the sum must fit in one of them);
-/// otherwise as f64, which must stay finite.
+/// otherwise as f64, which must stay finite. A number that is neither (an integer
+/// beyond 64 bits, or a float beyond f64: the host keeps such numbers exact, digit
+/// for digit, with serde_json's `arbitrary_precision`) is not added, rather than
+/// rounded: `None`, so the update is refused.
 fn add(a: &Number, b: &Number) -> Option<Number> {
+    let fits = |n: &Number| n.is_i64() || n.is_u64() || n.is_f64();
+    if !fits(a) || !fits(b) {
+        return None;
+    }
     fn int(n: &Number) -> Option<i128> {
         n.as_i64()
             .map(i128::from)
@@ -294,6 +301,23 @@ mod tests {
         let e = run(Reducer::Add, json!({"k": i64::MIN}), json!({"k": -1})).unwrap_err();
         assert!(matches!(e, MergeError::Overflow { .. }));
         let e = run(Reducer::Add, json!({"k": 1e308}), json!({"k": 1e308})).unwrap_err();
+        assert!(matches!(e, MergeError::Overflow { .. }));
+    }
+
+    #[test]
+    fn big_numbers_stay_exact_and_add_refuses_them() {
+        let big: Value = serde_json::from_str("123456789012345678901234567890").unwrap();
+        let state = ok(Reducer::Replace, json!({}), json!({"k": big.clone()}));
+        assert_eq!(state.to_string(), r#"{"k":123456789012345678901234567890}"#);
+        let e = run(Reducer::Add, json!({"k": big.clone()}), json!({"k": 1})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "key \"k\" uses reducer add, but 123456789012345678901234567890 + 1 does not fit in a JSON number (i64, u64 or finite f64)"
+        );
+        let e = run(Reducer::Add, json!({"k": 0.5}), json!({"k": big})).unwrap_err();
+        assert!(matches!(e, MergeError::Overflow { .. }));
+        let huge: Value = serde_json::from_str("1e400").unwrap();
+        let e = run(Reducer::Add, json!({"k": 1.0}), json!({"k": huge})).unwrap_err();
         assert!(matches!(e, MergeError::Overflow { .. }));
     }
 

@@ -1,9 +1,9 @@
 //! Edges: where a run goes after a node returned, when a join node may run, and
 //! which nodes a run can reach.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::{Edge, RouteError, Target, Workflow};
+use super::{Edge, Node, RouteError, Target, Workflow};
 
 pub(super) fn route(
     workflow: &Workflow,
@@ -66,18 +66,34 @@ pub(super) fn advance(
 ) -> (Vec<String>, BTreeMap<String, BTreeSet<String>>) {
     let mut joins = joins.clone();
     let mut scheduled: Vec<String> = Vec::new();
+    let mut is_scheduled: HashSet<&str> = HashSet::new();
+    // Each join reached in this step: its `after` as a set, and how many of those
+    // nodes have arrived, so that a join waiting for thousands of branches costs
+    // one lookup per arrival.
+    let mut waiting: HashMap<&str, (HashSet<&str>, usize)> = HashMap::new();
     for (from, targets) in completed {
         for target in targets {
             let after = workflow.nodes.get(target).map_or(&[][..], |n| &n.after[..]);
             if !after.is_empty() {
                 let arrived = joins.entry(target.clone()).or_default();
-                arrived.insert(from.clone());
-                if !after.iter().all(|a| arrived.contains(a)) {
+                let (listed, count) = waiting.entry(target).or_insert_with(|| {
+                    let listed: HashSet<&str> = after.iter().map(String::as_str).collect();
+                    let count = arrived
+                        .iter()
+                        .filter(|a| listed.contains(a.as_str()))
+                        .count();
+                    (listed, count)
+                });
+                if arrived.insert(from.clone()) && listed.contains(from.as_str()) {
+                    *count += 1;
+                }
+                if *count < listed.len() {
                     continue;
                 }
                 joins.remove(target);
+                waiting.remove(target.as_str());
             }
-            if !scheduled.contains(target) {
+            if is_scheduled.insert(target) {
                 scheduled.push(target.clone());
             }
         }
@@ -85,26 +101,49 @@ pub(super) fn advance(
     (scheduled, joins)
 }
 
-/// Nodes no path of edges leads to from `start`, sorted by name.
+/// Nodes a run can never reach from `start`, sorted by name (see [`reachable`]).
 pub(super) fn unreachable(workflow: &Workflow) -> Vec<String> {
-    let mut seen = BTreeSet::from([workflow.start.as_str()]);
-    let mut todo = vec![workflow.start.as_str()];
-    while let Some(name) = todo.pop() {
-        let Some(node) = workflow.nodes.get(name) else {
-            continue;
-        };
-        for next in node.edge.targets().iter().filter_map(Target::node) {
-            if seen.insert(next) {
-                todo.push(next);
-            }
-        }
-    }
+    let reached = reachable(&workflow.nodes, &workflow.start);
     workflow
         .nodes
         .keys()
-        .filter(|name| !seen.contains(name.as_str()))
+        .filter(|name| !reached.contains(name.as_str()))
         .cloned()
         .collect()
+}
+
+/// The nodes a run can reach from `start`: a node is reached through an edge from
+/// a reached node, except a join, which is reached once every node in its `after`
+/// is (a join waits for all of them). Linear in nodes and edges.
+///
+/// Relies on what parsing checked first: edge targets are distinct, and the only
+/// edges into a join come from the nodes in its `after` (also distinct), so
+/// counting the reached nodes with an edge into a join counts its `after`.
+pub(super) fn reachable<'a>(nodes: &'a BTreeMap<String, Node>, start: &'a str) -> HashSet<&'a str> {
+    let mut reached: HashSet<&str> = HashSet::from([start]);
+    let mut arrived: HashMap<&str, usize> = HashMap::new();
+    let mut todo = vec![start];
+    while let Some(name) = todo.pop() {
+        let Some(node) = nodes.get(name) else {
+            continue;
+        };
+        for next in node.edge.targets().iter().filter_map(Target::node) {
+            if reached.contains(next) {
+                continue;
+            }
+            let waits_for = nodes.get(next).map_or(0, |n| n.after.len());
+            if waits_for > 0 {
+                let count = arrived.entry(next).or_default();
+                *count += 1;
+                if *count < waits_for {
+                    continue;
+                }
+            }
+            reached.insert(next);
+            todo.push(next);
+        }
+    }
+    reached
 }
 
 #[cfg(test)]

@@ -43,6 +43,12 @@
 //!   `bytes` bytes in all, with the secret across the host's 4 KiB cut).
 //! - `"huge_sleep"`: sleep 1 ms with an update holding a string of `bytes`
 //!   bytes.
+//! - `"escapes"`: log, print to stdout and stderr, and return in its update
+//!   ([`ESCAPES`] under `"text"`) terminal escape sequences, bidi and
+//!   zero-width characters.
+//! - `"escapes_fail"`: log them, then fail (fatal) with them in the message.
+//! - `"big_int"`: return `{"big": 123456789012345678901234567890, "small": 1}`
+//!   (an integer beyond 64 bits, as raw JSON text).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -75,7 +81,17 @@ enum Mode {
     EmptyLogFlood,
     SecretLeak,
     HugeSleep,
+    /// Terminal escapes in logs, stdout, stderr and the update.
+    Escapes,
+    /// Terminal escapes in logs and a fatal failure's message.
+    EscapesFail,
+    /// An integer beyond 64 bits in the update.
+    BigInt,
 }
+
+/// An OSC that sets the window title, a CSI that clears the screen, a C1 CSI,
+/// a right-to-left override and a zero-width space.
+const ESCAPES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m red \u{202e}evil\u{200b}";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,6 +210,19 @@ impl Node for Hostile {
                 Duration::from_millis(1),
                 json!({ "big": "x".repeat(config.bytes) }),
             ),
+            Mode::Escapes => {
+                log::info!("log {ESCAPES}");
+                println!("stdout {ESCAPES}");
+                eprintln!("stderr {ESCAPES}");
+                Outcome::update(json!({ "text": ESCAPES }))
+            }
+            Mode::EscapesFail => {
+                log::info!("log {ESCAPES}");
+                return Err(Failure::fatal(format!("fatal {ESCAPES}")));
+            }
+            Mode::BigInt => {
+                Outcome::update_raw(r#"{"big": 123456789012345678901234567890, "small": 1}"#)
+            }
         })
     }
 }
