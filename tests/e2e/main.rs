@@ -21,4 +21,5 @@ mod pinning;
 mod polyglot;
 mod resources;
 mod reuse;
+mod storage;
 mod untrusted;

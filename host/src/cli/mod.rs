@@ -24,12 +24,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 
 use crate::plugin::PluginHost;
 use crate::runtime::Runtime;
-use crate::store::{SqliteStore, SystemClock};
+use crate::store::{SqliteStore, StoreError, SystemClock};
 
 const ABOUT: &str = "Durable workflows whose nodes are sandboxed WebAssembly components";
 
@@ -157,9 +157,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 impl Global {
     /// The store, creating the database file if needed.
     fn open_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
-        let store = SqliteStore::open(&self.db, Arc::new(SystemClock))
-            .with_context(|| format!("cannot open the database {}", self.db.display()))?;
+        let store = SqliteStore::open(&self.db, Arc::new(SystemClock)).map_err(|error| {
+            match error {
+                // These name the file and say what to do.
+                StoreError::DiskFull { .. } | StoreError::ReadOnly { .. } => error.into(),
+                other => anyhow::Error::from(other)
+                    .context(format!("cannot open the database {}", self.db.display())),
+            }
+        })?;
         Ok(Arc::new(store))
+    }
+
+    /// The store, for a command that writes: first checks that the database can be
+    /// written, so that a read-only database stops the command at once, with a message
+    /// that names the file.
+    async fn writable_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
+        let store = self.open_store()?;
+        store.check_writable().await?;
+        Ok(store)
     }
 
     /// The store of an existing database: commands that only read never

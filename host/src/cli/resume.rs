@@ -44,6 +44,7 @@ pub struct ResumeArgs {
 
 pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let store = global.existing_store()?;
+    store.check_writable().await?;
     let mut runtime = global.runtime(store)?;
     // The answer is capped at the max_state of the run's workflow.
     let input = match &args.input {

@@ -62,7 +62,7 @@ pub struct RunArgs {
 
 pub async fn main(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let start = start_request(&args.workflow, args.thread, &args.input)?;
-    let store = global.open_store()?;
+    let store = global.writable_store().await?;
     let mut runtime = global.runtime(store)?;
     if let Some(observer) = output::progress(!args.quiet) {
         runtime = runtime.with_observer(observer);

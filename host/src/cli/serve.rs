@@ -21,6 +21,11 @@ use crate::workflow::parse_duration;
 /// share one database. SIGINT/SIGTERM stop it cleanly: runs in flight are
 /// abandoned and continue later from their last checkpoint.
 ///
+/// It first checks that the database can be written (a write, rolled back),
+/// and exits with 1 if not (a read-only file, folder or volume). When the disk is
+/// full it says so once, tries again with a wait that doubles from 200 ms to
+/// 5 s, and its runs continue once there is room.
+///
 /// API (JSON): POST /runs {workflow, thread?, input?}; GET /runs?status=;
 /// GET /runs/{id}; GET /runs/{id}/state; GET /runs/{id}/history;
 /// POST /runs/{id}/resume {input?}; POST /runs/{id}/cancel; GET /workflows;
@@ -85,7 +90,8 @@ pub struct ServeArgs {
 
 pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     check_exposure(args.listen, args.token.is_some(), args.insecure)?;
-    let store = global.open_store()?;
+    // A daemon that cannot write would only log the same failure forever.
+    let store = global.writable_store().await?;
     let runtime = Arc::new(global.runtime(store)?.with_node_limit(args.workers));
     let config = ServeConfig {
         listen: args.listen,

@@ -28,7 +28,7 @@ pub struct StartArgs {
 
 pub async fn main(global: &Global, args: StartArgs) -> anyhow::Result<ExitCode> {
     let start = start_request(&args.workflow, args.thread, &args.input)?;
-    let runtime = global.runtime(global.open_store()?)?;
+    let runtime = global.runtime(global.writable_store().await?)?;
     let run = runtime.create(start).await?;
     if args.json {
         super::output::print_json(&crate::view::status(&run));

@@ -10,16 +10,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, Notify, watch};
 
 use super::drive::Stopped;
+use super::outage::{Outage, Work};
 use super::{LEASE, RENEW_EVERY, Runtime, RuntimeError};
-use crate::store::{CheckpointStore, RunRecord};
+use crate::store::{CheckpointStore, RunRecord, StoreError};
 
 /// How often the scheduler looks for due runs when nothing wakes it earlier.
-const POLL: Duration = Duration::from_millis(200);
+pub(super) const POLL: Duration = Duration::from_millis(200);
 
 /// How `serve` is set up.
 #[derive(Debug, Clone)]
@@ -40,6 +41,7 @@ pub struct Daemon<S> {
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
     wake: Notify,
     max_runs: usize,
+    outage: std::sync::Mutex<Outage>,
 }
 
 impl<S> std::fmt::Debug for Daemon<S> {
@@ -63,10 +65,41 @@ impl<S: CheckpointStore> Daemon<S> {
         }
     }
 
+    /// The database failed at `work`: note it (logged once while it lasts), and make the
+    /// scheduler wait longer before its next claim.
+    fn store_failed(&self, work: Work, context: &str, error: &dyn std::fmt::Display) {
+        let mut outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(line) = outage.failed(work, context, &error.to_string(), Instant::now()) {
+            let line = crate::text::escape(&line, crate::text::Style::Lines);
+            eprintln!("savepoint serve: {line}");
+        }
+    }
+
+    /// `work` succeeded: if the database was failing at it, it works again.
+    fn store_works(&self, work: Work) {
+        let mut outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(line) = outage.works(work) {
+            eprintln!("savepoint serve: {line}");
+        }
+    }
+
     async fn schedule(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
-            if let Err(error) = self.claim_and_spawn().await {
-                eprintln!("savepoint serve: claiming runs failed: {error}");
+            let backoff = self
+                .outage
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .backoff(Instant::now());
+            if let Some(wait) = backoff {
+                // Only time helps a failing database (a poke would only hammer it).
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+            }
+            match self.claim_and_spawn().await {
+                Ok(()) => self.store_works(Work::Claim),
+                Err(error) => self.store_failed(Work::Claim, "claiming runs failed", &error),
             }
             let store = self.runtime.store.clone();
             let next_wake = store.next_wake().await.ok().flatten();
@@ -115,7 +148,12 @@ impl<S: CheckpointStore> Daemon<S> {
     async fn drive_one(self: Arc<Self>, run: RunRecord, mut stop: watch::Receiver<bool>) {
         let thread = run.thread.clone();
         match self.runtime.drive(&thread, &mut stop, Some(run)).await {
-            Ok(Stopped::Settled | Stopped::Interrupted) => {}
+            Ok(Stopped::Settled) => self.store_works(Work::Step),
+            Ok(Stopped::Interrupted) => {}
+            // Every run fails alike until there is room: one report for all of them.
+            Err(RuntimeError::Store(error @ StoreError::DiskFull { .. })) => {
+                self.store_failed(Work::Step, "runs cannot commit", &error)
+            }
             Err(error) => eprintln!(
                 "savepoint serve: {}",
                 crate::text::escape(
@@ -157,7 +195,7 @@ impl<S: CheckpointStore> Daemon<S> {
                         }
                     }
                 }
-                Err(error) => eprintln!("savepoint serve: renewing leases failed: {error}"),
+                Err(error) => self.store_failed(Work::Step, "renewing leases failed", &error),
             }
         }
     }
@@ -188,6 +226,7 @@ pub async fn serve<S: CheckpointStore>(
         running: Mutex::new(HashMap::new()),
         wake: Notify::new(),
         max_runs: config.max_runs.max(1),
+        outage: std::sync::Mutex::new(Outage::default()),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let scheduler = tokio::spawn({

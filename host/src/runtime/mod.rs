@@ -19,6 +19,7 @@ mod backend;
 pub mod daemon;
 mod drive;
 mod error;
+mod outage;
 mod owner;
 mod pins;
 mod secrets;

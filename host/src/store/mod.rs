@@ -21,6 +21,7 @@
 
 mod bundle;
 mod clock;
+mod fault;
 mod pins;
 mod rows;
 mod schema;
@@ -407,6 +408,24 @@ pub enum StoreError {
     /// `gc` may have removed it since it was stored).
     #[error("component {digest} is not stored")]
     ComponentMissing { digest: String },
+    /// The volume holding the database is full (SQLite's "database or disk is full", or an
+    /// I/O error whose cause is `ENOSPC` or a quota): nothing was written. The caller waits
+    /// for space and tries again; everything committed before is intact.
+    #[error(
+        "disk full: cannot write to the database {}: no space is left on its volume; free \
+         some space there (nothing committed is lost)",
+        path.display()
+    )]
+    DiskFull { path: PathBuf },
+    /// The database cannot be written: the file, its folder (where SQLite creates the
+    /// `-wal` and `-shm` files) or its volume is read-only. Nothing was written; trying
+    /// again does not help until someone changes that.
+    #[error(
+        "cannot write to the database {}: {reason}; savepoint needs write access to the \
+         file, to its folder (for the -wal and -shm files beside it) and to its volume",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf, reason: String },
     /// The database file could not be opened.
     #[error("cannot open database {}: {source}", path.display())]
     Open {

@@ -5,21 +5,28 @@
 //! a file written by a newer one is refused.
 
 use std::path::Path;
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::StoreError;
+use super::{StoreError, fault};
 
 /// Settings for every connection: WAL so readers (also in other processes) never block the
 /// writer, a full fsync per commit so an acknowledged step survives power loss, enforced
-/// foreign keys, and a wait instead of an immediate error when another process holds the
-/// write lock.
+/// foreign keys, and a WAL file that shrinks back to 4 MiB whenever a checkpoint has
+/// emptied it. (The WAL grows to about 4 MiB between SQLite's automatic checkpoints, every
+/// 1000 pages; without the limit one big transaction would keep its whole size on disk for
+/// good. The writer also empties the file when it is idle: see `writer`.)
 pub(super) const PRAGMAS: &str = "
-    PRAGMA busy_timeout = 5000;
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;
     PRAGMA foreign_keys = ON;
+    PRAGMA journal_size_limit = 4194304;
 ";
+
+/// How long a connection waits for another one (maybe in another process) that holds the
+/// write lock, before it fails with "database is locked".
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations in order; migration `i` brings `user_version` from `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -42,8 +49,33 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = open(path, flags)?;
-    migrate(&mut conn, path)?;
+    let migrated = migrate(&mut conn, path);
+    migrated.map_err(|error| match fault::classify(&conn, path, error) {
+        StoreError::Db(source) => StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => other,
+    })?;
     Ok(conn)
+}
+
+/// Checks that the database at `path` can be written, on a connection of its own: in a
+/// write transaction, `user_version` is written back with its own value, and the
+/// transaction is rolled back. SQLite opens a file it cannot write read-only without a
+/// word, and only a write statement finds out (a read, or `BEGIN IMMEDIATE` alone, succeeds);
+/// a folder or volume where the `-wal` and `-shm` files cannot be created fails the open.
+/// Nothing reaches the disk: a commit would cost every command an fsync (about 5 ms here).
+pub(super) fn check_writable(path: &Path) -> Result<(), StoreError> {
+    let conn = open_plain(path)?;
+    let probe = || -> Result<(), StoreError> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let version = user_version(&conn)?;
+        conn.pragma_update(None, "user_version", version)?;
+        conn.execute_batch("ROLLBACK")?;
+        Ok(())
+    };
+    probe().map_err(|error| fault::classify(&conn, path, error))
 }
 
 /// Opens the (already migrated) database at `path` with the usual settings, for work
@@ -68,11 +100,19 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
         path: path.to_path_buf(),
         source,
     };
-    let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
-    conn.execute_batch(PRAGMAS).map_err(open_error)?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| {
+        // No connection is left to ask what the OS said: ask the OS again.
+        let create = flags.contains(OpenFlags::SQLITE_OPEN_CREATE);
+        fault::classify_with(path, open_error(source), |_| {
+            fault::open_errno(path, create)
+        })
+    })?;
+    let failed = |source| fault::classify(&conn, path, open_error(source));
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+    conn.execute_batch(PRAGMAS).map_err(failed)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-        .map_err(open_error)?;
+        .map_err(failed)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Corrupt(format!(
             "{}: cannot use write-ahead logging (journal mode is {mode:?})",
@@ -140,6 +180,18 @@ mod tests {
             err.to_string().contains("newer than this savepoint"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_write_check_passes_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let conn = open_writer(&path).unwrap();
+        let wal = dir.path().join("store.db-wal");
+        let before = std::fs::metadata(&wal).unwrap().len();
+        check_writable(&path).unwrap();
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), before);
+        assert_eq!(user_version(&conn).unwrap(), MIGRATIONS.len());
     }
 
     #[test]

@@ -11,12 +11,12 @@ use serde_json::{Map, Value};
 
 use super::pins::*;
 use super::rows::*;
-use super::schema;
 use super::writer::Writer;
 use super::{
     Checkpoint, CheckpointStore, Clock, Collected, ComponentVersion, LogLine, NewRun, RunRecord,
     RunStatus, RunSummary, RunUpgrade, Setback, StepCommit, StepSetback, StoreError,
 };
+use super::{fault, schema};
 
 /// A [`CheckpointStore`] in one SQLite database file. Cloning is cheap and shares the
 /// connections; the writer thread stops when the last clone is dropped.
@@ -53,6 +53,19 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Checks that the database can be written, with a write statement that is rolled
+    /// back: fails with [`StoreError::ReadOnly`] if the file, its folder or its volume is
+    /// read-only. Commands about to write call it first, so that they stop at once with a
+    /// message that names the file.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let path = Arc::clone(&self.path);
+        match tokio::task::spawn_blocking(move || schema::check_writable(&path)).await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
     #[cfg(test)]
     pub(super) fn writer(&self) -> &Writer {
         &self.writer
@@ -66,11 +79,10 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let reader = Arc::clone(&self.reader);
+        let path = Arc::clone(&self.path);
         let task = tokio::task::spawn_blocking(move || {
             let conn = reader.lock().unwrap_or_else(PoisonError::into_inner);
-            // Dropping the transaction ends it (a rollback: nothing was written).
-            let snapshot = conn.unchecked_transaction()?;
-            query(&snapshot)
+            read_snapshot(&conn, &path, query)
         });
         match task.await {
             Ok(result) => result,
@@ -91,9 +103,23 @@ impl SqliteStore {
             .quick_reader
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let snapshot = conn.unchecked_transaction()?;
-        query(&snapshot)
+        read_snapshot(&conn, &self.path, query)
     }
+}
+
+/// Runs `query` on `conn` (a reader of `path`) in one read transaction; its errors as
+/// [`fault::classify`] sees them.
+fn read_snapshot<T>(
+    conn: &Connection,
+    path: &Path,
+    query: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let result = conn
+        .unchecked_transaction()
+        .map_err(StoreError::from)
+        // Dropping the transaction ends it (a rollback: nothing was written).
+        .and_then(|snapshot| query(&snapshot));
+    result.map_err(|error| fault::classify(conn, path, error))
 }
 
 impl CheckpointStore for SqliteStore {

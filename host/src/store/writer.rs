@@ -3,8 +3,13 @@
 //! Commands that queue up while a transaction commits are committed together in the next
 //! transaction (group commit), each inside its own SAVEPOINT so that a failing command is
 //! rolled back alone. No caller hears back before the COMMIT holding its change returned.
+//!
+//! The writer also keeps the WAL file small: when nothing was written for [`IDLE`], and
+//! right after a write failed because the disk is full, it checkpoints the WAL into the
+//! database and truncates it to nothing, giving its space back to the volume.
 
-use std::path::Path;
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -14,7 +19,8 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::{Clock, StoreError};
+use super::schema::BUSY_TIMEOUT;
+use super::{Clock, StoreError, fault};
 
 /// At most this many commands share one transaction.
 const MAX_BATCH: usize = 1024;
@@ -26,6 +32,12 @@ const MAX_BATCH: usize = 1024;
 /// checkpoint usually arrives while it still does; a caller polls as long for its reply.
 /// When commands keep coming, nobody polls: there is always work.
 const POLL: Duration = Duration::from_micros(200);
+
+/// After this long without a write, the writer empties the WAL file (if anything was written
+/// since it last did). Commands that change nothing (a daemon looks for due runs five times
+/// a second) do not count. Long enough that a busy host never pays for it between its
+/// steps; short enough that an idle daemon leaves no WAL behind to fill a small volume.
+const IDLE: Duration = Duration::from_secs(1);
 
 /// The caller's side of the writer thread. Dropping it lets the thread finish the queued
 /// commands and waits for it.
@@ -73,9 +85,13 @@ impl Writer {
         let (queue, commands) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let thread_commits = Arc::clone(&commits);
+        let db_path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("savepoint-store-writer".to_owned())
-            .spawn(move || run(&conn, &*clock, &commands, &thread_commits))
+            .spawn(move || {
+                let db = Db::new(conn, db_path);
+                run(&db, &*clock, &commands, &thread_commits)
+            })
             .map_err(|source| StoreError::Io {
                 path: path.to_path_buf(),
                 source,
@@ -152,10 +168,81 @@ impl Drop for Writer {
     }
 }
 
+/// The writer thread's connection, and what its failures said about the disk.
+struct Db {
+    conn: Connection,
+    path: PathBuf,
+    /// A write failed for want of space since the WAL was last emptied.
+    full: Cell<bool>,
+    /// When something was last written to the WAL file (a commit that changed rows, or a
+    /// write that failed), if it was not emptied since.
+    written: Cell<Option<Instant>>,
+}
+
+impl Db {
+    fn new(conn: Connection, path: PathBuf) -> Db {
+        Db {
+            conn,
+            path,
+            full: Cell::new(false),
+            // Opening may have written (a migration, a recovery).
+            written: Cell::new(Some(Instant::now())),
+        }
+    }
+
+    /// `error` as the caller should see it ([`fault::classify`]), noting a full disk.
+    fn classify(&self, error: StoreError) -> StoreError {
+        let error = fault::classify(&self.conn, &self.path, error);
+        if matches!(error, StoreError::DiskFull { .. }) {
+            self.full.set(true);
+            self.written.set(Some(Instant::now()));
+        }
+        error
+    }
+
+    /// Notes a commit, if it changed anything since `changes` (the connection's
+    /// `total_changes` before it).
+    fn committed(&self, changes: u64) {
+        if self.conn.total_changes() != changes {
+            self.written.set(Some(Instant::now()));
+        }
+    }
+
+    /// How much longer until the WAL is due to be emptied; `None` if it is empty.
+    fn idle_left(&self) -> Option<Duration> {
+        self.written
+            .get()
+            .map(|written| IDLE.saturating_sub(written.elapsed()))
+    }
+
+    /// Checkpoints the whole WAL into the database and truncates the WAL file to zero
+    /// bytes, unless a reader (maybe in another process) still needs it: then it tries
+    /// again later, without waiting for the reader.
+    fn empty_wal(&self) {
+        rollback(&self.conn);
+        let _ = self.conn.busy_timeout(Duration::ZERO);
+        // (busy, frames in the WAL, frames checkpointed): busy = 1 when a reader or another
+        // writer was in the way.
+        let result = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+        let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
+        if let Ok(0) = result {
+            self.written.set(None);
+            self.full.set(false);
+        } else if self.written.get().is_some() {
+            // Try again after another idle while.
+            self.written.set(Some(Instant::now()));
+        }
+    }
+}
+
 /// One queued command, type-erased so that commands returning different types share a queue.
 trait Job: Send {
     /// Runs the command, keeps its result, and returns whether it succeeded.
-    fn execute(&mut self, conn: &Connection, now_ms: i64) -> bool;
+    fn execute(&mut self, db: &Db, now_ms: i64) -> bool;
     /// Records that the command could not run or its transaction could not commit.
     fn fail(&mut self, error: StoreError);
     /// Sends the kept result to the caller.
@@ -173,8 +260,8 @@ where
     T: Send,
     F: Fn(&Connection, i64) -> Result<T, StoreError> + Send,
 {
-    fn execute(&mut self, conn: &Connection, now_ms: i64) -> bool {
-        let result = (self.work)(conn, now_ms);
+    fn execute(&mut self, db: &Db, now_ms: i64) -> bool {
+        let result = (self.work)(&db.conn, now_ms).map_err(|error| db.classify(error));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -192,13 +279,8 @@ where
 }
 
 /// The writer thread: until every sender is gone, take what is queued and commit it.
-fn run(
-    conn: &Connection,
-    clock: &dyn Clock,
-    commands: &mpsc::Receiver<Box<dyn Job>>,
-    commits: &AtomicU64,
-) {
-    while let Some(first) = next_command(commands) {
+fn run(db: &Db, clock: &dyn Clock, commands: &mpsc::Receiver<Box<dyn Job>>, commits: &AtomicU64) {
+    while let Some(first) = next_command(db, commands) {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match commands.try_recv() {
@@ -206,13 +288,20 @@ fn run(
                 Err(_) => break,
             }
         }
-        if batch.len() == 1 || commit_together(conn, clock, &mut batch).is_err() {
-            rollback(conn);
+        let changes = db.conn.total_changes();
+        if batch.len() == 1 || commit_together(db, clock, &mut batch).is_err() {
+            rollback(&db.conn);
             for job in &mut batch {
-                commit_alone(conn, clock, job.as_mut(), commits);
+                commit_alone(db, clock, job.as_mut(), commits);
             }
         } else {
             commits.fetch_add(1, Ordering::SeqCst);
+            db.committed(changes);
+        }
+        if db.full.get() || db.idle_left() == Some(Duration::ZERO) {
+            // After a full disk, give the WAL's space back at once: it may be what filled
+            // the volume, and the callers retry when there is room.
+            db.empty_wal();
         }
         for job in batch {
             job.reply();
@@ -220,9 +309,9 @@ fn run(
     }
 }
 
-/// The next command: polled for up to [`POLL`], then waited for. `None` once every sender
-/// is gone.
-fn next_command(commands: &mpsc::Receiver<Box<dyn Job>>) -> Option<Box<dyn Job>> {
+/// The next command: polled for up to [`POLL`], then waited for; the WAL is emptied when
+/// [`IDLE`] has passed since the last write. `None` once every sender is gone.
+fn next_command(db: &Db, commands: &mpsc::Receiver<Box<dyn Job>>) -> Option<Box<dyn Job>> {
     let polling = Instant::now();
     loop {
         match commands.try_recv() {
@@ -231,23 +320,28 @@ fn next_command(commands: &mpsc::Receiver<Box<dyn Job>>) -> Option<Box<dyn Job>>
             // Yield rather than spin: on a small machine the thread that will send the
             // command may need this core.
             Err(mpsc::TryRecvError::Empty) if polling.elapsed() < POLL => std::thread::yield_now(),
-            Err(mpsc::TryRecvError::Empty) => return commands.recv().ok(),
+            Err(mpsc::TryRecvError::Empty) => break,
         }
     }
+    while let Some(left) = db.idle_left() {
+        match commands.recv_timeout(left) {
+            Ok(job) => return Some(job),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) => db.empty_wal(),
+        }
+    }
+    commands.recv().ok()
 }
 
 /// Commits the whole batch in one transaction, each command in its own savepoint. An error
 /// here means the transaction itself failed; the caller rolls back and retries one by one.
-fn commit_together(
-    conn: &Connection,
-    clock: &dyn Clock,
-    batch: &mut [Box<dyn Job>],
-) -> rusqlite::Result<()> {
+fn commit_together(db: &Db, clock: &dyn Clock, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+    let conn = &db.conn;
     rollback(conn);
     conn.execute_batch("BEGIN IMMEDIATE")?;
     for job in batch.iter_mut() {
         conn.execute_batch("SAVEPOINT command")?;
-        if job.execute(conn, clock.now_ms()) {
+        if job.execute(db, clock.now_ms()) {
             conn.execute_batch("RELEASE command")?;
         } else {
             conn.execute_batch("ROLLBACK TO command; RELEASE command")?;
@@ -257,23 +351,28 @@ fn commit_together(
 }
 
 /// Commits one command in its own transaction.
-fn commit_alone(conn: &Connection, clock: &dyn Clock, job: &mut dyn Job, commits: &AtomicU64) {
+fn commit_alone(db: &Db, clock: &dyn Clock, job: &mut dyn Job, commits: &AtomicU64) {
+    let conn = &db.conn;
     rollback(conn);
+    let changes = conn.total_changes();
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
-        job.fail(error.into());
+        job.fail(db.classify(error.into()));
         return;
     }
-    if !job.execute(conn, clock.now_ms()) {
+    if !job.execute(db, clock.now_ms()) {
         rollback(conn);
         return;
     }
     match conn.execute_batch("COMMIT") {
         Ok(()) => {
             commits.fetch_add(1, Ordering::SeqCst);
+            db.committed(changes);
         }
         Err(error) => {
+            // Classified before the rollback, which may overwrite what the OS said.
+            let error = db.classify(error.into());
             rollback(conn);
-            job.fail(error.into());
+            job.fail(error);
         }
     }
 }
@@ -349,6 +448,39 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 22);
+    }
+
+    #[tokio::test]
+    async fn the_wal_is_emptied_when_nothing_was_written_for_a_while() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(&dir);
+        let wal = dir.path().join("writer.db-wal");
+        writer.call(insert(1)).await.unwrap();
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        // Commands that write nothing (a daemon's claims that find no due run) keep coming,
+        // and do not keep the WAL from being emptied.
+        let started = Instant::now();
+        while std::fs::metadata(&wal).unwrap().len() > 0 {
+            assert!(
+                started.elapsed() < IDLE * 20,
+                "the WAL is still {} bytes",
+                std::fs::metadata(&wal).unwrap().len()
+            );
+            writer
+                .call(|conn, _| {
+                    Ok(conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?)
+                })
+                .await
+                .unwrap();
+            tokio::time::sleep(IDLE / 10).await;
+        }
+        // Nothing was lost, and writing goes on.
+        writer.call(insert(2)).await.unwrap();
+        let count: i64 = writer
+            .call(|conn, _| Ok(conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(count, 2);
     }
 
     #[tokio::test]
