@@ -49,6 +49,11 @@
 //! - `"escapes_fail"`: log them, then fail (fatal) with them in the message.
 //! - `"big_int"`: return `{"big": 123456789012345678901234567890, "small": 1}`
 //!   (an integer beyond 64 bits, as raw JSON text).
+//! - `"big_states"`: a loop of `steps` steps (default 60) with a big state:
+//!   return `{"big": <bytes x's>, "n": n + 1}` (`n` from the state, 0 at first)
+//!   and go to the route named like the node itself until `n + 1` reaches
+//!   `steps`, then to `end`. `big` is the same each step, so the database
+//!   stores it once while every whole state in the history holds it.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -87,6 +92,8 @@ enum Mode {
     EscapesFail,
     /// An integer beyond 64 bits in the update.
     BigInt,
+    /// A loop whose every state holds a big string.
+    BigStates,
 }
 
 /// An OSC that sets the window title, a CSI that clears the screen, a C1 CSI,
@@ -111,6 +118,8 @@ struct Config {
     secret: String,
     #[serde(default)]
     via: String,
+    #[serde(default = "default_steps")]
+    steps: u64,
 }
 
 fn default_bytes() -> usize {
@@ -125,6 +134,10 @@ fn default_ms() -> u64 {
     u64::MAX
 }
 
+fn default_steps() -> u64 {
+    60
+}
+
 struct Hostile;
 
 impl Node for Hostile {
@@ -134,7 +147,7 @@ impl Node for Hostile {
     type Config = Config;
     type State = Value;
 
-    fn run(ctx: &Context<Config>, _state: Value) -> Result<Outcome, Failure> {
+    fn run(ctx: &Context<Config>, state: Value) -> Result<Outcome, Failure> {
         let config = &ctx.config;
         log::info!("{}: mode {:?}", ctx.node, config.mode);
         Ok(match config.mode {
@@ -222,6 +235,18 @@ impl Node for Hostile {
             }
             Mode::BigInt => {
                 Outcome::update_raw(r#"{"big": 123456789012345678901234567890, "small": 1}"#)
+            }
+            Mode::BigStates => {
+                let n = state.get("n").and_then(Value::as_u64).unwrap_or(0) + 1;
+                let route = if n < config.steps {
+                    ctx.node.as_str()
+                } else {
+                    "end"
+                };
+                let mut update = huge_update(config.bytes);
+                update.truncate(update.len() - 1);
+                update.push_str(&format!(", \"n\": {n}}}"));
+                Outcome::update_raw(update).goto(route)
             }
         })
     }
