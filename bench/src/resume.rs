@@ -181,7 +181,7 @@ impl Bed {
             return Err(format!("final state {state}, not count {NODES}"));
         }
         let logs = self.json(db, &["logs", thread, "--json"])?;
-        let nodes: Vec<String> = logs
+        let nodes: Vec<String> = logs["entries"]
             .as_array()
             .into_iter()
             .flatten()

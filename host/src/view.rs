@@ -2,10 +2,11 @@
 //! `--json` prints and what the HTTP API answers. Other tools parse these, so
 //! they change only by adding fields.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
 
 use crate::plugin::PluginLoad;
-use crate::store::{Checkpoint, LogLine, RunRecord, RunSummary, format_time};
+use crate::store::{HistoryEntry, LogLine, Page, RunRecord, RunSummary, StoreError, format_time};
 
 /// A run's position and outcome (`status --json`, `GET /runs/{id}`).
 pub fn status(run: &RunRecord) -> Value {
@@ -30,21 +31,108 @@ pub fn status(run: &RunRecord) -> Value {
     })
 }
 
-/// One checkpoint (an item of `history --json`).
-pub fn checkpoint(checkpoint: &Checkpoint) -> Value {
-    json!({
-        "step": checkpoint.step,
-        "node": checkpoint.node,
-        "state": checkpoint.state,
-        "next": checkpoint.next,
-        "component_digest": checkpoint.component_digest,
-        "workflow_digest": checkpoint.workflow_digest,
-        "created_at": format_time(checkpoint.created_at_ms),
-    })
+/// One history entry (an item of `history --json`'s `entries`): the checkpoint's own
+/// fields, `changed` (each key the step wrote, with the size of its new value's JSON in
+/// bytes), and `state` only when the whole states were asked for.
+pub fn history_entry(entry: &HistoryEntry) -> HistoryEntryJson<'_> {
+    HistoryEntryJson {
+        step: entry.step,
+        node: &entry.node,
+        next: &entry.next,
+        changed: entry
+            .changed
+            .iter()
+            .map(|(key, bytes)| (key.clone(), Value::from(*bytes)))
+            .collect(),
+        state: entry.state.as_ref(),
+        component_digest: &entry.component_digest,
+        workflow_digest: &entry.workflow_digest,
+        created_at: format_time(entry.created_at_ms),
+    }
 }
 
-pub fn history(checkpoints: &[Checkpoint]) -> Value {
-    Value::Array(checkpoints.iter().map(checkpoint).collect())
+/// See [`history_entry`]; serialized from references, so that a whole state is never
+/// copied on its way out.
+#[derive(Debug, Serialize)]
+pub struct HistoryEntryJson<'a> {
+    step: u64,
+    node: &'a str,
+    next: &'a [String],
+    changed: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a Map<String, Value>>,
+    component_digest: &'a str,
+    workflow_digest: &'a str,
+    created_at: String,
+}
+
+/// A page (`history --json`, `logs --json`, `GET /runs/{id}/history` and `/logs`) as JSON
+/// text, written piece by piece as its entries are read:
+/// `{"entries": [` one entry per line `], "next_cursor": "<cursor>"}`, where
+/// `next_cursor` is `null` when the page reached the end. The CLI prints the pieces, the
+/// API sends them; neither holds more than one entry.
+#[derive(Debug)]
+pub struct JsonPage<T> {
+    page: Page<T>,
+    written: usize,
+    closed: bool,
+}
+
+/// An entry of a [`JsonPage`].
+pub trait PageEntry {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+}
+
+impl PageEntry for HistoryEntry {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &history_entry(self))
+    }
+}
+
+impl PageEntry for LogLine {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &log_line(self))
+    }
+}
+
+impl<T: PageEntry> JsonPage<T> {
+    pub fn new(page: Page<T>) -> JsonPage<T> {
+        JsonPage {
+            page,
+            written: 0,
+            closed: false,
+        }
+    }
+
+    /// The next piece of the text, or `None` after the last.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.closed {
+            return Ok(None);
+        }
+        let opening: &[u8] = if self.written == 0 {
+            b"{\"entries\": [\n"
+        } else {
+            b",\n"
+        };
+        let Some(entry) = self.page.next().await? else {
+            self.closed = true;
+            let cursor = Value::from(self.page.next_cursor().map(|c| c.to_string()));
+            let opening = if self.written == 0 {
+                "{\"entries\": ["
+            } else {
+                "\n"
+            };
+            return Ok(Some(
+                format!("{opening}], \"next_cursor\": {cursor}}}\n").into_bytes(),
+            ));
+        };
+        self.written += 1;
+        let mut out = opening.to_vec();
+        entry
+            .write_json(&mut out)
+            .map_err(|error| StoreError::Corrupt(format!("cannot encode as JSON: {error}")))?;
+        Ok(Some(out))
+    }
 }
 
 pub fn log_line(line: &LogLine) -> Value {

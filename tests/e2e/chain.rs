@@ -104,7 +104,7 @@ next = "end"
     assert_eq!(seen["resume"], Value::Null);
     assert_eq!(seen["idempotency_key"], "ctx-1/2/look");
 
-    let logs = env.json(&["logs", "ctx-1", "--json"]);
+    let logs = Value::Array(env.logs("ctx-1"));
     let echo_levels: Vec<&str> = logs
         .as_array()
         .unwrap()

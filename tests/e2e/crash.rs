@@ -100,7 +100,7 @@ fn kill_and_resume(kill_after: u64, start_count: i64) {
     assert_eq!(env.status(&thread)["status"], "completed");
 
     // Each committed step carries exactly one line from its counter.
-    let logs = env.json(&["logs", &thread, "--json"]);
+    let logs = Value::Array(env.logs(&thread));
     for step in 1..=10u64 {
         let lines = logs
             .as_array()

@@ -284,7 +284,7 @@ fn crash_recovery_under_load() {
 
     for thread in &threads {
         let state = daemon.get(&format!("/runs/{thread}/state")).json();
-        let history = daemon.get(&format!("/runs/{thread}/history")).json();
+        let history = daemon.get(&format!("/runs/{thread}/history")).json()["entries"].clone();
         assert_ran_once(thread, NODES, &state, history.as_array().unwrap());
     }
     // Logs are written with the checkpoint: one line per committed step.
@@ -349,7 +349,7 @@ fn two_daemons_share_one_database() {
     for thread in &threads {
         // Read through the other daemon: both serve the same database.
         let state = two.get(&format!("/runs/{thread}/state")).json();
-        let history = one.get(&format!("/runs/{thread}/history")).json();
+        let history = one.get(&format!("/runs/{thread}/history")).json()["entries"].clone();
         assert_ran_once(thread, NODES, &state, history.as_array().unwrap());
     }
     let completed = runs(&two, "?status=completed");
@@ -492,7 +492,7 @@ fn a_surviving_daemon_takes_over_the_runs_of_a_killed_one_at_once() {
     );
     for thread in &threads {
         let state = survivor.get(&format!("/runs/{thread}/state")).json();
-        let history = survivor.get(&format!("/runs/{thread}/history")).json();
+        let history = survivor.get(&format!("/runs/{thread}/history")).json()["entries"].clone();
         assert_ran_once(thread, NODES, &state, history.as_array().unwrap());
     }
 }

@@ -198,18 +198,37 @@ impl Env {
         self.json(&["state", thread, "--json"])
     }
 
+    /// Every checkpoint of a run, newest first, with whole states: all pages of
+    /// `history --states --json`.
     pub fn history(&self, thread: &str) -> Vec<Value> {
-        match self.json(&["history", thread, "--json"]) {
-            Value::Array(items) => items,
-            other => panic!("history --json is not an array: {other}"),
-        }
+        self.pages(&["history", thread, "--states", "--json", "--limit", "1000"])
     }
 
-    /// `logs --json` of a run.
+    /// Every line of `logs --json` of a run (all pages).
     pub fn logs(&self, thread: &str) -> Vec<Value> {
-        match self.json(&["logs", thread, "--json"]) {
-            Value::Array(items) => items,
-            other => panic!("logs --json is not an array: {other}"),
+        self.pages(&["logs", thread, "--json", "--limit", "10000"])
+    }
+
+    /// The entries of every page of a paged command (`history`, `logs`), following
+    /// `next_cursor`.
+    pub fn pages(&self, args: &[&str]) -> Vec<Value> {
+        let mut entries = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut all = args.to_vec();
+            if let Some(cursor) = &cursor {
+                all.extend(["--cursor", cursor]);
+            }
+            let page = self.json(&all);
+            match &page["entries"] {
+                Value::Array(items) => entries.extend(items.iter().cloned()),
+                other => panic!("savepoint {all:?}: no entries array but {other}"),
+            }
+            match &page["next_cursor"] {
+                Value::Null => return entries,
+                Value::String(next) => cursor = Some(next.clone()),
+                other => panic!("savepoint {all:?}: next_cursor is {other}"),
+            }
         }
     }
 

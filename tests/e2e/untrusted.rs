@@ -68,7 +68,11 @@ fn text_from_nodes_and_files_is_printed_escaped() {
         &env.ok(&["logs", "esc", "--json"]),
         "\\u009b",
     );
-    assert_inert("history", &env.ok(&["history", "esc"]), "\\u001b]0;pwned");
+    assert_inert(
+        "history --states",
+        &env.ok(&["history", "esc", "--states"]),
+        "\\u001b]0;pwned",
+    );
     assert_inert("runs", &env.ok(&["runs"]), "wf\\u{1b}]0;title");
 
     // `state` prints JSON in both forms, escaped as JSON: the same value.
@@ -203,7 +207,7 @@ fn big_integers_stay_exact() {
         state.trim(),
         format!("{{\"given\":-{BIG},\"float\":1.000000000000000000001,\"big\":{BIG},\"small\":1}}")
     );
-    let history = env.ok(&["history", "big", "--json"]);
+    let history = env.ok(&["history", "big", "--states", "--json"]);
     assert!(history.contains(&format!("\"big\":{BIG}")), "{history}");
     assert!(history.contains(&format!("\"given\":-{BIG}")), "{history}");
     let pretty = env.ok(&["state", "big"]);

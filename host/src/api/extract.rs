@@ -1,5 +1,5 @@
 //! Turning a request into checked values: JSON object bodies, thread ids from the path,
-//! the `status` filter. Every failure is a JSON error response whose message says what
+//! query parameters. Every failure is a JSON error response whose message says what
 //! is wrong, so handlers see only valid input.
 
 use axum::body::Bytes;
@@ -9,9 +9,10 @@ use axum::extract::{FromRequest, Path, Query, Request};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
+use super::PageQuery;
 use super::error::{ApiError, HttpError};
 use super::guard::BodyDeadline;
-use crate::store::RunStatus;
+use crate::store::{Cursor, PageSize, RunStatus};
 
 /// The largest request body accepted; larger ones get 413.
 pub(super) const BODY_LIMIT: usize = 1024 * 1024;
@@ -238,32 +239,113 @@ pub(super) fn check_workflow_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The query of `GET /runs`: only `status`, at most once, and a valid one.
-pub(super) fn status_filter(
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Option<RunStatus>, ApiError> {
-    let Query(pairs) = query.map_err(|rejection| {
-        ApiError::BadRequest(format!(
-            "the query string is not valid: {}",
-            rejection.body_text()
-        ))
-    })?;
-    let mut status = None;
-    for (key, value) in pairs {
-        if key != "status" {
+/// The query parameters of a request, taken one by one and checked, so that each error
+/// names its parameter; each may be given at most once. [`Params::finish`] rejects
+/// whatever was not taken.
+#[derive(Debug)]
+pub(super) struct Params {
+    pairs: Vec<(String, String)>,
+    expected: Vec<&'static str>,
+}
+
+impl Params {
+    pub(super) fn new(
+        query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    ) -> Result<Params, ApiError> {
+        let Query(pairs) = query.map_err(|rejection| {
+            ApiError::BadRequest(format!(
+                "the query string is not valid: {}",
+                rejection.body_text()
+            ))
+        })?;
+        Ok(Params {
+            pairs,
+            expected: Vec::new(),
+        })
+    }
+
+    fn take(&mut self, name: &'static str) -> Result<Option<String>, ApiError> {
+        self.expected.push(name);
+        let mut values = Vec::new();
+        self.pairs.retain(|(key, value)| {
+            let found = key == name;
+            if found {
+                values.push(value.clone());
+            }
+            !found
+        });
+        if values.len() > 1 {
             return Err(ApiError::BadRequest(format!(
-                "unknown query parameter {key:?} (expected \"status\")"
+                "query parameter \"{name}\" is given more than once"
             )));
         }
-        if status.is_some() {
-            return Err(ApiError::BadRequest(
-                "query parameter \"status\" is given more than once".to_string(),
-            ));
-        }
-        let parsed = value.parse::<RunStatus>().map_err(|error| {
-            ApiError::BadRequest(format!("query parameter \"status\": {error}"))
-        })?;
-        status = Some(parsed);
+        Ok(values.pop())
     }
-    Ok(status)
+
+    /// `status`: a run status.
+    pub(super) fn status(&mut self) -> Result<Option<RunStatus>, ApiError> {
+        self.take("status")?
+            .map(|value| {
+                value.parse::<RunStatus>().map_err(|error| {
+                    ApiError::BadRequest(format!("query parameter \"status\": {error}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// `limit` (1 to `size.max`, `size.default` when absent) and `cursor` (as a previous
+    /// page handed it out).
+    pub(super) fn page(&mut self, size: PageSize) -> Result<PageQuery, ApiError> {
+        let limit = self.limit(size)?;
+        let cursor = self
+            .take("cursor")?
+            .map(|value| {
+                value.parse::<Cursor>().map_err(|error| {
+                    ApiError::BadRequest(format!("query parameter \"cursor\": {error}"))
+                })
+            })
+            .transpose()?;
+        Ok(PageQuery { cursor, limit })
+    }
+
+    /// `limit`: 1 to `size.max`, `size.default` when absent.
+    pub(super) fn limit(&mut self, size: PageSize) -> Result<usize, ApiError> {
+        let asked = self
+            .take("limit")?
+            .map(|value| {
+                value.parse::<usize>().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "query parameter \"limit\" must be a whole number, not {value:?}"
+                    ))
+                })
+            })
+            .transpose()?;
+        size.check(asked)
+            .map_err(|error| ApiError::BadRequest(format!("query parameter \"limit\": {error}")))
+    }
+
+    /// A parameter that is `true` or `false`; absent is false.
+    pub(super) fn flag(&mut self, name: &'static str) -> Result<bool, ApiError> {
+        match self.take(name)?.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "query parameter \"{name}\" must be true or false, not {other:?}"
+            ))),
+        }
+    }
+
+    /// Fails on the first parameter that was not asked for.
+    pub(super) fn finish(self) -> Result<(), ApiError> {
+        let Some((unknown, _)) = self.pairs.first() else {
+            return Ok(());
+        };
+        let expected = match self.expected.as_slice() {
+            [] => "this route takes none".to_string(),
+            names => format!("expected {}", quoted_list(names)),
+        };
+        Err(ApiError::BadRequest(format!(
+            "unknown query parameter {unknown:?} ({expected})"
+        )))
+    }
 }

@@ -13,8 +13,9 @@
 //!   the JSON content type and the `Origin` (cross-site requests, DNS rebinding).
 //! - `server`: [`serve`], the accept loop: header and body read timeouts and a
 //!   connection limit (slow and idle clients).
-//! - `extract`: JSON object bodies, thread ids, the `status` filter, each turned
-//!   into a checked value or an error naming what is wrong.
+//! - `extract`: JSON object bodies, thread ids, query parameters (`status`, `limit`,
+//!   `cursor`, `states`), each turned into a checked value or an error naming what is
+//!   wrong.
 //! - `routes`: one handler per route, calling the [`Backend`].
 //! - `error`: [`ApiError`] and the JSON error response.
 //!
@@ -22,10 +23,11 @@
 //! | --- | --- | --- |
 //! | `GET /health` | | `{"status": "ok"}` |
 //! | `POST /runs` | `{"workflow", "thread"?, "input"?}` | 201, [`Backend::create_run`] |
-//! | `GET /runs?status=running` | | [`Backend::list_runs`] |
+//! | `GET /runs?status=running&limit=100` | | [`Backend::list_runs`] |
 //! | `GET /runs/{id}` | | [`Backend::run_status`] |
 //! | `GET /runs/{id}/state` | | [`Backend::run_state`] |
-//! | `GET /runs/{id}/history` | | [`Backend::run_history`] |
+//! | `GET /runs/{id}/history?limit=&cursor=&states=` | | [`Backend::run_history`], streamed |
+//! | `GET /runs/{id}/logs?limit=&cursor=` | | [`Backend::run_logs`], streamed |
 //! | `POST /runs/{id}/resume` | empty, or `{"input"?, "upgrade"?}` | [`Backend::resume`] |
 //! | `POST /runs/{id}/cancel` | empty, or `{}` | [`Backend::cancel`] |
 //! | `GET /workflows` | | [`Backend::workflows`] |
@@ -56,13 +58,15 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
+use futures_util::Stream;
 use serde_json::{Map, Value};
 
 pub use error::ApiError;
 pub use guard::{AllowedHost, Token};
 pub use server::serve;
 
-use crate::store::RunStatus;
+use crate::store::{Cursor, HistoryDetail, Page, RunStatus};
+use crate::view::{JsonPage, PageEntry};
 
 /// A checked `POST /runs` request.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +83,32 @@ pub struct CreateRun {
 /// What a [`Backend`] method returns: boxed so that the trait stays object safe.
 pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
 
+/// A JSON text sent piece by piece as it is read (a page of history or logs), so that the
+/// daemon holds about one entry of it at a time. An error after the first piece can only
+/// cut the response short (the client sees a truncated body).
+pub type JsonStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, ApiError>> + Send>>;
+
+/// A checked page request (`?limit=&cursor=`): `limit` is within the page size of its
+/// kind, the default when the request gave none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageQuery {
+    pub cursor: Option<Cursor>,
+    pub limit: usize,
+}
+
+/// A store page as the JSON text of [`crate::view::JsonPage`], piece by piece.
+pub fn page_stream<T: PageEntry + Send + 'static>(page: Page<T>) -> JsonStream {
+    let pieces = futures_util::stream::unfold(Some(JsonPage::new(page)), |json| async move {
+        let mut json = json?;
+        match json.next_chunk().await {
+            Ok(Some(piece)) => Some((Ok(piece), Some(json))),
+            Ok(None) => None,
+            Err(error) => Some((Err(ApiError::Internal(error.to_string())), None)),
+        }
+    });
+    Box::pin(pieces)
+}
+
 /// Where checked requests go. The daemon implements it over the runtime and the store;
 /// each value returned is sent as the response body as is (the shapes of
 /// `savepoint status --json` and friends), each error as its status and message.
@@ -87,13 +117,22 @@ pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>
 pub trait Backend: Send + Sync + 'static {
     /// Creates and starts a run; returns the new run's status object.
     fn create_run(&self, req: CreateRun) -> BackendFuture<'_, Value>;
-    /// The status objects of all runs, or of those in `status`: an array.
-    fn list_runs(&self, status: Option<RunStatus>) -> BackendFuture<'_, Value>;
+    /// The status objects of the `limit` most recently updated runs, or of those in
+    /// `status`: an array.
+    fn list_runs(&self, status: Option<RunStatus>, limit: usize) -> BackendFuture<'_, Value>;
     fn run_status(&self, thread: String) -> BackendFuture<'_, Value>;
     /// The run's latest state.
     fn run_state(&self, thread: String) -> BackendFuture<'_, Value>;
-    /// The run's checkpoints.
-    fn run_history(&self, thread: String) -> BackendFuture<'_, Value>;
+    /// A page of the run's checkpoints, newest first:
+    /// `{"entries": [...], "next_cursor": ...}` (see [`crate::view::JsonPage`]).
+    fn run_history(
+        &self,
+        thread: String,
+        page: PageQuery,
+        detail: HistoryDetail,
+    ) -> BackendFuture<'_, JsonStream>;
+    /// A page of the run's log lines, oldest first, shaped as [`Backend::run_history`]'s.
+    fn run_logs(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream>;
     /// Resumes a parked or failed run, with the user's input if any (`null` is none);
     /// with `upgrade`, first moves it to the current workflow and plugin files.
     fn resume(
@@ -150,6 +189,7 @@ pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig)
         .route("/runs/{id}", get(routes::run_status))
         .route("/runs/{id}/state", get(routes::run_state))
         .route("/runs/{id}/history", get(routes::run_history))
+        .route("/runs/{id}/logs", get(routes::run_logs))
         .route("/runs/{id}/resume", post(routes::resume))
         .route("/runs/{id}/cancel", post(routes::cancel))
         .route("/workflows", get(routes::workflows))

@@ -4,16 +4,18 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, HttpError};
-use super::extract::{
-    Fields, JsonObject, check_thread, check_workflow_name, path_thread, status_filter,
-};
-use super::{Backend, CreateRun};
+use super::extract::{Fields, JsonObject, Params, check_thread, check_workflow_name, path_thread};
+use super::{Backend, CreateRun, JsonStream};
+use crate::store::{HISTORY_PAGE, HistoryDetail, LOG_PAGE, RUNS_PAGE};
 
 type Backed = State<Arc<dyn Backend>>;
 type Reply = Result<Json<Value>, ApiError>;
@@ -52,13 +54,16 @@ pub(super) async fn create_run(
     Ok((StatusCode::CREATED, Json(run)))
 }
 
-/// `GET /runs?status=running`
+/// `GET /runs?status=running&limit=100`
 pub(super) async fn list_runs(
     State(backend): Backed,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Reply {
-    let status = status_filter(query)?;
-    Ok(Json(backend.list_runs(status).await?))
+    let mut params = Params::new(query)?;
+    let status = params.status()?;
+    let limit = params.limit(RUNS_PAGE)?;
+    params.finish()?;
+    Ok(Json(backend.list_runs(status, limit).await?))
 }
 
 /// `GET /runs/{id}`
@@ -79,13 +84,45 @@ pub(super) async fn run_state(
     Ok(Json(backend.run_state(thread).await?))
 }
 
-/// `GET /runs/{id}/history`
+/// `GET /runs/{id}/history?limit=50&cursor=C&states=true`
 pub(super) async fn run_history(
     State(backend): Backed,
     path: Result<Path<String>, PathRejection>,
-) -> Reply {
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
     let thread = path_thread(path)?;
-    Ok(Json(backend.run_history(thread).await?))
+    let mut params = Params::new(query)?;
+    let page = params.page(HISTORY_PAGE)?;
+    let detail = match params.flag("states")? {
+        true => HistoryDetail::WholeStates,
+        false => HistoryDetail::ChangedKeys,
+    };
+    params.finish()?;
+    let pieces = backend.run_history(thread, page, detail).await?;
+    Ok(streamed(pieces))
+}
+
+/// `GET /runs/{id}/logs?limit=1000&cursor=C`
+pub(super) async fn run_logs(
+    State(backend): Backed,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let thread = path_thread(path)?;
+    let mut params = Params::new(query)?;
+    let page = params.page(LOG_PAGE)?;
+    params.finish()?;
+    let pieces = backend.run_logs(thread, page).await?;
+    Ok(streamed(pieces))
+}
+
+/// A 200 whose JSON body is written as its pieces come.
+fn streamed(pieces: JsonStream) -> Response {
+    (
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(pieces),
+    )
+        .into_response()
 }
 
 /// `POST /runs/{id}/resume` with `{"input"?: <any JSON>, "upgrade"?: bool}` or an

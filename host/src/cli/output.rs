@@ -95,13 +95,64 @@ pub fn short_digest(digest: &str) -> String {
     format!("sha256:{}", safe(&hex[..cut]))
 }
 
-/// A one-line rendering of a JSON value, cut to `max` characters, safe to print.
-pub fn one_line(value: &Value, max: usize) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(max) {
-        None => json_text(&text).into_owned(),
-        Some((cut, _)) => format!("{}…", json_text(&text[..cut])),
+/// A one-line rendering of a JSON value, cut to `max` characters, safe to print. Only
+/// the start of the value is serialized, however large it is.
+pub fn one_line(value: &impl serde::Serialize, max: usize) -> String {
+    /// Takes bytes until it holds `cap`, then refuses (which ends serializing).
+    struct Capped {
+        text: Vec<u8>,
+        cap: usize,
     }
+    impl Write for Capped {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let room = self.cap - self.text.len();
+            if room == 0 {
+                return Err(std::io::Error::other("enough"));
+            }
+            let taken = bytes.len().min(room);
+            self.text.extend_from_slice(&bytes[..taken]);
+            Ok(taken)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    // A character is at most 4 bytes: this holds more than `max` of them when cut.
+    let mut capped = Capped {
+        text: Vec::new(),
+        cap: max.saturating_mul(4).saturating_add(4),
+    };
+    let _ = serde_json::to_writer(&mut capped, value);
+    json_text(&cut(&String::from_utf8_lossy(&capped.text), max)).into_owned()
+}
+
+/// `text` cut to `max` characters, with `…` when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
+/// `word` as a shell would read it back: as is if it is plain, else in single quotes
+/// (and safe to print).
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+=".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", safe(&word.replace('\'', "'\\''")))
+    }
+}
+
+/// A piece of JSON text (as [`crate::view::JsonPage`] writes it) to `out`, safe to
+/// print.
+pub fn write_json(out: &mut impl Write, piece: &[u8]) -> std::io::Result<()> {
+    let text = String::from_utf8_lossy(piece);
+    out.write_all(json_text(&text).as_bytes())
 }
 
 /// One JSON value on one line (`--json` output), safe to print.

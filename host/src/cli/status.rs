@@ -38,3 +38,11 @@ pub async fn store_run<S: crate::store::CheckpointStore>(
             thread: thread.to_string(),
         })?)
 }
+
+/// A store error, with a missing run named as [`store_run`] names it.
+pub fn named(error: crate::store::StoreError) -> anyhow::Error {
+    match error {
+        crate::store::StoreError::NotFound { thread } => RuntimeError::NotFound { thread }.into(),
+        other => other.into(),
+    }
+}

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::daemon::Daemon;
 use super::{RuntimeError, StartRun};
-use crate::api::{ApiError, Backend, BackendFuture, CreateRun};
-use crate::store::{CheckpointStore, RunStatus, StoreError};
+use crate::api::{ApiError, Backend, BackendFuture, CreateRun, JsonStream, PageQuery, page_stream};
+use crate::store::{CheckpointStore, HistoryDetail, RunStatus, StoreError};
 use crate::workflow::{Workflow, WorkflowError};
 
 pub(super) struct DaemonBackend<S> {
@@ -57,8 +57,12 @@ impl From<RuntimeError> for ApiError {
     }
 }
 
+/// A store error as the API reports it; a missing run is named as the runtime names it.
 fn internal(error: StoreError) -> ApiError {
-    ApiError::from(RuntimeError::from(error))
+    match error {
+        StoreError::NotFound { thread } => ApiError::from(RuntimeError::NotFound { thread }),
+        other => ApiError::from(RuntimeError::from(other)),
+    }
 }
 
 impl<S: CheckpointStore> DaemonBackend<S> {
@@ -160,13 +164,13 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         Box::pin(self.create(request))
     }
 
-    fn list_runs(&self, status: Option<RunStatus>) -> BackendFuture<'_, Value> {
+    fn list_runs(&self, status: Option<RunStatus>, limit: usize) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let runs = self
                 .daemon
                 .runtime
                 .store
-                .list_runs(status)
+                .list_runs(status, limit)
                 .await
                 .map_err(internal)?;
             Ok(crate::view::summaries(&runs))
@@ -184,17 +188,30 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         })
     }
 
-    fn run_history(&self, thread: String) -> BackendFuture<'_, Value> {
+    fn run_history(
+        &self,
+        thread: String,
+        page: PageQuery,
+        detail: HistoryDetail,
+    ) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
-            self.daemon.runtime.load(&thread).await?;
-            let history = self
-                .daemon
-                .runtime
-                .store
-                .history(&thread)
+            let store = &self.daemon.runtime.store;
+            let page = store
+                .history_page(&thread, page.cursor, page.limit, detail)
                 .await
                 .map_err(internal)?;
-            Ok(crate::view::history(&history))
+            Ok(page_stream(page))
+        })
+    }
+
+    fn run_logs(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream> {
+        Box::pin(async move {
+            let store = &self.daemon.runtime.store;
+            let page = store
+                .logs_page(&thread, page.cursor, page.limit)
+                .await
+                .map_err(internal)?;
+            Ok(page_stream(page))
         })
     }
 

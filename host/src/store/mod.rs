@@ -18,10 +18,17 @@
 //! run's input is the writes of step 0, and reads put whole states back together (the
 //! latest write of every key). Values of 1 KiB of JSON or more are stored once, by
 //! digest, however many runs and steps hold them.
+//!
+//! Every read has a memory bound independent of the run's length and of the number of
+//! runs: a run's history and logs are read in pages ([`Page`]), handed over one entry at a
+//! time, and run listings are limited; only a run's current state is whole, and it is
+//! bounded by the workflow's `max_state`.
 
 mod bundle;
 mod clock;
 mod fault;
+mod page;
+mod paged;
 mod pins;
 mod rows;
 mod schema;
@@ -41,6 +48,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use clock::{Clock, LONGEST_WAIT, ManualClock, SystemClock, format_time, wake_time};
+pub use page::{
+    Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, Page, PageSize, PageSizeError,
+    ParseCursorError, RUNS_PAGE, STATE_PAGE_BYTES,
+};
 pub use sqlite::SqliteStore;
 
 /// Encodes the state keys of a checkpoint (or a run's input) as [`SqliteStore`] does before
@@ -294,20 +305,6 @@ pub enum Setback {
         payload: Value,
         deadline_ms: Option<i64>,
     },
-}
-
-/// The state after one committed step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub thread: String,
-    pub step: u64,
-    /// The node that ran in this step.
-    pub node: String,
-    pub state: Map<String, Value>,
-    pub next: Vec<String>,
-    pub component_digest: String,
-    pub workflow_digest: String,
-    pub created_at_ms: i64,
 }
 
 /// One line a node logged.
@@ -577,11 +574,24 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// runs, due or not.
     fn next_wake(&self) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
 
-    /// The run's checkpoints, newest first. [`StoreError::NotFound`] if there is no such run.
-    fn history(
+    /// One page of the run's checkpoints, newest first: those before `cursor` (from the
+    /// latest when `None`), at most `limit` of them (clamped to 1..=[`HISTORY_PAGE`]`.max`)
+    /// and, with whole states, no more than the first entry that brings the page's states
+    /// to [`STATE_PAGE_BYTES`]. [`StoreError::NotFound`], before any entry, if there is no
+    /// such run.
+    ///
+    /// The page is read entry by entry as the caller takes them, each in its own short read
+    /// (checkpoints never change once written), so a reader holds about one entry at a time
+    /// and never holds the database's read snapshot while it waits on its own reader. A
+    /// page's whole states are put together from the newest down, one step's writes at a
+    /// time: the cost grows with the page and the keys, not with the run's length.
+    fn history_page(
         &self,
         thread: &str,
-    ) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
+        cursor: Option<Cursor>,
+        limit: usize,
+        detail: HistoryDetail,
+    ) -> impl Future<Output = Result<Page<HistoryEntry>, StoreError>> + Send;
 
     /// The run's whole state after `step` (0: its input), put together from the keys each
     /// step wrote. `None` if the run has not committed that step; [`StoreError::NotFound`]
@@ -626,12 +636,22 @@ pub trait CheckpointStore: Send + Sync + 'static {
         digest: &str,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
-    /// The run's log lines, oldest first. [`StoreError::NotFound`] if there is no such run.
-    fn logs(&self, thread: &str) -> impl Future<Output = Result<Vec<LogLine>, StoreError>> + Send;
+    /// One page of the run's log lines, oldest first: those after `cursor` (from the first
+    /// when `None`), at most `limit` of them (clamped to 1..=[`LOG_PAGE`]`.max`), read a
+    /// few at a time as the caller takes them. [`StoreError::NotFound`], before any line,
+    /// if there is no such run.
+    fn logs_page(
+        &self,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<LogLine>, StoreError>> + Send;
 
-    /// All runs, or those with `status`, most recently updated first.
+    /// The `limit` most recently updated runs (clamped to 1..=[`RUNS_PAGE`]`.max`), or of
+    /// those with `status`, most recently updated first.
     fn list_runs(
         &self,
         status: Option<RunStatus>,
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<RunSummary>, StoreError>> + Send;
 }

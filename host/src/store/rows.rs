@@ -1,18 +1,16 @@
 //! The read side of the SQLite store and the row encoding both sides share:
-//! loading runs, checkpoints, logs and leases from rows, and JSON/status
-//! conversions.
+//! loading runs, states and leases from rows, and JSON/status conversions. The paged
+//! reads (history, logs) are in `paged`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::sqlite::position;
 use super::{
-    Checkpoint, ComponentVersion, LogLine, PendingWrite, RunRecord, RunStatus, RunSummary,
-    StoreError,
+    ComponentVersion, PendingWrite, RUNS_PAGE, RunRecord, RunStatus, RunSummary, StoreError,
 };
 
 // Reads.
@@ -79,7 +77,20 @@ pub(super) fn state_at(
     thread: &str,
     step: u64,
 ) -> Result<Map<String, Value>, StoreError> {
-    // The keys, one index seek each (a skip scan of `state_writes_by_key`).
+    Ok(sized_state_at(conn, thread, step)?
+        .into_iter()
+        .map(|(key, value, _)| (key, value))
+        .collect())
+}
+
+/// [`state_at`], with the size in bytes of each value's JSON.
+pub(super) fn sized_state_at(
+    conn: &Connection,
+    thread: &str,
+    step: u64,
+) -> Result<Vec<(String, Value, u64)>, StoreError> {
+    // The keys, one index seek each (a skip scan of the primary key, which starts with
+    // the key).
     let mut keys = conn.prepare_cached(
         "WITH RECURSIVE keys (key) AS (
              SELECT MIN(key) FROM state_writes WHERE thread = ?1 AND step <= ?2
@@ -93,73 +104,62 @@ pub(super) fn state_at(
     let keys: Vec<String> = keys
         .query_map(params![thread, step], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
+    let mut first_write = conn.prepare_cached(
+        "SELECT step, ord FROM state_writes WHERE thread = ?1 AND key = ?2
+         ORDER BY step LIMIT 1",
+    )?;
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        let first = first_write.query_row(params![thread, key], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let (value, size) = latest_value(conn, thread, &key, step)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "thread {thread:?} step {step}: state key {key:?} has no write"
+            ))
+        })?;
+        values.push((first, key, value, size));
+    }
+    values.sort_by_key(|(first, ..)| *first);
+    Ok(values
+        .into_iter()
+        .map(|(_, key, value, size)| (key, value, size))
+        .collect())
+}
+
+/// The value of state key `key` after `step` (its latest write at or before it) and the
+/// size in bytes of its JSON; `None` if the key was not written by then.
+pub(super) fn latest_value(
+    conn: &Connection,
+    thread: &str,
+    key: &str,
+    step: u64,
+) -> Result<Option<(Value, u64)>, StoreError> {
     let mut latest = conn.prepare_cached(
-        "SELECT w.value_json, b.data,
-                (SELECT f.step FROM state_writes f WHERE f.thread = ?1 AND f.key = ?2
-                 ORDER BY f.step LIMIT 1) AS first_step,
-                (SELECT f.ord FROM state_writes f WHERE f.thread = ?1 AND f.key = ?2
-                 ORDER BY f.step LIMIT 1) AS first_ord
+        "SELECT w.value_json, b.data
          FROM state_writes w LEFT JOIN blobs b ON b.digest = w.blob
          WHERE w.thread = ?1 AND w.key = ?2 AND w.step <= ?3
          ORDER BY w.step DESC LIMIT 1",
     )?;
-    let mut values = Vec::with_capacity(keys.len());
-    for key in keys {
-        let (inline, blob, first) = latest.query_row(params![thread, key, step], |row| {
+    let found = latest
+        .query_row(params![thread, key, step], |row| {
             Ok((
                 row.get::<_, Option<String>>(0)?,
                 row.get::<_, Option<String>>(1)?,
-                (row.get::<_, i64>(2)?, row.get::<_, i64>(3)?),
             ))
-        })?;
-        let json = inline.or(blob).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "thread {thread:?} step {step}: the stored value of state key {key:?} is missing"
-            ))
-        })?;
-        let what = format!("value of state key {key:?}");
-        values.push((first, key, from_json::<Value>(thread, step, &what, &json)?));
-    }
-    values.sort_by_key(|(first, _, _)| *first);
-    Ok(values.into_iter().map(|(_, k, v)| (k, v)).collect())
-}
-
-/// Every state of the run, step 0 (the input) to its last step, built by applying its
-/// writes in order.
-fn states(conn: &Connection, thread: &str) -> Result<Vec<Map<String, Value>>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT w.step, w.key, w.value_json, b.data
-         FROM state_writes w LEFT JOIN blobs b ON b.digest = w.blob
-         WHERE w.thread = ?1 ORDER BY w.step, w.ord",
-    )?;
-    let rows = stmt.query_map([thread], |row| {
-        Ok((
-            row.get::<_, u64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, Option<String>>(2)?,
-            row.get::<_, Option<String>>(3)?,
+        })
+        .optional()?;
+    let Some((inline, blob)) = found else {
+        return Ok(None);
+    };
+    let json = inline.or(blob).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "thread {thread:?} step {step}: the stored value of state key {key:?} is missing"
         ))
     })?;
-    let mut states = vec![Map::new()];
-    for row in rows {
-        let (step, key, inline, blob) = row?;
-        let step_index = usize::try_from(step).unwrap_or(usize::MAX);
-        while states.len() <= step_index {
-            let last = states.last().cloned().unwrap_or_default();
-            states.push(last);
-        }
-        let json = inline.or(blob).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "thread {thread:?} step {step}: the stored value of state key {key:?} is missing"
-            ))
-        })?;
-        let what = format!("value of state key {key:?}");
-        let value = from_json::<Value>(thread, step, &what, &json)?;
-        if let Some(state) = states.last_mut() {
-            state.insert(key, value);
-        }
-    }
-    Ok(states)
+    let what = format!("value of state key {key:?}");
+    let value = from_json::<Value>(thread, step, &what, &json)?;
+    Ok(Some((value, json.len() as u64)))
 }
 
 /// The pending writes of `step`, by node.
@@ -263,50 +263,6 @@ impl RawRun {
     }
 }
 
-pub(super) fn history(conn: &Connection, thread: &str) -> Result<Vec<Checkpoint>, StoreError> {
-    position(conn, thread)?;
-    let mut states = states(conn, thread)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT step, node, next_json, component_digest, workflow_digest, created_at
-         FROM checkpoints WHERE thread = ?1 ORDER BY step DESC",
-    )?;
-    let rows = stmt.query_map([thread], |row: &Row<'_>| {
-        Ok((
-            row.get::<_, u64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, i64>(5)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (step, node, next_json, component_digest, workflow_digest, created_at) = row?;
-        // Newest first: the states are taken from the end. A step that wrote no key has
-        // the state of the step before it.
-        let index = usize::try_from(step).unwrap_or(usize::MAX);
-        let state = match states.len() {
-            len if len > index + 1 => {
-                states.truncate(index + 1);
-                states.pop().unwrap_or_default()
-            }
-            len if len == index + 1 => states.pop().unwrap_or_default(),
-            _ => states.last().cloned().unwrap_or_default(),
-        };
-        Ok(Checkpoint {
-            thread: thread.to_owned(),
-            step,
-            node,
-            state,
-            next: from_json(thread, step, "next-node list", &next_json)?,
-            component_digest,
-            workflow_digest,
-            created_at_ms: created_at,
-        })
-    })
-    .collect()
-}
-
 pub(super) fn component_versions(conn: &Connection) -> Result<Vec<ComponentVersion>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.digest, c.name, LENGTH(c.bytes), c.created_at,
@@ -338,34 +294,19 @@ pub(super) fn component_versions(conn: &Connection) -> Result<Vec<ComponentVersi
     .collect()
 }
 
-pub(super) fn logs(conn: &Connection, thread: &str) -> Result<Vec<LogLine>, StoreError> {
-    position(conn, thread)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT step, node, attempt, level, message, at FROM logs WHERE thread = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([thread], |row| {
-        Ok(LogLine {
-            step: row.get(0)?,
-            node: row.get(1)?,
-            attempt: row.get(2)?,
-            level: row.get(3)?,
-            message: row.get(4)?,
-            at_ms: row.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 pub(super) fn list_runs(
     conn: &Connection,
     status: Option<RunStatus>,
+    limit: usize,
 ) -> Result<Vec<RunSummary>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT thread, workflow_name, status, step, updated_at FROM runs
          WHERE ?1 IS NULL OR status = ?1
-         ORDER BY updated_at DESC, created_at DESC, thread",
+         ORDER BY updated_at DESC, created_at DESC, thread
+         LIMIT ?2",
     )?;
-    let rows = stmt.query_map([status.map(RunStatus::as_str)], |row| {
+    let limit = RUNS_PAGE.clamp(limit);
+    let rows = stmt.query_map(params![status.map(RunStatus::as_str), limit], |row| {
         Ok((
             row.get::<_, String>(0)?,
             row.get::<_, String>(1)?,

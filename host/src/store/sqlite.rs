@@ -13,10 +13,11 @@ use super::pins::*;
 use super::rows::*;
 use super::writer::Writer;
 use super::{
-    Checkpoint, CheckpointStore, Clock, Collected, ComponentVersion, LogLine, NewRun, RunRecord,
-    RunStatus, RunSummary, RunUpgrade, Setback, StepCommit, StepSetback, StoreError,
+    CheckpointStore, Clock, Collected, ComponentVersion, Cursor, HistoryDetail, HistoryEntry,
+    LogLine, NewRun, Page, RunRecord, RunStatus, RunSummary, RunUpgrade, Setback, StepCommit,
+    StepSetback, StoreError,
 };
-use super::{fault, schema};
+use super::{fault, paged, schema};
 
 /// A [`CheckpointStore`] in one SQLite database file. Cloning is cheap and shares the
 /// connections; the writer thread stops when the last clone is dropped.
@@ -73,7 +74,7 @@ impl SqliteStore {
 
     /// Runs `query` on the read connection, off the async threads, in one read
     /// transaction so that all its statements see the same snapshot.
-    async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    pub(super) async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -258,9 +259,18 @@ impl CheckpointStore for SqliteStore {
         self.read_now(next_wake)
     }
 
-    async fn history(&self, thread: &str) -> Result<Vec<Checkpoint>, StoreError> {
-        let thread = thread.to_owned();
-        self.read(move |conn| history(conn, &thread)).await
+    async fn history_page(
+        &self,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
+        detail: HistoryDetail,
+    ) -> Result<Page<HistoryEntry>, StoreError> {
+        self.read_now(|conn| position(conn, thread))?;
+        let (sender, page) = Page::channel();
+        let (store, thread) = (self.clone(), thread.to_owned());
+        tokio::spawn(paged::history(store, thread, cursor, limit, detail, sender));
+        Ok(page)
     }
 
     async fn state_at(
@@ -314,13 +324,25 @@ impl CheckpointStore for SqliteStore {
         .await
     }
 
-    async fn logs(&self, thread: &str) -> Result<Vec<LogLine>, StoreError> {
-        let thread = thread.to_owned();
-        self.read(move |conn| logs(conn, &thread)).await
+    async fn logs_page(
+        &self,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page<LogLine>, StoreError> {
+        self.read_now(|conn| position(conn, thread))?;
+        let (sender, page) = Page::channel();
+        let (store, thread) = (self.clone(), thread.to_owned());
+        tokio::spawn(paged::logs(store, thread, cursor, limit, sender));
+        Ok(page)
     }
 
-    async fn list_runs(&self, status: Option<RunStatus>) -> Result<Vec<RunSummary>, StoreError> {
-        self.read(move |conn| list_runs(conn, status)).await
+    async fn list_runs(
+        &self,
+        status: Option<RunStatus>,
+        limit: usize,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        self.read(move |conn| list_runs(conn, status, limit)).await
     }
 }
 

@@ -15,6 +15,66 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
+/// A checkpoint with its whole state, as the tests read histories.
+#[derive(Debug, Clone, PartialEq)]
+struct Checkpoint {
+    step: u64,
+    node: String,
+    state: Map<String, Value>,
+    next: Vec<String>,
+    component_digest: String,
+    workflow_digest: String,
+    created_at_ms: i64,
+    changed: Vec<(String, u64)>,
+}
+
+/// Whole reads for the tests: every page of a history (with whole states) or of the logs.
+trait WholeReads: CheckpointStore {
+    async fn history(&self, thread: &str) -> Result<Vec<Checkpoint>, StoreError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let detail = HistoryDetail::WholeStates;
+            let mut page = self
+                .history_page(thread, cursor, HISTORY_PAGE.max, detail)
+                .await?;
+            while let Some(entry) = page.next().await? {
+                all.push(Checkpoint {
+                    step: entry.step,
+                    node: entry.node,
+                    state: entry.state.expect("whole states were asked for"),
+                    next: entry.next,
+                    component_digest: entry.component_digest,
+                    workflow_digest: entry.workflow_digest,
+                    created_at_ms: entry.created_at_ms,
+                    changed: entry.changed,
+                });
+            }
+            cursor = page.next_cursor();
+            if cursor.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    async fn logs(&self, thread: &str) -> Result<Vec<LogLine>, StoreError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let mut page = self.logs_page(thread, cursor, LOG_PAGE.max).await?;
+            while let Some(line) = page.next().await? {
+                all.push(line);
+            }
+            cursor = page.next_cursor();
+            if cursor.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+}
+
+impl<S: CheckpointStore> WholeReads for S {}
+
 fn new_run(thread: &str) -> NewRun {
     NewRun {
         thread: thread.to_owned(),
@@ -347,7 +407,7 @@ async fn list_runs_is_newest_updated_first() {
         .await
         .unwrap();
 
-    let runs = f.store.list_runs(None).await.unwrap();
+    let runs = f.store.list_runs(None, 100).await.unwrap();
     let order: Vec<(&str, RunStatus, u64)> = runs
         .iter()
         .map(|r| (r.thread.as_str(), r.status, r.step))
@@ -379,7 +439,7 @@ async fn everything_survives_reopening_the_file() {
     assert_eq!(store.load_run("job-1").await.unwrap().unwrap(), run);
     assert_eq!(store.history("job-1").await.unwrap(), history);
     assert_eq!(store.logs("job-1").await.unwrap(), logs);
-    assert_eq!(store.list_runs(None).await.unwrap().len(), 1);
+    assert_eq!(store.list_runs(None, 100).await.unwrap().len(), 1);
     assert!(store.workflow_text("sha256:abc").await.unwrap().is_some());
     store.commit_step(commit("job-1", 2, &[])).await.unwrap();
     drop(f.dir);
@@ -418,7 +478,7 @@ async fn concurrent_commits_all_land() {
     }
     gate.unwrap().await.unwrap().unwrap();
 
-    let runs = f.store.list_runs(None).await.unwrap();
+    let runs = f.store.list_runs(None, 100).await.unwrap();
     assert_eq!(runs.len(), usize::try_from(RUNS).unwrap());
     for run in runs {
         assert_eq!(
@@ -818,7 +878,7 @@ async fn concurrent_claims_never_share_a_run() {
     assert_eq!(done.len(), RUNS, "every run completed exactly once");
     assert_eq!(finished.len(), RUNS);
 
-    let runs = f.store.list_runs(None).await.unwrap();
+    let runs = f.store.list_runs(None, 100).await.unwrap();
     assert!(runs.iter().all(|run| run.status == RunStatus::Completed));
     // The completing commit released each run's lease.
     for (thread, _) in &done {
@@ -1416,24 +1476,24 @@ async fn list_runs_filters_by_status() {
     let names =
         |runs: Vec<RunSummary>| -> Vec<String> { runs.into_iter().map(|run| run.thread).collect() };
     assert_eq!(
-        names(s.list_runs(Some(RunStatus::Completed)).await.unwrap()),
+        names(s.list_runs(Some(RunStatus::Completed), 100).await.unwrap()),
         ["c", "a"]
     );
     assert_eq!(
-        names(s.list_runs(Some(RunStatus::Failed)).await.unwrap()),
+        names(s.list_runs(Some(RunStatus::Failed), 100).await.unwrap()),
         ["b"]
     );
     assert_eq!(
-        names(s.list_runs(Some(RunStatus::Pending)).await.unwrap()),
+        names(s.list_runs(Some(RunStatus::Pending), 100).await.unwrap()),
         ["d"]
     );
     assert!(
-        s.list_runs(Some(RunStatus::Sleeping))
+        s.list_runs(Some(RunStatus::Sleeping), 100)
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(s.list_runs(None).await.unwrap().len(), 4);
+    assert_eq!(s.list_runs(None, 100).await.unwrap().len(), 4);
 }
 
 #[tokio::test]
@@ -1470,7 +1530,7 @@ async fn a_version_1_database_is_upgraded_with_its_runs() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, i64::try_from(schema::MIGRATIONS.len()).unwrap());
 
     let run = store.load_run("old-1").await.unwrap().unwrap();
     assert_eq!(
@@ -1684,4 +1744,222 @@ async fn a_run_keeps_its_pinned_components_and_each_is_stored_once() {
         "{err:?}"
     );
     assert!(f.store.load_run("job-2").await.unwrap().is_none());
+}
+
+/// A run of `steps` steps whose step `k` writes `count = k`, every third step also a new
+/// key `s<k>`, and step 2 nothing; one log line per step.
+async fn paged_run(f: &Fixture, thread: &str, steps: u64) {
+    f.store.create_run(new_run(thread)).await.unwrap();
+    for k in 1..=steps {
+        let changes = match k {
+            2 => json!({}),
+            k if k % 3 == 0 => json!({"count": k, format!("s{k}"): "x".repeat(2000)}),
+            k => json!({"count": k}),
+        };
+        f.store
+            .commit_step(StepCommit {
+                changes: object(changes),
+                ..commit(thread, k, &["hello"])
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// Every page of `thread`'s history, `limit` at a time: (steps, next cursor) per page.
+async fn history_pages(
+    store: &SqliteStore,
+    thread: &str,
+    limit: usize,
+    detail: HistoryDetail,
+) -> Vec<(Vec<HistoryEntry>, Option<String>)> {
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let mut page = store
+            .history_page(thread, cursor, limit, detail)
+            .await
+            .unwrap();
+        let mut entries = Vec::new();
+        while let Some(entry) = page.next().await.unwrap() {
+            entries.push(entry);
+        }
+        cursor = page.next_cursor();
+        pages.push((entries, cursor.map(|c| c.to_string())));
+        if cursor.is_none() {
+            return pages;
+        }
+    }
+}
+
+#[tokio::test]
+async fn history_pages_walk_down_from_the_latest_step_each_step_once() {
+    let f = Fixture::new();
+    paged_run(&f, "job-1", 7).await;
+    let pages = history_pages(&f.store, "job-1", 3, HistoryDetail::ChangedKeys).await;
+    let shape: Vec<(Vec<u64>, Option<&str>)> = pages
+        .iter()
+        .map(|(entries, next)| (entries.iter().map(|e| e.step).collect(), next.as_deref()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (vec![7, 6, 5], Some("5")),
+            (vec![4, 3, 2], Some("2")),
+            (vec![1], None)
+        ]
+    );
+    let entries: Vec<&HistoryEntry> = pages.iter().flat_map(|(e, _)| e).collect();
+    assert!(entries.iter().all(|e| e.state.is_none()), "no states asked");
+    let changed = |step: u64| &entries[7 - usize::try_from(step).unwrap()].changed;
+    assert_eq!(changed(7), &[("count".to_owned(), 1)]);
+    assert_eq!(
+        changed(6),
+        &[("count".to_owned(), 1), ("s6".to_owned(), 2002)],
+        "sizes of the JSON, a long value's too"
+    );
+    assert!(changed(2).is_empty());
+    assert_eq!(entries[0].node, "node-7");
+    assert_eq!(entries[0].next, ["hello"]);
+
+    // A page that ends exactly at step 1 has no next page.
+    let pages = history_pages(&f.store, "job-1", 7, HistoryDetail::ChangedKeys).await;
+    assert_eq!((pages.len(), pages[0].0.len(), &pages[0].1), (1, 7, &None));
+}
+
+#[tokio::test]
+async fn history_pages_put_whole_states_together_as_state_at_does() {
+    let f = Fixture::new();
+    paged_run(&f, "job-1", 10).await;
+    for limit in [1, 4, 10] {
+        let pages = history_pages(&f.store, "job-1", limit, HistoryDetail::WholeStates).await;
+        let entries: Vec<HistoryEntry> = pages.into_iter().flat_map(|(e, _)| e).collect();
+        let steps: Vec<u64> = entries.iter().map(|e| e.step).collect();
+        assert_eq!(steps, (1..=10).rev().collect::<Vec<_>>(), "limit {limit}");
+        for entry in entries {
+            let expected = f
+                .store
+                .state_at("job-1", entry.step)
+                .await
+                .unwrap()
+                .unwrap();
+            let state = entry.state.unwrap();
+            assert_eq!(state, expected, "step {} (limit {limit})", entry.step);
+            // Keys in the order first written, also after walking down.
+            assert_eq!(keys(&state), keys(&expected), "step {}", entry.step);
+        }
+        let pages = history_pages(&f.store, "job-1", 10, HistoryDetail::WholeStates).await;
+        let at_4 = pages[0].0[6].state.as_ref().unwrap();
+        assert_eq!(keys(at_4), ["name", "count", "s3"]);
+        assert_eq!(at_4["count"], json!(4));
+    }
+}
+
+#[tokio::test]
+async fn history_page_cursors_and_missing_runs() {
+    let f = Fixture::new();
+    paged_run(&f, "job-1", 5).await;
+    let cursor: Cursor = "3".parse().unwrap();
+    let mut page = f
+        .store
+        .history_page("job-1", Some(cursor), 10, HistoryDetail::ChangedKeys)
+        .await
+        .unwrap();
+    let mut steps = Vec::new();
+    while let Some(entry) = page.next().await.unwrap() {
+        steps.push(entry.step);
+    }
+    assert_eq!((steps, page.next_cursor()), (vec![2, 1], None));
+
+    // A run without checkpoints has an empty page; no run at all fails before any entry.
+    f.store.create_run(new_run("job-2")).await.unwrap();
+    let mut page = f
+        .store
+        .history_page("job-2", None, 10, HistoryDetail::WholeStates)
+        .await
+        .unwrap();
+    assert!(page.next().await.unwrap().is_none());
+    let missing = f
+        .store
+        .history_page("ghost", None, 10, HistoryDetail::ChangedKeys)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+    let missing = f.store.logs_page("ghost", None, 10).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+
+    // A reader that stops early stops the reading (nothing waits forever).
+    let mut page = f
+        .store
+        .history_page("job-1", None, 1000, HistoryDetail::WholeStates)
+        .await
+        .unwrap();
+    assert_eq!(page.next().await.unwrap().unwrap().step, 5);
+    drop(page);
+    assert_eq!(f.store.history("job-1").await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn log_pages_go_on_after_their_cursor() {
+    let f = Fixture::new();
+    paged_run(&f, "job-1", 5).await;
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let mut page = f.store.logs_page("job-1", cursor, 2).await.unwrap();
+        let mut messages = Vec::new();
+        while let Some(line) = page.next().await.unwrap() {
+            messages.push(line.message);
+        }
+        cursor = page.next_cursor();
+        pages.push(messages);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        pages,
+        [
+            vec!["step 1", "step 2"],
+            vec!["step 3", "step 4"],
+            vec!["step 5"]
+        ]
+    );
+    let mut page = f.store.logs_page("job-1", None, 5).await.unwrap();
+    while page.next().await.unwrap().is_some() {}
+    assert_eq!(page.next_cursor(), None, "a full last page ends");
+}
+
+#[tokio::test]
+async fn listings_are_limited() {
+    let f = Fixture::new();
+    for i in 0..5 {
+        f.store
+            .create_run(new_run(&format!("job-{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(f.store.list_runs(None, 3).await.unwrap().len(), 3);
+    assert_eq!(
+        f.store.list_runs(None, 0).await.unwrap().len(),
+        1,
+        "clamped"
+    );
+}
+
+#[test]
+fn a_steps_writes_are_found_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = schema::open_writer(&dir.path().join("store.db")).unwrap();
+    let plan: Vec<String> = conn
+        .prepare("EXPLAIN QUERY PLAN SELECT key FROM state_writes WHERE thread = ?1 AND step = ?2")
+        .unwrap()
+        .query_map(["t", "1"], |row| row.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("state_writes_by_step")),
+        "{plan:?}"
+    );
 }

@@ -232,7 +232,7 @@ async fn bad_status_filters_are_400() {
     let reply = send(&app, get("/runs?state=running")).await;
     assert_eq!(
         reply.error(StatusCode::BAD_REQUEST),
-        "unknown query parameter \"state\" (expected \"status\")"
+        "unknown query parameter \"state\" (expected \"status\" or \"limit\")"
     );
     let reply = send(&app, get("/runs?status=running&status=failed")).await;
     assert_eq!(
@@ -243,11 +243,63 @@ async fn bad_status_filters_are_400() {
 }
 
 #[tokio::test]
+async fn bad_page_parameters_are_400() {
+    let (app, backend) = app(FakeBackend::with_runs(&[("job-1", "running")]));
+    for (uri, expected) in [
+        (
+            "/runs/job-1/history?limit=0",
+            "query parameter \"limit\": must be at least 1",
+        ),
+        (
+            "/runs/job-1/history?limit=1001",
+            "query parameter \"limit\": 1001 is over the maximum page size of 1000",
+        ),
+        (
+            "/runs/job-1/logs?limit=10001",
+            "query parameter \"limit\": 10001 is over the maximum page size of 10000",
+        ),
+        (
+            "/runs?limit=10001",
+            "query parameter \"limit\": 10001 is over the maximum page size of 10000",
+        ),
+        (
+            "/runs/job-1/history?limit=ten",
+            "query parameter \"limit\" must be a whole number, not \"ten\"",
+        ),
+        (
+            "/runs/job-1/history?cursor=-3",
+            "query parameter \"cursor\": invalid cursor \"-3\": pass the next_cursor of a \
+             previous page as it was printed",
+        ),
+        (
+            "/runs/job-1/history?states=yes",
+            "query parameter \"states\" must be true or false, not \"yes\"",
+        ),
+        (
+            "/runs/job-1/history?limit=1&limit=2",
+            "query parameter \"limit\" is given more than once",
+        ),
+        (
+            "/runs/job-1/history?state=true",
+            "unknown query parameter \"state\" (expected \"limit\", \"cursor\" or \"states\")",
+        ),
+        (
+            "/runs/job-1/logs?states=true",
+            "unknown query parameter \"states\" (expected \"limit\" or \"cursor\")",
+        ),
+    ] {
+        let reply = send(&app, get(uri)).await;
+        assert_eq!(reply.error(StatusCode::BAD_REQUEST), expected, "{uri}");
+    }
+    assert!(backend.calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn unknown_paths_are_404_json() {
     let (app, _) = app(FakeBackend::default());
     for (method, uri) in [
         (Method::GET, "/nope"),
-        (Method::GET, "/runs/job-1/logs"),
+        (Method::GET, "/runs/job-1/events"),
         (Method::POST, "/runs/job-1/resume/now"),
         (Method::GET, "/"),
     ] {

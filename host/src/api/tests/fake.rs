@@ -6,8 +6,17 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::api::{ApiError, Backend, BackendFuture, CreateRun};
-use crate::store::RunStatus;
+use crate::api::{ApiError, Backend, BackendFuture, CreateRun, JsonStream, PageQuery};
+use crate::store::{HistoryDetail, RunStatus};
+
+/// A JSON text sent in these pieces.
+fn pieces(pieces: &[&str]) -> JsonStream {
+    let pieces: Vec<Result<Vec<u8>, ApiError>> = pieces
+        .iter()
+        .map(|piece| Ok(piece.as_bytes().to_vec()))
+        .collect();
+    Box::pin(futures_util::stream::iter(pieces))
+}
 
 /// Runs kept in a map. Workflow `missing` does not exist, workflow `broken` and thread
 /// `boom` make the backend fail, a run named `done` is completed.
@@ -97,9 +106,9 @@ impl Backend for FakeBackend {
         })
     }
 
-    fn list_runs(&self, status: Option<RunStatus>) -> BackendFuture<'_, Value> {
+    fn list_runs(&self, status: Option<RunStatus>, limit: usize) -> BackendFuture<'_, Value> {
         Box::pin(async move {
-            self.record(format!("list_runs {status:?}"));
+            self.record(format!("list_runs {status:?} {limit}"));
             let runs = self.runs.lock().unwrap();
             let runs: Vec<Value> = runs
                 .values()
@@ -125,11 +134,31 @@ impl Backend for FakeBackend {
         })
     }
 
-    fn run_history(&self, thread: String) -> BackendFuture<'_, Value> {
+    fn run_history(
+        &self,
+        thread: String,
+        page: PageQuery,
+        detail: HistoryDetail,
+    ) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
-            self.record(format!("run_history {thread}"));
+            self.record(format!("run_history {thread} {page:?} {detail:?}"));
             self.get(&thread)?;
-            Ok(json!([{ "step": 1, "node": "upper" }, { "step": 2, "node": "exclaim" }]))
+            Ok(pieces(&[
+                r#"{"entries": [{"step": 2, "node": "exclaim"}"#,
+                r#", {"step": 1, "node": "upper"}"#,
+                r#"], "next_cursor": null}"#,
+            ]))
+        })
+    }
+
+    fn run_logs(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream> {
+        Box::pin(async move {
+            self.record(format!("run_logs {thread} {page:?}"));
+            self.get(&thread)?;
+            Ok(pieces(&[
+                r#"{"entries": [{"step": 1, "message": "hi"}"#,
+                r#"], "next_cursor": "7"}"#,
+            ]))
         })
     }
 

@@ -111,9 +111,9 @@ async fn list_runs_with_and_without_a_status_filter() {
     assert_eq!(
         backend.calls.lock().unwrap()[..],
         [
-            "list_runs None",
-            "list_runs Some(Running)",
-            "list_runs Some(Cancelled)"
+            "list_runs None 100",
+            "list_runs Some(Running) 100",
+            "list_runs Some(Cancelled) 100"
         ]
     );
 }
@@ -131,11 +131,45 @@ async fn run_status_state_and_history() {
 
     let history = send(&app, get("/runs/job-1/history")).await;
     assert_eq!(history.status, StatusCode::OK);
-    assert_eq!(history.body.as_array().unwrap().len(), 2);
+    assert_eq!(
+        history.headers.get(CONTENT_TYPE).unwrap(),
+        "application/json"
+    );
+    assert_eq!(history.body["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(history.body["next_cursor"], Value::Null);
 
     assert_eq!(
         backend.calls.lock().unwrap()[..],
-        ["run_status job-1", "run_state job-1", "run_history job-1"]
+        [
+            "run_status job-1",
+            "run_state job-1",
+            "run_history job-1 PageQuery { cursor: None, limit: 50 } ChangedKeys"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn history_logs_and_runs_take_page_parameters() {
+    let (app, backend) = app(FakeBackend::with_runs(&[("job-1", "running")]));
+    let history = send(
+        &app,
+        get("/runs/job-1/history?limit=1000&cursor=37&states=true"),
+    )
+    .await;
+    assert_eq!(history.status, StatusCode::OK);
+    let logs = send(&app, get("/runs/job-1/logs?cursor=12")).await;
+    assert_eq!(logs.status, StatusCode::OK);
+    assert_eq!(logs.body["entries"][0]["message"], "hi");
+    assert_eq!(logs.body["next_cursor"], "7");
+    let runs = send(&app, get("/runs?limit=3&status=running")).await;
+    assert_eq!(runs.status, StatusCode::OK);
+    assert_eq!(
+        backend.calls.lock().unwrap()[..],
+        [
+            "run_history job-1 PageQuery { cursor: Some(Cursor(37)), limit: 1000 } WholeStates",
+            "run_logs job-1 PageQuery { cursor: Some(Cursor(12)), limit: 1000 }",
+            "list_runs Some(Running) 3",
+        ]
     );
 }
 
