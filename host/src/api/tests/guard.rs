@@ -303,7 +303,7 @@ async fn with_a_token_every_route_but_health_needs_it() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(
         backend.calls.lock().unwrap()[..],
-        ["list_runs None", "list_runs None", "cancel job-1"]
+        ["list_runs None 100", "list_runs None 100", "cancel job-1"]
     );
 }
 
