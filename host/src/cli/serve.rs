@@ -26,10 +26,11 @@ use crate::workflow::parse_duration;
 /// full it says so once, tries again with a wait that doubles from 200 ms to
 /// 5 s, and its runs continue once there is room.
 ///
-/// API (JSON): POST /runs {workflow, thread?, input?}; GET /runs?status=;
-/// GET /runs/{id}; GET /runs/{id}/state; GET /runs/{id}/history;
-/// POST /runs/{id}/resume {input?}; POST /runs/{id}/cancel; GET /workflows;
-/// GET /plugins; GET /health.
+/// API (JSON): POST /runs {workflow, thread?, input?}; GET /runs?status=&limit=;
+/// GET /runs/{id}; GET /runs/{id}/state;
+/// GET /runs/{id}/history?limit=&cursor=&states=; GET /runs/{id}/logs?limit=&cursor=
+/// (pages: {entries, next_cursor}); POST /runs/{id}/resume {input?};
+/// POST /runs/{id}/cancel; GET /workflows; GET /plugins; GET /health.
 ///
 /// Every request must name this server in its Host header (its address,
 /// localhost, or an --allowed-host); every POST must be sent with
