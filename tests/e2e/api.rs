@@ -71,7 +71,7 @@ fn every_route_answers_on_a_real_daemon() {
 
     let health = daemon.get("/health");
     assert_eq!(health.status, 200, "{health:?}");
-    assert_eq!(health.json(), json!({"status": "ok"}));
+    assert_eq!(health.json()["status"], "ok", "{health:?}");
 
     let workflows = array(daemon.get("/workflows").json());
     assert_eq!(names(&workflows, "name"), ["ask", "busy", "chain", "nap"]);

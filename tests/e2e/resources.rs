@@ -1,13 +1,19 @@
-//! Resources across runs: plugin files too large to load (compile bombs).
+//! Resources across runs: plugin files too large to load (compile bombs),
+//! and the memory of node instances across runs.
 //!
 //! A plugin file is untrusted input: one larger than `--max-component-size`
 //! (default 64 MiB) is refused with an error naming the file, its size and
 //! the flag, before it is read, by every command that loads plugins and by a
 //! running daemon's plugins-folder watcher.
+//!
+//! `serve --max-memory` is a budget for the linear memories of all node
+//! instances together: a call reserves its node's whole `memory` limit and
+//! waits for room, `GET /health` shows it, and a warm instance whose memory
+//! grew past 64 MiB is not kept.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::fixtures::{DEADLINE, Env, golden, proc_status_kib, wait_for};
+use crate::fixtures::{DEADLINE, Daemon, Env, golden, proc_status_kib, wait_for};
 
 /// The `plugins --json` entry of plugin `name`.
 fn entry(plugins: &Value, name: &str) -> Value {
@@ -163,4 +169,111 @@ fn a_component_just_over_max_component_size_is_refused() {
     // A size that does not parse is refused, naming the flag.
     let stderr = env.fails(&["--max-component-size", "64 megs", "plugins"]);
     assert!(stderr.contains("--max-component-size"), "{stderr}");
+}
+
+const MIB: u64 = 1 << 20;
+
+/// A workflow of one `counter` node that sleeps an hour inside the guest
+/// (no CPU), with `memory` as its limit.
+fn sleeper(memory: &str) -> String {
+    format!(
+        "name = \"hold\"\nstart = \"h\"\n[nodes.h]\nplugin = \"counter\"\n\
+         config = {{ delay_ms = 3600000 }}\nmemory = \"{memory}\"\ntimeout = \"2h\"\n\
+         next = \"end\"\n"
+    )
+}
+
+/// Wait until `GET /health` reports `memory`.
+fn wait_memory(daemon: &Daemon, what: &str, memory: Value) {
+    wait_for(what, DEADLINE, || {
+        let health = daemon.get("/health").json();
+        if health["memory"] == memory {
+            Ok(())
+        } else {
+            Err(health.to_string())
+        }
+    });
+}
+
+#[test]
+fn serve_keeps_the_memory_limits_of_live_calls_within_max_memory() {
+    let env = Env::new(&["counter"]);
+    env.daemon_workflow("hold", &sleeper("40MiB"));
+    env.daemon_workflow("big", &sleeper("128MiB").replace("\"hold\"", "\"big\""));
+    let daemon = env.serve(&["--max-memory", "64MiB"]);
+    let budget = 64 * MIB;
+    let health = daemon.get("/health").json();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(
+        health["memory"],
+        json!({"budget": budget, "reserved": 0, "waiting": 0}),
+        "{health}"
+    );
+
+    // One call of 40 MiB fits; a second one waits for room.
+    let start = |thread: &str, workflow: &str| {
+        let created = daemon.post("/runs", &json!({"workflow": workflow, "thread": thread}));
+        assert_eq!(created.status, 201, "{created:?}");
+    };
+    start("one", "hold");
+    wait_memory(
+        &daemon,
+        "the first call to reserve 40 MiB",
+        json!({"budget": budget, "reserved": 40 * MIB, "waiting": 0}),
+    );
+    start("two", "hold");
+    wait_memory(
+        &daemon,
+        "the second call to wait for room",
+        json!({"budget": budget, "reserved": 40 * MIB, "waiting": 1}),
+    );
+    assert_eq!(daemon.get("/runs/two").json()["step"], 0);
+
+    // When the first call ends (cancelled), the second gets its room.
+    let cancelled = daemon.post("/runs/one/cancel", &json!({}));
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    wait_memory(
+        &daemon,
+        "the second call to get the first one's room",
+        json!({"budget": budget, "reserved": 40 * MIB, "waiting": 0}),
+    );
+
+    // A node whose limit alone is more than the budget fails, naming it.
+    start("big", "big");
+    let failed = daemon.wait_run("big", "to fail", |s| s["status"] == "failed");
+    golden(
+        "memory-over-budget.txt",
+        &format!("{}\n", failed["error"].as_str().unwrap()),
+    );
+    assert_eq!(daemon.get("/runs/two").json()["status"], "running");
+}
+
+/// A loop of 3 calls of one `warm` node (`reuse = true`) that keeps
+/// `hold_mib` MiB more on each call; the call counts the instances saw.
+fn warm_loop_holding(env: &Env, thread: &str, hold_mib: u64) -> Value {
+    let workflow = env.workflow(
+        "warm.toml",
+        &format!(
+            "name = \"warm\"\nstart = \"w\"\n[state]\nseen = \"append\"\n\
+             [nodes.w]\nplugin = \"warm\"\nconfig = {{ loops = 3, hold_mib = {hold_mib} }}\n\
+             routes = [\"w\", \"end\"]\nreuse = true\n"
+        ),
+    );
+    env.ok(&["run", &workflow, "--thread", thread]);
+    env.state(thread)["seen"].clone()
+}
+
+#[test]
+fn a_warm_instance_whose_memory_grew_past_64_mib_is_not_kept() {
+    let env = Env::new(&["warm"]);
+    assert_eq!(
+        warm_loop_holding(&env, "small", 4),
+        json!([1, 2, 3]),
+        "a small instance is kept warm"
+    );
+    assert_eq!(
+        warm_loop_holding(&env, "large", 80),
+        json!([1, 1, 1]),
+        "an instance of more than 64 MiB is dropped after each call"
+    );
 }

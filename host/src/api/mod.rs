@@ -21,7 +21,7 @@
 //!
 //! | Route | Body | Answer |
 //! | --- | --- | --- |
-//! | `GET /health` | | `{"status": "ok"}` |
+//! | `GET /health` | | `{"status": "ok"}` and [`Backend::health`] |
 //! | `POST /runs` | `{"workflow", "thread"?, "input"?}` | 201, [`Backend::create_run`] |
 //! | `GET /runs?status=running&limit=100` | | [`Backend::list_runs`] |
 //! | `GET /runs/{id}` | | [`Backend::run_status`] |
@@ -145,6 +145,11 @@ pub trait Backend: Send + Sync + 'static {
     /// The workflows that `POST /runs` can start.
     fn workflows(&self) -> BackendFuture<'_, Value>;
     fn plugins(&self) -> BackendFuture<'_, Value>;
+    /// What `GET /health` reports besides `"status": "ok"` (the daemon: its
+    /// memory budget); answers at once, without the store.
+    fn health(&self) -> Map<String, Value> {
+        Map::new()
+    }
 }
 
 /// Who may reach the API and how long a client may take: the API flags of

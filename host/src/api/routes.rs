@@ -20,9 +20,12 @@ use crate::store::{HISTORY_PAGE, HistoryDetail, LOG_PAGE, RUNS_PAGE};
 type Backed = State<Arc<dyn Backend>>;
 type Reply = Result<Json<Value>, ApiError>;
 
-/// `GET /health`
-pub(super) async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// `GET /health`: `{"status": "ok"}` and what the backend adds.
+pub(super) async fn health(State(backend): Backed) -> Json<Value> {
+    let mut health = serde_json::Map::new();
+    health.insert("status".to_string(), json!("ok"));
+    health.extend(backend.health());
+    Json(Value::Object(health))
 }
 
 /// `POST /runs` with `{"workflow": "chain", "thread"?: "job-1", "input"?: {...}}`

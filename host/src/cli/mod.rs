@@ -204,12 +204,12 @@ impl Global {
     }
 
     fn runtime(&self, store: Arc<SqliteStore>) -> anyhow::Result<Runtime<SqliteStore>> {
-        Ok(Runtime::new(
-            store,
-            self.plugin_host()?,
-            self.plugins.clone(),
-            Arc::new(SystemClock),
-        ))
+        Ok(self.runtime_with(store, self.plugin_host()?))
+    }
+
+    /// A runtime over `store` calling nodes through `plugins`.
+    fn runtime_with(&self, store: Arc<SqliteStore>, plugins: PluginHost) -> Runtime<SqliteStore> {
+        Runtime::new(store, plugins, self.plugins.clone(), Arc::new(SystemClock))
     }
 }
 

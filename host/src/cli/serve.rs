@@ -84,6 +84,12 @@ pub struct ServeArgs {
     /// At most this many runs executed at once.
     #[arg(long, default_value_t = 1000)]
     max_runs: usize,
+    /// The memory budget of all node instances together: each call reserves its
+    /// node's whole `memory` limit before it starts and waits for room; a node
+    /// whose limit is larger than the budget fails [default: half of this
+    /// machine's memory, or of the cgroup's limit].
+    #[arg(long, env = "SAVEPOINT_MAX_MEMORY", value_name = "SIZE", value_parser = memory_budget)]
+    max_memory: Option<u64>,
     /// The folder of workflow files that `POST /runs` starts by name.
     #[arg(long, env = "SAVEPOINT_WORKFLOWS", default_value = "workflows")]
     workflows: PathBuf,
@@ -93,7 +99,15 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
     check_exposure(args.listen, args.token.is_some(), args.insecure)?;
     // A daemon that cannot write would only log the same failure forever.
     let store = global.writable_store().await?;
-    let runtime = Arc::new(global.runtime(store)?.with_node_limit(args.workers));
+    let budget = args
+        .max_memory
+        .unwrap_or_else(crate::plugin::default_budget);
+    let plugins = global.plugin_host()?.with_memory_budget(budget);
+    let runtime = Arc::new(
+        global
+            .runtime_with(store, plugins)
+            .with_node_limit(args.workers),
+    );
     let config = ServeConfig {
         listen: args.listen,
         workflows_dir: args.workflows,
@@ -139,6 +153,19 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
         Duration::ZERO => Err(format!("{text:?} is zero: give a duration such as \"10s\"")),
         duration => Ok(duration),
     }
+}
+
+/// A `--max-memory` size: at least the smallest `memory` a node may have.
+fn memory_budget(text: &str) -> Result<u64, String> {
+    let bytes = crate::workflow::parse_size(text)?;
+    let least = crate::workflow::Limits::MIN_MEMORY;
+    if bytes < least {
+        return Err(format!(
+            "{text:?} is less than {}, the smallest memory a node may have",
+            crate::workflow::format_size(least)
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -6,7 +6,7 @@ use wasmtime::{Engine, Store};
 
 use super::bindings::{self, Node, NodePre};
 use super::output;
-use super::pool::{self, Slot, WarmKey};
+use super::pool::{self, Room, WARM_MEMORY, WarmKey};
 use super::sandbox::NodeState;
 use super::{CallError, CallInput, CallLimits, CallOutput, NodeInfo, Plugin};
 
@@ -15,22 +15,22 @@ pub type Instances = pool::Instances<Sandbox>;
 
 /// A sandbox and, once instantiated, the node's instance in it. Fields drop in
 /// order: the store (which returns its memories and tables to the engine's
-/// pool) before the slot that stands for them.
+/// pool) before the room (slot and memory reservation) that stands for them.
 pub struct Sandbox {
     store: Store<NodeState>,
     node: Option<Node>,
-    _slot: Slot,
+    _room: Room,
 }
 
 impl Sandbox {
-    /// A new store with `limits`, holding `slot`; nothing instantiated yet.
-    pub fn new(engine: &Engine, limits: &CallLimits, slot: Slot) -> Sandbox {
+    /// A new store with `limits`, holding `room`; nothing instantiated yet.
+    pub fn new(engine: &Engine, limits: &CallLimits, room: Room) -> Sandbox {
         let mut store = Store::new(engine, NodeState::new(limits));
         store.limiter(|state| state.limiter());
         let mut sandbox = Sandbox {
             store,
             node: None,
-            _slot: slot,
+            _room: room,
         };
         sandbox.refill(limits);
         // Yield to the executor at every epoch tick: a busy guest never blocks
@@ -59,7 +59,8 @@ impl Sandbox {
 
     /// Call `run` once, within `input.timeout`. Returns the output and whether
     /// the instance may serve another call: only when the call returned an
-    /// outcome without touching a limit.
+    /// outcome without touching a limit, and its memory is at most
+    /// [`WARM_MEMORY`] (an idle instance holds its memory).
     async fn run(
         &mut self,
         pre: &NodePre<NodeState>,
@@ -82,7 +83,9 @@ impl Sandbox {
             Some(Ok(returned)) => bindings::outcome(returned, limits.max_state, &input.secrets),
             Some(Err(trap)) => Err(classify_trap(&trap, self.store.data(), limits)),
         };
-        let reusable = result.is_ok() && !self.store.data().hit_memory_limit();
+        let data = self.store.data();
+        let reusable =
+            result.is_ok() && !data.hit_memory_limit() && data.memory_size() <= WARM_MEMORY;
         let logs = self.store.data_mut().take_logs();
         (CallOutput { result, logs }, reusable)
     }
@@ -90,10 +93,12 @@ impl Sandbox {
 
 impl Plugin {
     /// Call `run`: in a fresh sandbox, or with `input.reuse` in a warm
-    /// instance of this plugin, node and limits when one is idle. An instance
-    /// goes back to the warm ones only after a call that returned an outcome;
-    /// one that trapped, timed out, ran out of fuel, hit its memory limit or
-    /// returned any failure is dropped.
+    /// instance of this plugin, node and limits when one is idle. A fresh
+    /// sandbox first reserves the node's whole `memory` limit from the host's
+    /// memory budget, waiting for room. An instance goes back to the warm ones
+    /// only after a call that returned an outcome; one that trapped, timed
+    /// out, ran out of fuel, hit its memory limit, returned any failure or
+    /// grew past [`WARM_MEMORY`] is dropped.
     pub async fn call(&self, input: &CallInput, state: String) -> CallOutput {
         let key = input.reuse.then(|| WarmKey {
             digest: self.digest.clone(),
@@ -106,15 +111,26 @@ impl Plugin {
                 sandbox.refill(&input.limits);
                 sandbox
             }
-            None => {
-                let slot = self.instances.slot().await;
-                Sandbox::new(&self.engine, &input.limits, slot)
-            }
+            None => match self.instances.room(input.limits.memory as u64).await {
+                Ok(room) => Sandbox::new(&self.engine, &input.limits, room),
+                Err(over) => {
+                    let error = CallError::OverMemoryBudget {
+                        limit: input.limits.memory,
+                        budget: over.budget,
+                    };
+                    return CallOutput {
+                        result: Err(error),
+                        logs: Vec::new(),
+                    };
+                }
+            },
         };
         sandbox.store.data_mut().start_call(&input.secrets);
         let (output, reusable) = sandbox.run(&self.pre, input, state).await;
         match key {
-            Some(key) if reusable => drop(self.instances.put(key, sandbox)),
+            Some(key) if reusable => {
+                drop(self.instances.put(key, sandbox, std::time::Instant::now()))
+            }
             _ => drop(sandbox),
         }
         output
@@ -131,16 +147,17 @@ pub enum DescribeError {
     PoolExhausted(String),
 }
 
-/// Instantiate the component in a fresh sandbox with the default limits and
-/// call `describe()`, within `timeout` (the guest yields at every epoch tick,
+/// Instantiate the component in a fresh sandbox with `limits` and call
+/// `describe()`, within `timeout` (the guest yields at every epoch tick,
 /// so a looping `describe()` is stopped on time).
 pub async fn describe(
     engine: &Engine,
     pre: &NodePre<NodeState>,
-    slot: Slot,
+    limits: &CallLimits,
+    room: Room,
     timeout: std::time::Duration,
 ) -> Result<NodeInfo, DescribeError> {
-    let mut sandbox = Sandbox::new(engine, &CallLimits::default(), slot);
+    let mut sandbox = Sandbox::new(engine, limits, room);
     let call = async {
         sandbox.instantiate(pre).await?;
         let node = sandbox.node.as_ref().expect("instantiated above");

@@ -30,6 +30,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use super::bindings::{Node, NodePre};
+use super::budget::{MemoryBudget, MemoryUse};
 use super::cache::CompileCache;
 use super::call::{self, DescribeError, Instances};
 use super::engine;
@@ -47,6 +48,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// a snapshot taken at build time, so an honest `describe()` takes
 /// milliseconds: 2 s leaves room for a loaded machine, and a loop costs 2 s.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often idle warm instances are checked for expiry.
+const IDLE_SWEEP: Duration = Duration::from_secs(1);
 /// Bytes read at a time while digesting a plugin file.
 const CHUNK: usize = 256 << 10;
 /// The largest plugin file loaded when the command line does not say
@@ -142,16 +145,30 @@ impl PluginHost {
 
         start_epoch_ticker(&engine);
         let cache = CompileCache::new(&engine, cache_dir);
-        let slots = engine::INSTANCES as usize;
         Ok(PluginHost {
             engine,
             linker: Arc::new(linker),
             cache,
-            instances: Arc::new(Instances::new(slots, IDLE_PER_KEY, IDLE_TOTAL)),
+            instances: instances(MemoryBudget::new(None)),
             max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
             compiles: Arc::new(Semaphore::new(COMPILES)),
             described: Arc::default(),
         })
+    }
+
+    /// Keep the linear memories of all live instances together within
+    /// `bytes`: each instance reserves its node's whole `memory` limit first
+    /// (see `budget.rs`). Without it there is no budget (one run in the
+    /// foreground).
+    pub fn with_memory_budget(mut self, bytes: u64) -> PluginHost {
+        self.instances = instances(MemoryBudget::new(Some(bytes)));
+        self
+    }
+
+    /// The memory budget, what live instances reserve of it, and how many
+    /// calls wait for room.
+    pub fn memory(&self) -> MemoryUse {
+        self.instances.memory()
     }
 
     /// Refuse plugin files (and stored components) larger than `bytes`.
@@ -320,8 +337,24 @@ impl PluginHost {
             return Ok(info);
         }
         let describe = async {
-            let slot = self.instances.slot().await;
-            let info = call::describe(&self.engine, pre, slot, DESCRIBE_TIMEOUT).await?;
+            // The default limits, within the memory budget.
+            let mut limits = super::CallLimits::default();
+            if let Some(budget) = self.instances.budget() {
+                limits.memory = limits
+                    .memory
+                    .min(usize::try_from(budget).unwrap_or(usize::MAX));
+            }
+            let room = self
+                .instances
+                .room(limits.memory as u64)
+                .await
+                .map_err(|over| {
+                    DescribeError::Component(format!(
+                        "the host's memory budget ({}) has no room for it",
+                        super::size_text(over.budget)
+                    ))
+                })?;
+            let info = call::describe(&self.engine, pre, &limits, room, DESCRIBE_TIMEOUT).await?;
             self.cache.store_info(digest, &info);
             Ok(info)
         };
@@ -523,6 +556,27 @@ pub fn scan_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     paths.sort();
     Ok(paths)
+}
+
+/// The instance slots and idle warm instances of a host with `budget`, and a
+/// thread that drops idle instances unused for `pool::IDLE_FOR`, until they
+/// are dropped.
+fn instances(budget: MemoryBudget) -> Arc<Instances> {
+    let slots = engine::INSTANCES as usize;
+    let instances = Arc::new(Instances::new(slots, IDLE_PER_KEY, IDLE_TOTAL, budget));
+    let weak = Arc::downgrade(&instances);
+    std::thread::Builder::new()
+        .name("savepoint-idle".into())
+        .spawn(move || {
+            while let Some(instances) = weak.upgrade() {
+                let expired = instances.expire(std::time::Instant::now());
+                drop(instances);
+                drop(expired);
+                std::thread::sleep(IDLE_SWEEP);
+            }
+        })
+        .expect("spawn the idle instance sweeper thread");
+    instances
 }
 
 /// Tick the engine's epoch until the engine is dropped.

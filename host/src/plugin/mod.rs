@@ -11,11 +11,13 @@
 //! Layout: `engine` (the wasmtime configuration: pooling allocator, copy-on-write
 //! memory images), `load` (plugin files -> [`Plugin`]), `cache` (compiled code and
 //! `describe()` results on disk), `call` (one call: a fresh or a warm instance),
-//! `pool` (instance slots and the idle warm instances), `sandbox` (what a call
+//! `pool` (instance slots and the idle warm instances), `budget` (the memory
+//! budget of all live instances together), `sandbox` (what a call
 //! may touch), `http` (the `allow_http` gate), `bindings` (the WIT types),
 //! `output` (every string a guest returns: secrets redacted, length bounded).
 
 mod bindings;
+mod budget;
 mod cache;
 mod call;
 mod engine;
@@ -33,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use crate::digest::sha256 as digest;
+pub use budget::{MemoryUse, default_budget};
 pub use load::{
     COMPILES, DEFAULT_MAX_COMPONENT_SIZE, PluginHost, PluginLoad, plugin_name, plugin_names,
     read_file, scan_dir,
@@ -283,6 +286,15 @@ pub enum CallError {
     /// calls at once); the node did not run, and a retry later can succeed.
     #[error("could not be instantiated: the host's instance pool is full ({0}); retry later")]
     PoolExhausted(String),
+    /// The node's memory limit alone is more than the host's whole memory
+    /// budget: the call could never get room.
+    #[error(
+        "has a memory limit of {}, more than the host's whole memory budget of {} \
+         (savepoint serve --max-memory); lower the node's `memory` or raise --max-memory",
+        size_text(*limit as u64),
+        size_text(*budget)
+    )]
+    OverMemoryBudget { limit: usize, budget: u64 },
 }
 
 /// `64 MiB`, `512 KiB`, `100 B`.
@@ -299,7 +311,10 @@ pub fn size_text(bytes: u64) -> String {
 impl CallError {
     /// Whether a retry policy may try the call again.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, CallError::Fatal(_) | CallError::InvalidOutput(_))
+        !matches!(
+            self,
+            CallError::Fatal(_) | CallError::InvalidOutput(_) | CallError::OverMemoryBudget { .. }
+        )
     }
 }
 

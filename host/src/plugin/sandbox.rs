@@ -68,6 +68,7 @@ impl NodeState {
             limiter: Limiter {
                 memory: limits.memory,
                 hit: false,
+                grown: 0,
             },
             max_log: limits.max_log,
             logs: Vec::new(),
@@ -107,6 +108,11 @@ impl NodeState {
     /// Whether the call tried to grow memory past its limit.
     pub fn hit_memory_limit(&self) -> bool {
         self.limiter.hit
+    }
+
+    /// Bytes of linear memory the instance has (all its memories together).
+    pub fn memory_size(&self) -> usize {
+        self.limiter.grown
     }
 
     /// The call's log: the lines the node logged (with one line saying how
@@ -177,12 +183,15 @@ impl WasiHttpView for NodeState {
 pub struct Limiter {
     memory: usize,
     hit: bool,
+    /// Bytes of every memory of the instance together (a memory's creation
+    /// is a growth from 0; memories never shrink).
+    grown: usize,
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -190,6 +199,7 @@ impl ResourceLimiter for Limiter {
             self.hit = true;
             return Ok(false);
         }
+        self.grown = self.grown.saturating_add(desired.saturating_sub(current));
         Ok(true)
     }
 

@@ -257,6 +257,24 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
             Ok(crate::view::plugins(&loads))
         })
     }
+
+    /// `"memory": {"budget", "reserved", "waiting"}`: the budget of all node
+    /// instances' linear memories (bytes; `null`: none), what live instances
+    /// reserve of it (each its node's whole `memory` limit), and how many
+    /// calls wait for room.
+    fn health(&self) -> serde_json::Map<String, Value> {
+        let memory = self.daemon.runtime.plugin_host().memory();
+        let mut health = serde_json::Map::new();
+        health.insert(
+            "memory".to_string(),
+            json!({
+                "budget": memory.budget,
+                "reserved": memory.reserved,
+                "waiting": memory.waiting,
+            }),
+        );
+        health
+    }
 }
 
 /// The workflow names (file stems of `*.toml`) in `dir`, sorted.

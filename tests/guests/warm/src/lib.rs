@@ -14,7 +14,10 @@
 //! - `loops` (integer): route back to this node (`goto` its own name) until
 //!   the state's `seen` holds `loops` entries, counting this call; then
 //!   `goto = "end"`. The node's table then declares `routes = [<node>, "end"]`.
+//! - `hold_mib` (integer): on every call, allocate this many MiB, touch every
+//!   page, and keep them for the instance's life (its memory grows).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use savepoint_sdk::{Context, Failure, Node, Outcome, export_node};
@@ -22,6 +25,8 @@ use serde_json::{Map, Value, json};
 
 /// Calls of this instance so far.
 static CALLS: AtomicU64 = AtomicU64::new(0);
+/// What `hold_mib` allocated, kept for the instance's life.
+static HELD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 struct Warm;
 
@@ -42,6 +47,13 @@ impl Node for Warm {
         }
         if at("fail_at") {
             return Err(Failure::retryable(format!("warm: failure at call {n}")));
+        }
+        if let Some(mib) = config.get("hold_mib").and_then(Value::as_u64) {
+            let mut block = vec![0u8; usize::try_from(mib).unwrap_or(usize::MAX) << 20];
+            for page in block.chunks_mut(4096) {
+                page[0] = 1;
+            }
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(block);
         }
         if at("spin_at") {
             let mut spins: u64 = 0;
