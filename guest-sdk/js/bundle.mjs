@@ -21,20 +21,24 @@ const sdk = fileURLToPath(new URL("./savepoint.js", import.meta.url));
 const ENTRY = "\0savepoint-entry";
 const node = resolve(nodeFile);
 
-/** The entry module: connect the host's log import, re-export the node. */
+/** The entry module: connect the host's imports, re-export the node. */
 function entrySource(exports) {
     const head = [
-        'import { log as hostLog } from "savepoint:node/host@0.1.0";',
+        'import { log as hostLog, leaseEpoch as hostLeaseEpoch } from "savepoint:node/host@0.1.0";',
         'import { __connectHost } from "savepoint";',
     ];
     if (exports.includes("describe") && exports.includes("run")) {
-        return [...head, `export { describe, run } from ${JSON.stringify(node)};`, "__connectHost(hostLog);"].join("\n");
+        return [
+            ...head,
+            `export { describe, run } from ${JSON.stringify(node)};`,
+            "__connectHost(hostLog, hostLeaseEpoch);",
+        ].join("\n");
     }
     if (exports.includes("default")) {
         return [
             ...head,
             `import exported from ${JSON.stringify(node)};`,
-            "__connectHost(hostLog);",
+            "__connectHost(hostLog, hostLeaseEpoch);",
             "export const describe = exported.describe;",
             "export const run = exported.run;",
         ].join("\n");

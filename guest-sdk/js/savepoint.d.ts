@@ -34,6 +34,13 @@ export interface Context<Config = JsonObject> {
      * it to outside systems so that a retried side effect happens only once.
      */
     readonly idempotencyKey: string;
+    /**
+     * The run's lease epoch, a fencing token: it grows every time the run
+     * passes to another process (a takeover after a crash or a stall). Send it
+     * with writes to outside systems, and have them refuse a write whose epoch
+     * is lower than one they have seen. 0 outside a run.
+     */
+    readonly leaseEpoch: number;
 }
 
 /** What a successful call asks the host to do. */
@@ -202,5 +209,8 @@ export declare const log: {
     readonly error: (...args: unknown[]) => void;
 };
 
-/** @internal Connects the host's `log` import; the build's entry module calls it. */
-export declare function __connectHost(log: (level: "trace" | "debug" | "info" | "warn" | "error", message: string) => void): void;
+/** @internal Connects the host's `log` and `lease-epoch` imports; the build's entry module calls it. */
+export declare function __connectHost(
+    log: (level: "trace" | "debug" | "info" | "warn" | "error", message: string) => void,
+    leaseEpoch?: () => bigint,
+): void;

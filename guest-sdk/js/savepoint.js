@@ -17,18 +17,20 @@
 // turns it into a component (componentize-js). `savepoint.d.ts` has the types
 // and the documentation of every export; README.md the overview.
 
-/** The host's `log` import, connected by the build's entry module. */
+/** The host's `log` and `lease-epoch` imports, connected by the build's entry module. */
 let hostLog = null;
+let hostLeaseEpoch = null;
 
 /**
- * Connect the host's `savepoint:node/host` `log` function. The entry module
- * that `build` generates calls it; outside a component (unit tests under
- * Node.js) log lines go to standard error instead.
+ * Connect the host's `savepoint:node/host` functions. The entry module that
+ * `build` generates calls it; outside a component (unit tests under Node.js)
+ * log lines go to standard error instead, and the lease epoch is 0.
  *
  * @internal
  */
-export function __connectHost(log) {
+export function __connectHost(log, leaseEpoch = null) {
     hostLog = log;
+    hostLeaseEpoch = leaseEpoch;
 }
 
 // ---------------------------------------------------------------------------
@@ -227,6 +229,7 @@ function contextFrom(raw, defaults) {
         interruptTimedOut: raw.interruptTimedOut,
         wakes: raw.wakes,
         idempotencyKey: raw.idempotencyKey,
+        leaseEpoch: hostLeaseEpoch === null ? 0 : Number(hostLeaseEpoch()),
     });
 }
 
@@ -340,6 +343,7 @@ export function testContext(fields = {}) {
         interruptTimedOut: false,
         wakes: 0,
         idempotencyKey: `${thread}/${step}/${name}`,
+        leaseEpoch: 1,
         ...fields,
     });
 }

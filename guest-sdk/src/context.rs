@@ -50,13 +50,22 @@ pub struct Context<C> {
     /// different for every other step. Pass it to outside systems so that a
     /// side effect repeated by a retry or a crash happens only once.
     pub idempotency_key: String,
+    /// The run's lease epoch, a fencing token: it grows every time the run
+    /// passes to another process (a takeover after a crash or a stall), and
+    /// is the same for every call made under one lease. Send it with writes
+    /// to outside systems and have them refuse a write whose epoch is lower
+    /// than one they have seen: then a call of a process that stalled past
+    /// its lease (the host stops such a call at its next host call, but a
+    /// request already sent can arrive late) cannot overwrite what its
+    /// successor wrote. 0 outside a run.
+    pub lease_epoch: u64,
 }
 
 impl<C> Context<C> {
     /// A first call with `config`, for a node's native unit tests: thread
     /// `test`, node `test`, step 1, attempt 1, no resume value, no timed-out
-    /// interrupt, no wakes. Change the fields a test needs with struct update
-    /// syntax:
+    /// interrupt, no wakes, lease epoch 1. Change the fields a test needs
+    /// with struct update syntax:
     ///
     /// ```
     /// use savepoint_sdk::{Context, NoConfig};
@@ -76,6 +85,7 @@ impl<C> Context<C> {
             interrupt_timed_out: false,
             wakes: 0,
             idempotency_key: "test/1/test".to_owned(),
+            lease_epoch: 1,
         }
     }
 
@@ -109,6 +119,7 @@ mod tests {
         assert!(!ctx.interrupt_timed_out);
         assert_eq!(ctx.wakes, 0);
         assert_eq!(ctx.idempotency_key, "test/1/test");
+        assert_eq!(ctx.lease_epoch, 1);
     }
 
     #[test]

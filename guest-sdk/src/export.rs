@@ -61,8 +61,18 @@ fn call<N: Node>(ctx: wit::Context, state: &str) -> Result<Outcome, Failure> {
         interrupt_timed_out: ctx.interrupt_timed_out,
         wakes: ctx.wakes,
         idempotency_key: ctx.idempotency_key,
+        lease_epoch: lease_epoch(),
     };
     N::run(&ctx, state)
+}
+
+/// The lease epoch of the call, from the host (0 outside WebAssembly, in a
+/// node's native unit tests).
+fn lease_epoch() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return crate::__bindings::savepoint::node::host::lease_epoch();
+    #[cfg(not(target_arch = "wasm32"))]
+    0
 }
 
 fn parse<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {

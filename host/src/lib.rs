@@ -31,7 +31,9 @@
 //! wait, an interrupt), and a node may park the run (sleep, interrupt): the
 //! run then waits in the database until `savepoint resume` or the daemon
 //! ([`runtime::daemon`], `savepoint serve`) continues it. Whoever executes a
-//! run holds a lease on it first, so two processes never run the same step.
+//! run holds a lease on it first, so two processes do not run the same step
+//! at once; a process that stalls past its lease stops its call when it
+//! wakes, and its result is discarded ([`plugin::Lease`]).
 //! The daemon answers HTTP through [`api`], whose [`api::Backend`] trait it
 //! implements; [`view`] holds the JSON shapes the CLI and the API share.
 //!

@@ -26,6 +26,7 @@ pub fn status(run: &RunRecord) -> Value {
         "wakes": run.wakes,
         "pending_writes": run.pending.iter().map(|w| w.node.as_str()).collect::<Vec<_>>(),
         "lease_owner": run.lease_owner,
+        "lease_epoch": run.lease_epoch,
         "created_at": format_time(run.created_at_ms),
         "updated_at": format_time(run.updated_at_ms),
     })

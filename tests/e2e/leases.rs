@@ -1,5 +1,8 @@
 //! Who may call a node, and what the call is told: a call replayed after a
-//! crash sees the next attempt number.
+//! crash sees the next attempt number; a host that stalls past its lease
+//! does nothing more for the run once it wakes (its call in flight is
+//! stopped), and the node's lease epoch, its fencing token, grows on every
+//! takeover.
 //!
 //! The node here is `hostile` in `report` mode: it makes its side effects
 //! visible as HTTP requests to a [`Witness`] server the test runs (`/start`,
@@ -13,9 +16,9 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use serde_json::json;
 
-use crate::fixtures::{DEADLINE, Env};
+use crate::fixtures::{DEADLINE, Env, wait_for};
 
-/// One request a node made: `/<mark>?thread=..&step=..&attempt=..`.
+/// One request a node made: `/<mark>?thread=..&step=..&attempt=..&epoch=..`.
 #[derive(Debug, Clone)]
 struct Request {
     /// Arrival order among all the requests the witness got.
@@ -25,6 +28,7 @@ struct Request {
     thread: String,
     step: u64,
     attempt: u64,
+    epoch: u64,
 }
 
 #[derive(Default)]
@@ -63,6 +67,13 @@ impl Witness {
     /// Every request so far, in arrival order.
     fn requests(&self) -> Vec<Request> {
         self.seen.0.lock().unwrap().requests.clone()
+    }
+
+    /// Answer the held request `seq` now.
+    fn release(&self, seq: usize) {
+        let stream = self.seen.0.lock().unwrap().held.remove(&seq);
+        let mut stream = stream.unwrap_or_else(|| panic!("request {seq} is not held"));
+        stream.write_all(OK).expect("answer the held request");
     }
 
     /// Wait (bounded by [`DEADLINE`]) for the first request after the first
@@ -113,6 +124,7 @@ fn answer(stream: TcpStream, seen: &(Mutex<Seen>, Condvar), hold: &dyn Fn(&Reque
         thread: params.get("thread").unwrap_or(&"").to_string(),
         step: number("step"),
         attempt: number("attempt"),
+        epoch: number("epoch"),
     };
     seen.requests.push(request.clone());
     arrived.notify_all();
@@ -122,9 +134,10 @@ fn answer(stream: TcpStream, seen: &(Mutex<Seen>, Condvar), hold: &dyn Fn(&Reque
     }
     drop(seen);
     let mut stream = stream;
-    let _ =
-        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+    let _ = stream.write_all(OK);
 }
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
 
 fn report_workflow(env: &Env, port: u16) -> String {
     env.workflow(
@@ -181,4 +194,81 @@ fn a_call_replayed_after_a_crash_sees_the_next_attempt() {
         expected.map(|(m, a)| (m.to_string(), a)),
         "the side effects"
     );
+}
+
+/// Send `signal` to the process `pid`.
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) on the pid of a child the test has not reaped.
+    let sent = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(sent, 0, "send signal {signal} to {pid}");
+}
+
+#[test]
+fn a_host_that_stalls_past_its_lease_does_nothing_more_for_the_run() {
+    const LEASE: &str = "3s";
+    // The first call (lease epoch 1, daemon A) is held in its first side
+    // effect until the test lets it go; everything else is answered at once.
+    let witness = Witness::start(|r| r.mark == "start" && r.epoch == 1);
+    let env = Env::new(&["hostile"]);
+    let port = witness.port;
+    let workflow = env.daemon_workflow(
+        "report",
+        &format!(
+            r#"
+name = "report"
+start = "effect"
+[nodes.effect]
+plugin = "hostile"
+config = {{ mode = "report", port = {port} }}
+allow_http = ["127.0.0.1:{port}"]
+next = "end"
+"#
+        ),
+    );
+    let a = env.serve(&["--lease", LEASE, "--workers", "2"]);
+    env.ok(&["start", &workflow, "--thread", "stall"]);
+    let first = witness.wait("A's call to start", 0, |r| r.mark == "start");
+    assert_eq!((first.epoch, first.attempt), (1, 1), "{first:?}");
+    let b = env.serve(&["--lease", LEASE, "--workers", "2"]);
+
+    // A stalls with its call in flight; past the lease, B takes the run over.
+    signal(a.pid(), libc::SIGSTOP);
+    let taken = witness.wait("B's call to start", first.seq + 1, |r| r.mark == "start");
+    b.wait_run("stall", "completed by B", |s| s["status"] == "completed");
+    // A's side effect gets its answer while A is still stopped, so A's node
+    // could go on at the instant A wakes.
+    witness.release(first.seq);
+    signal(a.pid(), libc::SIGCONT);
+    let stopped = wait_for("A to stop its call", DEADLINE, || {
+        let late: Vec<Request> = witness
+            .requests()
+            .into_iter()
+            .filter(|r| r.epoch == first.epoch && r.seq > first.seq)
+            .collect();
+        if !late.is_empty() {
+            return Ok(late);
+        }
+        if a.stderr().contains("could not renew its lease") {
+            return Ok(late);
+        }
+        Err(format!("{:?}", witness.requests()))
+    });
+    assert!(
+        stopped.is_empty(),
+        "A's call went on after B's call of the same step started ({taken:?}): {stopped:?}"
+    );
+
+    // B's call came after A's lost one, under a later lease.
+    assert_eq!(
+        (taken.thread.as_str(), taken.step),
+        ("stall", 1),
+        "{taken:?}"
+    );
+    assert!(taken.epoch > first.epoch, "{taken:?} after {first:?}");
+    assert_eq!(taken.attempt, 2, "A's lost call counts: {taken:?}");
+    assert_eq!(env.state("stall"), json!({"attempt": 2}));
+    let history = env.history("stall");
+    assert_eq!(history.len(), 1, "{history:?}");
+    let status = env.status("stall");
+    assert_eq!(status["lease_epoch"], taken.epoch, "{status}");
 }

@@ -6,7 +6,18 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 
-import { Fatal, Outcome, Retryable, goto, interrupt, node, sleep, testContext, update } from "../savepoint.js";
+import {
+    Fatal,
+    Outcome,
+    Retryable,
+    __connectHost,
+    goto,
+    interrupt,
+    node,
+    sleep,
+    testContext,
+    update,
+} from "../savepoint.js";
 
 /** The WIT `context` record as the bindings pass it. */
 function witContext(fields = {}) {
@@ -44,7 +55,13 @@ test("the handler sees an idiomatic context and the parsed state", () => {
     const { run } = node({ ...info, defaults: { by: 1, mode: "count" } }, (ctx, state) => {
         seen = { ctx, state };
     });
-    run(witContext({ config: '{"by":5}', resume: '{"ok":1}', interruptTimedOut: true, wakes: 4 }), '{"count":7}');
+    // The host's lease-epoch import gives a u64: a BigInt.
+    __connectHost(null, () => 9n);
+    try {
+        run(witContext({ config: '{"by":5}', resume: '{"ok":1}', interruptTimedOut: true, wakes: 4 }), '{"count":7}');
+    } finally {
+        __connectHost(null);
+    }
     assert.deepEqual(seen.state, { count: 7 });
     assert.deepEqual({ ...seen.ctx }, {
         thread: "t-1",
@@ -56,6 +73,7 @@ test("the handler sees an idiomatic context and the parsed state", () => {
         interruptTimedOut: true,
         wakes: 4,
         idempotencyKey: "t-1/3/n1",
+        leaseEpoch: 9,
     });
 });
 
@@ -180,6 +198,7 @@ test("testContext: a first call's context", () => {
         interruptTimedOut: false,
         wakes: 0,
         idempotencyKey: "test/1/node",
+        leaseEpoch: 1,
     });
     assert.equal(testContext({ thread: "x", step: 4, node: "n" }).idempotencyKey, "x/4/n");
 });

@@ -54,11 +54,16 @@ class Context(Generic[C]):
     #: True when this call answers an interrupt, even with a JSON `null`
     #: answer (which makes `resume` `None` too).
     resumed: bool = False
+    #: The run's lease epoch, a fencing token: it grows every time the run
+    #: passes to another process (a takeover after a crash or a stall). Send
+    #: it with writes to outside systems, and have them refuse a write whose
+    #: epoch is lower than one they have seen. 0 outside a run.
+    lease_epoch: int = 0
 
     @classmethod
     def for_test(cls, config: Any = None, **fields: Any) -> Context[Any]:
         """A context for unit tests: step 1, attempt 1, thread "test", node
-        "test", config `{}`; override any field by keyword.
+        "test", config `{}`, lease epoch 1; override any field by keyword.
 
         >>> Context.for_test({"by": 2}, attempt=3).attempt
         3
@@ -70,6 +75,7 @@ class Context(Generic[C]):
             "attempt": 1,
             "config": {} if config is None else config,
             "resume": None,
+            "lease_epoch": 1,
         }
         values.update(fields)
         values.setdefault(

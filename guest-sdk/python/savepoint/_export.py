@@ -83,11 +83,24 @@ def _call(spec: NodeSpec, wctx: types.Context, state_json: str) -> Any:
         interrupt_timed_out=wctx.interrupt_timed_out,
         wakes=wctx.wakes,
         resumed=resumed,
+        lease_epoch=_lease_epoch(),
     )
     state = json.loads(state_json)
     result = spec.run(ctx, state)
     _flush()
     return result
+
+
+# The host's functions, inside a component; None on plain CPython, where the
+# SDK's own tests call this glue without a host.
+_host = None
+if sys.platform == "wasi":
+    from wit_world.imports import host as _host
+
+
+def _lease_epoch() -> int:
+    """The call's lease epoch, from the host (0 without one)."""
+    return 0 if _host is None else _host.lease_epoch()
 
 
 def _outcome(result: Any) -> types.Outcome:

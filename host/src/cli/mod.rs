@@ -101,6 +101,29 @@ struct Global {
         value_parser = crate::workflow::parse_size
     )]
     max_component_size: u64,
+    /// How long a lease on a run lasts without renewal (at least 2s; every process on one
+    /// database should use the same). A process that stops renewing (it died, or stalled)
+    /// loses its runs to others after this long, and stops its own calls before then.
+    #[arg(
+        long,
+        global = true,
+        env = "SAVEPOINT_LEASE",
+        default_value = "10s",
+        value_name = "DURATION",
+        value_parser = parse_lease
+    )]
+    lease: std::time::Duration,
+}
+
+/// A `--lease` duration: at least [`crate::runtime::SHORTEST_LEASE`].
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let lease = crate::workflow::parse_duration(text)?;
+    if lease < crate::runtime::SHORTEST_LEASE {
+        return Err(format!(
+            "a lease of {text} is too short: renewals every half second need at least 2s"
+        ));
+    }
+    Ok(lease)
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +233,7 @@ impl Global {
     /// A runtime over `store` calling nodes through `plugins`.
     fn runtime_with(&self, store: Arc<SqliteStore>, plugins: PluginHost) -> Runtime<SqliteStore> {
         Runtime::new(store, plugins, self.plugins.clone(), Arc::new(SystemClock))
+            .with_lease(self.lease)
     }
 }
 

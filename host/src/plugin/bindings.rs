@@ -11,6 +11,8 @@ use super::{CallError, CallInput, LogLevel};
 wasmtime::component::bindgen!({
     world: "node",
     path: "../wit",
+    // The host functions trap once the call's lease has expired.
+    imports: { "savepoint:node/host": trappable },
     exports: { default: async },
 });
 

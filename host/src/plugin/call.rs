@@ -8,7 +8,7 @@ use super::bindings::{self, Node, NodePre};
 use super::output;
 use super::pool::{self, Room, WARM_MEMORY, WarmKey};
 use super::sandbox::NodeState;
-use super::{CallError, CallInput, CallLimits, CallOutput, NodeInfo, Plugin};
+use super::{CallError, CallInput, CallLimits, CallOutput, Lease, NodeInfo, Plugin};
 
 /// The instance slots and idle warm instances of a [`super::PluginHost`].
 pub type Instances = pool::Instances<Sandbox>;
@@ -73,15 +73,24 @@ impl Sandbox {
             let node = self.node.as_ref().expect("instantiated above");
             node.call_run(&mut self.store, &ctx, &state).await
         };
-        let raw = match input.timeout {
-            None => Some(call.await),
-            Some(limit) => tokio::time::timeout(limit, call).await.ok(),
+        let timed = async {
+            match input.timeout {
+                None => Some(call.await),
+                Some(limit) => tokio::time::timeout(limit, call).await.ok(),
+            }
         };
+        // Past its lease the call is dropped at its next yield (an epoch
+        // tick, or a host call that waits), and whatever it did is discarded.
+        let raw = super::lease::bounded(input.lease.as_ref(), timed).await;
         let limits = &input.limits;
         let result = match raw {
-            None => Err(CallError::Timeout(input.timeout.unwrap_or_default())),
-            Some(Ok(returned)) => bindings::outcome(returned, limits.max_state, &input.secrets),
-            Some(Err(trap)) => Err(classify_trap(&trap, self.store.data(), limits)),
+            _ if input.lease.as_ref().is_some_and(Lease::expired) => Err(CallError::LeaseExpired),
+            None => Err(CallError::LeaseExpired),
+            Some(None) => Err(CallError::Timeout(input.timeout.unwrap_or_default())),
+            Some(Some(Ok(returned))) => {
+                bindings::outcome(returned, limits.max_state, &input.secrets)
+            }
+            Some(Some(Err(trap))) => Err(classify_trap(&trap, self.store.data(), limits)),
         };
         let data = self.store.data();
         let reusable =
@@ -100,6 +109,13 @@ impl Plugin {
     /// out, ran out of fuel, hit its memory limit, returned any failure or
     /// grew past [`WARM_MEMORY`] is dropped.
     pub async fn call(&self, input: &CallInput, state: String) -> CallOutput {
+        // Never start a call on a lease that may be someone else's by now.
+        if input.lease.as_ref().is_some_and(Lease::expired) {
+            return CallOutput {
+                result: Err(CallError::LeaseExpired),
+                logs: Vec::new(),
+            };
+        }
         let key = input.reuse.then(|| WarmKey {
             digest: self.digest.clone(),
             node: input.node.clone(),
@@ -126,6 +142,7 @@ impl Plugin {
             },
         };
         sandbox.store.data_mut().start_call(&input.secrets);
+        sandbox.store.data_mut().set_lease(input.lease.clone());
         let (output, reusable) = sandbox.run(&self.pre, input, state).await;
         match key {
             Some(key) if reusable => {

@@ -1,19 +1,27 @@
 //! The host side of `wasi:http/outgoing-handler`: a request goes out only
-//! when the node's `allow_http` grants its host (and port); anything else is
-//! refused with `HTTP-request-denied`, an error the node sees as a value.
+//! when the node's `allow_http` grants its host (and port), and while the
+//! call's lease holds; anything else is refused with `HTTP-request-denied`,
+//! an error the node sees as a value.
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::HttpAllow;
+use super::{HttpAllow, Lease};
 
-/// The allow-list of one call.
+/// The allow-list of one call, and the lease it runs under.
 pub struct HttpGate {
     allow: Vec<HttpAllow>,
+    lease: Option<Lease>,
 }
 
 impl HttpGate {
     pub fn new(allow: Vec<HttpAllow>) -> HttpGate {
-        HttpGate { allow }
+        HttpGate { allow, lease: None }
+    }
+
+    /// The lease of the next call: no request goes out once it has expired
+    /// (the run may be someone else's by then).
+    pub fn set_lease(&mut self, lease: Option<Lease>) {
+        self.lease = lease;
     }
 
     fn allows(&self, uri: &http::Uri) -> bool {
@@ -55,7 +63,8 @@ impl WasiHttpHooks for HttpGate {
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
-        if !self.allows(request.uri()) {
+        let expired = self.lease.as_ref().is_some_and(Lease::expired);
+        if expired || !self.allows(request.uri()) {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         _ = fut;

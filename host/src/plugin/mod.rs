@@ -22,6 +22,7 @@ mod cache;
 mod call;
 mod engine;
 mod http;
+mod lease;
 mod load;
 mod output;
 mod pool;
@@ -36,6 +37,7 @@ use serde_json::{Map, Value};
 
 pub use crate::digest::sha256 as digest;
 pub use budget::{MemoryUse, default_budget};
+pub use lease::Lease;
 pub use load::{
     COMPILES, DEFAULT_MAX_COMPONENT_SIZE, PluginHost, PluginLoad, plugin_name, plugin_names,
     read_file, scan_dir,
@@ -137,6 +139,10 @@ pub struct CallInput {
     /// The resolved secrets of the node's config: redacted from everything
     /// the call returns or writes (see `output.rs`).
     pub secrets: Secrets,
+    /// The lease on the run the call is made under: the call does not start,
+    /// or is stopped, once it expires (see [`Lease`]). `None`: no run, no
+    /// lease (the node sees epoch 0).
+    pub lease: Option<Lease>,
 }
 
 impl CallInput {
@@ -157,6 +163,7 @@ impl CallInput {
             limits: CallLimits::default(),
             reuse: false,
             secrets: Secrets::default(),
+            lease: None,
         }
     }
 }
@@ -295,6 +302,11 @@ pub enum CallError {
         size_text(*budget)
     )]
     OverMemoryBudget { limit: usize, budget: u64 },
+    /// The lease on the run expired before or during the call (this process
+    /// stalled, or could not reach the database to renew it): the call was not
+    /// made or was stopped, and whatever it produced must be discarded.
+    #[error("was stopped: the lease on the run expired during the call")]
+    LeaseExpired,
 }
 
 /// `64 MiB`, `512 KiB`, `100 B`.

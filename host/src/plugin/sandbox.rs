@@ -21,7 +21,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::bindings::{self, Level};
 use super::http::HttpGate;
 use super::output::{self, Secrets};
-use super::{CallLimits, LogLevel, LogLimit, LogRecord, size_text};
+use super::{CallLimits, Lease, LogLevel, LogLimit, LogRecord, size_text};
 
 /// Table elements a node may grow a table to (the largest table of our
 /// example nodes starts at 7,689); also the size of a table slot in the
@@ -45,6 +45,8 @@ pub struct NodeState {
     stdout: Captured,
     stderr: Captured,
     secrets: Secrets,
+    /// The lease the current call runs under, if any.
+    lease: Option<Lease>,
 }
 
 impl NodeState {
@@ -77,6 +79,24 @@ impl NodeState {
             stdout,
             stderr,
             secrets: Secrets::default(),
+            lease: None,
+        }
+    }
+
+    /// The lease the next call runs under: its host functions (`log`,
+    /// `lease-epoch`, outgoing HTTP) refuse to work once it has expired.
+    pub fn set_lease(&mut self, lease: Option<Lease>) {
+        self.gate.set_lease(lease.clone());
+        self.lease = lease;
+    }
+
+    /// A trap once the call's lease has expired: the call must not go on.
+    fn check_lease(&self) -> wasmtime::Result<()> {
+        match &self.lease {
+            Some(lease) if lease.expired() => Err(wasmtime::Error::msg(
+                "the lease on the run expired during the call",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -220,21 +240,29 @@ impl ResourceLimiter for Limiter {
 impl bindings::Host for NodeState {
     /// Keep the line while the call is within its `max_log`, counting each
     /// line (an empty one too) at its length plus [`LogLimit::LINE_COST`];
-    /// past it, only count it. Nothing is buffered beyond the limit.
-    fn log(&mut self, level: Level, message: String) {
+    /// past it, only count it. Nothing is buffered beyond the limit. Traps
+    /// once the call's lease has expired.
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.check_lease()?;
         let message = self.secrets.redact_owned(message);
         if !self
             .max_log
             .admits(self.logs.len(), self.log_bytes, message.len())
         {
             self.dropped_logs += 1;
-            return;
+            return Ok(());
         }
         self.log_bytes += message.len() + LogLimit::LINE_COST;
         self.logs.push(LogRecord {
             level: bindings::level(level),
             message,
         });
+        Ok(())
+    }
+
+    fn lease_epoch(&mut self) -> wasmtime::Result<u64> {
+        self.check_lease()?;
+        Ok(self.lease.as_ref().map_or(0, Lease::epoch))
     }
 }
 

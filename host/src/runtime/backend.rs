@@ -52,6 +52,7 @@ impl From<RuntimeError> for ApiError {
             | RuntimeError::WorkflowFile { .. }
             | RuntimeError::PluginFile { .. }
             | RuntimeError::Plugin(_)
+            | RuntimeError::LeaseExpired { .. }
             | RuntimeError::Store(_) => ApiError::Internal(message),
         }
     }

@@ -1,7 +1,9 @@
 //! `savepoint serve`: many runs at once. A scheduler claims runnable runs
 //! (new, due after a sleep or retry wait, answered, or abandoned by a dead
 //! process) with a lease, a task drives each one, and a renewal loop keeps
-//! the leases alive and stops runs that were cancelled or taken over. On
+//! the leases alive and stops runs that were cancelled or taken over. A run
+//! whose lease could not be renewed in time stops its calls on its own (see
+//! [`crate::plugin::Lease`]). On
 //! shutdown every run in flight is abandoned (its step runs again later) and
 //! its lease released, so nothing is lost.
 
@@ -16,7 +18,8 @@ use tokio::sync::{Mutex, Notify, watch};
 
 use super::drive::Stopped;
 use super::outage::{Outage, Work};
-use super::{LEASE, RENEW_EVERY, Runtime, RuntimeError};
+use super::{RENEW_EVERY, Runtime, RuntimeError};
+use crate::plugin::Lease;
 use crate::store::{CheckpointStore, RunRecord, StoreError};
 
 /// How often the scheduler looks for due runs when nothing wakes it earlier.
@@ -38,10 +41,16 @@ pub struct ServeConfig {
 pub struct Daemon<S> {
     pub(super) runtime: Arc<Runtime<S>>,
     pub(super) workflows_dir: PathBuf,
-    running: Mutex<HashMap<String, watch::Sender<bool>>>,
+    running: Mutex<HashMap<String, Held>>,
     wake: Notify,
     max_runs: usize,
     outage: std::sync::Mutex<Outage>,
+}
+
+/// A run this daemon drives: how to stop it, and its lease.
+struct Held {
+    stop: watch::Sender<bool>,
+    lease: Lease,
 }
 
 impl<S> std::fmt::Debug for Daemon<S> {
@@ -60,8 +69,8 @@ impl<S: CheckpointStore> Daemon<S> {
 
     /// Stop driving `thread` in this process (it was cancelled).
     pub(super) async fn stop(&self, thread: &str) {
-        if let Some(stop) = self.running.lock().await.get(thread) {
-            let _ = stop.send(true);
+        if let Some(held) = self.running.lock().await.get(thread) {
+            let _ = held.stop.send(true);
         }
     }
 
@@ -127,29 +136,54 @@ impl<S: CheckpointStore> Daemon<S> {
             return Ok(());
         }
         let dead = self.runtime.dead_owners().await?;
+        let asked = Instant::now();
         let claimed = self
             .runtime
             .store
-            .claim_due(&self.runtime.owner, free, LEASE.as_millis() as i64, &dead)
+            .claim_due(&self.runtime.owner, free, self.runtime.lease_ms(), &dead)
             .await?;
         let mut running = self.running.lock().await;
         for run in claimed {
             if running.contains_key(&run.thread) {
                 continue;
             }
-            let (stop_tx, stop_rx) = watch::channel(false);
-            running.insert(run.thread.clone(), stop_tx);
+            let (stop, stop_rx) = watch::channel(false);
+            let lease = self.runtime.held_lease(run.lease_epoch, asked);
+            let held = Held {
+                stop,
+                lease: lease.clone(),
+            };
+            running.insert(run.thread.clone(), held);
             let daemon = self.clone();
-            tokio::spawn(async move { daemon.drive_one(run, stop_rx).await });
+            tokio::spawn(async move { daemon.drive_one(run, stop_rx, lease).await });
         }
         Ok(())
     }
 
-    async fn drive_one(self: Arc<Self>, run: RunRecord, mut stop: watch::Receiver<bool>) {
+    async fn drive_one(
+        self: Arc<Self>,
+        run: RunRecord,
+        mut stop: watch::Receiver<bool>,
+        lease: Lease,
+    ) {
         let thread = run.thread.clone();
-        match self.runtime.drive(&thread, &mut stop, Some(run)).await {
+        match self
+            .runtime
+            .drive(&thread, &mut stop, Some(run), &lease)
+            .await
+        {
             Ok(Stopped::Settled) => self.store_works(Work::Step),
             Ok(Stopped::Interrupted) => {}
+            Ok(Stopped::LeaseExpired) => eprintln!(
+                "savepoint serve: {}",
+                crate::text::escape(
+                    &RuntimeError::LeaseExpired {
+                        thread: thread.clone()
+                    }
+                    .to_string(),
+                    crate::text::Style::Lines
+                )
+            ),
             // Every run fails alike until there is room: one report for all of them.
             Err(RuntimeError::Store(error @ StoreError::DiskFull { .. })) => {
                 self.store_failed(Work::Step, "runs cannot commit", &error)
@@ -183,15 +217,21 @@ impl<S: CheckpointStore> Daemon<S> {
                 continue;
             }
             let store = self.runtime.store.clone();
+            let asked = Instant::now();
             match store
-                .renew(&self.runtime.owner, &threads, LEASE.as_millis() as i64)
+                .renew(&self.runtime.owner, &threads, self.runtime.lease_ms())
                 .await
             {
                 Ok(lost) => {
                     let running = self.running.lock().await;
-                    for thread in lost {
-                        if let Some(stop) = running.get(&thread) {
-                            let _ = stop.send(true);
+                    let valid_until = asked + self.runtime.lease_surely_valid();
+                    for thread in &threads {
+                        if let Some(held) = running.get(thread) {
+                            if lost.contains(thread) {
+                                let _ = held.stop.send(true);
+                            } else {
+                                held.lease.extend(valid_until);
+                            }
                         }
                     }
                 }
@@ -202,8 +242,8 @@ impl<S: CheckpointStore> Daemon<S> {
 
     /// Abandon every run in flight and wait until each has released its lease.
     async fn abandon_all(&self) {
-        for stop in self.running.lock().await.values() {
-            let _ = stop.send(true);
+        for held in self.running.lock().await.values() {
+            let _ = held.stop.send(true);
         }
         while !self.running.lock().await.is_empty() {
             tokio::time::sleep(Duration::from_millis(10)).await;

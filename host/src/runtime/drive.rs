@@ -2,13 +2,14 @@
 //! completes, parks, fails, or is told to stop; and the foreground entry
 //! points of the CLI (`run`, `resume`, `start`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::watch;
 
 use super::step::StepEnd;
-use super::{Event, LEASE, RENEW_EVERY, Runtime, RuntimeError, StartRun, owner};
+use super::{Event, RENEW_EVERY, Runtime, RuntimeError, StartRun, owner};
+use crate::plugin::Lease;
 use crate::store::{CheckpointStore, NewRun, RunRecord, RunStatus, StoreError};
 
 /// Why driving stopped.
@@ -19,22 +20,30 @@ pub enum Stopped {
     /// The stop signal fired (cancelled, lease lost, shutdown): the step in
     /// flight was abandoned and will run again later, if the run goes on.
     Interrupted,
+    /// The lease expired before this process could renew it (it stalled, or
+    /// the database did not answer): the step in flight was stopped, and its
+    /// result discarded, before another process could take the run over.
+    LeaseExpired,
 }
 
 impl<S: CheckpointStore> Runtime<S> {
-    /// Drive `thread`, whose lease this process holds, until it settles or
-    /// `stop` turns true. `position` is the run as just read or written, if
-    /// the caller has it.
+    /// Drive `thread`, whose lease this process holds, until it settles,
+    /// `stop` turns true, or `lease` expires. `position` is the run as just
+    /// read or written, if the caller has it.
     pub(super) async fn drive(
         &self,
         thread: &str,
         stop: &mut watch::Receiver<bool>,
         mut position: Option<RunRecord>,
+        lease: &Lease,
     ) -> Result<Stopped, RuntimeError> {
         // After a committed step the next position is known without a read.
         loop {
             if *stop.borrow() {
                 return Ok(Stopped::Interrupted);
+            }
+            if lease.expired() {
+                return Ok(Stopped::LeaseExpired);
             }
             let mut run = match position.take() {
                 Some(run) => run,
@@ -64,14 +73,18 @@ impl<S: CheckpointStore> Runtime<S> {
                 return Ok(Stopped::Settled);
             }
             let workflow = self.workflow_for(&run).await?;
-            let step = self.step(&run, &workflow, Some(&self.owner));
+            let step = self.step(&run, &workflow, Some(&self.owner), lease);
             let end = tokio::select! {
+                // The lease first: past it, nothing of the step may go on.
+                biased;
+                () = lease.expiry() => return Ok(Stopped::LeaseExpired),
                 end = step => end,
                 _ = stop.wait_for(|stop| *stop) => return Ok(Stopped::Interrupted),
             };
             match end {
                 Ok(StepEnd::Continue(after)) => position = Some(*after),
                 Ok(StepEnd::Stop) => return Ok(Stopped::Settled),
+                Err(RuntimeError::LeaseExpired { .. }) => return Ok(Stopped::LeaseExpired),
                 // Someone else owns the run now, or it was cancelled: stop
                 // without writing anything.
                 Err(RuntimeError::Store(
@@ -92,9 +105,10 @@ impl<S: CheckpointStore> Runtime<S> {
         wait: bool,
         follow: bool,
         mut position: Option<RunRecord>,
+        lease: Lease,
     ) -> Result<RunRecord, RuntimeError> {
         let (stop_tx, mut stop) = watch::channel(false);
-        let renewal = self.spawn_renewal(vec![thread.to_string()], stop_tx);
+        let renewal = self.spawn_renewal(thread, lease.clone(), stop_tx);
         let result = async {
             let mut wait = wait || follow;
             loop {
@@ -121,13 +135,18 @@ impl<S: CheckpointStore> Runtime<S> {
                         _ = stop.wait_for(|stop| *stop) => return Ok(Stopped::Interrupted),
                     }
                 }
-                let stopped = self.drive(thread, &mut stop, run).await?;
-                if !follow || stopped == Stopped::Interrupted {
-                    return Ok::<_, RuntimeError>(stopped);
+                match self.drive(thread, &mut stop, run, &lease).await? {
+                    Stopped::Settled if follow => {}
+                    Stopped::LeaseExpired => {
+                        return Err(RuntimeError::LeaseExpired {
+                            thread: thread.to_string(),
+                        });
+                    }
+                    stopped => return Ok::<_, RuntimeError>(stopped),
                 }
                 let status = self.load(thread).await?.status;
                 if !matches!(status, RunStatus::Sleeping | RunStatus::Retrying) {
-                    return Ok(stopped);
+                    return Ok(Stopped::Settled);
                 }
                 wait = true;
             }
@@ -150,23 +169,24 @@ impl<S: CheckpointStore> Runtime<S> {
         self.load(thread).await
     }
 
-    /// Renew the leases on `threads` until aborted; fire `stop` when one is
-    /// lost or cancelled.
+    /// Renew the lease on `thread` until aborted, extending `lease` after
+    /// each renewal; fire `stop` when it is lost or the run cancelled.
     fn spawn_renewal(
         &self,
-        threads: Vec<String>,
+        thread: &str,
+        lease: Lease,
         stop: watch::Sender<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
         let owner = self.owner.clone();
+        let threads = vec![thread.to_string()];
+        let (lease_ms, valid_for) = (self.lease_ms(), self.lease_surely_valid());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
-                match store
-                    .renew(&owner, &threads, LEASE.as_millis() as i64)
-                    .await
-                {
-                    Ok(lost) if lost.is_empty() => {}
+                let asked = Instant::now();
+                match store.renew(&owner, &threads, lease_ms).await {
+                    Ok(lost) if lost.is_empty() => lease.extend(asked + valid_for),
                     _ => {
                         let _ = stop.send(true);
                         return;
@@ -177,14 +197,18 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 
     /// Take the lease on `thread`, or say who holds it.
-    async fn claim(&self, thread: &str) -> Result<RunRecord, RuntimeError> {
+    async fn claim(&self, thread: &str) -> Result<(RunRecord, Lease), RuntimeError> {
         let dead = self.dead_owners().await?;
+        let asked = Instant::now();
         match self
             .store
-            .claim(thread, &self.owner, LEASE.as_millis() as i64, &dead)
+            .claim(thread, &self.owner, self.lease_ms(), &dead)
             .await
         {
-            Ok(run) => Ok(run),
+            Ok(run) => {
+                let lease = self.held_lease(run.lease_epoch, asked);
+                Ok((run, lease))
+            }
             Err(StoreError::NotFound { thread }) => Err(RuntimeError::NotFound { thread }),
             Err(other) => Err(other.into()),
         }
@@ -223,7 +247,7 @@ impl<S: CheckpointStore> Runtime<S> {
             workflow_path: start.workflow_path.clone(),
             input: start.input.clone(),
             next: vec![workflow.start.clone()],
-            lease: leased.then(|| (self.owner.clone(), LEASE.as_millis() as i64)),
+            lease: leased.then(|| (self.owner.clone(), self.lease_ms())),
             plugins,
         };
         let mut created = self.store.create_run(new_run(plugins)).await;
@@ -245,8 +269,10 @@ impl<S: CheckpointStore> Runtime<S> {
     /// or fails (`follow`: waits through sleeps and retry waits).
     pub async fn start(&self, start: StartRun, follow: bool) -> Result<RunRecord, RuntimeError> {
         let thread = start.thread.clone();
+        let asked = Instant::now();
         let run = self.create_leased(start, true).await?;
-        self.drive_foreground(&thread, false, follow, Some(run))
+        let lease = self.held_lease(run.lease_epoch, asked);
+        self.drive_foreground(&thread, false, follow, Some(run), lease)
             .await
     }
 
@@ -263,7 +289,7 @@ impl<S: CheckpointStore> Runtime<S> {
         let run = self.load(thread).await?;
         self.check_resume(&run, input.as_ref())?;
         let status = run.status;
-        self.claim(thread).await?;
+        let (_, lease) = self.claim(thread).await?;
         if input.is_some() || status == RunStatus::Failed {
             let result = self
                 .store
@@ -274,7 +300,8 @@ impl<S: CheckpointStore> Runtime<S> {
                 return Err(e.into());
             }
         }
-        self.drive_foreground(thread, true, follow, None).await
+        self.drive_foreground(thread, true, follow, None, lease)
+            .await
     }
 
     /// Mark a run for a daemon to continue (the API's resume): nothing runs

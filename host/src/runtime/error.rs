@@ -54,6 +54,13 @@ pub enum RuntimeError {
     /// A plugin file that cannot be used (too large, unreadable).
     #[error(transparent)]
     Plugin(#[from] crate::plugin::PluginError),
+    /// This process's lease on the run expired before it could renew it.
+    #[error(
+        "thread \"{thread}\": this process could not renew its lease on the run in time (it \
+         stalled, or the database did not answer); the step in flight was stopped and its \
+         result discarded, and the run goes on wherever it is taken over"
+    )]
+    LeaseExpired { thread: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -9,8 +9,13 @@
 //!
 //! The CLI drives one run in the foreground ([`Runtime::start`],
 //! [`Runtime::resume`]); `savepoint serve` drives many ([`daemon::serve`]).
-//! Either way the process first takes a lease on the run, so two processes
-//! never execute the same run at once. The runtime reads the workflow's rules
+//! Either way the process first takes a lease on the run, so that two
+//! processes do not execute the same run at once: a process that cannot renew
+//! a lease in time (the database did not answer) stops its calls for that run
+//! before the lease can pass to another, and one that was stalled past that
+//! point (stopped, frozen) stops them as soon as it wakes, discarding their
+//! results (see [`crate::plugin::Lease`]). The lease epoch, which grows on
+//! every takeover, is the fencing token nodes give outside systems. The runtime reads the workflow's rules
 //! from [`crate::workflow`], calls nodes through [`crate::plugin`], and writes
 //! only through the [`CheckpointStore`] trait: it never sees SQL or wasmtime
 //! types.
@@ -28,12 +33,12 @@ mod step;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, Semaphore};
 
-use crate::plugin::{Plugin, PluginHost, PluginLoad};
+use crate::plugin::{Lease, Plugin, PluginHost, PluginLoad};
 use crate::store::{CheckpointStore, Clock, RunRecord, RunStatus, Setback, StoreError};
 use crate::workflow::Workflow;
 
@@ -41,10 +46,13 @@ pub use error::RuntimeError;
 pub use pins::{UpgradeProblem, UpgradeReport};
 pub use step::humanize;
 
-/// How long a lease lasts without renewal. A process that dies holding
-/// leases blocks its runs this long, unless it ran on this machine (then its
-/// runs are taken over at once).
+/// How long a lease lasts without renewal, unless [`Runtime::with_lease`]
+/// says otherwise. A process that dies holding leases blocks its runs this
+/// long, unless it ran on this machine (then its runs are taken over at once).
 pub const LEASE: Duration = Duration::from_secs(10);
+/// The shortest lease [`Runtime::with_lease`] accepts: four renewals and a
+/// margin fit in it.
+pub const SHORTEST_LEASE: Duration = Duration::from_secs(2);
 /// How often leases are renewed (and cancellations noticed).
 pub const RENEW_EVERY: Duration = Duration::from_millis(500);
 
@@ -111,6 +119,8 @@ pub struct Runtime<S> {
     observer: Option<Observer>,
     owner: String,
     node_permits: Arc<Semaphore>,
+    /// How long a lease lasts without renewal ([`LEASE`] by default).
+    lease: Duration,
 }
 
 impl<S> std::fmt::Debug for Runtime<S> {
@@ -142,7 +152,35 @@ impl<S: CheckpointStore> Runtime<S> {
             observer: None,
             owner: owner::new_owner(),
             node_permits: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+            lease: LEASE,
         }
+    }
+
+    /// Take leases that last `lease` without renewal (at least
+    /// [`SHORTEST_LEASE`]) instead of [`LEASE`]. Every process on one
+    /// database should use the same.
+    pub fn with_lease(mut self, lease: Duration) -> Runtime<S> {
+        self.lease = lease.max(SHORTEST_LEASE);
+        self
+    }
+
+    /// The lease length, in the store's milliseconds.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// A lease this process got by a request sent at `asked`, in lease
+    /// epoch `epoch`.
+    fn held_lease(&self, epoch: u64, asked: Instant) -> Lease {
+        Lease::new(epoch, asked + self.lease_surely_valid())
+    }
+
+    /// How long after the request that took or renewed it a lease is surely
+    /// still this process's: the lease less a fifth, a margin for clock rates
+    /// and for the time the request took to apply (the database counts the
+    /// lease from then; this process from before it asked).
+    fn lease_surely_valid(&self) -> Duration {
+        self.lease - self.lease / 5
     }
 
     /// Report progress to `observer`.

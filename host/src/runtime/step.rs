@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use super::secrets;
 use super::{Event, Runtime, RuntimeError};
 use crate::plugin::{
-    CallError, CallInput, CallLimits, HttpAllow, LogLimit, LogRecord, Outcome, Plugin, Secrets,
+    CallError, CallInput, CallLimits, HttpAllow, Lease, LogLimit, LogRecord, Outcome, Plugin,
+    Secrets,
 };
 use crate::store::{
     CheckpointStore, LONGEST_WAIT, LogLine, PendingWrite, RunRecord, RunStatus, Setback,
@@ -33,6 +34,9 @@ enum Branch {
         error: String,
         retryable: bool,
     },
+    /// The call was not made, or was stopped, because the lease expired: the
+    /// step must end without writing anything.
+    Abandoned,
 }
 
 /// How a step ended.
@@ -46,13 +50,14 @@ pub(super) enum StepEnd {
 }
 
 impl<S: CheckpointStore> Runtime<S> {
-    /// Execute the run's next step. `owner` fences the write: if another
-    /// process took the run over, nothing is written.
+    /// Execute the run's next step, its calls under `lease`. `owner` fences
+    /// the write: if another process took the run over, nothing is written.
     pub(super) async fn step(
         &self,
         run: &RunRecord,
         workflow: &Workflow,
         owner: Option<&str>,
+        lease: &Lease,
     ) -> Result<StepEnd, RuntimeError> {
         let step = run.step + 1;
         let attempt = run.attempt + 1;
@@ -96,7 +101,7 @@ impl<S: CheckpointStore> Runtime<S> {
         let started = Instant::now();
         let calls = to_call
             .iter()
-            .map(|node| self.call_node(run, workflow, node, step, attempt, state_text.clone()));
+            .map(|node| self.call_node(run, workflow, node, state_text.clone(), lease));
         let results = futures_join(calls).await;
         let elapsed = started.elapsed();
 
@@ -104,6 +109,13 @@ impl<S: CheckpointStore> Runtime<S> {
         for (node, (branch, logs)) in to_call.iter().zip(results) {
             setback.logs.extend(logs);
             branches.insert(node, branch);
+        }
+        // The run may be someone else's by now: write nothing, whatever the
+        // other branches did.
+        if branches.values().any(|b| matches!(b, Branch::Abandoned)) {
+            return Err(RuntimeError::LeaseExpired {
+                thread: run.thread.clone(),
+            });
         }
 
         // Failures first: any failed branch decides the step.
@@ -283,6 +295,7 @@ impl<S: CheckpointStore> Runtime<S> {
             created_at_ms: run.created_at_ms,
             lease_owner: run.lease_owner.clone(),
             lease_expires_ms: run.lease_expires_ms,
+            lease_epoch: run.lease_epoch,
             plugins: run.plugins.clone(),
         });
         let commit = StepCommit {
@@ -318,17 +331,17 @@ impl<S: CheckpointStore> Runtime<S> {
         })
     }
 
-    /// Call one node of the step; never fails: every problem is a branch
-    /// failure naming the node.
+    /// Call one node of the run's next step under `lease`; never fails:
+    /// every problem is a branch failure naming the node.
     async fn call_node(
         &self,
         run: &RunRecord,
         workflow: &Workflow,
         node_name: &str,
-        step: u64,
-        attempt: u32,
         state_text: String,
+        lease: &Lease,
     ) -> (Branch, Vec<LogLine>) {
+        let (step, attempt) = (run.step + 1, run.attempt + 1);
         let Some(node) = workflow.nodes.get(node_name) else {
             let error = format!(
                 "node \"{node_name}\" is not in workflow \"{}\"",
@@ -388,6 +401,7 @@ impl<S: CheckpointStore> Runtime<S> {
             // Everything the call returns comes back redacted (the plugin
             // does it at the boundary, before anything is cut or kept).
             secrets: Secrets::new(secrets),
+            lease: Some(lease.clone()),
         };
         let _permit = self.node_permits.acquire().await;
         let output = plugin.call(&input, state_text).await;
@@ -409,6 +423,7 @@ impl<S: CheckpointStore> Runtime<S> {
                 sleep: Some(duration),
             },
             Ok(Outcome::Interrupt { payload, timeout }) => Branch::Interrupt { payload, timeout },
+            Err(CallError::LeaseExpired) => Branch::Abandoned,
             Err(error) => Branch::Failed {
                 retryable: error.is_retryable(),
                 error: match &error {

@@ -223,6 +223,9 @@ pub struct RunRecord {
     pub lease_owner: Option<String>,
     /// Until when `lease_owner` holds it, unless renewed.
     pub lease_expires_ms: Option<i64>,
+    /// The fencing token of the lease: grows by one every time the lease passes to an
+    /// owner that did not hold it (0: never leased).
+    pub lease_epoch: u64,
     /// Updates of parallel branches of step `step + 1` that already succeeded while a
     /// sibling did not, in node order: they are not run again.
     pub pending: Vec<PendingWrite>,

@@ -22,7 +22,7 @@ pub(super) fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunReco
         "SELECT r.thread, r.workflow_name, r.workflow_digest, r.workflow_path, r.status, r.step,
                 r.next_json, r.error, r.error_node, r.attempt, r.created_at, r.updated_at,
                 r.wake_at, r.interrupt_json, r.resume_json, r.timed_out, r.wakes, r.retry_base,
-                r.joins_json, r.lease_owner, r.lease_expires
+                r.joins_json, r.lease_owner, r.lease_expires, r.lease_epoch
          FROM runs r WHERE r.thread = ?1",
     )?;
     let raw = stmt
@@ -49,6 +49,7 @@ pub(super) fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunReco
                 joins_json: row.get(18)?,
                 lease_owner: row.get(19)?,
                 lease_expires_ms: row.get(20)?,
+                lease_epoch: row.get(21)?,
             })
         })
         .optional()?;
@@ -215,6 +216,7 @@ pub(super) struct RawRun {
     joins_json: String,
     lease_owner: Option<String>,
     lease_expires_ms: Option<i64>,
+    lease_epoch: u64,
 }
 
 impl RawRun {
@@ -257,6 +259,7 @@ impl RawRun {
             retry_base: self.retry_base,
             lease_owner: self.lease_owner,
             lease_expires_ms: self.lease_expires_ms,
+            lease_epoch: self.lease_epoch,
             pending,
             plugins,
         })

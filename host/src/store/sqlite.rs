@@ -384,8 +384,8 @@ fn create_run(
     conn.prepare_cached(
         "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status, step,
                            next_json, attempt, created_at, updated_at,
-                           lease_owner, lease_expires)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, ?8, ?9)",
+                           lease_owner, lease_expires, lease_epoch)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, ?8, ?9, ?8 IS NOT NULL)",
     )?
     .execute(params![
         run.thread,
@@ -431,6 +431,7 @@ fn create_run(
         wakes: 0,
         retry_base: 0,
         joins: BTreeMap::new(),
+        lease_epoch: u64::from(lease_owner.is_some()),
         lease_owner,
         lease_expires_ms: lease_expires,
         pending: Vec::new(),
@@ -663,8 +664,8 @@ fn claim(
     load_run(conn, thread)?.ok_or_else(|| not_found(thread))
 }
 
-/// Leases the run to `owner` until `lease_ms` from now; an interrupted run whose deadline
-/// passed is marked timed out.
+/// Leases the run to `owner` until `lease_ms` from now, in a new lease epoch unless `owner`
+/// holds it already; an interrupted run whose deadline passed is marked timed out.
 ///
 /// A `running` run is one whose holder may have started a call of its next step: every
 /// way into `running` (created leased, a commit that goes on, `set_status`, a resume with
@@ -683,7 +684,8 @@ fn take_lease(
         "UPDATE runs SET lease_owner = ?2, lease_expires = ?3,
              timed_out = CASE WHEN status = 'interrupted' AND wake_at <= ?4 THEN 1
                               ELSE timed_out END,
-             attempt = attempt + (status = 'running')
+             attempt = attempt + (status = 'running'),
+             lease_epoch = lease_epoch + (lease_owner IS NOT ?2)
          WHERE thread = ?1",
     )?
     .execute(params![

@@ -726,7 +726,7 @@ async fn claim_due_takes_runnable_runs_that_no_live_owner_holds() {
 }
 
 #[tokio::test]
-async fn a_claim_counts_a_lost_call() {
+async fn a_claim_counts_a_lost_call_and_starts_a_new_lease_epoch() {
     let f = Fixture::new();
     let s = &f.store;
     let created = s
@@ -736,21 +736,30 @@ async fn a_claim_counts_a_lost_call() {
         })
         .await
         .unwrap();
-    assert_eq!(created.attempt, 0);
+    assert_eq!((created.attempt, created.lease_epoch), (0, 1));
 
     // "one" died while its first call may have been in flight: the call counts.
     let run = s
         .claim("job", "two", 10_000, &["one".to_owned()])
         .await
         .unwrap();
-    assert_eq!(run.attempt, 1);
+    assert_eq!((run.attempt, run.lease_epoch), (1, 2));
+    // A renewal is the same lease.
+    s.renew("two", &["job".to_owned()], 10_000).await.unwrap();
+    assert_eq!(s.load_run("job").await.unwrap().unwrap().lease_epoch, 2);
 
     // "two" committed step 1 and goes on; its lease expires: "three" counts the
     // first call of step 2 that "two" may have made.
     s.commit_step(commit("job", 1, &["hello"])).await.unwrap();
     f.clock.advance(Duration::from_secs(11));
     let claimed = s.claim_due("three", 10, 10_000, &no_dead()).await.unwrap();
-    assert_eq!(claimed.iter().map(|r| r.attempt).collect::<Vec<_>>(), [1]);
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|r| (r.attempt, r.lease_epoch))
+            .collect::<Vec<_>>(),
+        [(1, 3)]
+    );
 
     // A parked run had no call in flight: claiming it counts nothing.
     let wake_at_ms = f.now();
@@ -759,7 +768,7 @@ async fn a_claim_counts_a_lost_call() {
         .unwrap();
     s.release("three", "job").await.unwrap();
     let claimed = s.claim_due("four", 10, 10_000, &no_dead()).await.unwrap();
-    assert_eq!(claimed[0].attempt, 2);
+    assert_eq!((claimed[0].attempt, claimed[0].lease_epoch), (2, 4));
     assert_eq!(claimed[0].status, RunStatus::Retrying);
 }
 

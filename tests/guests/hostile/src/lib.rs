@@ -28,7 +28,8 @@
 //! - `"report"`: a side effect the test can watch: `GET
 //!   http://127.0.0.1:<port>/start?<call>`, then `GET .../end?<call>` once
 //!   that answered, then return `{"attempt": <ctx.attempt>}`. `<call>` is
-//!   `thread=..&step=..&attempt=..` (the workflow must allow the port).
+//!   `thread=..&step=..&attempt=..&epoch=<ctx.lease_epoch>` (the workflow
+//!   must allow the port).
 //! - `"huge_interrupt"`: interrupt with a payload (a JSON string) of `bytes`
 //!   bytes (default 100 MiB).
 //! - `"huge_fatal"`: fail (fatal) with a message of `bytes` bytes.
@@ -196,8 +197,8 @@ impl Node for Hostile {
             ),
             Mode::Report => {
                 let call = format!(
-                    "thread={}&step={}&attempt={}",
-                    ctx.thread, ctx.step, ctx.attempt
+                    "thread={}&step={}&attempt={}&epoch={}",
+                    ctx.thread, ctx.step, ctx.attempt, ctx.lease_epoch
                 );
                 for mark in ["start", "end"] {
                     let url = format!("http://127.0.0.1:{}/{mark}?{call}", config.port);
