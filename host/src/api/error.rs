@@ -21,6 +21,10 @@ pub enum ApiError {
     /// completed run resumed).
     #[error("{0}")]
     Conflict(String),
+    /// 503: the server cannot do it now but will when a condition passes (its disk is
+    /// full); the client retries later.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: the server failed (the store, a plugin host); not the client's fault.
     #[error("{0}")]
     Internal(String),
@@ -32,6 +36,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

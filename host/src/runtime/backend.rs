@@ -48,6 +48,7 @@ impl From<RuntimeError> for ApiError {
                 | StoreError::Cancelled { .. },
             ) => ApiError::Conflict(message),
             RuntimeError::UpgradeRefused { .. } => ApiError::Conflict(message),
+            RuntimeError::Store(StoreError::DiskFull { .. }) => ApiError::Unavailable(message),
             RuntimeError::PluginsDir { .. }
             | RuntimeError::WorkflowFile { .. }
             | RuntimeError::PluginFile { .. }
@@ -290,4 +291,21 @@ fn workflow_names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_503_and_other_store_failures_500() {
+        let full = ApiError::from(RuntimeError::Store(StoreError::DiskFull {
+            path: "/data/savepoint.db".into(),
+        }));
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let corrupt = ApiError::from(RuntimeError::Store(StoreError::Corrupt("x".into())));
+        assert_eq!(corrupt.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }
