@@ -4,8 +4,20 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the tokio runtime");
+    let code = runtime.block_on(run());
+    // Everything the command waits for is done. A plugin-file read stuck in
+    // the kernel (a hung FUSE or NFS mount, a file that blocks) was given up
+    // after its time limit and cannot be cancelled: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
+}
+
+async fn run() -> ExitCode {
     let cli = savepoint::cli::Cli::parse();
     if !cli.is_daemon() {
         // A command whose output is piped into `head` should stop quietly,

@@ -1,5 +1,6 @@
 //! Resources across runs: plugin files too large to load (compile bombs),
-//! and the memory of node instances across runs.
+//! plugin files that are not files (FIFOs, devices, kernel files), and the
+//! memory of node instances across runs.
 //!
 //! A plugin file is untrusted input: one larger than `--max-component-size`
 //! (default 64 MiB) is refused with an error naming the file, its size and
@@ -276,4 +277,106 @@ fn a_warm_instance_whose_memory_grew_past_64_mib_is_not_kept() {
         json!([1, 1, 1]),
         "an instance of more than 64 MiB is dropped after each call"
     );
+}
+
+/// Next to the good plugins, `plugins/` holds `*.wasm` entries that are not
+/// plugin files, each of which would block a plain read or be skipped
+/// without a word: a FIFO (whose writer, when there is one, never writes),
+/// a directory, a link to /dev/zero and a link to a /proc file (a regular
+/// file of size 0 whose reads, as /proc/kmsg's, may block).
+fn special_files(env: &Env) {
+    let plugins = env.plugins();
+    let fifo = std::ffi::CString::new(
+        plugins
+            .join("pipe.wasm")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: mkfifo(3) with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo");
+    std::fs::create_dir(plugins.join("folder.wasm")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", plugins.join("zero.wasm")).unwrap();
+    std::os::unix::fs::symlink("/proc/version", plugins.join("kernel.wasm")).unwrap();
+}
+
+/// The entries [`special_files`] makes.
+const SPECIAL: [&str; 4] = ["folder", "kernel", "pipe", "zero"];
+
+#[test]
+fn plugin_files_that_are_not_files_are_reported_not_read() {
+    let env = Env::new(&["counter"]);
+    special_files(&env);
+    let plugins = env.json(&["plugins", "--json"]);
+    assert_eq!(entry(&plugins, "counter")["ok"], true, "{plugins}");
+    let mut messages = String::new();
+    for name in SPECIAL {
+        let special = entry(&plugins, name);
+        assert_eq!(special["ok"], false, "{special}");
+        assert_eq!(special["digest"], Value::Null, "never read: {special}");
+        messages.push_str(&format!("{}\n", special["error"].as_str().unwrap()));
+    }
+    golden("not-a-plugin-file.txt", &messages);
+    // The text listing says so too, one line each.
+    let text = env.ok(&["plugins"]);
+    for name in SPECIAL {
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(name)).collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert!(
+            lines[0].contains("skipped (a plugin is a regular *.wasm file)"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_running_daemon_reports_special_plugin_files_once_and_carries_on() {
+    let env = Env::new(&["counter"]);
+    let mut daemon = env.serve(&[]);
+    special_files(&env);
+    // A writer that never writes: a read of the FIFO would wait for ever.
+    // (Read-write, so that opening it does not wait for a reader.)
+    let writer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(env.plugins().join("pipe.wasm"))
+        .expect("open the FIFO for writing");
+    let reported = |log: &str, name: &str| {
+        let file = format!("plugins/{name}.wasm");
+        log.lines().filter(|l| l.contains(&file)).count()
+    };
+    wait_for("the watcher to report every special file", DEADLINE, || {
+        let log = daemon.stderr();
+        match SPECIAL.iter().all(|name| reported(&log, name) > 0) {
+            true => Ok(()),
+            false => Err(log),
+        }
+    });
+    // A good plugin dropped in afterwards loads: the watcher carries on.
+    env.add_plugin("fresh", &crate::fixtures::guest("counter"));
+    wait_for("the watcher to load fresh.wasm", DEADLINE, || {
+        let log = daemon.stderr();
+        match log.contains("plugin fresh: new runs use") {
+            true => Ok(()),
+            false => Err(log),
+        }
+    });
+    // Several scans later, each special file was reported once.
+    let log = daemon.stderr();
+    for name in SPECIAL {
+        assert_eq!(reported(&log, name), 1, "{name}: {log}");
+    }
+    assert!(
+        log.contains("plugin pipe: plugins/pipe.wasm is a FIFO (named pipe): skipped"),
+        "{log}"
+    );
+    // GET /plugins answers, listing them with their error and fresh as usable.
+    let plugins = daemon.get("/plugins").json();
+    assert_eq!(entry(&plugins, "fresh")["ok"], true, "{plugins}");
+    for name in SPECIAL {
+        assert_eq!(entry(&plugins, name)["ok"], false, "{plugins}");
+    }
+    let status = daemon.terminate();
+    assert!(status.success(), "{status:?}");
+    drop(writer);
 }

@@ -84,7 +84,8 @@ async fn versions(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
     for version in &versions {
         let path = global.plugins.join(format!("{}.wasm", version.name));
         if let std::collections::btree_map::Entry::Vacant(entry) = current.entry(&version.name)
-            && let Ok(bytes) = crate::plugin::read_file(&path, global.max_component_size)
+            && let Ok(bytes) =
+                crate::plugin::read_plugin_file(&path, global.max_component_size).await
         {
             entry.insert(crate::plugin::digest(&bytes));
         }

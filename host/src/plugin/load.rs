@@ -13,6 +13,13 @@
 //! once): a storm of dropped files queues instead of taking every core and
 //! the memory of one compile per file.
 //!
+//! A plugin file is read only if it is a regular file, opened without
+//! blocking (a FIFO, a directory, a device or a kernel file under /proc or
+//! /sys is refused with a message saying what it is), and every read runs on
+//! a blocking thread with a time limit ([`READ_TIMEOUT`]): a file whose read
+//! hangs in the kernel (a hung FUSE or NFS mount) is reported as unreadable
+//! and skipped, and nothing waits for that thread again (see [`off_thread`]).
+//!
 //! `describe()` is called at most once per component digest in a process,
 //! whatever it answers: a failure (a trap, a loop stopped by its timeout, an
 //! answer too big) is remembered too, so a broken plugin costs one timeout,
@@ -20,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -50,6 +58,11 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often idle warm instances are checked for expiry.
 const IDLE_SWEEP: Duration = Duration::from_secs(1);
+/// A plugin-file read (or `stat`) that has not returned after this long is
+/// given up: the file is reported as unreadable and skipped. Reading a local
+/// file of the largest size allowed takes well under a second; past this the
+/// file is on a hung mount or is a special file that blocks.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes read at a time while digesting a plugin file.
 const CHUNK: usize = 256 << 10;
 /// The largest plugin file loaded when the command line does not say
@@ -180,15 +193,7 @@ impl PluginHost {
     /// Read a whole plugin file (to store it), refusing one larger than the
     /// host's maximum component size before reading it.
     pub async fn read_component(&self, path: &Path) -> Result<Vec<u8>, PluginError> {
-        let (file, limit) = (path.to_path_buf(), self.max_component_size);
-        tokio::task::spawn_blocking(move || read_file(&file, limit))
-            .await
-            .unwrap_or_else(|e| {
-                Err(PluginError::Io {
-                    path: path.to_path_buf(),
-                    source: std::io::Error::other(e),
-                })
-            })
+        read_plugin_file(path, self.max_component_size).await
     }
 
     /// Load one plugin file: digest it, check it is a component of the node
@@ -224,17 +229,22 @@ impl PluginHost {
             (None, PluginError::Compile { path, reason })
         };
         // Digesting and compiling are CPU work of up to seconds: keep them
-        // off the executor.
-        let looked_up = tokio::task::spawn_blocking(move || look_up(&engine, &cache, &file, limit))
-            .await
-            .map_err(join_error)?;
-        let digest = match looked_up? {
+        // off the executor. Reading the file may hang (a hung mount): only
+        // that is given a time limit, not the compile.
+        let read = move || look_up(&engine, &cache, &file, limit);
+        let digest = match off_thread(path, read).await.map_err(|e| (None, e))?? {
             Lookup::Cached(digest, component) => return Ok((digest, component)),
             Lookup::Miss(digest) => digest,
         };
+        // Read the file again to compile it (seconds for an interpreter, next
+        // to which reading and hashing it twice is nothing). Should it have
+        // changed in between, the digest of the bytes compiled is the one kept.
+        let bytes = read_plugin_file(path, limit)
+            .await
+            .map_err(|error| (Some(digest), error))?;
         let _compiling = self.compile_permit().await;
         let (engine, cache, file) = (self.engine.clone(), self.cache.clone(), path.to_path_buf());
-        tokio::task::spawn_blocking(move || compile_file(&engine, &cache, &file, limit, digest))
+        tokio::task::spawn_blocking(move || compile_bytes(&engine, &cache, &file, bytes))
             .await
             .map_err(join_error)?
     }
@@ -416,19 +426,9 @@ fn look_up(
     })
 }
 
-/// Compile a plugin file that missed the cache (`digest`: its digest when it
-/// was looked up) and cache the result.
-fn compile_file(
-    engine: &Engine,
-    cache: &CompileCache,
-    path: &Path,
-    limit: u64,
-    digest: String,
-) -> Opened {
-    // Read the file again to compile it (seconds for an interpreter, next to
-    // which reading and hashing it twice is nothing). Should it have changed
-    // in between, the digest of the bytes compiled is the one kept.
-    let bytes = read_file(path, limit).map_err(|error| (Some(digest), error))?;
+/// Compile the bytes of a plugin file that missed the cache and cache the
+/// result.
+fn compile_bytes(engine: &Engine, cache: &CompileCache, path: &Path, bytes: Vec<u8>) -> Opened {
     let digest = crate::digest::sha256(&bytes);
     if let Err(error) = check_header(path, &bytes) {
         return Err((Some(digest), error));
@@ -457,14 +457,152 @@ fn check_size(path: &Path, size: u64, limit: u64) -> Result<(), PluginError> {
 }
 
 /// Open a plugin file whose size is at most `limit` (checked before reading).
+///
+/// Only a regular file is a plugin: the file is opened without blocking (a
+/// FIFO with no writer would block `open` itself), then what was opened is
+/// checked, so a link cannot swap it in between. A kernel file under /proc
+/// or /sys says it is regular (of size 0) but its reads may block for ever
+/// (`/proc/kmsg`), so those are refused too.
 fn open_bounded(path: &Path, limit: u64) -> Result<std::fs::File, PluginError> {
     let io = |source| PluginError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    check_size(path, file.metadata().map_err(io)?.len(), limit)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let not_a_file = |kind: &'static str| PluginError::NotAFile {
+        path: path.to_path_buf(),
+        kind,
+    };
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        return Err(not_a_file(if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        }));
+    }
+    if let Some(kind) = kernel_file_system(&file) {
+        return Err(not_a_file(kind));
+    }
+    check_size(path, meta.len(), limit)?;
     Ok(file)
+}
+
+/// What kind of kernel interface `file` is on, if it is on procfs or sysfs.
+fn kernel_file_system(file: &std::fs::File) -> Option<&'static str> {
+    use std::os::fd::AsRawFd;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    const SYSFS_MAGIC: i64 = 0x6265_6572;
+    let mut fs = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: the descriptor is open for the call, and `fs` is a statfs
+    // buffer the kernel fills (read only when the call succeeds).
+    let fs = unsafe {
+        if libc::fstatfs(file.as_raw_fd(), fs.as_mut_ptr()) != 0 {
+            return None;
+        }
+        fs.assume_init()
+    };
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    match i64::from(fs.f_type) {
+        PROC_SUPER_MAGIC => Some("a kernel file on procfs, whose reads may block"),
+        SYSFS_MAGIC => Some("a kernel file on sysfs, whose reads may block"),
+        _ => None,
+    }
+}
+
+/// Plugin-file reads that outlived [`READ_TIMEOUT`] and have not returned
+/// yet, per path: a file stays refused at once while one is, so a file that
+/// hangs ties up one thread, not one per scan or request.
+static STUCK: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
+
+/// Run `read` (a read or `stat` of the plugin file `path`) on a blocking
+/// thread and wait for it at most [`READ_TIMEOUT`]. Past that the file is
+/// reported as unreadable and the thread is left to finish on its own
+/// (nothing waits for it, shutdown included): a read stuck in the kernel
+/// cannot be cancelled.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    path: &Path,
+    read: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PluginError> {
+    within(path, READ_TIMEOUT, read).await
+}
+
+async fn within<T: Send + 'static>(
+    path: &Path,
+    limit: Duration,
+    read: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PluginError> {
+    let stuck = || STUCK.lock().unwrap_or_else(PoisonError::into_inner);
+    let unreadable = |earlier| PluginError::ReadTimedOut {
+        path: path.to_path_buf(),
+        after: limit,
+        earlier,
+    };
+    if stuck()
+        .as_ref()
+        .is_some_and(|reads| reads.contains_key(path))
+    {
+        return Err(unreadable(true));
+    }
+    // Whether the read finished, and whether it was given up: both only
+    // changed with STUCK locked, so the count is right whichever comes first.
+    let state = Arc::new(Mutex::new((false, false)));
+    let (task_state, file) = (state.clone(), path.to_path_buf());
+    let task = tokio::task::spawn_blocking(move || {
+        let result = read();
+        let mut reads = stuck();
+        let mut state = task_state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0 = true;
+        if state.1
+            && let Some(map) = reads.as_mut()
+            && let Some(count) = map.get_mut(&file)
+        {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&file);
+            }
+        }
+        result
+    });
+    match tokio::time::timeout(limit, task).await {
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(join)) => Err(PluginError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(join),
+        }),
+        Err(_elapsed) => {
+            let mut reads = stuck();
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            if !state.0 {
+                state.1 = true;
+                *reads
+                    .get_or_insert_with(HashMap::new)
+                    .entry(path.to_path_buf())
+                    .or_default() += 1;
+            }
+            Err(unreadable(false))
+        }
+    }
+}
+
+/// The bytes of a plugin file of at most `limit` bytes, read off the async
+/// threads with a time limit (see [`off_thread`]).
+pub async fn read_plugin_file(path: &Path, limit: u64) -> Result<Vec<u8>, PluginError> {
+    let file = path.to_path_buf();
+    off_thread(path, move || read_file(&file, limit)).await?
 }
 
 /// The bytes of a plugin file of at most `limit` bytes; a file that grows
@@ -545,12 +683,14 @@ pub fn plugin_names(dir: &Path) -> std::io::Result<Vec<String>> {
         .collect())
 }
 
-/// The `*.wasm` files of a plugins folder, sorted by name.
+/// The `*.wasm` entries of a plugins folder, sorted by name: whatever they
+/// are (nothing is opened or followed here), so that one that is not a file
+/// is reported when it is loaded, not skipped without a word.
 pub fn scan_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "wasm") && path.is_file() {
+        if path.extension().is_some_and(|e| e == "wasm") {
             paths.push(path);
         }
     }
@@ -642,6 +782,60 @@ mod tests {
             );
         }
         assert_eq!(calls.load(Ordering::SeqCst), 2, "an answer is remembered");
+    }
+
+    /// Whether a read of `path` that outlived its limit is still running.
+    fn is_stuck(path: &Path) -> bool {
+        STUCK
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|reads| reads.contains_key(path))
+    }
+
+    #[tokio::test]
+    async fn a_read_that_hangs_is_given_up_and_not_started_again_until_it_returns() {
+        let path = Path::new("/plugins/hung-mount.wasm");
+        let (release, hang) = std::sync::mpsc::channel::<()>();
+        let limit = Duration::from_millis(50);
+        // A read that blocks until the test releases it (a hung mount).
+        let first = within(path, limit, move || hang.recv().is_ok()).await;
+        let error = first.expect_err("given up past its limit").to_string();
+        assert_eq!(
+            error,
+            "cannot read /plugins/hung-mount.wasm: reading it did not finish within 0s; \
+             skipped (a hung network or FUSE mount, or a file that blocks?)"
+        );
+        assert!(is_stuck(path));
+        // While it hangs, the file is refused at once, with no second thread.
+        let started = Arc::new(AtomicUsize::new(0));
+        let counted = started.clone();
+        let again = within(path, limit, move || counted.fetch_add(1, Ordering::SeqCst)).await;
+        assert!(
+            again
+                .expect_err("refused")
+                .to_string()
+                .contains("an earlier read has not returned"),
+        );
+        assert_eq!(started.load(Ordering::SeqCst), 0);
+        // Other files are read as usual.
+        assert_eq!(
+            within(Path::new("/plugins/ok.wasm"), limit, || 7)
+                .await
+                .unwrap(),
+            7
+        );
+        // Once it returns, the file is read again.
+        release.send(()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while is_stuck(path) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the read never returned"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(within(path, limit, || 8).await.unwrap(), 8);
     }
 
     #[tokio::test]

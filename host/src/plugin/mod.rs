@@ -38,9 +38,10 @@ use serde_json::{Map, Value};
 pub use crate::digest::sha256 as digest;
 pub use budget::{MemoryUse, default_budget};
 pub use lease::Lease;
+pub(crate) use load::off_thread;
 pub use load::{
-    COMPILES, DEFAULT_MAX_COMPONENT_SIZE, PluginHost, PluginLoad, plugin_name, plugin_names,
-    read_file, scan_dir,
+    COMPILES, DEFAULT_MAX_COMPONENT_SIZE, PluginHost, PluginLoad, READ_TIMEOUT, plugin_name,
+    plugin_names, read_file, read_plugin_file, scan_dir,
 };
 pub use output::{MESSAGE_LIMIT, REDACTED, Secrets};
 
@@ -379,6 +380,22 @@ pub enum PluginError {
     Io {
         path: PathBuf,
         source: std::io::Error,
+    },
+    /// Not a regular file (a FIFO, a directory, a device, a kernel file):
+    /// refused before anything is read from it.
+    #[error("{path} is {kind}: skipped (a plugin is a regular *.wasm file)")]
+    NotAFile { path: PathBuf, kind: &'static str },
+    /// A read (or `stat`) of the file did not return in time: a hung mount
+    /// or a file that blocks. `earlier`: one from before still has not.
+    #[error(
+        "cannot read {path}: {}; skipped (a hung network or FUSE mount, or a file that blocks?)",
+        if *earlier { format!("an earlier read has not returned after {}s", after.as_secs()) }
+        else { format!("reading it did not finish within {}s", after.as_secs()) }
+    )]
+    ReadTimedOut {
+        path: PathBuf,
+        after: Duration,
+        earlier: bool,
     },
     #[error("{path} is not a WebAssembly component: {reason}")]
     NotAComponent { path: PathBuf, reason: String },

@@ -93,7 +93,12 @@ impl<S: CheckpointStore> Runtime<S> {
     pub async fn watch_plugins(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut seen: HashMap<PathBuf, FileStamp> = HashMap::new();
         loop {
-            self.scan_plugins(&mut seen).await;
+            // A scan waits for file reads (each with a time limit) and
+            // loads: shutdown does not wait for it.
+            tokio::select! {
+                _ = self.scan_plugins(&mut seen) => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
             tokio::select! {
                 _ = tokio::time::sleep(WATCH_EVERY) => {}
                 _ = stop.wait_for(|stop| *stop) => return,
@@ -102,12 +107,30 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 
     async fn scan_plugins(&self, seen: &mut HashMap<PathBuf, FileStamp>) {
-        let Ok(paths) = crate::plugin::scan_dir(&self.plugins_dir) else {
+        let dir = self.plugins_dir.clone();
+        let scanned =
+            crate::plugin::off_thread(&self.plugins_dir, move || crate::plugin::scan_dir(&dir));
+        let Ok(Ok(paths)) = scanned.await else {
             return;
         };
         for path in paths {
-            let Ok(stamp) = stamp(&path).await else {
-                continue;
+            // A file is reported once per version (stamp), not on every scan;
+            // one whose `stat` hangs is reported once until it returns.
+            let stamp = match stamp(&path).await {
+                Ok(stamp) => stamp,
+                Err(error) => {
+                    if error.kind() == std::io::ErrorKind::TimedOut
+                        && seen.insert(path.clone(), (0, None, 0)).is_none()
+                    {
+                        let name = crate::plugin::plugin_name(&path);
+                        let line = format!("plugin {name}: {error}");
+                        eprintln!(
+                            "savepoint serve: {}",
+                            crate::text::escape(&line, crate::text::Style::Lines)
+                        );
+                    }
+                    continue;
+                }
             };
             if seen.get(&path) == Some(&stamp) {
                 continue;
@@ -350,6 +373,10 @@ impl<S: CheckpointStore> Runtime<S> {
 
 async fn stamp(path: &Path) -> std::io::Result<FileStamp> {
     use std::os::unix::fs::MetadataExt;
-    let meta = tokio::fs::metadata(path).await?;
+    let file = path.to_path_buf();
+    // A `stat` on a hung mount hangs too: it gets the plugin-file time limit.
+    let meta = crate::plugin::off_thread(path, move || std::fs::metadata(file))
+        .await
+        .map_err(|error| std::io::Error::new(std::io::ErrorKind::TimedOut, error.to_string()))??;
     Ok((meta.len(), meta.modified().ok(), meta.ino()))
 }
