@@ -23,7 +23,11 @@
 //! `describe()` is called at most once per component digest in a process,
 //! whatever it answers: a failure (a trap, a loop stopped by its timeout, an
 //! answer too big) is remembered too, so a broken plugin costs one timeout,
-//! not one per run attempt.
+//! not one per run attempt. A failure is not written to the compile cache
+//! (an answer is): a timeout measures wall time, and a slow moment (a loaded
+//! machine, a stalled host) must not make a good plugin unusable in every
+//! later process. The cost across processes is bounded instead by loading a
+//! folder's files [`LOADS`] at a time.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -69,6 +73,13 @@ const CHUNK: usize = 256 << 10;
 /// (`--max-component-size`): the biggest interpreter components we build are
 /// 12 MB (JavaScript) and 18.5 MB (Python).
 pub const DEFAULT_MAX_COMPONENT_SIZE: u64 = 64 << 20;
+/// Plugin files loaded at once by one listing (`savepoint plugins`, `GET
+/// /plugins`) or one scan of the watcher: a `describe()` that loops costs its
+/// 2 s timeout, so N such files cost about N/4 timeouts, not N, one after
+/// another. Compiles still wait for one another ([`COMPILES`]); what overlaps
+/// is reading, the cache, and `describe()` (epoch-limited, so a loop holds a
+/// thread for at most its timeout).
+pub const LOADS: usize = 4;
 /// Compiles run at once, per process. Cranelift already compiles a
 /// component's functions on every core, so a second compile at once gains
 /// nothing on a small machine, and each compile may need hundreds of times
@@ -385,14 +396,12 @@ impl PluginHost {
         NodePre::new(instance_pre).map_err(wrong_world)
     }
 
-    /// Load every `*.wasm` file of `dir`, in name order. A file that fails to
-    /// load is reported in its [`PluginLoad`] and does not stop the others.
+    /// Load every `*.wasm` file of `dir`, [`LOADS`] at a time, and list them
+    /// in name order. A file that fails to load is reported in its
+    /// [`PluginLoad`] and does not stop the others.
     pub async fn load_dir(&self, dir: &Path) -> std::io::Result<Vec<PluginLoad>> {
-        let mut loads = Vec::new();
-        for path in scan_dir(dir)? {
-            loads.push(self.load(&path).await);
-        }
-        Ok(loads)
+        let paths = scan_dir(dir)?;
+        Ok(at_most(LOADS, paths, |path| async move { self.load(&path).await }).await)
     }
 }
 
@@ -719,6 +728,21 @@ fn instances(budget: MemoryBudget) -> Arc<Instances> {
     instances
 }
 
+/// `work` for each of `items`, at most `n` at once, the outputs in the
+/// order of `items`.
+pub async fn at_most<T, F, Fut>(n: usize, items: Vec<T>, work: F) -> Vec<Fut::Output>
+where
+    F: FnMut(T) -> Fut,
+    Fut: Future,
+{
+    use futures_util::StreamExt;
+    futures_util::stream::iter(items)
+        .map(work)
+        .buffered(n.max(1))
+        .collect()
+        .await
+}
+
 /// Tick the engine's epoch until the engine is dropped.
 fn start_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
@@ -836,6 +860,31 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(within(path, limit, || 8).await.unwrap(), 8);
+    }
+
+    #[tokio::test]
+    async fn loads_of_a_folder_overlap_up_to_loads_at_once_and_keep_their_order() {
+        // Each "load" waits until LOADS of them have started (a looping
+        // describe() each, waiting out its timeout): one at a time, the
+        // first would wait for ever.
+        let barrier = tokio::sync::Barrier::new(LOADS);
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let files: Vec<usize> = (0..3 * LOADS).collect();
+        let work = |file: usize| {
+            let (barrier, running, most) = (&barrier, &running, &most);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                barrier.wait().await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                file * 10
+            }
+        };
+        let loads = tokio::time::timeout(Duration::from_secs(30), at_most(LOADS, files, work))
+            .await
+            .expect("the loads overlap");
+        assert_eq!(loads, (0..3 * LOADS).map(|f| f * 10).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), LOADS, "at most LOADS at once");
     }
 
     #[tokio::test]

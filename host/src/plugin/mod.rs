@@ -38,11 +38,11 @@ use serde_json::{Map, Value};
 pub use crate::digest::sha256 as digest;
 pub use budget::{MemoryUse, default_budget};
 pub use lease::Lease;
-pub(crate) use load::off_thread;
 pub use load::{
-    COMPILES, DEFAULT_MAX_COMPONENT_SIZE, PluginHost, PluginLoad, READ_TIMEOUT, plugin_name,
+    COMPILES, DEFAULT_MAX_COMPONENT_SIZE, LOADS, PluginHost, PluginLoad, READ_TIMEOUT, plugin_name,
     plugin_names, read_file, read_plugin_file, scan_dir,
 };
+pub(crate) use load::{at_most, off_thread};
 pub use output::{MESSAGE_LIMIT, REDACTED, Secrets};
 
 /// A loaded component that implements the node world, ready to instantiate.

@@ -113,6 +113,7 @@ impl<S: CheckpointStore> Runtime<S> {
         let Ok(Ok(paths)) = scanned.await else {
             return;
         };
+        let mut changed = Vec::new();
         for path in paths {
             // A file is reported once per version (stamp), not on every scan;
             // one whose `stat` hangs is reported once until it returns.
@@ -136,62 +137,71 @@ impl<S: CheckpointStore> Runtime<S> {
                 continue;
             }
             seen.insert(path.clone(), stamp);
-            let name = crate::plugin::plugin_name(&path);
-            let bytes = match self.plugins.read_component(&path).await {
-                Ok(bytes) => bytes,
-                Err(error) => {
-                    let line = format!("plugin {name}: {error}");
-                    eprintln!(
-                        "savepoint serve: {}",
-                        crate::text::escape(&line, crate::text::Style::Lines)
-                    );
-                    continue;
-                }
-            };
-            let digest = crate::plugin::digest(&bytes);
-            let serving = self.serving_version(&name);
-            if serving.as_deref() == Some(digest.as_str()) {
-                continue;
+            changed.push(path);
+        }
+        // New and changed files load a few at a time: one whose describe()
+        // loops (or whose read hangs) does not hold up the others.
+        let load = |path: PathBuf| async move { self.load_changed(&path).await };
+        crate::plugin::at_most(crate::plugin::LOADS, changed, load).await;
+    }
+
+    /// Store and load a new or changed plugin file, and say so (or why not).
+    async fn load_changed(&self, path: &Path) {
+        let name = crate::plugin::plugin_name(path);
+        let bytes = match self.plugins.read_component(path).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                let line = format!("plugin {name}: {error}");
+                eprintln!(
+                    "savepoint serve: {}",
+                    crate::text::escape(&line, crate::text::Style::Lines)
+                );
+                return;
             }
-            let loaded = match self.store.save_component(&digest, &name, bytes).await {
-                Ok(()) => self.pinned_plugin(&name, &digest).await.map(|_| ()),
-                Err(error) => Err(error.to_string()),
-            };
-            let short = &digest[..digest.len().min(19)];
-            match (loaded, serving) {
-                (Ok(()), _) => {
-                    self.serving
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(name.clone(), digest.clone());
-                    let line = format!("plugin {name}: new runs use {short}");
-                    eprintln!(
-                        "savepoint serve: {}",
-                        crate::text::escape(&line, crate::text::Style::Lines)
-                    );
-                }
-                (Err(reason), Some(old)) => {
-                    let line = format!(
-                        "plugin {name}: {} ({short}) cannot be used: {reason}; \
+        };
+        let digest = crate::plugin::digest(&bytes);
+        let serving = self.serving_version(&name);
+        if serving.as_deref() == Some(digest.as_str()) {
+            return;
+        }
+        let loaded = match self.store.save_component(&digest, &name, bytes).await {
+            Ok(()) => self.pinned_plugin(&name, &digest).await.map(|_| ()),
+            Err(error) => Err(error.to_string()),
+        };
+        let short = &digest[..digest.len().min(19)];
+        match (loaded, serving) {
+            (Ok(()), _) => {
+                self.serving
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(name.clone(), digest.clone());
+                let line = format!("plugin {name}: new runs use {short}");
+                eprintln!(
+                    "savepoint serve: {}",
+                    crate::text::escape(&line, crate::text::Style::Lines)
+                );
+            }
+            (Err(reason), Some(old)) => {
+                let line = format!(
+                    "plugin {name}: {} ({short}) cannot be used: {reason}; \
                          new runs keep using {}",
-                        path.display(),
-                        &old[..old.len().min(19)]
-                    );
-                    eprintln!(
-                        "savepoint serve: {}",
-                        crate::text::escape(&line, crate::text::Style::Lines)
-                    );
-                }
-                (Err(reason), None) => {
-                    let line = format!(
-                        "plugin {name}: {} ({short}) cannot be used: {reason}",
-                        path.display()
-                    );
-                    eprintln!(
-                        "savepoint serve: {}",
-                        crate::text::escape(&line, crate::text::Style::Lines)
-                    );
-                }
+                    path.display(),
+                    &old[..old.len().min(19)]
+                );
+                eprintln!(
+                    "savepoint serve: {}",
+                    crate::text::escape(&line, crate::text::Style::Lines)
+                );
+            }
+            (Err(reason), None) => {
+                let line = format!(
+                    "plugin {name}: {} ({short}) cannot be used: {reason}",
+                    path.display()
+                );
+                eprintln!(
+                    "savepoint serve: {}",
+                    crate::text::escape(&line, crate::text::Style::Lines)
+                );
             }
         }
     }
