@@ -270,7 +270,12 @@ impl<S: CheckpointStore> Runtime<S> {
             return Ok(plugin.clone());
         }
         let path = self.plugins_dir.join(format!("{name}.wasm"));
-        if !path.is_file() {
+        // Off the async threads and time-limited (a hung mount); a file that
+        // is there but not a regular file is refused by the load, saying what
+        // it is.
+        let file = path.clone();
+        let found = crate::plugin::off_thread(&path, move || file.try_exists()).await;
+        if matches!(found, Ok(Ok(false))) {
             return Err(format!("plugin file {} does not exist", path.display()));
         }
         let PluginLoad { result, .. } = self.plugins.load(&path).await;
