@@ -7,10 +7,17 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
+
+/// How long one attempt of a node may take when neither the node nor the
+/// workflow sets `timeout` (`timeout = "none"` opts out): a node that sleeps or
+/// loops inside the guest holds a worker of the daemon, so without a bound
+/// enough of them (64 on the default `--workers`) stop every other run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// What one call of a node may use.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 
 use error::Loc;
 pub use error::{MergeError, RouteError, Side, WorkflowError};
-pub use limits::{HttpGrant, Limits, MaxLog, format_size, parse_size};
+pub use limits::{DEFAULT_TIMEOUT, HttpGrant, Limits, MaxLog, format_size, parse_size};
 pub use retry::{Backoff, RetryPolicy, parse_duration};
 
 /// A parsed and validated workflow file.
@@ -68,8 +68,8 @@ pub struct Node {
     /// The node's `retry` keys over the workflow's `retry` keys over the defaults
     /// ([`RetryPolicy::default`]: one attempt, no retries).
     pub retry: RetryPolicy,
-    /// Longest time one attempt may take: the node's `timeout`, else the workflow's;
-    /// `None` = no limit. Never zero.
+    /// Longest time one attempt may take: the node's `timeout`, else the workflow's,
+    /// else [`DEFAULT_TIMEOUT`]; `None` = no limit (`timeout = "none"`). Never zero.
     pub timeout: Option<Duration>,
     /// A join: the node runs once every node listed here has finished and routed to
     /// it (see [`Workflow::advance`]). Empty for an ordinary node. In file order, no

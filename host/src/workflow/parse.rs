@@ -18,8 +18,8 @@ use serde_spanned::Spanned;
 use super::error::{LineStarts, quoted};
 use super::retry::format_duration;
 use super::{
-    Backoff, Edge, HttpGrant, Limits, Loc, Node, NodeLocs, Reducer, RetryPolicy, Target, Workflow,
-    WorkflowError, format_size, parse_duration, parse_size,
+    Backoff, DEFAULT_TIMEOUT, Edge, HttpGrant, Limits, Loc, Node, NodeLocs, Reducer, RetryPolicy,
+    Target, Workflow, WorkflowError, format_size, parse_duration, parse_size,
 };
 
 /// `max_steps` when the file does not say.
@@ -274,8 +274,8 @@ impl Validator<'_> {
             },
         };
         let default_timeout = match &raw.timeout {
-            None => None,
-            Some(t) => Some(self.timeout(t, "")?),
+            None => Some(DEFAULT_TIMEOUT),
+            Some(t) => self.timeout(t, "")?,
         };
         let default_limits = self.limits(raw.limits(), "", &Limits::default())?;
 
@@ -505,7 +505,7 @@ impl Validator<'_> {
             };
             let timeout = match &raw_node.timeout {
                 None => default_timeout,
-                Some(t) => Some(self.timeout(t, &prefix)?),
+                Some(t) => self.timeout(t, &prefix)?,
             };
             let limits = self.limits(raw_node.limits(), &prefix, &default_limits)?;
             let reuse = match &raw_node.reuse {
@@ -639,18 +639,22 @@ impl Validator<'_> {
         Ok(policy)
     }
 
-    /// A `timeout` value: a duration longer than zero.
+    /// A `timeout` value: a duration longer than zero, or `"none"` (no limit:
+    /// `None`).
     fn timeout(
         &self,
         raw: &Spanned<DurationText>,
         prefix: &str,
-    ) -> Result<Duration, WorkflowError> {
+    ) -> Result<Option<Duration>, WorkflowError> {
+        if raw.get_ref().0 == "none" {
+            return Ok(None);
+        }
         let timeout = self.duration(raw, prefix, "timeout")?;
         if timeout.is_zero() {
-            let msg = format!("{prefix}timeout must be longer than 0 (remove it for no limit)");
+            let msg = format!("{prefix}timeout must be longer than 0 (\"none\" for no limit)");
             return Err(self.err(raw.span(), msg));
         }
-        Ok(timeout)
+        Ok(Some(timeout))
     }
 
     /// A node's `reuse` value: a boolean.

@@ -344,14 +344,36 @@ fn one_node(top: &str, node: &str) -> String {
 }
 
 #[test]
-fn retry_and_timeout_default_to_none() {
+fn retry_defaults_to_none_and_timeout_to_five_minutes() {
     let wf = parse(CHAIN).unwrap();
     for node in wf.nodes.values() {
         assert_eq!(node.retry, RetryPolicy::default());
         assert_eq!(node.retry.attempts, 1, "retries are opt-in");
-        assert_eq!(node.timeout, None);
+        assert_eq!(
+            node.timeout,
+            Some(secs(300)),
+            "a node never holds a worker forever"
+        );
+        assert_eq!(node.timeout, Some(crate::workflow::DEFAULT_TIMEOUT));
         assert!(node.after.is_empty());
     }
+}
+
+#[test]
+fn timeout_none_opts_out_for_the_workflow_or_one_node() {
+    let node = |text: &str| parse(text).unwrap().nodes["a"].timeout;
+    assert_eq!(node(&one_node("timeout = \"none\"", "")), None);
+    assert_eq!(node(&one_node("", "timeout = \"none\"")), None);
+    // A node's value wins over the workflow's, either way.
+    assert_eq!(
+        node(&one_node("timeout = \"none\"", "timeout = \"10s\"")),
+        Some(secs(10))
+    );
+    assert_eq!(
+        node(&one_node("timeout = \"10s\"", "timeout = \"none\"")),
+        None
+    );
+    assert_eq!(node(&one_node("timeout = \"10s\"", "")), Some(secs(10)));
 }
 
 #[test]
@@ -545,11 +567,11 @@ fn retry_initial_must_not_exceed_max() {
 fn timeout_must_be_a_positive_duration() {
     assert_eq!(
         error(&one_node("timeout = \"0s\"", "")),
-        "wf.toml:3:11: timeout must be longer than 0 (remove it for no limit)"
+        "wf.toml:3:11: timeout must be longer than 0 (\"none\" for no limit)"
     );
     assert_eq!(
         error(&one_node("", "timeout = \"0ms\"")),
-        "wf.toml:6:11: node \"a\": timeout must be longer than 0 (remove it for no limit)"
+        "wf.toml:6:11: node \"a\": timeout must be longer than 0 (\"none\" for no limit)"
     );
     assert_eq!(
         error(&one_node("", "timeout = \"30 s\"")),
