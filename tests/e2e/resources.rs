@@ -11,6 +11,10 @@
 //! instances together: a call reserves its node's whole `memory` limit and
 //! waits for room, `GET /health` shows it, and a warm instance whose memory
 //! grew past 64 MiB is not kept.
+//!
+//! The daemon's slots (`--max-runs`) are shared fairly among workflows: runs
+//! of one workflow that sleep inside the guest never keep another workflow's
+//! runs waiting while they hold more than their share.
 
 use serde_json::{Value, json};
 
@@ -379,4 +383,76 @@ fn a_running_daemon_reports_special_plugin_files_once_and_carries_on() {
     let status = daemon.terminate();
     assert!(status.success(), "{status:?}");
     drop(writer);
+}
+
+/// The statuses of the runs whose thread starts with `prefix`, counted.
+fn statuses(daemon: &Daemon, prefix: &str) -> std::collections::BTreeMap<String, usize> {
+    let runs = daemon.get("/runs").json();
+    let mut counts = std::collections::BTreeMap::new();
+    for run in runs.as_array().expect("GET /runs is an array") {
+        if run["thread"].as_str().unwrap().starts_with(prefix) {
+            *counts
+                .entry(run["status"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+fn a_backlog_of_runs_sleeping_in_the_guest_does_not_starve_another_workflow() {
+    let env = Env::new(&["counter"]);
+    // Slow: sleeps an hour inside the guest, with no timeout; it can only be
+    // cancelled. Fast: returns at once.
+    let slow = env.daemon_workflow(
+        "slow",
+        "name = \"slow\"\nstart = \"s\"\n[nodes.s]\nplugin = \"counter\"\n\
+         config = { delay_ms = 3600000 }\ntimeout = \"none\"\nnext = \"end\"\n",
+    );
+    let fast = env.daemon_workflow(
+        "fast",
+        "name = \"fast\"\nstart = \"f\"\n[nodes.f]\nplugin = \"counter\"\nnext = \"end\"\n",
+    );
+    // Eight slow runs, then one fast run, wait for a daemon of four slots.
+    for i in 1..=8 {
+        env.ok(&["start", &slow, "--thread", &format!("slow-{i}")]);
+    }
+    env.ok(&["start", &fast, "--thread", "fast-1"]);
+    let daemon = env.serve(&["--max-runs", "4"]);
+    daemon.wait_run("fast-1", "to complete", |s| s["status"] == "completed");
+    // The slow runs cannot have finished: they hold the other slots or wait.
+    let slow_runs = statuses(&daemon, "slow-");
+    assert_eq!(
+        slow_runs.values().sum::<usize>(),
+        8,
+        "no slow run finished: {slow_runs:?}"
+    );
+    assert!(!slow_runs.contains_key("completed"), "{slow_runs:?}");
+
+    // Once the fast run is done its slot goes to the slow backlog: all four
+    // slots hold slow runs. A new fast run waits for a slot...
+    wait_for("four slow runs to hold every slot", DEADLINE, || {
+        let counts = statuses(&daemon, "slow-");
+        match counts.get("running") {
+            Some(4) => Ok(()),
+            _ => Err(format!("{counts:?}")),
+        }
+    });
+    let created = daemon.post("/runs", &json!({"workflow": "fast", "thread": "fast-2"}));
+    assert_eq!(created.status, 201, "{created:?}");
+    // ... and gets the next one freed, before the older slow backlog.
+    let running = daemon.get("/runs?status=running").json();
+    let victim = running
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["thread"].as_str().unwrap().to_string())
+        .find(|t| t.starts_with("slow-"))
+        .expect("a slow run is running");
+    let cancelled = daemon.post(&format!("/runs/{victim}/cancel"), &json!({}));
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    daemon.wait_run("fast-2", "to complete", |s| s["status"] == "completed");
+    let slow_runs = statuses(&daemon, "slow-");
+    assert_eq!(slow_runs.get("cancelled"), Some(&1), "{slow_runs:?}");
+    assert!(!slow_runs.contains_key("completed"), "{slow_runs:?}");
 }

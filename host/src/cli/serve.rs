@@ -81,7 +81,8 @@ pub struct ServeArgs {
     /// At most this many node calls in flight at once.
     #[arg(long, env = "SAVEPOINT_WORKERS", default_value_t = 64)]
     workers: usize,
-    /// At most this many runs executed at once.
+    /// At most this many runs executed at once, shared fairly among workflows
+    /// (a free slot goes to the workflow with the fewest runs executing).
     #[arg(long, default_value_t = 1000)]
     max_runs: usize,
     /// The memory budget of all node instances together: each call reserves its

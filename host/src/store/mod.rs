@@ -506,7 +506,12 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// Runnable: `pending` or `running`; `sleeping` or `retrying` and due; `interrupted`
     /// with a deadline that passed (`timed_out` is set on those). Not leased by a live
     /// owner: no lease, an expired one, one held by an owner in `dead_owners`, or one held
-    /// by `owner` itself. Runs that became runnable first come first.
+    /// by `owner` itself. Runs that became runnable first come first, fairly among
+    /// workflows (by name) when more are runnable than `limit`: a run's turn is the number of runs of its workflow that
+    /// `owner` drives now (`pending` or `running` under its live lease) plus its place
+    /// among its workflow's runnable runs, lowest turn first; so free slots go to the
+    /// workflows that hold the fewest, and no workflow's backlog keeps another's runs
+    /// waiting while it holds more than its share.
     ///
     /// A `running` run's holder may have started a call of its next step and lost it (it
     /// crashed or stalled): claiming such a run counts that call as an attempt (`attempt`

@@ -623,6 +623,40 @@ impl Fixture {
 }
 
 #[tokio::test]
+async fn claim_due_shares_free_slots_fairly_among_workflows() {
+    let f = Fixture::new();
+    let s = &f.store;
+    let create = |thread: &str, workflow: &str| NewRun {
+        workflow_name: workflow.to_owned(),
+        ..new_run(thread)
+    };
+    // Six runs of "slow" became due first, then one of "fast".
+    for thread in [
+        "slow-1", "slow-2", "slow-3", "slow-4", "slow-5", "slow-6", "fast-1",
+    ] {
+        f.clock.advance(Duration::from_millis(1));
+        let workflow = thread.split('-').next().unwrap();
+        s.create_run(create(thread, workflow)).await.unwrap();
+    }
+    // Four free slots: the fast run gets one, oldest first within each turn.
+    let claimed = s.claim_due("me", 4, LEASE_MS, &no_dead()).await.unwrap();
+    assert_eq!(threads(&claimed), ["slow-1", "fast-1", "slow-2", "slow-3"]);
+
+    // The fast run ends and another one becomes due: of one free slot, it goes
+    // to "fast" (which holds none) before the older slow backlog ("slow" holds 3).
+    s.commit_step(commit("fast-1", 1, &[])).await.unwrap();
+    f.clock.advance(Duration::from_millis(1));
+    s.create_run(create("fast-2", "fast")).await.unwrap();
+    let claimed = s.claim_due("me", 1, LEASE_MS, &no_dead()).await.unwrap();
+    assert_eq!(threads(&claimed), ["fast-2"]);
+
+    // Another owner's runs do not count against this one's: it holds none,
+    // so the slow backlog comes oldest first.
+    let claimed = s.claim_due("you", 2, LEASE_MS, &no_dead()).await.unwrap();
+    assert_eq!(threads(&claimed), ["slow-4", "slow-5"]);
+}
+
+#[tokio::test]
 async fn claim_due_takes_runnable_runs_that_no_live_owner_holds() {
     let f = Fixture::new();
     let t0 = f.now();
