@@ -30,12 +30,10 @@ pub fn run<N: Node>(ctx: wit::Context, state: wit::Json) -> Result<wit::Outcome,
 }
 
 fn call<N: Node>(ctx: wit::Context, state: &str) -> Result<Outcome, Failure> {
-    let config: N::Config = parse(&ctx.config).map_err(|e| {
-        Failure::fatal(format!(
-            "cannot read the config {}: {e}",
-            excerpt(&ctx.config)
-        ))
-    })?;
+    // The config holds the node's resolved secrets: the message gives the
+    // parser's error and its position, never the config's text.
+    let config: N::Config =
+        parse(&ctx.config).map_err(|e| Failure::fatal(format!("cannot read the config: {e}")))?;
     let resume = match ctx.resume {
         None => None,
         Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
@@ -264,7 +262,20 @@ mod tests {
     fn a_bad_config_is_fatal_and_named() {
         let message = fatal(run::<Test>(context(json!({"bi": 2})), "{}".into()));
         assert!(
-            message.starts_with(r#"cannot read the config {"bi":2}: unknown field `bi`"#),
+            message.starts_with("cannot read the config: unknown field `bi`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_bad_config_is_not_quoted() {
+        // The config may hold a secret (`${env:...}`): the error gives only
+        // the parser's message and position.
+        let config = json!({"mode": "update", "token": "Zq9SECRETvalue77", "by": "bad"});
+        let message = fatal(run::<Test>(context(config), "{}".into()));
+        assert!(!message.contains("Zq9"), "{message}");
+        assert!(
+            message.starts_with("cannot read the config: unknown field `token`"),
             "{message}"
         );
     }

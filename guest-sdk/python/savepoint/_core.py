@@ -373,7 +373,8 @@ def load_config(config_type: type | None, raw: JSON) -> Any:
     """The workflow's `config` object as the node wants it (a dict, or an
     instance of its config dataclass). Raises `Fatal` naming the problem."""
     if not isinstance(raw, dict):
-        raise Fatal(f"config must be a JSON object, not {json.dumps(raw)}")
+        # Never the config's text: it may hold the node's secrets.
+        raise Fatal(f"config must be a JSON object, not {_json_kind(raw)}")
     if config_type is None:
         return raw
     fields = {f.name: f for f in dataclasses.fields(config_type) if f.init}
@@ -386,7 +387,7 @@ def load_config(config_type: type | None, raw: JSON) -> Any:
     for key, value in raw.items():
         hint = hints.get(key, Any)
         if not _fits(value, hint):
-            raise Fatal(f"config: {key} = {json.dumps(value)} is not {_type_name(hint)}")
+            raise Fatal(f"config: {key} is {_json_kind(value)}, not {_type_name(hint)}")
     try:
         return config_type(**raw)
     except (TypeError, ValueError) as error:  # a missing required key, __post_init__
@@ -420,6 +421,18 @@ def _fits(value: Any, hint: Any) -> bool:
             return False
         return isinstance(value, _SIMPLE[hint])
     return True
+
+
+def _json_kind(value: JSON) -> str:
+    """What kind of JSON value `value` is, for a message that must not quote
+    it (a config value may be a secret)."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number"),
+                       (str, "a string"), (list, "a list"), (dict, "a table")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 def _type_name(hint: Any) -> str:

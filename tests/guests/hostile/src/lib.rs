@@ -55,6 +55,11 @@
 //!   and go to the route named like the node itself until `n + 1` reaches
 //!   `steps`, then to `end`. `big` is the same each step, so the database
 //!   stores it once while every whole state in the history holds it.
+//! - `"secret_pieces"`: put the config's `secret` (ASCII) in the log as
+//!   other code would quote it: the config in Rust `{:?}` form, JSON-encoded,
+//!   its first half ending a line, its second half starting one; then fail
+//!   (fatal) with it `{:?}`-escaped and cut off before `...`, as an excerpt
+//!   cut at a length limit is.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -95,6 +100,8 @@ enum Mode {
     BigInt,
     /// A loop whose every state holds a big string.
     BigStates,
+    /// The secret escaped and cut off, in the log and a failure message.
+    SecretPieces,
 }
 
 /// An OSC that sets the window title, a CSI that clears the screen, a C1 CSI,
@@ -249,6 +256,7 @@ impl Node for Hostile {
                 update.push_str(&format!(", \"n\": {n}}}"));
                 Outcome::update_raw(update).goto(route)
             }
+            Mode::SecretPieces => return pieces(config),
         })
     }
 }
@@ -277,6 +285,22 @@ fn leak(secret: &str, via: &str, bytes: usize) -> Result<Outcome, Failure> {
         }
         other => Err(Failure::fatal(format!("unknown via {other:?}"))),
     }
+}
+
+/// `secret_pieces`: the secret escaped and cut off, as other code quotes it.
+fn pieces(config: &Config) -> Result<Outcome, Failure> {
+    let secret = config.secret.as_str();
+    let half = secret.len() / 2;
+    log::info!("debug: {config:?}");
+    log::info!("json: {}", json!({ "token": secret }));
+    log::info!("first half: {}", &secret[..half]);
+    log::info!("{} :second half", &secret[half..]);
+    let quoted = format!("{secret:?}");
+    let cut = &quoted[..quoted.len() - 3];
+    Err(Failure::fatal(format!(
+        "cannot read {cut}... ({} bytes)",
+        quoted.len()
+    )))
 }
 
 /// A loop with no way out; `black_box` keeps it from being optimized away.
