@@ -189,6 +189,57 @@ fn a_million_empty_log_lines_keep_at_most_max_log_lines() {
 }
 
 #[test]
+fn a_log_line_too_long_for_max_log_is_cut_not_lost() {
+    let env = Env::new(&["counter", "hostile"]);
+    let long_log = |extra: &str| {
+        format!(
+            "plugin = \"hostile\"\nconfig = {{ mode = \"long_log\", bytes = {BYTES} }}\n\
+             next = \"end\"{extra}"
+        )
+    };
+    let marker = format!("… [cut: {BYTES} bytes in all]");
+    // The default max_log (1 MiB): the line is cut to 4 KiB, like a
+    // message, and the next line is kept.
+    let workflow = two_steps(&env, "long", "chatty", &long_log(""));
+    env.ok(&["run", &workflow, "--thread", "long"]);
+    let rows = log_rows(&env, "long", "chatty");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows[0], "chatty: mode LongLog");
+    assert_eq!(rows[1], format!("{}{marker}", "x".repeat(4096)));
+    assert_eq!(rows[2], "after");
+    assert_eq!(
+        rows[3],
+        format!(
+            "{} bytes of log cut (max_log: a call keeps 10000 lines, 1 MiB of log)",
+            BYTES - 4096
+        )
+    );
+    // A small max_log: the line is cut to what is left (1 KiB less the
+    // first line and two lines' 64 bytes each, less the marker), and the
+    // next line no longer fits.
+    let workflow = two_steps(
+        &env,
+        "small",
+        "chatty",
+        &long_log("\nmax_log = { bytes = \"1KiB\" }"),
+    );
+    env.ok(&["run", &workflow, "--thread", "small"]);
+    let rows = log_rows(&env, "small", "chatty");
+    let kept = 1024 - ("chatty: mode LongLog".len() + 64) - 64 - marker.len();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[1], format!("{}{marker}", "x".repeat(kept)));
+    assert_eq!(
+        rows[2],
+        format!(
+            "1 log lines dropped, {} bytes of log cut (max_log: a call keeps 10000 lines, 1 KiB of log)",
+            BYTES - kept
+        )
+    );
+    let stored = db_bytes(&env);
+    assert!(stored < 8 << 20, "the database holds {stored} bytes");
+}
+
+#[test]
 fn secrets_never_leave_a_node_however_it_returns_them() {
     let env = Env::new(&["counter", "hostile"]);
     let secret = "s3cr3t-7f1c2a";

@@ -204,6 +204,16 @@ impl LogLimit {
     pub fn admits(&self, lines: usize, bytes: usize, len: usize) -> bool {
         lines < self.lines && bytes.saturating_add(len + Self::LINE_COST) <= self.bytes
     }
+
+    /// Bytes of text that a call that kept `lines` lines of `bytes` bytes in
+    /// all may still keep in one more line (0 when no line fits).
+    pub fn room(&self, lines: usize, bytes: usize) -> usize {
+        if lines >= self.lines {
+            return 0;
+        }
+        self.bytes
+            .saturating_sub(bytes.saturating_add(Self::LINE_COST))
+    }
 }
 
 impl Default for LogLimit {

@@ -267,7 +267,12 @@ pub fn cut(mut text: String, limit: usize, total: usize) -> String {
 
 /// Append the marker of a cut text of `total` bytes in all.
 pub fn mark_cut(text: &mut String, total: usize) {
-    text.push_str(&format!("… [cut: {total} bytes in all]"));
+    text.push_str(&cut_marker(total));
+}
+
+/// The marker of a cut text of `total` bytes in all.
+pub fn cut_marker(total: usize) -> String {
+    format!("… [cut: {total} bytes in all]")
 }
 
 /// At most `max` characters of a guest's text, redacted and quoted, for an

@@ -42,6 +42,8 @@ pub struct NodeState {
     /// Bytes of the kept lines, each counted with [`LogLimit::LINE_COST`].
     log_bytes: usize,
     dropped_logs: usize,
+    /// Bytes cut from lines too long for what was left of `max_log`.
+    dropped_log_bytes: usize,
     stdout: Captured,
     stderr: Captured,
     secrets: Secrets,
@@ -76,6 +78,7 @@ impl NodeState {
             logs: Vec::new(),
             log_bytes: 0,
             dropped_logs: 0,
+            dropped_log_bytes: 0,
             stdout,
             stderr,
             secrets: Secrets::default(),
@@ -108,6 +111,7 @@ impl NodeState {
         self.logs.clear();
         self.log_bytes = 0;
         self.dropped_logs = 0;
+        self.dropped_log_bytes = 0;
         // A secret across the capture's bound is redacted whole when the
         // capture holds it whole.
         self.stdout.clear(secrets.longest());
@@ -136,15 +140,23 @@ impl NodeState {
     }
 
     /// The call's log: the lines the node logged (with one line saying how
-    /// many were dropped, if any), then what it printed.
+    /// many were dropped and how many bytes cut, if any), then what it
+    /// printed.
     pub fn take_logs(&mut self) -> Vec<LogRecord> {
         let mut logs = std::mem::take(&mut self.logs);
-        if self.dropped_logs > 0 {
+        let dropped = match (self.dropped_logs, self.dropped_log_bytes) {
+            (0, 0) => None,
+            (lines, 0) => Some(format!("{lines} log lines dropped")),
+            (0, bytes) => Some(format!("{bytes} bytes of log cut")),
+            (lines, bytes) => Some(format!(
+                "{lines} log lines dropped, {bytes} bytes of log cut"
+            )),
+        };
+        if let Some(dropped) = dropped {
             logs.push(LogRecord {
                 level: LogLevel::Warn,
                 message: format!(
-                    "{} log lines dropped (max_log: a call keeps {} lines, {} of log)",
-                    self.dropped_logs,
+                    "{dropped} (max_log: a call keeps {} lines, {} of log)",
                     self.max_log.lines,
                     size_text(self.max_log.bytes as u64)
                 ),
@@ -239,18 +251,29 @@ impl ResourceLimiter for Limiter {
 
 impl bindings::Host for NodeState {
     /// Keep the line while the call is within its `max_log`, counting each
-    /// line (an empty one too) at its length plus [`LogLimit::LINE_COST`];
-    /// past it, only count it. Nothing is buffered beyond the limit. Traps
-    /// once the call's lease has expired.
+    /// line (an empty one too) at its length plus [`LogLimit::LINE_COST`].
+    /// A line longer than what is left is cut to fit (to at most
+    /// [`output::MESSAGE_LIMIT`], with the cut marker), its other bytes
+    /// counted as cut; a line with no room left is only counted. Nothing is
+    /// buffered beyond the limit. Traps once the call's lease has expired.
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.check_lease()?;
-        let message = self.secrets.redact_owned(message);
+        let total = message.len();
+        let mut message = self.secrets.redact_owned(message);
         if !self
             .max_log
             .admits(self.logs.len(), self.log_bytes, message.len())
         {
-            self.dropped_logs += 1;
-            return Ok(());
+            let marker = output::cut_marker(total).len();
+            let room = self.max_log.room(self.logs.len(), self.log_bytes);
+            let keep = room.saturating_sub(marker).min(output::MESSAGE_LIMIT);
+            if keep == 0 || message.is_empty() {
+                self.dropped_logs += 1;
+                return Ok(());
+            }
+            let length = message.len();
+            message = output::cut(message, keep, total);
+            self.dropped_log_bytes += length - (message.len() - marker);
         }
         self.log_bytes += message.len() + LogLimit::LINE_COST;
         self.logs.push(LogRecord {

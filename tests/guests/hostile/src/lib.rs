@@ -60,6 +60,8 @@
 //!   its first half ending a line, its second half starting one; then fail
 //!   (fatal) with it `{:?}`-escaped and cut off before `...`, as an excerpt
 //!   cut at a length limit is.
+//! - `"long_log"`: log one line of `bytes` x's, then the line `after`, then
+//!   return `{}`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -102,6 +104,8 @@ enum Mode {
     BigStates,
     /// The secret escaped and cut off, in the log and a failure message.
     SecretPieces,
+    /// One log line of `bytes` bytes, then a short one.
+    LongLog,
 }
 
 /// An OSC that sets the window title, a CSI that clears the screen, a C1 CSI,
@@ -257,6 +261,11 @@ impl Node for Hostile {
                 Outcome::update_raw(update).goto(route)
             }
             Mode::SecretPieces => return pieces(config),
+            Mode::LongLog => {
+                log::info!("{}", "x".repeat(config.bytes));
+                log::info!("after");
+                Outcome::update(json!({}))
+            }
         })
     }
 }
