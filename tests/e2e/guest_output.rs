@@ -142,6 +142,55 @@ fn huge_messages_goto_targets_and_interrupt_payloads_are_bounded() {
 }
 
 #[test]
+fn a_big_interrupt_payload_is_previewed_in_text_output_and_whole_in_json() {
+    let env = Env::new(&["counter", "hostile"]);
+    // 2 MiB: within the default max_state (4 MiB), so the run parks on it.
+    let bytes = 2 << 20;
+    let table = format!(
+        "plugin = \"hostile\"\nconfig = {{ mode = \"huge_interrupt\", bytes = {bytes} }}\nnext = \"end\""
+    );
+    let workflow = two_steps(&env, "ask", "asker", &table);
+    let total = bytes + 2;
+    let preview = format!(
+        "\"{}… ({total} bytes in all; see `savepoint status ask --json`)",
+        "x".repeat(1023)
+    );
+    let (code, stdout, stderr) = env.exit(&["run", &workflow, "--thread", "ask"]);
+    assert_eq!(code, Some(3), "the run parks: {stderr}");
+    // Shown as it parks, and in the closing line: a preview each time.
+    assert_eq!(stderr.matches(&preview).count(), 2, "{stderr}");
+    assert!(
+        stdout.len() + stderr.len() < 8 << 10,
+        "`run` printed {} bytes",
+        stderr.len()
+    );
+    // `resume` asks again, as briefly.
+    let (code, _, stderr) = env.exit(&["resume", "ask", "--input", "\"go on\""]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(stderr.matches(&preview).count(), 2, "{stderr}");
+    assert!(
+        stderr.len() < 8 << 10,
+        "`resume` printed {} bytes",
+        stderr.len()
+    );
+    let status = env.ok(&["status", "ask"]);
+    assert!(
+        status.contains(&format!("waiting:   {preview}\n")),
+        "{status}"
+    );
+    assert!(
+        status.len() < 4 << 10,
+        "`status` printed {} bytes",
+        status.len()
+    );
+    // `--json` shows it whole.
+    assert_eq!(
+        env.status("ask")["waiting_for"],
+        Value::from("x".repeat(bytes))
+    );
+}
+
+#[test]
 fn a_million_empty_log_lines_keep_at_most_max_log_lines() {
     let env = Env::new(&["counter", "hostile"]);
     let flood = |lines: u64, extra: &str| {

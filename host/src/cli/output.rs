@@ -41,6 +41,54 @@ pub fn json_line(value: &Value) -> String {
     json_text(&value.to_string()).into_owned()
 }
 
+/// Bytes of a node's value (an interrupt payload) that text output shows.
+pub const PREVIEW_BYTES: usize = 1 << 10;
+
+/// A node's JSON value (an interrupt payload, as big as `max_state` allows)
+/// for text output: on one line, safe to print, and at most
+/// [`PREVIEW_BYTES`] of it, followed by `… (N bytes in all; see `savepoint
+/// status THREAD --json`)` when it is longer. Only the start is kept in
+/// memory, however large the value; `--json` output shows it whole.
+pub fn preview(value: &Value, thread: &str) -> String {
+    /// Keeps the first `cap` bytes written, and counts them all.
+    struct Head {
+        text: Vec<u8>,
+        cap: usize,
+        total: usize,
+    }
+    impl Write for Head {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let room = self.cap.saturating_sub(self.text.len());
+            self.text.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            self.total += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut head = Head {
+        text: Vec::new(),
+        cap: PREVIEW_BYTES,
+        total: 0,
+    };
+    let _ = serde_json::to_writer(&mut head, value);
+    if head.total <= PREVIEW_BYTES {
+        return json_text(&String::from_utf8_lossy(&head.text)).into_owned();
+    }
+    // Cut at a character boundary (a partial character would show as U+FFFD).
+    let text = match std::str::from_utf8(&head.text) {
+        Ok(text) => text,
+        Err(error) => std::str::from_utf8(&head.text[..error.valid_up_to()]).unwrap_or_default(),
+    };
+    format!(
+        "{}… ({} bytes in all; see `savepoint status {} --json`)",
+        json_text(text),
+        head.total,
+        shell_word(thread)
+    )
+}
+
 /// A list of names from a run or a file, joined with `, `, safe to print.
 fn names(items: &[String]) -> String {
     safe(&items.join(", ")).into_owned()
@@ -67,7 +115,7 @@ pub fn print_status(run: &RunRecord) {
         println!("error:     {}", safe_lines(error));
     }
     if let Some(question) = &run.interrupt {
-        println!("waiting:   {}", json_line(question));
+        println!("waiting:   {}", preview(question, &run.thread));
         println!("           answer with: savepoint resume {thread} --input JSON");
     }
     if let Some(wake) = run.wake_at_ms {
@@ -197,11 +245,11 @@ pub fn progress(enabled: bool) -> Option<Observer> {
             );
         }
         Event::Setback {
+            thread,
             step,
             node,
             kind,
             error,
-            ..
         } => {
             let error = safe_lines(error.as_deref().unwrap_or(""));
             let node = safe(node);
@@ -212,7 +260,7 @@ pub fn progress(enabled: bool) -> Option<Observer> {
                     format_time(*wake_at_ms)
                 ),
                 Setback::Interrupted { payload, .. } => {
-                    let payload = json_line(payload);
+                    let payload = preview(payload, thread);
                     eprintln!("step {step:>4}  {node:<16} waiting for input: {payload}")
                 }
             }
@@ -231,4 +279,27 @@ pub fn progress(enabled: bool) -> Option<Observer> {
             );
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_preview_is_whole_when_short_and_cut_at_a_character_when_long() {
+        assert_eq!(preview(&json!({"a": [1, 2]}), "t"), r#"{"a":[1,2]}"#);
+        // Escapes act on no terminal, cut or not.
+        assert_eq!(preview(&json!("\u{9b}"), "t"), r#""\u009b""#);
+        let long = json!("é".repeat(PREVIEW_BYTES));
+        let total = 2 * PREVIEW_BYTES + 2;
+        assert_eq!(
+            preview(&long, "a b"),
+            format!(
+                "\"{}… ({total} bytes in all; see `savepoint status 'a b' --json`)",
+                "é".repeat(PREVIEW_BYTES / 2 - 1)
+            )
+        );
+    }
 }

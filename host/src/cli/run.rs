@@ -139,7 +139,8 @@ pub fn finish(run: &RunRecord, json: bool) -> ExitCode {
                 );
             }
             RunStatus::Interrupted => {
-                let question = output::json_line(run.interrupt.as_ref().unwrap_or(&Value::Null));
+                let question =
+                    output::preview(run.interrupt.as_ref().unwrap_or(&Value::Null), &run.thread);
                 eprintln!("thread {thread}: parked, waiting for input: {question}");
                 eprintln!("answer with `savepoint resume {thread} --input JSON`");
             }

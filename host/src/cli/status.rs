@@ -11,6 +11,7 @@ pub struct StatusArgs {
     /// The run's thread id.
     thread: String,
     /// Print one JSON object: thread, workflow, status, step, next, error, ...
+    /// (the interrupt payload whole; text shows its first 1 KiB)
     #[arg(long)]
     json: bool,
 }
