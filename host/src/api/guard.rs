@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -307,10 +307,10 @@ pub(super) async fn admit(
     next: Next,
 ) -> Response {
     if let Err(error) = guard.check_host(&req) {
-        return error.into_response();
+        return refuse(error);
     }
     if let Err(error) = guard.check_token(&req) {
-        let mut refusal = error.into_response();
+        let mut refusal = refuse(error);
         refusal
             .headers_mut()
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -327,14 +327,25 @@ pub(super) async fn admit(
 /// `Origin`.
 pub(super) async fn writes(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     if !is_safe(req.method()) {
-        let checked = guard
-            .check_origin(&req)
-            .and_then(|()| check_content_type(req.headers().get(CONTENT_TYPE)));
-        if let Err(error) = checked {
+        if let Err(error) = guard.check_origin(&req) {
+            return refuse(error);
+        }
+        if let Err(error) = check_content_type(req.headers().get(CONTENT_TYPE)) {
             return error.into_response();
         }
     }
     next.run(req).await
+}
+
+/// A request refused for who sent it (400, 401, 403, 421): the answer, with
+/// `Connection: close`, so that a client without the right name or token cannot keep
+/// its connection (and its slot of `--max-connections`) by asking again.
+fn refuse(error: HttpError) -> Response {
+    let mut refusal = error.into_response();
+    refusal
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    refusal
 }
 
 /// The methods that change nothing (RFC 9110, 9.2.1); every other one is checked.

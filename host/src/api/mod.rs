@@ -12,7 +12,8 @@
 //!   the `Host` header, the bearer token, and for the routes that change something
 //!   the JSON content type and the `Origin` (cross-site requests, DNS rebinding).
 //! - `server`: [`serve`], the accept loop: header and body read timeouts and a
-//!   connection limit (slow and idle clients).
+//!   connection limit that closes the oldest idle connection to let a new one in
+//!   (slow, idle and slot-holding clients).
 //! - `extract`: JSON object bodies, thread ids, query parameters (`status`, `limit`,
 //!   `cursor`, `states`), each turned into a checked value or an error naming what is
 //!   wrong.
@@ -37,6 +38,7 @@
 //! `Authorization: Bearer <token>` when the server has a token (else 401; `/health`
 //! excepted). A POST must be `Content-Type: application/json`, also when its body
 //! is empty (else 415), and an `Origin` it carries must be this server (else 403).
+//! A refusal for who sent the request (400, 401, 403, 421) closes the connection.
 //! A body that does not arrive within the body timeout gets 408.
 
 mod error;
@@ -165,7 +167,8 @@ pub struct ApiConfig {
     pub header_timeout: Duration,
     /// A request body must arrive within this after its head; else 408.
     pub body_timeout: Duration,
-    /// At most this many connections open at once; more wait to be accepted.
+    /// At most this many connections open at once; at the limit a new one closes the
+    /// oldest idle one, and waits only when all are busy with requests.
     pub max_connections: usize,
 }
 

@@ -5,30 +5,102 @@
 //! request head has not fully arrived within the header timeout, counted from when
 //! the server starts waiting for it, so an idle connection (a fresh one, or a
 //! keep-alive one between requests) is closed after it too; the body has its own
-//! deadline (`guard::BodyDeadline`). Past the connection limit, new connections
-//! wait in the kernel's accept queue, in order, for a connection to end: file
-//! descriptors never run out, and a client such as a health check gets its turn
-//! within one header timeout of the slow ones ahead of it.
+//! deadline (`guard::BodyDeadline`).
+//!
+//! Against clients that hold every slot (a keep-alive connection that sends a cheap
+//! request now and then, clients that reconnect whenever they are closed): each
+//! connection is *busy* from when its request head has arrived until its response
+//! has been written (or dropped), and *idle* otherwise (between requests, or
+//! still sending a head). At the limit, a new connection is accepted by closing the
+//! oldest idle one; connections busy with a request are never closed for it. Only
+//! when every connection is busy does a new one wait (in the kernel's accept queue,
+//! in order) for one to end or become idle. So `/health` is answered as long as
+//! fewer than `max_connections` connections are busy with requests.
 
+use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::Request;
+use axum::http::header::CONNECTION;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tower::ServiceExt;
 
+use super::error::HttpError;
 use super::guard::LocalAddr;
 use super::{ApiConfig, Backend, router};
 
 /// How long to wait before accepting again after an error such as EMFILE (too many
 /// open files): retrying at once would spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
+
+/// [`Activity`]'s value once the accept loop has chosen to close the connection.
+const EVICTED: usize = usize::MAX;
+
+/// How many requests of one connection are being handled (their responses not yet
+/// written): 0 when idle, [`EVICTED`] once closed to make room.
+#[derive(Debug, Default)]
+struct Activity(AtomicUsize);
+
+impl Activity {
+    /// Marks a request as being handled; `false` when the connection is being evicted.
+    fn begin(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n != EVICTED).then(|| n + 1)
+            })
+            .is_ok()
+    }
+
+    fn end(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n != EVICTED && n > 0).then(|| n - 1)
+            });
+    }
+
+    /// Claims an idle connection for eviction; `false` when it is busy.
+    fn evict(&self) -> bool {
+        self.0
+            .compare_exchange(0, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// One request being handled: ends (and wakes an accept loop waiting for an idle
+/// connection) when dropped, with the response body once written or with the
+/// request if it is abandoned.
+struct Busy {
+    activity: Arc<Activity>,
+    went_idle: Arc<Notify>,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.activity.end();
+        self.went_idle.notify_one();
+    }
+}
+
+/// An open connection as the accept loop sees it.
+struct Slot {
+    activity: Arc<Activity>,
+    /// Sent (or dropped) to close the connection at once.
+    evict: oneshot::Sender<()>,
+}
 
 /// Serve until `shutdown` resolves; then stop accepting, close idle connections, let
 /// the requests in flight finish, and return.
@@ -39,22 +111,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(backend, listener.local_addr()?, &config);
-    let limit = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
-    let permits = Arc::new(Semaphore::new(limit));
+    let limit = config.max_connections.max(1);
     let (closing, closing_rx) = watch::channel(false);
+    let (ended, mut ended_rx) = mpsc::unbounded_channel::<u64>();
+    let went_idle = Arc::new(Notify::new());
+    // Oldest first: connection ids only grow.
+    let mut open: BTreeMap<u64, Slot> = BTreeMap::new();
+    let mut next_id = 0u64;
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout);
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = permits.clone().acquire_owned() => {
-                permit.expect("the connection semaphore is never closed")
-            }
-        };
+    'accept: loop {
         let (stream, _) = tokio::select! {
             () = &mut shutdown => break,
+            Some(id) = ended_rx.recv() => {
+                open.remove(&id);
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -66,49 +140,153 @@ pub async fn serve(
                 }
             },
         };
+        // Make room for it: close the oldest idle connection, or wait for one to end
+        // or become idle (the connections behind this one wait in the accept queue).
+        while open.len() >= limit {
+            if evict_oldest_idle(&mut open) {
+                break;
+            }
+            tokio::select! {
+                () = &mut shutdown => break 'accept,
+                Some(id) = ended_rx.recv() => {
+                    open.remove(&id);
+                }
+                () = went_idle.notified() => {}
+            }
+        }
+        let id = next_id;
+        next_id += 1;
+        let activity = Arc::new(Activity::default());
+        let (evict, evicted) = oneshot::channel();
+        open.insert(
+            id,
+            Slot {
+                activity: activity.clone(),
+                evict,
+            },
+        );
         tokio::spawn(connection(
             &http,
             stream,
             app.clone(),
-            permit,
+            Ended {
+                id,
+                ended: ended.clone(),
+            },
+            (activity, went_idle.clone()),
+            evicted,
             closing_rx.clone(),
         ));
     }
     drop(listener);
     let _ = closing.send(true);
-    // Every connection holds a permit until it ends.
-    let _all_ended = permits.acquire_many(limit as u32).await;
+    // Every connection task says when it ends; evicted ones are already gone from
+    // `open` and end at once.
+    while !open.is_empty() {
+        if let Some(id) = ended_rx.recv().await {
+            open.remove(&id);
+        }
+    }
     Ok(())
 }
 
-/// Serve one connection; on shutdown, finish the request in flight (if any) and close.
+/// Closes the oldest idle connection, if any; `true` when it did.
+fn evict_oldest_idle(open: &mut BTreeMap<u64, Slot>) -> bool {
+    let Some(id) = open
+        .iter()
+        .find(|(_, slot)| slot.activity.evict())
+        .map(|(id, _)| *id)
+    else {
+        return false;
+    };
+    if let Some(slot) = open.remove(&id) {
+        let _ = slot.evict.send(());
+    }
+    true
+}
+
+/// Tells the accept loop that connection `id` has ended, when dropped.
+struct Ended {
+    id: u64,
+    ended: mpsc::UnboundedSender<u64>,
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        let _ = self.ended.send(self.id);
+    }
+}
+
+/// Serve one connection; on shutdown, finish the request in flight (if any) and close;
+/// when evicted (idle at the connection limit), close at once.
 fn connection(
     http: &hyper::server::conn::http1::Builder,
     stream: TcpStream,
     app: Router,
-    permit: OwnedSemaphorePermit,
+    ended: Ended,
+    (activity, went_idle): (Arc<Activity>, Arc<Notify>),
+    evicted: oneshot::Receiver<()>,
     mut closing: watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
-    let service = app.map_request(move |mut req: Request<Incoming>| {
-        if let Some(local) = local {
-            req.extensions_mut().insert(LocalAddr(local));
+    let service = tower::service_fn(move |mut req: Request<Incoming>| {
+        // Called as soon as the request head has arrived: busy from here until the
+        // response body is written or dropped.
+        let busy = activity.begin().then(|| Busy {
+            activity: activity.clone(),
+            went_idle: went_idle.clone(),
+        });
+        let app = app.clone();
+        async move {
+            let Some(busy) = busy else {
+                return Ok::<_, Infallible>(evicted_response());
+            };
+            if let Some(local) = local {
+                req.extensions_mut().insert(LocalAddr(local));
+            }
+            let response = app.oneshot(req).await?;
+            Ok(response.map(move |body| {
+                Body::new(body.map_frame(move |frame| {
+                    let _busy = &busy;
+                    frame
+                }))
+            }))
         }
-        req
     });
     let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
     async move {
-        let _permit = permit;
+        let _ended = ended;
         let mut conn = std::pin::pin!(conn);
+        let mut evicted = std::pin::pin!(evicted);
         tokio::select! {
             // Errors are the client's (a reset, a header timeout): nothing to do.
             _ = conn.as_mut() => return,
+            // Idle (nothing in flight, and no new request can start): drop it now.
+            _ = evicted.as_mut() => return,
             _ = closing.wait_for(|closing| *closing) => {}
         }
         conn.as_mut().graceful_shutdown();
-        let _ = conn.await;
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = evicted.as_mut() => {}
+        }
     }
+}
+
+/// The answer to a request whose head arrived just as its connection was closed to
+/// make room (the client rarely sees it).
+fn evicted_response() -> Response {
+    let mut response = HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is at its connection limit (savepoint serve --max-connections) and \
+         closed this idle connection: send the request again",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Errors of one connection that went away before it was accepted: accept again at once.

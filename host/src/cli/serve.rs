@@ -75,7 +75,9 @@ pub struct ServeArgs {
     /// A request body that has not arrived within this after its head gets 408.
     #[arg(long, env = "SAVEPOINT_BODY_TIMEOUT", default_value = "30s", value_name = "DURATION", value_parser = positive_duration)]
     body_timeout: Duration,
-    /// At most this many API connections open at once; more wait to be accepted.
+    /// At most this many API connections open at once. At the limit, a new
+    /// connection closes the oldest idle one (between requests, or still sending
+    /// its headers); only when all are busy with requests does it wait.
     #[arg(long, env = "SAVEPOINT_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
     /// At most this many node calls in flight at once.

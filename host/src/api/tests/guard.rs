@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::header::{AUTHORIZATION, HOST, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CONNECTION, HOST, WWW_AUTHENTICATE};
 use axum::http::{Method, Request, StatusCode};
 use hyper::body::Frame;
 
@@ -411,4 +411,50 @@ fn tokens_are_printable_ascii_and_never_printed() {
     assert!("two words".parse::<Token>().is_err());
     assert!("tab\there".parse::<Token>().is_err());
     assert!("é".parse::<Token>().is_err());
+}
+
+// Refusals for who the client is end its connection.
+
+#[tokio::test]
+async fn refusals_for_who_the_client_is_close_the_connection() {
+    let config = config(Some("0123456789abcdef"), &[]);
+    let (app, _) = app_with(FakeBackend::default(), LISTEN, &config);
+    let token = |req| with_header(req, AUTHORIZATION.as_str(), "Bearer 0123456789abcdef");
+    let mut two_hosts = get("/health");
+    two_hosts
+        .headers_mut()
+        .append(HOST, "localhost:7878".parse().unwrap());
+    let refused = [
+        (two_hosts, StatusCode::BAD_REQUEST),
+        (get("/runs"), StatusCode::UNAUTHORIZED),
+        (
+            with_header(token(post_json("/runs", "{}")), "origin", "http://evil.com"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            with_host(get("/health"), "evil.com"),
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+    ];
+    for (req, status) in refused {
+        let reply = send(&app, req).await;
+        reply.error(status);
+        assert_eq!(
+            reply.headers.get(CONNECTION).map(|v| v.as_bytes()),
+            Some(&b"close"[..]),
+            "{status}"
+        );
+    }
+    // Other errors keep the connection.
+    for (req, status) in [
+        (token(get("/nope")), StatusCode::NOT_FOUND),
+        (
+            token(request(Method::POST, "/runs", None, Body::empty())),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ] {
+        let reply = send(&app, req).await;
+        reply.error(status);
+        assert_eq!(reply.headers.get(CONNECTION), None, "{status}");
+    }
 }
