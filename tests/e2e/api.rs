@@ -741,3 +741,94 @@ fn idle_and_refused_connections_cannot_hold_every_slot() {
     }
     drop(holders);
 }
+
+/// The outside tester's smaller findings: a second `Origin` (the first one this
+/// server's) let a cancel through; a browser's `Sec-Fetch-Site: cross-site`
+/// without an `Origin` was not looked at; an announced 100 MB body got 408 after
+/// the body timeout instead of 413 at once.
+#[test]
+fn two_origins_a_cross_site_fetch_and_an_announced_huge_body_are_refused() {
+    let env = Env::new(&[]);
+    // The body timeout is far beyond the test's DEADLINE: a 413 must not wait for it.
+    let daemon = env.serve(&["--body-timeout", "600s"]);
+    let addr = daemon.addr();
+    let host = format!("Host: {addr}\r\nContent-Type: application/json\r\n");
+    let two_origins = format!("{host}Origin: http://{addr}\r\nOrigin: http://evil.com\r\n");
+    let error = http_with(addr, "POST /runs/job-1/cancel", &two_origins, "").error(403);
+    assert!(error.contains("more than one Origin header"), "{error}");
+    let cross_site = format!("{host}Sec-Fetch-Site: cross-site\r\n");
+    let error = http_with(addr, "POST /runs/job-1/cancel", &cross_site, "").error(403);
+    assert!(
+        error.contains("Sec-Fetch-Site is \"cross-site\""),
+        "{error}"
+    );
+    // Past the guard, the same request is only a run that does not exist.
+    let same_origin = format!("{host}Sec-Fetch-Site: same-origin\r\nOrigin: http://{addr}\r\n");
+    http_with(addr, "POST /runs/job-1/cancel", &same_origin, "").error(404);
+
+    let huge = format!(
+        "POST /runs HTTP/1.1\r\n{host}Content-Length: 100000000\r\nConnection: close\r\n\r\n"
+    );
+    let answer = send_and_read(addr, huge.as_bytes()).expect("answered at once");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("larger than the limit of 1 MiB"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_short_token() {
+    let env = Env::new(&[]);
+    env.workflows_dir();
+    let output = env
+        .command(&["serve", "--listen", "0.0.0.0:0", "--workflows", "workflows"])
+        .env("SAVEPOINT_TOKEN", "a")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the token is 1 characters long: give at least 16"),
+        "{stderr}"
+    );
+    assert!(!env.db().exists(), "refused before opening the database");
+}
+
+/// `--listen localhost:PORT` was refused as "invalid socket address syntax".
+#[test]
+fn serve_listens_on_a_host_name() {
+    let env = Env::new(&[]);
+    let daemon = env.serve(&["--listen", "localhost:0"]);
+    let addr = daemon.addr();
+    assert!(addr.ip().is_loopback(), "{addr}");
+    let health = http(addr, "GET", "/health", None);
+    assert_eq!(health.status, 200, "{health:?}");
+    let by_name = format!("Host: localhost:{}\r\n", addr.port());
+    assert_eq!(http_with(addr, "GET /runs", &by_name, "").status, 200);
+
+    let output = env
+        .command(&["serve", "--listen", "local host:7878"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("expected IP:PORT or NAME:PORT, e.g. 127.0.0.1:7878"),
+        "{stderr}"
+    );
+    let output = env
+        .command(&["serve", "--listen", "no-such-host.invalid:7878"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--listen no-such-host.invalid:7878: cannot resolve the host name"),
+        "{stderr}"
+    );
+}

@@ -2,7 +2,7 @@
 //! query parameters. Every failure is a JSON error response whose message says what
 //! is wrong, so handlers see only valid input.
 
-use axum::body::Bytes;
+use axum::body::{Bytes, HttpBody};
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request};
@@ -29,6 +29,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &S) -> Result<JsonObject, HttpError> {
+        // A body that says it is too large (Content-Length) is refused before waiting
+        // for any of it.
+        if req.body().size_hint().lower() > BODY_LIMIT as u64 {
+            return Err(too_large());
+        }
         let deadline = req.extensions().get::<BodyDeadline>().copied();
         let read = Bytes::from_request(req, state);
         let bytes = match deadline {
@@ -55,12 +60,16 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
+fn too_large() -> HttpError {
+    HttpError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body is larger than the limit of 1 MiB ({BODY_LIMIT} bytes)"),
+    )
+}
+
 fn unreadable_body(rejection: BytesRejection) -> HttpError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        HttpError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than the limit of 1 MiB ({BODY_LIMIT} bytes)"),
-        )
+        too_large()
     } else {
         ApiError::BadRequest(format!(
             "could not read the request body: {}",

@@ -7,9 +7,12 @@
 //!   and the request body gets its deadline ([`BodyDeadline`]).
 //! - [`writes`], on the routes that change something (any method but GET, HEAD,
 //!   OPTIONS, TRACE): the request is `application/json`, also with an empty body, and
-//!   any `Origin` names this server. A web page on another site can send a POST with
-//!   `text/plain` without asking the server first (a "simple" request), but not
-//!   with `application/json`, and a browser always sends its `Origin` with a POST.
+//!   it has at most one `Origin`, which names this server; without one, no browser
+//!   says `Sec-Fetch-Site: cross-site` (or `same-site`). A web page on another site
+//!   can send a POST with `text/plain` without asking the server first (a "simple"
+//!   request), but not with `application/json`, and a browser always sends its
+//!   `Origin` with a POST. A refusal for who sent the request (400, 401, 403, 421)
+//!   also closes the connection.
 //!
 //! This server's names are its listen address, `localhost`, `127.0.0.1` and
 //! `[::1]` with the listen port, the local address a connection came in on
@@ -82,10 +85,16 @@ impl fmt::Display for AllowedHost {
     }
 }
 
-/// The bearer token of `savepoint serve --token`: printable ASCII, at least one
-/// character (what an `Authorization` header can carry). Never printed.
+/// The bearer token of `savepoint serve --token`: printable ASCII (what an
+/// `Authorization` header can carry), at least [`Token::MIN_LEN`] characters (a
+/// short one can be guessed). Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);
+
+impl Token {
+    /// The shortest token accepted.
+    pub const MIN_LEN: usize = 16;
+}
 
 impl FromStr for Token {
     type Err = String;
@@ -99,6 +108,14 @@ impl FromStr for Token {
                 "the token must be printable ASCII without spaces (it is sent in an HTTP header)"
                     .to_string(),
             );
+        }
+        if text.len() < Token::MIN_LEN {
+            return Err(format!(
+                "the token is {} characters long: give at least {} (a short token can be \
+                 guessed), e.g. from openssl rand -hex 16",
+                text.len(),
+                Token::MIN_LEN
+            ));
         }
         Ok(Token(text.to_string()))
     }
@@ -269,8 +286,17 @@ impl Guard {
     }
 
     fn check_origin(&self, req: &Request) -> Result<(), HttpError> {
-        let Some(origin) = req.headers().get(ORIGIN) else {
-            return Ok(());
+        let mut origins = req.headers().get_all(ORIGIN).iter();
+        let origin = match (origins.next(), origins.next()) {
+            (None, _) => return check_fetch_site(req),
+            (Some(origin), None) => origin,
+            (Some(_), Some(_)) => {
+                return Err(HttpError::new(
+                    StatusCode::FORBIDDEN,
+                    "the request has more than one Origin header: a request that changes \
+                     runs may carry at most one",
+                ));
+            }
         };
         let text = String::from_utf8_lossy(origin.as_bytes());
         let local = req.extensions().get::<LocalAddr>().copied();
@@ -299,6 +325,36 @@ impl Guard {
         ))
     }
 }
+
+/// A request that changes something and carries no `Origin`: a browser that says
+/// it comes from another site (`Sec-Fetch-Site: cross-site` or `same-site`, e.g. a
+/// page on another port of this host) is refused. When there is an `Origin`, it
+/// decides (an `--allowed-host` page is same-site but allowed).
+fn check_fetch_site(req: &Request) -> Result<(), HttpError> {
+    let foreign = req
+        .headers()
+        .get_all(SEC_FETCH_SITE)
+        .iter()
+        .map(|value| {
+            String::from_utf8_lossy(value.as_bytes())
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .find(|site| site != "same-origin" && site != "none");
+    match foreign {
+        None => Ok(()),
+        Some(site) => Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "cross-origin request refused: Sec-Fetch-Site is {site:?} (a page on another \
+                 site or port); a web page on another site may not change runs"
+            ),
+        )),
+    }
+}
+
+/// `Sec-Fetch-Site`, which browsers send with every request (Fetch Metadata).
+const SEC_FETCH_SITE: &str = "sec-fetch-site";
 
 /// The middleware of every request: `Host`, then the token, then the body deadline.
 pub(super) async fn admit(

@@ -40,13 +40,22 @@ use crate::workflow::parse_duration;
 /// Authorization: Bearer TOKEN) or --insecure.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The address of the HTTP API (loopback by default; port 0 picks a free port).
-    /// Any other address needs --token or --insecure.
-    #[arg(long, env = "SAVEPOINT_LISTEN", default_value = "127.0.0.1:7878")]
-    listen: SocketAddr,
+    /// The address of the HTTP API, IP:PORT or NAME:PORT (loopback by default; port
+    /// 0 picks a free port). A name is resolved and the first of its addresses that
+    /// can be bound is served (localhost:7878 works); a name is also accepted in the
+    /// Host header. An address that is not loopback needs --token or --insecure.
+    #[arg(
+        long,
+        env = "SAVEPOINT_LISTEN",
+        default_value = "127.0.0.1:7878",
+        value_name = "ADDR",
+        value_parser = listen_address
+    )]
+    listen: String,
     /// Require `Authorization: Bearer TOKEN` on every API request but GET /health
-    /// (also on loopback). Prefer the environment variable: arguments are visible
-    /// to other users in `ps`.
+    /// (also on loopback); at least 16 printable ASCII characters, e.g. from
+    /// `openssl rand -hex 16`. Prefer the environment variable: arguments are
+    /// visible to other users in `ps`.
     #[arg(
         long,
         env = "SAVEPOINT_TOKEN",
@@ -99,7 +108,10 @@ pub struct ServeArgs {
 }
 
 pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    check_exposure(args.listen, args.token.is_some(), args.insecure)?;
+    let listen = resolve(&args.listen).await?;
+    check_exposure(&args.listen, &listen, args.token.is_some(), args.insecure)?;
+    let mut allowed_hosts = args.allowed_hosts;
+    allowed_hosts.extend(listen_name(&args.listen));
     // A daemon that cannot write would only log the same failure forever.
     let store = global.writable_store().await?;
     let budget = args
@@ -112,11 +124,11 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
             .with_node_limit(args.workers),
     );
     let config = ServeConfig {
-        listen: args.listen,
+        listen,
         workflows_dir: args.workflows,
         max_runs: args.max_runs,
         api: ApiConfig {
-            allowed_hosts: args.allowed_hosts,
+            allowed_hosts,
             token: args.token,
             header_timeout: args.header_timeout,
             body_timeout: args.body_timeout,
@@ -129,12 +141,77 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--listen`: `IP:PORT`, `[IPv6]:PORT` or `NAME:PORT`, checked (not resolved).
+fn listen_address(text: &str) -> Result<String, String> {
+    let valid = text.parse::<SocketAddr>().is_ok()
+        || text.rsplit_once(':').is_some_and(|(name, port)| {
+            port.parse::<u16>().is_ok()
+                && !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        });
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an address: expected IP:PORT or NAME:PORT, e.g. 127.0.0.1:7878, \
+             [::1]:7878 or localhost:7878"
+        ))
+    }
+}
+
+/// The addresses of `--listen` (a name resolved), in the resolver's order.
+async fn resolve(listen: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    if let Ok(address) = listen.parse::<SocketAddr>() {
+        return Ok(vec![address]);
+    }
+    let mut addresses: Vec<SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .with_context(|| format!("--listen {listen}: cannot resolve the host name"))?
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    addresses.retain(|address| seen.insert(*address));
+    if addresses.is_empty() {
+        bail!("--listen {listen}: the host name resolves to no address");
+    }
+    Ok(addresses)
+}
+
+/// A `--listen` name (not an IP address), which requests may then carry in `Host`:
+/// with its port, or any port when it is 0 (picked at start).
+fn listen_name(listen: &str) -> Option<AllowedHost> {
+    if listen.parse::<SocketAddr>().is_ok() {
+        return None;
+    }
+    let (name, port) = listen.rsplit_once(':')?;
+    let text = if port == "0" { name } else { listen };
+    text.parse().ok()
+}
+
 /// The API of a daemon on a loopback address is reachable from this machine only;
-/// on any other address it needs a token, or `--insecure` to say that it is meant.
-fn check_exposure(listen: SocketAddr, token: bool, insecure: bool) -> anyhow::Result<()> {
-    if token || listen.ip().to_canonical().is_loopback() {
+/// on any other address (any of those a name resolves to) it needs a token, or
+/// `--insecure` to say that it is meant.
+fn check_exposure(
+    text: &str,
+    addresses: &[SocketAddr],
+    token: bool,
+    insecure: bool,
+) -> anyhow::Result<()> {
+    let exposed = addresses
+        .iter()
+        .find(|address| !address.ip().to_canonical().is_loopback());
+    let Some(exposed) = exposed else {
+        return Ok(());
+    };
+    if token {
         return Ok(());
     }
+    let listen = if exposed.to_string() == text {
+        text.to_string()
+    } else {
+        format!("{text} ({exposed})")
+    };
     if !insecure {
         bail!(
             "--listen {listen} is not a loopback address: anyone who can reach it could \

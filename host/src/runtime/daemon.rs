@@ -28,7 +28,9 @@ pub(super) const POLL: Duration = Duration::from_millis(200);
 /// How `serve` is set up.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    pub listen: SocketAddr,
+    /// The addresses of the HTTP API (those of `--listen`, resolved): the first that
+    /// can be bound is served.
+    pub listen: Vec<SocketAddr>,
     /// The folder of workflow files that `POST /runs` names.
     pub workflows_dir: PathBuf,
     /// At most this many runs driven at once.
@@ -258,7 +260,7 @@ pub async fn serve<S: CheckpointStore>(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen.as_slice()).await?;
     let address = listener.local_addr()?;
     let daemon = Arc::new(Daemon {
         runtime,

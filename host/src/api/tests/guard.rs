@@ -251,7 +251,7 @@ async fn on_every_interface_the_local_address_is_a_name_and_0_0_0_0_is_not() {
 
 #[tokio::test]
 async fn with_a_token_every_route_but_health_needs_it() {
-    let config = config(Some("s3cret-token"), &[]);
+    let config = config(Some("s3cret-token-0123"), &[]);
     let (app, backend) = app_with(
         FakeBackend::with_runs(&[("job-1", "running")]),
         LISTEN,
@@ -273,11 +273,11 @@ async fn with_a_token_every_route_but_health_needs_it() {
     }
     for wrong in [
         "Bearer s3cret",
-        "Bearer s3cret-token2",
+        "Bearer s3cret-token-01232",
         "Bearer S3CRET-TOKEN",
         "Bearer ",
         "Basic czNjcmV0LXRva2Vu",
-        "s3cret-token",
+        "s3cret-token-0123",
     ] {
         let reply = send(&app, with_header(get("/runs"), "authorization", wrong)).await;
         let message = reply.error(StatusCode::UNAUTHORIZED);
@@ -287,7 +287,7 @@ async fn with_a_token_every_route_but_health_needs_it() {
 
     let reply = send(&app, get("/health")).await;
     assert_eq!(reply.status, StatusCode::OK);
-    for right in ["Bearer s3cret-token", "bearer s3cret-token"] {
+    for right in ["Bearer s3cret-token-0123", "bearer s3cret-token-0123"] {
         let reply = send(&app, with_header(get("/runs"), "authorization", right)).await;
         assert_eq!(reply.status, StatusCode::OK, "{right}: {}", reply.body);
     }
@@ -296,7 +296,7 @@ async fn with_a_token_every_route_but_health_needs_it() {
         with_header(
             post_json("/runs/job-1/cancel", ""),
             AUTHORIZATION.as_str(),
-            "Bearer s3cret-token",
+            "Bearer s3cret-token-0123",
         ),
     )
     .await;
@@ -309,12 +309,12 @@ async fn with_a_token_every_route_but_health_needs_it() {
 
 #[tokio::test]
 async fn the_host_is_checked_before_the_token() {
-    let config = config(Some("s3cret-token"), &[]);
+    let config = config(Some("s3cret-token-0123"), &[]);
     let (app, _) = app_with(FakeBackend::default(), LISTEN, &config);
     let req = with_header(
         with_host(get("/runs"), "attacker.example"),
         "authorization",
-        "Bearer s3cret-token",
+        "Bearer s3cret-token-0123",
     );
     send(&app, req).await.error(StatusCode::MISDIRECTED_REQUEST);
 }
@@ -405,12 +405,91 @@ fn allowed_hosts_parse_as_name_and_optional_port() {
 
 #[test]
 fn tokens_are_printable_ascii_and_never_printed() {
-    let token: Token = "s3cret".parse().unwrap();
+    let token: Token = "s3cret-token-0123".parse().unwrap();
     assert_eq!(format!("{token:?}"), "Token(<redacted>)");
     assert_eq!("".parse::<Token>().unwrap_err(), "the token is empty");
     assert!("two words".parse::<Token>().is_err());
     assert!("tab\there".parse::<Token>().is_err());
     assert!("é".parse::<Token>().is_err());
+}
+
+#[test]
+fn a_token_shorter_than_16_characters_is_refused() {
+    assert_eq!(
+        "a".parse::<Token>().unwrap_err(),
+        "the token is 1 characters long: give at least 16 (a short token can be guessed), \
+         e.g. from openssl rand -hex 16"
+    );
+    assert!("0123456789abcde".parse::<Token>().is_err());
+    assert!("0123456789abcdef".parse::<Token>().is_ok());
+}
+
+// Duplicate Origins, and Sec-Fetch-Site without an Origin.
+
+#[tokio::test]
+async fn a_post_with_two_origins_is_403() {
+    let (app, backend) = app(FakeBackend::with_runs(&[("job-1", "running")]));
+    for (first, second) in [
+        ("http://127.0.0.1:7878", "http://evil.com"),
+        ("http://evil.com", "http://127.0.0.1:7878"),
+        ("http://127.0.0.1:7878", "http://127.0.0.1:7878"),
+    ] {
+        let mut req = with_header(post_json("/runs/job-1/cancel", ""), "origin", first);
+        req.headers_mut().append("origin", second.parse().unwrap());
+        let reply = send(&app, req).await;
+        assert_eq!(
+            reply.error(StatusCode::FORBIDDEN),
+            "the request has more than one Origin header: a request that changes runs may \
+             carry at most one"
+        );
+    }
+    assert!(backend.calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_post_from_another_site_without_origin_is_403() {
+    let (app, backend) = app(FakeBackend::with_runs(&[("job-1", "running")]));
+    for site in ["cross-site", "same-site", "Cross-Site"] {
+        let reply = send(
+            &app,
+            with_header(post_json("/runs/job-1/cancel", ""), "sec-fetch-site", site),
+        )
+        .await;
+        assert_eq!(
+            reply.error(StatusCode::FORBIDDEN),
+            format!(
+                "cross-origin request refused: Sec-Fetch-Site is {:?} (a page on another site \
+                 or port); a web page on another site may not change runs",
+                site.to_ascii_lowercase()
+            )
+        );
+    }
+    assert!(backend.calls.lock().unwrap().is_empty());
+    // The same origin, a user's own navigation, a read, and an allowed Origin pass.
+    for site in ["same-origin", "none"] {
+        let reply = send(
+            &app,
+            with_header(post_json("/runs/job-1/cancel", ""), "sec-fetch-site", site),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{site}: {}", reply.body);
+    }
+    let reply = send(
+        &app,
+        with_header(get("/runs/job-1"), "sec-fetch-site", "cross-site"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let req = with_header(
+        with_header(
+            post_json("/runs/job-1/cancel", ""),
+            "sec-fetch-site",
+            "same-site",
+        ),
+        "origin",
+        "http://127.0.0.1:7878",
+    );
+    assert_eq!(send(&app, req).await.status, StatusCode::OK);
 }
 
 // Refusals for who the client is end its connection.

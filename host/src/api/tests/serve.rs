@@ -349,3 +349,33 @@ async fn a_refused_client_is_disconnected() {
         assert!(answer.ends_with("\"}"), "{answer}");
     }
 }
+
+#[tokio::test]
+async fn a_content_length_over_the_limit_is_413_at_once() {
+    // The body timeout is far beyond the client's read timeout (10 s): waiting for the
+    // announced body would fail.
+    let (addr, _stop) = start(ApiConfig {
+        body_timeout: Duration::from_secs(3600),
+        ..ApiConfig::default()
+    })
+    .await;
+    let answer = raw_request(
+        addr,
+        format!(
+            "POST /runs HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: 100000000\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes(),
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(
+            r#"{"error":"request body is larger than the limit of 1 MiB (1048576 bytes)"}"#
+        ),
+        "{answer}"
+    );
+}
