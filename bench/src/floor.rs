@@ -17,10 +17,10 @@ use crate::stats;
 /// host/src/store/schema.rs, which the library does not export; a test
 /// checks that this copy still matches).
 pub const PRAGMAS: &str = "
-    PRAGMA busy_timeout = 5000;
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;
     PRAGMA foreign_keys = ON;
+    PRAGMA journal_size_limit = 4194304;
 ";
 
 /// What the floor measured for one state size.
