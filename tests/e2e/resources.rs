@@ -456,3 +456,63 @@ fn a_backlog_of_runs_sleeping_in_the_guest_does_not_starve_another_workflow() {
     assert_eq!(slow_runs.get("cancelled"), Some(&1), "{slow_runs:?}");
     assert!(!slow_runs.contains_key("completed"), "{slow_runs:?}");
 }
+
+/// With the default `--max-runs` every due run is claimed, and the calls wait for one of
+/// the `--workers` slots: a freed slot goes to the workflow with the fewest calls in
+/// flight, not to the call that waited longest.
+#[test]
+fn a_freed_worker_goes_to_another_workflow_before_an_older_backlog() {
+    let env = Env::new(&["counter"]);
+    // Slow: sleeps an hour inside the guest and is stopped by its 10 s timeout (the run
+    // fails; no retry). Fast: returns at once.
+    let slow = env.daemon_workflow(
+        "slow",
+        "name = \"slow\"\nstart = \"s\"\n[nodes.s]\nplugin = \"counter\"\n\
+         config = { delay_ms = 3600000 }\ntimeout = \"10s\"\nnext = \"end\"\n",
+    );
+    env.daemon_workflow(
+        "fast",
+        "name = \"fast\"\nstart = \"f\"\n[nodes.f]\nplugin = \"counter\"\nnext = \"end\"\n",
+    );
+    for i in 1..=8 {
+        env.ok(&["start", &slow, "--thread", &format!("slow-{i}")]);
+    }
+    let daemon = env.serve(&["--workers", "4"]);
+    // Every slow run is claimed: four calls hold the four workers, four wait for one.
+    wait_for("the eight slow runs to be driven", DEADLINE, || {
+        let counts = statuses(&daemon, "slow-");
+        match counts.get("running") {
+            Some(8) => Ok(()),
+            _ => Err(format!("{counts:?}")),
+        }
+    });
+    let created = daemon.post("/runs", &json!({"workflow": "fast", "thread": "fast-1"}));
+    assert_eq!(created.status, 201, "{created:?}");
+    let done = daemon.wait_run("fast-1", "to complete", |s| s["status"] == "completed");
+    let fast_done = done["updated_at"].as_str().unwrap().to_string();
+    // The four slow calls that waited get the workers next and time out in turn.
+    wait_for("the waiting slow calls to time out too", DEADLINE, || {
+        let counts = statuses(&daemon, "slow-");
+        match counts.get("failed") {
+            Some(n) if *n >= 5 => Ok(()),
+            _ => Err(format!("{counts:?}")),
+        }
+    });
+    let runs = daemon.get("/runs").json();
+    let mut failed_at: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["thread"].as_str().unwrap().starts_with("slow-") && r["status"] == "failed")
+        .map(|r| r["updated_at"].as_str().unwrap())
+        .collect();
+    failed_at.sort_unstable();
+    // The fast call took the first worker that a timed-out slow call freed, ahead of the
+    // four older slow calls waiting: it completed before the second round of timeouts.
+    // First come first served would have made it wait for a worker of that round.
+    assert!(
+        fast_done.as_str() < failed_at[4],
+        "fast-1 completed at {fast_done}, after the second round of slow failures began: \
+         {failed_at:?}"
+    );
+}

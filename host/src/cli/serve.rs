@@ -89,7 +89,8 @@ pub struct ServeArgs {
     /// its headers); only when all are busy with requests does it wait.
     #[arg(long, env = "SAVEPOINT_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
-    /// At most this many node calls in flight at once.
+    /// At most this many node calls in flight at once. A worker that frees goes to the
+    /// waiting call whose workflow has the fewest calls in flight.
     #[arg(long, env = "SAVEPOINT_WORKERS", default_value_t = 64)]
     workers: usize,
     /// At most this many runs executed at once, shared fairly among workflows

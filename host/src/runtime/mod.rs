@@ -28,6 +28,7 @@ mod outage;
 mod owner;
 mod pins;
 mod secrets;
+mod slots;
 mod step;
 
 use std::collections::HashMap;
@@ -36,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 
 use crate::plugin::{Lease, Plugin, PluginHost, PluginLoad};
 use crate::store::{CheckpointStore, Clock, RunRecord, RunStatus, Setback, StoreError};
@@ -118,7 +119,7 @@ pub struct Runtime<S> {
     clock: Arc<dyn Clock>,
     observer: Option<Observer>,
     owner: String,
-    node_permits: Arc<Semaphore>,
+    node_slots: Arc<slots::Slots>,
     /// How long a lease lasts without renewal ([`LEASE`] by default).
     lease: Duration,
 }
@@ -151,7 +152,7 @@ impl<S: CheckpointStore> Runtime<S> {
             clock,
             observer: None,
             owner: owner::new_owner(),
-            node_permits: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+            node_slots: slots::Slots::new(usize::MAX),
             lease: LEASE,
         }
     }
@@ -189,9 +190,9 @@ impl<S: CheckpointStore> Runtime<S> {
         self
     }
 
-    /// Allow at most `n` node calls in flight at once.
+    /// Allow at most `n` node calls in flight at once, shared fairly among workflows.
     pub fn with_node_limit(mut self, n: usize) -> Runtime<S> {
-        self.node_permits = Arc::new(Semaphore::new(n.max(1)));
+        self.node_slots = slots::Slots::new(n.max(1));
         self
     }
 

@@ -403,7 +403,10 @@ impl<S: CheckpointStore> Runtime<S> {
             secrets: Secrets::new(secrets),
             lease: Some(lease.clone()),
         };
-        let _permit = self.node_permits.acquire().await;
+        let _slot = self
+            .node_slots
+            .acquire(&run.workflow_name.as_str().into())
+            .await;
         let output = plugin.call(&input, state_text).await;
         let logs = self.log_lines(step, node_name, attempt, output.logs);
         let who = format!("node \"{node_name}\" (plugin {})", plugin.name);
