@@ -201,7 +201,8 @@ bool exports_node_run(node_context_t *wit_ctx, node_json_t *wit_state, node_outc
     char *node = c_string(&wit_ctx->node);
     char *key = c_string(&wit_ctx->idempotency_key);
     sp_context ctx = {thread, node, wit_ctx->step, wit_ctx->attempt, config, resume,
-                      wit_ctx->interrupt_timed_out, wit_ctx->wakes, key};
+                      wit_ctx->interrupt_timed_out, wit_ctx->wakes, key,
+                      savepoint_node_host_lease_epoch()};
     /* The inputs are ours (the bindings hand over their ownership). */
     node_context_free(wit_ctx);
     node_json_free(wit_state);

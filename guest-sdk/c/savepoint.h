@@ -80,6 +80,7 @@ typedef struct sp_context {
     bool interrupt_timed_out;    /* an interrupt's deadline passed unanswered */
     uint32_t wakes;              /* sleeps in a row this node woke from */
     const char *idempotency_key; /* "<thread>/<step>/<node>" */
+    uint64_t lease_epoch;        /* fencing token: grows each time the run changes hands */
 } sp_context;
 
 /* What a node says about itself (wit: `node-info`): see SP_NODE. */

@@ -257,6 +257,8 @@ fn context_is_visible(lang: Lang) {
     assert_eq!(ctx["resume"], Value::Null);
     assert_eq!(ctx["interrupt_timed_out"], false);
     assert_eq!(ctx["wakes"], 0);
+    // The fencing token: 1 for the run's first holder, never 0 (no lease).
+    assert!(ctx["lease_epoch"].as_u64().is_some_and(|e| e >= 1), "{ctx}");
     assert_eq!(ctx["config"]["by"], 2);
     assert_eq!(ctx["config"]["mode"], "context");
     assert_eq!(env.state("ctx-t")["count"], 2);

@@ -79,6 +79,7 @@ static sp_json *context_json(const sp_context *ctx) {
     sp_json_set(c, "idempotency_key", sp_json_new_string(ctx->idempotency_key));
     sp_json_set(c, "interrupt_timed_out", sp_json_new_bool(ctx->interrupt_timed_out));
     sp_json_set(c, "wakes", sp_json_new_int(ctx->wakes));
+    sp_json_set(c, "lease_epoch", sp_json_new_int((int64_t)ctx->lease_epoch));
     return c;
 }
 

@@ -47,6 +47,7 @@ export const { describe, run, call } = node(
                         idempotency_key: ctx.idempotencyKey,
                         interrupt_timed_out: ctx.interruptTimedOut,
                         wakes: ctx.wakes,
+                        lease_epoch: ctx.leaseEpoch,
                     },
                 });
             case "goto":

@@ -33,6 +33,7 @@ test("context reports the context", async () => {
         idempotency_key: "r1/4/c",
         interrupt_timed_out: false,
         wakes: 1,
+        lease_epoch: 1,
     });
     assert.equal(outcome.state.ctx.config.by, 1);
 });

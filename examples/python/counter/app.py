@@ -70,6 +70,7 @@ def run(ctx: Context, state: dict) -> Result:
                     "idempotency_key": ctx.idempotency_key,
                     "interrupt_timed_out": ctx.interrupt_timed_out,
                     "wakes": ctx.wakes,
+                    "lease_epoch": ctx.lease_epoch,
                 },
             }
         )

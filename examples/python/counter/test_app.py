@@ -54,6 +54,7 @@ class CounterTest(unittest.TestCase):
                 "idempotency_key": "t/4/n",
                 "interrupt_timed_out": False,
                 "wakes": 1,
+                "lease_epoch": 1,
             },
         )
 

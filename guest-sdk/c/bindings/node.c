@@ -8,6 +8,9 @@
 __attribute__((__import_module__("savepoint:node/host@0.1.0"), __import_name__("log")))
 extern void __wasm_import_savepoint_node_host_log(int32_t, uint8_t *, size_t);
 
+__attribute__((__import_module__("savepoint:node/host@0.1.0"), __import_name__("lease-epoch")))
+extern int64_t __wasm_import_savepoint_node_host_lease_epoch(void);
+
 // Exported Functions from `node`
 
 __attribute__((__weak__, __export_name__("cabi_post_describe")))
@@ -244,6 +247,11 @@ void node_string_free(node_string_t *ret) {
 
 void savepoint_node_host_log(savepoint_node_host_level_t level, node_string_t *message) {
   __wasm_import_savepoint_node_host_log((int32_t) level, (uint8_t *) (*message).ptr, (*message).len);
+}
+
+uint64_t savepoint_node_host_lease_epoch(void) {
+  int64_t ret = __wasm_import_savepoint_node_host_lease_epoch();
+  return (uint64_t) (ret);
 }
 
 __attribute__((__export_name__("describe")))

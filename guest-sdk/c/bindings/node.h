@@ -42,7 +42,9 @@ typedef struct savepoint_node_types_context_t {
   // step. A replayed step keeps its number.
   uint64_t   step;
   // Which attempt at this step this is, counted from 1. It grows when a
-  // step is retried after a failure or replayed by `savepoint resume`.
+  // step is retried after a failure, replayed by `savepoint resume`, or
+  // called again after its process crashed or lost the run during the
+  // call (a call that may have started counts).
   uint32_t   attempt;
   // The node's `config` table from the workflow file, as a JSON object
   // (`{}` when the workflow gives none).
@@ -92,13 +94,15 @@ typedef struct savepoint_node_types_interrupt_t {
   // status` shows it.
   savepoint_node_types_json_t   payload;
   // How long to wait for an answer, in milliseconds. Past it the node
-  // runs again with `interrupt-timed-out` set. `none`: wait forever.
+  // runs again with `interrupt-timed-out` set. `none`, or 100 years
+  // or more: wait forever.
   node_option_u64_t   timeout_ms;
 } savepoint_node_types_interrupt_t;
 
 // Park the run durably and call this node again later.
 typedef struct savepoint_node_types_sleep_t {
   // How long to wait, in milliseconds, before calling the node again.
+  // A wait over 100 years is cut to 100 years (in effect forever).
   uint64_t   duration_ms;
   // A partial state update committed before the run parks.
   savepoint_node_types_json_t   state;
@@ -174,6 +178,17 @@ typedef struct {
 // Append a line to the run's log. The line is stored with the run, the
 // step, the node and the attempt, and shown by `savepoint logs`.
 extern void savepoint_node_host_log(savepoint_node_host_level_t level, node_string_t *message);
+// The run's lease epoch: a fencing token for outside systems. It grows
+// every time the run passes to another process (a takeover after a
+// crash or a stall, a resume elsewhere), and stays the same for every
+// call made under one lease. Send it with each write to an outside
+// system and have that system refuse a write whose epoch is lower than
+// one it has already seen: then a call of a process that stalled past
+// its lease cannot overwrite what its successor wrote. (The host also
+// stops such a call at its next host call or epoch tick, but a write
+// already on the wire can still arrive late.) 0 for a call made outside
+// any run.
+extern uint64_t savepoint_node_host_lease_epoch(void);
 
 // Exported Functions from `node`
 void exports_node_describe(node_node_info_t *ret);

@@ -127,6 +127,7 @@ impl Node for Counter {
                         "idempotency_key": ctx.idempotency_key,
                         "interrupt_timed_out": ctx.interrupt_timed_out,
                         "wakes": ctx.wakes,
+                        "lease_epoch": ctx.lease_epoch,
                     }),
                 );
             }
