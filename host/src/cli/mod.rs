@@ -247,7 +247,7 @@ fn db_dir(db: &Path) -> PathBuf {
 /// An error and its causes on one line, leaving out a cause whose text the
 /// message already contains (our messages often quote their source); safe to
 /// print on a terminal (an error may quote a node's message or a file's line:
-/// see [`output::safe_lines`]).
+/// see `output::safe_lines`).
 pub fn describe_error(error: &anyhow::Error) -> String {
     let mut message = error.to_string();
     for cause in error.chain().skip(1) {

@@ -165,7 +165,7 @@ impl Drop for Counted<'_> {
 }
 
 /// The default budget: half of this machine's memory (or of the cgroup's
-/// limit, when it is smaller), else [`FALLBACK_BUDGET`].
+/// limit, when it is smaller), else `FALLBACK_BUDGET`.
 pub fn default_budget() -> u64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
     let machine = meminfo.as_deref().and_then(mem_total);

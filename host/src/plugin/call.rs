@@ -107,7 +107,7 @@ impl Plugin {
     /// memory budget, waiting for room. An instance goes back to the warm ones
     /// only after a call that returned an outcome; one that trapped, timed
     /// out, ran out of fuel, hit its memory limit, returned any failure or
-    /// grew past [`WARM_MEMORY`] is dropped.
+    /// grew past `WARM_MEMORY` is dropped.
     pub async fn call(&self, input: &CallInput, state: String) -> CallOutput {
         // Never start a call on a lease that may be someone else's by now.
         if input.lease.as_ref().is_some_and(Lease::expired) {

@@ -21,6 +21,7 @@ mod budget;
 mod cache;
 mod call;
 mod engine;
+mod file;
 mod http;
 mod lease;
 mod load;
@@ -37,12 +38,14 @@ use serde_json::{Map, Value};
 
 pub use crate::digest::sha256 as digest;
 pub use budget::{MemoryUse, default_budget};
-pub use lease::Lease;
-pub use load::{
-    COMPILES, DEFAULT_MAX_COMPONENT_SIZE, LOADS, PluginHost, PluginLoad, READ_TIMEOUT, plugin_name,
-    plugin_names, read_file, read_plugin_file, scan_dir,
+pub(crate) use file::off_thread;
+pub use file::{
+    DEFAULT_MAX_COMPONENT_SIZE, READ_TIMEOUT, plugin_name, plugin_names, read_file,
+    read_plugin_file, scan_dir,
 };
-pub(crate) use load::{at_most, off_thread};
+pub use lease::Lease;
+pub(crate) use load::at_most;
+pub use load::{COMPILES, LOADS, PluginHost, PluginLoad};
 pub use output::{MESSAGE_LIMIT, REDACTED, Secrets};
 
 /// A loaded component that implements the node world, ready to instantiate.

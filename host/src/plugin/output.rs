@@ -92,7 +92,7 @@ impl Secrets {
     /// `text` with every secret replaced by [`REDACTED`]; borrowed (no copy)
     /// when there is nothing to replace. A secret is replaced whole, in any
     /// of its forms, and also when it is cut off: a piece of it (at least
-    /// [`MIN_PIECE`] characters, or half of it) that begins the secret and
+    /// `MIN_PIECE` characters, or half of it) that begins the secret and
     /// ends the text or comes right before an ellipsis (`...`, `…`, the
     /// host's cut marker), or that ends the secret and begins the text or
     /// comes right after an ellipsis.
