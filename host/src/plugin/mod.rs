@@ -9,12 +9,14 @@
 //! or of the workflow file.
 //!
 //! Layout: `engine` (the wasmtime configuration: pooling allocator, copy-on-write
-//! memory images), `load` (plugin files -> [`Plugin`]), `cache` (compiled code and
+//! memory images), `file` (reading a plugin file safely: regular files only, size-capped,
+//! off the async threads with a time limit), `load` (plugin files -> [`Plugin`]), `cache` (compiled code and
 //! `describe()` results on disk), `call` (one call: a fresh or a warm instance),
 //! `pool` (instance slots and the idle warm instances), `budget` (the memory
 //! budget of all live instances together), `sandbox` (what a call
 //! may touch), `http` (the `allow_http` gate), `bindings` (the WIT types),
-//! `output` (every string a guest returns: secrets redacted, length bounded).
+//! `output` (every string a guest returns: secrets redacted, length bounded), `lease`
+//! (the local deadline of the lease a call runs under, and its fencing epoch).
 
 mod bindings;
 mod budget;
