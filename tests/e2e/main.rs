@@ -19,6 +19,7 @@ mod leases;
 mod long_running;
 mod pinning;
 mod polyglot;
+mod readme;
 mod reads;
 mod resources;
 mod reuse;
