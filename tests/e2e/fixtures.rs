@@ -141,7 +141,8 @@ impl Env {
     }
 
     /// A `savepoint` command in this environment. The compile cache is shared
-    /// by all tests (it is keyed by digest), so each component compiles once.
+    /// by all tests (it is keyed by digest), so each component compiles once;
+    /// a test that runs `gc` gives it a `--cache` of its own (gc prunes it).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_savepoint"));
         command
@@ -300,8 +301,8 @@ impl Env {
     }
 
     /// Start `savepoint serve` on a free loopback port (unless `args` has a
-    /// `--listen`) with `workflows/` as its workflows folder, plus `args`;
-    /// returns once it listens.
+    /// `--listen`) with `workflows/` as its workflows folder (unless `args`
+    /// has a `--workflows`), plus `args`; returns once it listens.
     pub fn serve(&self, args: &[&str]) -> Daemon {
         self.serve_with(args, |_| {})
     }
@@ -309,8 +310,11 @@ impl Env {
     /// [`Env::serve`], with the command changed by `configure` first (e.g. to
     /// give the daemon fewer file descriptors).
     pub fn serve_with(&self, args: &[&str], configure: impl FnOnce(&mut Command)) -> Daemon {
-        self.workflows_dir();
-        let mut all = vec!["serve", "--workflows", "workflows"];
+        let mut all = vec!["serve"];
+        if !args.contains(&"--workflows") {
+            self.workflows_dir();
+            all.extend(["--workflows", "workflows"]);
+        }
         if !args.contains(&"--listen") {
             all.extend(["--listen", "127.0.0.1:0"]);
         }

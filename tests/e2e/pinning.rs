@@ -272,8 +272,9 @@ fn plugins_lists_stored_versions_and_gc_removes_those_no_run_needs() {
     let human = env.ok(&["plugins"]);
     assert!(human.contains("unfinished: a"), "{human}");
 
-    // Only the completed run used v2: it goes; v1 stays for the sleeping run.
-    let removed = env.json(&["gc", "--json"]);
+    // Only the completed run used v2: it goes; v1 stays for the sleeping run. (gc also
+    // prunes the compile cache: not the one every test shares.)
+    let removed = env.json(&["gc", "--json", "--cache", "own-cache"]);
     assert_eq!(removed["components"], 1, "{removed}");
     let left = env.json(&["plugins", "--versions", "--json"]);
     assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
@@ -285,7 +286,7 @@ fn plugins_lists_stored_versions_and_gc_removes_those_no_run_needs() {
     park(&env, &workflow, "c", &[]);
     env.ok(&["resume", "c", "--wait"]);
     assert_eq!(digests(&env, "c"), vec![json!(v2); 3]);
-    let removed = env.json(&["gc", "--json"]);
+    let removed = env.json(&["gc", "--json", "--cache", "own-cache"]);
     assert_eq!(removed["components"], 2, "{removed}");
     assert_eq!(digests(&env, "a").len(), 3, "histories stay whole");
 }

@@ -85,11 +85,14 @@ struct Global {
         long,
         global = true,
         env = "SAVEPOINT_PLUGINS",
-        default_value = "plugins"
+        default_value = "plugins",
+        value_name = "DIR"
     )]
     plugins: PathBuf,
     /// Where compiled components are cached [default: .savepoint/cache beside the database].
-    #[arg(long, global = true, env = "SAVEPOINT_CACHE")]
+    /// Commands that create or execute runs create it; commands that only read use it
+    /// when it exists.
+    #[arg(long, global = true, env = "SAVEPOINT_CACHE", value_name = "DIR")]
     cache: Option<PathBuf>,
     /// Plugin files larger than this are refused before they are read or compiled.
     #[arg(
@@ -220,14 +223,27 @@ impl Global {
         }
     }
 
+    /// A plugin host for a command that only reads (`plugins`, `validate`, ...): it
+    /// uses the compile cache if its folder exists, and creates nothing.
     fn plugin_host(&self) -> anyhow::Result<PluginHost> {
-        let host = PluginHost::new(Some(self.cache_dir()))
+        let dir = self.cache_dir();
+        self.plugin_host_caching_in(dir.is_dir().then_some(dir))
+    }
+
+    /// A plugin host for a command that creates or executes runs: it creates the
+    /// compile cache's folder on first use, as it creates the database.
+    fn plugin_host_for_runs(&self) -> anyhow::Result<PluginHost> {
+        self.plugin_host_caching_in(Some(self.cache_dir()))
+    }
+
+    fn plugin_host_caching_in(&self, cache: Option<PathBuf>) -> anyhow::Result<PluginHost> {
+        let host = PluginHost::new(cache)
             .map_err(|e| anyhow::anyhow!("cannot start the WebAssembly engine: {e:#}"))?;
         Ok(host.with_max_component_size(self.max_component_size))
     }
 
     fn runtime(&self, store: Arc<SqliteStore>) -> anyhow::Result<Runtime<SqliteStore>> {
-        Ok(self.runtime_with(store, self.plugin_host()?))
+        Ok(self.runtime_with(store, self.plugin_host_for_runs()?))
     }
 
     /// A runtime over `store` calling nodes through `plugins`.

@@ -24,12 +24,15 @@ use crate::workflow::parse_duration;
 /// It first checks that the database can be written (a write, rolled back),
 /// and exits with 1 if not (a read-only file, folder or volume). When the disk is
 /// full it says so once, tries again with a wait that doubles from 200 ms to
-/// 5 s, and its runs continue once there is room.
+/// 5 s, and its runs continue once there is room. It says at start when its
+/// --workflows folder is missing or holds no workflow (POST /runs then starts
+/// nothing by name). While it runs it renews a record of itself in the
+/// database, by which `savepoint start` knows that a new run will be picked up.
 ///
 /// API (JSON): POST /runs {workflow, thread?, input?}; GET /runs?status=&limit=;
 /// GET /runs/{id}; GET /runs/{id}/state;
 /// GET /runs/{id}/history?limit=&cursor=&states=; GET /runs/{id}/logs?limit=&cursor=
-/// (pages: {entries, next_cursor}); POST /runs/{id}/resume {input?};
+/// (pages: {entries, next_cursor}); POST /runs/{id}/resume {input?, upgrade?};
 /// POST /runs/{id}/cancel; GET /workflows; GET /plugins; GET /health.
 ///
 /// Every request must name this server in its Host header (its address,
@@ -118,12 +121,15 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
     let budget = args
         .max_memory
         .unwrap_or_else(crate::plugin::default_budget);
-    let plugins = global.plugin_host()?.with_memory_budget(budget);
+    let plugins = global.plugin_host_for_runs()?.with_memory_budget(budget);
     let runtime = Arc::new(
         global
             .runtime_with(store, plugins)
             .with_node_limit(args.workers),
     );
+    if let Some(warning) = workflows_warning(&args.workflows) {
+        eprintln!("savepoint serve: {}", super::output::safe_lines(&warning));
+    }
     let config = ServeConfig {
         listen,
         workflows_dir: args.workflows,
@@ -140,6 +146,33 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
         .await
         .with_context(|| format!("savepoint serve on {}", args.listen))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What is wrong with the `--workflows` folder, if anything: `POST /runs` starts
+/// only the workflows in it (read when a run is created, so the folder may come
+/// later), while runs created otherwise are served all the same.
+fn workflows_warning(dir: &std::path::Path) -> Option<String> {
+    let shown = dir.display();
+    let problem = match std::fs::read_dir(dir) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            format!("there is no workflows folder {shown}")
+        }
+        Err(error) => format!("cannot read the workflows folder {shown}: {error}"),
+        Ok(entries) => {
+            let workflows = entries
+                .flatten()
+                .any(|entry| entry.path().extension().is_some_and(|e| e == "toml"));
+            if workflows {
+                return None;
+            }
+            format!("the workflows folder {shown} holds no workflow (NAME.toml)")
+        }
+    };
+    Some(format!(
+        "{problem} (--workflows, SAVEPOINT_WORKFLOWS): POST /runs can start no workflow by \
+         name until one is there; runs from `savepoint start` and every earlier run are \
+         served all the same"
+    ))
 }
 
 /// `--listen`: `IP:PORT`, `[IPv6]:PORT` or `NAME:PORT`, checked (not resolved).

@@ -9,7 +9,10 @@ use super::run::start_request;
 /// Create a run for a `savepoint serve` daemon to execute, and return at once.
 ///
 /// The run is stored as `pending`; a daemon on the same database picks it up
-/// within a moment. Prints the thread id (or the status with `--json`).
+/// within a moment. Prints the thread id (or the status with `--json`). When no
+/// daemon serves the database (none has renewed its record within a lease),
+/// says so on stderr: the run then waits until one starts, or until
+/// `savepoint resume ID` runs it in the foreground.
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// The workflow file (TOML).
@@ -34,6 +37,16 @@ pub async fn main(global: &Global, args: StartArgs) -> anyhow::Result<ExitCode> 
         super::output::print_json(&crate::view::status(&run));
     } else {
         println!("{}", super::output::safe(&run.thread));
+    }
+    // Nothing executes a pending run but a daemon: say so rather than leave it waiting
+    // without a word. (A failed look-up is no reason to fail: the run exists.)
+    if runtime.serving_daemons().await.is_ok_and(|d| d.is_empty()) {
+        eprintln!(
+            "no savepoint serve is running on {}; the run waits until one starts, or run \
+             it here with savepoint resume {}",
+            super::output::safe(&global.db.display().to_string()),
+            super::output::safe(&run.thread)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

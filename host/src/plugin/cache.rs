@@ -122,6 +122,111 @@ impl CompileCache {
     }
 }
 
+/// What [`CompileCache::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Pruned {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// What a file in the cache folder is, by its name.
+#[derive(Debug, PartialEq, Eq)]
+enum CacheFile<'a> {
+    /// `<hex>-<engine tag>.cwasm` or `.describe.json`.
+    Entry { hex: &'a str, engine_tag: &'a str },
+    /// The temporary name a file is written under before its rename: `<hex>-<engine
+    /// tag>.tmp<pid>-<n>` or `.describe.tmp<pid>-<n>`.
+    Temporary { pid: u32 },
+}
+
+impl CacheFile<'_> {
+    fn parse(name: &str) -> Option<CacheFile<'_>> {
+        let (stem, extension) = name.split_once('.')?;
+        let (hex, engine_tag) = stem.split_once('-')?;
+        let is_hex = |s: &str, len: usize| {
+            s.len() == len
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if !is_hex(hex, 64) || !is_hex(engine_tag, 16) {
+            return None;
+        }
+        match extension {
+            "cwasm" | "describe.json" => Some(CacheFile::Entry { hex, engine_tag }),
+            _ => {
+                let temporary = extension.strip_prefix("describe.").unwrap_or(extension);
+                let (pid, n) = temporary.strip_prefix("tmp")?.split_once('-')?;
+                n.parse::<u64>().ok()?;
+                Some(CacheFile::Temporary {
+                    pid: pid.parse().ok()?,
+                })
+            }
+        }
+    }
+}
+
+impl CompileCache {
+    /// The bytes of the files in the cache folder; 0 without one.
+    pub fn size(&self) -> u64 {
+        let Some(entries) = self
+            .dir
+            .as_ref()
+            .and_then(|dir| std::fs::read_dir(dir).ok())
+        else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| entry.metadata().ok())
+            .filter(|metadata| metadata.is_file())
+            .map(|metadata| metadata.len())
+            .sum()
+    }
+
+    /// Deletes the entries of components whose digest `keep` does not hold, the entries
+    /// of other engines (another wasmtime version or other settings: never read again),
+    /// and temporary files whose writer process is gone. Files the cache did not write
+    /// are left alone. An entry written after the folder was listed is kept.
+    pub fn prune(&self, keep: &std::collections::HashSet<String>) -> std::io::Result<Pruned> {
+        let mut pruned = Pruned::default();
+        let Some(dir) = &self.dir else {
+            return Ok(pruned);
+        };
+        let entries = match std::fs::read_dir(dir) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(pruned),
+            entries => entries?,
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(file) = name.to_str().and_then(CacheFile::parse) else {
+                continue;
+            };
+            let unneeded = match file {
+                CacheFile::Entry { hex, engine_tag } => {
+                    engine_tag != self.engine_tag || !keep.contains(&format!("sha256:{hex}"))
+                }
+                CacheFile::Temporary { pid } => !Path::new(&format!("/proc/{pid}")).exists(),
+            };
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if unneeded && metadata.is_file() {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        pruned.files += 1;
+                        pruned.bytes += metadata.len();
+                    }
+                    // Another gc was quicker.
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Ok(pruned)
+    }
+}
+
 /// Write a cache file under a temporary name of its own (two loads of one
 /// plugin may race, in one process or in two), then rename it into place, so
 /// that a reader never sees half of it.
@@ -147,6 +252,87 @@ mod tests {
             description,
             config_schema: None,
         }
+    }
+
+    #[test]
+    fn cache_file_names_are_told_apart() {
+        let hex = "ab".repeat(32);
+        let tag = "0123456789abcdef";
+        let entry = CacheFile::Entry {
+            hex: &hex,
+            engine_tag: tag,
+        };
+        assert_eq!(CacheFile::parse(&format!("{hex}-{tag}.cwasm")), Some(entry));
+        let name = format!("{hex}-{tag}.describe.json");
+        assert!(matches!(
+            CacheFile::parse(&name),
+            Some(CacheFile::Entry { .. })
+        ));
+        let name = format!("{hex}-{tag}.tmp42-7");
+        assert_eq!(
+            CacheFile::parse(&name),
+            Some(CacheFile::Temporary { pid: 42 })
+        );
+        let name = format!("{hex}-{tag}.describe.tmp42-0");
+        assert_eq!(
+            CacheFile::parse(&name),
+            Some(CacheFile::Temporary { pid: 42 })
+        );
+        for other in [
+            "notes.txt",
+            "x-y.cwasm",
+            &format!("{hex}-{tag}.zip"),
+            &format!("{hex}.cwasm"),
+        ] {
+            assert_eq!(CacheFile::parse(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn prune_keeps_what_is_needed_and_what_is_not_the_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(&Engine::default(), Some(dir.path().to_path_buf()));
+        let (kept, dropped) = (
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "b".repeat(64)),
+        );
+        for digest in [&kept, &dropped] {
+            cache.store_info(digest, &info("d".into()));
+            write(&cache.entry(digest, "cwasm").unwrap(), b"code").unwrap();
+        }
+        let stale = dir
+            .path()
+            .join(format!("{}-{}.cwasm", "a".repeat(64), "f".repeat(16)));
+        let abandoned = cache.entry(&kept, &format!("tmp{}-0", u32::MAX)).unwrap();
+        let alive = cache
+            .entry(&kept, &format!("tmp{}-0", std::process::id()))
+            .unwrap();
+        for file in [&stale, &abandoned, &alive] {
+            std::fs::write(file, b"12345").unwrap();
+        }
+        std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+        let before = cache.size();
+
+        let keep = std::collections::HashSet::from([kept.clone()]);
+        let pruned = cache.prune(&keep).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut expected = vec![
+            cache.entry(&kept, "cwasm").unwrap(),
+            cache.entry(&kept, "describe.json").unwrap(),
+            alive.clone(),
+            dir.path().join("notes.txt"),
+        ]
+        .into_iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+        expected.sort();
+        assert_eq!(left, expected);
+        assert_eq!(pruned.files, 4, "{pruned:?}");
+        assert_eq!(cache.size(), before - pruned.bytes);
     }
 
     #[test]

@@ -40,7 +40,7 @@ use wasmtime::component::{Component, Linker};
 
 use super::bindings::{Node, NodePre};
 use super::budget::{MemoryBudget, MemoryUse};
-use super::cache::CompileCache;
+use super::cache::{CompileCache, Pruned};
 use super::call::{self, DescribeError, Instances};
 use super::engine;
 use super::file::{
@@ -256,6 +256,18 @@ impl PluginHost {
             .acquire()
             .await
             .expect("the compile pool is never closed")
+    }
+
+    /// The bytes the compile cache's files take (0 without a cache).
+    pub fn cache_size(&self) -> u64 {
+        self.cache.size()
+    }
+
+    /// Deletes the compiled code (and `describe()` answers) of every component whose
+    /// digest `keep` does not hold, and whatever other engines cached (see
+    /// `CompileCache::prune`).
+    pub fn prune_cache(&self, keep: &std::collections::HashSet<String>) -> std::io::Result<Pruned> {
+        self.cache.prune(keep)
     }
 
     /// Whether the compiled code of component `digest` is in the compile cache

@@ -40,6 +40,7 @@ use serde_json::{Map, Value};
 
 pub use crate::digest::sha256 as digest;
 pub use budget::{MemoryUse, default_budget};
+pub use cache::Pruned;
 pub(crate) use file::off_thread;
 pub use file::{
     DEFAULT_MAX_COMPONENT_SIZE, READ_TIMEOUT, plugin_name, plugin_names, read_file,

@@ -208,11 +208,31 @@ impl<S: CheckpointStore> Daemon<S> {
         self.poke();
     }
 
+    /// Record (again) that this daemon serves the database, for a lease's length.
+    async fn announce(&self) {
+        let runtime = &self.runtime;
+        match runtime
+            .store
+            .announce_daemon(&runtime.owner, runtime.lease_ms())
+            .await
+        {
+            Ok(()) => {}
+            Err(error) => self.store_failed(Work::Step, "announcing the daemon failed", &error),
+        }
+    }
+
     async fn renew(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        // The daemon's own record is renewed every half lease: an idle daemon then writes
+        // once in five seconds (by default), which leaves the writer time to empty the WAL.
+        let mut announced = Instant::now();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(RENEW_EVERY) => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            if announced.elapsed() >= self.runtime.lease / 2 {
+                announced = Instant::now();
+                self.announce().await;
             }
             let threads: Vec<String> = self.running.lock().await.keys().cloned().collect();
             if threads.is_empty() {
@@ -286,6 +306,7 @@ pub async fn serve<S: CheckpointStore>(
         let stop = stop_rx.clone();
         async move { runtime.watch_plugins(stop).await }
     });
+    daemon.announce().await;
     eprintln!(
         "savepoint serve: listening on http://{address} (owner {})",
         daemon.runtime.owner
@@ -311,6 +332,11 @@ pub async fn serve<S: CheckpointStore>(
     let _ = renewal.await;
     let _ = watcher.await;
     daemon.abandon_all().await;
+    let _ = daemon
+        .runtime
+        .store
+        .retire_daemon(&daemon.runtime.owner)
+        .await;
     match api.await {
         Ok(result) => result,
         Err(join) => Err(std::io::Error::other(join)),

@@ -226,6 +226,39 @@ impl<S: CheckpointStore> Runtime<S> {
         Ok(owner::dead_owners(&owners, &self.owner))
     }
 
+    /// The `serve` daemons that serve this database now: their record has not
+    /// expired, and their process is not known to be gone (one on this
+    /// machine whose pid no longer exists died without retiring its record).
+    pub async fn serving_daemons(&self) -> Result<Vec<String>, RuntimeError> {
+        let now = self.clock.now_ms();
+        let live: Vec<String> = self
+            .store
+            .daemons()
+            .await?
+            .into_iter()
+            .filter(|(_, expires)| *expires > now)
+            .map(|(owner, _)| owner)
+            .collect();
+        let dead = owner::dead_owners(&live, &self.owner);
+        Ok(live.into_iter().filter(|o| !dead.contains(o)).collect())
+    }
+
+    /// The processes that hold a lease on some run now (an unexpired lease,
+    /// of a process not known to be gone): they are executing runs.
+    pub async fn lease_holders(&self) -> Result<Vec<String>, RuntimeError> {
+        let now = self.clock.now_ms();
+        let live: Vec<String> = self
+            .store
+            .leases()
+            .await?
+            .into_iter()
+            .filter(|(_, expires)| *expires > now)
+            .map(|(owner, _)| owner)
+            .collect();
+        let dead = owner::dead_owners(&live, &self.owner);
+        Ok(live.into_iter().filter(|o| !dead.contains(o)).collect())
+    }
+
     /// Create a run from a workflow text, without executing it: a daemon
     /// picks it up.
     pub async fn create(&self, start: StartRun) -> Result<RunRecord, RuntimeError> {

@@ -26,6 +26,7 @@
 
 mod bundle;
 mod clock;
+mod disk;
 mod fault;
 mod page;
 mod paged;
@@ -48,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use clock::{Clock, LONGEST_WAIT, ManualClock, SystemClock, format_time, wake_time};
+pub use disk::DiskUse;
 pub use page::{
     Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, Page, PageSize, PageSizeError,
     ParseCursorError, RUNS_PAGE, STATE_PAGE_BYTES,
@@ -557,6 +559,22 @@ pub trait CheckpointStore: Send + Sync + 'static {
         owner: &str,
         thread: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records that `owner`, a `serve` daemon, serves this database for the next
+    /// `ttl_ms`: written when it starts and renewed while it runs (an idle daemon holds no
+    /// lease), so that other processes can tell whether a new run will be picked up. Also
+    /// forgets every record that has expired (of a daemon that died).
+    fn announce_daemon(
+        &self,
+        owner: &str,
+        ttl_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets `owner`'s daemon record: it stops serving this database.
+    fn retire_daemon(&self, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every daemon record, expired or not, with its expiry; sorted by owner.
+    fn daemons(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
 
     /// Resumes a parked or failed run: stores `input` for the next call (or clears the
     /// stored one when `None`; input also clears `timed_out`), sets `status`, starts the

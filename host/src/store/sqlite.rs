@@ -224,6 +224,33 @@ impl CheckpointStore for SqliteStore {
             .await
     }
 
+    async fn announce_daemon(&self, owner: &str, ttl_ms: i64) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        self.writer
+            .call(move |conn, now_ms| announce_daemon(conn, now_ms, &owner, ttl_ms))
+            .await
+    }
+
+    async fn retire_daemon(&self, owner: &str) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        self.writer
+            .call(move |conn, _| {
+                conn.prepare_cached("DELETE FROM daemons WHERE owner = ?1")?
+                    .execute([&owner])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn daemons(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read_now(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT owner, expires_at FROM daemons ORDER BY owner")?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     async fn resume_input(
         &self,
         thread: &str,
@@ -769,6 +796,22 @@ fn release(conn: &Connection, owner: &str, thread: &str) -> Result<(), StoreErro
          WHERE thread = ?1 AND lease_owner = ?2",
     )?
     .execute(params![thread, owner])?;
+    Ok(())
+}
+
+fn announce_daemon(
+    conn: &Connection,
+    now_ms: i64,
+    owner: &str,
+    ttl_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM daemons WHERE expires_at < ?1")?
+        .execute([now_ms])?;
+    conn.prepare_cached(
+        "INSERT INTO daemons (owner, started_at, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at",
+    )?
+    .execute(params![owner, now_ms, now_ms.saturating_add(ttl_ms)])?;
     Ok(())
 }
 

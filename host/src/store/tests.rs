@@ -807,6 +807,34 @@ async fn a_claim_counts_a_lost_call_and_starts_a_new_lease_epoch() {
 }
 
 #[tokio::test]
+async fn a_daemon_record_is_renewed_expires_and_is_retired() {
+    let f = Fixture::new();
+    let s = &f.store;
+    assert!(s.daemons().await.unwrap().is_empty());
+    let started = f.now();
+    s.announce_daemon("d1", 10_000).await.unwrap();
+    s.announce_daemon("d2", 10_000).await.unwrap();
+    f.clock.advance(Duration::from_secs(5));
+    s.announce_daemon("d1", 10_000).await.unwrap();
+    assert_eq!(
+        s.daemons().await.unwrap(),
+        [
+            ("d1".to_owned(), f.now() + 10_000),
+            ("d2".to_owned(), started + 10_000)
+        ]
+    );
+    // d2 stopped renewing: the next announcement forgets it.
+    f.clock.advance(Duration::from_secs(6));
+    s.announce_daemon("d1", 10_000).await.unwrap();
+    assert_eq!(
+        s.daemons().await.unwrap(),
+        [("d1".to_owned(), f.now() + 10_000)]
+    );
+    s.retire_daemon("d1").await.unwrap();
+    assert!(s.daemons().await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn expired_leases_and_dead_owners_are_taken_over() {
     let f = Fixture::new();
     f.runs(&["a", "b"]).await;
