@@ -77,7 +77,8 @@ struct Global {
         long,
         global = true,
         env = "SAVEPOINT_DB",
-        default_value = "savepoint.db"
+        default_value = "savepoint.db",
+        value_name = "PATH"
     )]
     db: PathBuf,
     /// The folder of node components: every `NAME.wasm` in it is the plugin NAME.

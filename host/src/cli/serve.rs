@@ -90,15 +90,25 @@ pub struct ServeArgs {
     /// At most this many API connections open at once. At the limit, a new
     /// connection closes the oldest idle one (between requests, or still sending
     /// its headers); only when all are busy with requests does it wait.
-    #[arg(long, env = "SAVEPOINT_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "SAVEPOINT_MAX_CONNECTIONS", default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
     /// At most this many node calls in flight at once. A worker that frees goes to the
     /// waiting call whose workflow has the fewest calls in flight.
-    #[arg(long, env = "SAVEPOINT_WORKERS", default_value_t = 64)]
+    #[arg(
+        long,
+        env = "SAVEPOINT_WORKERS",
+        default_value_t = 64,
+        value_name = "N"
+    )]
     workers: usize,
     /// At most this many runs executed at once, shared fairly among workflows
     /// (a free slot goes to the workflow with the fewest runs executing).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "SAVEPOINT_MAX_RUNS",
+        default_value_t = 1000,
+        value_name = "N"
+    )]
     max_runs: usize,
     /// The memory budget of all node instances together: each call reserves its
     /// node's whole `memory` limit before it starts and waits for room; a node
@@ -107,7 +117,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SAVEPOINT_MAX_MEMORY", value_name = "SIZE", value_parser = memory_budget)]
     max_memory: Option<u64>,
     /// The folder of workflow files that `POST /runs` starts by name.
-    #[arg(long, env = "SAVEPOINT_WORKFLOWS", default_value = "workflows")]
+    #[arg(
+        long,
+        env = "SAVEPOINT_WORKFLOWS",
+        default_value = "workflows",
+        value_name = "DIR"
+    )]
     workflows: PathBuf,
 }
 
