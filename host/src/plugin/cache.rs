@@ -122,7 +122,7 @@ impl CompileCache {
     }
 }
 
-/// What [`CompileCache::prune`] deleted.
+/// What `CompileCache::prune` deleted: files and their bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Pruned {
     pub files: u64,
