@@ -45,6 +45,7 @@
 pub mod api;
 pub mod cli;
 pub mod digest;
+pub mod error_code;
 pub mod plugin;
 pub mod runtime;
 pub mod store;

@@ -18,7 +18,12 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> ExitCode {
-    let cli = savepoint::cli::Cli::parse();
+    // Known before parsing, so that a usage error is JSON too.
+    let json = savepoint::cli::wants_json(std::env::args_os());
+    let cli = match savepoint::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return savepoint::cli::parse_error(error, json),
+    };
     if !cli.is_daemon() {
         // A command whose output is piped into `head` should stop quietly,
         // like other command-line tools. (The daemon keeps ignoring SIGPIPE:
@@ -31,9 +36,6 @@ async fn run() -> ExitCode {
     }
     match savepoint::cli::run(cli).await {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {}", savepoint::cli::describe_error(&error));
-            ExitCode::FAILURE
-        }
+        Err(error) => savepoint::cli::report(&error, json),
     }
 }

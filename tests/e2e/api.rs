@@ -244,10 +244,17 @@ fn bad_requests_get_json_errors() {
         .post("/runs", &json!({"workflow": "nope"}))
         .error(404);
     assert!(error.contains("no workflow \"nope\""), "{error}");
-    let error = daemon
-        .post("/runs", &json!({"workflow": "chain", "thread": "done"}))
-        .error(409);
-    assert!(error.contains("already exists"), "{error}");
+    // The CLI's message, without its flag hint: a client has no --thread.
+    let taken = daemon.post("/runs", &json!({"workflow": "chain", "thread": "done"}));
+    assert_eq!(
+        taken.error(409),
+        "thread \"done\" already exists and is completed; pick another thread id"
+    );
+    assert_eq!(taken.code(), "conflict");
+    assert_eq!(
+        taken.json()["error"]["details"],
+        json!({"thread": "done", "status": "completed"})
+    );
     assert_eq!(daemon.get("/runs/done/state").json(), json!({"count": 10}));
 
     // Wrong methods: 405 with Allow.
@@ -276,7 +283,10 @@ fn bad_requests_get_json_errors() {
         .error(409);
     assert!(error.contains("completed"), "{error}");
     let error = daemon.post("/runs/done/cancel", &json!({})).error(409);
-    assert!(error.contains("completed"), "{error}");
+    assert_eq!(
+        error,
+        "thread \"done\" has already completed; nothing to cancel"
+    );
 
     let nap = daemon.post("/runs", &json!({"workflow": "nap", "thread": "nap"}));
     assert_eq!(nap.status, 201, "{nap:?}");
@@ -501,7 +511,7 @@ fn serve_on_a_public_address_needs_a_token_or_insecure() {
         }
     });
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(status.code(), Some(2), "{stderr}");
     golden("serve-public-listen.txt", &stderr);
     assert!(!env.db().exists(), "refused before opening the database");
 
@@ -605,7 +615,7 @@ fn a_slow_client_is_disconnected_after_the_timeouts() {
     );
     assert!(
         answer.ends_with(
-            r#"{"error":"the request body did not arrive within 1s (savepoint serve --body-timeout)"}"#
+            r#"{"error":{"code":"usage","message":"the request body did not arrive within 1s (savepoint serve --body-timeout)","details":null}}"#
         ),
         "{answer}"
     );
@@ -826,7 +836,7 @@ fn serve_listens_on_a_host_name() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
     assert!(
         stderr.contains("--listen no-such-host.invalid:7878: cannot resolve the host name"),
         "{stderr}"

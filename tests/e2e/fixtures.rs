@@ -598,7 +598,8 @@ impl HttpResponse {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The `error` message of a JSON error response with status `status`.
+    /// The message of a JSON error response with status `status`, after checking its
+    /// shape: `{"error": {"code", "message", "details"}}`.
     pub fn error(&self, status: u16) -> String {
         assert_eq!(self.status, status, "{self:?}");
         assert!(
@@ -606,10 +607,25 @@ impl HttpResponse {
                 .is_some_and(|t| t.starts_with("application/json")),
             "an error is JSON: {self:?}"
         );
-        match &self.json()["error"] {
+        let body = self.json();
+        let error = body["error"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no error object in {self:?}"));
+        let mut keys: Vec<&str> = error.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["code", "details", "message"], "{self:?}");
+        match &error["message"] {
             Value::String(message) => message.clone(),
             other => panic!("no error message in {self:?}: {other}"),
         }
+    }
+
+    /// The code of a JSON error response (`not_found`, `conflict`, ...).
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 

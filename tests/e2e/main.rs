@@ -12,6 +12,7 @@ mod conformance;
 mod crash;
 mod daemon;
 mod durations;
+mod errors;
 mod fixtures;
 mod gc;
 mod guest_output;

@@ -225,11 +225,7 @@ fn the_api_upgrades_a_parked_run_or_says_why_not() {
             .replace("start = \"nap\"", "start = \"doze\""),
     );
     let refused = daemon.post("/runs/api-stuck/resume", &json!({"upgrade": true}));
-    assert_eq!(refused.status, 409, "{refused:?}");
-    let error = refused.json()["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let error = refused.error(409);
     assert!(
         error.contains(r#"node "nap", where the run goes on"#),
         "{error}"

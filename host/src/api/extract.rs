@@ -47,11 +47,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             return Ok(JsonObject(None));
         }
         let value: Value = serde_json::from_slice(&bytes).map_err(|error| -> HttpError {
-            ApiError::BadRequest(format!("request body is not valid JSON: {error}")).into()
+            ApiError::usage(format!("request body is not valid JSON: {error}")).into()
         })?;
         match value {
             Value::Object(object) => Ok(JsonObject(Some(object))),
-            other => Err(ApiError::BadRequest(format!(
+            other => Err(ApiError::usage(format!(
                 "request body must be a JSON object, not {}",
                 kind(&other)
             ))
@@ -71,7 +71,7 @@ fn unreadable_body(rejection: BytesRejection) -> HttpError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large()
     } else {
-        ApiError::BadRequest(format!(
+        ApiError::usage(format!(
             "could not read the request body: {}",
             rejection.body_text()
         ))
@@ -105,7 +105,7 @@ impl Fields {
     pub(super) fn required_string(&mut self, name: &'static str) -> Result<String, ApiError> {
         self.expected.push(name);
         match self.object.remove(name) {
-            None => Err(ApiError::BadRequest(format!(
+            None => Err(ApiError::usage(format!(
                 "missing field \"{name}\" in the request body"
             ))),
             Some(value) => string(name, value),
@@ -125,7 +125,7 @@ impl Fields {
         match self.optional(name) {
             None => Ok(false),
             Some(Value::Bool(flag)) => Ok(flag),
-            Some(other) => Err(ApiError::BadRequest(format!(
+            Some(other) => Err(ApiError::usage(format!(
                 "field \"{name}\" must be true or false, not {}",
                 kind(&other)
             ))),
@@ -139,7 +139,7 @@ impl Fields {
         match self.optional(name) {
             None => Ok(None),
             Some(Value::Object(object)) => Ok(Some(object)),
-            Some(other) => Err(ApiError::BadRequest(format!(
+            Some(other) => Err(ApiError::usage(format!(
                 "field \"{name}\" must be a JSON object, not {}",
                 kind(&other)
             ))),
@@ -155,7 +155,7 @@ impl Fields {
             [] => "the body must be empty or {}".to_string(),
             names => format!("expected {}", quoted_list(names)),
         };
-        Err(ApiError::BadRequest(format!(
+        Err(ApiError::usage(format!(
             "unknown field {unknown:?} in the request body ({expected})"
         )))
     }
@@ -164,7 +164,7 @@ impl Fields {
 fn string(name: &str, value: Value) -> Result<String, ApiError> {
     match value {
         Value::String(text) => Ok(text),
-        other => Err(ApiError::BadRequest(format!(
+        other => Err(ApiError::usage(format!(
             "field \"{name}\" must be a string, not {}",
             kind(&other)
         ))),
@@ -203,7 +203,7 @@ pub(super) fn path_thread(path: Result<Path<String>, PathRejection>) -> Result<S
             }
             other => format!("is not valid: {}", other.body_text()),
         };
-        ApiError::BadRequest(format!("the thread id in the path {problem}"))
+        ApiError::usage(format!("the thread id in the path {problem}"))
     })?;
     check_thread(&thread, "the thread id in the path")?;
     Ok(thread)
@@ -212,12 +212,12 @@ pub(super) fn path_thread(path: Result<Path<String>, PathRejection>) -> Result<S
 /// A thread id is any text that is not blank and has no control characters.
 pub(super) fn check_thread(thread: &str, what: &str) -> Result<(), ApiError> {
     if thread.trim().is_empty() {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::usage(format!(
             "{what} is empty or only whitespace ({thread:?})"
         )));
     }
     if thread.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::usage(format!(
             "{what} contains a control character ({thread:?})"
         )));
     }
@@ -241,7 +241,7 @@ pub(super) fn check_workflow_name(name: &str) -> Result<(), ApiError> {
     };
     match problem {
         None => Ok(()),
-        Some(problem) => Err(ApiError::BadRequest(format!(
+        Some(problem) => Err(ApiError::usage(format!(
             "field \"workflow\" {problem} ({name:?}): expected the name of a workflow in the \
              workflows folder, such as \"chain\""
         ))),
@@ -262,7 +262,7 @@ impl Params {
         query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     ) -> Result<Params, ApiError> {
         let Query(pairs) = query.map_err(|rejection| {
-            ApiError::BadRequest(format!(
+            ApiError::usage(format!(
                 "the query string is not valid: {}",
                 rejection.body_text()
             ))
@@ -284,7 +284,7 @@ impl Params {
             !found
         });
         if values.len() > 1 {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ApiError::usage(format!(
                 "query parameter \"{name}\" is given more than once"
             )));
         }
@@ -296,7 +296,7 @@ impl Params {
         self.take("status")?
             .map(|value| {
                 value.parse::<RunStatus>().map_err(|error| {
-                    ApiError::BadRequest(format!("query parameter \"status\": {error}"))
+                    ApiError::usage(format!("query parameter \"status\": {error}"))
                 })
             })
             .transpose()
@@ -310,7 +310,7 @@ impl Params {
             .take("cursor")?
             .map(|value| {
                 value.parse::<Cursor>().map_err(|error| {
-                    ApiError::BadRequest(format!("query parameter \"cursor\": {error}"))
+                    ApiError::usage(format!("query parameter \"cursor\": {error}"))
                 })
             })
             .transpose()?;
@@ -323,14 +323,14 @@ impl Params {
             .take("limit")?
             .map(|value| {
                 value.parse::<usize>().map_err(|_| {
-                    ApiError::BadRequest(format!(
+                    ApiError::usage(format!(
                         "query parameter \"limit\" must be a whole number, not {value:?}"
                     ))
                 })
             })
             .transpose()?;
         size.check(asked)
-            .map_err(|error| ApiError::BadRequest(format!("query parameter \"limit\": {error}")))
+            .map_err(|error| ApiError::usage(format!("query parameter \"limit\": {error}")))
     }
 
     /// A parameter that is `true` or `false`; absent is false.
@@ -338,7 +338,7 @@ impl Params {
         match self.take(name)?.as_deref() {
             None | Some("false") => Ok(false),
             Some("true") => Ok(true),
-            Some(other) => Err(ApiError::BadRequest(format!(
+            Some(other) => Err(ApiError::usage(format!(
                 "query parameter \"{name}\" must be true or false, not {other:?}"
             ))),
         }
@@ -353,7 +353,7 @@ impl Params {
             [] => "this route takes none".to_string(),
             names => format!("expected {}", quoted_list(names)),
         };
-        Err(ApiError::BadRequest(format!(
+        Err(ApiError::usage(format!(
             "unknown query parameter {unknown:?} ({expected})"
         )))
     }

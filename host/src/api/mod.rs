@@ -105,7 +105,7 @@ pub fn page_stream<T: PageEntry + Send + 'static>(page: Page<T>) -> JsonStream {
         match json.next_chunk().await {
             Ok(Some(piece)) => Some((Ok(piece), Some(json))),
             Ok(None) => None,
-            Err(error) => Some((Err(ApiError::Internal(error.to_string())), None)),
+            Err(error) => Some((Err(ApiError::internal(error.to_string())), None)),
         }
     });
     Box::pin(pieces)

@@ -34,7 +34,7 @@ pub(super) async fn create_run(
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Some(body) = body else {
-        return Err(ApiError::BadRequest(
+        return Err(ApiError::usage(
             "request body is empty: expected a JSON object such as {\"workflow\": \"chain\"}"
                 .to_string(),
         ));
@@ -166,7 +166,7 @@ pub(super) async fn plugins(State(backend): Backed) -> Reply {
 
 /// Any path no route matches.
 pub(super) async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
 }
 
 /// A known path with a method it does not take; axum adds the `Allow` header.

@@ -1,5 +1,5 @@
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -20,6 +20,9 @@ pub struct ExportArgs {
     /// Write the bundle to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Print {"thread", "file", "bytes", "status", "step"} on one line (needs --output).
+    #[arg(long, requires = "output")]
+    json: bool,
 }
 
 /// Recreate a run from a bundle written by `savepoint export`; it goes on
@@ -31,6 +34,9 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// The bundle file, or - for standard input.
     bundle: PathBuf,
+    /// Print the imported run's status as one JSON object (as `status --json`).
+    #[arg(long)]
+    json: bool,
 }
 
 pub async fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -53,11 +59,23 @@ pub async fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCod
             stdout.flush()?;
         }
     }
-    eprintln!(
-        "thread {}: exported ({} bytes)",
-        super::output::safe(&args.thread),
-        bytes.len()
-    );
+    if args.json {
+        let run = super::status::store_run(&*store, &args.thread).await?;
+        let file = args.output.as_deref().unwrap_or(Path::new("-"));
+        super::output::print_json(&serde_json::json!({
+            "thread": args.thread,
+            "file": file.display().to_string(),
+            "bytes": bytes.len(),
+            "status": run.status.as_str(),
+            "step": run.step,
+        }));
+    } else {
+        eprintln!(
+            "thread {}: exported ({} bytes)",
+            super::output::safe(&args.thread),
+            bytes.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -82,10 +100,13 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
         .read_to_end(&mut head)
         .with_context(|| format!("cannot read {}", args.bundle.display()))?;
     if head != MAGIC {
-        anyhow::bail!(
-            "{} is not a run bundle (write one with `savepoint export ID > FILE`)",
-            super::output::safe(&args.bundle.display().to_string())
-        );
+        anyhow::bail!(super::Failure::invalid(
+            format!(
+                "{} is not a run bundle (write one with `savepoint export ID > FILE`)",
+                super::output::safe(&args.bundle.display().to_string())
+            ),
+            None
+        ));
     }
     let mut out = std::fs::File::create(&file).context("cannot write a temporary file")?;
     out.write_all(&head)?;
@@ -93,14 +114,24 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
         .with_context(|| format!("cannot read {}", args.bundle.display()))?;
     drop(out);
     let store = global.open_store()?;
-    let thread = store.import_run(&file).map_err(|e| match e {
-        crate::store::StoreError::ThreadExists { thread, status } => anyhow::anyhow!(
-            "thread \"{thread}\" is in {} already (status: {status}); nothing was imported",
-            global.db.display()
-        ),
-        other => other.into(),
+    let thread = store.import_run(&file).map_err(|e| -> anyhow::Error {
+        match e {
+            crate::store::StoreError::ThreadExists { thread, status } => {
+                super::Failure::conflict(format!(
+                    "thread \"{thread}\" is in {} already (status: {status}); nothing was imported",
+                    global.db.display()
+                ))
+                .with_details(serde_json::json!({ "thread": thread, "status": status.as_str() }))
+                .into()
+            }
+            other => other.into(),
+        }
     })?;
     let run = super::status::store_run(&*store, &thread).await?;
+    if args.json {
+        super::output::print_json(&crate::view::status(&run));
+        return Ok(ExitCode::SUCCESS);
+    }
     let thread = super::output::safe(&thread);
     println!("{thread}");
     eprintln!(

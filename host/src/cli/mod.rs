@@ -5,6 +5,7 @@
 
 mod bundle;
 mod cancel;
+mod error;
 mod gc;
 mod history;
 mod logs;
@@ -27,6 +28,10 @@ use std::sync::Arc;
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 
+pub use error::{
+    EXIT_CODES, Failure, classify, describe_error, exit_code, parse_error, report, wants_json,
+};
+
 use crate::plugin::PluginHost;
 use crate::runtime::Runtime;
 use crate::store::{SqliteStore, StoreError, SystemClock};
@@ -45,7 +50,8 @@ wait for a human (interrupt), or wait to retry: it then parks in the database
 and costs nothing until `savepoint resume` or a `savepoint serve` daemon
 continues it.";
 
-const AFTER_HELP: &str = "\
+const AFTER_HELP: &str = concat!(
+    "\
 Examples:
   savepoint run examples/workflows/chain.toml --thread job-1 --input '{\"count\":0}'
   savepoint status job-1
@@ -58,7 +64,11 @@ Examples:
   savepoint start examples/workflows/chain.toml        # enqueue for the daemon
   savepoint plugins
   savepoint validate examples/workflows/chain.toml
-  savepoint new node greet --lang python                # a node project from a template";
+  savepoint new node greet --lang python                # a node project from a template
+
+",
+    crate::exit_codes_help!()
+);
 
 #[derive(Debug, Parser)]
 #[command(name = "savepoint", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -208,10 +218,14 @@ impl Global {
     /// create an empty database by accident.
     fn existing_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
         if !self.db.exists() {
+            // What a script asks (`status ID`) does not exist here: not found.
+            let db = self.db.display().to_string();
             bail!(
-                "no database at {} (start a run with `savepoint run`, or point --db / \
-                 SAVEPOINT_DB at an existing database)",
-                self.db.display()
+                Failure::not_found(format!(
+                    "no database at {db} (start a run with `savepoint run`, or point --db / \
+                     SAVEPOINT_DB at an existing database)",
+                ))
+                .with_details(serde_json::json!({ "db": db }))
             );
         }
         self.open_store()
@@ -238,8 +252,9 @@ impl Global {
     }
 
     fn plugin_host_caching_in(&self, cache: Option<PathBuf>) -> anyhow::Result<PluginHost> {
-        let host = PluginHost::new(cache)
-            .map_err(|e| anyhow::anyhow!("cannot start the WebAssembly engine: {e:#}"))?;
+        let host = PluginHost::new(cache).map_err(|e| {
+            Failure::environment(format!("cannot start the WebAssembly engine: {e:#}"))
+        })?;
         Ok(host.with_max_component_size(self.max_component_size))
     }
 
@@ -259,20 +274,4 @@ fn db_dir(db: &Path) -> PathBuf {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-/// An error and its causes on one line, leaving out a cause whose text the
-/// message already contains (our messages often quote their source); safe to
-/// print on a terminal (an error may quote a node's message or a file's line:
-/// see `output::safe_lines`).
-pub fn describe_error(error: &anyhow::Error) -> String {
-    let mut message = error.to_string();
-    for cause in error.chain().skip(1) {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-    }
-    output::safe_lines(&message).into_owned()
 }

@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::run::{Cap, EXIT_CODES, finish, parse_json, plural};
-use super::{Global, output};
+use super::run::{Cap, finish, parse_json, plural};
+use super::{EXIT_CODES, Global, output};
 use crate::store::RunStatus;
 
 /// Continue a run in the foreground from its last checkpoint.

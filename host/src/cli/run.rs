@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Map, Value};
 
-use super::{Global, output};
+use super::{EXIT_CODES, Failure, Global, output};
 use crate::runtime::{StartRun, check_thread_id, new_thread_id};
 use crate::store::{RunRecord, RunStatus, format_time};
 use crate::workflow::{Workflow, format_size};
@@ -20,15 +20,6 @@ pub const EXIT_COMPLETED: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_PARKED: u8 = 3;
 pub const EXIT_CANCELLED: u8 = 4;
-
-pub const EXIT_CODES: &str = "\
-Exit codes:
-  0  the run completed
-  1  the run failed (or the command could not start it)
-  2  the command line is wrong
-  3  the run parked: sleeping, waiting for input (interrupted) or waiting to retry;
-     `savepoint resume ID` continues it (or a `savepoint serve` daemon does, on time)
-  4  the run was cancelled";
 
 /// Start a new run of a workflow and drive it in the foreground.
 ///
@@ -93,7 +84,8 @@ pub fn start_request(
     let input = parse_object(input, "--input", Cap::max_state(max_state))?;
     let thread = match thread {
         Some(thread) => {
-            check_thread_id(&thread).map_err(anyhow::Error::msg)?;
+            check_thread_id(&thread)
+                .map_err(|problem| Failure::usage(format!("--thread: {problem}")))?;
             thread
         }
         None => new_thread_id(),
@@ -182,10 +174,10 @@ pub fn plural(n: u64, noun: &str) -> String {
 pub fn parse_object(input: &str, flag: &str, cap: Cap) -> anyhow::Result<Map<String, Value>> {
     match parse_json(input, flag, cap)? {
         Value::Object(map) => Ok(map),
-        other => bail!(
+        other => bail!(Failure::usage(format!(
             "{flag} must be a JSON object (the run's initial state), not {}",
             output::json_line(&other)
-        ),
+        ))),
     }
 }
 
@@ -208,8 +200,15 @@ impl Cap {
 }
 
 /// Any JSON value given inline or as `@FILE`, of at most `cap.bytes` bytes (a
-/// file is read no further than that, so `@/dev/zero` fails at once).
+/// file is read no further than that, so `@/dev/zero` fails at once). Every error is a
+/// usage error, also a file that does not exist: the command line is what to fix, and
+/// exit code 5 stays "no such run" for a script.
 pub fn parse_json(input: &str, flag: &str, cap: Cap) -> anyhow::Result<Value> {
+    read_json(input, flag, cap)
+        .map_err(|error| Failure::usage(super::describe_error(&error)).into())
+}
+
+fn read_json(input: &str, flag: &str, cap: Cap) -> anyhow::Result<Value> {
     let (text, origin) = match input.strip_prefix('@') {
         Some(path) => {
             let origin = format!("the {flag} file {path}");
@@ -234,11 +233,15 @@ pub fn parse_json(input: &str, flag: &str, cap: Cap) -> anyhow::Result<Value> {
 pub fn read_workflow(path: &Path) -> anyhow::Result<String> {
     let origin = format!("the workflow file {}", path.display());
     read_capped(path, MAX_WORKFLOW_FILE, &origin)?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "{origin} is larger than {} ({MAX_WORKFLOW_FILE} bytes), the largest workflow \
-             file savepoint reads",
-            format_size(MAX_WORKFLOW_FILE)
+        Failure::invalid(
+            format!(
+                "{origin} is larger than {} ({MAX_WORKFLOW_FILE} bytes), the largest workflow \
+                 file savepoint reads",
+                format_size(MAX_WORKFLOW_FILE)
+            ),
+            None,
         )
+        .into()
     })
 }
 
@@ -253,6 +256,7 @@ fn read_capped(path: &Path, limit: u64, origin: &str) -> anyhow::Result<Option<S
     if bytes.len() as u64 > limit {
         return Ok(None);
     }
-    let text = String::from_utf8(bytes).with_context(|| format!("{origin} is not UTF-8 text"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Failure::invalid(format!("{origin} is not UTF-8 text"), None))?;
     Ok(Some(text))
 }

@@ -27,9 +27,23 @@ fn runs_limit(text: &str) -> Result<usize, String> {
 }
 
 pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
-    let store = global.existing_store()?;
     let limit = args.limit.unwrap_or(RUNS_PAGE.default);
-    let runs = store.list_runs(args.status, limit).await?;
+    // No database holds no runs: a script that lists runs gets `[]`, not an error (and
+    // nothing is created). Only a person is told where savepoint looked.
+    let runs = if global.db.exists() {
+        global
+            .existing_store()?
+            .list_runs(args.status, limit)
+            .await?
+    } else {
+        if !args.json {
+            eprintln!(
+                "no runs: no database at {}",
+                output::safe(&global.db.display().to_string())
+            );
+        }
+        Vec::new()
+    };
     if runs.len() == limit {
         eprintln!(
             "listed the {limit} most recently updated runs; there may be more: --limit N (at \

@@ -222,7 +222,9 @@ async fn resolve(listen: &str) -> anyhow::Result<Vec<SocketAddr>> {
     let mut seen = std::collections::HashSet::new();
     addresses.retain(|address| seen.insert(*address));
     if addresses.is_empty() {
-        bail!("--listen {listen}: the host name resolves to no address");
+        bail!(super::Failure::usage(format!(
+            "--listen {listen}: the host name resolves to no address"
+        )));
     }
     Ok(addresses)
 }
@@ -262,12 +264,12 @@ fn check_exposure(
         format!("{text} ({exposed})")
     };
     if !insecure {
-        bail!(
+        bail!(super::Failure::usage(format!(
             "--listen {listen} is not a loopback address: anyone who can reach it could \
              start, resume and cancel runs. Give --token TOKEN (or SAVEPOINT_TOKEN) to \
              require the header Authorization: Bearer TOKEN, or --insecure to serve it \
              without authentication"
-        );
+        )));
     }
     eprintln!(
         "savepoint serve: warning: --insecure: the API on {listen} has no token; anyone who \

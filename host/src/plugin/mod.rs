@@ -38,6 +38,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::error_code::ErrorCode;
+
 pub use crate::digest::sha256 as digest;
 pub use budget::{MemoryUse, default_budget};
 pub use cache::Pruned;
@@ -436,4 +438,21 @@ pub enum PluginError {
         size: u64,
         limit: u64,
     },
+}
+
+impl PluginError {
+    /// What the caller does next: see [`ErrorCode`]. A file that cannot be read is in
+    /// the way ([`ErrorCode::Environment`]); one that is read but cannot be used is
+    /// wrong ([`ErrorCode::Invalid`]).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            PluginError::Io { .. } | PluginError::ReadTimedOut { .. } => ErrorCode::Environment,
+            PluginError::NotAFile { .. }
+            | PluginError::NotAComponent { .. }
+            | PluginError::Compile { .. }
+            | PluginError::WrongWorld { .. }
+            | PluginError::Describe { .. }
+            | PluginError::TooLarge { .. } => ErrorCode::Invalid,
+        }
+    }
 }

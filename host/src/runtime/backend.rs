@@ -32,29 +32,10 @@ const MAX_WORKFLOW_FILE: u64 = 64 << 20;
 
 impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> ApiError {
-        let message = error.to_string();
-        match error {
-            RuntimeError::Workflow(_) => ApiError::BadRequest(message),
-            RuntimeError::NotFound { .. } | RuntimeError::Store(StoreError::NotFound { .. }) => {
-                ApiError::NotFound(message)
-            }
-            RuntimeError::ThreadExists { .. }
-            | RuntimeError::NotResumable { .. }
-            | RuntimeError::NeedsInput { .. }
-            | RuntimeError::UnexpectedInput { .. }
-            | RuntimeError::Store(
-                StoreError::Leased { .. }
-                | StoreError::Finished { .. }
-                | StoreError::Cancelled { .. },
-            ) => ApiError::Conflict(message),
-            RuntimeError::UpgradeRefused { .. } => ApiError::Conflict(message),
-            RuntimeError::Store(StoreError::DiskFull { .. }) => ApiError::Unavailable(message),
-            RuntimeError::PluginsDir { .. }
-            | RuntimeError::WorkflowFile { .. }
-            | RuntimeError::PluginFile { .. }
-            | RuntimeError::Plugin(_)
-            | RuntimeError::LeaseExpired { .. }
-            | RuntimeError::Store(_) => ApiError::Internal(message),
+        ApiError {
+            code: error.code(),
+            details: error.details(),
+            message: error.to_string(),
         }
     }
 }
@@ -77,7 +58,7 @@ impl<S: CheckpointStore> DaemonBackend<S> {
         let dir = &self.daemon.workflows_dir;
         let path = dir.join(format!("{}.toml", request.workflow));
         let text = std::fs::read_to_string(&path).map_err(|_| {
-            ApiError::NotFound(format!(
+            ApiError::not_found(format!(
                 "no workflow \"{}\": {} does not exist (workflows: {})",
                 request.workflow,
                 path.display(),
@@ -86,7 +67,7 @@ impl<S: CheckpointStore> DaemonBackend<S> {
         })?;
         let thread = match request.thread {
             Some(thread) => {
-                super::check_thread_id(&thread).map_err(ApiError::BadRequest)?;
+                super::check_thread_id(&thread).map_err(ApiError::usage)?;
                 thread
             }
             None => super::new_thread_id(),
@@ -298,6 +279,7 @@ mod tests {
     use axum::http::StatusCode;
 
     use super::*;
+    use crate::error_code::ErrorCode;
 
     #[test]
     fn a_full_disk_is_503_and_other_store_failures_500() {
@@ -305,6 +287,7 @@ mod tests {
             path: "/data/savepoint.db".into(),
         }));
         assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(full.code, ErrorCode::Environment);
         let corrupt = ApiError::from(RuntimeError::Store(StoreError::Corrupt("x".into())));
         assert_eq!(corrupt.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }

@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::error_code::ErrorCode;
 use crate::store::{RunStatus, StoreError};
 use crate::workflow::WorkflowError;
 
@@ -12,10 +13,8 @@ pub enum RuntimeError {
     /// The workflow file is invalid; the message names the file and line.
     #[error("{0}")]
     Workflow(#[from] WorkflowError),
-    #[error(
-        "cannot read the plugins folder {dir}: {source} (choose the folder with --plugins DIR \
-         or SAVEPOINT_PLUGINS)"
-    )]
+    /// The CLI adds how to choose another folder.
+    #[error("cannot read the plugins folder {dir}: {source}")]
     PluginsDir {
         dir: PathBuf,
         source: std::io::Error,
@@ -37,18 +36,18 @@ pub enum RuntimeError {
     },
     #[error("{}", thread_exists(thread, *status))]
     ThreadExists { thread: String, status: RunStatus },
-    #[error("no run with thread id \"{thread}\" (see `savepoint runs`)")]
+    #[error("no run with thread id \"{thread}\"")]
     NotFound { thread: String },
     #[error("thread \"{thread}\" is {status}; there is nothing to resume")]
     NotResumable { thread: String, status: RunStatus },
-    #[error(
-        "thread \"{thread}\" is waiting for input: {question}; answer it with \
-         `savepoint resume {thread} --input JSON`"
-    )]
+    /// `cancel` of a run that has completed or was cancelled already.
+    #[error("{}", already_finished(thread, *status))]
+    AlreadyFinished { thread: String, status: RunStatus },
+    #[error("thread \"{thread}\" is waiting for input: {question}; answer it with an input")]
     NeedsInput { thread: String, question: Value },
     #[error(
-        "thread \"{thread}\" is {status}, not interrupted: --input answers an interrupt; \
-         resume it without --input"
+        "thread \"{thread}\" is {status}, not interrupted: an input answers an interrupt; \
+         resume it without one"
     )]
     UnexpectedInput { thread: String, status: RunStatus },
     /// A plugin file that cannot be used (too large, unreadable).
@@ -65,14 +64,73 @@ pub enum RuntimeError {
     Store(#[from] StoreError),
 }
 
+impl RuntimeError {
+    /// What the caller does next: see [`ErrorCode`]. The messages name no command-line
+    /// flag and no command (the HTTP API sends them as they are); the CLI adds its hints.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RuntimeError::Workflow(_) => ErrorCode::Invalid,
+            RuntimeError::PluginsDir { .. } => ErrorCode::Environment,
+            RuntimeError::WorkflowFile { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                ErrorCode::NotFound
+            }
+            RuntimeError::WorkflowFile { .. } | RuntimeError::PluginFile { .. } => {
+                ErrorCode::Environment
+            }
+            RuntimeError::NotFound { .. } => ErrorCode::NotFound,
+            RuntimeError::UpgradeRefused { .. }
+            | RuntimeError::ThreadExists { .. }
+            | RuntimeError::NotResumable { .. }
+            | RuntimeError::AlreadyFinished { .. }
+            | RuntimeError::NeedsInput { .. }
+            | RuntimeError::UnexpectedInput { .. }
+            | RuntimeError::LeaseExpired { .. } => ErrorCode::Conflict,
+            RuntimeError::Plugin(error) => error.code(),
+            RuntimeError::Store(error) => error.code(),
+        }
+    }
+
+    /// What a program reads besides the code: the thread (and its status), or the
+    /// problem in a workflow file.
+    pub fn details(&self) -> Option<Value> {
+        match self {
+            RuntimeError::NotFound { thread }
+            | RuntimeError::Store(StoreError::NotFound { thread }) => {
+                Some(json!({ "thread": thread }))
+            }
+            RuntimeError::ThreadExists { thread, status }
+            | RuntimeError::NotResumable { thread, status }
+            | RuntimeError::AlreadyFinished { thread, status }
+            | RuntimeError::UnexpectedInput { thread, status } => {
+                Some(json!({ "thread": thread, "status": status.as_str() }))
+            }
+            RuntimeError::NeedsInput { thread, .. }
+            | RuntimeError::UpgradeRefused { thread, .. }
+            | RuntimeError::LeaseExpired { thread } => Some(json!({ "thread": thread })),
+            RuntimeError::Workflow(error) => Some(json!({ "problems": [error.problem()] })),
+            _ => None,
+        }
+    }
+}
+
 fn thread_exists(thread: &str, status: RunStatus) -> String {
     if matches!(status, RunStatus::Completed | RunStatus::Cancelled) {
-        format!("thread \"{thread}\" already exists and is {status}; pick another --thread")
+        format!("thread \"{thread}\" already exists and is {status}; pick another thread id")
     } else {
         format!(
-            "thread \"{thread}\" already exists and is unfinished (status: {status}); \
-             use `savepoint resume {thread}` to continue it, or pick another --thread"
+            "thread \"{thread}\" already exists and is unfinished (status: {status}); resume \
+             it to continue it, or pick another thread id"
         )
+    }
+}
+
+fn already_finished(thread: &str, status: RunStatus) -> String {
+    if status == RunStatus::Cancelled {
+        format!("thread \"{thread}\" is already cancelled; nothing to cancel")
+    } else {
+        format!("thread \"{thread}\" has already {status}; nothing to cancel")
     }
 }
 
@@ -83,6 +141,6 @@ fn upgrade_refused(thread: &str, problems: &[super::UpgradeProblem]) -> String {
     for problem in problems {
         text.push_str(&format!("\n  - {problem}"));
     }
-    text.push_str("\nfix the files, or resume without --upgrade to keep the versions it runs");
+    text.push_str("\nfix the files, or resume without upgrading to keep the versions it runs");
     text
 }

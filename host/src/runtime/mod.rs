@@ -235,7 +235,7 @@ impl<S: CheckpointStore> Runtime<S> {
         match self.store.cancel(thread).await {
             Ok(run) => Ok(run),
             Err(StoreError::Finished { thread, status }) => {
-                Err(RuntimeError::NotResumable { thread, status })
+                Err(RuntimeError::AlreadyFinished { thread, status })
             }
             Err(other) => Err(other.into()),
         }

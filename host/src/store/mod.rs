@@ -48,6 +48,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::error_code::ErrorCode;
+
 pub use clock::{Clock, LONGEST_WAIT, ManualClock, SystemClock, format_time, wake_time};
 pub use disk::DiskUse;
 pub use page::{
@@ -444,6 +446,31 @@ pub enum StoreError {
     /// The store has stopped: it is shutting down, or a bug crashed its writer thread.
     #[error("the store has shut down")]
     Closed,
+}
+
+impl StoreError {
+    /// What the caller does next: see [`ErrorCode`].
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::NotFound { .. } => ErrorCode::NotFound,
+            StoreError::ThreadExists { .. }
+            | StoreError::Conflict { .. }
+            | StoreError::Leased { .. }
+            | StoreError::LeaseLost { .. }
+            | StoreError::Cancelled { .. }
+            | StoreError::Finished { .. } => ErrorCode::Conflict,
+            // The database file is in the way: its volume, its permissions, a lock.
+            StoreError::DiskFull { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::Open { .. }
+            | StoreError::Db(_)
+            | StoreError::Io { .. } => ErrorCode::Environment,
+            // Waiting does not help: contents this version cannot read, or a bug.
+            StoreError::Corrupt(_) | StoreError::ComponentMissing { .. } | StoreError::Closed => {
+                ErrorCode::Internal
+            }
+        }
+    }
 }
 
 /// Where runs and their checkpoints are kept. Every write is one whole step of a run,

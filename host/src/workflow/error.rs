@@ -34,6 +34,18 @@ pub struct WorkflowError {
 }
 
 impl WorkflowError {
+    /// The error as one entry of a `problems` list (`validate --json`, and the details
+    /// of an `invalid` error): `{"message", "file", "line", "column", "severity"}`.
+    pub fn problem(&self) -> Value {
+        serde_json::json!({
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "column": self.col,
+            "severity": "error",
+        })
+    }
+
     pub(crate) fn new(file: &str, loc: &Loc, message: impl Into<String>) -> Self {
         WorkflowError {
             file: file.to_owned(),

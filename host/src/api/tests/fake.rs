@@ -49,14 +49,14 @@ impl FakeBackend {
 
     fn get(&self, thread: &str) -> Result<Value, ApiError> {
         if thread == "boom" {
-            return Err(ApiError::Internal("the store is unreachable".into()));
+            return Err(ApiError::internal("the store is unreachable"));
         }
         self.runs
             .lock()
             .unwrap()
             .get(thread)
             .cloned()
-            .ok_or_else(|| ApiError::NotFound(format!("no run with thread id {thread:?}")))
+            .ok_or_else(|| ApiError::not_found(format!("no run with thread id {thread:?}")))
     }
 
     fn set_status(&self, thread: &str, status: &str) -> Result<Value, ApiError> {
@@ -77,13 +77,13 @@ impl Backend for FakeBackend {
             self.created.lock().unwrap().push(req.clone());
             match req.workflow.as_str() {
                 "missing" => {
-                    return Err(ApiError::NotFound(
-                        "no workflow named \"missing\" in the workflows folder".into(),
+                    return Err(ApiError::not_found(
+                        "no workflow named \"missing\" in the workflows folder",
                     ));
                 }
                 "broken" => {
-                    return Err(ApiError::BadRequest(
-                        "workflow \"broken\" is invalid: line 3: unknown node".into(),
+                    return Err(ApiError::invalid(
+                        "workflow \"broken\" is invalid: line 3: unknown node",
                     ));
                 }
                 _ => {}
@@ -91,7 +91,7 @@ impl Backend for FakeBackend {
             let thread = req.thread.unwrap_or_else(|| format!("{}-1", req.workflow));
             let mut runs = self.runs.lock().unwrap();
             if runs.contains_key(&thread) {
-                return Err(ApiError::Conflict(format!(
+                return Err(ApiError::conflict(format!(
                     "thread id {thread:?} is already taken"
                 )));
             }
@@ -176,7 +176,7 @@ impl Backend for FakeBackend {
                 .unwrap()
                 .push((thread.clone(), input.clone()));
             if self.get(&thread)?["status"] == "completed" {
-                return Err(ApiError::Conflict(format!(
+                return Err(ApiError::conflict(format!(
                     "run {thread:?} is completed: there is nothing to resume"
                 )));
             }

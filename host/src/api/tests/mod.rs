@@ -68,7 +68,8 @@ struct Reply {
 }
 
 impl Reply {
-    /// The error message, after checking that the reply is a JSON error with `status`.
+    /// The error message, after checking that the reply is a JSON error with `status`:
+    /// `{"error": {"code", "message", "details"}}`, with a code that fits the status.
     fn error(&self, status: StatusCode) -> &str {
         assert_eq!(self.status, status, "body: {}", self.body);
         assert_eq!(
@@ -83,7 +84,38 @@ impl Reply {
             "error body has only \"error\": {}",
             self.body
         );
-        object["error"].as_str().expect("error message is a string")
+        let error = object["error"].as_object().expect("\"error\" is an object");
+        let mut keys: Vec<&str> = error.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["code", "details", "message"], "{}", self.body);
+        assert!(
+            error["details"].is_null() || error["details"].is_object(),
+            "details is an object or null: {}",
+            self.body
+        );
+        let fits: &[&str] = match status.as_u16() {
+            404 => &["not_found"],
+            409 => &["conflict"],
+            503 => &["environment"],
+            500 => &["internal"],
+            400 => &["usage", "invalid"],
+            _ => &["usage"],
+        };
+        assert!(
+            fits.contains(&self.code()),
+            "status {status} has code {}",
+            self.code()
+        );
+        error["message"]
+            .as_str()
+            .expect("error message is a string")
+    }
+
+    /// The error's code (`usage`, `not_found`, ...).
+    fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .expect("error code is a string")
     }
 }
 
