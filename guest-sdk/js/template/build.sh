@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build this node into a WebAssembly component and drop it into the plugins
-# folder ($SAVEPOINT_PLUGINS, or the folder `savepoint new` was given).
+# folder: $SAVEPOINT_PLUGINS, or ./plugins of the folder you run this from
+# (savepoint's own default, so run it where you run savepoint).
 set -euo pipefail
-cd "$(dirname "$0")"
-plugins="${SAVEPOINT_PLUGINS:-@PLUGINS@}"
+plugins="${SAVEPOINT_PLUGINS:-plugins}"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$plugins"
-"@SDK@/js/build" . "$plugins/@NAME@.wasm"
+"$here/vendor/savepoint/guest-sdk/js/build" "$here" "$plugins/@NAME@.wasm"
 echo "built $plugins/@NAME@.wasm"

@@ -7,10 +7,14 @@ import { Fatal, update } from "savepoint";
 import { call } from "./node.js";
 
 test("greets state.name", async () => {
-    assert.deepEqual(await call({}, { name: "Ada" }), update({ greeting: "Hello, Ada!" }));
-    assert.deepEqual(await call({ config: { greeting: "Hi" } }, { name: "Ada" }), update({ greeting: "Hi, Ada!" }));
+    assert.deepEqual(await call({}, { name: "Ada" }), update({ message: "Hello, Ada!" }));
+    assert.deepEqual(await call({ config: { greeting: "Hi" } }, { name: "Ada" }), update({ message: "Hi, Ada!" }));
 });
 
-test("a missing name is a fatal failure", async () => {
-    await assert.rejects(call({}, {}), Fatal);
+test("greets the world without a name", async () => {
+    assert.deepEqual(await call({}, {}), update({ message: "Hello, world!" }));
+});
+
+test("a name that is not a string is a fatal failure", async () => {
+    await assert.rejects(call({}, { name: 5 }), new Fatal("state.name must be a string"));
 });

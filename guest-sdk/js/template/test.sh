@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the node's unit tests (*.test.js) under Node.js, with "savepoint"
-# resolved to the SDK.
+# resolved to the vendored SDK.
 set -euo pipefail
-cd "$(dirname "$0")"
-exec node --import "@SDK@/js/register.mjs" --test "$@"
+cd "$(dirname "${BASH_SOURCE[0]}")"
+exec node --import ./vendor/savepoint/guest-sdk/js/register.mjs --test "$@"

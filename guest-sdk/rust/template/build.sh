@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # Build this node into a WebAssembly component and drop it into the plugins
-# folder ($SAVEPOINT_PLUGINS, or the folder `savepoint new` was given).
+# folder: $SAVEPOINT_PLUGINS, or ./plugins of the folder you run this from
+# (savepoint's own default, so run it where you run savepoint).
+#
+# Every node project of a user builds in one target folder ($CARGO_TARGET_DIR,
+# default ~/.cache/savepoint/target): the SDK's dependencies (wit-bindgen,
+# serde) compile once, not once per project.
 set -euo pipefail
-cd "$(dirname "$0")"
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+plugins="${SAVEPOINT_PLUGINS:-plugins}"
+mkdir -p "$plugins"
+plugins="$(cd "$plugins" && pwd)"
+cd "$(dirname "${BASH_SOURCE[0]}")"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/savepoint/target}"
+if ! command -v cargo >/dev/null; then
+    echo "error: cargo not found; install Rust from https://rustup.rs" >&2
+    exit 1
+fi
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    echo "installing the wasm32-wasip2 Rust target (once)" >&2
     rustup target add wasm32-wasip2
 fi
 cargo build --quiet --release --target wasm32-wasip2
-plugins="${SAVEPOINT_PLUGINS:-@PLUGINS@}"
-mkdir -p "$plugins"
-cp "target/wasm32-wasip2/release/$(echo "@NAME@" | tr - _).wasm" "$plugins/@NAME@.wasm"
+cp "$CARGO_TARGET_DIR/wasm32-wasip2/release/@CRATE@.wasm" "$plugins/@NAME@.wasm"
 echo "built $plugins/@NAME@.wasm"

@@ -5,6 +5,7 @@
 
 mod bundle;
 mod cancel;
+mod completions;
 mod error;
 mod gc;
 mod history;
@@ -65,13 +66,23 @@ Examples:
   savepoint plugins
   savepoint validate examples/workflows/chain.toml
   savepoint new node greet --lang python                # a node project from a template
+  savepoint completions bash > ~/.local/share/bash-completion/completions/savepoint
 
 ",
     crate::exit_codes_help!()
 );
 
+/// `0.1.0 (abc1234 2026-11-27)`: the version and the commit it was built from
+/// (`unknown` when built outside a git checkout; see host/build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SAVEPOINT_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(name = "savepoint", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(name = "savepoint", version = VERSION, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(flatten)]
     global: Global,
@@ -158,6 +169,7 @@ enum Command {
     Validate(validate::ValidateArgs),
     Serve(serve::ServeArgs),
     New(new::NewArgs),
+    Completions(completions::CompletionsArgs),
 }
 
 impl Cli {
@@ -178,6 +190,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => cancel::main(&global, args).await,
         Command::Serve(args) => serve::main(&global, args).await,
         Command::New(args) => new::main(&global, args).await,
+        Command::Completions(args) => completions::main(args),
         Command::Status(args) => status::main(&global, args).await,
         Command::State(args) => state::main(&global, args).await,
         Command::History(args) => history::main(&global, args).await,
