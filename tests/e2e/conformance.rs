@@ -1,10 +1,12 @@
 //! The conformance suite: the same checks against the `counter` node of every
-//! language (the contract is `guest-sdk/CONFORMANCE.md`). A language that
-//! fails one fails CI.
+//! language (the contract is `guest-sdk/CONFORMANCE.md`), and against the node
+//! that `savepoint new node` makes in every language, built outside the checkout
+//! with its own `build.sh` (the template contract: the same keys, defaults, schema
+//! and errors). A language that fails one fails CI.
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{Env, Lang, lang_guest};
+use crate::fixtures::{Env, Lang, golden, lang_guest, template_guest};
 
 /// A scratch environment whose `plugins/counter.wasm` is `lang`'s counter.
 fn env(lang: Lang) -> Env {
@@ -286,4 +288,117 @@ conformance! {
     python => Lang::Python,
     js => Lang::Js,
     c => Lang::C,
+}
+
+/// A scratch environment whose `plugins/greet.wasm` is `lang`'s template node, and
+/// a workflow `hello.toml` of one node `a` with `config`.
+fn template_env(lang: Lang, config: &str) -> (Env, String) {
+    let env = Env::new(&[]);
+    env.add_plugin("greet", &template_guest(lang));
+    let workflow = env.workflow(
+        "hello.toml",
+        &format!(
+            "name = \"hello\"\nstart = \"a\"\n[nodes.a]\nplugin = \"greet\"\nconfig = {config}\nnext = \"end\"\n"
+        ),
+    );
+    (env, workflow)
+}
+
+fn template_greets(lang: Lang) {
+    let (env, workflow) = template_env(lang, r#"{ greeting = "Hi", delay_ms = 5 }"#);
+    env.ok(&[
+        "run",
+        &workflow,
+        "--thread",
+        "t",
+        "--input",
+        r#"{"name": "Ada"}"#,
+    ]);
+    assert_eq!(
+        env.state("t"),
+        json!({"name": "Ada", "message": "Hi, Ada!"})
+    );
+    let logs: Vec<(Value, Value)> = env
+        .logs("t")
+        .iter()
+        .map(|l| (l["level"].clone(), l["message"].clone()))
+        .collect();
+    assert_eq!(
+        logs,
+        vec![(json!("info"), json!("greeting Ada"))],
+        "{lang:?}"
+    );
+}
+
+fn template_defaults(lang: Lang) {
+    let (env, workflow) = template_env(lang, "{}");
+    env.ok(&["run", &workflow, "--thread", "t"]);
+    assert_eq!(
+        env.state("t"),
+        json!({"message": "Hello, world!"}),
+        "{lang:?}"
+    );
+}
+
+/// A name that is not a string fails the run with one message in every language.
+fn template_refuses_a_name_that_is_not_a_string(lang: Lang) {
+    let (env, workflow) = template_env(lang, "{}");
+    for (thread, name) in [("number", "5"), ("null", "null")] {
+        let input = format!(r#"{{"name": {name}}}"#);
+        env.exits(
+            1,
+            &["run", &workflow, "--thread", thread, "--input", &input],
+        );
+        let status = env.status(thread);
+        assert_eq!(status["status"], "failed", "{lang:?}: {status}");
+        golden("template-bad-name.txt", status["error"].as_str().unwrap());
+    }
+}
+
+/// Every template declares the same JSON Schema for its config.
+fn template_schema(lang: Lang) {
+    let (env, _) = template_env(lang, "{}");
+    let plugins = env.json(&["plugins", "--json"]);
+    let schema = &plugins[0]["info"]["config_schema"];
+    let expected = json!({
+        "type": "object",
+        "properties": {
+            "greeting": {
+                "type": "string",
+                "default": "Hello",
+                "description": "The word to greet with."
+            },
+            "delay_ms": {
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "description": "How long to wait before answering, in milliseconds."
+            }
+        },
+        "additionalProperties": false
+    });
+    assert_eq!(schema, &expected, "{lang:?}: {plugins}");
+}
+
+macro_rules! template_conformance {
+    ($($language:ident => $lang:expr),* $(,)?) => {$(
+        mod $language {
+            use super::*;
+            #[test] fn greets() { super::template_greets($lang) }
+            #[test] fn defaults() { super::template_defaults($lang) }
+            #[test] fn refuses_a_name_that_is_not_a_string() { super::template_refuses_a_name_that_is_not_a_string($lang) }
+            #[test] fn schema() { super::template_schema($lang) }
+        }
+    )*};
+}
+
+/// `conformance::template::<lang>::*`: the node of `savepoint new node`.
+mod template {
+    use super::*;
+    template_conformance! {
+        rust => Lang::Rust,
+        python => Lang::Python,
+        js => Lang::Js,
+        c => Lang::C,
+    }
 }

@@ -901,3 +901,93 @@ pub fn progress_step(line: &str) -> Option<u64> {
     (words.next()? == "step").then_some(())?;
     words.next()?.parse().ok()
 }
+
+/// A copy of the `savepoint` binary in a temporary folder outside the checkout,
+/// made once per test run: what a user has after installing it.
+pub fn installed_binary() -> &'static Path {
+    static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, bin) = BIN.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let bin = dir.path().join("savepoint");
+        std::fs::copy(env!("CARGO_BIN_EXE_savepoint"), &bin).expect("copy the binary");
+        (dir, bin)
+    });
+    bin
+}
+
+/// `savepoint` from [`installed_binary`] in `cwd`, with nothing of the test's
+/// environment that could lead it to the checkout.
+pub fn installed_command(cwd: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(installed_binary());
+    command
+        .current_dir(cwd)
+        .args(args)
+        .stdin(Stdio::null())
+        .env_remove("SAVEPOINT_SDK")
+        .env_remove("SAVEPOINT_WIT")
+        .env_remove("SAVEPOINT_PLUGINS")
+        .env_remove("SAVEPOINT_DB");
+    command
+}
+
+/// The node that `savepoint new node greet --lang <lang>` makes, built with the
+/// project's own `build.sh`, in a temporary folder outside the checkout with the
+/// installed binary: once per test run and language (again only when the binary,
+/// which holds the templates, is newer than the component). Rust projects share a
+/// target folder under the test target folder, as they share one per user.
+pub fn template_guest(lang: Lang) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<Lang, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(&lang) {
+        return path.clone();
+    }
+    let root = target_dir().join("templates");
+    let out = root.join("plugins").join(lang.folder()).join("greet.wasm");
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let fresh = match (
+        modified(&out),
+        modified(Path::new(env!("CARGO_BIN_EXE_savepoint"))),
+    ) {
+        (Some(component), Some(binary)) => component > binary,
+        _ => false,
+    };
+    if !fresh {
+        let work = tempfile::tempdir().expect("create a temp dir");
+        let output = installed_command(
+            work.path(),
+            &["new", "node", "greet", "--lang", lang.folder()],
+        )
+        .output()
+        .expect("run savepoint new");
+        assert!(
+            output.status.success(),
+            "savepoint new node greet --lang {}: {}",
+            lang.folder(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let output = Command::new(work.path().join("greet/build.sh"))
+            .current_dir(work.path())
+            .env("SAVEPOINT_PLUGINS", out.parent().unwrap())
+            .env("CARGO_TARGET_DIR", root.join("cargo-target"))
+            .env("XDG_CACHE_HOME", root.join("cache"))
+            .env_remove("SAVEPOINT_WIT")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run build.sh");
+        assert!(
+            output.status.success(),
+            "greet/build.sh of the {} template failed (scripts/test installs the toolchains):\n{}{}",
+            lang.folder(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(out.is_file(), "build.sh made no {}", out.display());
+    }
+    // Warm the compile cache once.
+    let env = Env::new(&[]);
+    env.add_plugin("greet", &out);
+    env.ok(&["plugins"]);
+    built.insert(lang, out.clone());
+    out
+}

@@ -17,6 +17,7 @@ mod fixtures;
 mod gc;
 mod guest_output;
 mod hostile;
+mod install;
 mod leases;
 mod long_running;
 mod pinning;
