@@ -92,10 +92,15 @@ fn new_node_works_anywhere_and_names_no_folder_of_this_machine() {
 fn new_node_refuses_a_folder_that_exists() {
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir(work.path().join("taken")).unwrap();
-    let output = installed_command(work.path(), &["new", "node", "taken", "--lang", "c"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
+    let output = installed_command(
+        work.path(),
+        &["new", "node", "taken", "--lang", "c", "--json"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(6), "a conflict");
+    let error: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "conflict", "{error}");
     assert_eq!(
         std::fs::read_dir(work.path().join("taken"))
             .unwrap()

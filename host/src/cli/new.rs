@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-use super::{Global, output};
+use super::{Failure, Global, output};
 
 /// Create a new project from a template.
 #[derive(Debug, Args)]
@@ -115,16 +115,16 @@ pub async fn main(global: &Global, args: NewArgs) -> anyhow::Result<ExitCode> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
         || !name.starts_with(|c: char| c.is_ascii_lowercase())
     {
-        bail!(
+        bail!(Failure::usage(format!(
             "invalid node name {name:?}: use lowercase letters, digits, '-' and '_', starting with a letter"
-        );
+        )));
     }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(name));
     if dir.exists() {
-        bail!(
+        bail!(Failure::conflict(format!(
             "{} already exists; pick another name or --dir",
             dir.display()
-        );
+        )));
     }
     let files = project(name, args.lang);
     write_project(&dir, &files)?;
