@@ -38,7 +38,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The target directory the `savepoint` binary under test was built into.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_savepoint"));
     // <target>/<profile>/savepoint
     bin.parent()
