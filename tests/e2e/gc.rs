@@ -108,12 +108,20 @@ fn gc_prunes_compiled_code_no_version_needs_and_vacuum_shrinks_the_database() {
         "{report}"
     );
 
-    // --vacuum refuses while a daemon serves the database.
+    // --vacuum refuses while a daemon serves the database: a conflict (exit 6).
     let mut daemon = env.serve(&cached(&[]));
-    let refused = env.fails(&cached(&["gc", "--vacuum"]));
+    let refused = env.exits(6, &cached(&["gc", "--vacuum"]));
     golden(
         "gc-vacuum-while-serving.txt",
         &refused.replace(daemon.owner(), "OWNER"),
+    );
+    let (code, stdout, _) = env.exit(&cached(&["gc", "--vacuum", "--json"]));
+    assert_eq!(code, Some(6), "{stdout}");
+    let error: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(error["error"]["code"], "conflict", "{error}");
+    assert_eq!(
+        error["error"]["details"],
+        serde_json::json!({"daemons": [daemon.owner()], "lease_holders": []}),
     );
     assert!(daemon.terminate().success(), "{}", daemon.stderr());
 

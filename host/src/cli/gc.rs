@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::Args;
 use serde_json::json;
 
-use super::{Global, output};
+use super::{Failure, Global, output};
 use crate::store::CheckpointStore;
 
 /// Remove what no run needs any more, from the database and the compile cache.
@@ -62,10 +62,10 @@ pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
         .collect();
     keep.extend(plugin_file_digests(global).await);
     let compiled = plugins.prune_cache(&keep).map_err(|error| {
-        anyhow::anyhow!(
+        Failure::environment(format!(
             "cannot prune the compile cache {}: {error}",
             global.cache_dir().display()
-        )
+        ))
     })?;
 
     if args.vacuum {
@@ -146,6 +146,7 @@ async fn refuse_while_in_use(
         .collect();
     let mut holders = runtime.lease_holders().await?;
     holders.retain(|owner| !daemons.contains(owner));
+    let details = json!({"daemons": daemons, "lease_holders": holders});
     users.extend(
         holders
             .iter()
@@ -155,12 +156,15 @@ async fn refuse_while_in_use(
         return Ok(());
     }
     bail!(
-        "savepoint gc --vacuum needs the database {} to itself, and {} uses it: VACUUM \
-         rewrites the whole file and blocks every write meanwhile, which would stall its \
-         runs. Stop it (or let its runs finish) and try again, or run savepoint gc without \
-         --vacuum",
-        global.db.display(),
-        users.join(" and ")
+        Failure::conflict(format!(
+            "savepoint gc --vacuum needs the database {} to itself, and {} uses it: VACUUM \
+             rewrites the whole file and blocks every write meanwhile, which would stall its \
+             runs. Stop it (or let its runs finish) and try again, or run savepoint gc \
+             without --vacuum",
+            global.db.display(),
+            users.join(" and ")
+        ))
+        .with_details(details)
     )
 }
 
@@ -199,14 +203,17 @@ fn check_room(db: &Path, used: u64) -> anyhow::Result<()> {
         };
         if free < need {
             bail!(
-                "not enough free space for savepoint gc --vacuum: it writes the {used} bytes \
-                 the database {} keeps once through its -wal and once into SQLite's temporary \
-                 folder {} (SQLITE_TMPDIR), {need} bytes on the volume of {}, which has {free} \
-                 bytes free; free some space there, or run savepoint gc without --vacuum \
-                 (SQLite reuses the free pages)",
-                db.display(),
-                temp.display(),
-                dir.display()
+                Failure::environment(format!(
+                    "not enough free space for savepoint gc --vacuum: it writes the {used} \
+                     bytes the database {} keeps once through its -wal and once into SQLite's \
+                     temporary folder {} (SQLITE_TMPDIR), {need} bytes on the volume of {}, \
+                     which has {free} bytes free; free some space there, or run savepoint gc \
+                     without --vacuum (SQLite reuses the free pages)",
+                    db.display(),
+                    temp.display(),
+                    dir.display()
+                ))
+                .with_details(json!({"folder": dir, "needed": need, "free": free}))
             );
         }
     }
