@@ -22,7 +22,7 @@ use crate::workflow::parse_duration;
 /// abandoned and continue later from their last checkpoint.
 ///
 /// It first checks that the database can be written (a write, rolled back),
-/// and exits with 1 if not (a read-only file, folder or volume). When the disk is
+/// and exits with 7 if not (a read-only file, folder or volume). When the disk is
 /// full it says so once, tries again with a wait that doubles from 200 ms to
 /// 5 s, and its runs continue once there is room. It says at start when its
 /// --workflows folder is missing or holds no workflow (POST /runs then starts
