@@ -29,6 +29,10 @@ pub struct WorkflowError {
     pub col: usize,
     /// What is wrong, without the location.
     pub message: String,
+    /// The node the problem is in, when it is in one.
+    pub node: Option<String>,
+    /// The value the problem is about (`config.greeting`), when it is one value's.
+    pub field: Option<String>,
     source_line: String,
     width: usize,
 }
@@ -52,9 +56,23 @@ impl WorkflowError {
             line: loc.line,
             col: loc.col,
             message: message.into(),
+            node: None,
+            field: None,
             source_line: loc.source_line.clone(),
             width: loc.width,
         }
+    }
+
+    /// The same problem, said to be in node `node`.
+    pub fn in_node(mut self, node: &str) -> Self {
+        self.node = Some(node.to_owned());
+        self
+    }
+
+    /// The same problem, said to be about the value `field`.
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
     }
 
     /// Locates `span` (byte offsets into `text`) and builds the error. The empty span

@@ -202,6 +202,10 @@ struct NodeLocs {
     header: Loc,
     /// The `plugin` value, or the header when the plugin was defaulted.
     plugin: Loc,
+    /// The `config` table, when there is one.
+    config: Option<Loc>,
+    /// Each top-level key of `config`, from the key to the end of its value.
+    config_keys: BTreeMap<String, Loc>,
 }
 
 impl Workflow {
@@ -210,24 +214,51 @@ impl Workflow {
         parse::parse(file, text)
     }
 
+    /// Parses and validates a workflow file like [`Workflow::parse`], but
+    /// reports every problem (at least one), not only the first: what
+    /// `savepoint validate` lists. A TOML syntax error is one problem.
+    pub fn parse_all(file: &str, text: &str) -> Result<Workflow, Vec<WorkflowError>> {
+        parse::parse_all(file, text)
+    }
+
     /// Checks that every node's plugin is in `available` (the file stems of the
     /// `.wasm` files in `plugins_dir`). The error points at the node's `plugin` key,
-    /// or at its `[nodes.X]` header when the plugin was defaulted to the node's name.
+    /// or at its `[nodes.X]` header when the plugin was defaulted to the node's name;
+    /// with several missing, at the first in the file.
     pub fn check_plugins(
         &self,
         file: &str,
         plugins_dir: &str,
         available: &[String],
     ) -> Result<(), WorkflowError> {
-        let present: HashSet<&str> = available.iter().map(String::as_str).collect();
-        let mut nodes: Vec<&Node> = self.nodes.values().collect();
-        nodes.sort_by_key(|n| self.locs.get(&n.name).map(|l| l.plugin.offset));
-        let Some(node) = nodes
+        match self
+            .missing_plugins(file, plugins_dir, available)
             .into_iter()
-            .find(|n| !present.contains(n.plugin.as_str()))
-        else {
-            return Ok(());
-        };
+            .next()
+        {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// One problem per node whose plugin is not in `available`, in file order
+    /// (see [`Workflow::check_plugins`]).
+    pub fn missing_plugins(
+        &self,
+        file: &str,
+        plugins_dir: &str,
+        available: &[String],
+    ) -> Vec<WorkflowError> {
+        let present: HashSet<&str> = available.iter().map(String::as_str).collect();
+        let mut nodes: Vec<&Node> = self
+            .nodes
+            .values()
+            .filter(|n| !present.contains(n.plugin.as_str()))
+            .collect();
+        if nodes.is_empty() {
+            return Vec::new();
+        }
+        nodes.sort_by_key(|n| self.locs.get(&n.name).map(|l| l.plugin.offset));
         let mut found: Vec<&str> = available.iter().map(String::as_str).collect();
         found.sort_unstable();
         found.dedup();
@@ -237,13 +268,45 @@ impl Workflow {
             found.join(", ")
         };
         let sep = if plugins_dir.ends_with('/') { "" } else { "/" };
-        let message = format!(
-            "node \"{}\" uses plugin \"{}\", but {plugins_dir}{sep}{}.wasm does not exist (found: {found})",
-            node.name, node.plugin, node.plugin,
-        );
-        let loc = self.locs.get(&node.name).map(|l| l.plugin.clone());
+        nodes
+            .into_iter()
+            .map(|node| {
+                let message = format!(
+                    "node \"{}\" uses plugin \"{}\", but {plugins_dir}{sep}{}.wasm does not exist (found: {found})",
+                    node.name, node.plugin, node.plugin,
+                );
+                let loc = self.locs.get(&node.name).map(|l| l.plugin.clone());
+                let loc = loc.unwrap_or_else(|| Loc::new("", 0..0));
+                WorkflowError::new(file, &loc, message).in_node(&node.name)
+            })
+            .collect()
+    }
+
+    /// A problem with node `node`'s plugin, located at its `plugin` key (or
+    /// its header when the plugin was defaulted to the node's name).
+    pub fn plugin_problem(&self, file: &str, node: &str, message: String) -> WorkflowError {
+        let loc = self.locs.get(node).map(|l| l.plugin.clone());
         let loc = loc.unwrap_or_else(|| Loc::new("", 0..0));
-        Err(WorkflowError::new(file, &loc, message))
+        WorkflowError::new(file, &loc, message).in_node(node)
+    }
+
+    /// A problem with node `node`'s config, located at the top-level `key` it
+    /// is in (else at the `config` table, else at the node's header).
+    pub fn config_problem(
+        &self,
+        file: &str,
+        node: &str,
+        key: Option<&str>,
+        message: String,
+    ) -> WorkflowError {
+        let loc = self.locs.get(node).and_then(|l| {
+            key.and_then(|k| l.config_keys.get(k))
+                .or(l.config.as_ref())
+                .or(Some(&l.header))
+                .cloned()
+        });
+        let loc = loc.unwrap_or_else(|| Loc::new("", 0..0));
+        WorkflowError::new(file, &loc, message).in_node(node)
     }
 
     /// Distinct plugin names used by the workflow, sorted.
@@ -300,17 +363,27 @@ impl Workflow {
 
     /// Non-fatal findings, located like errors: nodes that cannot be reached from `start`.
     pub fn warnings(&self, file: &str) -> Vec<String> {
+        self.warning_problems(file)
+            .into_iter()
+            .map(|mut warning| {
+                warning.message = format!("warning: {}", warning.message);
+                warning.headline()
+            })
+            .collect()
+    }
+
+    /// [`Workflow::warnings`] as problems (each message without `warning: `).
+    pub fn warning_problems(&self, file: &str) -> Vec<WorkflowError> {
         route::unreachable(self)
             .into_iter()
             .map(|name| {
                 let message = format!(
-                    "warning: node \"{name}\" is unreachable from start \"{}\"",
+                    "node \"{name}\" is unreachable from start \"{}\"",
                     self.start
                 );
-                match self.locs.get(&name) {
-                    Some(locs) => WorkflowError::new(file, &locs.header, message).headline(),
-                    None => format!("{file}: {message}"),
-                }
+                let loc = self.locs.get(&name).map(|l| l.header.clone());
+                let loc = loc.unwrap_or_else(|| Loc::new("", 0..0));
+                WorkflowError::new(file, &loc, message).in_node(&name)
             })
             .collect()
     }

@@ -5,7 +5,11 @@
 //! come from `toml`/`serde` with their own span. Problems are reported in file order
 //! where it matters (one error: the first one a reader would meet).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+mod graph;
+mod keys;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
@@ -15,11 +19,10 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_spanned::Spanned;
 
-use super::error::{LineStarts, quoted};
-use super::retry::format_duration;
+use super::error::LineStarts;
 use super::{
-    Backoff, DEFAULT_TIMEOUT, Edge, HttpGrant, Limits, Loc, Node, NodeLocs, Reducer, RetryPolicy,
-    Target, Workflow, WorkflowError, format_size, parse_duration, parse_size,
+    DEFAULT_TIMEOUT, Edge, Limits, Loc, Node, NodeLocs, Reducer, RetryPolicy, Target, Workflow,
+    WorkflowError,
 };
 
 /// `max_steps` when the file does not say.
@@ -46,7 +49,9 @@ struct RawWorkflow {
 #[serde(deny_unknown_fields)]
 struct RawNode {
     plugin: Option<Spanned<String>>,
-    config: Option<Spanned<toml::Table>>,
+    /// Each key spanned, so that a problem with one (its plugin's schema) can
+    /// point at it.
+    config: Option<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
     next: Option<Spanned<RawNext>>,
     routes: Option<Spanned<Vec<Spanned<String>>>>,
     after: Option<Spanned<Vec<Spanned<String>>>>,
@@ -224,18 +229,49 @@ struct EdgeSpans {
     after: Vec<Range<usize>>,
 }
 
+/// Parses and validates `text`, stopping at the first problem: the one a reader
+/// of the file meets first.
 pub(super) fn parse(file: &str, text: &str) -> Result<Workflow, WorkflowError> {
+    parse_all(file, text).map_err(|mut problems| problems.swap_remove(0))
+}
+
+/// Parses and validates `text`, reporting every problem (never an empty list).
+/// A TOML syntax or shape error is one problem: nothing after it can be read.
+/// Problems come in the order they are checked, which is [`parse`]'s order;
+/// the graph checks (joins) run only once every node is valid.
+pub(super) fn parse_all(file: &str, text: &str) -> Result<Workflow, Vec<WorkflowError>> {
     let raw: RawWorkflow = toml::from_str(text).map_err(|e| {
-        WorkflowError::at(file, text, e.span().unwrap_or(0..0), e.message().trim_end())
+        vec![WorkflowError::at(
+            file,
+            text,
+            e.span().unwrap_or(0..0),
+            e.message().trim_end(),
+        )]
     })?;
     let lines = LineStarts::new(text);
-    Validator { file, text, lines }.workflow(raw)
+    let validator = Validator {
+        file,
+        text,
+        lines,
+        problems: RefCell::new(Vec::new()),
+    };
+    let workflow = validator.workflow(raw);
+    let problems = validator.problems.into_inner();
+    match workflow {
+        Some(workflow) if problems.is_empty() => Ok(workflow),
+        _ => {
+            debug_assert!(!problems.is_empty(), "no workflow, but no problem either");
+            Err(problems)
+        }
+    }
 }
 
 struct Validator<'a> {
     file: &'a str,
     text: &'a str,
     lines: LineStarts,
+    /// Every problem found so far, in the order checked.
+    problems: RefCell<Vec<WorkflowError>>,
 }
 
 impl Validator<'_> {
@@ -247,22 +283,47 @@ impl Validator<'_> {
         Loc::with_lines(self.text, &self.lines, span)
     }
 
-    fn workflow(&self, raw: RawWorkflow) -> Result<Workflow, WorkflowError> {
+    /// Records a problem; the caller goes on with a stand-in value.
+    fn report(&self, problem: WorkflowError) {
+        self.problems.borrow_mut().push(problem);
+    }
+
+    /// Records a problem at `span`.
+    fn problem(&self, span: Range<usize>, message: impl Into<String>) {
+        self.report(self.err(span, message));
+    }
+
+    /// `result`'s value, or (recording its problem) `fallback`.
+    fn or_report<T>(&self, result: Result<T, WorkflowError>, fallback: T) -> T {
+        result.unwrap_or_else(|problem| {
+            self.report(problem);
+            fallback
+        })
+    }
+
+    fn problem_count(&self) -> usize {
+        self.problems.borrow().len()
+    }
+
+    /// The workflow, or `None` when too much is missing to build one (then a
+    /// problem says why). Problems found on the way are in `self.problems`.
+    fn workflow(&self, raw: RawWorkflow) -> Option<Workflow> {
         if raw.name.get_ref().trim().is_empty() {
-            return Err(self.err(raw.name.span(), "name must not be empty"));
+            self.problem(raw.name.span(), "name must not be empty");
         }
         let max_steps = match &raw.max_steps {
             None => DEFAULT_MAX_STEPS,
-            Some(m) => u64::try_from(*m.get_ref())
-                .ok()
-                .filter(|&m| m >= 1)
-                .ok_or_else(|| {
+            Some(m) => match u64::try_from(*m.get_ref()).ok().filter(|&m| m >= 1) {
+                Some(max_steps) => max_steps,
+                None => {
                     let msg = format!(
                         "max_steps must be at least 1 (it bounds the steps of a run), got {}",
                         m.get_ref()
                     );
-                    self.err(m.span(), msg)
-                })?,
+                    self.problem(m.span(), msg);
+                    DEFAULT_MAX_STEPS
+                }
+            },
         };
 
         let default_retry = WorkflowRetry {
@@ -270,278 +331,98 @@ impl Validator<'_> {
             sets_max: raw.retry.as_ref().is_some_and(|r| r.max.is_some()),
             policy: match &raw.retry {
                 None => RetryPolicy::default(),
-                Some(r) => self.retry(r, "", RetryPolicy::default(), None)?,
+                Some(r) => self.retry(r, "", RetryPolicy::default(), None),
             },
         };
         let default_timeout = match &raw.timeout {
             None => Some(DEFAULT_TIMEOUT),
-            Some(t) => self.timeout(t, "")?,
+            Some(t) => self.or_report(self.timeout(t, ""), Some(DEFAULT_TIMEOUT)),
         };
-        let default_limits = self.limits(raw.limits(), "", &Limits::default())?;
+        let default_limits = self.limits(raw.limits(), "", &Limits::default());
 
         let mut reducers = BTreeMap::new();
         for (key, value) in in_file_order(raw.state.unwrap_or_default()) {
-            let reducer = value.get_ref().parse::<Reducer>().map_err(|_| {
-                let msg = format!(
-                    "state key \"{}\" has reducer \"{}\", but valid reducers are: replace, append, merge, add",
-                    key.get_ref(),
-                    value.get_ref()
-                );
-                self.err(value.span(), msg)
-            })?;
-            reducers.insert(key.into_inner(), reducer);
+            match value.get_ref().parse::<Reducer>() {
+                Ok(reducer) => {
+                    reducers.insert(key.into_inner(), reducer);
+                }
+                Err(_) => {
+                    let msg = format!(
+                        "state key \"{}\" has reducer \"{}\", but valid reducers are: replace, append, merge, add",
+                        key.get_ref(),
+                        value.get_ref()
+                    );
+                    self.problem(value.span(), msg);
+                }
+            }
         }
 
         const NO_NODES: &str = "workflow has no nodes; add at least one [nodes.NAME] table";
         let Some(raw_nodes) = raw.nodes else {
-            return Err(self.err(0..0, NO_NODES));
+            self.problem(0..0, NO_NODES);
+            return None;
         };
         if raw_nodes.get_ref().is_empty() {
-            return Err(self.err(raw_nodes.span(), NO_NODES));
+            self.problem(raw_nodes.span(), NO_NODES);
+            return None;
         }
         let raw_nodes = in_file_order(raw_nodes.into_inner());
         let names: BTreeSet<&str> = raw_nodes
             .iter()
             .map(|(k, _)| k.get_ref().as_str())
             .collect();
-        let listed = listing(&names);
-        let missing = |target: &str| target != "end" && !names.contains(target);
+        let graph = Graph {
+            listed: listing(&names),
+            names: &names,
+            start: raw.start.get_ref(),
+        };
 
         let start = &raw.start;
-        if missing(start.get_ref()) || start.get_ref() == "end" {
+        if graph.missing(start.get_ref()) || start.get_ref() == "end" {
             let msg = format!(
-                "start = \"{}\", but there is no node \"{}\" (nodes: {listed})",
+                "start = \"{}\", but there is no node \"{}\" (nodes: {})",
                 start.get_ref(),
-                start.get_ref()
+                start.get_ref(),
+                graph.listed
             );
-            return Err(self.err(start.span(), msg));
+            self.problem(start.span(), msg);
         }
 
+        let defaults = NodeDefaults {
+            retry: &default_retry,
+            timeout: default_timeout,
+            limits: &default_limits,
+        };
         let mut nodes = BTreeMap::new();
         let mut locs = BTreeMap::new();
         let mut spans: BTreeMap<String, EdgeSpans> = BTreeMap::new();
         for (key, raw_node) in &raw_nodes {
-            let name = key.get_ref();
-            if name == "end" {
-                let msg = "\"end\" cannot be a node name: edges use it to finish the run";
-                return Err(self.err(key.span(), msg));
+            let before = self.problem_count();
+            let node = self.node(key, raw_node, &graph, &defaults);
+            // Every problem found in the node's table names the node.
+            for problem in &mut self.problems.borrow_mut()[before..] {
+                problem.node = Some(key.get_ref().clone());
             }
-            if !is_node_name(name) {
-                let msg = format!(
-                    "node name \"{name}\" is invalid: use only letters, digits, '_' and '-'"
-                );
-                return Err(self.err(key.span(), msg));
+            if let Some((node, node_locs, edge_spans)) = node {
+                locs.insert(node.name.clone(), node_locs);
+                spans.insert(node.name.clone(), edge_spans);
+                nodes.insert(node.name.clone(), node);
             }
-            let header = raw_node.span();
-            let raw_node = raw_node.get_ref();
-
-            let (plugin, plugin_span) = match &raw_node.plugin {
-                None => (name.clone(), header.clone()),
-                Some(p) if is_plugin_name(p.get_ref()) => (p.get_ref().clone(), p.span()),
-                Some(p) => {
-                    let msg = format!(
-                        "node \"{name}\" has plugin = \"{}\", but a plugin name must be a plain file \
-                         stem (letters, digits, '_', '-', '.'), naming plugins/<plugin>.wasm",
-                        p.get_ref()
-                    );
-                    return Err(self.err(p.span(), msg));
-                }
-            };
-
-            let config = match &raw_node.config {
-                None => Value::Object(Map::new()),
-                Some(c) => table_to_json(c.get_ref(), "config")
-                    .map_err(|m| self.err(c.span(), format!("node \"{name}\": {m}")))?,
-            };
-
-            let mut target_spans: Vec<(String, Range<usize>)> = Vec::new();
-            let edge = match (&raw_node.next, &raw_node.routes) {
-                (None, None) => {
-                    let msg = format!(
-                        "node \"{name}\" has no edge: add next = \"<node>\" (or \"end\"), \
-                         or routes = [\"<node>\", ...] to let the node choose with goto"
-                    );
-                    return Err(self.err(header, msg));
-                }
-                (Some(next), Some(routes)) => {
-                    let later = if next.span().start > routes.span().start {
-                        next.span()
-                    } else {
-                        routes.span()
-                    };
-                    let msg = format!(
-                        "node \"{name}\" has both next and routes; pick one: next for a fixed \
-                         successor, or routes to let the node choose with goto"
-                    );
-                    return Err(self.err(later, msg));
-                }
-                (Some(next), None) => match next.get_ref() {
-                    RawNext::One(target) => {
-                        if missing(target) {
-                            let msg = format!(
-                                "node \"{name}\" has next = \"{target}\", but there is no node \"{target}\" (nodes: {listed})",
-                            );
-                            return Err(self.err(next.span(), msg));
-                        }
-                        let target = Target::from_name(target);
-                        if let Some(node) = target.node() {
-                            target_spans.push((node.to_owned(), next.span()));
-                        }
-                        Edge::Next(vec![target])
-                    }
-                    RawNext::Many(list) => {
-                        if list.is_empty() {
-                            let msg = format!(
-                                "node \"{name}\" has next = [], but it needs at least one target \
-                                 (use next = \"end\" to finish the run)"
-                            );
-                            return Err(self.err(next.span(), msg));
-                        }
-                        let mut targets: Vec<Target> = Vec::new();
-                        let mut seen: HashSet<&str> = HashSet::new();
-                        for item in list {
-                            let target = Target::from_name(item.get_ref());
-                            if !seen.insert(item.get_ref()) {
-                                let msg = format!("node \"{name}\" lists next \"{target}\" twice");
-                                return Err(self.err(item.span(), msg));
-                            }
-                            if missing(item.get_ref()) {
-                                let msg = format!(
-                                    "node \"{name}\" has next \"{0}\", but there is no node \"{0}\" (nodes: {listed})",
-                                    item.get_ref()
-                                );
-                                return Err(self.err(item.span(), msg));
-                            }
-                            if target == Target::End && list.len() > 1 {
-                                let msg = format!(
-                                    "node \"{name}\" lists \"end\" among several next nodes; \
-                                     a list runs every node in it in parallel, so it can only \
-                                     name nodes (a branch ends when its own next is \"end\")"
-                                );
-                                return Err(self.err(item.span(), msg));
-                            }
-                            if let Some(node) = target.node() {
-                                target_spans.push((node.to_owned(), item.span()));
-                            }
-                            targets.push(target);
-                        }
-                        Edge::Next(targets)
-                    }
-                },
-                (None, Some(routes)) => {
-                    if routes.get_ref().is_empty() {
-                        let msg = format!(
-                            "node \"{name}\" has routes = [], but it needs at least one route"
-                        );
-                        return Err(self.err(routes.span(), msg));
-                    }
-                    let mut targets: Vec<Target> = Vec::new();
-                    let mut seen: HashSet<&str> = HashSet::new();
-                    for route in routes.get_ref() {
-                        let target = Target::from_name(route.get_ref());
-                        if !seen.insert(route.get_ref()) {
-                            let msg = format!("node \"{name}\" lists route \"{target}\" twice");
-                            return Err(self.err(route.span(), msg));
-                        }
-                        if missing(route.get_ref()) {
-                            let msg = format!(
-                                "node \"{name}\" has route \"{0}\", but there is no node \"{0}\" (nodes: {listed})",
-                                route.get_ref()
-                            );
-                            return Err(self.err(route.span(), msg));
-                        }
-                        if let Some(node) = target.node() {
-                            target_spans.push((node.to_owned(), route.span()));
-                        }
-                        targets.push(target);
-                    }
-                    Edge::Routes(targets)
-                }
-            };
-
-            let mut after = Vec::new();
-            let mut after_spans = Vec::new();
-            if let Some(list) = &raw_node.after {
-                if list.get_ref().is_empty() {
-                    let msg = format!(
-                        "node \"{name}\" has after = [], but a join needs at least one node to \
-                         wait for (remove after for a node that runs as soon as it is reached)"
-                    );
-                    return Err(self.err(list.span(), msg));
-                }
-                if name == start.get_ref() {
-                    let msg = format!(
-                        "node \"{name}\" is the start node, so it cannot have after: the run \
-                         begins there without waiting"
-                    );
-                    return Err(self.err(list.span(), msg));
-                }
-                let mut seen: HashSet<&str> = HashSet::new();
-                for entry in list.get_ref() {
-                    let entry_name = entry.get_ref();
-                    if !seen.insert(entry_name) {
-                        let msg = format!("node \"{name}\" lists \"{entry_name}\" in after twice");
-                        return Err(self.err(entry.span(), msg));
-                    }
-                    if !names.contains(entry_name.as_str()) {
-                        let msg = format!(
-                            "node \"{name}\" lists \"{entry_name}\" in after, but there is no node \"{entry_name}\" (nodes: {listed})"
-                        );
-                        return Err(self.err(entry.span(), msg));
-                    }
-                    if entry_name == name {
-                        let msg = format!("node \"{name}\" cannot wait for itself (after)");
-                        return Err(self.err(entry.span(), msg));
-                    }
-                    after.push(entry_name.clone());
-                    after_spans.push(entry.span());
-                }
-            }
-
-            let prefix = format!("node \"{name}\": ");
-            let retry = match &raw_node.retry {
-                None => default_retry.policy,
-                Some(r) => self.retry(r, &prefix, default_retry.policy, Some(&default_retry))?,
-            };
-            let timeout = match &raw_node.timeout {
-                None => default_timeout,
-                Some(t) => self.timeout(t, &prefix)?,
-            };
-            let limits = self.limits(raw_node.limits(), &prefix, &default_limits)?;
-            let reuse = match &raw_node.reuse {
-                None => false,
-                Some(value) => self.reuse(value, &prefix)?,
-            };
-
-            let node_locs = NodeLocs {
-                header: self.loc(header),
-                plugin: self.loc(plugin_span),
-            };
-            locs.insert(name.clone(), node_locs);
-            spans.insert(
-                name.clone(),
-                EdgeSpans {
-                    targets: target_spans,
-                    after: after_spans,
-                },
-            );
-            let node = Node {
-                name: name.clone(),
-                plugin,
-                config,
-                edge,
-                retry,
-                timeout,
-                after,
-                limits,
-                reuse,
-            };
-            nodes.insert(name.clone(), node);
         }
-        self.joins(&nodes, &spans)?;
-        self.dead_joins(&nodes, start.get_ref(), &spans)?;
+        // The graph checks need every node, each valid.
+        if self.problem_count() > 0 {
+            return None;
+        }
+        self.joins(&nodes, &spans);
+        // (Reachability assumes the joins are sound.)
+        if self.problem_count() == 0 {
+            self.dead_joins(&nodes, start.get_ref(), &spans);
+        }
+        if self.problem_count() > 0 {
+            return None;
+        }
 
-        Ok(Workflow {
+        Some(Workflow {
             name: raw.name.into_inner(),
             start: raw.start.into_inner(),
             max_steps,
@@ -551,327 +432,304 @@ impl Validator<'_> {
             locs,
         })
     }
-}
 
-impl Validator<'_> {
-    /// Validates a `retry` table and lays it over `base`. `prefix` starts messages
-    /// (`node "a": `, or nothing for the workflow's table); `workflow` is the
-    /// workflow's retry when this is a node's table.
-    fn retry(
+    /// One `[nodes.NAME]` table; `None` when its name is unusable.
+    fn node(
         &self,
-        raw: &RawRetry,
-        prefix: &str,
-        base: RetryPolicy,
-        workflow: Option<&WorkflowRetry>,
-    ) -> Result<RetryPolicy, WorkflowError> {
-        let mut policy = base;
-        if let Some(attempts) = &raw.attempts {
-            let n = *attempts.get_ref();
-            if n < 1 {
+        key: &Spanned<String>,
+        raw_node: &Spanned<RawNode>,
+        graph: &Graph<'_>,
+        defaults: &NodeDefaults<'_>,
+    ) -> Option<(Node, NodeLocs, EdgeSpans)> {
+        let name = key.get_ref();
+        if name == "end" {
+            let msg = "\"end\" cannot be a node name: edges use it to finish the run";
+            self.problem(key.span(), msg);
+            return None;
+        }
+        if !is_node_name(name) {
+            let msg =
+                format!("node name \"{name}\" is invalid: use only letters, digits, '_' and '-'");
+            self.problem(key.span(), msg);
+            return None;
+        }
+        let header = raw_node.span();
+        let raw_node = raw_node.get_ref();
+
+        let (plugin, plugin_span) = match &raw_node.plugin {
+            None => (name.clone(), header.clone()),
+            Some(p) if is_plugin_name(p.get_ref()) => (p.get_ref().clone(), p.span()),
+            Some(p) => {
                 let msg = format!(
-                    "{prefix}retry.attempts must be at least 1 (it counts the first try; \
-                     1 = no retries), got {n}"
+                    "node \"{name}\" has plugin = \"{}\", but a plugin name must be a plain file \
+                     stem (letters, digits, '_', '-', '.'), naming plugins/<plugin>.wasm",
+                    p.get_ref()
                 );
-                return Err(self.err(attempts.span(), msg));
+                self.problem(p.span(), msg);
+                (name.clone(), p.span())
             }
-            policy.attempts = u32::try_from(n).map_err(|_| {
-                let msg = format!(
-                    "{prefix}retry.attempts must be at most {}, got {n}",
-                    u32::MAX
-                );
-                self.err(attempts.span(), msg)
-            })?;
-        }
-        if let Some(backoff) = &raw.backoff {
-            policy.backoff = Backoff::ALL
-                .into_iter()
-                .find(|b| b.as_str() == backoff.get_ref())
-                .ok_or_else(|| {
-                    let msg = format!(
-                        "{prefix}retry.backoff is \"{}\", but valid backoffs are: exponential, fixed",
-                        backoff.get_ref()
-                    );
-                    self.err(backoff.span(), msg)
-                })?;
-        }
-        if let Some(initial) = &raw.initial {
-            policy.initial = self.duration(initial, prefix, "retry.initial")?;
-        }
-        if let Some(max) = &raw.max {
-            policy.max = self.duration(max, prefix, "retry.max")?;
-        }
-        if let Some(jitter) = &raw.jitter {
-            let j = *jitter.get_ref();
-            if !(0.0..=1.0).contains(&j) {
-                let msg = format!(
-                    "{prefix}retry.jitter must be between 0 and 1 (the fraction by which a \
-                     delay may vary), got {j}"
-                );
-                return Err(self.err(jitter.span(), msg));
+        };
+
+        let mut config_keys = BTreeMap::new();
+        let config = match &raw_node.config {
+            None => Value::Object(Map::new()),
+            Some(c) => {
+                let mut object = Map::new();
+                for (k, v) in c.get_ref() {
+                    config_keys.insert(k.get_ref().clone(), self.loc(k.span().start..v.span().end));
+                    match to_json(v.get_ref(), &format!("config.{}", k.get_ref())) {
+                        Ok(value) => {
+                            object.insert(k.get_ref().clone(), value);
+                        }
+                        Err(m) => self.problem(c.span(), format!("node \"{name}\": {m}")),
+                    }
+                }
+                Value::Object(object)
             }
-            policy.jitter = j;
-        }
-        if policy.initial > policy.max {
-            // Point at the key of this table that makes them conflict (the later one
-            // in the file when it sets both).
-            // (One of them is set: `base` always has initial <= max.)
-            let span = (raw.initial.iter().chain(&raw.max))
-                .map(Spanned::span)
-                .max_by_key(|span| span.start)
-                .unwrap_or(0..0);
-            let origin = |set_here: bool, set_by_workflow: bool| match (set_here, workflow) {
-                (true, _) => "",
-                (false, Some(_)) if set_by_workflow => ", from the workflow's retry",
-                (false, _) => ", the default",
-            };
+        };
+
+        let (edge, target_spans) = self.edge(name, header.clone(), raw_node, graph);
+        let (after, after_spans) = self.after(name, raw_node, graph);
+
+        let prefix = format!("node \"{name}\": ");
+        let retry = match &raw_node.retry {
+            None => defaults.retry.policy,
+            Some(r) => self.retry(r, &prefix, defaults.retry.policy, Some(defaults.retry)),
+        };
+        let timeout = match &raw_node.timeout {
+            None => defaults.timeout,
+            Some(t) => self.or_report(self.timeout(t, &prefix), defaults.timeout),
+        };
+        let limits = self.limits(raw_node.limits(), &prefix, defaults.limits);
+        let reuse = match &raw_node.reuse {
+            None => false,
+            Some(value) => self.or_report(self.reuse(value, &prefix), false),
+        };
+
+        let node_locs = NodeLocs {
+            header: self.loc(header),
+            plugin: self.loc(plugin_span),
+            config: raw_node.config.as_ref().map(|c| self.loc(c.span())),
+            config_keys,
+        };
+        let edge_spans = EdgeSpans {
+            targets: target_spans,
+            after: after_spans,
+        };
+        let node = Node {
+            name: name.clone(),
+            plugin,
+            config,
+            edge,
+            retry,
+            timeout,
+            after,
+            limits,
+            reuse,
+        };
+        Some((node, node_locs, edge_spans))
+    }
+
+    /// A node's `next` or `routes`, and where each target that names a node
+    /// is written. Every target that is wrong is reported, and left out.
+    fn edge(
+        &self,
+        name: &str,
+        header: Range<usize>,
+        raw_node: &RawNode,
+        graph: &Graph<'_>,
+    ) -> (Edge, Vec<(String, Range<usize>)>) {
+        let mut target_spans: Vec<(String, Range<usize>)> = Vec::new();
+        let listed = &graph.listed;
+        let edge = match (&raw_node.next, &raw_node.routes) {
+            (None, None) => {
+                let msg = format!(
+                    "node \"{name}\" has no edge: add next = \"<node>\" (or \"end\"), \
+                     or routes = [\"<node>\", ...] to let the node choose with goto"
+                );
+                self.problem(header, msg);
+                Edge::Next(vec![Target::End])
+            }
+            (Some(next), Some(routes)) => {
+                let later = if next.span().start > routes.span().start {
+                    next.span()
+                } else {
+                    routes.span()
+                };
+                let msg = format!(
+                    "node \"{name}\" has both next and routes; pick one: next for a fixed \
+                     successor, or routes to let the node choose with goto"
+                );
+                self.problem(later, msg);
+                Edge::Next(vec![Target::End])
+            }
+            (Some(next), None) => match next.get_ref() {
+                RawNext::One(target) => {
+                    if graph.missing(target) {
+                        let msg = format!(
+                            "node \"{name}\" has next = \"{target}\", but there is no node \"{target}\" (nodes: {listed})",
+                        );
+                        self.problem(next.span(), msg);
+                    }
+                    let target = Target::from_name(target);
+                    if let Some(node) = target.node() {
+                        target_spans.push((node.to_owned(), next.span()));
+                    }
+                    Edge::Next(vec![target])
+                }
+                RawNext::Many(list) => {
+                    if list.is_empty() {
+                        let msg = format!(
+                            "node \"{name}\" has next = [], but it needs at least one target \
+                             (use next = \"end\" to finish the run)"
+                        );
+                        self.problem(next.span(), msg);
+                    }
+                    let mut targets: Vec<Target> = Vec::new();
+                    let mut seen: HashSet<&str> = HashSet::new();
+                    for item in list {
+                        let target = Target::from_name(item.get_ref());
+                        if !seen.insert(item.get_ref()) {
+                            let msg = format!("node \"{name}\" lists next \"{target}\" twice");
+                            self.problem(item.span(), msg);
+                            continue;
+                        }
+                        if graph.missing(item.get_ref()) {
+                            let msg = format!(
+                                "node \"{name}\" has next \"{0}\", but there is no node \"{0}\" (nodes: {listed})",
+                                item.get_ref()
+                            );
+                            self.problem(item.span(), msg);
+                            continue;
+                        }
+                        if target == Target::End && list.len() > 1 {
+                            let msg = format!(
+                                "node \"{name}\" lists \"end\" among several next nodes; \
+                                 a list runs every node in it in parallel, so it can only \
+                                 name nodes (a branch ends when its own next is \"end\")"
+                            );
+                            self.problem(item.span(), msg);
+                            continue;
+                        }
+                        if let Some(node) = target.node() {
+                            target_spans.push((node.to_owned(), item.span()));
+                        }
+                        targets.push(target);
+                    }
+                    Edge::Next(targets)
+                }
+            },
+            (None, Some(routes)) => {
+                if routes.get_ref().is_empty() {
+                    let msg =
+                        format!("node \"{name}\" has routes = [], but it needs at least one route");
+                    self.problem(routes.span(), msg);
+                }
+                let mut targets: Vec<Target> = Vec::new();
+                let mut seen: HashSet<&str> = HashSet::new();
+                for route in routes.get_ref() {
+                    let target = Target::from_name(route.get_ref());
+                    if !seen.insert(route.get_ref()) {
+                        let msg = format!("node \"{name}\" lists route \"{target}\" twice");
+                        self.problem(route.span(), msg);
+                        continue;
+                    }
+                    if graph.missing(route.get_ref()) {
+                        let msg = format!(
+                            "node \"{name}\" has route \"{0}\", but there is no node \"{0}\" (nodes: {listed})",
+                            route.get_ref()
+                        );
+                        self.problem(route.span(), msg);
+                        continue;
+                    }
+                    if let Some(node) = target.node() {
+                        target_spans.push((node.to_owned(), route.span()));
+                    }
+                    targets.push(target);
+                }
+                Edge::Routes(targets)
+            }
+        };
+        (edge, target_spans)
+    }
+
+    /// A node's `after` list (a join), and where each entry is written.
+    fn after(
+        &self,
+        name: &str,
+        raw_node: &RawNode,
+        graph: &Graph<'_>,
+    ) -> (Vec<String>, Vec<Range<usize>>) {
+        let mut after = Vec::new();
+        let mut after_spans = Vec::new();
+        let Some(list) = &raw_node.after else {
+            return (after, after_spans);
+        };
+        if list.get_ref().is_empty() {
             let msg = format!(
-                "{prefix}retry.initial ({}{}) must not be longer than retry.max ({}{})",
-                format_duration(policy.initial),
-                origin(
-                    raw.initial.is_some(),
-                    workflow.is_some_and(|w| w.sets_initial)
-                ),
-                format_duration(policy.max),
-                origin(raw.max.is_some(), workflow.is_some_and(|w| w.sets_max)),
+                "node \"{name}\" has after = [], but a join needs at least one node to \
+                 wait for (remove after for a node that runs as soon as it is reached)"
             );
-            return Err(self.err(span, msg));
+            self.problem(list.span(), msg);
+            return (after, after_spans);
         }
-        Ok(policy)
-    }
-
-    /// A `timeout` value: a duration longer than zero, or `"none"` (no limit:
-    /// `None`).
-    fn timeout(
-        &self,
-        raw: &Spanned<DurationText>,
-        prefix: &str,
-    ) -> Result<Option<Duration>, WorkflowError> {
-        if raw.get_ref().0 == "none" {
-            return Ok(None);
+        if name == graph.start {
+            let msg = format!(
+                "node \"{name}\" is the start node, so it cannot have after: the run \
+                 begins there without waiting"
+            );
+            self.problem(list.span(), msg);
+            return (after, after_spans);
         }
-        let timeout = self.duration(raw, prefix, "timeout")?;
-        if timeout.is_zero() {
-            let msg = format!("{prefix}timeout must be longer than 0 (\"none\" for no limit)");
-            return Err(self.err(raw.span(), msg));
-        }
-        Ok(Some(timeout))
-    }
-
-    /// A node's `reuse` value: a boolean.
-    fn reuse(&self, raw: &Spanned<toml::Value>, prefix: &str) -> Result<bool, WorkflowError> {
-        match raw.get_ref() {
-            toml::Value::Boolean(reuse) => Ok(*reuse),
-            other => {
+        let mut seen: HashSet<&str> = HashSet::new();
+        for entry in list.get_ref() {
+            let entry_name = entry.get_ref();
+            if !seen.insert(entry_name) {
+                let msg = format!("node \"{name}\" lists \"{entry_name}\" in after twice");
+                self.problem(entry.span(), msg);
+                continue;
+            }
+            if !graph.names.contains(entry_name.as_str()) {
                 let msg = format!(
-                    "{prefix}reuse must be true or false (true keeps the node's instance warm \
-                     between calls), got {other}"
+                    "node \"{name}\" lists \"{entry_name}\" in after, but there is no node \"{entry_name}\" (nodes: {})",
+                    graph.listed
                 );
-                Err(self.err(raw.span(), msg))
+                self.problem(entry.span(), msg);
+                continue;
             }
-        }
-    }
-
-    /// Validates the limit keys of the top level or of a node and lays them over
-    /// `base`, key by key. `prefix` starts messages, as for [`Self::retry`].
-    fn limits(
-        &self,
-        raw: RawLimits<'_>,
-        prefix: &str,
-        base: &Limits,
-    ) -> Result<Limits, WorkflowError> {
-        let mut limits = base.clone();
-        if let Some(memory) = raw.memory {
-            limits.memory = self.size(memory, prefix, "memory")?;
-            if !(Limits::MIN_MEMORY..=Limits::MAX_MEMORY).contains(&limits.memory) {
-                let msg = format!(
-                    "{prefix}memory must be between {} and {}, got {}",
-                    format_size(Limits::MIN_MEMORY),
-                    format_size(Limits::MAX_MEMORY),
-                    format_size(limits.memory)
-                );
-                return Err(self.err(memory.span(), msg));
+            if entry_name == name {
+                let msg = format!("node \"{name}\" cannot wait for itself (after)");
+                self.problem(entry.span(), msg);
+                continue;
             }
+            after.push(entry_name.clone());
+            after_spans.push(entry.span());
         }
-        if let Some(fuel) = raw.fuel {
-            let n = *fuel.get_ref();
-            let fuel_value = u64::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
-                let msg = format!(
-                    "{prefix}fuel must be at least 1 (the instructions one call may run; \
-                     remove it for no limit), got {n}"
-                );
-                self.err(fuel.span(), msg)
-            })?;
-            limits.fuel = Some(fuel_value);
-        }
-        if let Some(max_state) = raw.max_state {
-            limits.max_state = self.size(max_state, prefix, "max_state")?;
-            if limits.max_state < Limits::MIN_MAX_STATE {
-                let msg = format!(
-                    "{prefix}max_state must be at least {}, got {}",
-                    format_size(Limits::MIN_MAX_STATE),
-                    format_size(limits.max_state)
-                );
-                return Err(self.err(max_state.span(), msg));
-            }
-        }
-        if let Some(max_log) = raw.max_log {
-            if let Some(lines) = &max_log.lines {
-                let n = *lines.get_ref();
-                limits.max_log.lines = u64::try_from(n).map_err(|_| {
-                    let msg = format!(
-                        "{prefix}max_log.lines must be 0 or more (the log lines one call \
-                         keeps), got {n}"
-                    );
-                    self.err(lines.span(), msg)
-                })?;
-            }
-            if let Some(bytes) = &max_log.bytes {
-                limits.max_log.bytes = self.size(bytes, prefix, "max_log.bytes")?;
-            }
-        }
-        if let Some(entries) = raw.allow_http {
-            let mut grants: Vec<HttpGrant> = Vec::new();
-            for entry in entries {
-                let grant = HttpGrant::parse(entry.get_ref())
-                    .map_err(|m| self.err(entry.span(), format!("{prefix}{m}")))?;
-                if grants.contains(&grant) {
-                    let msg = format!("{prefix}allow_http lists \"{grant}\" twice");
-                    return Err(self.err(entry.span(), msg));
-                }
-                grants.push(grant);
-            }
-            limits.allow_http = grants;
-        }
-        Ok(limits)
-    }
-
-    /// A size value in bytes (bounds are the caller's).
-    fn size(
-        &self,
-        raw: &Spanned<SizeValue>,
-        prefix: &str,
-        key: &str,
-    ) -> Result<u64, WorkflowError> {
-        match raw.get_ref() {
-            SizeValue::Text(text) => {
-                parse_size(text).map_err(|m| self.err(raw.span(), format!("{prefix}{key}: {m}")))
-            }
-            SizeValue::Bytes(n) => u64::try_from(*n).map_err(|_| {
-                let msg = format!("{prefix}{key}: invalid size {n}: a size cannot be negative");
-                self.err(raw.span(), msg)
-            }),
-        }
-    }
-
-    fn duration(
-        &self,
-        raw: &Spanned<DurationText>,
-        prefix: &str,
-        key: &str,
-    ) -> Result<Duration, WorkflowError> {
-        parse_duration(&raw.get_ref().0)
-            .map_err(|m| self.err(raw.span(), format!("{prefix}{key}: {m}")))
-    }
-
-    /// A join node (one with `after`) is reached exactly through its `after` list:
-    /// each node listed has an edge to it, and no other node does. Reports the first
-    /// violation in the file.
-    fn joins(
-        &self,
-        nodes: &BTreeMap<String, Node>,
-        spans: &BTreeMap<String, EdgeSpans>,
-    ) -> Result<(), WorkflowError> {
-        // Every edge between two nodes, and each join's after list, as sets: the
-        // checks below are one lookup each, however many edges a node has.
-        let edges: HashSet<(&str, &str)> = spans
-            .iter()
-            .flat_map(|(from, s)| {
-                s.targets
-                    .iter()
-                    .map(move |(to, _)| (from.as_str(), to.as_str()))
-            })
-            .collect();
-        let afters: HashMap<&str, HashSet<&str>> = nodes
-            .iter()
-            .filter(|(_, node)| !node.after.is_empty())
-            .map(|(name, node)| {
-                (
-                    name.as_str(),
-                    node.after.iter().map(String::as_str).collect(),
-                )
-            })
-            .collect();
-        let mut problems: Vec<(Range<usize>, String)> = Vec::new();
-        for (name, node) in nodes {
-            for (waited, span) in node.after.iter().zip(&spans[name].after) {
-                if !edges.contains(&(waited.as_str(), name.as_str())) {
-                    let msg = format!(
-                        "node \"{name}\" lists \"{waited}\" in after, but \"{waited}\" has no edge \
-                         to \"{name}\"; add \"{name}\" to the next or routes of \"{waited}\""
-                    );
-                    problems.push((span.clone(), msg));
-                }
-            }
-            for (target, span) in &spans[name].targets {
-                let join = &nodes[target];
-                if afters
-                    .get(target.as_str())
-                    .is_some_and(|after| !after.contains(name.as_str()))
-                {
-                    let msg = format!(
-                        "node \"{name}\" has an edge to \"{target}\", but \"{target}\" is a join \
-                         reached only from the nodes in its after ({}); add \"{name}\" to that \
-                         list, or remove this edge",
-                        quoted(&join.after)
-                    );
-                    problems.push((span.clone(), msg));
-                }
-            }
-        }
-        match problems.into_iter().min_by_key(|(span, _)| span.start) {
-            Some((span, msg)) => Err(self.err(span, msg)),
-            None => Ok(()),
-        }
+        (after, after_spans)
     }
 }
 
-impl Validator<'_> {
-    /// A join that some run can reach the edge into, but that waits for a node no
-    /// run can reach, would never run: the run would complete without it. Reports
-    /// the first such `after` entry in the file.
-    fn dead_joins(
-        &self,
-        nodes: &BTreeMap<String, Node>,
-        start: &str,
-        spans: &BTreeMap<String, EdgeSpans>,
-    ) -> Result<(), WorkflowError> {
-        let reached = super::route::reachable(nodes, start);
-        let mut problems: Vec<(Range<usize>, String)> = Vec::new();
-        for (name, node) in nodes {
-            if node.after.is_empty() || reached.contains(name.as_str()) {
-                continue;
-            }
-            let waited = || node.after.iter().zip(&spans[name].after);
-            // A join none of whose nodes can run is merely unreachable (a warning),
-            // like the rest of a part of the graph that nothing leads to.
-            if !waited().any(|(w, _)| reached.contains(w.as_str())) {
-                continue;
-            }
-            if let Some((never, span)) = waited().find(|(w, _)| !reached.contains(w.as_str())) {
-                let msg = format!(
-                    "node \"{name}\" waits for \"{never}\" (after), but \"{never}\" can never run \
-                     (no path from start \"{start}\" reaches it), so \"{name}\" would never run and \
-                     the run would end without it; remove \"{never}\" from after, or add an edge \
-                     that reaches \"{never}\""
-                );
-                problems.push((span.clone(), msg));
-            }
-        }
-        match problems.into_iter().min_by_key(|(span, _)| span.start) {
-            Some((span, msg)) => Err(self.err(span, msg)),
-            None => Ok(()),
-        }
+/// The node names of a file, for the edge checks.
+struct Graph<'a> {
+    names: &'a BTreeSet<&'a str>,
+    /// The names for messages ([`listing`]).
+    listed: String,
+    /// The `start` key's value, as written.
+    start: &'a str,
+}
+
+impl Graph<'_> {
+    /// An edge target that is neither `end` nor a node.
+    fn missing(&self, target: &str) -> bool {
+        target != "end" && !self.names.contains(target)
     }
+}
+
+/// What a node's keys are laid over: the workflow's keys, or the defaults.
+struct NodeDefaults<'a> {
+    retry: &'a WorkflowRetry,
+    timeout: Option<Duration>,
+    limits: &'a Limits,
 }
 
 /// The node names for a message, sorted: the first few, and how many more.

@@ -1380,3 +1380,79 @@ fn large_workflows_validate_in_linear_time() {
     );
     assert_eq!(next.len(), n);
 }
+
+/// `parse_all` reports every problem, each naming its node, in the order
+/// checked; `parse` reports the first of them.
+#[test]
+fn parse_all_reports_every_problem_and_parse_the_first() {
+    let text = r#"name = ""
+start = "a"
+max_steps = 0
+
+[nodes.a]
+plugin = "counter"
+retry = { attempts = 0, backoff = "slow" }
+timeout = "soon"
+next = ["b", "nowhere", "b"]
+
+[nodes.b]
+plugin = "counter"
+memory = "1KiB"
+routes = []
+"#;
+    let problems = Workflow::parse_all("wf.toml", text).unwrap_err();
+    let found: Vec<(Option<&str>, String)> = problems
+        .iter()
+        .map(|p| (p.node.as_deref(), p.headline()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (None, "wf.toml:1:8: name must not be empty".to_string()),
+            (
+                None,
+                "wf.toml:3:13: max_steps must be at least 1 (it bounds the steps of a run), got 0"
+                    .to_string()
+            ),
+            (
+                Some("a"),
+                "wf.toml:9:14: node \"a\" has next \"nowhere\", but there is no node \"nowhere\" \
+                 (nodes: a, b)"
+                    .to_string()
+            ),
+            (
+                Some("a"),
+                "wf.toml:9:25: node \"a\" lists next \"b\" twice".to_string()
+            ),
+            (
+                Some("a"),
+                "wf.toml:7:22: node \"a\": retry.attempts must be at least 1 (it counts the \
+                 first try; 1 = no retries), got 0"
+                    .to_string()
+            ),
+            (
+                Some("a"),
+                "wf.toml:7:35: node \"a\": retry.backoff is \"slow\", but valid backoffs are: \
+                 exponential, fixed"
+                    .to_string()
+            ),
+            (
+                Some("a"),
+                "wf.toml:8:11: node \"a\": timeout: invalid duration \"soon\": use a number \
+                 and a unit (ms, s, m, h, d), e.g. \"30s\" or \"1m30s\""
+                    .to_string()
+            ),
+            (
+                Some("b"),
+                "wf.toml:14:10: node \"b\" has routes = [], but it needs at least one route"
+                    .to_string()
+            ),
+            (
+                Some("b"),
+                "wf.toml:13:10: node \"b\": memory must be between 1MiB and 4GiB, got 1KiB"
+                    .to_string()
+            ),
+        ]
+    );
+    assert_eq!(error(text), found[0].1);
+}
