@@ -454,7 +454,7 @@ fn a_config_the_node_cannot_read_is_not_quoted_back() {
 
 /// A copy of the `describer` guest whose `describe()` does as `mode` says
 /// (see its `MODE` marker), as plugin `name`.
-fn describer(env: &Env, name: &str, mode: &str) {
+pub fn describer(env: &Env, name: &str, mode: &str) {
     let mut bytes = std::fs::read(guest("describer")).unwrap();
     let marker = b"describe-mode:ok________";
     let at = bytes

@@ -29,3 +29,4 @@ mod resources;
 mod reuse;
 mod storage;
 mod untrusted;
+mod validate;

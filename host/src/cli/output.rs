@@ -265,6 +265,15 @@ pub fn progress(enabled: bool) -> Option<Observer> {
                 }
             }
         }
+        Event::Started {
+            thread,
+            workflow_path,
+        } => eprintln!("thread {}: running {}", safe(thread), safe(workflow_path)),
+        Event::Resuming { thread, step, was } => eprintln!(
+            "thread {}: resuming at step {step} ({} committed, was {was})",
+            safe(thread),
+            super::run::plural(step.saturating_sub(1), "step"),
+        ),
         Event::Waiting { thread, until_ms } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

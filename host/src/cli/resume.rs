@@ -1,9 +1,12 @@
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 
-use super::run::{Cap, finish, parse_json, plural};
+use super::run::{Cap, Ending, finish, parse_json, plural};
 use super::{EXIT_CODES, Global, output};
+use crate::runtime::Event;
 use crate::store::RunStatus;
 
 /// Continue a run in the foreground from its last checkpoint.
@@ -55,8 +58,19 @@ pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode>
         }
         None => None,
     };
-    if let Some(observer) = output::progress(!args.quiet) {
-        runtime = runtime.with_observer(observer);
+    // Refused before anything changes or is announced; `Event::Resuming`
+    // says "resuming" once the run is taken over.
+    let before = runtime.resumable(&args.thread, input.as_ref()).await?;
+    // Whether a step was tried (committed, or set back) in this process.
+    let ran = Arc::new(AtomicBool::new(false));
+    if let Some(progress) = output::progress(!args.quiet) {
+        let ran = ran.clone();
+        runtime = runtime.with_observer(Arc::new(move |event: &Event| {
+            if matches!(event, Event::Committed { .. } | Event::Setback { .. }) {
+                ran.store(true, Ordering::Relaxed);
+            }
+            progress(event);
+        }));
     }
     if args.upgrade {
         let report = runtime.upgrade(&args.thread).await?;
@@ -64,18 +78,9 @@ pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode>
             print_upgrade(&report);
         }
     }
-    let before = runtime.load(&args.thread).await?;
-    if !args.quiet && !matches!(before.status, RunStatus::Completed | RunStatus::Cancelled) {
-        eprintln!(
-            "thread {}: resuming at step {} ({} committed, was {})",
-            output::safe(&before.thread),
-            before.step + 1,
-            plural(before.step, "step"),
-            before.status
-        );
-    }
     let run = runtime.resume(&args.thread, input, args.wait).await?;
-    if !args.quiet && run.step == before.step && run.status == before.status {
+    let tried = ran.load(Ordering::Relaxed);
+    if !args.quiet && !tried && run.step == before.step && run.status == before.status {
         eprintln!(
             "thread {}: nothing ran ({} committed, still {})",
             output::safe(&run.thread),
@@ -83,7 +88,9 @@ pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode>
             run.status
         );
     }
-    Ok(finish(&run, args.json))
+    let again = before.status == RunStatus::Failed && run.step == before.step;
+    let ending = Ending::of(&runtime, &run, again).await;
+    Ok(finish(&run, args.json, &ending))
 }
 
 fn print_upgrade(report: &crate::runtime::UpgradeReport) {

@@ -58,17 +58,11 @@ pub async fn main(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(observer) = output::progress(!args.quiet) {
         runtime = runtime.with_observer(observer);
     }
-    // Validate before announcing the thread, so a bad file prints only its error.
-    runtime.validate(&start.workflow_path, &start.workflow_text)?;
-    if !args.quiet {
-        eprintln!(
-            "thread {}: running {}",
-            output::safe(&start.thread),
-            output::safe(&start.workflow_path)
-        );
-    }
+    // The run announces itself (`Event::Started`) once it exists: a bad file
+    // or config prints only its error.
     let run = runtime.start(start, args.wait).await?;
-    Ok(finish(&run, args.json))
+    let ending = Ending::of(&runtime, &run, false).await;
+    Ok(finish(&run, args.json, &ending))
 }
 
 /// Read the workflow file and the input, and pick the thread id.
@@ -98,8 +92,59 @@ pub fn start_request(
     })
 }
 
+/// What `run` and `resume` know beyond the run's record, for the lines they
+/// print when it failed.
+#[derive(Debug, Default)]
+pub struct Ending {
+    /// `resume` replayed the step the run had failed at, and it failed again.
+    pub again: bool,
+    /// What the run is pinned to that the files no longer match (see
+    /// [`crate::runtime::Runtime::changed_since_pinned`]).
+    pub changed: Vec<String>,
+}
+
+impl Ending {
+    /// For `run` as `runtime` drove it; `again` as for [`Ending::again`].
+    /// Only a failed run looks at the files.
+    pub async fn of<S: crate::store::CheckpointStore>(
+        runtime: &crate::runtime::Runtime<S>,
+        run: &RunRecord,
+        again: bool,
+    ) -> Ending {
+        if run.status != RunStatus::Failed {
+            return Ending::default();
+        }
+        Ending {
+            again,
+            changed: runtime.changed_since_pinned(run).await,
+        }
+    }
+}
+
+/// The way on for a failed run: the command that replays the failed node, and
+/// when the fix is in what the run is pinned to (its workflow text: fuel,
+/// memory, timeout, max_state, config, routes; or a plugin's bytes), the
+/// command that takes the fix.
+pub fn failed_hint(thread: &str, changed: &[String]) -> String {
+    let word = output::shell_word(thread);
+    if changed.is_empty() {
+        return format!(
+            "fix the cause, then `savepoint resume {word}` replays from the failed node; a run \
+             keeps the workflow text and plugin versions it started with, so when the fix is \
+             in the workflow file (fuel, memory, timeout, config, routes, ...) or a plugin, \
+             use `savepoint resume {word} --upgrade`"
+        );
+    }
+    format!(
+        "{} changed since the run started, and a plain resume keeps the versions the run \
+         started with: `savepoint resume {word} --upgrade` moves it to the files as they are \
+         now and replays from the failed node",
+        output::safe(&changed.join(" and "))
+    )
+}
+
 /// Print the outcome of a run that `run` or `resume` drove, and pick the exit code.
-pub fn finish(run: &RunRecord, json: bool) -> ExitCode {
+pub fn finish(run: &RunRecord, json: bool, ending: &Ending) -> ExitCode {
     let thread = output::safe(&run.thread);
     if json {
         output::print_json(&crate::view::status(run));
@@ -139,17 +184,16 @@ pub fn finish(run: &RunRecord, json: bool) -> ExitCode {
             RunStatus::Cancelled => eprintln!("thread {thread}: cancelled"),
             _ => {
                 eprintln!(
-                    "thread {thread}: {} at step {} ({} committed)",
+                    "thread {thread}: {}{} at step {} ({} committed)",
                     run.status,
+                    if ending.again { " again" } else { "" },
                     run.step + 1,
                     plural(run.step, "step")
                 );
                 if let Some(error) = &run.error {
                     eprintln!("error: {}", output::safe_lines(error));
                 }
-                eprintln!(
-                    "fix the cause, then `savepoint resume {thread}` replays from the failed node"
-                );
+                eprintln!("{}", failed_hint(&run.thread, &ending.changed));
             }
         }
     }

@@ -16,7 +16,8 @@
 //! budget of all live instances together), `sandbox` (what a call
 //! may touch), `http` (the `allow_http` gate), `bindings` (the WIT types),
 //! `output` (every string a guest returns: secrets redacted, length bounded), `lease`
-//! (the local deadline of the lease a call runs under, and its fencing epoch).
+//! (the local deadline of the lease a call runs under, and its fencing epoch), `schema`
+//! (a node's config checked against the JSON Schema its `describe()` declares).
 
 mod bindings;
 mod budget;
@@ -30,6 +31,7 @@ mod load;
 mod output;
 mod pool;
 mod sandbox;
+mod schema;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -52,6 +54,7 @@ pub use lease::Lease;
 pub(crate) use load::at_most;
 pub use load::{COMPILES, LOADS, PluginHost, PluginLoad};
 pub use output::{MESSAGE_LIMIT, REDACTED, Secrets};
+pub use schema::{BadSchema, ConfigProblem};
 
 /// A loaded component that implements the node world, ready to instantiate.
 #[derive(Clone)]

@@ -272,6 +272,10 @@ impl<S: CheckpointStore> Runtime<S> {
     ) -> Result<RunRecord, RuntimeError> {
         let workflow = self.validate(&start.workflow_path, &start.workflow_text)?;
         let plugins = self.pin_plugins(&workflow, false).await?;
+        // Before the run exists: a config its plugin's schema refuses is the
+        // workflow file's error, not a failure of the run at that node.
+        self.check_configs(&workflow, &start.workflow_path, &plugins)
+            .await?;
         let new_run = |plugins| NewRun {
             thread: start.thread.clone(),
             workflow_name: workflow.name.clone(),
@@ -304,6 +308,10 @@ impl<S: CheckpointStore> Runtime<S> {
         let thread = start.thread.clone();
         let asked = Instant::now();
         let run = self.create_leased(start, true).await?;
+        self.emit(Event::Started {
+            thread: thread.clone(),
+            workflow_path: run.workflow_path.clone(),
+        });
         let lease = self.held_lease(run.lease_epoch, asked);
         self.drive_foreground(&thread, false, follow, Some(run), lease)
             .await
@@ -319,8 +327,7 @@ impl<S: CheckpointStore> Runtime<S> {
         input: Option<Value>,
         follow: bool,
     ) -> Result<RunRecord, RuntimeError> {
-        let run = self.load(thread).await?;
-        self.check_resume(&run, input.as_ref())?;
+        let run = self.resumable(thread, input.as_ref()).await?;
         let status = run.status;
         let (_, lease) = self.claim(thread).await?;
         if input.is_some() || status == RunStatus::Failed {
@@ -333,8 +340,25 @@ impl<S: CheckpointStore> Runtime<S> {
                 return Err(e.into());
             }
         }
+        self.emit(Event::Resuming {
+            thread: thread.to_string(),
+            step: run.step + 1,
+            was: status,
+        });
         self.drive_foreground(thread, true, follow, None, lease)
             .await
+    }
+
+    /// The run, if [`Runtime::resume`] (with `input`) would accept it now;
+    /// else the error that says why not and what to do instead.
+    pub async fn resumable(
+        &self,
+        thread: &str,
+        input: Option<&Value>,
+    ) -> Result<RunRecord, RuntimeError> {
+        let run = self.load(thread).await?;
+        self.check_resume(&run, input)?;
+        Ok(run)
     }
 
     /// Mark a run for a daemon to continue (the API's resume): nothing runs

@@ -21,6 +21,7 @@
 //! types.
 
 mod backend;
+mod check;
 pub mod daemon;
 mod drive;
 mod error;
@@ -43,6 +44,7 @@ use crate::plugin::{Lease, Plugin, PluginHost, PluginLoad};
 use crate::store::{CheckpointStore, Clock, RunRecord, RunStatus, Setback, StoreError};
 use crate::workflow::Workflow;
 
+pub use check::{MissingSecrets, Report, check_workflow};
 pub use error::RuntimeError;
 pub use pins::{UpgradeProblem, UpgradeReport};
 pub use step::humanize;
@@ -83,6 +85,20 @@ pub enum Event {
     },
     /// The run is parked until a time, and this process waits for it.
     Waiting { thread: String, until_ms: i64 },
+    /// `run` created the run (everything checked before its first node
+    /// passed), and goes on with its first step.
+    Started {
+        thread: String,
+        workflow_path: String,
+    },
+    /// `resume` took the run over and goes on with step `step` (it had
+    /// `step - 1` committed, and status `was`): sent once the resume is
+    /// accepted, never before a refusal.
+    Resuming {
+        thread: String,
+        step: u64,
+        was: RunStatus,
+    },
 }
 
 /// Receives [`Event`]s as they happen.

@@ -21,6 +21,9 @@ pub enum UpgradeProblem {
     NodeGone { node: String, workflow: String },
     /// A plugin of the new workflow cannot be used.
     PluginUnusable { plugin: String, reason: String },
+    /// A node's config in the new workflow breaks its plugin's schema (the
+    /// problem, located in the workflow file).
+    Config(String),
 }
 
 impl std::fmt::Display for UpgradeProblem {
@@ -33,6 +36,7 @@ impl std::fmt::Display for UpgradeProblem {
             UpgradeProblem::PluginUnusable { plugin, reason } => {
                 write!(f, "plugin \"{plugin}\" cannot be used: {reason}")
             }
+            UpgradeProblem::Config(problem) => f.write_str(problem),
         }
     }
 }
@@ -262,7 +266,11 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 
     /// Version `digest` of plugin `name`, loading it on first use.
-    async fn pinned_plugin(&self, name: &str, digest: &str) -> Result<Arc<Plugin>, String> {
+    pub(super) async fn pinned_plugin(
+        &self,
+        name: &str,
+        digest: &str,
+    ) -> Result<Arc<Plugin>, String> {
         let slot = self
             .pinned
             .lock()
@@ -317,6 +325,9 @@ impl<S: CheckpointStore> Runtime<S> {
                 });
             }
         }
+        for problem in self.config_errors(&workflow, path, &plugins).await {
+            problems.push(UpgradeProblem::Config(problem.headline()));
+        }
         if !problems.is_empty() {
             return Err(RuntimeError::UpgradeRefused {
                 thread: thread.to_string(),
@@ -343,6 +354,46 @@ impl<S: CheckpointStore> Runtime<S> {
             workflow: (run.workflow_digest, workflow_digest),
             plugins: changed,
         })
+    }
+
+    /// What the run is pinned to that the files no longer match: `the
+    /// workflow file FILE` when its text changed since the run started (or
+    /// was last upgraded), `plugin NAME` for each plugin file that holds
+    /// another version now. A plain `resume` ignores these changes; `resume
+    /// --upgrade` takes them. Nothing is stored; a file that cannot be read
+    /// is left out.
+    pub async fn changed_since_pinned(&self, run: &RunRecord) -> Vec<String> {
+        let mut changed = Vec::new();
+        let path = &run.workflow_path;
+        if let Ok(text) = tokio::fs::read(path).await
+            && crate::plugin::digest(&text) != run.workflow_digest
+        {
+            changed.push(format!("the workflow file {path}"));
+        }
+        for (name, pinned) in &run.plugins {
+            let path = self.plugins_dir.join(format!("{name}.wasm"));
+            let known = match stamp(&path).await {
+                Ok(now) => self
+                    .files
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&path)
+                    .filter(|(seen, _)| *seen == now)
+                    .map(|(_, digest)| digest.clone()),
+                Err(_) => continue,
+            };
+            let current = match known {
+                Some(digest) => digest,
+                None => match self.plugins.read_component(&path).await {
+                    Ok(bytes) => crate::plugin::digest(&bytes),
+                    Err(_) => continue,
+                },
+            };
+            if &current != pinned {
+                changed.push(format!("plugin {name}"));
+            }
+        }
+        changed
     }
 
     /// Load version `digest` of plugin `name`; a failure is not kept (the

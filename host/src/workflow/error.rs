@@ -33,21 +33,35 @@ pub struct WorkflowError {
     pub node: Option<String>,
     /// The value the problem is about (`config.greeting`), when it is one value's.
     pub field: Option<String>,
-    source_line: String,
-    width: usize,
+    /// The line quoted, and the width of the caret under the span (boxed: the
+    /// error is the `Err` of every parse, and stays small).
+    excerpt: Box<(String, usize)>,
 }
 
 impl WorkflowError {
     /// The error as one entry of a `problems` list (`validate --json`, and the details
-    /// of an `invalid` error): `{"message", "file", "line", "column", "severity"}`.
+    /// of an `invalid` error): `{"message", "file", "line", "column", "node"?, "field"?,
+    /// "severity": "error"}`.
     pub fn problem(&self) -> Value {
-        serde_json::json!({
+        self.problem_of("error")
+    }
+
+    /// As [`WorkflowError::problem`], with `severity` (`error` or `warning`).
+    pub fn problem_of(&self, severity: &str) -> Value {
+        let mut entry = serde_json::json!({
             "message": self.message,
             "file": self.file,
             "line": self.line,
             "column": self.col,
-            "severity": "error",
-        })
+        });
+        if let Some(node) = &self.node {
+            entry["node"] = Value::from(node.as_str());
+        }
+        if let Some(field) = &self.field {
+            entry["field"] = Value::from(field.as_str());
+        }
+        entry["severity"] = Value::from(severity);
+        entry
     }
 
     pub(crate) fn new(file: &str, loc: &Loc, message: impl Into<String>) -> Self {
@@ -58,8 +72,7 @@ impl WorkflowError {
             message: message.into(),
             node: None,
             field: None,
-            source_line: loc.source_line.clone(),
-            width: loc.width,
+            excerpt: Box::new((loc.source_line.clone(), loc.width)),
         }
     }
 
@@ -110,7 +123,8 @@ impl WorkflowError {
 impl fmt::Display for WorkflowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.headline())?;
-        if self.source_line.trim().is_empty() {
+        let (source_line, width) = &*self.excerpt;
+        if source_line.trim().is_empty() {
             return Ok(());
         }
         let gutter = " ".repeat(self.line.to_string().len());
@@ -118,9 +132,9 @@ impl fmt::Display for WorkflowError {
             f,
             "\n{gutter} |\n{} | {}\n{gutter} | {}{}",
             self.line,
-            self.source_line,
+            source_line,
             " ".repeat(self.col - 1),
-            "^".repeat(self.width.max(1)),
+            "^".repeat((*width).max(1)),
         )
     }
 }

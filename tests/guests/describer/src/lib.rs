@@ -7,6 +7,9 @@
 //! - `describe-mode:ok________`: describe itself as `describer`.
 //! - `describe-mode:loop______`: loop forever in `describe()`.
 //! - `describe-mode:huge______`: return a config schema of 1 MiB.
+//! - `describe-mode:schema____`: declare the config schema of the node that
+//!   `savepoint new node` makes: `{greeting: string, delay_ms: integer >= 0}`,
+//!   no other key.
 //!
 //! `run` returns `{"described": true}`.
 
@@ -36,6 +39,14 @@ impl Node for Describer {
                 black_box(());
             },
             b"huge______" => Some(json!({ "description": "x".repeat(1 << 20) })),
+            b"schema____" => Some(json!({
+                "type": "object",
+                "properties": {
+                    "greeting": { "type": "string", "default": "Hello" },
+                    "delay_ms": { "type": "integer", "minimum": 0, "default": 0 }
+                },
+                "additionalProperties": false
+            })),
             _ => None,
         }
     }

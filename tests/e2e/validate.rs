@@ -1,0 +1,245 @@
+//! `validate` checks what `run` checks before the first node, and reports
+//! every problem; a failed run's hint names the command that continues it;
+//! `resume` refuses before it announces anything.
+
+use serde_json::{Value, json};
+
+use crate::fixtures::{Env, golden};
+use crate::guest_output::describer;
+
+/// A variable no test sets.
+const UNSET: &str = "SAVEPOINT_E2E_UNSET_GREETING";
+
+/// Two nodes: `greet` (whose plugin, a `describer` that declares the
+/// template's config schema, describes itself by its file's name)
+/// with a config of the wrong type and an unknown key, and `bye`, whose
+/// plugin is not in the folder.
+const HELLO: &str = r#"name = "hello"
+start = "greet"
+
+[nodes.greet]
+plugin = "describer"
+config = { greeting = 5, typo_key = true }
+next = "bye"
+
+[nodes.bye]
+plugin = "farewell"
+next = "end"
+"#;
+
+/// The lines of a command's stderr that do not change from one run to the
+/// next (a committed step's line holds its time and digest).
+fn stable(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|line| !(line.starts_with("step ") && line.contains(" ms ")))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+fn parse(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+#[test]
+fn validate_lists_every_problem_and_run_refuses_a_bad_config_before_the_first_node() {
+    let env = Env::new(&[]);
+    describer(&env, "describer", "schema");
+    let file = env.workflow("hello.toml", HELLO);
+
+    let text = env.exits(2, &["validate", &file]);
+    let (code, stdout, _) = env.exit(&["validate", &file, "--json"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    let json = parse(&stdout);
+    assert_eq!(json["error"]["code"], "invalid", "{json}");
+    let problems = json["error"]["details"]["problems"].as_array().unwrap();
+    let found: Vec<(&str, &str, &str)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["node"].as_str().unwrap(),
+                p["field"].as_str().unwrap_or("-"),
+                p["severity"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("greet", "config.greeting", "error"),
+            ("greet", "config.typo_key", "error"),
+            ("bye", "-", "error"),
+        ],
+        "{json}"
+    );
+    for problem in problems {
+        assert_eq!(problem["file"], "hello.toml", "{problem}");
+        assert!(problem["line"].as_u64().is_some(), "{problem}");
+    }
+
+    // `run` refuses the same config, naming the file, node and field, before
+    // a run exists: not one step is committed.
+    describer(&env, "farewell", "ok");
+    let run = env.exits(2, &["run", &file, "--thread", "h1"]);
+    let (code, _, status) = env.exit(&["status", "h1"]);
+    assert_eq!(code, Some(5), "no run h1: {status}");
+    assert_eq!(env.json(&["runs", "--json"]), json!([]));
+
+    golden(
+        "validate-config.txt",
+        &format!(
+            "== validate\n{text}\n== validate --json\n{}\n\n== run\n{run}",
+            serde_json::to_string_pretty(&json).unwrap()
+        ),
+    );
+}
+
+#[test]
+fn an_unset_secret_is_an_error_unless_allowed_then_a_warning() {
+    let env = Env::new(&["counter"]);
+    describer(&env, "describer", "schema");
+    let file = env.workflow(
+        "secret.toml",
+        &format!(
+            r#"name = "secret"
+start = "greet"
+
+[nodes.greet]
+plugin = "describer"
+config = {{ greeting = "${{env:{UNSET}}}" }}
+next = "count"
+
+[nodes.count]
+plugin = "counter"
+next = "end"
+"#
+        ),
+    );
+    let run = |args: &[&str]| {
+        let output = env
+            .command(args)
+            .env_remove(UNSET)
+            .output()
+            .expect("run savepoint");
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (code, _, refused) = run(&["validate", &file]);
+    assert_eq!(code, Some(2), "{refused}");
+    let (code, ok, warned) = run(&["validate", &file, "--allow-missing-secrets"]);
+    assert_eq!(code, Some(0), "{warned}");
+    let (code, stdout, _) = run(&["validate", &file, "--allow-missing-secrets", "--json"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let json = parse(&stdout);
+    assert_eq!(json["workflow"], "secret");
+    assert_eq!(json["file"], "secret.toml");
+    assert_eq!(json["nodes"], 2);
+    let warnings = json["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{json}");
+    assert_eq!(warnings[0]["severity"], "warning");
+    assert_eq!(warnings[0]["node"], "greet");
+    assert_eq!(warnings[0]["field"], "config.greeting");
+
+    // With the variable set, the file is valid as it is.
+    let set = env
+        .command(&["validate", &file])
+        .env(UNSET, "Hi")
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{set:?}");
+
+    golden(
+        "validate-secret.txt",
+        &format!("== validate\n{refused}\n== --allow-missing-secrets\n{warned}{ok}"),
+    );
+}
+
+#[test]
+fn validate_counts_nodes_in_words() {
+    let env = Env::new(&["counter"]);
+    let one = env.workflow(
+        "one.toml",
+        "name = \"one\"\nstart = \"a\"\n[nodes.a]\nplugin = \"counter\"\nnext = \"end\"\n",
+    );
+    let two = env.workflow(
+        "two.toml",
+        "name = \"two\"\nstart = \"a\"\n[nodes.a]\nplugin = \"counter\"\nnext = \"b\"\n\
+         [nodes.b]\nplugin = \"counter\"\nnext = \"end\"\n",
+    );
+    let report = format!(
+        "{}{}",
+        env.ok(&["validate", &one]),
+        env.ok(&["validate", &two])
+    );
+    golden("validate-ok.txt", &report);
+}
+
+#[test]
+fn a_run_out_of_fuel_is_continued_by_resume_upgrade_once_fuel_is_raised() {
+    let env = Env::new(&["counter"]);
+    let fuel = |fuel: &str| {
+        format!(
+            "name = \"burn\"\nstart = \"inc\"\n{fuel}\n[nodes.inc]\nplugin = \"counter\"\nnext = \"end\"\n"
+        )
+    };
+    let file = env.workflow("burn.toml", &fuel("fuel = 1"));
+    let first = env.exits(1, &["run", &file, "--thread", "f1"]);
+
+    // The user raises the fuel in the file and resumes: the run keeps the
+    // text it started with, so it fails again, and the hint says so.
+    env.workflow("burn.toml", &fuel("fuel = 1_000_000_000"));
+    let again = env.exits(1, &["resume", "f1"]);
+    assert!(!again.contains("nothing ran"), "{again}");
+
+    let upgraded = env.exits(0, &["resume", "f1", "--upgrade"]);
+    assert_eq!(env.status("f1")["status"], "completed", "{upgraded}");
+    assert_eq!(env.state("f1")["count"], 1);
+
+    golden(
+        "fuel-hint.txt",
+        &format!("== run\n{}\n== resume\n{}", stable(&first), stable(&again)),
+    );
+}
+
+#[test]
+fn resume_refuses_before_it_announces_anything() {
+    let env = Env::new(&["counter", "approval"]);
+    let done = env.workflow(
+        "done.toml",
+        "name = \"done\"\nstart = \"a\"\n[nodes.a]\nplugin = \"counter\"\nnext = \"end\"\n",
+    );
+    env.ok(&["run", &done, "--thread", "d1"]);
+    let completed = env.fails(&["resume", "d1"]);
+
+    let ask = env.example_workflow("approval.toml");
+    env.exits(
+        3,
+        &[
+            "run",
+            &ask,
+            "--thread",
+            "a1",
+            "--input",
+            r#"{"title": "t"}"#,
+        ],
+    );
+    let unanswered = env.fails(&["resume", "a1"]);
+    let upgrade = env.fails(&["resume", "a1", "--upgrade"]);
+    for stderr in [&completed, &unanswered, &upgrade] {
+        assert!(!stderr.contains("resuming"), "{stderr}");
+        assert!(!stderr.contains("upgraded"), "{stderr}");
+    }
+    // Accepted, it says so once.
+    let answered = env.exits(0, &["resume", "a1", "--input", r#"{"approved": true}"#]);
+    golden(
+        "resume-refusals.txt",
+        &format!(
+            "== completed\n{completed}\n== interrupted, no input\n{unanswered}\n\
+             == interrupted, --upgrade, no input\n{upgrade}\n== answered\n{}",
+            stable(&answered)
+        ),
+    );
+}
