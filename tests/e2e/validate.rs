@@ -243,3 +243,30 @@ fn resume_refuses_before_it_announces_anything() {
         ),
     );
 }
+
+#[test]
+fn start_and_post_runs_refuse_a_config_the_schema_rejects() {
+    let env = Env::new(&[]);
+    describer(&env, "describer", "schema");
+    let text = "name = \"hello\"\nstart = \"greet\"\n\n[nodes.greet]\nplugin = \"describer\"\n\
+                config = { greeting = \"Hi\", delay_ms = -5 }\nnext = \"end\"\n";
+    let file = env.workflow("hello.toml", text);
+    let started = env.exits(2, &["start", &file, "--thread", "s1"]);
+
+    env.daemon_workflow("hello", text);
+    let daemon = env.serve(&[]);
+    let refused = daemon.post("/runs", &json!({"workflow": "hello", "thread": "p1"}));
+    let message = refused.error(400);
+    let body = refused.json();
+    assert_eq!(body["error"]["code"], "invalid", "{body}");
+    let problem = &body["error"]["details"]["problems"][0];
+    assert_eq!(problem["node"], "greet", "{body}");
+    assert_eq!(problem["field"], "config.delay_ms", "{body}");
+    // Neither made a run.
+    assert_eq!(env.json(&["runs", "--json"]), json!([]));
+
+    golden(
+        "schema-refusals.txt",
+        &format!("== start\n{started}\n== POST /runs\n{message}\n"),
+    );
+}

@@ -301,7 +301,7 @@ pub enum CallError {
     #[error("exceeded its memory limit ({})", size_text(*limit as u64))]
     MemoryLimit { limit: usize },
     /// The call used up the node's `fuel`.
-    #[error("ran out of fuel ({fuel} units)")]
+    #[error("ran out of fuel ({fuel} unit{})", if *fuel == 1 { "" } else { "s" })]
     OutOfFuel { fuel: u64 },
     /// The update, sleep update or interrupt payload (`what`) is bigger than
     /// the node's `max_state`.
