@@ -270,3 +270,32 @@ fn start_and_post_runs_refuse_a_config_the_schema_rejects() {
         &format!("== start\n{started}\n== POST /runs\n{message}\n"),
     );
 }
+
+#[test]
+fn resume_upgrade_refuses_a_config_the_schema_rejects_and_changes_nothing() {
+    let env = Env::new(&[]);
+    describer(&env, "describer", "schema");
+    let workflow = |head: &str, config: &str| {
+        format!(
+            "name = \"up\"\nstart = \"greet\"\n{head}\n[nodes.greet]\nplugin = \"describer\"\n\
+             config = {config}\nnext = \"end\"\n"
+        )
+    };
+    let file = env.workflow("up.toml", &workflow("fuel = 1", "{}"));
+    env.exits(1, &["run", &file, "--thread", "u1"]);
+    let before = env.status("u1");
+
+    env.workflow("up.toml", &workflow("", "{ greeting = 5 }"));
+    let refused = env.exits(6, &["resume", "u1", "--upgrade"]);
+    assert_eq!(
+        env.status("u1"),
+        before,
+        "the refused upgrade changed the run"
+    );
+
+    env.workflow("up.toml", &workflow("", "{ }"));
+    env.exits(0, &["resume", "u1", "--upgrade"]);
+    assert_eq!(env.state("u1")["described"], true);
+
+    golden("upgrade-config.txt", &refused);
+}

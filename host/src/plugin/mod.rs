@@ -54,7 +54,7 @@ pub use lease::Lease;
 pub(crate) use load::at_most;
 pub use load::{COMPILES, LOADS, PluginHost, PluginLoad};
 pub use output::{MESSAGE_LIMIT, REDACTED, Secrets};
-pub use schema::{BadSchema, ConfigProblem};
+pub use schema::{BadSchema, ConfigProblem, ConfigSchema};
 
 /// A loaded component that implements the node world, ready to instantiate.
 #[derive(Clone)]

@@ -30,23 +30,50 @@ pub struct ConfigProblem {
 #[error("its config schema is not a valid JSON Schema: {0}")]
 pub struct BadSchema(pub String);
 
+/// A plugin's config schema, compiled: compile it once for every node that
+/// uses the plugin (a workflow may have thousands).
+pub struct ConfigSchema(jsonschema::Validator);
+
+impl std::fmt::Debug for ConfigSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigSchema").finish_non_exhaustive()
+    }
+}
+
 impl NodeInfo {
-    /// The ways `config` breaks the declared config schema (none when the
-    /// plugin declares no schema), in the order the schema finds them.
-    pub fn config_problems(&self, config: &Value) -> Result<Vec<ConfigProblem>, BadSchema> {
+    /// The declared config schema, compiled; `None` when the plugin declares
+    /// none.
+    pub fn compiled_config_schema(&self) -> Result<Option<ConfigSchema>, BadSchema> {
         let Some(schema) = &self.config_schema else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let validator = jsonschema::validator_for(schema).map_err(|e| BadSchema(e.to_string()))?;
+        Ok(Some(ConfigSchema(validator)))
+    }
+
+    /// The ways `config` breaks the declared config schema (none when the
+    /// plugin declares no schema): see [`ConfigSchema::problems`].
+    pub fn config_problems(&self, config: &Value) -> Result<Vec<ConfigProblem>, BadSchema> {
+        Ok(match self.compiled_config_schema()? {
+            Some(schema) => schema.problems(config),
+            None => Vec::new(),
+        })
+    }
+}
+
+impl ConfigSchema {
+    /// The ways `config` breaks the schema, in the order the schema finds
+    /// them.
+    pub fn problems(&self, config: &Value) -> Vec<ConfigProblem> {
         let mut problems: Vec<ConfigProblem> = Vec::new();
-        for error in validator.iter_errors(config) {
+        for error in self.0.iter_errors(config) {
             for problem in describe(&error) {
                 if !problems.contains(&problem) {
                     problems.push(problem);
                 }
             }
         }
-        Ok(problems)
+        problems
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Runtime, RuntimeError, plugin_names, secrets};
-use crate::plugin::{NodeInfo, Plugin, PluginHost};
+use crate::plugin::{ConfigSchema, NodeInfo, Plugin, PluginHost};
 use crate::store::CheckpointStore;
 use crate::workflow::{Node, Workflow, WorkflowError};
 
@@ -83,6 +83,7 @@ pub async fn check_workflow(
 
     let env = |name: &str| std::env::var(name).ok();
     let mut warned: Vec<&str> = Vec::new();
+    let mut schemas: BTreeMap<&str, Result<Option<ConfigSchema>, String>> = BTreeMap::new();
     for node in workflow.nodes.values() {
         let (config, bad) = secrets::check(&node.config, &env);
         for reference in bad {
@@ -119,11 +120,17 @@ pub async fn check_workflow(
                 warnings.push(workflow.plugin_problem(file, &node.name, message));
             }
         }
-        match schema_problems(&workflow, file, node, &plugin.info, &config) {
-            Ok(problems) => errors.extend(problems),
+        let schema = schemas
+            .entry(node.plugin.as_str())
+            .or_insert_with(|| compile_schema(&node.plugin, &plugin.info));
+        match schema {
+            Ok(Some(schema)) => {
+                errors.extend(schema_problems(&workflow, file, node, schema, &config))
+            }
+            Ok(None) => {}
             Err(message) => {
-                if !warnings.iter().any(|w| w.message == message) {
-                    warnings.push(workflow.plugin_problem(file, &node.name, message));
+                if !warnings.iter().any(|w| &w.message == message) {
+                    warnings.push(workflow.plugin_problem(file, &node.name, message.clone()));
                 }
             }
         }
@@ -139,23 +146,17 @@ pub async fn check_workflow(
 }
 
 /// The ways node `node`'s `config` (its secrets resolved as far as they can
-/// be) breaks the config schema that `info` declares, each located in the
-/// workflow file `file` and naming the field; `Err` with a message when the
-/// schema is not one.
+/// be) breaks its plugin's config `schema`, each located in the workflow file
+/// `file` and naming the field.
 fn schema_problems(
     workflow: &Workflow,
     file: &str,
     node: &Node,
-    info: &NodeInfo,
+    schema: &ConfigSchema,
     config: &Value,
-) -> Result<Vec<WorkflowError>, String> {
-    let problems = info.config_problems(config).map_err(|bad| {
-        format!(
-            "plugin \"{}\": {bad}; configs are not checked against it",
-            node.plugin
-        )
-    })?;
-    Ok(problems
+) -> Vec<WorkflowError> {
+    schema
+        .problems(config)
         .into_iter()
         .map(|problem| {
             let message = format!(
@@ -166,7 +167,13 @@ fn schema_problems(
                 .config_problem(file, &node.name, problem.key.as_deref(), message)
                 .with_field(&problem.field)
         })
-        .collect())
+        .collect()
+}
+
+/// Plugin `plugin`'s config schema, compiled, or why it cannot be used.
+fn compile_schema(plugin: &str, info: &NodeInfo) -> Result<Option<ConfigSchema>, String> {
+    info.compiled_config_schema()
+        .map_err(|bad| format!("plugin \"{plugin}\": {bad}; configs are not checked against it"))
 }
 
 /// The top-level key of a config field: `greeting` of `config.greeting[2]`.
@@ -207,22 +214,20 @@ impl<S: CheckpointStore> Runtime<S> {
         pins: &BTreeMap<String, String>,
     ) -> Vec<WorkflowError> {
         let env = |name: &str| std::env::var(name).ok();
+        // Each plugin's schema, compiled once; `None`: nothing to check.
+        let mut schemas: BTreeMap<&str, Option<ConfigSchema>> = BTreeMap::new();
+        for (name, digest) in pins {
+            let plugin: Option<Arc<Plugin>> = self.pinned_plugin(name, digest).await.ok();
+            let schema = plugin.and_then(|p| compile_schema(name, &p.info).ok().flatten());
+            schemas.insert(name, schema);
+        }
         let mut problems = Vec::new();
         for node in workflow.nodes.values() {
-            let Some(digest) = pins.get(&node.plugin) else {
+            let Some(Some(schema)) = schemas.get(node.plugin.as_str()) else {
                 continue;
             };
-            let plugin: Arc<Plugin> = match self.pinned_plugin(&node.plugin, digest).await {
-                Ok(plugin) => plugin,
-                Err(_) => continue,
-            };
-            if plugin.info.config_schema.is_none() {
-                continue;
-            }
             let (config, _) = secrets::check(&node.config, &env);
-            if let Ok(found) = schema_problems(workflow, file, node, &plugin.info, &config) {
-                problems.extend(found);
-            }
+            problems.extend(schema_problems(workflow, file, node, schema, &config));
         }
         problems.sort_by_key(|p| (p.line, p.col));
         problems
