@@ -380,6 +380,33 @@ fn template_schema(lang: Lang) {
     assert_eq!(schema, &expected, "{lang:?}: {plugins}");
 }
 
+/// A config the declared schema refuses (an unknown key, a negative delay) is
+/// refused before the node runs, by `validate` and by `run`, in every language
+/// alike: the host checks it against the schema from `describe()`.
+fn template_schema_refuses_a_bad_config(lang: Lang) {
+    let (env, workflow) = template_env(lang, r#"{ greting = "Hi", delay_ms = -1 }"#);
+    let (code, stdout, _) = env.exit(&["validate", &workflow, "--json"]);
+    assert_eq!(code, Some(2), "{lang:?}: {stdout}");
+    let error: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(error["error"]["code"], "invalid", "{lang:?}: {error}");
+    let found: Vec<(Value, Value, Value)> = error["error"]["details"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["node"].clone(), p["field"].clone(), p["severity"].clone()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (json!("a"), json!("config.greting"), json!("error")),
+            (json!("a"), json!("config.delay_ms"), json!("error")),
+        ],
+        "{lang:?}: {error}"
+    );
+    let run = env.exits(2, &["run", &workflow, "--thread", "t"]);
+    golden("template-bad-config.txt", &run);
+}
+
 macro_rules! template_conformance {
     ($($language:ident => $lang:expr),* $(,)?) => {$(
         mod $language {
@@ -388,6 +415,7 @@ macro_rules! template_conformance {
             #[test] fn defaults() { super::template_defaults($lang) }
             #[test] fn refuses_a_name_that_is_not_a_string() { super::template_refuses_a_name_that_is_not_a_string($lang) }
             #[test] fn schema() { super::template_schema($lang) }
+            #[test] fn schema_refuses_a_bad_config() { super::template_schema_refuses_a_bad_config($lang) }
         }
     )*};
 }
