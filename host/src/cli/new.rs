@@ -153,7 +153,8 @@ pub async fn main(global: &Global, args: NewArgs) -> anyhow::Result<ExitCode> {
     {
         String::new()
     } else {
-        format!("SAVEPOINT_PLUGINS={} ", global.plugins.display())
+        let plugins = global.plugins.to_string_lossy();
+        format!("SAVEPOINT_PLUGINS={} ", output::shell_word(&plugins))
     };
     let build = dir.join("build.sh");
     let build = if build.is_relative() && !build.starts_with(".") {
@@ -163,7 +164,7 @@ pub async fn main(global: &Global, args: NewArgs) -> anyhow::Result<ExitCode> {
     };
     println!(
         "next: {env}{}   # builds {name}.wasm into {}/",
-        build.display(),
+        output::shell_word(&build.to_string_lossy()),
         global.plugins.display()
     );
     Ok(ExitCode::SUCCESS)
