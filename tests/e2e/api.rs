@@ -615,7 +615,7 @@ fn a_slow_client_is_disconnected_after_the_timeouts() {
     );
     assert!(
         answer.ends_with(
-            r#"{"error":{"code":"usage","message":"the request body did not arrive within 1s (savepoint serve --body-timeout)","details":null}}"#
+            r#"{"error":{"code":"usage","message":"the request body did not arrive within 1s (the server's body timeout)","details":null}}"#
         ),
         "{answer}"
     );

@@ -145,7 +145,7 @@ impl BodyDeadline {
         HttpError::new(
             StatusCode::REQUEST_TIMEOUT,
             format!(
-                "the request body did not arrive within {} (savepoint serve --body-timeout)",
+                "the request body did not arrive within {} (the server's body timeout)",
                 seconds(self.timeout)
             ),
         )
@@ -217,7 +217,7 @@ impl Guard {
             .collect();
         names.extend(self.allowed.iter().map(ToString::to_string));
         let names = names.join(", ");
-        format!("expected one of {names}, or a name given with savepoint serve --allowed-host")
+        format!("expected one of {names}, or a name the server is told to allow")
     }
 
     fn check_host(&self, req: &Request) -> Result<(), HttpError> {
@@ -272,7 +272,7 @@ impl Guard {
         let message = match given {
             None => {
                 "this API needs a token: send the header Authorization: Bearer <token>, with \
-                 the token given to savepoint serve --token (or SAVEPOINT_TOKEN)"
+                 the token the server was started with"
             }
             Some(token) => {
                 let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();

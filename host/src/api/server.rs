@@ -279,8 +279,8 @@ fn connection(
 fn evicted_response() -> Response {
     let mut response = HttpError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "the server is at its connection limit (savepoint serve --max-connections) and \
-         closed this idle connection: send the request again",
+        "the server is at its connection limit and closed this idle connection: send the \
+         request again",
     )
     .into_response();
     response

@@ -291,4 +291,103 @@ mod tests {
         let corrupt = ApiError::from(RuntimeError::Store(StoreError::Corrupt("x".into())));
         assert_eq!(corrupt.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
+
+    /// Every runtime error a request can meet: its status, code and details, and a
+    /// message that names no command-line flag and no command (the CLI adds those).
+    #[test]
+    fn runtime_errors_have_a_code_details_and_no_cli_words() {
+        let thread = || "job-1".to_string();
+        let workflow = Workflow::parse("w.toml", "name = \"w\"\nstart = \"a\"\n").unwrap_err();
+        let cases = [
+            (
+                RuntimeError::NotFound { thread: thread() },
+                StatusCode::NOT_FOUND,
+                json!({"thread": "job-1"}),
+            ),
+            (
+                RuntimeError::ThreadExists {
+                    thread: thread(),
+                    status: RunStatus::Completed,
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1", "status": "completed"}),
+            ),
+            (
+                RuntimeError::ThreadExists {
+                    thread: thread(),
+                    status: RunStatus::Sleeping,
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1", "status": "sleeping"}),
+            ),
+            (
+                RuntimeError::AlreadyFinished {
+                    thread: thread(),
+                    status: RunStatus::Cancelled,
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1", "status": "cancelled"}),
+            ),
+            (
+                RuntimeError::NeedsInput {
+                    thread: thread(),
+                    question: json!("ok?"),
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1"}),
+            ),
+            (
+                RuntimeError::UnexpectedInput {
+                    thread: thread(),
+                    status: RunStatus::Failed,
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1", "status": "failed"}),
+            ),
+            (
+                RuntimeError::UpgradeRefused {
+                    thread: thread(),
+                    problems: vec![super::super::UpgradeProblem::NodeGone {
+                        node: "a".into(),
+                        workflow: "w.toml".into(),
+                    }],
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1"}),
+            ),
+            (
+                RuntimeError::PluginsDir {
+                    dir: "plugins".into(),
+                    source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+                Value::Null,
+            ),
+            (
+                RuntimeError::Workflow(workflow.clone()),
+                StatusCode::BAD_REQUEST,
+                json!({"problems": [workflow.problem()]}),
+            ),
+        ];
+        for (error, status, details) in cases {
+            let api = ApiError::from(error);
+            assert_eq!(api.status(), status, "{api:?}");
+            assert_eq!(
+                api.details.clone().unwrap_or(Value::Null),
+                details,
+                "{api:?}"
+            );
+            for word in ["--", "`savepoint", "savepoint "] {
+                assert!(!api.message.contains(word), "{word:?} in {:?}", api.message);
+            }
+        }
+        assert_eq!(
+            ApiError::from(RuntimeError::AlreadyFinished {
+                thread: thread(),
+                status: RunStatus::Cancelled,
+            })
+            .message,
+            "thread \"job-1\" is already cancelled; nothing to cancel"
+        );
+    }
 }

@@ -82,8 +82,8 @@ async fn a_foreign_origin_is_403_on_a_post() {
             reply.error(StatusCode::FORBIDDEN),
             format!(
                 "cross-origin request refused: Origin {origin:?} is not this server (expected \
-                 one of 127.0.0.1:7878, localhost:7878, [::1]:7878, or a name given with \
-                 savepoint serve --allowed-host); a web page on another site may not change runs"
+                 one of 127.0.0.1:7878, localhost:7878, [::1]:7878, or a name the server is told \
+                 to allow); a web page on another site may not change runs"
             )
         );
     }
@@ -152,9 +152,8 @@ async fn a_foreign_host_is_421_on_every_route() {
                 reply.error(StatusCode::MISDIRECTED_REQUEST),
                 format!(
                     "Host {host:?} is not this server (expected one of 127.0.0.1:7878, \
-                     localhost:7878, [::1]:7878, or a name given with savepoint serve \
-                     --allowed-host); a web page on another name (DNS rebinding) may not \
-                     reach the API"
+                     localhost:7878, [::1]:7878, or a name the server is told to allow); a web \
+                     page on another name (DNS rebinding) may not reach the API"
                 )
             );
         }
@@ -208,7 +207,7 @@ async fn own_names_and_allowed_hosts_pass() {
     assert_contains(
         reply.error(StatusCode::MISDIRECTED_REQUEST),
         "expected one of 127.0.0.1:7878, localhost:7878, [::1]:7878, api.example.com, \
-         proxy.example:8443, [::2], or a name given with savepoint serve --allowed-host",
+         proxy.example:8443, [::2], or a name the server is told to allow",
     );
     // An allowed host is an allowed origin too.
     let reply = send(
@@ -267,7 +266,7 @@ async fn with_a_token_every_route_but_health_needs_it() {
         assert_eq!(
             reply.error(StatusCode::UNAUTHORIZED),
             "this API needs a token: send the header Authorization: Bearer <token>, with the \
-             token given to savepoint serve --token (or SAVEPOINT_TOKEN)"
+             token the server was started with"
         );
         assert_eq!(reply.headers.get(WWW_AUTHENTICATE).unwrap(), "Bearer");
     }
@@ -339,7 +338,7 @@ async fn a_body_that_stops_arriving_is_408() {
     let reply = send(&app, req).await;
     assert_eq!(
         reply.error(StatusCode::REQUEST_TIMEOUT),
-        "the request body did not arrive within 200ms (savepoint serve --body-timeout)"
+        "the request body did not arrive within 200ms (the server's body timeout)"
     );
     assert!(backend.calls.lock().unwrap().is_empty());
 }
