@@ -112,8 +112,8 @@ struct Global {
     )]
     plugins: PathBuf,
     /// Where compiled components are cached [default: .savepoint/cache beside the database].
-    /// Commands that create or execute runs create it; commands that only read use it
-    /// when it exists.
+    /// Commands that create or execute runs create the default folder; commands that only
+    /// read use it when it exists. A folder named here is created by any command.
     #[arg(long, global = true, env = "SAVEPOINT_CACHE", value_name = "DIR")]
     cache: Option<PathBuf>,
     /// Plugin files larger than this are refused before they are read or compiled.
@@ -252,10 +252,12 @@ impl Global {
     }
 
     /// A plugin host for a command that only reads (`plugins`, `validate`, ...): it
-    /// uses the compile cache if its folder exists, and creates nothing.
+    /// uses the default compile cache if its folder exists, and creates nothing that
+    /// was not asked for (a `--cache` named by the user is used as asked).
     fn plugin_host(&self) -> anyhow::Result<PluginHost> {
         let dir = self.cache_dir();
-        self.plugin_host_caching_in(dir.is_dir().then_some(dir))
+        let asked = self.cache.is_some();
+        self.plugin_host_caching_in((asked || dir.is_dir()).then_some(dir))
     }
 
     /// A plugin host for a command that creates or executes runs: it creates the
