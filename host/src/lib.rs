@@ -35,7 +35,9 @@
 //! at once; a process that stalls past its lease stops its call when it
 //! wakes, and its result is discarded ([`plugin::Lease`]).
 //! The daemon answers HTTP through [`api`], whose [`api::Backend`] trait it
-//! implements; [`view`] holds the JSON shapes the CLI and the API share.
+//! implements; [`view`] holds the JSON shapes the CLI and the API share, and
+//! [`error_code`] the codes both report errors with (each error enum says its own
+//! code; the CLI maps a code to an exit code, the API to an HTTP status).
 //!
 //! Data flows one way: `cli` -> `runtime` -> (`workflow`, `plugin`, `store`);
 //! `api` calls back into `runtime` only through its `Backend` trait.
