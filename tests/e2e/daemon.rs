@@ -160,7 +160,10 @@ fn cancel_stops_a_busy_node_and_keeps_the_history() {
     assert_eq!(history[0]["node"], "warm");
     assert_eq!(env.state("busy"), json!({"count": 1}));
     let stderr = env.fails(&["cancel", "busy"]);
-    assert!(stderr.contains("thread \"busy\" is cancelled"), "{stderr}");
+    assert!(
+        stderr.contains("thread \"busy\" is already cancelled; nothing to cancel"),
+        "{stderr}"
+    );
     let stderr = env.fails(&["resume", "busy"]);
     assert!(stderr.contains("thread \"busy\" is cancelled"), "{stderr}");
     assert_eq!(env.status("busy")["status"], "cancelled");
@@ -172,7 +175,10 @@ fn cancelling_a_finished_or_unknown_run_is_refused() {
     let workflow = env.example_workflow("chain.toml");
     env.ok(&["run", &workflow, "--thread", "done", "-q"]);
     let stderr = env.fails(&["cancel", "done"]);
-    assert!(stderr.contains("thread \"done\" is completed"), "{stderr}");
+    assert!(
+        stderr.contains("thread \"done\" has already completed; nothing to cancel"),
+        "{stderr}"
+    );
     assert_eq!(env.status("done")["status"], "completed");
     let stderr = env.fails(&["cancel", "nobody"]);
     assert!(
