@@ -224,19 +224,20 @@ fn broken_plugin_files_are_reported_and_the_rest_still_work() {
     env.ok(&["run", &workflow, "--thread", "fine"]);
     assert_eq!(env.state("fine"), json!({"count": 10}));
 
-    // A node whose plugin is broken fails the run there, naming node and file.
+    // A node whose plugin is broken refuses the run before it exists (as
+    // `validate` does), naming the node and the file; nothing ran.
     let workflow = env.workflow(
         "broken.toml",
         "name = \"b\"\nstart = \"a\"\n[nodes.a]\nplugin = \"counter\"\nnext = \"b\"\n\
          [nodes.b]\nplugin = \"otherworld\"\nnext = \"end\"\n",
     );
-    env.fails(&["run", &workflow, "--thread", "broken"]);
-    let status = env.status("broken");
-    assert_eq!(status["status"], "failed");
-    let error = status["error"].as_str().unwrap();
-    assert!(
-        error.contains("node \"b\"") && error.contains("otherworld.wasm"),
-        "{error}"
-    );
-    assert_eq!(env.history("broken").len(), 1);
+    let (code, stdout, _) = env.exit(&["run", &workflow, "--thread", "broken", "--json"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    let error: Value = serde_json::from_str(&stdout).unwrap();
+    let problem = &error["error"]["details"]["problems"][0];
+    assert_eq!(problem["node"], "b", "{error}");
+    let message = problem["message"].as_str().unwrap();
+    assert!(message.contains("otherworld.wasm"), "{error}");
+    let (code, _, _) = env.exit(&["status", "broken"]);
+    assert_eq!(code, Some(5), "no run was created");
 }

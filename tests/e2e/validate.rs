@@ -299,3 +299,106 @@ fn resume_upgrade_refuses_a_config_the_schema_rejects_and_changes_nothing() {
 
     golden("upgrade-config.txt", &refused);
 }
+
+/// `greet`'s config breaks its plugin's schema, and `b`'s plugin file is not
+/// a component: two problems that `validate` finds.
+const BROKEN: &str = r#"name = "hello"
+start = "greet"
+
+[nodes.greet]
+plugin = "describer"
+config = { greeting = 5 }
+next = "b"
+
+[nodes.b]
+plugin = "broken"
+next = "end"
+"#;
+
+/// A problem list without the file (the daemon's path differs from the CLI's).
+fn located(problems: &Value) -> Vec<Value> {
+    problems
+        .as_array()
+        .unwrap_or_else(|| panic!("no problems: {problems}"))
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            p.as_object_mut().unwrap().remove("file");
+            p
+        })
+        .collect()
+}
+
+/// `run`, `start`, `POST /runs` and `GET /workflows` refuse what `validate`
+/// refuses, before a run exists: a plugin file that does not load (not only a
+/// missing one) and a config its schema rejects, every problem listed; the
+/// message of `--json` and of the API is one line, the text output shows each
+/// problem's line.
+#[test]
+fn run_start_and_the_api_refuse_every_problem_validate_finds_before_the_run_exists() {
+    let env = Env::new(&[]);
+    describer(&env, "describer", "schema");
+    env.write_plugin("broken", b"junk");
+    let file = env.workflow("hello.toml", BROKEN);
+
+    let (code, stdout, _) = env.exit(&["validate", &file, "--json"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    let validated = parse(&stdout)["error"]["details"]["problems"].clone();
+    let problems = located(&validated);
+    assert_eq!(problems.len(), 2, "{validated}");
+    assert_eq!(problems[0]["field"], "config.greeting", "{validated}");
+    assert_eq!(problems[1]["node"], "b", "{validated}");
+
+    for command in ["run", "start"] {
+        let (code, stdout, _) = env.exit(&[command, &file, "--thread", "r1", "--json"]);
+        assert_eq!(code, Some(2), "{command}: {stdout}");
+        let error = &parse(&stdout)["error"];
+        assert_eq!(error["code"], "invalid", "{command}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(!message.contains('\n'), "{command}: {message}");
+        assert!(
+            message.starts_with("hello.toml: 2 problems; the first: hello.toml:6:12: "),
+            "{command}: {message}"
+        );
+        assert_eq!(error["details"]["problems"], validated, "{command}");
+    }
+    let run = env.exits(2, &["run", &file, "--thread", "r1"]);
+    let started = env.exits(2, &["start", &file, "--thread", "r1"]);
+    assert_eq!(run, started);
+    assert_eq!(env.json(&["runs", "--json"]), json!([]));
+
+    // The daemon: GET /workflows says what POST /runs refuses, also for a
+    // file whose only problem is a config its plugin's schema rejects.
+    env.daemon_workflow("hello", BROKEN);
+    let config = BROKEN.replace("\"broken\"", "\"describer\"");
+    env.daemon_workflow("config", &config);
+    let daemon = env.serve(&[]);
+    let listed = daemon.get("/workflows").json();
+    let listed = listed.as_array().unwrap();
+    let names: Vec<&str> = listed.iter().map(|w| w["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["config", "hello"], "{listed:?}");
+    assert!(listed.iter().all(|w| w["ok"] == false), "{listed:?}");
+    assert_eq!(located(&listed[1]["problems"]), problems, "{listed:?}");
+    assert_eq!(located(&listed[0]["problems"]), problems[..1], "{listed:?}");
+    for (workflow, count) in [("hello", 2), ("config", 1)] {
+        let refused = daemon.post("/runs", &json!({"workflow": workflow}));
+        let message = refused.error(400);
+        assert!(!message.contains('\n'), "{message}");
+        let body = refused.json();
+        assert_eq!(body["error"]["code"], "invalid", "{body}");
+        let problems = &body["error"]["details"]["problems"];
+        assert_eq!(problems.as_array().unwrap().len(), count, "{body}");
+        let listed = listed.iter().find(|w| w["name"] == workflow).unwrap();
+        assert_eq!(&listed["problems"], problems, "{body}");
+        assert_eq!(listed["error"].as_str(), Some(message.as_str()), "{body}");
+    }
+    assert_eq!(env.json(&["runs", "--json"]), json!([]));
+
+    golden(
+        "broken-plugin-refusals.txt",
+        &format!(
+            "== run (and start)\n{run}\n== GET /workflows\n{}\n",
+            serde_json::to_string_pretty(&listed).unwrap()
+        ),
+    );
+}

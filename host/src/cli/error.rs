@@ -168,8 +168,13 @@ pub fn classify(error: &anyhow::Error) -> Failure {
         if let Some(error) = cause.downcast_ref::<PluginError>() {
             return Failure::new(error.code(), message);
         }
-        if let Some(error) = cause.downcast_ref::<WorkflowError>() {
-            return Failure::invalid(message, Some(json!({ "problems": [error.problem()] })));
+        if let Some(problem) = cause.downcast_ref::<WorkflowError>() {
+            // One line, as for every problem: the excerpt is for the text output.
+            let message = match error.downcast_ref::<WorkflowError>() {
+                Some(_) => output::safe_lines(&problem.headline()).into_owned(),
+                None => message,
+            };
+            return Failure::invalid(message, Some(json!({ "problems": [problem.problem()] })));
         }
         if cause.is::<ParseStatusError>() || cause.is::<ParseCursorError>() {
             return Failure::usage(message);
@@ -229,8 +234,37 @@ pub fn describe_error(error: &anyhow::Error) -> String {
 /// return its exit code.
 pub fn report(error: &anyhow::Error, json: bool) -> ExitCode {
     let failure = classify(error);
-    print(&failure, json);
+    match workflow_problems(error) {
+        Some(problems) if !json => print_problems(&problems),
+        _ => print(&failure, json),
+    }
     failure.exit_code()
+}
+
+/// The problems of the invalid workflow file that `error` is (not one that a
+/// context wraps): the text output shows each with its line and a caret.
+fn workflow_problems(error: &anyhow::Error) -> Option<Vec<WorkflowError>> {
+    if let Some(RuntimeError::Workflow(problems)) = error.downcast_ref::<RuntimeError>() {
+        return Some(problems.clone());
+    }
+    error
+        .downcast_ref::<WorkflowError>()
+        .map(|problem| vec![problem.clone()])
+}
+
+/// A workflow file's problems on stderr, as a compiler lists them: each with
+/// its line and a caret, then (for several) how many.
+pub fn print_problems(problems: &[WorkflowError]) {
+    for problem in problems {
+        eprintln!("error: {}", output::safe_lines(&problem.to_string()));
+    }
+    if let [first, _, ..] = problems {
+        eprintln!(
+            "error: {}: {} problems; nothing was run",
+            output::safe_lines(&first.file),
+            problems.len()
+        );
+    }
 }
 
 fn print(failure: &Failure, json: bool) {

@@ -74,7 +74,9 @@ pub fn start_request(
     let workflow_path = workflow.display().to_string();
     let workflow_text = read_workflow(workflow)?;
     // The input is capped at the workflow's max_state: parse the file first.
-    let max_state = Workflow::parse(&workflow_path, &workflow_text)?.max_state;
+    let max_state = Workflow::parse_all(&workflow_path, &workflow_text)
+        .map_err(crate::runtime::RuntimeError::Workflow)?
+        .max_state;
     let input = parse_object(input, "--input", Cap::max_state(max_state))?;
     let thread = match thread {
         Some(thread) => {

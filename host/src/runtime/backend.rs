@@ -25,7 +25,7 @@ pub(super) struct DaemonBackend<S> {
 #[derive(Debug, Default)]
 pub(super) struct WorkflowCache(Mutex<HashMap<PathBuf, (String, Parsed)>>);
 
-type Parsed = Result<Arc<Workflow>, WorkflowError>;
+type Parsed = Result<Arc<Workflow>, Vec<WorkflowError>>;
 
 /// The largest workflow file `GET /workflows` reads (as the CLI's).
 const MAX_WORKFLOW_FILE: u64 = 64 << 20;
@@ -86,44 +86,71 @@ impl<S: CheckpointStore> DaemonBackend<S> {
         Ok(crate::view::status(&run))
     }
 
+    /// Each workflow file of the daemon's folder, and whether `POST /runs`
+    /// would create a run of it now: `ok: false` with the error and every
+    /// problem (`problems`, as in an `invalid` error's details) when it would
+    /// refuse it, for the file, its plugins or its configs.
     async fn workflows_json(&self) -> Result<Value, ApiError> {
         let dir = &self.daemon.workflows_dir;
-        let plugins_dir = self.daemon.runtime.plugins_dir();
-        let available = super::plugin_names(plugins_dir).map_err(|e| e.to_string());
-        let mut cache = (self.parsed.0.lock()).unwrap_or_else(PoisonError::into_inner);
-        let mut kept = HashMap::new();
+        let parsed: Vec<(String, String, Result<Arc<Workflow>, RuntimeError>)> = {
+            let mut cache = (self.parsed.0.lock()).unwrap_or_else(PoisonError::into_inner);
+            let mut kept = HashMap::new();
+            let mut parsed = Vec::new();
+            for name in workflow_names(dir) {
+                let path = dir.join(format!("{name}.toml"));
+                let shown = path.display().to_string();
+                let workflow = read_capped(&path)
+                    .map_err(|source| RuntimeError::WorkflowFile {
+                        path: path.clone(),
+                        source,
+                    })
+                    .and_then(|text| {
+                        let digest = crate::digest::sha256(text.as_bytes());
+                        let workflow = match cache.remove(&path) {
+                            Some((seen, workflow)) if seen == digest => workflow,
+                            _ => Workflow::parse_all(&shown, &text).map(Arc::new),
+                        };
+                        kept.insert(path.clone(), (digest, workflow.clone()));
+                        workflow.map_err(RuntimeError::Workflow)
+                    });
+                parsed.push((name, shown, workflow));
+            }
+            // Files that are gone are forgotten.
+            *cache = kept;
+            parsed
+        };
         let mut items = Vec::new();
-        for name in workflow_names(dir) {
-            let path = dir.join(format!("{name}.toml"));
-            let shown = path.display().to_string();
-            let checked = read_capped(&path)
-                .map_err(|e| format!("cannot read {shown}: {e}"))
-                .and_then(|text| {
-                    let digest = crate::digest::sha256(text.as_bytes());
-                    let parsed = match cache.remove(&path) {
-                        Some((seen, parsed)) if seen == digest => parsed,
-                        _ => Workflow::parse(&shown, &text).map(Arc::new),
-                    };
-                    kept.insert(path.clone(), (digest, parsed.clone()));
-                    let workflow = parsed.map_err(|e| e.to_string())?;
-                    let available = available.clone()?;
-                    let plugins = plugins_dir.display().to_string();
-                    workflow
-                        .check_plugins(&shown, &plugins, &available)
-                        .map_err(|e| e.to_string())?;
-                    Ok(workflow)
-                });
+        for (name, shown, workflow) in parsed {
+            // What `POST /runs` checks before it creates a run.
+            let checked = match workflow {
+                Ok(workflow) => self
+                    .daemon
+                    .runtime
+                    .check_plugins_of(&workflow, &shown)
+                    .await
+                    .map(|_| workflow),
+                Err(error) => Err(error),
+            };
             items.push(match checked {
                 Ok(workflow) => json!({
-                    "name": name, "path": shown, "ok": true, "error": null,
+                    "name": name, "path": shown, "ok": true, "error": null, "problems": [],
                     "workflow": workflow.name, "start": workflow.start,
                     "nodes": workflow.nodes.keys().collect::<Vec<_>>(),
                 }),
-                Err(error) => json!({"name": name, "path": shown, "ok": false, "error": error}),
+                Err(error) => {
+                    let problems = match &error {
+                        RuntimeError::Workflow(problems) => {
+                            problems.iter().map(WorkflowError::problem).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    json!({
+                        "name": name, "path": shown, "ok": false,
+                        "error": error.to_string(), "problems": problems,
+                    })
+                }
             });
         }
-        // Files that are gone are forgotten.
-        *cache = kept;
         Ok(Value::Array(items))
     }
 }
@@ -364,7 +391,7 @@ mod tests {
                 Value::Null,
             ),
             (
-                RuntimeError::Workflow(workflow.clone()),
+                RuntimeError::Workflow(vec![workflow.clone()]),
                 StatusCode::BAD_REQUEST,
                 json!({"problems": [workflow.problem()]}),
             ),

@@ -1,6 +1,7 @@
 //! What a workflow is checked for before its first node runs. `run`, `start`
-//! and `POST /runs` refuse a run whose nodes' configs break the JSON Schemas
-//! their plugins declare ([`Runtime::check_configs`]); `savepoint validate`
+//! and `POST /runs` refuse a run whose file is invalid, whose plugins are
+//! missing or do not load, or whose nodes' configs break the JSON Schemas
+//! their plugins declare ([`Runtime::check_new_run`]); `savepoint validate`
 //! checks everything the file, the plugins folder and the environment allow
 //! without running a node, and reports every problem ([`check_workflow`]).
 
@@ -103,10 +104,7 @@ pub async fn check_workflow(
         let plugin = match plugins.get(&node.plugin) {
             None => continue,
             Some(Err(reason)) => {
-                let message = format!(
-                    "node \"{}\": plugin \"{}\" cannot be used: {reason}",
-                    node.name, node.plugin
-                );
+                let message = unusable(node, reason);
                 errors.push(workflow.plugin_problem(file, &node.name, message));
                 continue;
             }
@@ -184,54 +182,94 @@ fn top_key(field: &str) -> Option<&str> {
 }
 
 impl<S: CheckpointStore> Runtime<S> {
-    /// Refuse a run (before it is created) whose node configs break the
-    /// schemas their plugins, at the versions in `pins`, declare: the first
-    /// problem in the file is the error. A plugin that does not load is left
-    /// to the step that calls it, which fails saying why; a schema that is not
-    /// one checks nothing.
-    pub(super) async fn check_configs(
+    /// Everything that refuses a new run of the workflow text `text` (the
+    /// file `file`) before the run exists, every problem at once: the file
+    /// ([`Workflow::parse_all`]), then its plugins ([`Runtime::check_plugins_of`]).
+    /// Returns the workflow and the plugin versions to pin the run to.
+    pub(super) async fn check_new_run(
+        &self,
+        file: &str,
+        text: &str,
+    ) -> Result<(Workflow, BTreeMap<String, String>), RuntimeError> {
+        let workflow = Workflow::parse_all(file, text).map_err(RuntimeError::Workflow)?;
+        let pins = self.check_plugins_of(&workflow, file).await?;
+        Ok((workflow, pins))
+    }
+
+    /// Refuse a run of `workflow` (before it is created) whose plugins are not
+    /// in the plugins folder, do not load (a broken file: the run would fail
+    /// at that node), or declare config schemas that the nodes' configs break:
+    /// every problem, in file order, located in the workflow file `file`, as
+    /// `savepoint validate` reports them. (An unset secret is not one: the
+    /// environment of the process that runs the node is what counts.)
+    /// Returns the version of each plugin that new runs get.
+    pub(super) async fn check_plugins_of(
         &self,
         workflow: &Workflow,
         file: &str,
-        pins: &BTreeMap<String, String>,
-    ) -> Result<(), RuntimeError> {
-        match self
-            .config_errors(workflow, file, pins)
-            .await
+    ) -> Result<BTreeMap<String, String>, RuntimeError> {
+        let available = plugin_names(&self.plugins_dir)?;
+        let dir = self.plugins_dir.display().to_string();
+        let mut problems = workflow.missing_plugins(file, &dir, &available);
+        let present = workflow
+            .plugins()
             .into_iter()
-            .next()
-        {
-            Some(problem) => Err(RuntimeError::Workflow(problem)),
-            None => Ok(()),
+            .filter(|name| available.contains(name))
+            .collect();
+        let pins = self.pin_each(present, false).await?;
+        problems.extend(self.plugin_problems(workflow, file, &pins).await);
+        if problems.is_empty() {
+            return Ok(pins);
         }
+        problems.sort_by_key(|p| (p.line, p.col));
+        Err(RuntimeError::Workflow(problems))
     }
 
-    /// Every problem [`Runtime::check_configs`] refuses a run for, in file order.
-    pub(super) async fn config_errors(
+    /// The problems of `workflow`'s nodes with their plugins at the versions
+    /// in `pins` (a node whose plugin is not pinned is left out): a plugin
+    /// that does not load (compile, describe itself), and each way a node's
+    /// config breaks the schema its plugin declares (a schema that is not one
+    /// checks nothing). In file order.
+    pub(super) async fn plugin_problems(
         &self,
         workflow: &Workflow,
         file: &str,
         pins: &BTreeMap<String, String>,
     ) -> Vec<WorkflowError> {
         let env = |name: &str| std::env::var(name).ok();
-        // Each plugin's schema, compiled once; `None`: nothing to check.
-        let mut schemas: BTreeMap<&str, Option<ConfigSchema>> = BTreeMap::new();
+        // Each plugin's schema, compiled once (`None`: nothing to check), or
+        // why the plugin cannot be used.
+        let mut schemas: BTreeMap<&str, Result<Option<ConfigSchema>, String>> = BTreeMap::new();
         for (name, digest) in pins {
-            let plugin: Option<Arc<Plugin>> = self.pinned_plugin(name, digest).await.ok();
-            let schema = plugin.and_then(|p| compile_schema(name, &p.info).ok().flatten());
+            let plugin: Result<Arc<Plugin>, String> = self.pinned_plugin(name, digest).await;
+            let schema = plugin.map(|p| compile_schema(name, &p.info).ok().flatten());
             schemas.insert(name, schema);
         }
         let mut problems = Vec::new();
         for node in workflow.nodes.values() {
-            let Some(Some(schema)) = schemas.get(node.plugin.as_str()) else {
-                continue;
-            };
-            let (config, _) = secrets::check(&node.config, &env);
-            problems.extend(schema_problems(workflow, file, node, schema, &config));
+            match schemas.get(node.plugin.as_str()) {
+                None | Some(Ok(None)) => {}
+                Some(Err(reason)) => {
+                    let message = unusable(node, reason);
+                    problems.push(workflow.plugin_problem(file, &node.name, message));
+                }
+                Some(Ok(Some(schema))) => {
+                    let (config, _) = secrets::check(&node.config, &env);
+                    problems.extend(schema_problems(workflow, file, node, schema, &config));
+                }
+            }
         }
         problems.sort_by_key(|p| (p.line, p.col));
         problems
     }
+}
+
+/// Node `node`'s plugin cannot be used, for `reason`.
+fn unusable(node: &Node, reason: &str) -> String {
+    format!(
+        "node \"{}\": plugin \"{}\" cannot be used: {reason}",
+        node.name, node.plugin
+    )
 }
 
 #[cfg(test)]

@@ -270,11 +270,11 @@ impl<S: CheckpointStore> Runtime<S> {
         start: StartRun,
         leased: bool,
     ) -> Result<RunRecord, RuntimeError> {
-        let workflow = self.validate(&start.workflow_path, &start.workflow_text)?;
-        let plugins = self.pin_plugins(&workflow, false).await?;
-        // Before the run exists: a config its plugin's schema refuses is the
-        // workflow file's error, not a failure of the run at that node.
-        self.check_configs(&workflow, &start.workflow_path, &plugins)
+        // Before the run exists: a plugin that does not load, or a config its
+        // plugin's schema refuses, is the workflow file's error, not a failure
+        // of the run at that node.
+        let (workflow, plugins) = self
+            .check_new_run(&start.workflow_path, &start.workflow_text)
             .await?;
         let new_run = |plugins| NewRun {
             thread: start.thread.clone(),

@@ -10,9 +10,12 @@ use crate::workflow::WorkflowError;
 /// not an error here: it is recorded on the run (status `failed`).
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// The workflow file is invalid; the message names the file and line.
-    #[error("{0}")]
-    Workflow(#[from] WorkflowError),
+    /// The workflow file is invalid: every problem found (at least one), in
+    /// file order. The message is one line: the problem, or how many there
+    /// are and the first (see [`WorkflowError::summary`]); the details list
+    /// them all.
+    #[error("{}", WorkflowError::summary(.0))]
+    Workflow(Vec<WorkflowError>),
     /// The CLI adds how to choose another folder.
     #[error("cannot read the plugins folder {dir}: {source}")]
     PluginsDir {
@@ -109,9 +112,17 @@ impl RuntimeError {
             RuntimeError::NeedsInput { thread, .. }
             | RuntimeError::UpgradeRefused { thread, .. }
             | RuntimeError::LeaseExpired { thread } => Some(json!({ "thread": thread })),
-            RuntimeError::Workflow(error) => Some(json!({ "problems": [error.problem()] })),
+            RuntimeError::Workflow(problems) => Some(json!({
+                "problems": problems.iter().map(WorkflowError::problem).collect::<Vec<_>>()
+            })),
             _ => None,
         }
+    }
+}
+
+impl From<WorkflowError> for RuntimeError {
+    fn from(problem: WorkflowError) -> RuntimeError {
+        RuntimeError::Workflow(vec![problem])
     }
 }
 

@@ -46,7 +46,7 @@ use crate::workflow::Workflow;
 
 pub use check::{MissingSecrets, Report, check_workflow};
 pub use error::RuntimeError;
-pub use pins::{UpgradeProblem, UpgradeReport};
+pub use pins::{Upgrade, UpgradeProblem, UpgradeReport};
 pub use step::humanize;
 
 /// How long a lease lasts without renewal, unless [`Runtime::with_lease`]

@@ -19,11 +19,10 @@ use crate::workflow::Workflow;
 pub enum UpgradeProblem {
     /// A node the run goes on with is not in the new workflow.
     NodeGone { node: String, workflow: String },
-    /// A plugin of the new workflow cannot be used.
-    PluginUnusable { plugin: String, reason: String },
-    /// A node's config in the new workflow breaks its plugin's schema (the
-    /// problem, located in the workflow file).
-    Config(String),
+    /// A node of the new workflow cannot use its plugin: the plugin does not
+    /// load, or the node's config breaks its schema (the problem, located in
+    /// the workflow file).
+    Plugin(String),
 }
 
 impl std::fmt::Display for UpgradeProblem {
@@ -33,12 +32,19 @@ impl std::fmt::Display for UpgradeProblem {
                 f,
                 "node \"{node}\", where the run goes on, is not in {workflow} any more"
             ),
-            UpgradeProblem::PluginUnusable { plugin, reason } => {
-                write!(f, "plugin \"{plugin}\" cannot be used: {reason}")
-            }
-            UpgradeProblem::Config(problem) => f.write_str(problem),
+            UpgradeProblem::Plugin(problem) => f.write_str(problem),
         }
     }
+}
+
+/// What an upgrade would move a run to (see [`Runtime::upgrade_check`]).
+#[derive(Debug)]
+pub struct Upgrade {
+    pub workflow: Workflow,
+    /// The workflow file's text.
+    pub text: String,
+    /// Each plugin's version now (name -> digest).
+    pub plugins: BTreeMap<String, String>,
 }
 
 /// What an upgrade changed.
@@ -73,18 +79,23 @@ impl<S: CheckpointStore> Runtime<S> {
         workflow: &Workflow,
         files: bool,
     ) -> Result<BTreeMap<String, String>, RuntimeError> {
+        self.pin_each(workflow.plugins(), files).await
+    }
+
+    /// [`Runtime::pin_plugins`] for the plugins `names`.
+    pub(super) async fn pin_each(
+        &self,
+        names: Vec<String>,
+        files: bool,
+    ) -> Result<BTreeMap<String, String>, RuntimeError> {
         let mut pins = BTreeMap::new();
-        for node in workflow.nodes.values() {
-            if !pins.contains_key(&node.plugin) {
-                let serving = (!files)
-                    .then(|| self.serving_version(&node.plugin))
-                    .flatten();
-                let digest = match serving {
-                    Some(digest) => digest,
-                    None => self.current_digest(&node.plugin).await?,
-                };
-                pins.insert(node.plugin.clone(), digest);
-            }
+        for name in names {
+            let serving = (!files).then(|| self.serving_version(&name)).flatten();
+            let digest = match serving {
+                Some(digest) => digest,
+                None => self.current_digest(&name).await?,
+            };
+            pins.insert(name, digest);
         }
         Ok(pins)
     }
@@ -285,11 +296,45 @@ impl<S: CheckpointStore> Runtime<S> {
 
     /// Move a parked or failed run to the workflow file it was started from
     /// and the plugins folder's files as they are now, from its next step on.
-    /// Refused, changing nothing, when the run's next nodes (or kept parallel
-    /// results) are not in the new workflow or a new plugin cannot be loaded
-    /// (not a component, another world, `describe()` fails).
+    /// Refused, changing nothing, when [`Runtime::upgrade_check`] refuses it.
     pub async fn upgrade(&self, thread: &str) -> Result<UpgradeReport, RuntimeError> {
         let run = self.load(thread).await?;
+        let Upgrade {
+            workflow,
+            text,
+            plugins,
+        } = self.upgrade_check(&run).await?;
+        let workflow_digest = crate::plugin::digest(text.as_bytes());
+        let changed = plugins
+            .iter()
+            .filter(|(name, digest)| run.plugins.get(*name) != Some(*digest))
+            .map(|(name, digest)| (name.clone(), run.plugins.get(name).cloned(), digest.clone()))
+            .collect();
+        self.store
+            .upgrade_run(RunUpgrade {
+                thread: thread.to_string(),
+                workflow_name: workflow.name.clone(),
+                workflow_digest: workflow_digest.clone(),
+                workflow_text: text,
+                plugins,
+            })
+            .await?;
+        Ok(UpgradeReport {
+            thread: thread.to_string(),
+            workflow: (run.workflow_digest, workflow_digest),
+            plugins: changed,
+        })
+    }
+
+    /// What [`Runtime::upgrade`] would move `run` to, or why it would refuse:
+    /// the run is finished, its workflow file cannot be read or is invalid,
+    /// the run's next nodes (or kept parallel results) are not in it, a
+    /// plugin cannot be loaded (not a component, another world, `describe()`
+    /// fails), or a config breaks its plugin's schema. The run is not changed
+    /// (the plugin files are stored, as any run of them stores them), so a
+    /// hint can ask before it names the upgrade.
+    pub async fn upgrade_check(&self, run: &RunRecord) -> Result<Upgrade, RuntimeError> {
+        let thread = &run.thread;
         if matches!(run.status, RunStatus::Completed | RunStatus::Cancelled) {
             return Err(RuntimeError::NotResumable {
                 thread: thread.to_string(),
@@ -315,18 +360,10 @@ impl<S: CheckpointStore> Runtime<S> {
                 });
             }
         }
-        // The files as they are now: each is loaded below, a broken one refused.
+        // The files as they are now: each is loaded, a broken one refused.
         let plugins = self.pin_plugins(&workflow, true).await?;
-        for (name, digest) in &plugins {
-            if let Err(reason) = self.pinned_plugin(name, digest).await {
-                problems.push(UpgradeProblem::PluginUnusable {
-                    plugin: name.clone(),
-                    reason,
-                });
-            }
-        }
-        for problem in self.config_errors(&workflow, path, &plugins).await {
-            problems.push(UpgradeProblem::Config(problem.headline()));
+        for problem in self.plugin_problems(&workflow, path, &plugins).await {
+            problems.push(UpgradeProblem::Plugin(problem.headline()));
         }
         if !problems.is_empty() {
             return Err(RuntimeError::UpgradeRefused {
@@ -334,25 +371,10 @@ impl<S: CheckpointStore> Runtime<S> {
                 problems,
             });
         }
-        let workflow_digest = crate::plugin::digest(text.as_bytes());
-        let changed = plugins
-            .iter()
-            .filter(|(name, digest)| run.plugins.get(*name) != Some(*digest))
-            .map(|(name, digest)| (name.clone(), run.plugins.get(name).cloned(), digest.clone()))
-            .collect();
-        self.store
-            .upgrade_run(RunUpgrade {
-                thread: thread.to_string(),
-                workflow_name: workflow.name.clone(),
-                workflow_digest: workflow_digest.clone(),
-                workflow_text: text,
-                plugins,
-            })
-            .await?;
-        Ok(UpgradeReport {
-            thread: thread.to_string(),
-            workflow: (run.workflow_digest, workflow_digest),
-            plugins: changed,
+        Ok(Upgrade {
+            workflow,
+            text,
+            plugins,
         })
     }
 

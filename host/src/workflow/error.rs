@@ -114,6 +114,21 @@ impl WorkflowError {
         Self::new(file, &loc, message)
     }
 
+    /// Problems of one file on one line: the problem's headline, or
+    /// `FILE: N problems; the first: HEADLINE` (as `validate --json` says it).
+    pub fn summary(problems: &[WorkflowError]) -> String {
+        match problems {
+            [] => "the workflow file is invalid".to_owned(),
+            [one] => one.headline(),
+            [first, ..] => format!(
+                "{}: {} problems; the first: {}",
+                first.file,
+                problems.len(),
+                first.headline()
+            ),
+        }
+    }
+
     /// The first line only: `FILE:LINE:COL: message`, without the source excerpt.
     pub fn headline(&self) -> String {
         format!("{}:{}:{}: {}", self.file, self.line, self.col, self.message)
