@@ -402,3 +402,64 @@ fn run_start_and_the_api_refuse_every_problem_validate_finds_before_the_run_exis
         ),
     );
 }
+
+/// A failed run's hint names `resume --upgrade` only when the upgrade would
+/// be accepted (else what would make it possible, or a new run), and for a
+/// node's fatal failure says that a replay runs the node on the same state,
+/// so a cause in the input needs a new run.
+#[test]
+fn a_failed_run_s_hint_names_only_ways_that_work() {
+    let env = Env::new(&["counter"]);
+    let two = "name = \"two\"\nstart = \"a\"\n[nodes.a]\nplugin = \"counter\"\nnext = \"b\"\n\
+               [nodes.b]\nplugin = \"counter\"\nnext = \"end\"\n";
+    let file = env.workflow("two.toml", two);
+    // The input makes `b` overflow: a fatal failure that a replay repeats.
+    let input = format!("{{\"count\": {}}}", i64::MAX - 1);
+    let first = env.exits(1, &["run", &file, "--thread", "h1", "--input", &input]);
+    assert!(first.contains("fatal failure"), "{first}");
+    assert!(
+        first.contains("start a new run (`savepoint run two.toml --input JSON`)"),
+        "{first}"
+    );
+
+    // The failed node is renamed in the file: an upgrade would be refused,
+    // so the hint does not send the user there.
+    env.workflow(
+        "two.toml",
+        &two.replace("\"b\"", "\"c\"").replace("nodes.b", "nodes.c"),
+    );
+    let again = env.exits(1, &["resume", "h1"]);
+    assert!(
+        again.contains("restore node \"b\" in two.toml and then `savepoint resume h1 --upgrade`"),
+        "{again}"
+    );
+    assert!(!again.contains("--upgrade` moves it"), "{again}");
+    let refused = env.exits(6, &["resume", "h1", "--upgrade"]);
+    assert!(
+        refused.contains("restore node \"b\" in two.toml"),
+        "{refused}"
+    );
+
+    // Restored, the upgrade is named again, and accepted.
+    env.workflow(
+        "two.toml",
+        &two.replace("next = \"end\"", "next = \"end\"\nfuel = 1_000_000_000"),
+    );
+    let changed = env.exits(1, &["resume", "h1"]);
+    assert!(
+        changed.contains("`savepoint resume h1 --upgrade` moves it"),
+        "{changed}"
+    );
+    env.exits(1, &["resume", "h1", "--upgrade"]);
+
+    golden(
+        "failed-hints.txt",
+        &format!(
+            "== run (fatal, caused by the input)\n{}\n== resume (node renamed)\n{}\n\
+             == resume --upgrade\n{refused}\n== resume (node restored, fuel changed)\n{}",
+            stable(&first),
+            stable(&again),
+            stable(&changed)
+        ),
+    );
+}

@@ -7,7 +7,9 @@ use clap::Args;
 use serde_json::{Map, Value};
 
 use super::{EXIT_CODES, Failure, Global, output};
-use crate::runtime::{StartRun, check_thread_id, new_thread_id};
+use crate::runtime::{
+    RuntimeError, StartRun, UpgradeProblem, check_thread_id, is_fatal_failure, new_thread_id,
+};
 use crate::store::{RunRecord, RunStatus, format_time};
 use crate::workflow::{Workflow, format_size};
 
@@ -75,7 +77,7 @@ pub fn start_request(
     let workflow_text = read_workflow(workflow)?;
     // The input is capped at the workflow's max_state: parse the file first.
     let max_state = Workflow::parse_all(&workflow_path, &workflow_text)
-        .map_err(crate::runtime::RuntimeError::Workflow)?
+        .map_err(RuntimeError::Workflow)?
         .max_state;
     let input = parse_object(input, "--input", Cap::max_state(max_state))?;
     let thread = match thread {
@@ -103,6 +105,10 @@ pub struct Ending {
     /// What the run is pinned to that the files no longer match (see
     /// [`crate::runtime::Runtime::changed_since_pinned`]).
     pub changed: Vec<String>,
+    /// When something changed: whether `resume --upgrade` would take the
+    /// files as they are now, or why not (see
+    /// [`crate::runtime::Runtime::upgrade_check`]).
+    pub upgrade: Option<Result<(), RuntimeError>>,
 }
 
 impl Ending {
@@ -116,9 +122,16 @@ impl Ending {
         if run.status != RunStatus::Failed {
             return Ending::default();
         }
+        let changed = runtime.changed_since_pinned(run).await;
+        // A hint names the upgrade only when it would be accepted.
+        let upgrade = match changed.is_empty() {
+            true => None,
+            false => Some(runtime.upgrade_check(run).await.map(|_| ())),
+        };
         Ending {
             again,
-            changed: runtime.changed_since_pinned(run).await,
+            changed,
+            upgrade,
         }
     }
 }
@@ -126,23 +139,73 @@ impl Ending {
 /// The way on for a failed run: the command that replays the failed node, and
 /// when the fix is in what the run is pinned to (its workflow text: fuel,
 /// memory, timeout, max_state, config, routes; or a plugin's bytes), the
-/// command that takes the fix.
-pub fn failed_hint(thread: &str, changed: &[String]) -> String {
-    let word = output::shell_word(thread);
-    if changed.is_empty() {
-        return format!(
+/// command that takes the fix, when it would be accepted (else what would make
+/// it possible, or a new run). A node's fatal failure adds that a replay runs
+/// the node on the same state, so a cause in the state needs a new run.
+pub fn failed_hint(run: &RunRecord, ending: &Ending) -> String {
+    let word = output::shell_word(&run.thread);
+    let file = output::shell_word(&run.workflow_path);
+    let mut hint = match (&ending.upgrade, ending.changed.as_slice()) {
+        (_, []) => format!(
             "fix the cause, then `savepoint resume {word}` replays from the failed node; a run \
              keeps the workflow text and plugin versions it started with, so when the fix is \
              in the workflow file (fuel, memory, timeout, config, routes, ...) or a plugin, \
              use `savepoint resume {word} --upgrade`"
-        );
+        ),
+        (None | Some(Ok(())), changed) => format!(
+            "{} changed since the run started, and a plain resume keeps the versions the run \
+             started with: `savepoint resume {word} --upgrade` moves it to the files as they \
+             are now and replays from the failed node",
+            changed.join(" and ")
+        ),
+        (Some(Err(refused)), changed) => format!(
+            "{} changed since the run started, but the run cannot move to the files as they \
+             are now: {}",
+            changed.join(" and "),
+            upgrade_way(refused, &word, &file)
+        ),
+    };
+    if run.error.as_deref().is_some_and(is_fatal_failure) {
+        hint.push_str(&format!(
+            "; the node failed fatally, and a replay runs it on the same state: when the \
+             cause is in the state or the input, start a new run \
+             (`savepoint run {file} --input JSON`)"
+        ));
     }
-    format!(
-        "{} changed since the run started, and a plain resume keeps the versions the run \
-         started with: `savepoint resume {word} --upgrade` moves it to the files as they are \
-         now and replays from the failed node",
-        output::safe(&changed.join(" and "))
-    )
+    output::safe(&hint).into_owned()
+}
+
+/// Why `resume --upgrade` would be refused, and what would make it possible.
+fn upgrade_way(refused: &RuntimeError, word: &str, file: &str) -> String {
+    let RuntimeError::UpgradeRefused { problems, .. } = refused else {
+        return format!(
+            "{refused}; fix that, then `savepoint resume {word} --upgrade`, or start a new run \
+             (`savepoint run {file}`)"
+        );
+    };
+    let reasons: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let gone: Vec<&str> = problems
+        .iter()
+        .filter_map(|problem| match problem {
+            UpgradeProblem::NodeGone { node, .. } => Some(node.as_str()),
+            _ => None,
+        })
+        .collect();
+    match gone.as_slice() {
+        [] => format!(
+            "{}; fix that, then `savepoint resume {word} --upgrade`",
+            reasons.join("; ")
+        ),
+        gone => format!(
+            "{}; restore {} in {file} and then `savepoint resume {word} --upgrade`, or start \
+             a new run (`savepoint run {file}`)",
+            reasons.join("; "),
+            gone.iter()
+                .map(|node| format!("node \"{node}\""))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+    }
 }
 
 /// Print the outcome of a run that `run` or `resume` drove, and pick the exit code.
@@ -195,7 +258,7 @@ pub fn finish(run: &RunRecord, json: bool, ending: &Ending) -> ExitCode {
                 if let Some(error) = &run.error {
                     eprintln!("error: {}", output::safe_lines(error));
                 }
-                eprintln!("{}", failed_hint(&run.thread, &ending.changed));
+                eprintln!("{}", failed_hint(run, ending));
             }
         }
     }

@@ -149,9 +149,21 @@ fn upgrade_refused(thread: &str, problems: &[super::UpgradeProblem]) -> String {
     let mut text = format!(
         "thread \"{thread}\" cannot move to the current workflow and plugins; it is unchanged:"
     );
+    let mut gone = Vec::new();
     for problem in problems {
         text.push_str(&format!("\n  - {problem}"));
+        if let super::UpgradeProblem::NodeGone { node, workflow } = problem {
+            gone.push((node, workflow));
+        }
     }
-    text.push_str("\nfix the files, or resume without upgrading to keep the versions it runs");
+    match gone.as_slice() {
+        // Fixing the other files does not bring the node back.
+        [(node, workflow), ..] => text.push_str(&format!(
+            "\nto upgrade it, restore node \"{node}\" in {workflow}; else start a new run of \
+             the workflow, or resume without upgrading to keep the versions it runs"
+        )),
+        [] => text
+            .push_str("\nfix the files, or resume without upgrading to keep the versions it runs"),
+    }
     text
 }

@@ -565,6 +565,17 @@ fn node_list_plain(nodes: &[String]) -> String {
     nodes.join(",")
 }
 
+/// Whether a failed run's error, as its step recorded it (`node "N" (plugin
+/// P) fatal failure: ...`), is the node's own fatal failure (`failure.fatal`):
+/// a replay runs the node on the same state, so it fails the same way unless
+/// the cause was outside the state. (Node and plugin names hold no `) `.)
+pub fn is_fatal_failure(error: &str) -> bool {
+    error
+        .strip_prefix("node \"")
+        .and_then(|rest| rest.split_once(") "))
+        .is_some_and(|(_, failure)| failure.starts_with("fatal failure: "))
+}
+
 /// `30s`, `1.5s`, `250ms`.
 pub fn humanize(duration: Duration) -> String {
     let ms = duration.as_millis();
