@@ -13,6 +13,7 @@ mod crash;
 mod daemon;
 mod durations;
 mod errors;
+mod first_compile;
 mod fixtures;
 mod gc;
 mod guest_output;

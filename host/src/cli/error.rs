@@ -36,7 +36,8 @@ macro_rules! exit_codes_help {
   4  the run was cancelled (`run`, `resume`)
   5  not found: no such run (thread id), workflow file or database
   6  conflict: the thread id is taken, or the run is busy or in no state for that
-  7  environment: the database or plugins folder cannot be used (disk full, read-only)
+  7  environment: the database or plugins folder cannot be used (disk full, read-only),
+     or the run's lease could not be renewed in time (`savepoint resume ID` continues it)
 With --json, a command that fails prints one object on stdout:
   {\"error\": {\"code\": \"not_found\", \"message\": \"...\", \"details\": {...} or null}}"
     };
@@ -207,6 +208,9 @@ fn cli_hint(error: &RuntimeError) -> Option<String> {
             format!("(use `savepoint resume {} --input JSON`)", word(thread))
         }
         RuntimeError::UnexpectedInput { .. } => "(leave out --input)".to_string(),
+        RuntimeError::LeaseExpired { thread } => {
+            format!("(`savepoint resume {}` continues it)", word(thread))
+        }
         RuntimeError::PluginsDir { .. } => {
             "(choose the folder with --plugins DIR or SAVEPOINT_PLUGINS)".to_string()
         }

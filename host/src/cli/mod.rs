@@ -33,7 +33,7 @@ pub use error::{
     EXIT_CODES, Failure, classify, describe_error, exit_code, parse_error, report, wants_json,
 };
 
-use crate::plugin::PluginHost;
+use crate::plugin::{CompileNotice, Compiling, PluginHost};
 use crate::runtime::Runtime;
 use crate::store::{SqliteStore, StoreError, SystemClock};
 
@@ -270,11 +270,52 @@ impl Global {
         let host = PluginHost::new(cache).map_err(|e| {
             Failure::environment(format!("cannot start the WebAssembly engine: {e:#}"))
         })?;
-        Ok(host.with_max_component_size(self.max_component_size))
+        Ok(host
+            .with_max_component_size(self.max_component_size)
+            .with_compile_notice(Some(self.compile_notice(""))))
+    }
+
+    /// The line a command prints on stderr (after `prefix`) before it compiles a plugin
+    /// that is not in the compile cache: an interpreter component takes seconds to tens
+    /// of seconds, and a pause that long needs saying. Never for a cache hit.
+    fn compile_notice(&self, prefix: &'static str) -> CompileNotice {
+        let default_cache = self.cache_dir();
+        Arc::new(move |compiling: &Compiling<'_>| {
+            let shown = |dir: &Path| {
+                let dir = dir.strip_prefix(".").unwrap_or(dir);
+                output::safe(&dir.display().to_string()).into_owned()
+            };
+            let kept = match compiling.cache {
+                Some(dir) => format!("once per version, then cached in {}", shown(dir)),
+                None => format!(
+                    "not cached: {} does not exist yet, and commands that run workflows create it",
+                    shown(&default_cache)
+                ),
+            };
+            eprintln!(
+                "{prefix}compiling plugin {} ({:.1} MB; {kept}) ...",
+                output::safe(compiling.name),
+                compiling.bytes as f64 / 1e6
+            );
+        })
     }
 
     fn runtime(&self, store: Arc<SqliteStore>) -> anyhow::Result<Runtime<SqliteStore>> {
-        Ok(self.runtime_with(store, self.plugin_host_for_runs()?))
+        self.runtime_quiet(store, false)
+    }
+
+    /// [`Global::runtime`]; `quiet` (`-q`) leaves out the line that says a plugin is
+    /// compiled.
+    fn runtime_quiet(
+        &self,
+        store: Arc<SqliteStore>,
+        quiet: bool,
+    ) -> anyhow::Result<Runtime<SqliteStore>> {
+        let mut plugins = self.plugin_host_for_runs()?;
+        if quiet {
+            plugins = plugins.with_compile_notice(None);
+        }
+        Ok(self.runtime_with(store, plugins))
     }
 
     /// A runtime over `store` calling nodes through `plugins`.

@@ -30,7 +30,7 @@ pub struct ResumeArgs {
     /// Print the final status as one JSON object (as `status --json`).
     #[arg(long)]
     json: bool,
-    /// Do not print progress.
+    /// Do not print progress (nor the line that says a plugin is being compiled).
     #[arg(long, short)]
     quiet: bool,
     /// Keep going through later sleeps and retry waits too, instead of
@@ -48,7 +48,7 @@ pub struct ResumeArgs {
 pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let store = global.existing_store()?;
     store.check_writable().await?;
-    let mut runtime = global.runtime(store)?;
+    let mut runtime = global.runtime_quiet(store, args.quiet)?;
     // The answer is capped at the max_state of the run's workflow.
     let input = match &args.input {
         Some(text) => {

@@ -44,7 +44,7 @@ pub struct RunArgs {
     /// Print the final status as one JSON object (as `status --json`).
     #[arg(long)]
     json: bool,
-    /// Do not print progress.
+    /// Do not print progress (nor the line that says a plugin is being compiled).
     #[arg(long, short)]
     quiet: bool,
     /// Keep going through sleeps and retry waits in the foreground instead of
@@ -56,7 +56,7 @@ pub struct RunArgs {
 pub async fn main(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let start = start_request(&args.workflow, args.thread, &args.input)?;
     let store = global.writable_store().await?;
-    let mut runtime = global.runtime(store)?;
+    let mut runtime = global.runtime_quiet(store, args.quiet)?;
     if let Some(observer) = output::progress(!args.quiet) {
         runtime = runtime.with_observer(observer);
     }

@@ -136,7 +136,10 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
     let budget = args
         .max_memory
         .unwrap_or_else(crate::plugin::default_budget);
-    let plugins = global.plugin_host_for_runs()?.with_memory_budget(budget);
+    let plugins = global
+        .plugin_host_for_runs()?
+        .with_memory_budget(budget)
+        .with_compile_notice(Some(global.compile_notice("savepoint serve: ")));
     let runtime = Arc::new(
         global
             .runtime_with(store, plugins)

@@ -35,6 +35,11 @@ impl CompileCache {
         }
     }
 
+    /// The cache's folder, or `None` without a cache.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
     /// `<dir>/<hex>-<engine tag>.<extension>`, or `None` without a cache.
     fn entry(&self, digest: &str, extension: &str) -> Option<PathBuf> {
         let hex = digest.strip_prefix("sha256:").unwrap_or(digest);

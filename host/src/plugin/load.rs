@@ -89,7 +89,25 @@ pub struct PluginHost {
     /// The compile pool: one permit per compile running.
     compiles: Arc<Semaphore>,
     described: Arc<Described>,
+    /// Told before each compile (a cache miss): the pause may be long.
+    notice: Option<CompileNotice>,
 }
+
+/// A compile about to start: the plugin's compiled code was not in the
+/// compile cache. Compiling an interpreter component (Python, JavaScript)
+/// takes seconds to tens of seconds, once per version and cache.
+#[derive(Debug)]
+pub struct Compiling<'a> {
+    /// The plugin's name.
+    pub name: &'a str,
+    /// The component's size.
+    pub bytes: u64,
+    /// Where the compiled code is kept, or `None`: the host has no cache.
+    pub cache: Option<&'a Path>,
+}
+
+/// What a [`PluginHost`] calls before each compile, to say why it pauses.
+pub type CompileNotice = Arc<dyn Fn(&Compiling<'_>) + Send + Sync>;
 
 /// What `describe()` answered, per component digest, a failure too: one
 /// call per digest, even when several loads of it start at once. A full
@@ -167,7 +185,26 @@ impl PluginHost {
             max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
             compiles: Arc::new(Semaphore::new(COMPILES)),
             described: Arc::default(),
+            notice: None,
         })
+    }
+
+    /// Call `notice` (`None`: nothing) before each compile of a plugin whose
+    /// compiled code is not in the cache; never for a cache hit.
+    pub fn with_compile_notice(mut self, notice: Option<CompileNotice>) -> PluginHost {
+        self.notice = notice;
+        self
+    }
+
+    /// Say that plugin `name` (`bytes` long) is compiled now.
+    fn compiling(&self, name: &str, bytes: usize) {
+        if let Some(notice) = &self.notice {
+            notice(&Compiling {
+                name,
+                bytes: bytes as u64,
+                cache: self.cache.dir(),
+            });
+        }
     }
 
     /// Keep the linear memories of all live instances together within
@@ -243,6 +280,7 @@ impl PluginHost {
         let bytes = read_plugin_file(path, limit)
             .await
             .map_err(|error| (Some(digest), error))?;
+        self.compiling(&plugin_name(path), bytes.len());
         let _compiling = self.compile_permit().await;
         let (engine, cache, file) = (self.engine.clone(), self.cache.clone(), path.to_path_buf());
         tokio::task::spawn_blocking(move || compile_bytes(&engine, &cache, &file, bytes))
@@ -312,6 +350,7 @@ impl PluginHost {
                     )));
                 }
                 check_header(path, &bytes)?;
+                self.compiling(name, bytes.len());
                 let _compiling = self.compile_permit().await;
                 let (engine, cache, key) =
                     (self.engine.clone(), self.cache.clone(), digest.to_owned());

@@ -52,7 +52,7 @@ pub use file::{
 };
 pub use lease::Lease;
 pub(crate) use load::at_most;
-pub use load::{COMPILES, LOADS, PluginHost, PluginLoad};
+pub use load::{COMPILES, CompileNotice, Compiling, LOADS, PluginHost, PluginLoad};
 pub use output::{MESSAGE_LIMIT, REDACTED, Secrets};
 pub use schema::{BadSchema, ConfigProblem, ConfigSchema};
 

@@ -262,14 +262,19 @@ impl<S: CheckpointStore> Runtime<S> {
     /// Create a run from a workflow text, without executing it: a daemon
     /// picks it up.
     pub async fn create(&self, start: StartRun) -> Result<RunRecord, RuntimeError> {
-        self.create_leased(start, false).await
+        Ok(self.create_leased(start, false).await?.0)
     }
 
+    /// Create a run (with `leased`, holding its lease), and say when the
+    /// request that created it was sent: the lease counts from then. Loading
+    /// the run's plugins for the schema check (compiling one that is not
+    /// cached: tens of seconds for an interpreter component) comes before,
+    /// and costs the lease nothing.
     async fn create_leased(
         &self,
         start: StartRun,
         leased: bool,
-    ) -> Result<RunRecord, RuntimeError> {
+    ) -> Result<(RunRecord, Instant), RuntimeError> {
         // Before the run exists: a plugin that does not load, or a config its
         // plugin's schema refuses, is the workflow file's error, not a failure
         // of the run at that node.
@@ -287,27 +292,29 @@ impl<S: CheckpointStore> Runtime<S> {
             lease: leased.then(|| (self.owner.clone(), self.lease_ms())),
             plugins,
         };
+        let mut asked = Instant::now();
         let mut created = self.store.create_run(new_run(plugins)).await;
         if let Err(StoreError::ComponentMissing { .. }) = created {
             // A `gc` removed a version this process had stored: store it again.
             self.forget_stored_files();
             let plugins = self.pin_plugins(&workflow, false).await?;
+            asked = Instant::now();
             created = self.store.create_run(new_run(plugins)).await;
         }
-        created.map_err(|e| match e {
+        let created = created.map_err(|e| match e {
             StoreError::ThreadExists { thread, status } => {
                 RuntimeError::ThreadExists { thread, status }
             }
             other => RuntimeError::Store(other),
-        })
+        })?;
+        Ok((created, asked))
     }
 
     /// Create a run and drive it in the foreground until it completes, parks
     /// or fails (`follow`: waits through sleeps and retry waits).
     pub async fn start(&self, start: StartRun, follow: bool) -> Result<RunRecord, RuntimeError> {
         let thread = start.thread.clone();
-        let asked = Instant::now();
-        let run = self.create_leased(start, true).await?;
+        let (run, asked) = self.create_leased(start, true).await?;
         self.emit(Event::Started {
             thread: thread.clone(),
             workflow_path: run.workflow_path.clone(),

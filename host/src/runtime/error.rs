@@ -57,10 +57,13 @@ pub enum RuntimeError {
     #[error(transparent)]
     Plugin(#[from] crate::plugin::PluginError),
     /// This process's lease on the run expired before it could renew it.
+    /// Nobody else need hold the run: this process (or its database) was too
+    /// slow, so it is an error of the environment, not a conflict.
     #[error(
         "thread \"{thread}\": this process could not renew its lease on the run in time (it \
-         stalled, or the database did not answer); the step in flight was stopped and its \
-         result discarded, and the run goes on wherever it is taken over"
+         stalled, or the database did not answer), so it stopped the step in flight and kept \
+         nothing of it; the run is unharmed and goes on from its last checkpoint wherever it \
+         is resumed or taken over"
     )]
     LeaseExpired { thread: String },
     #[error(transparent)]
@@ -88,8 +91,8 @@ impl RuntimeError {
             | RuntimeError::NotResumable { .. }
             | RuntimeError::AlreadyFinished { .. }
             | RuntimeError::NeedsInput { .. }
-            | RuntimeError::UnexpectedInput { .. }
-            | RuntimeError::LeaseExpired { .. } => ErrorCode::Conflict,
+            | RuntimeError::UnexpectedInput { .. } => ErrorCode::Conflict,
+            RuntimeError::LeaseExpired { .. } => ErrorCode::Environment,
             RuntimeError::Plugin(error) => error.code(),
             RuntimeError::Store(error) => error.code(),
         }
