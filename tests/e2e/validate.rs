@@ -463,3 +463,77 @@ fn a_failed_run_s_hint_names_only_ways_that_work() {
         ),
     );
 }
+
+/// A file whose graph has a problem (a route to a missing node) still has
+/// each node that parsed checked against its plugin: `validate` lists the
+/// missing plugin and both configs the schema rejects too, in file order.
+#[test]
+fn validate_checks_the_plugins_and_configs_of_a_file_whose_graph_is_broken() {
+    let env = Env::new(&[]);
+    describer(&env, "describer", "schema");
+    let file = env.workflow(
+        "graph.toml",
+        r#"name = "graph"
+start = "a"
+
+[nodes.a]
+plugin = "describer"
+config = { greeting = 5 }
+routes = ["nowhere", "b"]
+
+[nodes.b]
+plugin = "describer"
+config = { greeting = 5 }
+next = "c"
+
+[nodes.c]
+plugin = "missing"
+next = "end"
+"#,
+    );
+    let (code, stdout, _) = env.exit(&["validate", &file, "--json"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    let json = parse(&stdout);
+    let problems = json["error"]["details"]["problems"].as_array().unwrap();
+    let found: Vec<(&str, u64, &str)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["node"].as_str().unwrap(),
+                p["line"].as_u64().unwrap(),
+                p["field"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("a", 6, "config.greeting"),
+            ("a", 7, "-"),
+            ("b", 11, "config.greeting"),
+            ("c", 15, "-"),
+        ],
+        "{json}"
+    );
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("graph.toml: 4 problems; the first: graph.toml:6:12: "),
+        "{json}"
+    );
+    // `run` and `start` refuse the file before a run exists, with the same problems.
+    for command in ["run", "start"] {
+        let (code, stdout, _) = env.exit(&[command, &file, "--json"]);
+        assert_eq!(code, Some(2), "{command}: {stdout}");
+        let refused = parse(&stdout);
+        assert_eq!(
+            refused["error"]["details"]["problems"].as_array().unwrap(),
+            problems,
+            "{command}"
+        );
+    }
+    assert_eq!(env.json(&["runs", "--json"]), json!([]));
+    let text = env.exits(2, &["validate", &file]);
+    golden("validate-broken-graph.txt", &text);
+}

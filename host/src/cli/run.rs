@@ -11,7 +11,7 @@ use crate::runtime::{
     RuntimeError, StartRun, UpgradeProblem, check_thread_id, is_fatal_failure, new_thread_id,
 };
 use crate::store::{RunRecord, RunStatus, format_time};
-use crate::workflow::{Workflow, format_size};
+use crate::workflow::{Unfinished, Workflow, format_size};
 
 /// The largest workflow file read: far above any real graph (a 100,000-node
 /// workflow is a few MiB), so that `run /dev/zero` fails at once.
@@ -76,9 +76,15 @@ pub fn start_request(
     let workflow_path = workflow.display().to_string();
     let workflow_text = read_workflow(workflow)?;
     // The input is capped at the workflow's max_state: parse the file first.
-    let max_state = Workflow::parse_all(&workflow_path, &workflow_text)
-        .map_err(RuntimeError::Workflow)?
-        .max_state;
+    // (A file with problems is refused when the run is created, with the
+    // problems of its nodes' plugins too.)
+    let max_state = match Workflow::parse_unfinished(&workflow_path, &workflow_text) {
+        Ok(workflow) => workflow.max_state,
+        Err(Unfinished {
+            nodes: Some(nodes), ..
+        }) => nodes.max_state,
+        Err(Unfinished { problems, .. }) => bail!(RuntimeError::Workflow(problems)),
+    };
     let input = parse_object(input, "--input", Cap::max_state(max_state))?;
     let thread = match thread {
         Some(thread) => {

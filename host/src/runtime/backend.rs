@@ -12,7 +12,7 @@ use super::daemon::Daemon;
 use super::{RuntimeError, StartRun};
 use crate::api::{ApiError, Backend, BackendFuture, CreateRun, JsonStream, PageQuery, page_stream};
 use crate::store::{CheckpointStore, HistoryDetail, RunStatus, StoreError};
-use crate::workflow::{Workflow, WorkflowError};
+use crate::workflow::{Unfinished, Workflow, WorkflowError};
 
 pub(super) struct DaemonBackend<S> {
     pub(super) daemon: Arc<Daemon<S>>,
@@ -25,7 +25,7 @@ pub(super) struct DaemonBackend<S> {
 #[derive(Debug, Default)]
 pub(super) struct WorkflowCache(Mutex<HashMap<PathBuf, (String, Parsed)>>);
 
-type Parsed = Result<Arc<Workflow>, Vec<WorkflowError>>;
+type Parsed = Result<Arc<Workflow>, Arc<Unfinished>>;
 
 /// The largest workflow file `GET /workflows` reads (as the CLI's).
 const MAX_WORKFLOW_FILE: u64 = 64 << 20;
@@ -92,7 +92,7 @@ impl<S: CheckpointStore> DaemonBackend<S> {
     /// refuse it, for the file, its plugins or its configs.
     async fn workflows_json(&self) -> Result<Value, ApiError> {
         let dir = &self.daemon.workflows_dir;
-        let parsed: Vec<(String, String, Result<Arc<Workflow>, RuntimeError>)> = {
+        let parsed: Vec<(String, String, Result<Parsed, RuntimeError>)> = {
             let mut cache = (self.parsed.0.lock()).unwrap_or_else(PoisonError::into_inner);
             let mut kept = HashMap::new();
             let mut parsed = Vec::new();
@@ -104,14 +104,16 @@ impl<S: CheckpointStore> DaemonBackend<S> {
                         path: path.clone(),
                         source,
                     })
-                    .and_then(|text| {
+                    .map(|text| {
                         let digest = crate::digest::sha256(text.as_bytes());
                         let workflow = match cache.remove(&path) {
                             Some((seen, workflow)) if seen == digest => workflow,
-                            _ => Workflow::parse_all(&shown, &text).map(Arc::new),
+                            _ => Workflow::parse_unfinished(&shown, &text)
+                                .map(Arc::new)
+                                .map_err(Arc::new),
                         };
                         kept.insert(path.clone(), (digest, workflow.clone()));
-                        workflow.map_err(RuntimeError::Workflow)
+                        workflow
                     });
                 parsed.push((name, shown, workflow));
             }
@@ -122,13 +124,13 @@ impl<S: CheckpointStore> DaemonBackend<S> {
         let mut items = Vec::new();
         for (name, shown, workflow) in parsed {
             // What `POST /runs` checks before it creates a run.
+            let runtime = &self.daemon.runtime;
             let checked = match workflow {
-                Ok(workflow) => self
-                    .daemon
-                    .runtime
+                Ok(Ok(workflow)) => runtime
                     .check_plugins_of(&workflow, &shown)
                     .await
                     .map(|_| workflow),
+                Ok(Err(unfinished)) => Err(runtime.unfinished_problems(&unfinished, &shown).await),
                 Err(error) => Err(error),
             };
             items.push(match checked {

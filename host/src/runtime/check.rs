@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{Runtime, RuntimeError, plugin_names, secrets};
 use crate::plugin::{ConfigSchema, NodeInfo, Plugin, PluginHost};
 use crate::store::CheckpointStore;
-use crate::workflow::{Node, Workflow, WorkflowError};
+use crate::workflow::{Node, Unfinished, Workflow, WorkflowError, is_plugin_name};
 
 /// What `savepoint validate` makes of a `${env:NAME}` whose variable is not
 /// set where it runs: an error, or (the daemon that runs the workflow has it)
@@ -51,26 +51,51 @@ pub async fn check_workflow(
     text: &str,
     missing_secrets: MissingSecrets,
 ) -> Result<Report, RuntimeError> {
-    let workflow = match Workflow::parse_all(file, text) {
-        Ok(workflow) => workflow,
-        Err(errors) => {
+    // A file with problems still has its nodes checked against their
+    // plugins: every node whose own table parsed.
+    let (workflow, mut errors, unfinished) = match Workflow::parse_unfinished(file, text) {
+        Ok(workflow) => (Some(workflow), Vec::new(), None),
+        Err(Unfinished { problems, nodes }) => (None, problems, nodes),
+    };
+    let Some(checked) = workflow.as_ref().or(unfinished.as_deref()) else {
+        return Ok(Report {
+            workflow: None,
+            errors,
+            warnings: Vec::new(),
+        });
+    };
+    let mut warnings = match &workflow {
+        Some(workflow) => workflow.warning_problems(file),
+        None => Vec::new(),
+    };
+    let available = match plugin_names(plugins_dir) {
+        Ok(available) => available,
+        // The file's own problems are the news; the folder is only in the way.
+        Err(_) if workflow.is_none() => {
             return Ok(Report {
                 workflow: None,
                 errors,
-                warnings: Vec::new(),
+                warnings,
             });
         }
+        Err(error) => return Err(error),
     };
-    let mut errors = Vec::new();
-    let mut warnings = workflow.warning_problems(file);
-    let available = plugin_names(plugins_dir)?;
-    errors.extend(workflow.missing_plugins(file, &plugins_dir.display().to_string(), &available));
+    let named = |plugin: &str| is_plugin_name(plugin);
+    errors.extend(
+        checked
+            .missing_plugins(file, &plugins_dir.display().to_string(), &available)
+            .into_iter()
+            .filter(|problem| {
+                let node = problem.node.as_deref().and_then(|n| checked.nodes.get(n));
+                node.is_some_and(|node| named(&node.plugin))
+            }),
+    );
 
     // Each plugin the workflow uses, loaded once (a few at a time).
-    let wanted: Vec<String> = workflow
+    let wanted: Vec<String> = checked
         .plugins()
         .into_iter()
-        .filter(|name| available.contains(name))
+        .filter(|name| named(name) && available.contains(name))
         .collect();
     let load = |name: String| async move {
         let loaded = host.load(&plugins_dir.join(format!("{name}.wasm"))).await;
@@ -85,10 +110,10 @@ pub async fn check_workflow(
     let env = |name: &str| std::env::var(name).ok();
     let mut warned: Vec<&str> = Vec::new();
     let mut schemas: BTreeMap<&str, Result<Option<ConfigSchema>, String>> = BTreeMap::new();
-    for node in workflow.nodes.values() {
+    for node in checked.nodes.values() {
         let (config, bad) = secrets::check(&node.config, &env);
         for reference in bad {
-            let problem = workflow
+            let problem = checked
                 .config_problem(
                     file,
                     &node.name,
@@ -105,7 +130,7 @@ pub async fn check_workflow(
             None => continue,
             Some(Err(reason)) => {
                 let message = unusable(node, reason);
-                errors.push(workflow.plugin_problem(file, &node.name, message));
+                errors.push(checked.plugin_problem(file, &node.name, message));
                 continue;
             }
             Some(Ok(plugin)) => plugin,
@@ -115,7 +140,7 @@ pub async fn check_workflow(
             warned.push(&node.plugin);
             for warning in plugin.warnings() {
                 let message = format!("plugin \"{}\": {warning}", node.plugin);
-                warnings.push(workflow.plugin_problem(file, &node.name, message));
+                warnings.push(checked.plugin_problem(file, &node.name, message));
             }
         }
         let schema = schemas
@@ -123,12 +148,12 @@ pub async fn check_workflow(
             .or_insert_with(|| compile_schema(&node.plugin, &plugin.info));
         match schema {
             Ok(Some(schema)) => {
-                errors.extend(schema_problems(&workflow, file, node, schema, &config))
+                errors.extend(schema_problems(checked, file, node, schema, &config))
             }
             Ok(None) => {}
             Err(message) => {
                 if !warnings.iter().any(|w| &w.message == message) {
-                    warnings.push(workflow.plugin_problem(file, &node.name, message.clone()));
+                    warnings.push(checked.plugin_problem(file, &node.name, message.clone()));
                 }
             }
         }
@@ -137,7 +162,7 @@ pub async fn check_workflow(
     errors.sort_by_key(in_file_order);
     warnings.sort_by_key(in_file_order);
     Ok(Report {
-        workflow: Some(workflow),
+        workflow,
         errors,
         warnings,
     })
@@ -191,9 +216,29 @@ impl<S: CheckpointStore> Runtime<S> {
         file: &str,
         text: &str,
     ) -> Result<(Workflow, BTreeMap<String, String>), RuntimeError> {
-        let workflow = Workflow::parse_all(file, text).map_err(RuntimeError::Workflow)?;
+        let workflow = match Workflow::parse_unfinished(file, text) {
+            Ok(workflow) => workflow,
+            Err(unfinished) => return Err(self.unfinished_problems(&unfinished, file).await),
+        };
         let pins = self.check_plugins_of(&workflow, file).await?;
         Ok((workflow, pins))
+    }
+
+    /// The refusal of a workflow file with problems: its own, and those of
+    /// the nodes that parsed with their plugins (as `validate` lists them).
+    pub(super) async fn unfinished_problems(
+        &self,
+        unfinished: &Unfinished,
+        file: &str,
+    ) -> RuntimeError {
+        let mut problems = unfinished.problems.clone();
+        if let Some(nodes) = &unfinished.nodes
+            && let Err(RuntimeError::Workflow(more)) = self.check_plugins_of(nodes, file).await
+        {
+            problems.extend(more);
+            problems.sort_by_key(|p| (p.line, p.col));
+        }
+        RuntimeError::Workflow(problems)
     }
 
     /// Refuse a run of `workflow` (before it is created) whose plugins are not
@@ -210,11 +255,19 @@ impl<S: CheckpointStore> Runtime<S> {
     ) -> Result<BTreeMap<String, String>, RuntimeError> {
         let available = plugin_names(&self.plugins_dir)?;
         let dir = self.plugins_dir.display().to_string();
-        let mut problems = workflow.missing_plugins(file, &dir, &available);
+        // (A node whose `plugin` is no plugin name has its problem already.)
+        let mut problems: Vec<WorkflowError> = workflow
+            .missing_plugins(file, &dir, &available)
+            .into_iter()
+            .filter(|problem| {
+                let node = problem.node.as_deref().and_then(|n| workflow.nodes.get(n));
+                node.is_some_and(|node| is_plugin_name(&node.plugin))
+            })
+            .collect();
         let present = workflow
             .plugins()
             .into_iter()
-            .filter(|name| available.contains(name))
+            .filter(|name| is_plugin_name(name) && available.contains(name))
             .collect();
         let pins = self.pin_each(present, false).await?;
         problems.extend(self.plugin_problems(workflow, file, &pins).await);

@@ -56,6 +56,25 @@ pub struct Workflow {
     locs: BTreeMap<String, NodeLocs>,
 }
 
+/// A workflow file with problems ([`Workflow::parse_unfinished`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfinished {
+    /// Every problem (at least one), as [`Workflow::parse_all`] reports them.
+    pub problems: Vec<WorkflowError>,
+    /// The file's nodes whose own tables parsed (none after a TOML syntax
+    /// error or without nodes), held as a workflow so that problems with
+    /// their plugins and configs can be found and located: not one to run
+    /// (its edges may name missing nodes; a node whose `plugin` is not a
+    /// plugin name, see [`is_plugin_name`], keeps what was written).
+    pub nodes: Option<Box<Workflow>>,
+}
+
+/// Whether `name` can name a plugin file (`plugins/<name>.wasm`): letters,
+/// digits, `_`, `-`, `.`, and no path.
+pub fn is_plugin_name(name: &str) -> bool {
+    parse::is_plugin_name(name)
+}
+
 /// One node of a workflow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -219,6 +238,13 @@ impl Workflow {
     /// `savepoint validate` lists. A TOML syntax error is one problem.
     pub fn parse_all(file: &str, text: &str) -> Result<Workflow, Vec<WorkflowError>> {
         parse::parse_all(file, text)
+    }
+
+    /// As [`Workflow::parse_all`], and with problems also the nodes that
+    /// parsed (see [`Unfinished`]), so that `savepoint validate` checks them
+    /// against their plugins too.
+    pub fn parse_unfinished(file: &str, text: &str) -> Result<Workflow, Unfinished> {
+        parse::parse_unfinished(file, text)
     }
 
     /// Checks that every node's plugin is in `available` (the file stems of the

@@ -21,8 +21,8 @@ use serde_spanned::Spanned;
 
 use super::error::LineStarts;
 use super::{
-    DEFAULT_TIMEOUT, Edge, Limits, Loc, Node, NodeLocs, Reducer, RetryPolicy, Target, Workflow,
-    WorkflowError,
+    DEFAULT_TIMEOUT, Edge, Limits, Loc, Node, NodeLocs, Reducer, RetryPolicy, Target, Unfinished,
+    Workflow, WorkflowError,
 };
 
 /// `max_steps` when the file does not say.
@@ -240,13 +240,19 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Workflow, WorkflowError> {
 /// Problems come in the order they are checked, which is [`parse`]'s order;
 /// the graph checks (joins) run only once every node is valid.
 pub(super) fn parse_all(file: &str, text: &str) -> Result<Workflow, Vec<WorkflowError>> {
-    let raw: RawWorkflow = toml::from_str(text).map_err(|e| {
-        vec![WorkflowError::at(
+    parse_unfinished(file, text).map_err(|unfinished| unfinished.problems)
+}
+
+/// [`parse_all`], with the nodes that parsed when there are problems.
+pub(super) fn parse_unfinished(file: &str, text: &str) -> Result<Workflow, Unfinished> {
+    let raw: RawWorkflow = toml::from_str(text).map_err(|e| Unfinished {
+        problems: vec![WorkflowError::at(
             file,
             text,
             e.span().unwrap_or(0..0),
             e.message().trim_end(),
-        )]
+        )],
+        nodes: None,
     })?;
     let lines = LineStarts::new(text);
     let validator = Validator {
@@ -259,9 +265,12 @@ pub(super) fn parse_all(file: &str, text: &str) -> Result<Workflow, Vec<Workflow
     let problems = validator.problems.into_inner();
     match workflow {
         Some(workflow) if problems.is_empty() => Ok(workflow),
-        _ => {
+        nodes => {
             debug_assert!(!problems.is_empty(), "no workflow, but no problem either");
-            Err(problems)
+            Err(Unfinished {
+                problems,
+                nodes: nodes.map(Box::new),
+            })
         }
     }
 }
@@ -410,18 +419,16 @@ impl Validator<'_> {
             }
         }
         // The graph checks need every node, each valid.
-        if self.problem_count() > 0 {
-            return None;
-        }
-        self.joins(&nodes, &spans);
-        // (Reachability assumes the joins are sound.)
         if self.problem_count() == 0 {
-            self.dead_joins(&nodes, start.get_ref(), &spans);
-        }
-        if self.problem_count() > 0 {
-            return None;
+            self.joins(&nodes, &spans);
+            // (Reachability assumes the joins are sound.)
+            if self.problem_count() == 0 {
+                self.dead_joins(&nodes, start.get_ref(), &spans);
+            }
         }
 
+        // With problems, the nodes whose own tables are valid (see
+        // [`super::Unfinished`]).
         Some(Workflow {
             name: raw.name.into_inner(),
             start: raw.start.into_inner(),
@@ -466,7 +473,9 @@ impl Validator<'_> {
                     p.get_ref()
                 );
                 self.problem(p.span(), msg);
-                (name.clone(), p.span())
+                // Never checked against the plugins folder (see
+                // [`super::is_plugin_name`]).
+                (p.get_ref().clone(), p.span())
             }
         };
 
@@ -763,7 +772,7 @@ fn is_node_name(name: &str) -> bool {
 }
 
 /// `[A-Za-z0-9_.-]+`: a file stem in the plugins directory, never a path.
-fn is_plugin_name(name: &str) -> bool {
+pub(super) fn is_plugin_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()
