@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -20,7 +18,7 @@ fn main() -> ExitCode {
 async fn run() -> ExitCode {
     // Known before parsing, so that a usage error is JSON too.
     let json = savepoint::cli::wants_json(std::env::args_os());
-    let cli = match savepoint::cli::Cli::try_parse() {
+    let cli = match savepoint::cli::Cli::parse_args() {
         Ok(cli) => cli,
         Err(error) => return savepoint::cli::parse_error(error, json),
     };

@@ -160,3 +160,52 @@ fn numbers_as_n(text: &str) -> String {
     }
     out
 }
+
+/// gc run where the plugins folder is not (another folder, `--db` elsewhere) cannot tell
+/// which compiled code new runs use: it keeps it all, and says so.
+#[test]
+fn gc_keeps_compiled_code_when_it_cannot_read_the_plugins_folder() {
+    let env = Env::new(&["counter"]);
+    let workflow = env.workflow("once.toml", ONCE);
+    let cache = env.path().join("cache");
+    env.ok(&cached(&["run", &workflow, "--thread", "r"]));
+    let digest = file_digest(&env.plugins().join("counter.wasm"));
+    let hex = digest.strip_prefix("sha256:").unwrap().to_string();
+    let entries = || files(&cache).iter().filter(|f| f.starts_with(&hex)).count();
+    assert_eq!(entries(), 2, "{:?}", files(&cache));
+    let elsewhere = env.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+
+    let output = env
+        .command(&[
+            "gc",
+            "--db",
+            "../savepoint.db",
+            "--cache",
+            "../cache",
+            "--json",
+        ])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The run completed: its version is gone from the database, its code stays.
+    assert_eq!(report["components"], 1, "{report}");
+    assert_eq!(entries(), 2, "{report}: {:?}", files(&cache));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for said in ["cannot read the plugins folder plugins", "--plugins"] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+        assert!(
+            report["warnings"][0].as_str().unwrap().contains(said),
+            "{report}"
+        );
+    }
+
+    // Told where the plugins are, it prunes what they do not need.
+    env.write_plugin("counter", &version(1));
+    let report: Value = serde_json::from_str(&env.ok(&cached(&["gc", "--json"]))).unwrap();
+    assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+    assert_eq!(entries(), 0, "{report}: {:?}", files(&cache));
+}

@@ -317,6 +317,20 @@ impl Params {
         Ok(PageQuery { cursor, limit })
     }
 
+    /// `step`: a step number (0 and up).
+    pub(super) fn step(&mut self) -> Result<Option<u64>, ApiError> {
+        self.take("step")?
+            .map(|value| {
+                value.parse::<u64>().map_err(|_| {
+                    ApiError::usage(format!(
+                        "query parameter \"step\" must be a step number (0 and up), not \
+                         {value:?}"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
     /// `limit`: 1 to `size.max`, `size.default` when absent.
     pub(super) fn limit(&mut self, size: PageSize) -> Result<usize, ApiError> {
         let asked = self

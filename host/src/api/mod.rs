@@ -123,8 +123,8 @@ pub trait Backend: Send + Sync + 'static {
     /// `status`: an array.
     fn list_runs(&self, status: Option<RunStatus>, limit: usize) -> BackendFuture<'_, Value>;
     fn run_status(&self, thread: String) -> BackendFuture<'_, Value>;
-    /// The run's latest state.
-    fn run_state(&self, thread: String) -> BackendFuture<'_, Value>;
+    /// The run's latest state, or its state after `step` (0: its input).
+    fn run_state(&self, thread: String, step: Option<u64>) -> BackendFuture<'_, Value>;
     /// A page of the run's checkpoints, newest first:
     /// `{"entries": [...], "next_cursor": ...}` (see [`crate::view::JsonPage`]).
     fn run_history(

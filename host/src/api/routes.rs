@@ -78,13 +78,17 @@ pub(super) async fn run_status(
     Ok(Json(backend.run_status(thread).await?))
 }
 
-/// `GET /runs/{id}/state`
+/// `GET /runs/{id}/state?step=N`
 pub(super) async fn run_state(
     State(backend): Backed,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Reply {
     let thread = path_thread(path)?;
-    Ok(Json(backend.run_state(thread).await?))
+    let mut params = Params::new(query)?;
+    let step = params.step()?;
+    params.finish()?;
+    Ok(Json(backend.run_state(thread, step).await?))
 }
 
 /// `GET /runs/{id}/history?limit=50&cursor=C&states=true`

@@ -1,11 +1,11 @@
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 
-use super::Global;
+use super::{Failure, Global};
 
 /// Write a run bundle: the run's history, state, logs, workflow texts and the
 /// bytes of the component versions it is pinned to, as one file (a SQLite
@@ -17,7 +17,8 @@ use super::Global;
 pub struct ExportArgs {
     /// The run's thread id.
     thread: String,
-    /// Write the bundle to this file instead of standard output.
+    /// Write the bundle to this file instead of standard output (a bundle is binary:
+    /// export refuses to write it to a terminal).
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Print {"thread", "file", "bytes", "status", "step"} on one line (needs --output).
@@ -32,7 +33,8 @@ pub struct ExportArgs {
 ///   savepoint import job-1.bundle
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The bundle file, or - for standard input.
+    /// The bundle file, or - for standard input (a FILE that does not exist is a usage
+    /// error, exit 2).
     bundle: PathBuf,
     /// Print the imported run's status as one JSON object (as `status --json`).
     #[arg(long)]
@@ -40,6 +42,11 @@ pub struct ImportArgs {
 }
 
 pub async fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    if args.output.is_none() && std::io::stdout().is_terminal() {
+        anyhow::bail!(Failure::usage(
+            "a bundle is binary: write it with -o FILE or redirect stdout"
+        ));
+    }
     let store = global.existing_store()?;
     let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
     let file = scratch.path().join("run.bundle");
@@ -51,8 +58,10 @@ pub async fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCod
     })?;
     let bytes = std::fs::read(&file).context("cannot read the bundle back")?;
     match &args.output {
-        Some(path) => std::fs::write(path, &bytes)
-            .with_context(|| format!("cannot write {}", path.display()))?,
+        // A folder that is not there is no missing run (exit 5): the disk is what to fix.
+        Some(path) => std::fs::write(path, &bytes).map_err(|error| {
+            Failure::environment(format!("cannot write {}: {error}", path.display()))
+        })?,
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(&bytes)?;
@@ -86,10 +95,15 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
     let mut source: Box<dyn Read> = if args.bundle.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(
-            std::fs::File::open(&args.bundle)
-                .with_context(|| format!("cannot read {}", args.bundle.display()))?,
-        )
+        // As a missing --input @FILE: the command line names what is not there (usage,
+        // exit 2; exit 5 stays "no such run").
+        Box::new(std::fs::File::open(&args.bundle).map_err(|error| {
+            let message = format!("cannot read {}: {error}", args.bundle.display());
+            match error.kind() {
+                std::io::ErrorKind::NotFound => Failure::usage(message),
+                _ => Failure::environment(message),
+            }
+        })?)
     };
     // Check the header before copying anything, and copy without holding the
     // bundle in memory (`import /dev/zero` stops at the header).
@@ -102,8 +116,9 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
     if head != MAGIC {
         anyhow::bail!(super::Failure::invalid(
             format!(
-                "{} is not a run bundle (write one with `savepoint export ID > FILE`)",
-                super::output::safe(&args.bundle.display().to_string())
+                "{} is not a run bundle (write one with `{} export ID > FILE`)",
+                super::output::safe(&args.bundle.display().to_string()),
+                super::output::savepoint()
             ),
             None
         ));
@@ -132,11 +147,14 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
         super::output::print_json(&crate::view::status(&run));
         return Ok(ExitCode::SUCCESS);
     }
-    let thread = super::output::safe(&thread);
-    println!("{thread}");
+    println!("{}", super::output::safe(&thread));
     eprintln!(
-        "thread {thread}: imported at step {} ({}); continue it with `savepoint resume {thread}`",
-        run.step, run.status
+        "thread {}: imported at step {} ({}); continue it with `{} resume {}`",
+        super::output::safe(&thread),
+        run.step,
+        run.status,
+        super::output::savepoint(),
+        super::output::shell_word(&thread)
     );
     Ok(ExitCode::SUCCESS)
 }

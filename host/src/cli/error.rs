@@ -158,6 +158,9 @@ pub fn classify(error: &anyhow::Error) -> Failure {
         if let Some(error) = cause.downcast_ref::<StoreError>() {
             let details = match error {
                 StoreError::NotFound { thread } => Some(json!({ "thread": thread })),
+                StoreError::Leased { thread, owner, .. } => {
+                    Some(json!({ "thread": thread, "owner": owner }))
+                }
                 _ => None,
             };
             return Failure {
@@ -196,21 +199,36 @@ pub fn classify(error: &anyhow::Error) -> Failure {
 fn cli_hint(error: &RuntimeError) -> Option<String> {
     let word = |thread: &str| output::shell_word(thread);
     Some(match error {
-        RuntimeError::NotFound { .. } => "(see `savepoint runs`)".to_string(),
+        RuntimeError::NotFound { .. } => format!("(see `{} runs`)", output::savepoint()),
         RuntimeError::ThreadExists {
             status: RunStatus::Completed | RunStatus::Cancelled,
             ..
         } => "(with --thread)".to_string(),
         RuntimeError::ThreadExists { thread, .. } => {
-            format!("(use `savepoint resume {}`, or --thread)", word(thread))
+            format!(
+                "(use `{} resume {}`, or --thread)",
+                output::savepoint(),
+                word(thread)
+            )
         }
         RuntimeError::NeedsInput { thread, .. } => {
-            format!("(use `savepoint resume {} --input JSON`)", word(thread))
+            format!(
+                "(use `{} resume {} --input JSON`)",
+                output::savepoint(),
+                word(thread)
+            )
         }
         RuntimeError::UnexpectedInput { .. } => "(leave out --input)".to_string(),
-        RuntimeError::LeaseExpired { thread } => {
-            format!("(`savepoint resume {}` continues it)", word(thread))
-        }
+        RuntimeError::LeaseExpired { thread } => format!(
+            "(`{} resume {}` continues it)",
+            output::savepoint(),
+            word(thread)
+        ),
+        RuntimeError::Store(StoreError::Leased { thread, .. }) => format!(
+            "(wait for it to finish or park, or stop it with `{} cancel {}`)",
+            output::savepoint(),
+            word(thread)
+        ),
         RuntimeError::PluginsDir { .. } => {
             "(choose the folder with --plugins DIR or SAVEPOINT_PLUGINS)".to_string()
         }

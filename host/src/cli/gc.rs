@@ -16,8 +16,9 @@ use crate::store::CheckpointStore;
 /// no step refers to, and workflow texts no run or checkpoint refers to.
 /// Histories stay whole: `history` still shows which component digest made each
 /// step. From the compile cache: the compiled code of every component that is
-/// neither a stored version nor a file in the plugins folder now, and what
-/// other wasmtime versions cached. Prints the bytes the database (with its
+/// neither a stored version nor a file in the plugins folder now (all of it is
+/// kept, with a warning, when the plugins folder cannot be read), and what other
+/// wasmtime versions cached. Prints the bytes the database (with its
 /// -wal) and the cache take before and after.
 ///
 /// The database file does not shrink by itself: SQLite reuses the freed pages
@@ -33,7 +34,7 @@ pub struct GcArgs {
     vacuum: bool,
     /// Print {components, component_bytes, values, value_bytes, workflows,
     /// compiled: {files, bytes}, database: {path, before, after, free}, cache:
-    /// {path, before, after}, vacuumed} (sizes in bytes).
+    /// {path, before, after}, vacuumed, warnings} (sizes in bytes).
     #[arg(long)]
     json: bool,
 }
@@ -54,19 +55,30 @@ pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
     }
 
     let removed = store.collect_garbage().await?;
-    let mut keep: HashSet<String> = store
-        .component_versions()
-        .await?
-        .into_iter()
-        .map(|version| version.digest)
-        .collect();
-    keep.extend(plugin_file_digests(global).await);
-    let compiled = plugins.prune_cache(&keep).map_err(|error| {
+    // Without the plugins folder's files, gc cannot tell which compiled code new runs
+    // would use: it keeps all of this engine's.
+    let (keep, unread) = match plugin_file_digests(global).await {
+        Ok(files) => {
+            let mut keep: HashSet<String> = store
+                .component_versions()
+                .await?
+                .into_iter()
+                .map(|version| version.digest)
+                .collect();
+            keep.extend(files);
+            (Some(keep), None)
+        }
+        Err(unread) => (None, Some(unread)),
+    };
+    let compiled = plugins.prune_cache(keep.as_ref()).map_err(|error| {
         Failure::environment(format!(
             "cannot prune the compile cache {}: {error}",
             global.cache_dir().display()
         ))
     })?;
+    if let Some(unread) = &unread {
+        eprintln!("{}", output::safe(unread));
+    }
 
     if args.vacuum {
         store.vacuum().await?;
@@ -90,6 +102,7 @@ pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
             },
             "cache": {"path": cache_path, "before": cache_before, "after": cache_after},
             "vacuumed": args.vacuum,
+            "warnings": unread.iter().collect::<Vec<_>>(),
         });
         if let (Some(report), serde_json::Value::Object(extra)) = (report.as_object_mut(), extra) {
             report.extend(extra);
@@ -115,8 +128,9 @@ pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
     let free = match db_after.free_bytes {
         0 => String::new(),
         free => format!(
-            ", {free} bytes of it free pages (SQLite reuses them; savepoint gc --vacuum gives \
-             them back to the disk)"
+            ", {free} bytes of it free pages (SQLite reuses them; {} gc --vacuum gives them \
+             back to the disk)",
+            output::savepoint()
         ),
     };
     println!(
@@ -150,7 +164,7 @@ async fn refuse_while_in_use(
     users.extend(
         holders
             .iter()
-            .map(|owner| format!("process {owner}, which executes runs")),
+            .map(|owner| format!("process {owner}, which executes runs,")),
     );
     if users.is_empty() {
         return Ok(());
@@ -159,10 +173,11 @@ async fn refuse_while_in_use(
         Failure::conflict(format!(
             "savepoint gc --vacuum needs the database {} to itself, and {} uses it: VACUUM \
              rewrites the whole file and blocks every write meanwhile, which would stall its \
-             runs. Stop it (or let its runs finish) and try again, or run savepoint gc \
-             without --vacuum",
+             runs. Stop it (or let its runs finish) and try again, or run {} gc without \
+             --vacuum",
             global.db.display(),
-            users.join(" and ")
+            users.join(" and "),
+            output::savepoint()
         ))
         .with_details(details)
     )
@@ -174,15 +189,31 @@ fn plural(n: u64) -> &'static str {
 
 /// The digests of the plugin files now in the plugins folder: new runs would
 /// use their compiled code, so gc keeps it although no stored version needs it
-/// yet. Files that cannot be read are no component.
-async fn plugin_file_digests(global: &Global) -> Vec<String> {
+/// yet. When the folder or one of its files cannot be read, the sentence that says
+/// so: gc then cannot rule out any compiled code.
+async fn plugin_file_digests(global: &Global) -> Result<Vec<String>, String> {
+    use crate::plugin::PluginError;
+    let kept = "so gc kept the compiled code of every component; name the plugins folder \
+                with --plugins to prune it";
+    let paths = crate::plugin::scan_dir(&global.plugins).map_err(|error| {
+        format!(
+            "warning: cannot read the plugins folder {} ({error}), {kept}",
+            global.plugins.display()
+        )
+    })?;
     let mut digests = Vec::new();
-    for path in crate::plugin::scan_dir(&global.plugins).unwrap_or_default() {
-        if let Ok(bytes) = crate::plugin::read_plugin_file(&path, global.max_component_size).await {
-            digests.push(crate::plugin::digest(&bytes));
+    for path in paths {
+        match crate::plugin::read_plugin_file(&path, global.max_component_size).await {
+            Ok(bytes) => digests.push(crate::plugin::digest(&bytes)),
+            // It may be a component whose code is cached.
+            Err(error @ (PluginError::Io { .. } | PluginError::ReadTimedOut { .. })) => {
+                return Err(format!("warning: {error}, {kept}"));
+            }
+            // No component (a folder, a file over the size limit): no code to keep.
+            Err(_) => {}
         }
     }
-    digests
+    Ok(digests)
 }
 
 /// Refuses a VACUUM without room for it: SQLite writes the `used` bytes the file keeps
@@ -207,11 +238,12 @@ fn check_room(db: &Path, used: u64) -> anyhow::Result<()> {
                     "not enough free space for savepoint gc --vacuum: it writes the {used} \
                      bytes the database {} keeps once through its -wal and once into SQLite's \
                      temporary folder {} (SQLITE_TMPDIR), {need} bytes on the volume of {}, \
-                     which has {free} bytes free; free some space there, or run savepoint gc \
+                     which has {free} bytes free; free some space there, or run {} gc \
                      without --vacuum (SQLite reuses the free pages)",
                     db.display(),
                     temp.display(),
-                    dir.display()
+                    dir.display(),
+                    output::savepoint()
                 ))
                 .with_details(json!({"folder": dir, "needed": need, "free": free}))
             );

@@ -91,7 +91,8 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
     }
     if let Some(cursor) = page.next_cursor() {
         let mut again = format!(
-            "savepoint history {} --cursor {cursor}",
+            "{} history {} --cursor {cursor}",
+            output::savepoint(),
             output::shell_word(&args.thread)
         );
         if let Some(limit) = args.limit {

@@ -62,7 +62,8 @@ pub async fn main(global: &Global, args: LogsArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     if let Some(cursor) = page.next_cursor() {
         let mut again = format!(
-            "savepoint logs {} --cursor {cursor}",
+            "{} logs {} --cursor {cursor}",
+            output::savepoint(),
             output::shell_word(&args.thread)
         );
         if let Some(limit) = args.limit {

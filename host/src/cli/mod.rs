@@ -172,7 +172,26 @@ enum Command {
     Completions(completions::CompletionsArgs),
 }
 
+/// The global options (clap id, flag) a hint repeats: see [`output::savepoint`].
+const GLOBAL_OPTIONS: [(&str, &str); 5] = [
+    ("db", "--db"),
+    ("plugins", "--plugins"),
+    ("cache", "--cache"),
+    ("max_component_size", "--max-component-size"),
+    ("lease", "--lease"),
+];
+
 impl Cli {
+    /// Parses the command line (as `Cli::try_parse`), remembering which global options
+    /// it gave, for the commands that hints print.
+    pub fn parse_args() -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().try_get_matches()?;
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
+        output::remember_options(&matches);
+        Ok(cli)
+    }
+
     /// Whether this is `savepoint serve`.
     pub fn is_daemon(&self) -> bool {
         matches!(self.command, Command::Serve(_))

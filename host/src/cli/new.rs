@@ -127,7 +127,10 @@ pub async fn main(global: &Global, args: NewArgs) -> anyhow::Result<ExitCode> {
         )));
     }
     let files = project(name, args.lang);
-    write_project(&dir, &files)?;
+    // A folder that cannot be made is the disk's or the system's doing (exit 7), not a
+    // missing run (5).
+    write_project(&dir, &files)
+        .map_err(|error| Failure::environment(super::describe_error(&error)))?;
 
     let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     if args.json {
@@ -139,11 +142,12 @@ pub async fn main(global: &Global, args: NewArgs) -> anyhow::Result<ExitCode> {
         }));
         return Ok(ExitCode::SUCCESS);
     }
+    // As many files as --json lists.
     println!(
         "created {} ({} node, {} files; the SDK is vendored in {})",
         dir.display(),
         args.lang.name(),
-        paths.iter().filter(|p| !p.starts_with(VENDOR)).count(),
+        paths.len(),
         dir.join(VENDOR).display(),
     );
     // build.sh reads the plugins folder from $SAVEPOINT_PLUGINS, default ./plugins;
@@ -157,7 +161,8 @@ pub async fn main(global: &Global, args: NewArgs) -> anyhow::Result<ExitCode> {
         format!("SAVEPOINT_PLUGINS={} ", output::shell_word(&plugins))
     };
     let build = dir.join("build.sh");
-    let build = if build.is_relative() && !build.starts_with(".") {
+    // `greet/build.sh` runs as `./greet/build.sh`; `../x/build.sh` as it is.
+    let build = if build.is_relative() && !build.starts_with(".") && !build.starts_with("..") {
         Path::new(".").join(build)
     } else {
         build
@@ -242,7 +247,13 @@ fn write_project(dir: &Path, files: &[ProjectFile]) -> anyhow::Result<()> {
     let staging = tempfile::Builder::new()
         .prefix(".savepoint-new-")
         .tempdir_in(parent)
-        .with_context(|| format!("cannot create a folder in {}", parent.display()))?;
+        .map_err(|error| {
+            // Without the staging folder's name (tempfile adds ` at path "..."`): the user
+            // named `dir`.
+            let text = error.to_string();
+            let cause = text.split(" at path ").next().unwrap_or(&text);
+            anyhow::anyhow!("cannot create {}: {cause}", dir.display())
+        })?;
     for file in files {
         let target = staging.path().join(&file.path);
         if let Some(folder) = target.parent() {

@@ -82,9 +82,10 @@ pub fn preview(value: &Value, thread: &str) -> String {
         Err(error) => std::str::from_utf8(&head.text[..error.valid_up_to()]).unwrap_or_default(),
     };
     format!(
-        "{}… ({} bytes in all; see `savepoint status {} --json`)",
+        "{}… ({} bytes in all; see `{} status {} --json`)",
         json_text(text),
         head.total,
+        savepoint(),
         shell_word(thread)
     )
 }
@@ -116,7 +117,11 @@ pub fn print_status(run: &RunRecord) {
     }
     if let Some(question) = &run.interrupt {
         println!("waiting:   {}", preview(question, &run.thread));
-        println!("           answer with: savepoint resume {thread} --input JSON");
+        println!(
+            "           answer with: {} resume {} --input JSON",
+            savepoint(),
+            shell_word(&run.thread)
+        );
     }
     if let Some(wake) = run.wake_at_ms {
         let what = match run.status {
@@ -180,6 +185,42 @@ pub fn cut(text: &str, max: usize) -> String {
         None => text.to_owned(),
         Some((cut, _)) => format!("{}…", &text[..cut]),
     }
+}
+
+/// The global options (`--db`, `--plugins`, ...) given on this command line, each
+/// followed by its value as a shell word, with a space before each: see [`savepoint`].
+static GIVEN_OPTIONS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Remembers the global options the command line gave (set once, before the command
+/// runs), for the commands hints print.
+pub fn remember_options(matches: &clap::ArgMatches) {
+    let _ = GIVEN_OPTIONS.set(given_options(matches));
+}
+
+/// ` --db PATH --plugins DIR ...`: the global options `matches` got from the command
+/// line (not from environment variables, which apply to the next command again),
+/// quoted for the shell.
+fn given_options(matches: &clap::ArgMatches) -> String {
+    let mut given = String::new();
+    for (id, flag) in super::GLOBAL_OPTIONS {
+        if matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+            continue;
+        }
+        if let Some(value) = matches.get_raw(id).and_then(|mut values| values.next()) {
+            given.push_str(&format!(" {flag} {}", shell_word(&value.to_string_lossy())));
+        }
+    }
+    given
+}
+
+/// `savepoint` and the global options this command line gave: how a hint starts a
+/// command (`format!("{} resume {thread}", savepoint())`), so that it finds the same
+/// database and plugins.
+pub fn savepoint() -> String {
+    format!(
+        "savepoint{}",
+        GIVEN_OPTIONS.get().map_or("", String::as_str)
+    )
 }
 
 /// `word` as a shell would read it back: as is if it is plain, else in single quotes
@@ -295,6 +336,36 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn hints_repeat_the_global_options_given_on_the_command_line_quoted() {
+        use clap::CommandFactory;
+        let given = |args: &[&str]| {
+            let matches = super::super::Cli::command()
+                .try_get_matches_from(args)
+                .unwrap();
+            given_options(&matches)
+        };
+        assert_eq!(given(&["savepoint", "runs"]), "");
+        assert_eq!(
+            given(&[
+                "savepoint",
+                "--db",
+                "/tmp/o b.db",
+                "logs",
+                "c1",
+                "--plugins=p",
+                "--cache",
+                "it's",
+                "--lease",
+                "3s",
+                "--max-component-size",
+                "1MiB",
+            ]),
+            " --db '/tmp/o b.db' --plugins p --cache 'it'\\''s' --max-component-size 1MiB \
+             --lease 3s"
+        );
+    }
 
     #[test]
     fn a_preview_is_whole_when_short_and_cut_at_a_character_when_long() {

@@ -7,7 +7,9 @@ use clap::Args;
 use super::run::{Cap, Ending, finish, parse_json, plural};
 use super::{EXIT_CODES, Global, output};
 use crate::runtime::Event;
-use crate::store::RunStatus;
+use serde_json::Value;
+
+use crate::store::{CheckpointStore, RunStatus, StoreError};
 
 /// Continue a run in the foreground from its last checkpoint.
 ///
@@ -46,7 +48,49 @@ pub struct ResumeArgs {
 }
 
 pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    let thread = args.thread.clone();
     let store = global.existing_store()?;
+    match resume(global, args, store.clone()).await {
+        Err(error) if is_leased(&error) => Err(with_status(error, &*store, &thread).await),
+        done => done,
+    }
+}
+
+fn is_leased(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<StoreError>(),
+            Some(StoreError::Leased { .. })
+        ) || matches!(
+            cause.downcast_ref::<crate::runtime::RuntimeError>(),
+            Some(crate::runtime::RuntimeError::Store(
+                StoreError::Leased { .. }
+            ))
+        )
+    })
+}
+
+/// A refusal because another process executes the run, with the run's status in its
+/// details ({thread, status, owner}) for a script that waits for it.
+async fn with_status(
+    error: anyhow::Error,
+    store: &impl CheckpointStore,
+    thread: &str,
+) -> anyhow::Error {
+    let mut failure = super::classify(&error);
+    if let (Some(Value::Object(details)), Ok(Some(run))) =
+        (&mut failure.details, store.load_run(thread).await)
+    {
+        details.insert("status".into(), run.status.as_str().into());
+    }
+    failure.into()
+}
+
+async fn resume(
+    global: &Global,
+    args: ResumeArgs,
+    store: Arc<crate::store::SqliteStore>,
+) -> anyhow::Result<ExitCode> {
     store.check_writable().await?;
     let mut runtime = global.runtime_quiet(store, args.quiet)?;
     // The answer is capped at the max_state of the run's workflow.

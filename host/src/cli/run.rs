@@ -151,16 +151,17 @@ impl Ending {
 pub fn failed_hint(run: &RunRecord, ending: &Ending) -> String {
     let word = output::shell_word(&run.thread);
     let file = output::shell_word(&run.workflow_path);
+    let sp = output::savepoint();
     let mut hint = match (&ending.upgrade, ending.changed.as_slice()) {
         (_, []) => format!(
-            "fix the cause, then `savepoint resume {word}` replays from the failed node; a run \
+            "fix the cause, then `{sp} resume {word}` replays from the failed node; a run \
              keeps the workflow text and plugin versions it started with, so when the fix is \
              in the workflow file (fuel, memory, timeout, config, routes, ...) or a plugin, \
-             use `savepoint resume {word} --upgrade`"
+             use `{sp} resume {word} --upgrade`"
         ),
         (None | Some(Ok(())), changed) => format!(
             "{} changed since the run started, and a plain resume keeps the versions the run \
-             started with: `savepoint resume {word} --upgrade` moves it to the files as they \
+             started with: `{sp} resume {word} --upgrade` moves it to the files as they \
              are now and replays from the failed node",
             changed.join(" and ")
         ),
@@ -175,7 +176,7 @@ pub fn failed_hint(run: &RunRecord, ending: &Ending) -> String {
         hint.push_str(&format!(
             "; the node failed fatally, and a replay runs it on the same state: when the \
              cause is in the state or the input, start a new run \
-             (`savepoint run {file} --input JSON`)"
+             (`{sp} run {file} --input JSON`)"
         ));
     }
     output::safe(&hint).into_owned()
@@ -183,10 +184,11 @@ pub fn failed_hint(run: &RunRecord, ending: &Ending) -> String {
 
 /// Why `resume --upgrade` would be refused, and what would make it possible.
 fn upgrade_way(refused: &RuntimeError, word: &str, file: &str) -> String {
+    let sp = output::savepoint();
     let RuntimeError::UpgradeRefused { problems, .. } = refused else {
         return format!(
-            "{refused}; fix that, then `savepoint resume {word} --upgrade`, or start a new run \
-             (`savepoint run {file}`)"
+            "{refused}; fix that, then `{sp} resume {word} --upgrade`, or start a new run \
+             (`{sp} run {file}`)"
         );
     };
     let reasons: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -199,12 +201,12 @@ fn upgrade_way(refused: &RuntimeError, word: &str, file: &str) -> String {
         .collect();
     match gone.as_slice() {
         [] => format!(
-            "{}; fix that, then `savepoint resume {word} --upgrade`",
+            "{}; fix that, then `{sp} resume {word} --upgrade`",
             reasons.join("; ")
         ),
         gone => format!(
-            "{}; restore {} in {file} and then `savepoint resume {word} --upgrade`, or start \
-             a new run (`savepoint run {file}`)",
+            "{}; restore {} in {file} and then `{sp} resume {word} --upgrade`, or start \
+             a new run (`{sp} run {file}`)",
             reasons.join("; "),
             gone.iter()
                 .map(|node| format!("node \"{node}\""))
@@ -243,14 +245,20 @@ pub fn finish(run: &RunRecord, json: bool, ending: &Ending) -> ExitCode {
                     eprintln!("last error: {}", output::safe_lines(error));
                 }
                 eprintln!(
-                    "`savepoint resume {thread}` continues it then (or a running `savepoint serve` does)"
+                    "`{} resume {}` continues it then (or a running `savepoint serve` does)",
+                    output::savepoint(),
+                    output::shell_word(&run.thread)
                 );
             }
             RunStatus::Interrupted => {
                 let question =
                     output::preview(run.interrupt.as_ref().unwrap_or(&Value::Null), &run.thread);
                 eprintln!("thread {thread}: parked, waiting for input: {question}");
-                eprintln!("answer with `savepoint resume {thread} --input JSON`");
+                eprintln!(
+                    "answer with `{} resume {} --input JSON`",
+                    output::savepoint(),
+                    output::shell_word(&run.thread)
+                );
             }
             RunStatus::Cancelled => eprintln!("thread {thread}: cancelled"),
             _ => {

@@ -43,9 +43,10 @@ pub async fn main(global: &Global, args: StartArgs) -> anyhow::Result<ExitCode> 
     if runtime.serving_daemons().await.is_ok_and(|d| d.is_empty()) {
         eprintln!(
             "no savepoint serve is running on {}; the run waits until one starts, or run \
-             it here with savepoint resume {}",
+             it here with {} resume {}",
             super::output::safe(&global.db.display().to_string()),
-            super::output::safe(&run.thread)
+            super::output::savepoint(),
+            super::output::shell_word(&run.thread)
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -27,13 +27,11 @@ pub async fn main(global: &Global, args: StateArgs) -> anyhow::Result<ExitCode> 
     let state = match args.step {
         None => run.state,
         Some(step) => store.state_at(&args.thread, step).await?.ok_or_else(|| {
-            super::Failure::not_found(format!(
-                "thread {:?} has committed {} step{}; there is no state after step {step} \
-                 (0 is the input)",
-                args.thread,
-                run.step,
-                if run.step == 1 { "" } else { "s" }
-            ))
+            crate::runtime::RuntimeError::NoStep {
+                thread: args.thread.clone(),
+                step,
+                committed: run.step,
+            }
         })?,
     };
     let state = Value::Object(state);

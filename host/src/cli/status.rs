@@ -23,6 +23,12 @@ pub async fn main(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCode>
         output::print_json(&crate::view::status(&run));
     } else {
         output::print_status(&run);
+        if run.status == crate::store::RunStatus::Failed {
+            // The way on, as `run` prints it (which files changed since it started).
+            let runtime = global.runtime_with(store.clone(), global.plugin_host()?);
+            let ending = super::run::Ending::of(&runtime, &run, false).await;
+            println!("{}", super::run::failed_hint(&run, &ending));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

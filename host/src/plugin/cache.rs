@@ -188,11 +188,15 @@ impl CompileCache {
             .sum()
     }
 
-    /// Deletes the entries of components whose digest `keep` does not hold, the entries
-    /// of other engines (another wasmtime version or other settings: never read again),
-    /// and temporary files whose writer process is gone. Files the cache did not write
-    /// are left alone. An entry written after the folder was listed is kept.
-    pub fn prune(&self, keep: &std::collections::HashSet<String>) -> std::io::Result<Pruned> {
+    /// Deletes the entries of components whose digest `keep` does not hold (with `keep`
+    /// `None`, when what is needed is not known, none of this engine's), the entries of
+    /// other engines (another wasmtime version or other settings: never read again), and
+    /// temporary files whose writer process is gone. Files the cache did not write are
+    /// left alone. An entry written after the folder was listed is kept.
+    pub fn prune(
+        &self,
+        keep: Option<&std::collections::HashSet<String>>,
+    ) -> std::io::Result<Pruned> {
         let mut pruned = Pruned::default();
         let Some(dir) = &self.dir else {
             return Ok(pruned);
@@ -209,7 +213,8 @@ impl CompileCache {
             };
             let unneeded = match file {
                 CacheFile::Entry { hex, engine_tag } => {
-                    engine_tag != self.engine_tag || !keep.contains(&format!("sha256:{hex}"))
+                    engine_tag != self.engine_tag
+                        || keep.is_some_and(|keep| !keep.contains(&format!("sha256:{hex}")))
                 }
                 CacheFile::Temporary { pid } => !Path::new(&format!("/proc/{pid}")).exists(),
             };
@@ -319,7 +324,7 @@ mod tests {
         let before = cache.size();
 
         let keep = std::collections::HashSet::from([kept.clone()]);
-        let pruned = cache.prune(&keep).unwrap();
+        let pruned = cache.prune(Some(&keep)).unwrap();
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -338,6 +343,26 @@ mod tests {
         assert_eq!(left, expected);
         assert_eq!(pruned.files, 4, "{pruned:?}");
         assert_eq!(cache.size(), before - pruned.bytes);
+    }
+
+    #[test]
+    fn prune_without_knowing_what_is_needed_keeps_every_entry_of_this_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(&Engine::default(), Some(dir.path().to_path_buf()));
+        let digest = format!("sha256:{}", "a".repeat(64));
+        write(&cache.entry(&digest, "cwasm").unwrap(), b"code").unwrap();
+        let stale = dir
+            .path()
+            .join(format!("{}-{}.cwasm", "a".repeat(64), "f".repeat(16)));
+        let abandoned = cache.entry(&digest, &format!("tmp{}-0", u32::MAX)).unwrap();
+        for file in [&stale, &abandoned] {
+            std::fs::write(file, b"12345").unwrap();
+        }
+
+        let pruned = cache.prune(None).unwrap();
+        assert_eq!(pruned.files, 2, "{pruned:?}");
+        assert!(cache.entry(&digest, "cwasm").unwrap().exists());
+        assert!(!stale.exists() && !abandoned.exists());
     }
 
     #[test]

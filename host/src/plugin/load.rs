@@ -302,9 +302,12 @@ impl PluginHost {
     }
 
     /// Deletes the compiled code (and `describe()` answers) of every component whose
-    /// digest `keep` does not hold, and whatever other engines cached (see
-    /// `CompileCache::prune`).
-    pub fn prune_cache(&self, keep: &std::collections::HashSet<String>) -> std::io::Result<Pruned> {
+    /// digest `keep` does not hold (none with `keep` `None`), and whatever other engines
+    /// cached (see `CompileCache::prune`).
+    pub fn prune_cache(
+        &self,
+        keep: Option<&std::collections::HashSet<String>>,
+    ) -> std::io::Result<Pruned> {
         self.cache.prune(keep)
     }
 

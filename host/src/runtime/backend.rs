@@ -58,13 +58,31 @@ impl<S: CheckpointStore> DaemonBackend<S> {
         let dir = &self.daemon.workflows_dir;
         let path = dir.join(format!("{}.toml", request.workflow));
         let text = std::fs::read_to_string(&path).map_err(|_| {
+            let names = workflow_names(dir);
+            let known = if names.is_empty() {
+                format!("no workflow files in {}", dir.display())
+            } else {
+                format!("workflows: {}", names.join(", "))
+            };
             ApiError::not_found(format!(
-                "no workflow \"{}\": {} does not exist (workflows: {})",
+                "no workflow \"{}\": {} does not exist ({known})",
                 request.workflow,
                 path.display(),
-                workflow_names(dir).join(", ")
             ))
         })?;
+        // The input is the run's first state: capped at the workflow's max_state, as
+        // the CLI caps --input. (A file that does not parse is refused below.)
+        if let Ok(workflow) = Workflow::parse(&path.display().to_string(), &text) {
+            let bytes = serde_json::to_vec(&request.input).map_or(0, |json| json.len() as u64);
+            if bytes > workflow.max_state {
+                return Err(ApiError::usage(format!(
+                    "field \"input\" is larger than {} ({} bytes), the workflow's max_state; \
+                     raise max_state in the workflow file for a larger state",
+                    crate::workflow::format_size(workflow.max_state),
+                    workflow.max_state
+                )));
+            }
+        }
         let thread = match request.thread {
             Some(thread) => {
                 super::check_thread_id(&thread).map_err(ApiError::usage)?;
@@ -193,10 +211,20 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         Box::pin(async move { self.status(&thread).await })
     }
 
-    fn run_state(&self, thread: String) -> BackendFuture<'_, Value> {
+    fn run_state(&self, thread: String, step: Option<u64>) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let run = self.daemon.runtime.load(&thread).await?;
-            Ok(Value::Object(run.state))
+            let Some(step) = step else {
+                return Ok(Value::Object(run.state));
+            };
+            let store = &self.daemon.runtime.store;
+            let state = store.state_at(&thread, step).await.map_err(internal)?;
+            let state = state.ok_or(RuntimeError::NoStep {
+                thread,
+                step,
+                committed: run.step,
+            })?;
+            Ok(Value::Object(state))
         })
     }
 
@@ -332,6 +360,15 @@ mod tests {
                 RuntimeError::NotFound { thread: thread() },
                 StatusCode::NOT_FOUND,
                 json!({"thread": "job-1"}),
+            ),
+            (
+                RuntimeError::NoStep {
+                    thread: thread(),
+                    step: 99,
+                    committed: 1,
+                },
+                StatusCode::NOT_FOUND,
+                json!({"thread": "job-1", "step": 99}),
             ),
             (
                 RuntimeError::ThreadExists {

@@ -41,6 +41,17 @@ pub enum RuntimeError {
     ThreadExists { thread: String, status: RunStatus },
     #[error("no run with thread id \"{thread}\"")]
     NotFound { thread: String },
+    /// A state asked for after a step the run has not committed.
+    #[error(
+        "thread \"{thread}\" has committed {committed} step{}; there is no state after step \
+         {step} (0 is the input)",
+        if *committed == 1 { "" } else { "s" }
+    )]
+    NoStep {
+        thread: String,
+        step: u64,
+        committed: u64,
+    },
     #[error("thread \"{thread}\" is {status}; there is nothing to resume")]
     NotResumable { thread: String, status: RunStatus },
     /// `cancel` of a run that has completed or was cancelled already.
@@ -85,7 +96,7 @@ impl RuntimeError {
             RuntimeError::WorkflowFile { .. } | RuntimeError::PluginFile { .. } => {
                 ErrorCode::Environment
             }
-            RuntimeError::NotFound { .. } => ErrorCode::NotFound,
+            RuntimeError::NotFound { .. } | RuntimeError::NoStep { .. } => ErrorCode::NotFound,
             RuntimeError::UpgradeRefused { .. }
             | RuntimeError::ThreadExists { .. }
             | RuntimeError::NotResumable { .. }
@@ -115,6 +126,12 @@ impl RuntimeError {
             RuntimeError::NeedsInput { thread, .. }
             | RuntimeError::UpgradeRefused { thread, .. }
             | RuntimeError::LeaseExpired { thread } => Some(json!({ "thread": thread })),
+            RuntimeError::Store(StoreError::Leased { thread, owner, .. }) => {
+                Some(json!({ "thread": thread, "owner": owner }))
+            }
+            RuntimeError::NoStep { thread, step, .. } => {
+                Some(json!({ "thread": thread, "step": step }))
+            }
             RuntimeError::Workflow(problems) => Some(json!({
                 "problems": problems.iter().map(WorkflowError::problem).collect::<Vec<_>>()
             })),

@@ -287,6 +287,18 @@ async fn bad_page_parameters_are_400() {
             "/runs/job-1/logs?states=true",
             "unknown query parameter \"states\" (expected \"limit\" or \"cursor\")",
         ),
+        (
+            "/runs/job-1/state?steps=1",
+            "unknown query parameter \"steps\" (expected \"step\")",
+        ),
+        (
+            "/runs/job-1/state?step=-1",
+            "query parameter \"step\" must be a step number (0 and up), not \"-1\"",
+        ),
+        (
+            "/runs/job-1/state?step=two",
+            "query parameter \"step\" must be a step number (0 and up), not \"two\"",
+        ),
     ] {
         let reply = send(&app, get(uri)).await;
         assert_eq!(reply.error(StatusCode::BAD_REQUEST), expected, "{uri}");

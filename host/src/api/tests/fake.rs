@@ -126,9 +126,12 @@ impl Backend for FakeBackend {
         })
     }
 
-    fn run_state(&self, thread: String) -> BackendFuture<'_, Value> {
+    fn run_state(&self, thread: String, step: Option<u64>) -> BackendFuture<'_, Value> {
         Box::pin(async move {
-            self.record(format!("run_state {thread}"));
+            match step {
+                None => self.record(format!("run_state {thread}")),
+                Some(step) => self.record(format!("run_state {thread} step {step}")),
+            }
             self.get(&thread)?;
             Ok(json!({ "thread": thread, "step": 2, "state": { "text": "HELLO" } }))
         })

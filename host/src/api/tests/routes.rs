@@ -128,6 +128,8 @@ async fn run_status_state_and_history() {
     let state = send(&app, get("/runs/job-1/state")).await;
     assert_eq!(state.status, StatusCode::OK);
     assert_eq!(state.body["state"], json!({ "text": "HELLO" }));
+    let state = send(&app, get("/runs/job-1/state?step=0")).await;
+    assert_eq!(state.status, StatusCode::OK);
 
     let history = send(&app, get("/runs/job-1/history")).await;
     assert_eq!(history.status, StatusCode::OK);
@@ -143,6 +145,7 @@ async fn run_status_state_and_history() {
         [
             "run_status job-1",
             "run_state job-1",
+            "run_state job-1 step 0",
             "run_history job-1 PageQuery { cursor: None, limit: 50 } ChangedKeys"
         ]
     );
