@@ -79,6 +79,23 @@ fn new_node_works_anywhere_and_names_no_folder_of_this_machine() {
                 file.display()
             );
         }
+        // The project's README says to run the build from where savepoint runs; every
+        // language's build.sh ends with the same line, the folder as the user named it.
+        let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+        assert!(
+            readme.contains(&format!("{name}/build.sh")) && !readme.contains("./build.sh"),
+            "{lang}: {readme}"
+        );
+        let script = std::fs::read_to_string(&build).unwrap();
+        let built: Vec<&str> = script
+            .lines()
+            .filter(|line| line.contains("echo") && !line.contains(">&2"))
+            .collect();
+        assert_eq!(
+            built,
+            [format!("echo \"built $plugins/{name}.wasm\"")],
+            "{lang}"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -212,3 +212,58 @@ fn resuming_a_run_another_process_executes_names_it_and_says_what_to_do() {
     assert!(message.contains("savepoint cancel busy"), "{message}");
     env.ok(&["cancel", "busy"]);
 }
+
+/// The small things: `--help`'s examples use the tour's files, `status` of a failed run
+/// says the way on as `run` does, a 404 for a workflow says when the folder is empty,
+/// `new` counts the files `--json` lists and prints the build script's path as given.
+#[test]
+fn help_status_404_and_new_say_what_is_true() {
+    let env = Env::new(&["counter"]);
+    let help = env.ok(&["--help"]);
+    assert!(!help.contains("examples/"), "{help}");
+    assert!(help.contains("savepoint run hello.toml"), "{help}");
+
+    let burn = "name = \"burn\"\nstart = \"a\"\nfuel = 1\n[nodes.a]\nplugin = \"counter\"\nnext = \"end\"\n";
+    let file = env.workflow("burn.toml", burn);
+    let failed = env.exits(1, &["run", &file, "--thread", "f1"]);
+    let hint = failed.lines().last().unwrap();
+    assert!(
+        hint.starts_with("fix the cause, then `savepoint resume f1`"),
+        "{failed}"
+    );
+    let status = env.ok(&["status", "f1"]);
+    assert_eq!(status.lines().last(), Some(hint), "{status}");
+
+    let daemon = env.serve(&[]);
+    let missing = daemon.post("/runs", &json!({"workflow": "nope"}));
+    assert!(
+        missing
+            .error(404)
+            .ends_with("(no workflow files in workflows)"),
+        "{missing:?}"
+    );
+
+    let sub = env.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let new = |dir: &str, json: bool| {
+        let mut args = vec!["new", "node", "x", "--lang", "c", "--dir", dir];
+        if json {
+            args.push("--json");
+        }
+        env.command(&args).current_dir(&sub).output().unwrap()
+    };
+    let output = new("../y", true);
+    assert!(output.status.success(), "{output:?}");
+    let listed = serde_json::from_slice::<Value>(&output.stdout).unwrap()["files"]
+        .as_array()
+        .unwrap()
+        .len();
+    let output = new("../z", false);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        text.contains(&format!(", {listed} files;")),
+        "{listed}: {text}"
+    );
+    assert!(text.contains("next: ../z/build.sh "), "{text}");
+}

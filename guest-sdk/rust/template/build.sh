@@ -9,7 +9,8 @@
 set -euo pipefail
 plugins="${SAVEPOINT_PLUGINS:-plugins}"
 mkdir -p "$plugins"
-plugins="$(cd "$plugins" && pwd)"
+# The folder as the user named it is what the last line prints; `dest` survives the cd.
+dest="$(cd "$plugins" && pwd)"
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/savepoint/target}"
 if ! command -v cargo >/dev/null; then
@@ -21,5 +22,5 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx w
     rustup target add wasm32-wasip2
 fi
 cargo build --quiet --release --target wasm32-wasip2
-cp "$CARGO_TARGET_DIR/wasm32-wasip2/release/@CRATE@.wasm" "$plugins/@NAME@.wasm"
+cp "$CARGO_TARGET_DIR/wasm32-wasip2/release/@CRATE@.wasm" "$dest/@NAME@.wasm"
 echo "built $plugins/@NAME@.wasm"

@@ -53,8 +53,11 @@ continues it.";
 
 const AFTER_HELP: &str = concat!(
     "\
-Examples:
-  savepoint run examples/workflows/chain.toml --thread job-1 --input '{\"count\":0}'
+Examples (the README's tour: a node `greet` and a workflow `hello.toml`):
+  savepoint new node greet --lang rust                 # a node project from a template
+  greet/build.sh                                       # builds plugins/greet.wasm
+  savepoint validate hello.toml
+  savepoint run hello.toml --thread job-1 --input '{\"name\":\"Ada\"}'
   savepoint status job-1
   savepoint state job-1 --json
   savepoint history job-1
@@ -62,10 +65,8 @@ Examples:
   savepoint resume job-1 --input '{\"approved\":true}'   # answer an interrupt
   savepoint cancel job-1
   savepoint serve --listen 127.0.0.1:7878              # daemon + HTTP API
-  savepoint start examples/workflows/chain.toml        # enqueue for the daemon
+  savepoint start hello.toml                           # enqueue for the daemon
   savepoint plugins
-  savepoint validate examples/workflows/chain.toml
-  savepoint new node greet --lang python                # a node project from a template
   savepoint completions bash > ~/.local/share/bash-completion/completions/savepoint
 
 ",
