@@ -998,6 +998,19 @@ pub fn template_guest(lang: Lang) -> PathBuf {
             String::from_utf8_lossy(&output.stderr)
         );
         assert!(out.is_file(), "build.sh made no {}", out.display());
+        // Every language says the same, once: where the component went, as named.
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let built: Vec<&str> = said.lines().filter(|l| l.starts_with("built ")).collect();
+        assert_eq!(
+            built,
+            [format!("built {}", out.display())],
+            "{}: {said}",
+            lang.folder()
+        );
     }
     // Warm the compile cache once.
     let env = Env::new(&[]);

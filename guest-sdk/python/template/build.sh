@@ -6,7 +6,7 @@ set -euo pipefail
 plugins="${SAVEPOINT_PLUGINS:-plugins}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-"$here/vendor/savepoint/guest-sdk/python/build" "$here" "$here/build/@NAME@.wasm"
+SAVEPOINT_BUILD_QUIET=1 "$here/vendor/savepoint/guest-sdk/python/build" "$here" "$here/build/@NAME@.wasm"
 mkdir -p "$plugins"
 cp "$here/build/@NAME@.wasm" "$plugins/@NAME@.wasm"
 echo "built $plugins/@NAME@.wasm"
