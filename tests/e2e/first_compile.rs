@@ -270,7 +270,8 @@ next = "end"
         "stderr: {stderr}"
     );
     assert!(
-        stderr.contains("(`savepoint resume lost` continues it)"),
+        // The hint repeats the global options of the command line (`--lease`).
+        stderr.contains("(`savepoint --lease 2s resume lost` continues it)"),
         "stderr: {stderr}"
     );
     // And it does.

@@ -493,12 +493,16 @@ fn describe_is_bounded_in_time_and_size_and_a_foreign_name_is_flagged() {
         "{text}"
     );
 
-    // A run that reaches the looping plugin fails there, naming the file.
+    // A run whose workflow names the looping plugin is refused before it
+    // exists, naming the node and the file.
     let workflow = two_steps(&env, "loop", "stuck", "plugin = \"looper\"\nnext = \"end\"");
-    env.exits(1, &["run", &workflow, "--thread", "loop"]);
-    let error = env.status("loop")["error"].as_str().unwrap().to_string();
+    let output = env.run(&["run", &workflow, "--thread", "loop"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        error.contains("looper.wasm: describe() failed: did not return within 2s"),
-        "{error}"
+        stderr.contains("node \"stuck\"")
+            && stderr.contains("looper.wasm: describe() failed: did not return within 2s"),
+        "{stderr}"
     );
+    env.exits(5, &["status", "loop"]);
 }

@@ -540,10 +540,23 @@ fn broken_files_dropped_into_a_running_daemons_plugins_folder_are_reported() {
     }
     arena.check_good("good");
 
-    // A run whose node uses the component of another world fails there.
-    arena.start("bad", "bad");
-    let status = arena.wait_end("bad");
-    arena.assert_failed(&status, "alien", &["otherworld.wasm"]);
+    // A run whose node uses the component of another world is refused before it
+    // exists, naming the node and the file.
+    let refused = arena
+        .daemon
+        .post("/runs", &json!({"workflow": "bad", "thread": "bad"}));
+    assert_eq!(refused.status, 400, "{refused:?}");
+    let error = &refused.json()["error"];
+    assert_eq!(error["code"], "invalid", "{error}");
+    let problem = &error["details"]["problems"][0];
+    assert_eq!(problem["node"], "alien", "{error}");
+    assert!(
+        problem["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("otherworld.wasm") && m.contains("does not implement")),
+        "{error}"
+    );
+    assert_eq!(arena.daemon.get("/runs/bad").status, 404);
 
     // And a new good run still completes.
     arena.start("good", "good-2");

@@ -230,33 +230,26 @@ impl<S: CheckpointStore> Runtime<S> {
     /// expired, and their process is not known to be gone (one on this
     /// machine whose pid no longer exists died without retiring its record).
     pub async fn serving_daemons(&self) -> Result<Vec<String>, RuntimeError> {
-        let now = self.clock.now_ms();
-        let live: Vec<String> = self
-            .store
-            .daemons()
-            .await?
-            .into_iter()
-            .filter(|(_, expires)| *expires > now)
-            .map(|(owner, _)| owner)
-            .collect();
-        let dead = owner::dead_owners(&live, &self.owner);
-        Ok(live.into_iter().filter(|o| !dead.contains(o)).collect())
+        Ok(self.alive(self.store.daemons().await?))
     }
 
     /// The processes that hold a lease on some run now (an unexpired lease,
     /// of a process not known to be gone): they are executing runs.
     pub async fn lease_holders(&self) -> Result<Vec<String>, RuntimeError> {
+        Ok(self.alive(self.store.leases().await?))
+    }
+
+    /// The owners of `records` (owner, expiry) whose record has not expired and
+    /// whose process is not known to be gone.
+    fn alive(&self, records: Vec<(String, i64)>) -> Vec<String> {
         let now = self.clock.now_ms();
-        let live: Vec<String> = self
-            .store
-            .leases()
-            .await?
+        let live: Vec<String> = records
             .into_iter()
             .filter(|(_, expires)| *expires > now)
             .map(|(owner, _)| owner)
             .collect();
         let dead = owner::dead_owners(&live, &self.owner);
-        Ok(live.into_iter().filter(|o| !dead.contains(o)).collect())
+        live.into_iter().filter(|o| !dead.contains(o)).collect()
     }
 
     /// Create a run from a workflow text, without executing it: a daemon
