@@ -62,6 +62,76 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// An error as the caller sees it, from the CLI (`--json`, and its exit code) and from
+/// the HTTP API (the body, and its status): a code, a message that names the thing (the
+/// thread, the workflow, the field), and details for a program (a JSON object: the
+/// thread, the problems of a file). The CLI maps the code to an exit code
+/// (`cli::error`), the API to an HTTP status (`api::error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Fault {
+    pub code: ErrorCode,
+    pub message: String,
+    /// A JSON object, or `None` (shown as `null`).
+    pub details: Option<serde_json::Value>,
+}
+
+impl Fault {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Fault {
+        Fault {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// The call is wrong: a flag, an argument, `--input`, the request body or query.
+    pub fn usage(message: impl Into<String>) -> Fault {
+        Fault::new(ErrorCode::Usage, message)
+    }
+
+    /// A file the call names is wrong (a workflow file, a config, a bundle).
+    pub fn invalid(message: impl Into<String>) -> Fault {
+        Fault::new(ErrorCode::Invalid, message)
+    }
+
+    /// No such run, workflow, route or database.
+    pub fn not_found(message: impl Into<String>) -> Fault {
+        Fault::new(ErrorCode::NotFound, message)
+    }
+
+    /// The run (or thread id) is in no state for this: taken, busy, finished.
+    pub fn conflict(message: impl Into<String>) -> Fault {
+        Fault::new(ErrorCode::Conflict, message)
+    }
+
+    /// The machine is in the way: a database (disk full, read-only), a folder, a
+    /// toolchain; it may pass.
+    pub fn environment(message: impl Into<String>) -> Fault {
+        Fault::new(ErrorCode::Environment, message)
+    }
+
+    /// A bug; not the caller's fault.
+    pub fn internal(message: impl Into<String>) -> Fault {
+        Fault::new(ErrorCode::Internal, message)
+    }
+
+    /// The same error with `details` (a JSON object).
+    pub fn with_details(mut self, details: serde_json::Value) -> Fault {
+        self.details = Some(details);
+        self
+    }
+
+    /// The JSON shape: `{"error": {"code", "message", "details"}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": {
+            "code": self.code,
+            "message": self.message,
+            "details": self.details,
+        }})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -388,6 +388,16 @@ impl Env {
     }
 }
 
+/// A workflow of one `counter` step.
+pub const ONCE: &str = r#"
+name = "once"
+start = "count"
+
+[nodes.count]
+plugin = "counter"
+next = "end"
+"#;
+
 /// How long a test waits for something it polls for before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 /// How often it polls.

@@ -6,16 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::fixtures::{Env, file_digest, golden, guest};
-
-const ONCE: &str = r#"
-name = "once"
-start = "count"
-
-[nodes.count]
-plugin = "counter"
-next = "end"
-"#;
+use crate::fixtures::{Env, ONCE, file_digest, golden, guest};
 
 /// The counter component with a custom section appended: the same node under another
 /// digest, as a rebuilt plugin would be.

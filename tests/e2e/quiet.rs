@@ -3,16 +3,7 @@
 
 use serde_json::json;
 
-use crate::fixtures::{Env, golden};
-
-const ONCE: &str = r#"
-name = "once"
-start = "count"
-
-[nodes.count]
-plugin = "counter"
-next = "end"
-"#;
+use crate::fixtures::{Env, ONCE, golden};
 
 #[test]
 fn start_says_when_no_daemon_serves_the_database() {

@@ -7,68 +7,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub use crate::error_code::ErrorCode;
+pub use crate::error_code::{ErrorCode, Fault};
 
-/// Why a request failed: a [`ErrorCode`] (what the client does next: fix the request,
-/// look elsewhere, wait for the run to change, retry later, or report a bug), a message
-/// sent as is, so it names the thing (the thread, the workflow, the field) and no
-/// command-line flag, and details for a program (the thread, the problems of a file).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ApiError {
-    pub code: ErrorCode,
-    pub message: String,
-    /// A JSON object, or `None` (sent as `null`).
-    pub details: Option<Value>,
-}
+/// Why a request failed: the [`Fault`] the CLI reports too, with a message that names
+/// the thing (the thread, the workflow, the field) and no command-line flag. Its
+/// [`ErrorCode`] says what the client does next (fix the request, look elsewhere, wait
+/// for the run to change, retry later, or report a bug) and gives the status.
+pub type ApiError = Fault;
 
-impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            code,
-            message: message.into(),
-            details: None,
-        }
-    }
-
-    /// 400: the request itself is wrong (a field, the body, the query).
-    pub fn usage(message: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorCode::Usage, message)
-    }
-
-    /// 400: a file the request names is wrong (a workflow file).
-    pub fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorCode::Invalid, message)
-    }
-
-    /// 404: no such run, workflow or route.
-    pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorCode::NotFound, message)
-    }
-
-    /// 409: the run exists but is in no state for this (a thread id already taken, a
-    /// completed run resumed).
-    pub fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorCode::Conflict, message)
-    }
-
-    /// 503: the server cannot do it now but will when a condition passes (its disk is
-    /// full); the client retries later.
-    pub fn environment(message: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorCode::Environment, message)
-    }
-
-    /// 500: the server failed; not the client's fault.
-    pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorCode::Internal, message)
-    }
-
-    /// The same error with `details` (a JSON object).
-    pub fn with_details(mut self, details: Value) -> ApiError {
-        self.details = Some(details);
-        self
-    }
-
+impl Fault {
+    /// The HTTP status of this error's code: 400 usage and invalid, 404, 409, 503
+    /// environment (it may pass), 500.
     pub fn status(&self) -> StatusCode {
         match self.code {
             ErrorCode::Usage | ErrorCode::Invalid => StatusCode::BAD_REQUEST,

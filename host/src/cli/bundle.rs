@@ -114,14 +114,11 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
         .read_to_end(&mut head)
         .with_context(|| format!("cannot read {}", args.bundle.display()))?;
     if head != MAGIC {
-        anyhow::bail!(super::Failure::invalid(
-            format!(
-                "{} is not a run bundle (write one with `{} export ID > FILE`)",
-                super::output::safe(&args.bundle.display().to_string()),
-                super::output::savepoint()
-            ),
-            None
-        ));
+        anyhow::bail!(super::Failure::invalid(format!(
+            "{} is not a run bundle (write one with `{} export ID > FILE`)",
+            super::output::safe(&args.bundle.display().to_string()),
+            super::output::savepoint()
+        )));
     }
     let mut out = std::fs::File::create(&file).context("cannot write a temporary file")?;
     out.write_all(&head)?;

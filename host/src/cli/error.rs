@@ -9,13 +9,12 @@
 //! messages of the modules below name no flag (the HTTP API sends them too); the CLI
 //! adds its hints here, after the message.
 
-use std::fmt;
 use std::process::ExitCode;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::output;
-use crate::error_code::ErrorCode;
+use crate::error_code::{ErrorCode, Fault};
 use crate::plugin::PluginError;
 use crate::runtime::RuntimeError;
 use crate::store::{ParseCursorError, ParseStatusError, RunStatus, StoreError};
@@ -57,81 +56,18 @@ pub fn exit_code(code: ErrorCode) -> u8 {
     }
 }
 
-/// An error with its code, message and details, as a command reports it. Return it
-/// through `anyhow` (`Err(Failure::usage(...))?`, `bail!(Failure::...)`) for an error
-/// whose code [`classify`] could not tell from its type.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    pub code: ErrorCode,
-    pub message: String,
-    /// A JSON object, or `None` (printed as `null`).
-    pub details: Option<Value>,
-}
+/// An error with its code, message and details, as a command reports it (the CLI's
+/// name for the [`Fault`] the API reports too). Return it through `anyhow`
+/// (`Err(Failure::usage(...))?`, `bail!(Failure::...)`) for an error whose code
+/// [`classify`] could not tell from its type.
+pub type Failure = Fault;
 
-impl Failure {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-            details: None,
-        }
-    }
-
-    /// The command line is wrong: a flag, an argument, `--input`.
-    pub fn usage(message: impl Into<String>) -> Failure {
-        Failure::new(ErrorCode::Usage, message)
-    }
-
-    /// A file the command reads is wrong (a workflow file, a config, a bundle).
-    pub fn invalid(message: impl Into<String>, details: Option<Value>) -> Failure {
-        Failure {
-            details,
-            ..Failure::new(ErrorCode::Invalid, message)
-        }
-    }
-
-    /// No such run, workflow file or database.
-    pub fn not_found(message: impl Into<String>) -> Failure {
-        Failure::new(ErrorCode::NotFound, message)
-    }
-
-    /// The run (or thread id) is in no state for this.
-    pub fn conflict(message: impl Into<String>) -> Failure {
-        Failure::new(ErrorCode::Conflict, message)
-    }
-
-    /// The machine is in the way: a database, a folder, a toolchain.
-    pub fn environment(message: impl Into<String>) -> Failure {
-        Failure::new(ErrorCode::Environment, message)
-    }
-
-    /// The same failure with `details` (a JSON object).
-    pub fn with_details(mut self, details: Value) -> Failure {
-        self.details = Some(details);
-        self
-    }
-
-    /// The `--json` form: `{"error": {"code", "message", "details"}}`.
-    pub fn to_json(&self) -> Value {
-        json!({ "error": {
-            "code": self.code,
-            "message": self.message,
-            "details": self.details,
-        }})
-    }
-
+impl Fault {
+    /// The exit code of a command that fails with this.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(exit_code(self.code))
     }
 }
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Failure {}
 
 /// The code, message (the whole chain on one line, with the CLI's hint) and details of
 /// an error a command returned. An error of no known type is `internal`.
@@ -178,7 +114,8 @@ pub fn classify(error: &anyhow::Error) -> Failure {
                 Some(_) => output::safe_lines(&problem.headline()).into_owned(),
                 None => message,
             };
-            return Failure::invalid(message, Some(json!({ "problems": [problem.problem()] })));
+            return Failure::invalid(message)
+                .with_details(json!({ "problems": [problem.problem()] }));
         }
         if cause.is::<ParseStatusError>() || cause.is::<ParseCursorError>() {
             return Failure::usage(message);

@@ -356,14 +356,11 @@ fn read_json(input: &str, flag: &str, cap: Cap) -> anyhow::Result<Value> {
 pub fn read_workflow(path: &Path) -> anyhow::Result<String> {
     let origin = format!("the workflow file {}", path.display());
     read_capped(path, MAX_WORKFLOW_FILE, &origin)?.ok_or_else(|| {
-        Failure::invalid(
-            format!(
-                "{origin} is larger than {} ({MAX_WORKFLOW_FILE} bytes), the largest workflow \
+        Failure::invalid(format!(
+            "{origin} is larger than {} ({MAX_WORKFLOW_FILE} bytes), the largest workflow \
                  file savepoint reads",
-                format_size(MAX_WORKFLOW_FILE)
-            ),
-            None,
-        )
+            format_size(MAX_WORKFLOW_FILE)
+        ))
         .into()
     })
 }
@@ -380,6 +377,6 @@ fn read_capped(path: &Path, limit: u64, origin: &str) -> anyhow::Result<Option<S
         return Ok(None);
     }
     let text = String::from_utf8(bytes)
-        .map_err(|_| Failure::invalid(format!("{origin} is not UTF-8 text"), None))?;
+        .map_err(|_| Failure::invalid(format!("{origin} is not UTF-8 text")))?;
     Ok(Some(text))
 }

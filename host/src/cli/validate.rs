@@ -71,7 +71,7 @@ pub async fn main(global: &Global, args: ValidateArgs) -> anyhow::Result<ExitCod
                 eprintln!("{}", output::safe_lines(&warning_line(warning)));
             }
         }
-        return Err(Failure::invalid(message, Some(details)).into());
+        return Err(Failure::invalid(message).with_details(details).into());
     }
     let workflow = workflow.expect("a workflow without errors parsed");
     if args.json {

@@ -79,18 +79,7 @@ async fn serve_answers_then_shuts_down_gracefully() {
         addr,
         format!("GET /plugins HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes(),
     ));
-    for _ in 0..500 {
-        if backend
-            .calls
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|call| call == "plugins")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_call(&backend, "plugins").await;
     stop.send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(
@@ -106,6 +95,22 @@ async fn serve_answers_then_shuts_down_gracefully() {
         .expect("the server stops after shutdown")
         .unwrap()
         .unwrap();
+}
+
+/// Wait (up to 5 s) until `backend` has been asked for `route`.
+async fn wait_for_call(backend: &FakeBackend, route: &str) {
+    for _ in 0..500 {
+        if backend
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|call| call == route)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A server with `config` on a free loopback port; dropping the sender stops it.
@@ -286,18 +291,7 @@ async fn a_connection_busy_with_a_request_is_not_evicted() {
         addr,
         format!("GET /plugins HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes(),
     ));
-    for _ in 0..500 {
-        if backend
-            .calls
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|call| call == "plugins")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_call(&backend, "plugins").await;
     // A newcomer waits for it instead of cutting it short: it is connected (in the
     // accept queue) and has sent its request before the busy one may finish.
     let mut newcomer = std::net::TcpStream::connect(addr).unwrap();
