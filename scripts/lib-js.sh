@@ -27,7 +27,7 @@ ensure_js_tools() {
     local pinned
     pinned="$(sed -n 's/.*"@bytecodealliance\/componentize-js": "\(.*\)".*/\1/p' "$js/package.json")"
     _js_tools_ok "$js" "$pinned" && return 0
-    if [[ -f "$js/../../host/Cargo.toml" ]]; then
+    if [[ -f "$js/../../host/cli/Cargo.toml" ]]; then
         echo "installing the JavaScript node toolchain (componentize-js $pinned) into guest-sdk/js/node_modules (once)" >&2
         (cd "$js" && npm ci --silent --no-audit --no-fund >&2)
         return

@@ -8,7 +8,7 @@
 //!   skipped with a message without it;
 //! - `reducer_merge`: `Workflow::apply_update` of the counter's update;
 //! - `checkpoint_encode`: what the store encodes before it queues a write
-//!   (`savepoint::store::encode_checkpoint`): `change_*` the counter's change
+//!   (`savepoint_store::encode_checkpoint`): `change_*` the counter's change
 //!   (`count`, the only key a W1 step writes), `input_*` the whole state as a
 //!   run's input (the 100 KB payload is hashed: it is stored by digest); and
 //!   `state_text_*` the whole state to JSON text, which every step sends to
@@ -24,9 +24,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use savepoint::plugin::{CallInput, Outcome, PluginHost};
-use savepoint::store::{CheckpointStore, NewRun, RunStatus, SqliteStore, StepCommit, SystemClock};
-use savepoint::workflow::Workflow;
+use savepoint_plugin::{CallInput, Outcome, PluginHost};
+use savepoint_store::{CheckpointStore, NewRun, RunStatus, SqliteStore, StepCommit, SystemClock};
+use savepoint_workflow::Workflow;
 use serde_json::{Map, Value, json};
 
 const SIZES: [(&str, usize); 2] = [("100b", 100), ("100kb", 100_000)];
@@ -123,10 +123,10 @@ fn checkpoint_encode(c: &mut Criterion) {
         let mut change = Map::new();
         change.insert("count".into(), json!(7));
         group.bench_function(format!("change_{name}"), |b| {
-            b.iter(|| savepoint::store::encode_checkpoint(black_box(&change)).expect("encodes"))
+            b.iter(|| savepoint_store::encode_checkpoint(black_box(&change)).expect("encodes"))
         });
         group.bench_function(format!("input_{name}"), |b| {
-            b.iter(|| savepoint::store::encode_checkpoint(black_box(&state)).expect("encodes"))
+            b.iter(|| savepoint_store::encode_checkpoint(black_box(&state)).expect("encodes"))
         });
         group.bench_function(format!("state_text_{name}"), |b| {
             b.iter(|| serde_json::to_string(black_box(&state)).expect("encodes"))
@@ -150,7 +150,7 @@ fn commit(c: &mut Criterion) {
         rt.block_on(store.create_run(NewRun {
             thread: thread.clone(),
             workflow_name: "bench".into(),
-            workflow_digest: savepoint::plugin::digest(text.as_bytes()),
+            workflow_digest: savepoint_plugin::digest(text.as_bytes()),
             workflow_text: text,
             workflow_path: "bench.toml".into(),
             input: state(size),

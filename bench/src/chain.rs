@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use savepoint::workflow::Workflow;
+use savepoint_workflow::Workflow;
 
 /// Nodes in the chain: a finished run has `count = NODES`.
 pub const NODES: u64 = 10;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
-use savepoint::plugin::{CallInput, Outcome, PluginHost};
+use savepoint_plugin::{CallInput, Outcome, PluginHost};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy)]

@@ -343,11 +343,11 @@ fn machine(plan: &Plan, out: &mut Map<String, Value>) {
                 .and_then(|l| l.split(':').nth(1))
                 .map(|model| model.trim().to_owned())
         });
-    let now = savepoint::store::SystemClock;
+    let now = savepoint_store::SystemClock;
     out.insert(
         "measured_at".into(),
-        json!(savepoint::store::format_time(
-            savepoint::store::Clock::now_ms(&now)
+        json!(savepoint_store::format_time(
+            savepoint_store::Clock::now_ms(&now)
         )),
     );
     out.insert(

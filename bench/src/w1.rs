@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use savepoint::plugin::PluginHost;
-use savepoint::runtime::{Event, Observer, Runtime, StartRun};
-use savepoint::store::{RunRecord, RunStatus, SqliteStore, SystemClock};
+use savepoint_plugin::PluginHost;
+use savepoint_runtime::{Event, Observer, Runtime, StartRun};
+use savepoint_store::{RunRecord, RunStatus, SqliteStore, SystemClock};
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
@@ -211,7 +211,7 @@ pub fn input(size: usize) -> Map<String, Value> {
 
 fn outcome(
     thread: &str,
-    result: Result<RunRecord, savepoint::runtime::RuntimeError>,
+    result: Result<RunRecord, savepoint_runtime::RuntimeError>,
 ) -> Option<String> {
     match result {
         Ok(run) => check(&run).map(|e| format!("thread {thread}: {e}")),

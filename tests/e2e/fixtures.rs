@@ -32,8 +32,9 @@ const GUESTS: &[&str] = &[
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
+        .ancestors()
+        .nth(2)
+        .expect("host/cli/ is two folders down")
         .to_path_buf()
 }
 

@@ -1,0 +1,117 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{Global, output, status::named};
+use savepoint_plugin::size_text;
+use savepoint_server::view::JsonPage;
+use savepoint_store::{CheckpointStore, Cursor, HISTORY_PAGE, HistoryDetail, format_time};
+
+/// List a run's checkpoints, newest first, a page at a time: step, node, the
+/// component that produced it, and the state keys it changed with their sizes
+/// (or, with --states, the whole state after it).
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The run's thread id.
+    thread: String,
+    /// Checkpoints per page: 50 by default, at most 1000.
+    #[arg(long, value_name = "N", value_parser = history_limit)]
+    limit: Option<usize>,
+    /// Start the page after this point: the cursor the previous page printed
+    /// (its `next_cursor`).
+    #[arg(long, value_name = "CURSOR")]
+    cursor: Option<Cursor>,
+    /// Include the whole state after each step. A page then also ends after
+    /// 64 MiB of states.
+    #[arg(long)]
+    states: bool,
+    /// Print {"entries": [{step, node, next, changed, state?, component_digest,
+    /// workflow_digest, created_at}], "next_cursor"}, one entry per line as it is read.
+    #[arg(long)]
+    json: bool,
+}
+
+fn history_limit(text: &str) -> Result<usize, String> {
+    let limit = text.parse().map_err(|e| format!("{e}"))?;
+    HISTORY_PAGE.check(Some(limit)).map_err(|e| e.to_string())
+}
+
+pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let store = global.existing_store()?;
+    let detail = if args.states {
+        HistoryDetail::WholeStates
+    } else {
+        HistoryDetail::ChangedKeys
+    };
+    let limit = args.limit.unwrap_or(HISTORY_PAGE.default);
+    let mut page = store
+        .history_page(&args.thread, args.cursor, limit, detail)
+        .await
+        .map_err(named)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut json = JsonPage::new(page);
+        while let Some(chunk) = json.next_chunk().await? {
+            output::write_json(&mut out, &chunk)?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let last = if args.states { "STATE" } else { "CHANGED" };
+    let mut printed = 0;
+    while let Some(entry) = page.next().await? {
+        if printed == 0 {
+            writeln!(
+                out,
+                "{:>5}  {:<16} {:<20} {:<24}  {last}",
+                "STEP", "NODE", "COMPONENT", "CREATED"
+            )?;
+        }
+        printed += 1;
+        let detail = match &entry.state {
+            Some(state) => output::one_line(state, 60),
+            None => changed(&entry.changed),
+        };
+        writeln!(
+            out,
+            "{:>5}  {:<16} {:<20} {:<24}  {detail}",
+            entry.step,
+            output::safe(&entry.node),
+            output::short_digest(&entry.component_digest),
+            format_time(entry.created_at_ms),
+        )?;
+    }
+    out.flush()?;
+    if printed == 0 && args.cursor.is_none() {
+        println!(
+            "thread \"{}\" has no checkpoints yet",
+            output::safe(&args.thread)
+        );
+    }
+    if let Some(cursor) = page.next_cursor() {
+        let mut again = format!(
+            "{} history {} --cursor {cursor}",
+            output::savepoint(),
+            output::shell_word(&args.thread)
+        );
+        if let Some(limit) = args.limit {
+            again.push_str(&format!(" --limit {limit}"));
+        }
+        if args.states {
+            again.push_str(" --states");
+        }
+        eprintln!("more: {again}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `count 2 B, text 4 MiB`, cut to a table column, safe to print.
+fn changed(keys: &[(String, u64)]) -> String {
+    let text = keys
+        .iter()
+        .map(|(key, bytes)| format!("{key} {}", size_text(*bytes)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    output::safe(&output::cut(&text, 60)).into_owned()
+}

@@ -1,0 +1,354 @@
+//! The command line: one file per subcommand. Each parses its arguments with
+//! clap, opens what it needs (the store, the plugins folder, the runtime) and
+//! prints for a person, or JSON with `--json`. This is the only crate that
+//! uses `anyhow`. The crates below it, and one step walked through them:
+//! `host/README.md`.
+
+mod bundle;
+mod cancel;
+mod completions;
+mod error;
+mod gc;
+mod history;
+mod logs;
+mod new;
+mod output;
+mod plugins;
+mod resume;
+mod run;
+mod runs;
+mod serve;
+mod start;
+mod state;
+mod status;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand};
+
+pub use error::{
+    EXIT_CODES, Failure, classify, describe_error, exit_code, parse_error, report, wants_json,
+};
+
+use savepoint_plugin::{CompileNotice, Compiling, PluginHost};
+use savepoint_runtime::Runtime;
+use savepoint_store::{SqliteStore, StoreError, SystemClock};
+
+const ABOUT: &str = "Durable workflows whose nodes are sandboxed WebAssembly components";
+
+const LONG_ABOUT: &str = "\
+savepoint runs workflows whose nodes are WebAssembly components. Drop a node's
+.wasm file into the plugins folder, describe the graph in a TOML workflow file,
+and run it. After every node savepoint commits a checkpoint (the state, the
+next node, the step) to a SQLite file, so a run that is killed continues from
+its last checkpoint with `savepoint resume`, not from the start.
+
+The thread id (--thread) names a run: it is the save slot. A run can sleep,
+wait for a human (interrupt), or wait to retry: it then parks in the database
+and costs nothing until `savepoint resume` or a `savepoint serve` daemon
+continues it.";
+
+const AFTER_HELP: &str = concat!(
+    "\
+Examples (the README's tour: a node `greet` and a workflow `hello.toml`):
+  savepoint new node greet --lang rust                 # a node project from a template
+  greet/build.sh                                       # builds plugins/greet.wasm
+  savepoint validate hello.toml
+  savepoint run hello.toml --thread job-1 --input '{\"name\":\"Ada\"}'
+  savepoint status job-1
+  savepoint state job-1 --json
+  savepoint history job-1
+  savepoint resume job-1
+  savepoint resume job-1 --input '{\"approved\":true}'   # answer an interrupt
+  savepoint cancel job-1
+  savepoint serve --listen 127.0.0.1:7878              # daemon + HTTP API
+  savepoint start hello.toml                           # enqueue for the daemon
+  savepoint plugins
+  savepoint completions bash > ~/.local/share/bash-completion/completions/savepoint
+
+",
+    crate::exit_codes_help!()
+);
+
+/// `0.1.0 (abc1234 2026-11-27)`: the version and the commit it was built from
+/// (`unknown` when built outside a git checkout; see host/cli/build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SAVEPOINT_COMMIT"),
+    ")"
+);
+
+#[derive(Debug, Parser)]
+#[command(name = "savepoint", version = VERSION, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where things live; every flag has an environment variable.
+#[derive(Debug, Args)]
+struct Global {
+    /// The SQLite database that holds every run and checkpoint (created on first use).
+    #[arg(
+        long,
+        global = true,
+        env = "SAVEPOINT_DB",
+        default_value = "savepoint.db",
+        value_name = "PATH"
+    )]
+    db: PathBuf,
+    /// The folder of node components: every `NAME.wasm` in it is the plugin NAME.
+    #[arg(
+        long,
+        global = true,
+        env = "SAVEPOINT_PLUGINS",
+        default_value = "plugins",
+        value_name = "DIR"
+    )]
+    plugins: PathBuf,
+    /// Where compiled components are cached [default: .savepoint/cache beside the database].
+    /// Commands that create or execute runs create the default folder; commands that only
+    /// read use it when it exists. A folder named here is created by any command.
+    #[arg(long, global = true, env = "SAVEPOINT_CACHE", value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Plugin files larger than this are refused before they are read or compiled.
+    #[arg(
+        long,
+        global = true,
+        env = "SAVEPOINT_MAX_COMPONENT_SIZE",
+        default_value = "64MiB",
+        value_name = "SIZE",
+        value_parser = savepoint_workflow::parse_size
+    )]
+    max_component_size: u64,
+    /// How long a lease on a run lasts without renewal (at least 2s; every process on one
+    /// database should use the same). A process that stops renewing (it died, or stalled)
+    /// loses its runs to others after this long, and stops its own calls before then.
+    #[arg(
+        long,
+        global = true,
+        env = "SAVEPOINT_LEASE",
+        default_value = "10s",
+        value_name = "DURATION",
+        value_parser = parse_lease
+    )]
+    lease: std::time::Duration,
+}
+
+/// A `--lease` duration: at least [`savepoint_runtime::SHORTEST_LEASE`].
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let lease = savepoint_workflow::parse_duration(text)?;
+    if lease < savepoint_runtime::SHORTEST_LEASE {
+        return Err(format!(
+            "a lease of {text} is too short: renewals every half second need at least 2s"
+        ));
+    }
+    Ok(lease)
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Run(run::RunArgs),
+    Start(start::StartArgs),
+    Resume(resume::ResumeArgs),
+    Cancel(cancel::CancelArgs),
+    Status(status::StatusArgs),
+    State(state::StateArgs),
+    History(history::HistoryArgs),
+    Logs(logs::LogsArgs),
+    Runs(runs::RunsArgs),
+    Plugins(plugins::PluginsArgs),
+    Gc(gc::GcArgs),
+    Export(bundle::ExportArgs),
+    Import(bundle::ImportArgs),
+    Validate(validate::ValidateArgs),
+    Serve(serve::ServeArgs),
+    New(new::NewArgs),
+    Completions(completions::CompletionsArgs),
+}
+
+/// The global options (clap id, flag) a hint repeats: see [`output::savepoint`].
+const GLOBAL_OPTIONS: [(&str, &str); 5] = [
+    ("db", "--db"),
+    ("plugins", "--plugins"),
+    ("cache", "--cache"),
+    ("max_component_size", "--max-component-size"),
+    ("lease", "--lease"),
+];
+
+impl Cli {
+    /// Parses the command line (as `Cli::try_parse`), remembering which global options
+    /// it gave, for the commands that hints print.
+    pub fn parse_args() -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().try_get_matches()?;
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
+        output::remember_options(&matches);
+        Ok(cli)
+    }
+
+    /// Whether this is `savepoint serve`.
+    pub fn is_daemon(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
+/// Run the parsed command line; the exit code says whether the run (if any)
+/// completed.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    match cli.command {
+        Command::Run(args) => run::main(&global, args).await,
+        Command::Start(args) => start::main(&global, args).await,
+        Command::Resume(args) => resume::main(&global, args).await,
+        Command::Cancel(args) => cancel::main(&global, args).await,
+        Command::Serve(args) => serve::main(&global, args).await,
+        Command::New(args) => new::main(&global, args).await,
+        Command::Completions(args) => completions::main(args),
+        Command::Status(args) => status::main(&global, args).await,
+        Command::State(args) => state::main(&global, args).await,
+        Command::History(args) => history::main(&global, args).await,
+        Command::Logs(args) => logs::main(&global, args).await,
+        Command::Runs(args) => runs::main(&global, args).await,
+        Command::Plugins(args) => plugins::main(&global, args).await,
+        Command::Gc(args) => gc::main(&global, args).await,
+        Command::Export(args) => bundle::export(&global, args).await,
+        Command::Import(args) => bundle::import(&global, args).await,
+        Command::Validate(args) => validate::main(&global, args).await,
+    }
+}
+
+impl Global {
+    /// The store, creating the database file if needed.
+    fn open_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
+        let store = SqliteStore::open(&self.db, Arc::new(SystemClock)).map_err(|error| {
+            match error {
+                // These name the file and say what to do.
+                StoreError::DiskFull { .. } | StoreError::ReadOnly { .. } => error.into(),
+                other => anyhow::Error::from(other)
+                    .context(format!("cannot open the database {}", self.db.display())),
+            }
+        })?;
+        Ok(Arc::new(store))
+    }
+
+    /// The store, for a command that writes: first checks that the database can be
+    /// written, so that a read-only database stops the command at once, with a message
+    /// that names the file.
+    async fn writable_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
+        let store = self.open_store()?;
+        store.check_writable().await?;
+        Ok(store)
+    }
+
+    /// The store of an existing database: commands that only read never
+    /// create an empty database by accident.
+    fn existing_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
+        if !self.db.exists() {
+            // What a script asks (`status ID`) does not exist here: not found.
+            let db = self.db.display().to_string();
+            bail!(
+                Failure::not_found(format!(
+                    "no database at {db} (start a run with `savepoint run`, or point --db / \
+                     SAVEPOINT_DB at an existing database)",
+                ))
+                .with_details(serde_json::json!({ "db": db }))
+            );
+        }
+        self.open_store()
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        match &self.cache {
+            Some(dir) => dir.clone(),
+            None => db_dir(&self.db).join(".savepoint").join("cache"),
+        }
+    }
+
+    /// A plugin host for a command that only reads (`plugins`, `validate`, ...): it
+    /// uses the default compile cache if its folder exists, and creates nothing that
+    /// was not asked for (a `--cache` named by the user is used as asked).
+    fn plugin_host(&self) -> anyhow::Result<PluginHost> {
+        let dir = self.cache_dir();
+        let asked = self.cache.is_some();
+        self.plugin_host_caching_in((asked || dir.is_dir()).then_some(dir))
+    }
+
+    /// A plugin host for a command that creates or executes runs: it creates the
+    /// compile cache's folder on first use, as it creates the database.
+    fn plugin_host_for_runs(&self) -> anyhow::Result<PluginHost> {
+        self.plugin_host_caching_in(Some(self.cache_dir()))
+    }
+
+    fn plugin_host_caching_in(&self, cache: Option<PathBuf>) -> anyhow::Result<PluginHost> {
+        let host = PluginHost::new(cache).map_err(|e| {
+            Failure::environment(format!("cannot start the WebAssembly engine: {e:#}"))
+        })?;
+        Ok(host
+            .with_max_component_size(self.max_component_size)
+            .with_compile_notice(Some(self.compile_notice(""))))
+    }
+
+    /// The line a command prints on stderr (after `prefix`) before it compiles a plugin
+    /// that is not in the compile cache: an interpreter component takes seconds to tens
+    /// of seconds, and a pause that long needs saying. Never for a cache hit.
+    fn compile_notice(&self, prefix: &'static str) -> CompileNotice {
+        let default_cache = self.cache_dir();
+        Arc::new(move |compiling: &Compiling<'_>| {
+            let shown = |dir: &Path| {
+                let dir = dir.strip_prefix(".").unwrap_or(dir);
+                output::safe(&dir.display().to_string()).into_owned()
+            };
+            let kept = match compiling.cache {
+                Some(dir) => format!("once per version, then cached in {}", shown(dir)),
+                None => format!(
+                    "not cached: {} does not exist yet, and commands that run workflows create it",
+                    shown(&default_cache)
+                ),
+            };
+            eprintln!(
+                "{prefix}compiling plugin {} ({:.1} MB; {kept}) ...",
+                output::safe(compiling.name),
+                compiling.bytes as f64 / 1e6
+            );
+        })
+    }
+
+    fn runtime(&self, store: Arc<SqliteStore>) -> anyhow::Result<Runtime<SqliteStore>> {
+        self.runtime_quiet(store, false)
+    }
+
+    /// [`Global::runtime`]; `quiet` (`-q`) leaves out the line that says a plugin is
+    /// compiled.
+    fn runtime_quiet(
+        &self,
+        store: Arc<SqliteStore>,
+        quiet: bool,
+    ) -> anyhow::Result<Runtime<SqliteStore>> {
+        let mut plugins = self.plugin_host_for_runs()?;
+        if quiet {
+            plugins = plugins.with_compile_notice(None);
+        }
+        Ok(self.runtime_with(store, plugins))
+    }
+
+    /// A runtime over `store` calling nodes through `plugins`.
+    fn runtime_with(&self, store: Arc<SqliteStore>, plugins: PluginHost) -> Runtime<SqliteStore> {
+        Runtime::new(store, plugins, self.plugins.clone(), Arc::new(SystemClock))
+            .with_lease(self.lease)
+    }
+}
+
+fn db_dir(db: &Path) -> PathBuf {
+    match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -1,0 +1,321 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::Global;
+use savepoint_server::api::{AllowedHost, ApiConfig, Token};
+use savepoint_server::{ServeConfig, serve};
+use savepoint_workflow::parse_duration;
+
+/// Run the background worker and the HTTP API.
+///
+/// The daemon executes many runs at once, wakes sleeping and retrying runs on
+/// time, picks up runs created by `savepoint start` or `POST /runs`, and on
+/// start recovers every run that was running when the last process died. It
+/// takes a lease on each run it executes, so several daemons (and the CLI) can
+/// share one database. SIGINT/SIGTERM stop it cleanly: runs in flight are
+/// abandoned and continue later from their last checkpoint.
+///
+/// It first checks that the database can be written (a write, rolled back),
+/// and exits with 7 if not (a read-only file, folder or volume). When the disk is
+/// full it says so once, tries again with a wait that doubles from 200 ms to
+/// 5 s, and its runs continue once there is room. It says at start when its
+/// --workflows folder is missing or holds no workflow (POST /runs then starts
+/// nothing by name). While it runs it renews a record of itself in the
+/// database, by which `savepoint start` knows that a new run will be picked up.
+///
+/// API (JSON): POST /runs {workflow, thread?, input?}; GET /runs?status=&limit=;
+/// GET /runs/{id}; GET /runs/{id}/state;
+/// GET /runs/{id}/history?limit=&cursor=&states=; GET /runs/{id}/logs?limit=&cursor=
+/// (pages: {entries, next_cursor}); POST /runs/{id}/resume {input?, upgrade?};
+/// POST /runs/{id}/cancel; GET /workflows; GET /plugins; GET /health.
+///
+/// Every request must name this server in its Host header (its address,
+/// localhost, or an --allowed-host); every POST must be sent with
+/// Content-Type: application/json (also with an empty body) and no foreign
+/// Origin, so that a web page cannot drive the API. A --listen address that is
+/// not loopback needs --token (then every request but GET /health needs
+/// Authorization: Bearer TOKEN) or --insecure.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address of the HTTP API, IP:PORT or NAME:PORT (loopback by default; port
+    /// 0 picks a free port). A name is resolved and the first of its addresses that
+    /// can be bound is served (localhost:7878 works); a name is also accepted in the
+    /// Host header. An address that is not loopback needs --token or --insecure.
+    #[arg(
+        long,
+        env = "SAVEPOINT_LISTEN",
+        default_value = "127.0.0.1:7878",
+        value_name = "ADDR",
+        value_parser = listen_address
+    )]
+    listen: String,
+    /// Require `Authorization: Bearer TOKEN` on every API request but GET /health
+    /// (also on loopback); at least 16 printable ASCII characters, e.g. from
+    /// `openssl rand -hex 16`. Prefer the environment variable: arguments are
+    /// visible to other users in `ps`.
+    #[arg(
+        long,
+        env = "SAVEPOINT_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<Token>,
+    /// Serve a --listen address that is not loopback without a token: anyone who
+    /// can reach it can start, resume and cancel runs.
+    #[arg(long)]
+    insecure: bool,
+    /// Another name that the Host and Origin headers may carry, as NAME (any port)
+    /// or NAME:PORT, e.g. the name of a reverse proxy; repeatable (the variable
+    /// takes a comma-separated list).
+    #[arg(
+        long = "allowed-host",
+        env = "SAVEPOINT_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT]"
+    )]
+    allowed_hosts: Vec<AllowedHost>,
+    /// A connection whose request head (request line and headers) has not arrived
+    /// within this is closed; it also ends idle keep-alive connections.
+    #[arg(long, env = "SAVEPOINT_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION", value_parser = positive_duration)]
+    header_timeout: Duration,
+    /// A request body that has not arrived within this after its head gets 408.
+    #[arg(long, env = "SAVEPOINT_BODY_TIMEOUT", default_value = "30s", value_name = "DURATION", value_parser = positive_duration)]
+    body_timeout: Duration,
+    /// At most this many API connections open at once. At the limit, a new
+    /// connection closes the oldest idle one (between requests, or still sending
+    /// its headers); only when all are busy with requests does it wait.
+    #[arg(long, env = "SAVEPOINT_MAX_CONNECTIONS", default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// At most this many node calls in flight at once. A worker that frees goes to the
+    /// waiting call whose workflow has the fewest calls in flight.
+    #[arg(
+        long,
+        env = "SAVEPOINT_WORKERS",
+        default_value_t = 64,
+        value_name = "N"
+    )]
+    workers: usize,
+    /// At most this many runs executed at once, shared fairly among workflows
+    /// (a free slot goes to the workflow with the fewest runs executing).
+    #[arg(
+        long,
+        env = "SAVEPOINT_MAX_RUNS",
+        default_value_t = 1000,
+        value_name = "N"
+    )]
+    max_runs: usize,
+    /// The memory budget of all node instances together: each call reserves its
+    /// node's whole `memory` limit before it starts and waits for room; a node
+    /// whose limit is larger than the budget fails [default: half of this
+    /// machine's memory, or of the cgroup's limit].
+    #[arg(long, env = "SAVEPOINT_MAX_MEMORY", value_name = "SIZE", value_parser = memory_budget)]
+    max_memory: Option<u64>,
+    /// The folder of workflow files that `POST /runs` starts by name.
+    #[arg(
+        long,
+        env = "SAVEPOINT_WORKFLOWS",
+        default_value = "workflows",
+        value_name = "DIR"
+    )]
+    workflows: PathBuf,
+}
+
+pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let listen = resolve(&args.listen).await?;
+    check_exposure(&args.listen, &listen, args.token.is_some(), args.insecure)?;
+    let mut allowed_hosts = args.allowed_hosts;
+    allowed_hosts.extend(listen_name(&args.listen));
+    // A daemon that cannot write would only log the same failure forever.
+    let store = global.writable_store().await?;
+    let budget = args
+        .max_memory
+        .unwrap_or_else(savepoint_plugin::default_budget);
+    let plugins = global
+        .plugin_host_for_runs()?
+        .with_memory_budget(budget)
+        .with_compile_notice(Some(global.compile_notice("savepoint serve: ")));
+    let runtime = Arc::new(
+        global
+            .runtime_with(store, plugins)
+            .with_node_limit(args.workers),
+    );
+    if let Some(warning) = workflows_warning(&args.workflows) {
+        eprintln!("savepoint serve: {}", super::output::safe_lines(&warning));
+    }
+    let config = ServeConfig {
+        listen,
+        workflows_dir: args.workflows,
+        max_runs: args.max_runs,
+        api: ApiConfig {
+            allowed_hosts,
+            token: args.token,
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            max_connections: args.max_connections as usize,
+        },
+    };
+    serve(runtime, config, shutdown_signal())
+        .await
+        .with_context(|| format!("savepoint serve on {}", args.listen))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What is wrong with the `--workflows` folder, if anything: `POST /runs` starts
+/// only the workflows in it (read when a run is created, so the folder may come
+/// later), while runs created otherwise are served all the same.
+fn workflows_warning(dir: &std::path::Path) -> Option<String> {
+    let shown = dir.display();
+    let problem = match std::fs::read_dir(dir) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            format!("there is no workflows folder {shown}")
+        }
+        Err(error) => format!("cannot read the workflows folder {shown}: {error}"),
+        Ok(entries) => {
+            let workflows = entries
+                .flatten()
+                .any(|entry| entry.path().extension().is_some_and(|e| e == "toml"));
+            if workflows {
+                return None;
+            }
+            format!("the workflows folder {shown} holds no workflow (NAME.toml)")
+        }
+    };
+    Some(format!(
+        "{problem} (--workflows, SAVEPOINT_WORKFLOWS): POST /runs can start no workflow by \
+         name until one is there; runs from `savepoint start` and every earlier run are \
+         served all the same"
+    ))
+}
+
+/// `--listen`: `IP:PORT`, `[IPv6]:PORT` or `NAME:PORT`, checked (not resolved).
+fn listen_address(text: &str) -> Result<String, String> {
+    let valid = text.parse::<SocketAddr>().is_ok()
+        || text.rsplit_once(':').is_some_and(|(name, port)| {
+            port.parse::<u16>().is_ok()
+                && !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        });
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an address: expected IP:PORT or NAME:PORT, e.g. 127.0.0.1:7878, \
+             [::1]:7878 or localhost:7878"
+        ))
+    }
+}
+
+/// The addresses of `--listen` (a name resolved), in the resolver's order.
+async fn resolve(listen: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    if let Ok(address) = listen.parse::<SocketAddr>() {
+        return Ok(vec![address]);
+    }
+    let mut addresses: Vec<SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .with_context(|| format!("--listen {listen}: cannot resolve the host name"))?
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    addresses.retain(|address| seen.insert(*address));
+    if addresses.is_empty() {
+        bail!(super::Failure::usage(format!(
+            "--listen {listen}: the host name resolves to no address"
+        )));
+    }
+    Ok(addresses)
+}
+
+/// A `--listen` name (not an IP address), which requests may then carry in `Host`:
+/// with its port, or any port when it is 0 (picked at start).
+fn listen_name(listen: &str) -> Option<AllowedHost> {
+    if listen.parse::<SocketAddr>().is_ok() {
+        return None;
+    }
+    let (name, port) = listen.rsplit_once(':')?;
+    let text = if port == "0" { name } else { listen };
+    text.parse().ok()
+}
+
+/// The API of a daemon on a loopback address is reachable from this machine only;
+/// on any other address (any of those a name resolves to) it needs a token, or
+/// `--insecure` to say that it is meant.
+fn check_exposure(
+    text: &str,
+    addresses: &[SocketAddr],
+    token: bool,
+    insecure: bool,
+) -> anyhow::Result<()> {
+    let exposed = addresses
+        .iter()
+        .find(|address| !address.ip().to_canonical().is_loopback());
+    let Some(exposed) = exposed else {
+        return Ok(());
+    };
+    if token {
+        return Ok(());
+    }
+    let listen = if exposed.to_string() == text {
+        text.to_string()
+    } else {
+        format!("{text} ({exposed})")
+    };
+    if !insecure {
+        bail!(super::Failure::usage(format!(
+            "--listen {listen} is not a loopback address: anyone who can reach it could \
+             start, resume and cancel runs. Give --token TOKEN (or SAVEPOINT_TOKEN) to \
+             require the header Authorization: Bearer TOKEN, or --insecure to serve it \
+             without authentication"
+        )));
+    }
+    eprintln!(
+        "savepoint serve: warning: --insecure: the API on {listen} has no token; anyone who \
+         can reach it can start, resume and cancel runs"
+    );
+    Ok(())
+}
+
+/// A duration flag (`500ms`, `10s`, `1m`) that is more than zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!("{text:?} is zero: give a duration such as \"10s\"")),
+        duration => Ok(duration),
+    }
+}
+
+/// A `--max-memory` size: at least the smallest `memory` a node may have.
+fn memory_budget(text: &str) -> Result<u64, String> {
+    let bytes = savepoint_workflow::parse_size(text)?;
+    let least = savepoint_workflow::Limits::MIN_MEMORY;
+    if bytes < least {
+        return Err(format!(
+            "{text:?} is less than {}, the smallest memory a node may have",
+            savepoint_workflow::format_size(least)
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(term) => {
+                term.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sigterm => {}
+    }
+}

@@ -1,0 +1,409 @@
+//! Driving a run this process holds the lease on, step after step, until it
+//! completes, parks, fails, or is told to stop; and the foreground entry
+//! points of the CLI (`run`, `resume`, `start`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::step::StepEnd;
+use super::{Event, RENEW_EVERY, Runtime, RuntimeError, StartRun, owner};
+use savepoint_plugin::Lease;
+use savepoint_store::{CheckpointStore, NewRun, RunRecord, RunStatus, StoreError};
+
+/// Why driving stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The run completed, failed, or parked: see its status.
+    Settled,
+    /// The stop signal fired (cancelled, lease lost, shutdown): the step in
+    /// flight was abandoned and will run again later, if the run goes on.
+    Interrupted,
+    /// The lease expired before this process could renew it (it stalled, or
+    /// the database did not answer): the step in flight was stopped, and its
+    /// result discarded, before another process could take the run over.
+    LeaseExpired,
+}
+
+impl<S: CheckpointStore> Runtime<S> {
+    /// Drive `thread`, whose lease this process holds, until it settles,
+    /// `stop` turns true, or `lease` expires. `position` is the run as just
+    /// read or written, if the caller has it.
+    pub(super) async fn drive(
+        &self,
+        thread: &str,
+        stop: &mut watch::Receiver<bool>,
+        mut position: Option<RunRecord>,
+        lease: &Lease,
+    ) -> Result<Stopped, RuntimeError> {
+        // After a committed step the next position is known without a read.
+        loop {
+            if *stop.borrow() {
+                return Ok(Stopped::Interrupted);
+            }
+            if lease.expired() {
+                return Ok(Stopped::LeaseExpired);
+            }
+            let mut run = match position.take() {
+                Some(run) => run,
+                None => self.load(thread).await?,
+            };
+            match run.status {
+                RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled => {
+                    return Ok(Stopped::Settled);
+                }
+                RunStatus::Interrupted if !run.timed_out && run.resume.is_none() => {
+                    return Ok(Stopped::Settled);
+                }
+                RunStatus::Sleeping | RunStatus::Retrying
+                    if run.wake_at_ms.is_some_and(|t| t > self.clock.now_ms()) =>
+                {
+                    return Ok(Stopped::Settled);
+                }
+                RunStatus::Running => {}
+                _ => match self.store.set_status(thread, RunStatus::Running).await {
+                    Ok(()) => run.status = RunStatus::Running,
+                    Err(StoreError::Cancelled { .. }) => return Ok(Stopped::Settled),
+                    Err(other) => return Err(other.into()),
+                },
+            }
+            if run.next.is_empty() {
+                self.store.set_status(thread, RunStatus::Completed).await?;
+                return Ok(Stopped::Settled);
+            }
+            let workflow = self.workflow_for(&run).await?;
+            let step = self.step(&run, &workflow, Some(&self.owner), lease);
+            let end = tokio::select! {
+                // The lease first: past it, nothing of the step may go on.
+                biased;
+                () = lease.expiry() => return Ok(Stopped::LeaseExpired),
+                end = step => end,
+                _ = stop.wait_for(|stop| *stop) => return Ok(Stopped::Interrupted),
+            };
+            match end {
+                Ok(StepEnd::Continue(after)) => position = Some(*after),
+                Ok(StepEnd::Stop) => return Ok(Stopped::Settled),
+                Err(RuntimeError::LeaseExpired { .. }) => return Ok(Stopped::LeaseExpired),
+                // Someone else owns the run now, or it was cancelled: stop
+                // without writing anything.
+                Err(RuntimeError::Store(
+                    StoreError::LeaseLost { .. } | StoreError::Cancelled { .. },
+                )) => return Ok(Stopped::Interrupted),
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// Drive one run whose lease this process holds in the foreground,
+    /// renewing the lease while it works. With `wait`, a run that is parked until a time
+    /// is waited for first; with `follow`, also every later sleep or retry
+    /// wait (an interrupt always ends it: it needs an answer).
+    async fn drive_foreground(
+        &self,
+        thread: &str,
+        wait: bool,
+        follow: bool,
+        mut position: Option<RunRecord>,
+        lease: Lease,
+    ) -> Result<RunRecord, RuntimeError> {
+        let (stop_tx, mut stop) = watch::channel(false);
+        let renewal = self.spawn_renewal(thread, lease.clone(), stop_tx);
+        let result = async {
+            let mut wait = wait || follow;
+            loop {
+                let run = match position.take() {
+                    Some(run) => run,
+                    None => self.load(thread).await?,
+                };
+                let due = run.wake_at_ms.filter(|t| *t > self.clock.now_ms());
+                let mut run = Some(run);
+                if let (true, Some(RunStatus::Sleeping | RunStatus::Retrying), Some(until)) =
+                    (wait, run.as_ref().map(|r| r.status), due)
+                {
+                    // Read again after waiting: the run may have changed meanwhile.
+                    run = None;
+                    self.emit(Event::Waiting {
+                        thread: thread.to_string(),
+                        until_ms: until,
+                    });
+                    let delay = Duration::from_millis(
+                        until.saturating_sub(self.clock.now_ms()).max(0) as u64,
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.wait_for(|stop| *stop) => return Ok(Stopped::Interrupted),
+                    }
+                }
+                match self.drive(thread, &mut stop, run, &lease).await? {
+                    Stopped::Settled if follow => {}
+                    Stopped::LeaseExpired => {
+                        return Err(RuntimeError::LeaseExpired {
+                            thread: thread.to_string(),
+                        });
+                    }
+                    stopped => return Ok::<_, RuntimeError>(stopped),
+                }
+                let status = self.load(thread).await?.status;
+                if !matches!(status, RunStatus::Sleeping | RunStatus::Retrying) {
+                    return Ok(Stopped::Settled);
+                }
+                wait = true;
+            }
+        }
+        .await;
+        renewal.abort();
+        let run = match result {
+            Ok(_) => self.load(thread).await,
+            Err(error) => Err(error),
+        };
+        // A completed run's last commit released the lease already.
+        let held = run.as_ref().map_or(true, |run| {
+            run.lease_owner.as_deref() == Some(self.owner.as_str())
+        });
+        if !held {
+            return run;
+        }
+        self.store.release(&self.owner, thread).await?;
+        run?;
+        self.load(thread).await
+    }
+
+    /// Renew the lease on `thread` until aborted, extending `lease` after
+    /// each renewal; fire `stop` when it is lost or the run cancelled.
+    fn spawn_renewal(
+        &self,
+        thread: &str,
+        lease: Lease,
+        stop: watch::Sender<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let owner = self.owner.clone();
+        let threads = vec![thread.to_string()];
+        let (lease_ms, valid_for) = (self.lease_ms(), self.lease_surely_valid());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RENEW_EVERY).await;
+                let asked = Instant::now();
+                match store.renew(&owner, &threads, lease_ms).await {
+                    Ok(lost) if lost.is_empty() => lease.extend(asked + valid_for),
+                    _ => {
+                        let _ = stop.send(true);
+                        return;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Take the lease on `thread`, or say who holds it.
+    async fn claim(&self, thread: &str) -> Result<(RunRecord, Lease), RuntimeError> {
+        let dead = self.dead_owners().await?;
+        let asked = Instant::now();
+        match self
+            .store
+            .claim(thread, &self.owner, self.lease_ms(), &dead)
+            .await
+        {
+            Ok(run) => {
+                let lease = self.held_lease(run.lease_epoch, asked);
+                Ok((run, lease))
+            }
+            Err(StoreError::NotFound { thread }) => Err(RuntimeError::NotFound { thread }),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Lease owners on this machine whose process is gone.
+    pub(super) async fn dead_owners(&self) -> Result<Vec<String>, RuntimeError> {
+        let owners: Vec<String> = self
+            .store
+            .leases()
+            .await?
+            .into_iter()
+            .map(|(owner, _)| owner)
+            .collect();
+        Ok(owner::dead_owners(&owners, &self.owner))
+    }
+
+    /// The `serve` daemons that serve this database now: their record has not
+    /// expired, and their process is not known to be gone (one on this
+    /// machine whose pid no longer exists died without retiring its record).
+    pub async fn serving_daemons(&self) -> Result<Vec<String>, RuntimeError> {
+        Ok(self.alive(self.store.daemons().await?))
+    }
+
+    /// The processes that hold a lease on some run now (an unexpired lease,
+    /// of a process not known to be gone): they are executing runs.
+    pub async fn lease_holders(&self) -> Result<Vec<String>, RuntimeError> {
+        Ok(self.alive(self.store.leases().await?))
+    }
+
+    /// The owners of `records` (owner, expiry) whose record has not expired and
+    /// whose process is not known to be gone.
+    fn alive(&self, records: Vec<(String, i64)>) -> Vec<String> {
+        let now = self.clock.now_ms();
+        let live: Vec<String> = records
+            .into_iter()
+            .filter(|(_, expires)| *expires > now)
+            .map(|(owner, _)| owner)
+            .collect();
+        let dead = owner::dead_owners(&live, &self.owner);
+        live.into_iter().filter(|o| !dead.contains(o)).collect()
+    }
+
+    /// Create a run from a workflow text, without executing it: a daemon
+    /// picks it up.
+    pub async fn create(&self, start: StartRun) -> Result<RunRecord, RuntimeError> {
+        Ok(self.create_leased(start, false).await?.0)
+    }
+
+    /// Create a run (with `leased`, holding its lease), and say when the
+    /// request that created it was sent: the lease counts from then. Loading
+    /// the run's plugins for the schema check (compiling one that is not
+    /// cached: tens of seconds for an interpreter component) comes before,
+    /// and costs the lease nothing.
+    async fn create_leased(
+        &self,
+        start: StartRun,
+        leased: bool,
+    ) -> Result<(RunRecord, Instant), RuntimeError> {
+        // Before the run exists: a plugin that does not load, or a config its
+        // plugin's schema refuses, is the workflow file's error, not a failure
+        // of the run at that node.
+        let (workflow, plugins) = self
+            .check_new_run(&start.workflow_path, &start.workflow_text)
+            .await?;
+        let new_run = |plugins| NewRun {
+            thread: start.thread.clone(),
+            workflow_name: workflow.name.clone(),
+            workflow_digest: savepoint_plugin::digest(start.workflow_text.as_bytes()),
+            workflow_text: start.workflow_text.clone(),
+            workflow_path: start.workflow_path.clone(),
+            input: start.input.clone(),
+            next: vec![workflow.start.clone()],
+            lease: leased.then(|| (self.owner.clone(), self.lease_ms())),
+            plugins,
+        };
+        let mut asked = Instant::now();
+        let mut created = self.store.create_run(new_run(plugins)).await;
+        if let Err(StoreError::ComponentMissing { .. }) = created {
+            // A `gc` removed a version this process had stored: store it again.
+            self.forget_stored_files();
+            let plugins = self.pin_plugins(&workflow, false).await?;
+            asked = Instant::now();
+            created = self.store.create_run(new_run(plugins)).await;
+        }
+        let created = created.map_err(|e| match e {
+            StoreError::ThreadExists { thread, status } => {
+                RuntimeError::ThreadExists { thread, status }
+            }
+            other => RuntimeError::Store(other),
+        })?;
+        Ok((created, asked))
+    }
+
+    /// Create a run and drive it in the foreground until it completes, parks
+    /// or fails (`follow`: waits through sleeps and retry waits).
+    pub async fn start(&self, start: StartRun, follow: bool) -> Result<RunRecord, RuntimeError> {
+        let thread = start.thread.clone();
+        let (run, asked) = self.create_leased(start, true).await?;
+        self.emit(Event::Started {
+            thread: thread.clone(),
+            workflow_path: run.workflow_path.clone(),
+        });
+        let lease = self.held_lease(run.lease_epoch, asked);
+        self.drive_foreground(&thread, false, follow, Some(run), lease)
+            .await
+    }
+
+    /// Continue a run in the foreground: after a crash from its last
+    /// checkpoint, a failed run from its failed node (with a fresh retry
+    /// budget), an interrupted run with `input` as the answer, a sleeping or
+    /// retrying run once it is due (this waits).
+    pub async fn resume(
+        &self,
+        thread: &str,
+        input: Option<Value>,
+        follow: bool,
+    ) -> Result<RunRecord, RuntimeError> {
+        let run = self.resumable(thread, input.as_ref()).await?;
+        let status = run.status;
+        let (_, lease) = self.claim(thread).await?;
+        if input.is_some() || status == RunStatus::Failed {
+            let result = self
+                .store
+                .resume_input(thread, input, RunStatus::Running, Some(&self.owner))
+                .await;
+            if let Err(e) = result {
+                self.store.release(&self.owner, thread).await?;
+                return Err(e.into());
+            }
+        }
+        self.emit(Event::Resuming {
+            thread: thread.to_string(),
+            step: run.step + 1,
+            was: status,
+        });
+        self.drive_foreground(thread, true, follow, None, lease)
+            .await
+    }
+
+    /// The run, if [`Runtime::resume`] (with `input`) would accept it now;
+    /// else the error that says why not and what to do instead.
+    pub async fn resumable(
+        &self,
+        thread: &str,
+        input: Option<&Value>,
+    ) -> Result<RunRecord, RuntimeError> {
+        let run = self.load(thread).await?;
+        self.check_resume(&run, input)?;
+        Ok(run)
+    }
+
+    /// Mark a run for a daemon to continue (the API's resume): nothing runs
+    /// in this process.
+    pub async fn request_resume(
+        &self,
+        thread: &str,
+        input: Option<Value>,
+    ) -> Result<RunRecord, RuntimeError> {
+        let run = self.load(thread).await?;
+        self.check_resume(&run, input.as_ref())?;
+        if input.is_some() || run.status == RunStatus::Failed {
+            return Ok(self
+                .store
+                .resume_input(thread, input, RunStatus::Pending, None)
+                .await?);
+        }
+        Ok(run)
+    }
+
+    /// The rules of resuming, with errors that say what to do instead.
+    fn check_resume(&self, run: &RunRecord, input: Option<&Value>) -> Result<(), RuntimeError> {
+        let thread = &run.thread;
+        match (run.status, input) {
+            (RunStatus::Completed | RunStatus::Cancelled, _) => Err(RuntimeError::NotResumable {
+                thread: thread.clone(),
+                status: run.status,
+            }),
+            // Past its deadline, an interrupt runs again without an answer
+            // (the node sees `interrupt_timed_out`).
+            (RunStatus::Interrupted, None)
+                if run.wake_at_ms.is_some_and(|t| t <= self.clock.now_ms()) =>
+            {
+                Ok(())
+            }
+            (RunStatus::Interrupted, None) => Err(RuntimeError::NeedsInput {
+                thread: thread.clone(),
+                question: run.interrupt.clone().unwrap_or(Value::Null),
+            }),
+            (RunStatus::Interrupted, Some(_)) => Ok(()),
+            (status, Some(_)) => Err(RuntimeError::UnexpectedInput {
+                thread: thread.clone(),
+                status,
+            }),
+            (_, None) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use savepoint_base::error_code::{ErrorCode, Fault};
+use savepoint_store::{RunStatus, StoreError};
+use savepoint_workflow::WorkflowError;
+
+/// Why the runtime could not start or continue a run. A node's own failure is
+/// not an error here: it is recorded on the run (status `failed`).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The workflow file is invalid: every problem found (at least one), in
+    /// file order. The message is one line: the problem, or how many there
+    /// are and the first (see [`WorkflowError::summary`]); the details list
+    /// them all.
+    #[error("{}", WorkflowError::summary(.0))]
+    Workflow(Vec<WorkflowError>),
+    /// The CLI adds how to choose another folder.
+    #[error("cannot read the plugins folder {dir}: {source}")]
+    PluginsDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read workflow file {path}: {source}")]
+    WorkflowFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", upgrade_refused(thread, problems))]
+    UpgradeRefused {
+        thread: String,
+        problems: Vec<super::UpgradeProblem>,
+    },
+    #[error("cannot read plugin file {path}: {source}")]
+    PluginFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", thread_exists(thread, *status))]
+    ThreadExists { thread: String, status: RunStatus },
+    #[error("no run with thread id \"{thread}\"")]
+    NotFound { thread: String },
+    /// A state asked for after a step the run has not committed.
+    #[error(
+        "thread \"{thread}\" has committed {committed} step{}; there is no state after step \
+         {step} (0 is the input)",
+        if *committed == 1 { "" } else { "s" }
+    )]
+    NoStep {
+        thread: String,
+        step: u64,
+        committed: u64,
+    },
+    #[error("thread \"{thread}\" is {status}; there is nothing to resume")]
+    NotResumable { thread: String, status: RunStatus },
+    /// `cancel` of a run that has completed or was cancelled already.
+    #[error("{}", already_finished(thread, *status))]
+    AlreadyFinished { thread: String, status: RunStatus },
+    #[error("thread \"{thread}\" is waiting for input: {question}; answer it with an input")]
+    NeedsInput { thread: String, question: Value },
+    #[error(
+        "thread \"{thread}\" is {status}, not interrupted: an input answers an interrupt; \
+         resume it without one"
+    )]
+    UnexpectedInput { thread: String, status: RunStatus },
+    /// A plugin file that cannot be used (too large, unreadable).
+    #[error(transparent)]
+    Plugin(#[from] savepoint_plugin::PluginError),
+    /// This process's lease on the run expired before it could renew it.
+    /// Nobody else need hold the run: this process (or its database) was too
+    /// slow, so it is an error of the environment, not a conflict.
+    #[error(
+        "thread \"{thread}\": this process could not renew its lease on the run in time (it \
+         stalled, or the database did not answer), so it stopped the step in flight and kept \
+         nothing of it; the run is unharmed and goes on from its last checkpoint wherever it \
+         is resumed or taken over"
+    )]
+    LeaseExpired { thread: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RuntimeError {
+    /// What the caller does next: see [`ErrorCode`]. The messages name no command-line
+    /// flag and no command (the HTTP API sends them as they are); the CLI adds its hints.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RuntimeError::Workflow(_) => ErrorCode::Invalid,
+            RuntimeError::PluginsDir { .. } => ErrorCode::Environment,
+            RuntimeError::WorkflowFile { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                ErrorCode::NotFound
+            }
+            RuntimeError::WorkflowFile { .. } | RuntimeError::PluginFile { .. } => {
+                ErrorCode::Environment
+            }
+            RuntimeError::NotFound { .. } | RuntimeError::NoStep { .. } => ErrorCode::NotFound,
+            RuntimeError::UpgradeRefused { .. }
+            | RuntimeError::ThreadExists { .. }
+            | RuntimeError::NotResumable { .. }
+            | RuntimeError::AlreadyFinished { .. }
+            | RuntimeError::NeedsInput { .. }
+            | RuntimeError::UnexpectedInput { .. } => ErrorCode::Conflict,
+            RuntimeError::LeaseExpired { .. } => ErrorCode::Environment,
+            RuntimeError::Plugin(error) => error.code(),
+            RuntimeError::Store(error) => error.code(),
+        }
+    }
+
+    /// What a program reads besides the code: the thread (and its status), or the
+    /// problem in a workflow file.
+    pub fn details(&self) -> Option<Value> {
+        match self {
+            RuntimeError::NotFound { thread }
+            | RuntimeError::Store(StoreError::NotFound { thread }) => {
+                Some(json!({ "thread": thread }))
+            }
+            RuntimeError::ThreadExists { thread, status }
+            | RuntimeError::NotResumable { thread, status }
+            | RuntimeError::AlreadyFinished { thread, status }
+            | RuntimeError::UnexpectedInput { thread, status } => {
+                Some(json!({ "thread": thread, "status": status.as_str() }))
+            }
+            RuntimeError::NeedsInput { thread, .. }
+            | RuntimeError::UpgradeRefused { thread, .. }
+            | RuntimeError::LeaseExpired { thread } => Some(json!({ "thread": thread })),
+            RuntimeError::Store(StoreError::Leased { thread, owner, .. }) => {
+                Some(json!({ "thread": thread, "owner": owner }))
+            }
+            RuntimeError::NoStep { thread, step, .. } => {
+                Some(json!({ "thread": thread, "step": step }))
+            }
+            RuntimeError::Workflow(problems) => Some(json!({
+                "problems": problems.iter().map(WorkflowError::problem).collect::<Vec<_>>()
+            })),
+            _ => None,
+        }
+    }
+}
+
+impl From<WorkflowError> for RuntimeError {
+    fn from(problem: WorkflowError) -> RuntimeError {
+        RuntimeError::Workflow(vec![problem])
+    }
+}
+
+fn thread_exists(thread: &str, status: RunStatus) -> String {
+    if matches!(status, RunStatus::Completed | RunStatus::Cancelled) {
+        format!("thread \"{thread}\" already exists and is {status}; pick another thread id")
+    } else {
+        format!(
+            "thread \"{thread}\" already exists and is unfinished (status: {status}); resume \
+             it to continue it, or pick another thread id"
+        )
+    }
+}
+
+fn already_finished(thread: &str, status: RunStatus) -> String {
+    if status == RunStatus::Cancelled {
+        format!("thread \"{thread}\" is already cancelled; nothing to cancel")
+    } else {
+        format!("thread \"{thread}\" has already {status}; nothing to cancel")
+    }
+}
+
+fn upgrade_refused(thread: &str, problems: &[super::UpgradeProblem]) -> String {
+    let mut text = format!(
+        "thread \"{thread}\" cannot move to the current workflow and plugins; it is unchanged:"
+    );
+    let mut gone = Vec::new();
+    for problem in problems {
+        text.push_str(&format!("\n  - {problem}"));
+        if let super::UpgradeProblem::NodeGone { node, workflow } = problem {
+            gone.push((node, workflow));
+        }
+    }
+    match gone.as_slice() {
+        // Fixing the other files does not bring the node back.
+        [(node, workflow), ..] => text.push_str(&format!(
+            "\nto upgrade it, restore node \"{node}\" in {workflow}; else start a new run of \
+             the workflow, or resume without upgrading to keep the versions it runs"
+        )),
+        [] => text
+            .push_str("\nfix the files, or resume without upgrading to keep the versions it runs"),
+    }
+    text
+}
+
+/// A runtime error as the CLI and the API report it: its code, message and details.
+impl From<RuntimeError> for Fault {
+    fn from(error: RuntimeError) -> Fault {
+        Fault {
+            code: error.code(),
+            details: error.details(),
+            message: error.to_string(),
+        }
+    }
+}

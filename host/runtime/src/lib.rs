@@ -1,0 +1,379 @@
+//! Executing runs: the step loop, parking and waking, leases.
+//!
+//! A step loads the run's position (its latest checkpoint: state, next nodes,
+//! step), calls the step's nodes in fresh sandboxes (several at once for
+//! parallel branches), merges their updates with the workflow's reducers,
+//! routes, and commits the new checkpoint and the run's new position in one
+//! store transaction. A step that cannot commit records a setback instead: a
+//! failure, a retry wait, or an interrupt.
+//!
+//! The CLI drives one run in the foreground ([`Runtime::start`],
+//! [`Runtime::resume`]); `savepoint serve` drives many (the `savepoint-server` crate's daemon).
+//! Either way the process first takes a lease on the run, so that two
+//! processes do not execute the same run at once: a process that cannot renew
+//! a lease in time (the database did not answer) stops its calls for that run
+//! before the lease can pass to another, and one that was stalled past that
+//! point (stopped, frozen) stops them as soon as it wakes, discarding their
+//! results (see [`savepoint_plugin::Lease`]). The lease epoch, which grows on
+//! every takeover, is the fencing token nodes give outside systems. The runtime reads the workflow's rules
+//! from [`savepoint_workflow`], calls nodes through [`savepoint_plugin`], and writes
+//! only through the [`CheckpointStore`] trait: it never sees SQL or wasmtime
+//! types.
+
+mod check;
+pub mod daemon;
+mod drive;
+mod error;
+mod outage;
+mod owner;
+mod pins;
+mod secrets;
+mod slots;
+mod step;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use savepoint_plugin::{Lease, Plugin, PluginHost, PluginLoad};
+use savepoint_store::{CheckpointStore, Clock, RunRecord, RunStatus, Setback, StoreError};
+use savepoint_workflow::Workflow;
+
+pub use check::{MissingSecrets, Report, check_workflow};
+pub use error::RuntimeError;
+pub use pins::{Upgrade, UpgradeProblem, UpgradeReport};
+pub use step::{humanize, is_fatal_failure};
+
+/// How long a lease lasts without renewal, unless [`Runtime::with_lease`]
+/// says otherwise. A process that dies holding leases blocks its runs this
+/// long, unless it ran on this machine (then its runs are taken over at once).
+pub const LEASE: Duration = Duration::from_secs(10);
+/// The shortest lease [`Runtime::with_lease`] accepts: four renewals and a
+/// margin fit in it.
+pub const SHORTEST_LEASE: Duration = Duration::from_secs(2);
+/// How often leases are renewed (and cancellations noticed).
+pub const RENEW_EVERY: Duration = Duration::from_millis(500);
+
+/// Something that happened to a run, for progress output.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A checkpoint was committed.
+    Committed {
+        thread: String,
+        step: u64,
+        nodes: Vec<String>,
+        digests: Vec<String>,
+        /// Time spent calling the step's nodes.
+        elapsed: Duration,
+        /// Time spent waiting for the checkpoint to be durable.
+        commit: Duration,
+        next: Vec<String>,
+        status: RunStatus,
+    },
+    /// A step did not commit: it failed, waits for a retry, or waits for input.
+    Setback {
+        thread: String,
+        step: u64,
+        node: String,
+        kind: Setback,
+        error: Option<String>,
+    },
+    /// The run is parked until a time, and this process waits for it.
+    Waiting { thread: String, until_ms: i64 },
+    /// `run` created the run (everything checked before its first node
+    /// passed), and goes on with its first step.
+    Started {
+        thread: String,
+        workflow_path: String,
+    },
+    /// `resume` took the run over and goes on with step `step` (it had
+    /// `step - 1` committed, and status `was`): sent once the resume is
+    /// accepted, never before a refusal.
+    Resuming {
+        thread: String,
+        step: u64,
+        was: RunStatus,
+    },
+}
+
+/// Receives [`Event`]s as they happen.
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// What `savepoint run` and `savepoint start` ask for.
+#[derive(Debug, Clone)]
+pub struct StartRun {
+    /// The workflow file as the user named it (used in messages and recorded).
+    pub workflow_path: String,
+    /// Its text, which the run is pinned to.
+    pub workflow_text: String,
+    pub thread: String,
+    /// The initial state: a JSON object.
+    pub input: Map<String, Value>,
+}
+
+/// Executes runs against a store and a plugins folder.
+pub struct Runtime<S> {
+    store: Arc<S>,
+    plugins: PluginHost,
+    plugins_dir: PathBuf,
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// Under `serve`: the version of each plugin that new runs get (the last
+    /// one of its file that loaded).
+    serving: std::sync::Mutex<HashMap<String, String>>,
+    /// Plugins loaded (or being loaded) by digest, for pinned runs.
+    pinned: std::sync::Mutex<HashMap<String, pins::Slot>>,
+    /// The digest of each plugin file as last read, by path, with the file's
+    /// size, modification time and inode, so that an unchanged file is not
+    /// read again.
+    files: std::sync::Mutex<HashMap<PathBuf, (pins::FileStamp, String)>>,
+    workflows: Mutex<HashMap<String, Arc<Workflow>>>,
+    clock: Arc<dyn Clock>,
+    observer: Option<Observer>,
+    owner: String,
+    node_slots: Arc<slots::Slots>,
+    /// How long a lease lasts without renewal ([`LEASE`] by default).
+    lease: Duration,
+}
+
+impl<S> std::fmt::Debug for Runtime<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("plugins_dir", &self.plugins_dir)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: CheckpointStore> Runtime<S> {
+    pub fn new(
+        store: Arc<S>,
+        plugins: PluginHost,
+        plugins_dir: PathBuf,
+        clock: Arc<dyn Clock>,
+    ) -> Runtime<S> {
+        Runtime {
+            store,
+            plugins,
+            plugins_dir,
+            loaded: Mutex::new(HashMap::new()),
+            pinned: std::sync::Mutex::new(HashMap::new()),
+            serving: std::sync::Mutex::new(HashMap::new()),
+            files: std::sync::Mutex::new(HashMap::new()),
+            workflows: Mutex::new(HashMap::new()),
+            clock,
+            observer: None,
+            owner: owner::new_owner(),
+            node_slots: slots::Slots::new(usize::MAX),
+            lease: LEASE,
+        }
+    }
+
+    /// Take leases that last `lease` without renewal (at least
+    /// [`SHORTEST_LEASE`]) instead of [`LEASE`]. Every process on one
+    /// database should use the same.
+    pub fn with_lease(mut self, lease: Duration) -> Runtime<S> {
+        self.lease = lease.max(SHORTEST_LEASE);
+        self
+    }
+
+    /// The lease length, in the store's milliseconds.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// A lease this process got by a request sent at `asked`, in lease
+    /// epoch `epoch`.
+    fn held_lease(&self, epoch: u64, asked: Instant) -> Lease {
+        Lease::new(epoch, asked + self.lease_surely_valid())
+    }
+
+    /// How long after the request that took or renewed it a lease is surely
+    /// still this process's: the lease less a fifth, a margin for clock rates
+    /// and for the time the request took to apply (the database counts the
+    /// lease from then; this process from before it asked).
+    fn lease_surely_valid(&self) -> Duration {
+        self.lease - self.lease / 5
+    }
+
+    /// Report progress to `observer`.
+    pub fn with_observer(mut self, observer: Observer) -> Runtime<S> {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Allow at most `n` node calls in flight at once, shared fairly among workflows.
+    pub fn with_node_limit(mut self, n: usize) -> Runtime<S> {
+        self.node_slots = slots::Slots::new(n.max(1));
+        self
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn plugins_dir(&self) -> &Path {
+        &self.plugins_dir
+    }
+
+    pub fn plugin_host(&self) -> &PluginHost {
+        &self.plugins
+    }
+
+    /// This process's lease owner id (`host:pid:start`).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Validate a workflow text against the plugins folder.
+    pub fn validate(&self, workflow_path: &str, text: &str) -> Result<Workflow, RuntimeError> {
+        validate(&self.plugins_dir, workflow_path, text)
+    }
+
+    /// The run's record, or a not-found error naming the thread.
+    pub async fn load(&self, thread: &str) -> Result<RunRecord, RuntimeError> {
+        self.store
+            .load_run(thread)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound {
+                thread: thread.to_string(),
+            })
+    }
+
+    /// Cancel a run: it stops at once if this process executes it, within a
+    /// lease renewal if another process does, and keeps its history.
+    pub async fn cancel(&self, thread: &str) -> Result<RunRecord, RuntimeError> {
+        self.load(thread).await?;
+        match self.store.cancel(thread).await {
+            Ok(run) => Ok(run),
+            Err(StoreError::Finished { thread, status }) => {
+                Err(RuntimeError::AlreadyFinished { thread, status })
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The workflow a run is pinned to: the text stored at its start.
+    pub async fn workflow_for(&self, run: &RunRecord) -> Result<Arc<Workflow>, RuntimeError> {
+        let mut cache = self.workflows.lock().await;
+        if let Some(workflow) = cache.get(&run.workflow_digest) {
+            return Ok(workflow.clone());
+        }
+        let text = self
+            .store
+            .workflow_text(&run.workflow_digest)
+            .await?
+            .ok_or_else(|| {
+                RuntimeError::Store(StoreError::Corrupt(format!(
+                    "thread \"{}\": workflow text {} is missing",
+                    run.thread, run.workflow_digest
+                )))
+            })?;
+        let workflow = Arc::new(Workflow::parse(&run.workflow_path, &text)?);
+        cache.insert(run.workflow_digest.clone(), workflow.clone());
+        Ok(workflow)
+    }
+
+    /// The loaded plugin `name` as the plugins folder has it now, loading it
+    /// on first use (runs from before pinning). Only the plugins a run
+    /// actually reaches are compiled or read from the cache.
+    async fn current_plugin(&self, name: &str) -> Result<Arc<Plugin>, String> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(plugin) = loaded.get(name) {
+            return Ok(plugin.clone());
+        }
+        let path = self.plugins_dir.join(format!("{name}.wasm"));
+        // Off the async threads and time-limited (a hung mount); a file that
+        // is there but not a regular file is refused by the load, saying what
+        // it is.
+        let file = path.clone();
+        let found = savepoint_plugin::off_thread(&path, move || file.try_exists()).await;
+        if matches!(found, Ok(Ok(false))) {
+            return Err(format!("plugin file {} does not exist", path.display()));
+        }
+        let PluginLoad { result, .. } = self.plugins.load(&path).await;
+        let plugin = Arc::new(result.map_err(|e| e.to_string())?);
+        loaded.insert(name.to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+    }
+}
+
+/// Parse a workflow text and check that every node's plugin is in
+/// `plugins_dir`; errors name the file and line.
+pub fn validate(
+    plugins_dir: &Path,
+    workflow_path: &str,
+    text: &str,
+) -> Result<Workflow, RuntimeError> {
+    let workflow = Workflow::parse(workflow_path, text)?;
+    workflow.check_plugins(
+        workflow_path,
+        &plugins_dir.display().to_string(),
+        &plugin_names(plugins_dir)?,
+    )?;
+    Ok(workflow)
+}
+
+/// The plugin names in `plugins_dir`, or an error that says how to choose
+/// another folder.
+pub fn plugin_names(plugins_dir: &Path) -> Result<Vec<String>, RuntimeError> {
+    savepoint_plugin::plugin_names(plugins_dir).map_err(|source| RuntimeError::PluginsDir {
+        dir: plugins_dir.to_path_buf(),
+        source,
+    })
+}
+
+/// A new thread id: `run-<unix seconds, base 36>-<6 random hex digits>`.
+pub fn new_thread_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let random = RandomState::new().hash_one(now.as_nanos()) & 0xff_ffff;
+    format!("run-{}-{random:06x}", base36(now.as_secs()))
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A thread id is 1 to 200 characters without whitespace, control characters, or
+/// characters that change how text around them looks on a terminal (bidirectional
+/// controls, zero-width characters: [`savepoint_base::text::hazard`]), so that the id a
+/// person reads is the id they type.
+pub fn check_thread_id(thread: &str) -> Result<(), String> {
+    const RULE: &str = "a thread id is 1 to 200 characters without spaces, control \
+                        characters, or bidirectional and zero-width characters";
+    if thread.is_empty() || thread.len() > 200 {
+        return Err(format!("invalid thread id {thread:?}: {RULE}"));
+    }
+    let bad = |c: char| {
+        savepoint_base::text::hazard(c).or_else(|| c.is_whitespace().then_some("whitespace"))
+    };
+    if let Some((c, kind)) = thread.chars().find_map(|c| Some((c, bad(c)?))) {
+        return Err(format!(
+            "invalid thread id {thread:?}: it contains U+{:04X} ({kind}); {RULE}",
+            c as u32
+        ));
+    }
+    Ok(())
+}

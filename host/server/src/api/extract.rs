@@ -1,0 +1,374 @@
+//! Turning a request into checked values: JSON object bodies, thread ids from the path,
+//! query parameters. Every failure is a JSON error response whose message says what
+//! is wrong, so handlers see only valid input.
+
+use axum::body::{Bytes, HttpBody};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Path, Query, Request};
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+
+use super::PageQuery;
+use super::error::{ApiError, HttpError};
+use super::guard::BodyDeadline;
+use savepoint_store::{Cursor, PageSize, RunStatus};
+
+/// The largest request body accepted; larger ones get 413.
+pub(super) const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A request body that is a JSON object, or nothing: `None` when the body is empty.
+///
+/// The guard has checked the content type (`application/json`). A body that does
+/// not arrive by its [`BodyDeadline`] gets 408, an oversized body 413, malformed
+/// JSON or a non-object 400.
+#[derive(Debug)]
+pub(super) struct JsonObject(pub Option<Map<String, Value>>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = HttpError;
+
+    async fn from_request(req: Request, state: &S) -> Result<JsonObject, HttpError> {
+        // A body that says it is too large (Content-Length) is refused before waiting
+        // for any of it.
+        if req.body().size_hint().lower() > BODY_LIMIT as u64 {
+            return Err(too_large());
+        }
+        let deadline = req.extensions().get::<BodyDeadline>().copied();
+        let read = Bytes::from_request(req, state);
+        let bytes = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.at, read)
+                .await
+                .map_err(|_| deadline.expired())?,
+            None => read.await,
+        }
+        .map_err(unreadable_body)?;
+        if bytes.is_empty() {
+            return Ok(JsonObject(None));
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|error| -> HttpError {
+            ApiError::usage(format!("request body is not valid JSON: {error}")).into()
+        })?;
+        match value {
+            Value::Object(object) => Ok(JsonObject(Some(object))),
+            other => Err(ApiError::usage(format!(
+                "request body must be a JSON object, not {}",
+                kind(&other)
+            ))
+            .into()),
+        }
+    }
+}
+
+fn too_large() -> HttpError {
+    HttpError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body is larger than the limit of 1 MiB ({BODY_LIMIT} bytes)"),
+    )
+}
+
+fn unreadable_body(rejection: BytesRejection) -> HttpError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large()
+    } else {
+        ApiError::usage(format!(
+            "could not read the request body: {}",
+            rejection.body_text()
+        ))
+        .into()
+    }
+}
+
+/// The fields of a JSON object body, taken one by one and checked, so that each error
+/// names its field. [`Fields::finish`] rejects whatever was not taken, like
+/// `#[serde(deny_unknown_fields)]`.
+#[derive(Debug)]
+pub(super) struct Fields {
+    object: Map<String, Value>,
+    expected: Vec<&'static str>,
+}
+
+impl Fields {
+    pub(super) fn new(object: Map<String, Value>) -> Fields {
+        Fields {
+            object,
+            expected: Vec::new(),
+        }
+    }
+
+    /// A field that may be absent; `null` counts as absent.
+    pub(super) fn optional(&mut self, name: &'static str) -> Option<Value> {
+        self.expected.push(name);
+        self.object.remove(name).filter(|value| !value.is_null())
+    }
+
+    pub(super) fn required_string(&mut self, name: &'static str) -> Result<String, ApiError> {
+        self.expected.push(name);
+        match self.object.remove(name) {
+            None => Err(ApiError::usage(format!(
+                "missing field \"{name}\" in the request body"
+            ))),
+            Some(value) => string(name, value),
+        }
+    }
+
+    pub(super) fn optional_string(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Option<String>, ApiError> {
+        self.optional(name)
+            .map(|value| string(name, value))
+            .transpose()
+    }
+
+    pub(super) fn optional_bool(&mut self, name: &'static str) -> Result<bool, ApiError> {
+        match self.optional(name) {
+            None => Ok(false),
+            Some(Value::Bool(flag)) => Ok(flag),
+            Some(other) => Err(ApiError::usage(format!(
+                "field \"{name}\" must be true or false, not {}",
+                kind(&other)
+            ))),
+        }
+    }
+
+    pub(super) fn optional_object(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Option<Map<String, Value>>, ApiError> {
+        match self.optional(name) {
+            None => Ok(None),
+            Some(Value::Object(object)) => Ok(Some(object)),
+            Some(other) => Err(ApiError::usage(format!(
+                "field \"{name}\" must be a JSON object, not {}",
+                kind(&other)
+            ))),
+        }
+    }
+
+    /// Fails on the first field that was not asked for.
+    pub(super) fn finish(self) -> Result<(), ApiError> {
+        let Some(unknown) = self.object.keys().next() else {
+            return Ok(());
+        };
+        let expected = match self.expected.as_slice() {
+            [] => "the body must be empty or {}".to_string(),
+            names => format!("expected {}", quoted_list(names)),
+        };
+        Err(ApiError::usage(format!(
+            "unknown field {unknown:?} in the request body ({expected})"
+        )))
+    }
+}
+
+fn string(name: &str, value: Value) -> Result<String, ApiError> {
+    match value {
+        Value::String(text) => Ok(text),
+        other => Err(ApiError::usage(format!(
+            "field \"{name}\" must be a string, not {}",
+            kind(&other)
+        ))),
+    }
+}
+
+/// `"a"`, `"a" or "b"`, `"a", "b" or "c"`.
+fn quoted_list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("\"{name}\"")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
+}
+
+/// What a JSON value is, for messages: "a string", "an array", "null".
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The thread id of a `/runs/{id}/...` path.
+pub(super) fn path_thread(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(thread) = path.map_err(|rejection| {
+        let problem = match &rejection {
+            PathRejection::FailedToDeserializePathParams(error)
+                if matches!(error.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+            {
+                "is not UTF-8 once percent-decoded".to_string()
+            }
+            other => format!("is not valid: {}", other.body_text()),
+        };
+        ApiError::usage(format!("the thread id in the path {problem}"))
+    })?;
+    check_thread(&thread, "the thread id in the path")?;
+    Ok(thread)
+}
+
+/// A thread id is any text that is not blank and has no control characters.
+pub(super) fn check_thread(thread: &str, what: &str) -> Result<(), ApiError> {
+    if thread.trim().is_empty() {
+        return Err(ApiError::usage(format!(
+            "{what} is empty or only whitespace ({thread:?})"
+        )));
+    }
+    if thread.chars().any(char::is_control) {
+        return Err(ApiError::usage(format!(
+            "{what} contains a control character ({thread:?})"
+        )));
+    }
+    Ok(())
+}
+
+/// A workflow is named by its file in the workflows folder, without a path: blank
+/// names, separators and names starting with a dot (such as `..`) are refused here, so
+/// that no request reaches a file outside that folder.
+pub(super) fn check_workflow_name(name: &str) -> Result<(), ApiError> {
+    let problem = if name.trim().is_empty() {
+        Some("is empty or only whitespace")
+    } else if name.contains(['/', '\\']) {
+        Some("contains a path separator")
+    } else if name.starts_with('.') {
+        Some("starts with a dot")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(ApiError::usage(format!(
+            "field \"workflow\" {problem} ({name:?}): expected the name of a workflow in the \
+             workflows folder, such as \"chain\""
+        ))),
+    }
+}
+
+/// The query parameters of a request, taken one by one and checked, so that each error
+/// names its parameter; each may be given at most once. [`Params::finish`] rejects
+/// whatever was not taken.
+#[derive(Debug)]
+pub(super) struct Params {
+    pairs: Vec<(String, String)>,
+    expected: Vec<&'static str>,
+}
+
+impl Params {
+    pub(super) fn new(
+        query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    ) -> Result<Params, ApiError> {
+        let Query(pairs) = query.map_err(|rejection| {
+            ApiError::usage(format!(
+                "the query string is not valid: {}",
+                rejection.body_text()
+            ))
+        })?;
+        Ok(Params {
+            pairs,
+            expected: Vec::new(),
+        })
+    }
+
+    fn take(&mut self, name: &'static str) -> Result<Option<String>, ApiError> {
+        self.expected.push(name);
+        let mut values = Vec::new();
+        self.pairs.retain(|(key, value)| {
+            let found = key == name;
+            if found {
+                values.push(value.clone());
+            }
+            !found
+        });
+        if values.len() > 1 {
+            return Err(ApiError::usage(format!(
+                "query parameter \"{name}\" is given more than once"
+            )));
+        }
+        Ok(values.pop())
+    }
+
+    /// `status`: a run status.
+    pub(super) fn status(&mut self) -> Result<Option<RunStatus>, ApiError> {
+        self.take("status")?
+            .map(|value| {
+                value.parse::<RunStatus>().map_err(|error| {
+                    ApiError::usage(format!("query parameter \"status\": {error}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// `limit` (1 to `size.max`, `size.default` when absent) and `cursor` (as a previous
+    /// page handed it out).
+    pub(super) fn page(&mut self, size: PageSize) -> Result<PageQuery, ApiError> {
+        let limit = self.limit(size)?;
+        let cursor = self
+            .take("cursor")?
+            .map(|value| {
+                value.parse::<Cursor>().map_err(|error| {
+                    ApiError::usage(format!("query parameter \"cursor\": {error}"))
+                })
+            })
+            .transpose()?;
+        Ok(PageQuery { cursor, limit })
+    }
+
+    /// `step`: a step number (0 and up).
+    pub(super) fn step(&mut self) -> Result<Option<u64>, ApiError> {
+        self.take("step")?
+            .map(|value| {
+                value.parse::<u64>().map_err(|_| {
+                    ApiError::usage(format!(
+                        "query parameter \"step\" must be a step number (0 and up), not \
+                         {value:?}"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// `limit`: 1 to `size.max`, `size.default` when absent.
+    pub(super) fn limit(&mut self, size: PageSize) -> Result<usize, ApiError> {
+        let asked = self
+            .take("limit")?
+            .map(|value| {
+                value.parse::<usize>().map_err(|_| {
+                    ApiError::usage(format!(
+                        "query parameter \"limit\" must be a whole number, not {value:?}"
+                    ))
+                })
+            })
+            .transpose()?;
+        size.check(asked)
+            .map_err(|error| ApiError::usage(format!("query parameter \"limit\": {error}")))
+    }
+
+    /// A parameter that is `true` or `false`; absent is false.
+    pub(super) fn flag(&mut self, name: &'static str) -> Result<bool, ApiError> {
+        match self.take(name)?.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ApiError::usage(format!(
+                "query parameter \"{name}\" must be true or false, not {other:?}"
+            ))),
+        }
+    }
+
+    /// Fails on the first parameter that was not asked for.
+    pub(super) fn finish(self) -> Result<(), ApiError> {
+        let Some((unknown, _)) = self.pairs.first() else {
+            return Ok(());
+        };
+        let expected = match self.expected.as_slice() {
+            [] => "this route takes none".to_string(),
+            names => format!("expected {}", quoted_list(names)),
+        };
+        Err(ApiError::usage(format!(
+            "unknown query parameter {unknown:?} ({expected})"
+        )))
+    }
+}

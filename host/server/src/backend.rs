@@ -1,0 +1,457 @@
+//! The daemon's side of the HTTP API: each request becomes a store read or a
+//! runtime call, and each runtime error the HTTP status that fits it.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, Backend, BackendFuture, CreateRun, JsonStream, PageQuery, page_stream};
+use savepoint_runtime::daemon::Daemon;
+use savepoint_runtime::{RuntimeError, StartRun};
+use savepoint_store::{CheckpointStore, HistoryDetail, RunStatus, StoreError};
+use savepoint_workflow::{Unfinished, Workflow, WorkflowError};
+
+pub(crate) struct DaemonBackend<S> {
+    pub(crate) daemon: Arc<Daemon<S>>,
+    /// The folder of workflow files that `POST /runs` names.
+    pub(crate) workflows_dir: PathBuf,
+    /// `GET /workflows`: each file's parse, by path, kept while the file's digest
+    /// stays the same, so that listing does not parse every file on every call.
+    pub(crate) parsed: WorkflowCache,
+}
+
+/// Parsed workflow files by path, with the digest of the text they were parsed from.
+#[derive(Debug, Default)]
+pub(crate) struct WorkflowCache(Mutex<HashMap<PathBuf, (String, Parsed)>>);
+
+type Parsed = Result<Arc<Workflow>, Arc<Unfinished>>;
+
+/// The largest workflow file `GET /workflows` reads (as the CLI's).
+const MAX_WORKFLOW_FILE: u64 = 64 << 20;
+
+/// A store error as the API reports it; a missing run is named as the runtime names it.
+fn internal(error: StoreError) -> ApiError {
+    match error {
+        StoreError::NotFound { thread } => ApiError::from(RuntimeError::NotFound { thread }),
+        other => ApiError::from(RuntimeError::from(other)),
+    }
+}
+
+impl<S: CheckpointStore> DaemonBackend<S> {
+    async fn status(&self, thread: &str) -> Result<Value, ApiError> {
+        let run = self.daemon.runtime().load(thread).await?;
+        Ok(crate::view::status(&run))
+    }
+
+    async fn create(&self, request: CreateRun) -> Result<Value, ApiError> {
+        let dir = &self.workflows_dir;
+        let path = dir.join(format!("{}.toml", request.workflow));
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            let names = workflow_names(dir);
+            let known = if names.is_empty() {
+                format!("no workflow files in {}", dir.display())
+            } else {
+                format!("workflows: {}", names.join(", "))
+            };
+            ApiError::not_found(format!(
+                "no workflow \"{}\": {} does not exist ({known})",
+                request.workflow,
+                path.display(),
+            ))
+        })?;
+        // The input is the run's first state: capped at the workflow's max_state, as
+        // the CLI caps --input. (A file that does not parse is refused below.)
+        if let Ok(workflow) = Workflow::parse(&path.display().to_string(), &text) {
+            let bytes = serde_json::to_vec(&request.input).map_or(0, |json| json.len() as u64);
+            if bytes > workflow.max_state {
+                return Err(ApiError::usage(format!(
+                    "field \"input\" is larger than {} ({} bytes), the workflow's max_state; \
+                     raise max_state in the workflow file for a larger state",
+                    savepoint_workflow::format_size(workflow.max_state),
+                    workflow.max_state
+                )));
+            }
+        }
+        let thread = match request.thread {
+            Some(thread) => {
+                savepoint_runtime::check_thread_id(&thread).map_err(ApiError::usage)?;
+                thread
+            }
+            None => savepoint_runtime::new_thread_id(),
+        };
+        let run = self
+            .daemon
+            .runtime()
+            .create(StartRun {
+                workflow_path: path.display().to_string(),
+                workflow_text: text,
+                thread,
+                input: request.input,
+            })
+            .await?;
+        self.daemon.poke();
+        Ok(crate::view::status(&run))
+    }
+
+    /// Each workflow file of the daemon's folder, and whether `POST /runs`
+    /// would create a run of it now: `ok: false` with the error and every
+    /// problem (`problems`, as in an `invalid` error's details) when it would
+    /// refuse it, for the file, its plugins or its configs.
+    async fn workflows_json(&self) -> Result<Value, ApiError> {
+        let dir = &self.workflows_dir;
+        let parsed: Vec<(String, String, Result<Parsed, RuntimeError>)> = {
+            let mut cache = (self.parsed.0.lock()).unwrap_or_else(PoisonError::into_inner);
+            let mut kept = HashMap::new();
+            let mut parsed = Vec::new();
+            for name in workflow_names(dir) {
+                let path = dir.join(format!("{name}.toml"));
+                let shown = path.display().to_string();
+                let workflow = read_capped(&path)
+                    .map_err(|source| RuntimeError::WorkflowFile {
+                        path: path.clone(),
+                        source,
+                    })
+                    .map(|text| {
+                        let digest = savepoint_base::digest::sha256(text.as_bytes());
+                        let workflow = match cache.remove(&path) {
+                            Some((seen, workflow)) if seen == digest => workflow,
+                            _ => Workflow::parse_unfinished(&shown, &text)
+                                .map(Arc::new)
+                                .map_err(Arc::new),
+                        };
+                        kept.insert(path.clone(), (digest, workflow.clone()));
+                        workflow
+                    });
+                parsed.push((name, shown, workflow));
+            }
+            // Files that are gone are forgotten.
+            *cache = kept;
+            parsed
+        };
+        let mut items = Vec::new();
+        for (name, shown, workflow) in parsed {
+            // What `POST /runs` checks before it creates a run.
+            let runtime = self.daemon.runtime();
+            let checked = match workflow {
+                Ok(Ok(workflow)) => runtime
+                    .check_plugins_of(&workflow, &shown)
+                    .await
+                    .map(|_| workflow),
+                Ok(Err(unfinished)) => Err(runtime.unfinished_problems(&unfinished, &shown).await),
+                Err(error) => Err(error),
+            };
+            items.push(match checked {
+                Ok(workflow) => json!({
+                    "name": name, "path": shown, "ok": true, "error": null, "problems": [],
+                    "workflow": workflow.name, "start": workflow.start,
+                    "nodes": workflow.nodes.keys().collect::<Vec<_>>(),
+                }),
+                Err(error) => {
+                    let problems = match &error {
+                        RuntimeError::Workflow(problems) => {
+                            problems.iter().map(WorkflowError::problem).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    json!({
+                        "name": name, "path": shown, "ok": false,
+                        "error": error.to_string(), "problems": problems,
+                    })
+                }
+            });
+        }
+        Ok(Value::Array(items))
+    }
+}
+
+/// A workflow file's text, refused past [`MAX_WORKFLOW_FILE`] bytes.
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_WORKFLOW_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_WORKFLOW_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_WORKFLOW_FILE} bytes, the largest workflow file read"
+        )));
+    }
+    Ok(text)
+}
+
+impl<S: CheckpointStore> Backend for DaemonBackend<S> {
+    fn create_run(&self, request: CreateRun) -> BackendFuture<'_, Value> {
+        Box::pin(self.create(request))
+    }
+
+    fn list_runs(&self, status: Option<RunStatus>, limit: usize) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let runs = self
+                .daemon
+                .runtime()
+                .store()
+                .list_runs(status, limit)
+                .await
+                .map_err(internal)?;
+            Ok(crate::view::summaries(&runs))
+        })
+    }
+
+    fn run_status(&self, thread: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move { self.status(&thread).await })
+    }
+
+    fn run_state(&self, thread: String, step: Option<u64>) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let run = self.daemon.runtime().load(&thread).await?;
+            let Some(step) = step else {
+                return Ok(Value::Object(run.state));
+            };
+            let store = &self.daemon.runtime().store();
+            let state = store.state_at(&thread, step).await.map_err(internal)?;
+            let state = state.ok_or(RuntimeError::NoStep {
+                thread,
+                step,
+                committed: run.step,
+            })?;
+            Ok(Value::Object(state))
+        })
+    }
+
+    fn run_history(
+        &self,
+        thread: String,
+        page: PageQuery,
+        detail: HistoryDetail,
+    ) -> BackendFuture<'_, JsonStream> {
+        Box::pin(async move {
+            let store = &self.daemon.runtime().store();
+            let page = store
+                .history_page(&thread, page.cursor, page.limit, detail)
+                .await
+                .map_err(internal)?;
+            Ok(page_stream(page))
+        })
+    }
+
+    fn run_logs(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream> {
+        Box::pin(async move {
+            let store = &self.daemon.runtime().store();
+            let page = store
+                .logs_page(&thread, page.cursor, page.limit)
+                .await
+                .map_err(internal)?;
+            Ok(page_stream(page))
+        })
+    }
+
+    fn resume(
+        &self,
+        thread: String,
+        input: Option<Value>,
+        upgrade: bool,
+    ) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            if upgrade {
+                self.daemon.runtime().upgrade(&thread).await?;
+            }
+            let run = self.daemon.runtime().request_resume(&thread, input).await?;
+            self.daemon.poke();
+            Ok(crate::view::status(&run))
+        })
+    }
+
+    fn cancel(&self, thread: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let run = self.daemon.runtime().cancel(&thread).await?;
+            self.daemon.stop(&thread).await;
+            Ok(crate::view::status(&run))
+        })
+    }
+
+    fn workflows(&self) -> BackendFuture<'_, Value> {
+        Box::pin(self.workflows_json())
+    }
+
+    fn plugins(&self) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let runtime = self.daemon.runtime();
+            let loads = runtime
+                .plugin_host()
+                .load_dir(runtime.plugins_dir())
+                .await
+                .map_err(|source| RuntimeError::PluginsDir {
+                    dir: runtime.plugins_dir().to_path_buf(),
+                    source,
+                })?;
+            Ok(crate::view::plugins(&loads))
+        })
+    }
+
+    /// `"memory": {"budget", "reserved", "waiting"}`: the budget of all node
+    /// instances' linear memories (bytes; `null`: none), what live instances
+    /// reserve of it (each its node's whole `memory` limit), and how many
+    /// calls wait for room.
+    fn health(&self) -> serde_json::Map<String, Value> {
+        let memory = self.daemon.runtime().plugin_host().memory();
+        let mut health = serde_json::Map::new();
+        health.insert(
+            "memory".to_string(),
+            json!({
+                "budget": memory.budget,
+                "reserved": memory.reserved,
+                "waiting": memory.waiting,
+            }),
+        );
+        health
+    }
+}
+
+/// The workflow names (file stems of `*.toml`) in `dir`, sorted.
+fn workflow_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .filter_map(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::*;
+    use savepoint_base::error_code::ErrorCode;
+
+    #[test]
+    fn a_full_disk_is_503_and_other_store_failures_500() {
+        let full = ApiError::from(RuntimeError::Store(StoreError::DiskFull {
+            path: "/data/savepoint.db".into(),
+        }));
+        assert_eq!(
+            crate::api::status(full.code),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(full.code, ErrorCode::Environment);
+        let corrupt = ApiError::from(RuntimeError::Store(StoreError::Corrupt("x".into())));
+        assert_eq!(
+            crate::api::status(corrupt.code),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    /// Every runtime error a request can meet: its status, code and details, and a
+    /// message that names no command-line flag and no command (the CLI adds those).
+    #[test]
+    fn runtime_errors_have_a_code_details_and_no_cli_words() {
+        let thread = || "job-1".to_string();
+        let workflow = Workflow::parse("w.toml", "name = \"w\"\nstart = \"a\"\n").unwrap_err();
+        let cases = [
+            (
+                RuntimeError::NotFound { thread: thread() },
+                StatusCode::NOT_FOUND,
+                json!({"thread": "job-1"}),
+            ),
+            (
+                RuntimeError::NoStep {
+                    thread: thread(),
+                    step: 99,
+                    committed: 1,
+                },
+                StatusCode::NOT_FOUND,
+                json!({"thread": "job-1", "step": 99}),
+            ),
+            (
+                RuntimeError::ThreadExists {
+                    thread: thread(),
+                    status: RunStatus::Completed,
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1", "status": "completed"}),
+            ),
+            (
+                RuntimeError::ThreadExists {
+                    thread: thread(),
+                    status: RunStatus::Sleeping,
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1", "status": "sleeping"}),
+            ),
+            (
+                RuntimeError::AlreadyFinished {
+                    thread: thread(),
+                    status: RunStatus::Cancelled,
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1", "status": "cancelled"}),
+            ),
+            (
+                RuntimeError::NeedsInput {
+                    thread: thread(),
+                    question: json!("ok?"),
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1"}),
+            ),
+            (
+                RuntimeError::UnexpectedInput {
+                    thread: thread(),
+                    status: RunStatus::Failed,
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1", "status": "failed"}),
+            ),
+            (
+                RuntimeError::UpgradeRefused {
+                    thread: thread(),
+                    problems: vec![savepoint_runtime::UpgradeProblem::NodeGone {
+                        node: "a".into(),
+                        workflow: "w.toml".into(),
+                    }],
+                },
+                StatusCode::CONFLICT,
+                json!({"thread": "job-1"}),
+            ),
+            (
+                RuntimeError::PluginsDir {
+                    dir: "plugins".into(),
+                    source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+                Value::Null,
+            ),
+            (
+                RuntimeError::Workflow(vec![workflow.clone()]),
+                StatusCode::BAD_REQUEST,
+                json!({"problems": [workflow.problem()]}),
+            ),
+        ];
+        for (error, status, details) in cases {
+            let api = ApiError::from(error);
+            assert_eq!(crate::api::status(api.code), status, "{api:?}");
+            assert_eq!(
+                api.details.clone().unwrap_or(Value::Null),
+                details,
+                "{api:?}"
+            );
+            for word in ["--", "`savepoint", "savepoint "] {
+                assert!(!api.message.contains(word), "{word:?} in {:?}", api.message);
+            }
+        }
+        assert_eq!(
+            ApiError::from(RuntimeError::AlreadyFinished {
+                thread: thread(),
+                status: RunStatus::Cancelled,
+            })
+            .message,
+            "thread \"job-1\" is already cancelled; nothing to cancel"
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! The JSON shapes of runs, checkpoints, log lines and plugins: what
+//! `--json` prints and what the HTTP API answers. Other tools parse these, so
+//! they change only by adding fields.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use savepoint_plugin::PluginLoad;
+use savepoint_store::{
+    HistoryEntry, LogLine, Page, RunRecord, RunSummary, StoreError, format_time,
+};
+
+/// A run's position and outcome (`status --json`, `GET /runs/{id}`).
+pub fn status(run: &RunRecord) -> Value {
+    json!({
+        "thread": run.thread,
+        "workflow": run.workflow_name,
+        "workflow_path": run.workflow_path,
+        "workflow_digest": run.workflow_digest,
+        "status": run.status.as_str(),
+        "step": run.step,
+        "next": run.next,
+        "attempt": run.attempt,
+        "error": run.error,
+        "error_node": run.error_node,
+        "waiting_for": run.interrupt,
+        "wake_at": run.wake_at_ms.map(format_time),
+        "wakes": run.wakes,
+        "pending_writes": run.pending.iter().map(|w| w.node.as_str()).collect::<Vec<_>>(),
+        "lease_owner": run.lease_owner,
+        "lease_epoch": run.lease_epoch,
+        "created_at": format_time(run.created_at_ms),
+        "updated_at": format_time(run.updated_at_ms),
+    })
+}
+
+/// One history entry (an item of `history --json`'s `entries`): the checkpoint's own
+/// fields, `changed` (each key the step wrote, with the size of its new value's JSON in
+/// bytes), and `state` only when the whole states were asked for.
+pub fn history_entry(entry: &HistoryEntry) -> HistoryEntryJson<'_> {
+    HistoryEntryJson {
+        step: entry.step,
+        node: &entry.node,
+        next: &entry.next,
+        changed: entry
+            .changed
+            .iter()
+            .map(|(key, bytes)| (key.clone(), Value::from(*bytes)))
+            .collect(),
+        state: entry.state.as_ref(),
+        component_digest: &entry.component_digest,
+        workflow_digest: &entry.workflow_digest,
+        created_at: format_time(entry.created_at_ms),
+    }
+}
+
+/// See [`history_entry`]; serialized from references, so that a whole state is never
+/// copied on its way out.
+#[derive(Debug, Serialize)]
+pub struct HistoryEntryJson<'a> {
+    step: u64,
+    node: &'a str,
+    next: &'a [String],
+    changed: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a Map<String, Value>>,
+    component_digest: &'a str,
+    workflow_digest: &'a str,
+    created_at: String,
+}
+
+/// A page (`history --json`, `logs --json`, `GET /runs/{id}/history` and `/logs`) as JSON
+/// text, written piece by piece as its entries are read:
+/// `{"entries": [` one entry per line `], "next_cursor": "<cursor>"}`, where
+/// `next_cursor` is `null` when the page reached the end. The CLI prints the pieces, the
+/// API sends them; neither holds more than one entry.
+#[derive(Debug)]
+pub struct JsonPage<T> {
+    page: Page<T>,
+    written: usize,
+    closed: bool,
+}
+
+/// An entry of a [`JsonPage`].
+pub trait PageEntry {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+}
+
+impl PageEntry for HistoryEntry {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &history_entry(self))
+    }
+}
+
+impl PageEntry for LogLine {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &log_line(self))
+    }
+}
+
+impl<T: PageEntry> JsonPage<T> {
+    pub fn new(page: Page<T>) -> JsonPage<T> {
+        JsonPage {
+            page,
+            written: 0,
+            closed: false,
+        }
+    }
+
+    /// The next piece of the text, or `None` after the last.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.closed {
+            return Ok(None);
+        }
+        let opening: &[u8] = if self.written == 0 {
+            b"{\"entries\": [\n"
+        } else {
+            b",\n"
+        };
+        let Some(entry) = self.page.next().await? else {
+            self.closed = true;
+            let cursor = Value::from(self.page.next_cursor().map(|c| c.to_string()));
+            let opening = if self.written == 0 {
+                "{\"entries\": ["
+            } else {
+                "\n"
+            };
+            return Ok(Some(
+                format!("{opening}], \"next_cursor\": {cursor}}}\n").into_bytes(),
+            ));
+        };
+        self.written += 1;
+        let mut out = opening.to_vec();
+        entry
+            .write_json(&mut out)
+            .map_err(|error| StoreError::Corrupt(format!("cannot encode as JSON: {error}")))?;
+        Ok(Some(out))
+    }
+}
+
+pub fn log_line(line: &LogLine) -> Value {
+    json!({
+        "step": line.step,
+        "node": line.node,
+        "attempt": line.attempt,
+        "level": line.level,
+        "message": line.message,
+        "at": format_time(line.at_ms),
+    })
+}
+
+pub fn summary(run: &RunSummary) -> Value {
+    json!({
+        "thread": run.thread,
+        "workflow": run.workflow_name,
+        "status": run.status.as_str(),
+        "step": run.step,
+        "updated_at": format_time(run.updated_at_ms),
+    })
+}
+
+pub fn summaries(runs: &[RunSummary]) -> Value {
+    Value::Array(runs.iter().map(summary).collect())
+}
+
+/// One file of the plugins folder: what `describe()` said and what is odd
+/// about it, or why it cannot be used.
+pub fn plugin(load: &PluginLoad) -> Value {
+    let (info, error, warnings) = match &load.result {
+        Ok(plugin) => (
+            serde_json::to_value(&plugin.info).ok(),
+            None,
+            plugin.warnings(),
+        ),
+        Err(e) => (None, Some(e.to_string()), Vec::new()),
+    };
+    json!({
+        "name": load.name,
+        "path": load.path.display().to_string(),
+        "digest": load.digest,
+        "ok": error.is_none(),
+        "info": info,
+        "error": error,
+        "warnings": warnings,
+    })
+}
+
+pub fn plugins(loads: &[PluginLoad]) -> Value {
+    Value::Array(loads.iter().map(plugin).collect())
+}

@@ -1,0 +1,412 @@
+//! The read side of the SQLite store and the row encoding both sides share:
+//! loading runs, states and leases from rows, and JSON/status conversions. The paged
+//! reads (history, logs) are in `paged`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::{
+    ComponentVersion, PendingWrite, RUNS_PAGE, RunRecord, RunStatus, RunSummary, StoreError,
+};
+
+// Reads.
+
+pub(super) fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunRecord>, StoreError> {
+    // The run row, its state and its pending writes are read in one transaction, so from
+    // the same snapshot: see `SqliteStore::read`.
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.thread, r.workflow_name, r.workflow_digest, r.workflow_path, r.status, r.step,
+                r.next_json, r.error, r.error_node, r.attempt, r.created_at, r.updated_at,
+                r.wake_at, r.interrupt_json, r.resume_json, r.timed_out, r.wakes, r.retry_base,
+                r.joins_json, r.lease_owner, r.lease_expires, r.lease_epoch
+         FROM runs r WHERE r.thread = ?1",
+    )?;
+    let raw = stmt
+        .query_row([thread], |row| {
+            Ok(RawRun {
+                thread: row.get(0)?,
+                workflow_name: row.get(1)?,
+                workflow_digest: row.get(2)?,
+                workflow_path: row.get(3)?,
+                status: row.get(4)?,
+                step: row.get(5)?,
+                next_json: row.get(6)?,
+                error: row.get(7)?,
+                error_node: row.get(8)?,
+                attempt: row.get(9)?,
+                created_at_ms: row.get(10)?,
+                updated_at_ms: row.get(11)?,
+                wake_at_ms: row.get(12)?,
+                interrupt_json: row.get(13)?,
+                resume_json: row.get(14)?,
+                timed_out: row.get(15)?,
+                wakes: row.get(16)?,
+                retry_base: row.get(17)?,
+                joins_json: row.get(18)?,
+                lease_owner: row.get(19)?,
+                lease_expires_ms: row.get(20)?,
+                lease_epoch: row.get(21)?,
+            })
+        })
+        .optional()?;
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let pending = pending_writes(conn, thread, raw.step + 1)?;
+    let state = state_at(conn, thread, raw.step)?;
+    let plugins = run_plugins(conn, thread)?;
+    raw.decode(state, pending, plugins).map(Some)
+}
+
+/// The plugin versions a run is pinned to.
+fn run_plugins(conn: &Connection, thread: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT plugin, digest FROM run_plugins WHERE thread = ?1")?;
+    let rows = stmt.query_map([thread], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The state after `step` (0: the input): for every key, its latest write at or before
+/// `step`, in the order the keys were first written. Costs a few index lookups per key,
+/// however long the run's history.
+pub(super) fn state_at(
+    conn: &Connection,
+    thread: &str,
+    step: u64,
+) -> Result<Map<String, Value>, StoreError> {
+    Ok(sized_state_at(conn, thread, step)?
+        .into_iter()
+        .map(|(key, value, _)| (key, value))
+        .collect())
+}
+
+/// [`state_at`], with the size in bytes of each value's JSON.
+pub(super) fn sized_state_at(
+    conn: &Connection,
+    thread: &str,
+    step: u64,
+) -> Result<Vec<(String, Value, u64)>, StoreError> {
+    // The keys, one index seek each (a skip scan of the primary key, which starts with
+    // the key).
+    let mut keys = conn.prepare_cached(
+        "WITH RECURSIVE keys (key) AS (
+             SELECT MIN(key) FROM state_writes WHERE thread = ?1 AND step <= ?2
+             UNION ALL
+             SELECT (SELECT MIN(key) FROM state_writes
+                     WHERE thread = ?1 AND key > keys.key AND step <= ?2)
+             FROM keys WHERE keys.key IS NOT NULL
+         )
+         SELECT key FROM keys WHERE key IS NOT NULL",
+    )?;
+    let keys: Vec<String> = keys
+        .query_map(params![thread, step], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut first_write = conn.prepare_cached(
+        "SELECT step, ord FROM state_writes WHERE thread = ?1 AND key = ?2
+         ORDER BY step LIMIT 1",
+    )?;
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        let first = first_write.query_row(params![thread, key], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let (value, size) = latest_value(conn, thread, &key, step)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "thread {thread:?} step {step}: state key {key:?} has no write"
+            ))
+        })?;
+        values.push((first, key, value, size));
+    }
+    values.sort_by_key(|(first, ..)| *first);
+    Ok(values
+        .into_iter()
+        .map(|(_, key, value, size)| (key, value, size))
+        .collect())
+}
+
+/// The value of state key `key` after `step` (its latest write at or before it) and the
+/// size in bytes of its JSON; `None` if the key was not written by then.
+pub(super) fn latest_value(
+    conn: &Connection,
+    thread: &str,
+    key: &str,
+    step: u64,
+) -> Result<Option<(Value, u64)>, StoreError> {
+    let mut latest = conn.prepare_cached(
+        "SELECT w.value_json, b.data
+         FROM state_writes w LEFT JOIN blobs b ON b.digest = w.blob
+         WHERE w.thread = ?1 AND w.key = ?2 AND w.step <= ?3
+         ORDER BY w.step DESC LIMIT 1",
+    )?;
+    let found = latest
+        .query_row(params![thread, key, step], |row| {
+            Ok((
+                row.get::<_, Option<String>>(0)?,
+                row.get::<_, Option<String>>(1)?,
+            ))
+        })
+        .optional()?;
+    let Some((inline, blob)) = found else {
+        return Ok(None);
+    };
+    let json = inline.or(blob).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "thread {thread:?} step {step}: the stored value of state key {key:?} is missing"
+        ))
+    })?;
+    let what = format!("value of state key {key:?}");
+    let value = from_json::<Value>(thread, step, &what, &json)?;
+    Ok(Some((value, json.len() as u64)))
+}
+
+/// The pending writes of `step`, by node.
+pub(super) fn pending_writes(
+    conn: &Connection,
+    thread: &str,
+    step: u64,
+) -> Result<Vec<PendingWrite>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT node, update_json, goto, component_digest FROM pending_writes
+         WHERE thread = ?1 AND step = ?2 ORDER BY node",
+    )?;
+    let rows = stmt.query_map(params![thread, step], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?,
+            row.get::<_, String>(3)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (node, update_json, goto, component_digest) = row?;
+        Ok(PendingWrite {
+            update: from_json(thread, step, "pending update", &update_json)?,
+            node,
+            goto,
+            component_digest,
+        })
+    })
+    .collect()
+}
+
+/// A `runs` row (with its state) before its JSON and status are parsed.
+pub(super) struct RawRun {
+    thread: String,
+    workflow_name: String,
+    workflow_digest: String,
+    workflow_path: String,
+    status: String,
+    step: u64,
+    next_json: String,
+    error: Option<String>,
+    error_node: Option<String>,
+    attempt: u32,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+    wake_at_ms: Option<i64>,
+    interrupt_json: Option<String>,
+    resume_json: Option<String>,
+    timed_out: bool,
+    wakes: u32,
+    retry_base: u32,
+    joins_json: String,
+    lease_owner: Option<String>,
+    lease_expires_ms: Option<i64>,
+    lease_epoch: u64,
+}
+
+impl RawRun {
+    fn decode(
+        self,
+        state: Map<String, Value>,
+        pending: Vec<PendingWrite>,
+        plugins: BTreeMap<String, String>,
+    ) -> Result<RunRecord, StoreError> {
+        let (thread, step) = (self.thread.as_str(), self.step);
+        let optional_json = |what: &str, json: Option<&str>| {
+            json.map(|json| from_json::<Value>(thread, step, what, json))
+                .transpose()
+        };
+        Ok(RunRecord {
+            status: parse_status(thread, &self.status)?,
+            next: from_json(thread, step, "next-node list", &self.next_json)?,
+            state,
+            interrupt: optional_json("interrupt", self.interrupt_json.as_deref())?,
+            resume: optional_json("resume input", self.resume_json.as_deref())?,
+            joins: from_json::<BTreeMap<String, BTreeSet<String>>>(
+                thread,
+                step,
+                "join bookkeeping",
+                &self.joins_json,
+            )?,
+            thread: self.thread,
+            workflow_name: self.workflow_name,
+            workflow_digest: self.workflow_digest,
+            workflow_path: self.workflow_path,
+            step: self.step,
+            error: self.error,
+            error_node: self.error_node,
+            attempt: self.attempt,
+            created_at_ms: self.created_at_ms,
+            updated_at_ms: self.updated_at_ms,
+            wake_at_ms: self.wake_at_ms,
+            timed_out: self.timed_out,
+            wakes: self.wakes,
+            retry_base: self.retry_base,
+            lease_owner: self.lease_owner,
+            lease_expires_ms: self.lease_expires_ms,
+            lease_epoch: self.lease_epoch,
+            pending,
+            plugins,
+        })
+    }
+}
+
+pub(super) fn component_versions(conn: &Connection) -> Result<Vec<ComponentVersion>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.digest, c.name, LENGTH(c.bytes), c.created_at,
+                (SELECT COUNT(*) FROM run_plugins p WHERE p.digest = c.digest),
+                (SELECT json_group_array(p.thread) FROM run_plugins p JOIN runs r USING (thread)
+                 WHERE p.digest = c.digest AND r.status NOT IN ('completed', 'cancelled'))
+         FROM components c ORDER BY c.name, c.created_at, c.digest",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            ComponentVersion {
+                digest: row.get(0)?,
+                name: row.get(1)?,
+                bytes: row.get(2)?,
+                stored_at_ms: row.get(3)?,
+                runs: row.get(4)?,
+                unfinished: Vec::new(),
+            },
+            row.get::<_, String>(5)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (mut version, unfinished) = row?;
+        version.unfinished = serde_json::from_str(&unfinished)
+            .map_err(|e| StoreError::Corrupt(format!("run list of a component: {e}")))?;
+        version.unfinished.sort();
+        Ok(version)
+    })
+    .collect()
+}
+
+pub(super) fn list_runs(
+    conn: &Connection,
+    status: Option<RunStatus>,
+    limit: usize,
+) -> Result<Vec<RunSummary>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT thread, workflow_name, status, step, updated_at FROM runs
+         WHERE ?1 IS NULL OR status = ?1
+         ORDER BY updated_at DESC, created_at DESC, thread
+         LIMIT ?2",
+    )?;
+    let limit = RUNS_PAGE.clamp(limit);
+    let rows = stmt.query_map(params![status.map(RunStatus::as_str), limit], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, u64>(3)?,
+            row.get::<_, i64>(4)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (thread, workflow_name, status, step, updated_at_ms) = row?;
+        Ok(RunSummary {
+            status: parse_status(&thread, &status)?,
+            thread,
+            workflow_name,
+            step,
+            updated_at_ms,
+        })
+    })
+    .collect()
+}
+
+pub(super) fn leases(conn: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT lease_owner, max(ifnull(lease_expires, 0)) FROM runs
+         WHERE lease_owner IS NOT NULL GROUP BY lease_owner ORDER BY lease_owner",
+    )?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn next_wake(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT min(wake_at) FROM runs WHERE status IN ('sleeping', 'retrying', 'interrupted')",
+    )?;
+    Ok(stmt.query_row([], |row| row.get(0))?)
+}
+
+// Encoding.
+
+pub(super) fn not_found(thread: &str) -> StoreError {
+    StoreError::NotFound {
+        thread: thread.to_owned(),
+    }
+}
+
+pub(super) fn parse_status(thread: &str, status: &str) -> Result<RunStatus, StoreError> {
+    status
+        .parse()
+        .map_err(|error| StoreError::Corrupt(format!("thread {thread:?}: {error}")))
+}
+
+/// A state value whose JSON is at least this long is stored once, by digest, in `blobs`:
+/// a large value that many runs or steps share (a document, a prompt) costs its size once.
+/// Shorter values are stored inline, where a digest would cost more than it saves.
+pub(super) const BLOB_MIN: usize = 1024;
+
+/// One key of the state, encoded for `state_writes`.
+#[derive(Debug)]
+pub(super) struct StoredValue {
+    pub key: String,
+    pub json: String,
+    /// Where `json` is stored in `blobs` (its digest), if it is long.
+    pub blob: Option<String>,
+}
+
+/// Encodes the keys of `values`. Runs on the caller's thread, not the writer's: JSON and
+/// hashing of many runs' checkpoints proceed in parallel, the writer only inserts.
+pub(super) fn encode_values(values: &Map<String, Value>) -> Result<Vec<StoredValue>, StoreError> {
+    values
+        .iter()
+        .map(|(key, value)| {
+            let json = to_json(value)?;
+            let blob =
+                (json.len() >= BLOB_MIN).then(|| savepoint_base::digest::sha256(json.as_bytes()));
+            Ok(StoredValue {
+                key: key.clone(),
+                json,
+                blob,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|error| StoreError::Corrupt(format!("cannot encode as JSON: {error}")))
+}
+
+pub(super) fn from_json<T: DeserializeOwned>(
+    thread: &str,
+    step: u64,
+    what: &str,
+    json: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|error| {
+        StoreError::Corrupt(format!(
+            "thread {thread:?} step {step}: stored {what} is not valid: {error}"
+        ))
+    })
+}
