@@ -166,12 +166,15 @@ fn commit(c: &mut Criterion) {
                     step += 1;
                     let mut changes = Map::new();
                     changes.insert("count".into(), json!(step));
+                    let mut whole = state(size);
+                    whole.extend(changes.clone());
                     StepCommit {
                         thread: thread.clone(),
                         step,
                         node: "n1".into(),
                         component_digest: "sha256:bench".into(),
                         changes,
+                        state: whole,
                         next: vec!["n1".into()],
                         status: RunStatus::Running,
                         logs: Vec::new(),

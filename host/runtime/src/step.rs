@@ -270,40 +270,13 @@ impl<S: CheckpointStore> Runtime<S> {
             }
         }
         let digests: Vec<&str> = writes.iter().map(|w| w.component_digest.as_str()).collect();
-        // The position the commit leaves, when the run goes on at once.
-        let after = (status == RunStatus::Running).then(|| RunRecord {
-            status,
-            step: setback.step,
-            next: next.clone(),
-            state,
-            error: None,
-            error_node: None,
-            attempt: 0,
-            retry_base: 0,
-            wake_at_ms: None,
-            interrupt: None,
-            resume: None,
-            timed_out: false,
-            wakes,
-            joins: joins.clone(),
-            pending: Vec::new(),
-            updated_at_ms: self.clock.now_ms(),
-            thread: run.thread.clone(),
-            workflow_name: run.workflow_name.clone(),
-            workflow_digest: run.workflow_digest.clone(),
-            workflow_path: run.workflow_path.clone(),
-            created_at_ms: run.created_at_ms,
-            lease_owner: run.lease_owner.clone(),
-            lease_expires_ms: run.lease_expires_ms,
-            lease_epoch: run.lease_epoch,
-            plugins: run.plugins.clone(),
-        });
         let commit = StepCommit {
             thread: run.thread.clone(),
             step: setback.step,
             node: node_list_plain(nodes),
             component_digest: digests.join(","),
             changes,
+            state,
             next: next.clone(),
             status,
             logs: setback.logs,
@@ -313,7 +286,7 @@ impl<S: CheckpointStore> Runtime<S> {
             wake_at_ms,
         };
         let committing = Instant::now();
-        self.store.commit_step(commit).await?;
+        let after = self.store.commit_step(commit).await?;
         let commit = committing.elapsed();
         self.emit(Event::Committed {
             thread: run.thread.clone(),
@@ -325,9 +298,9 @@ impl<S: CheckpointStore> Runtime<S> {
             next,
             status,
         });
-        Ok(match after {
-            Some(run) => StepEnd::Continue(Box::new(run)),
-            None => StepEnd::Stop,
+        Ok(match after.status {
+            RunStatus::Running => StepEnd::Continue(Box::new(after)),
+            _ => StepEnd::Stop,
         })
     }
 

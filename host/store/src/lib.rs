@@ -262,6 +262,11 @@ pub struct StepCommit {
     /// other keys keep theirs (keys are never removed). Only these are written, so a
     /// checkpoint grows with the change, not with the state. A whole state is fine too.
     pub changes: Map<String, Value>,
+    /// The run's whole state after this step: its state with `changes` applied. Not
+    /// written (only `changes` are); it is the state of the position
+    /// [`CheckpointStore::commit_step`] returns, which the store would otherwise have to
+    /// read back key by key.
+    pub state: Map<String, Value>,
     pub next: Vec<String>,
     /// `Running`, `Completed` when `next` is empty, or `Sleeping` (with `wake_at_ms`).
     pub status: RunStatus,
@@ -503,7 +508,9 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// In one transaction: stores the checkpoint and its logs; moves the run to the
     /// commit's step, next nodes, status, joins, wakes and wake time; clears its error,
     /// interrupt, resume input, `timed_out`, attempt count and retry base, and the pending
-    /// writes of this step.
+    /// writes of this step. Returns the run's new position: the run as this commit left it
+    /// (with `commit.state` as its state), so that the caller goes on without reading it
+    /// back or rebuilding it.
     ///
     /// Writes nothing and fails with [`StoreError::Cancelled`] if the run is cancelled,
     /// with [`StoreError::LeaseLost`] if `commit.owner` is `Some` and does not hold the
@@ -512,7 +519,7 @@ pub trait CheckpointStore: Send + Sync + 'static {
     fn commit_step(
         &self,
         commit: StepCommit,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
 
     /// In one transaction: records the attempt count and logs, keeps the pending writes,
     /// and parks the run as `setback.kind` says:

@@ -13,46 +13,28 @@ use super::{
     ComponentVersion, PendingWrite, RUNS_PAGE, RunRecord, RunStatus, RunSummary, StoreError,
 };
 
+/// The columns of a `runs` row that [`RawRun::from_row`] reads, in its order: for a SELECT,
+/// or for the RETURNING clause of a write that hands back the row it wrote.
+macro_rules! run_columns {
+    () => {
+        "thread, workflow_name, workflow_digest, workflow_path, status, step, next_json, error,
+         error_node, attempt, created_at, updated_at, wake_at, interrupt_json, resume_json,
+         timed_out, wakes, retry_base, joins_json, lease_owner, lease_expires, lease_epoch"
+    };
+}
+pub(super) use run_columns;
+
 // Reads.
 
 pub(super) fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunRecord>, StoreError> {
     // The run row, its state and its pending writes are read in one transaction, so from
     // the same snapshot: see `SqliteStore::read`.
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.thread, r.workflow_name, r.workflow_digest, r.workflow_path, r.status, r.step,
-                r.next_json, r.error, r.error_node, r.attempt, r.created_at, r.updated_at,
-                r.wake_at, r.interrupt_json, r.resume_json, r.timed_out, r.wakes, r.retry_base,
-                r.joins_json, r.lease_owner, r.lease_expires, r.lease_epoch
-         FROM runs r WHERE r.thread = ?1",
-    )?;
-    let raw = stmt
-        .query_row([thread], |row| {
-            Ok(RawRun {
-                thread: row.get(0)?,
-                workflow_name: row.get(1)?,
-                workflow_digest: row.get(2)?,
-                workflow_path: row.get(3)?,
-                status: row.get(4)?,
-                step: row.get(5)?,
-                next_json: row.get(6)?,
-                error: row.get(7)?,
-                error_node: row.get(8)?,
-                attempt: row.get(9)?,
-                created_at_ms: row.get(10)?,
-                updated_at_ms: row.get(11)?,
-                wake_at_ms: row.get(12)?,
-                interrupt_json: row.get(13)?,
-                resume_json: row.get(14)?,
-                timed_out: row.get(15)?,
-                wakes: row.get(16)?,
-                retry_base: row.get(17)?,
-                joins_json: row.get(18)?,
-                lease_owner: row.get(19)?,
-                lease_expires_ms: row.get(20)?,
-                lease_epoch: row.get(21)?,
-            })
-        })
-        .optional()?;
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs WHERE thread = ?1"
+    ))?;
+    let raw = stmt.query_row([thread], RawRun::from_row).optional()?;
     let Some(raw) = raw else {
         return Ok(None);
     };
@@ -63,7 +45,10 @@ pub(super) fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunReco
 }
 
 /// The plugin versions a run is pinned to.
-fn run_plugins(conn: &Connection, thread: &str) -> Result<BTreeMap<String, String>, StoreError> {
+pub(super) fn run_plugins(
+    conn: &Connection,
+    thread: &str,
+) -> Result<BTreeMap<String, String>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT plugin, digest FROM run_plugins WHERE thread = ?1")?;
     let rows = stmt.query_map([thread], |row| Ok((row.get(0)?, row.get(1)?)))?;
@@ -220,7 +205,35 @@ pub(super) struct RawRun {
 }
 
 impl RawRun {
-    fn decode(
+    /// Reads a row of [`run_columns!`].
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
+        Ok(RawRun {
+            thread: row.get(0)?,
+            workflow_name: row.get(1)?,
+            workflow_digest: row.get(2)?,
+            workflow_path: row.get(3)?,
+            status: row.get(4)?,
+            step: row.get(5)?,
+            next_json: row.get(6)?,
+            error: row.get(7)?,
+            error_node: row.get(8)?,
+            attempt: row.get(9)?,
+            created_at_ms: row.get(10)?,
+            updated_at_ms: row.get(11)?,
+            wake_at_ms: row.get(12)?,
+            interrupt_json: row.get(13)?,
+            resume_json: row.get(14)?,
+            timed_out: row.get(15)?,
+            wakes: row.get(16)?,
+            retry_base: row.get(17)?,
+            joins_json: row.get(18)?,
+            lease_owner: row.get(19)?,
+            lease_expires_ms: row.get(20)?,
+            lease_epoch: row.get(21)?,
+        })
+    }
+
+    pub(super) fn decode(
         self,
         state: Map<String, Value>,
         pending: Vec<PendingWrite>,

@@ -149,11 +149,18 @@ impl CheckpointStore for SqliteStore {
             .await
     }
 
-    async fn commit_step(&self, commit: StepCommit) -> Result<(), StoreError> {
+    async fn commit_step(&self, mut commit: StepCommit) -> Result<RunRecord, StoreError> {
         let changes = encode_values(&commit.changes)?;
-        self.writer
+        // The state goes back to the caller as given; taken out here so that the writer
+        // (whose work may run twice) need not clone it.
+        let state = std::mem::take(&mut commit.state);
+        let (row, plugins) = self
+            .writer
             .call(move |conn, now_ms| commit_step(conn, now_ms, &commit, &changes))
-            .await
+            .await?;
+        // The pending writes of the step were deleted with the commit, and those of the
+        // next step cannot exist yet.
+        row.decode(state, Vec::new(), plugins)
     }
 
     async fn setback_step(&self, setback: StepSetback) -> Result<(), StoreError> {
@@ -490,12 +497,13 @@ fn set_status(
     Ok(())
 }
 
+/// Writes the commit; returns the `runs` row as the UPDATE wrote it, and the run's pins.
 fn commit_step(
     conn: &Connection,
     now_ms: i64,
     commit: &StepCommit,
     changes: &[StoredValue],
-) -> Result<(), StoreError> {
+) -> Result<(RawRun, BTreeMap<String, String>), StoreError> {
     let run = fenced(conn, &commit.thread, commit.owner.as_deref())?;
     expect_next_step(&commit.thread, run.step, commit.step)?;
     conn.prepare_cached(
@@ -515,49 +523,61 @@ fn commit_step(
     insert_logs(conn, &commit.thread, &commit.logs)?;
     conn.prepare_cached("DELETE FROM pending_writes WHERE thread = ?1 AND step <= ?2")?
         .execute(params![commit.thread, commit.step])?;
-    if run.status == commit.status && run.wake_at_ms.is_none() && commit.wake_at_ms.is_none() {
-        // The common step of a running run: leave `status` and `wake_at` out of the
-        // statement, so that the indexes on them are not rewritten (fewer pages to sync).
-        conn.prepare_cached(
-            "UPDATE runs SET step = ?2, next_json = ?3, joins_json = ?4, wakes = ?5,
+    let row =
+        if run.status == commit.status && run.wake_at_ms.is_none() && commit.wake_at_ms.is_none() {
+            // The common step of a running run: leave `status` and `wake_at` out of the
+            // statement, so that the indexes on them are not rewritten (fewer pages to sync).
+            conn.prepare_cached(concat!(
+                "UPDATE runs SET step = ?2, next_json = ?3, joins_json = ?4, wakes = ?5,
                              attempt = 0, retry_base = 0, error = NULL, error_node = NULL,
                              interrupt_json = NULL, resume_json = NULL, timed_out = 0,
                              updated_at = ?6
-             WHERE thread = ?1",
-        )?
-        .execute(params![
-            commit.thread,
-            commit.step,
-            to_json(&commit.next)?,
-            to_json(&commit.joins)?,
-            commit.wakes,
-            now_ms,
-        ])?;
-        return Ok(());
-    }
-    conn.prepare_cached(
-        "UPDATE runs SET step = ?2, next_json = ?3, status = ?4, joins_json = ?5, wakes = ?6,
-                         wake_at = ?7, attempt = 0, retry_base = 0, error = NULL,
-                         error_node = NULL, interrupt_json = NULL, resume_json = NULL,
-                         timed_out = 0, updated_at = ?8,
-                         -- A completed run needs no lease: releasing it here saves the
-                         -- release its own durable commit.
-                         lease_owner = CASE WHEN ?4 = 'completed' THEN NULL ELSE lease_owner END,
-                         lease_expires = CASE WHEN ?4 = 'completed' THEN NULL
-                                              ELSE lease_expires END
-         WHERE thread = ?1",
-    )?
-    .execute(params![
-        commit.thread,
-        commit.step,
-        to_json(&commit.next)?,
-        commit.status.as_str(),
-        to_json(&commit.joins)?,
-        commit.wakes,
-        commit.wake_at_ms,
-        now_ms,
-    ])?;
-    Ok(())
+             WHERE thread = ?1 RETURNING ",
+                run_columns!()
+            ))?
+            .query_row(
+                params![
+                    commit.thread,
+                    commit.step,
+                    to_json(&commit.next)?,
+                    to_json(&commit.joins)?,
+                    commit.wakes,
+                    now_ms,
+                ],
+                RawRun::from_row,
+            )?
+        } else {
+            conn.prepare_cached(concat!(
+                "UPDATE runs SET step = ?2, next_json = ?3, status = ?4, joins_json = ?5,
+                             wakes = ?6, wake_at = ?7, attempt = 0, retry_base = 0,
+                             error = NULL, error_node = NULL, interrupt_json = NULL,
+                             resume_json = NULL, timed_out = 0, updated_at = ?8,
+                             -- A completed run needs no lease: releasing it here saves the
+                             -- release its own durable commit.
+                             lease_owner = CASE WHEN ?4 = 'completed' THEN NULL
+                                                ELSE lease_owner END,
+                             lease_expires = CASE WHEN ?4 = 'completed' THEN NULL
+                                                  ELSE lease_expires END
+             WHERE thread = ?1 RETURNING ",
+                run_columns!()
+            ))?
+            .query_row(
+                params![
+                    commit.thread,
+                    commit.step,
+                    to_json(&commit.next)?,
+                    commit.status.as_str(),
+                    to_json(&commit.joins)?,
+                    commit.wakes,
+                    commit.wake_at_ms,
+                    now_ms,
+                ],
+                RawRun::from_row,
+            )?
+        };
+    // Pins change only by an upgrade, which a lease holder does not make: still read in
+    // this transaction, so the position is the stored one whoever upgraded the run.
+    Ok((row, run_plugins(conn, &commit.thread)?))
 }
 
 fn setback_step(conn: &Connection, now_ms: i64, setback: &StepSetback) -> Result<(), StoreError> {

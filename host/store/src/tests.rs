@@ -107,6 +107,8 @@ fn commit(thread: &str, step: u64, next: &[&str]) -> StepCommit {
         node: format!("node-{step}"),
         component_digest: format!("sha256:component-{step}"),
         changes: object(json!({"name": "Ada", "step": step})),
+        // The input of `new_run` with the changes applied.
+        state: object(json!({"name": "Ada", "step": step})),
         next: next.iter().map(|n| (*n).to_owned()).collect(),
         status: if next.is_empty() {
             RunStatus::Completed
@@ -309,7 +311,7 @@ async fn unknown_threads_are_not_found() {
     let f = Fixture::new();
     let not_found = |result: Result<_, StoreError>| matches!(result, Err(StoreError::NotFound { ref thread }) if thread == "ghost");
     assert!(not_found(
-        f.store.commit_step(commit("ghost", 1, &[])).await
+        f.store.commit_step(commit("ghost", 1, &[])).await.map(drop)
     ));
     assert!(not_found(
         f.store.setback_step(failure("ghost", 1, 1)).await
@@ -930,7 +932,7 @@ async fn concurrent_claims_never_share_a_run() {
                             ..commit(&run.thread, 1, &[])
                         };
                         match store.commit_step(finish).await {
-                            Ok(()) => done.push((run.thread, owner)),
+                            Ok(_) => done.push((run.thread, owner)),
                             // Another task of the same owner finished it first.
                             Err(StoreError::Conflict { .. }) => {}
                             Err(error) => panic!("{owner}: {error}"),
@@ -1056,7 +1058,8 @@ async fn writes_under_a_lost_lease_are_refused() {
             owner: Some("me".to_owned()),
             ..commit("job-1", 1, &["hello"])
         })
-        .await,
+        .await
+        .map(drop),
     );
     lost(
         s.setback_step(StepSetback {
@@ -1120,8 +1123,8 @@ async fn cancel_wins_over_every_later_write() {
         owner: Some("me".to_owned()),
         ..commit
     };
-    is_cancelled(s.commit_step(mine(commit("job-1", 2, &[]))).await);
-    is_cancelled(s.commit_step(commit("job-1", 2, &[])).await);
+    is_cancelled(s.commit_step(mine(commit("job-1", 2, &[]))).await.map(drop));
+    is_cancelled(s.commit_step(commit("job-1", 2, &[])).await.map(drop));
     is_cancelled(s.setback_step(failure("job-1", 2, 1)).await);
     is_cancelled(
         s.resume_input("job-1", None, RunStatus::Pending, None)
@@ -1767,6 +1770,69 @@ async fn state_at_any_committed_step_and_not_beyond() {
         f.store.state_at("nope", 0).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+#[tokio::test]
+async fn commit_step_returns_the_position_it_stored() {
+    let f = Fixture::new();
+    let s = &f.store;
+    s.save_component("sha256:c1", "hello", b"\0asm".to_vec())
+        .await
+        .unwrap();
+    let pins = BTreeMap::from([("hello".to_owned(), "sha256:c1".to_owned())]);
+    s.create_run(NewRun {
+        plugins: pins.clone(),
+        ..new_run("job-1")
+    })
+    .await
+    .unwrap();
+    s.claim("job-1", "me", LEASE_MS, &no_dead()).await.unwrap();
+    s.setback_step(StepSetback {
+        owner: Some("me".to_owned()),
+        ..failure("job-1", 1, 1)
+    })
+    .await
+    .unwrap();
+    s.resume_input("job-1", Some(json!("go")), RunStatus::Running, Some("me"))
+        .await
+        .unwrap();
+    let t = f.now();
+    let joins = BTreeMap::from([("j".to_owned(), BTreeSet::from(["a".to_owned()]))]);
+    // A running run going on (the UPDATE that leaves status and wake time alone), one
+    // that parks, one that wakes and one that completes (and gives its lease back).
+    let commits = [
+        StepCommit {
+            joins,
+            ..commit("job-1", 1, &["hello"])
+        },
+        sleep_commit("job-1", 2, t + 1_000),
+        commit("job-1", 3, &["hello"]),
+        commit("job-1", 4, &[]),
+    ];
+    for step in commits {
+        f.clock.advance(Duration::from_millis(10));
+        let step = StepCommit {
+            owner: Some("me".to_owned()),
+            ..step
+        };
+        let returned = s.commit_step(step.clone()).await.unwrap();
+        let stored = s.load_run("job-1").await.unwrap().unwrap();
+        assert_eq!(returned, stored, "step {}", step.step);
+        assert_eq!(
+            (
+                returned.step,
+                returned.status,
+                &returned.state,
+                &returned.plugins
+            ),
+            (step.step, step.status, &step.state, &pins)
+        );
+        assert_eq!(returned.updated_at_ms, f.now());
+    }
+    assert_eq!(
+        s.load_run("job-1").await.unwrap().unwrap().lease_owner,
+        None
+    );
 }
 
 #[tokio::test]
