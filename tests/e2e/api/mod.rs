@@ -1,0 +1,94 @@
+//! The HTTP API of a real `savepoint serve`: every route's happy path, the
+//! JSON errors of bad requests, what a web page on another site can do
+//! (nothing), tokens, listen addresses, and slow or idle clients.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use serde_json::Value;
+
+use crate::fixtures::{DEADLINE, Daemon, Env, HttpResponse, http_raw};
+
+mod connections;
+mod errors;
+mod guards;
+mod listen;
+mod routes;
+
+pub(super) const ASK: &str = r#"
+name = "ask"
+start = "ask"
+[nodes.ask]
+plugin = "echo"
+config = { interrupt = { question = "ok?" } }
+next = "end"
+"#;
+
+pub(super) const NAP: &str = r#"
+name = "nap"
+start = "nap"
+[nodes.nap]
+plugin = "echo"
+config = { sleep_ms = 60000 }
+next = "end"
+"#;
+
+pub(super) const BUSY: &str = r#"
+name = "busy"
+start = "hot"
+[nodes.hot]
+plugin = "spin"
+next = "end"
+"#;
+
+/// A daemon whose workflows folder holds `chain`, `ask`, `nap` and `busy`.
+pub(super) fn daemon(env: &Env) -> Daemon {
+    let chain =
+        std::fs::read_to_string(crate::fixtures::repo_root().join("examples/workflows/chain.toml"))
+            .unwrap();
+    env.daemon_workflow("chain", &chain);
+    env.daemon_workflow("ask", ASK);
+    env.daemon_workflow("nap", NAP);
+    env.daemon_workflow("busy", BUSY);
+    env.serve(&["--workers", "4"])
+}
+
+pub(super) fn array(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items,
+        other => panic!("not an array: {other}"),
+    }
+}
+
+pub(super) fn names(items: &[Value], key: &str) -> Vec<String> {
+    let mut names: Vec<String> = items
+        .iter()
+        .map(|i| i[key].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// One request with extra header lines (each ending with `\r\n`) and a body.
+pub(super) fn http_with(
+    addr: SocketAddr,
+    request_line: &str,
+    headers: &str,
+    body: &str,
+) -> HttpResponse {
+    let head = format!(
+        "{request_line} HTTP/1.1\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    http_raw(addr, &head, body.as_bytes())
+}
+
+/// Send `bytes` and read until the server closes the connection (or DEADLINE).
+pub(super) fn send_and_read(addr: SocketAddr, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(DEADLINE))?;
+    stream.write_all(bytes)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(answer)
+}
