@@ -23,7 +23,9 @@ mod state;
 mod status;
 mod validate;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -204,26 +206,33 @@ impl Cli {
 /// completed.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
-    match cli.command {
-        Command::Run(args) => run::main(&global, args).await,
-        Command::Start(args) => start::main(&global, args).await,
-        Command::Resume(args) => resume::main(&global, args).await,
-        Command::Cancel(args) => cancel::main(&global, args).await,
-        Command::Serve(args) => serve::main(&global, args).await,
-        Command::New(args) => new::main(&global, args).await,
-        Command::Completions(args) => completions::main(args),
-        Command::Status(args) => status::main(&global, args).await,
-        Command::State(args) => state::main(&global, args).await,
-        Command::History(args) => history::main(&global, args).await,
-        Command::Logs(args) => logs::main(&global, args).await,
-        Command::Runs(args) => runs::main(&global, args).await,
-        Command::Plugins(args) => plugins::main(&global, args).await,
-        Command::Gc(args) => gc::main(&global, args).await,
-        Command::Export(args) => bundle::export(&global, args).await,
-        Command::Import(args) => bundle::import(&global, args).await,
-        Command::Validate(args) => validate::main(&global, args).await,
-    }
+    // One box per command: unboxed, this future would hold every command's future
+    // (serve's nests the daemon, the API and the step loop), a type deeper than
+    // rustc's default query depth (128) allows when it computes the layout.
+    let command: CommandFuture<'_> = match cli.command {
+        Command::Run(args) => Box::pin(run::main(&global, args)),
+        Command::Start(args) => Box::pin(start::main(&global, args)),
+        Command::Resume(args) => Box::pin(resume::main(&global, args)),
+        Command::Cancel(args) => Box::pin(cancel::main(&global, args)),
+        Command::Serve(args) => Box::pin(serve::main(&global, args)),
+        Command::New(args) => Box::pin(new::main(&global, args)),
+        Command::Completions(args) => return completions::main(args),
+        Command::Status(args) => Box::pin(status::main(&global, args)),
+        Command::State(args) => Box::pin(state::main(&global, args)),
+        Command::History(args) => Box::pin(history::main(&global, args)),
+        Command::Logs(args) => Box::pin(logs::main(&global, args)),
+        Command::Runs(args) => Box::pin(runs::main(&global, args)),
+        Command::Plugins(args) => Box::pin(plugins::main(&global, args)),
+        Command::Gc(args) => Box::pin(gc::main(&global, args)),
+        Command::Export(args) => Box::pin(bundle::export(&global, args)),
+        Command::Import(args) => Box::pin(bundle::import(&global, args)),
+        Command::Validate(args) => Box::pin(validate::main(&global, args)),
+    };
+    command.await
 }
+
+/// A subcommand's `main`, boxed (see [`run`]).
+type CommandFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<ExitCode>> + 'a>>;
 
 impl Global {
     /// The store, creating the database file if needed.

@@ -1,10 +1,5 @@
 //! The `savepoint` binary: parse the command line, hand it to [`savepoint`].
 
-// The future of `run` below nests every command's future (serve's: the daemon, the
-// API, the step loop), deeper than rustc's default query depth of 128 allows when it
-// computes the future's layout.
-#![recursion_limit = "256"]
-
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
