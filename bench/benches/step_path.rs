@@ -150,7 +150,7 @@ fn commit(c: &mut Criterion) {
         rt.block_on(store.create_run(NewRun {
             thread: thread.clone(),
             workflow_name: "bench".into(),
-            workflow_digest: savepoint_plugin::digest(text.as_bytes()),
+            workflow_digest: savepoint_base::digest::sha256(text.as_bytes()),
             workflow_text: text,
             workflow_path: "bench.toml".into(),
             input: state(size),

@@ -204,7 +204,7 @@ async fn plugin_file_digests(global: &Global) -> Result<Vec<String>, String> {
     let mut digests = Vec::new();
     for path in paths {
         match savepoint_plugin::read_plugin_file(&path, global.max_component_size).await {
-            Ok(bytes) => digests.push(savepoint_plugin::digest(&bytes)),
+            Ok(bytes) => digests.push(savepoint_base::digest::sha256(&bytes)),
             // It may be a component whose code is cached.
             Err(error @ (PluginError::Io { .. } | PluginError::ReadTimedOut { .. })) => {
                 return Err(format!("warning: {error}, {kept}"));

@@ -87,7 +87,7 @@ async fn versions(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
             && let Ok(bytes) =
                 savepoint_plugin::read_plugin_file(&path, global.max_component_size).await
         {
-            entry.insert(savepoint_plugin::digest(&bytes));
+            entry.insert(savepoint_base::digest::sha256(&bytes));
         }
     }
     let is_current = |name: &String, digest: &str| current.get(name).is_some_and(|d| d == digest);

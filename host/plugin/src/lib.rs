@@ -53,7 +53,6 @@ pub use lease::Lease;
 pub use load::at_most;
 pub use load::{COMPILES, CompileNotice, Compiling, LOADS, PluginHost, PluginLoad};
 pub use output::{MESSAGE_LIMIT, REDACTED, Secrets};
-pub use savepoint_base::digest::sha256 as digest;
 pub use schema::{BadSchema, ConfigProblem, ConfigSchema};
 
 /// A loaded component that implements the node world, ready to instantiate.

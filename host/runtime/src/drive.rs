@@ -277,7 +277,7 @@ impl<S: CheckpointStore> Runtime<S> {
         let new_run = |plugins| NewRun {
             thread: start.thread.clone(),
             workflow_name: workflow.name.clone(),
-            workflow_digest: savepoint_plugin::digest(start.workflow_text.as_bytes()),
+            workflow_digest: savepoint_base::digest::sha256(start.workflow_text.as_bytes()),
             workflow_text: start.workflow_text.clone(),
             workflow_path: start.workflow_path.clone(),
             input: start.input.clone(),

@@ -175,7 +175,7 @@ impl<S: CheckpointStore> Runtime<S> {
                 return;
             }
         };
-        let digest = savepoint_plugin::digest(&bytes);
+        let digest = savepoint_base::digest::sha256(&bytes);
         let serving = self.serving_version(&name);
         if serving.as_deref() == Some(digest.as_str()) {
             return;
@@ -259,7 +259,7 @@ impl<S: CheckpointStore> Runtime<S> {
             return Ok(digest.clone());
         }
         let bytes = self.plugins.read_component(&path).await?;
-        let digest = savepoint_plugin::digest(&bytes);
+        let digest = savepoint_base::digest::sha256(&bytes);
         self.store.save_component(&digest, name, bytes).await?;
         self.files
             .lock()
@@ -305,7 +305,7 @@ impl<S: CheckpointStore> Runtime<S> {
             text,
             plugins,
         } = self.upgrade_check(&run).await?;
-        let workflow_digest = savepoint_plugin::digest(text.as_bytes());
+        let workflow_digest = savepoint_base::digest::sha256(text.as_bytes());
         let changed = plugins
             .iter()
             .filter(|(name, digest)| run.plugins.get(*name) != Some(*digest))
@@ -389,7 +389,7 @@ impl<S: CheckpointStore> Runtime<S> {
         let mut changed = Vec::new();
         let path = &run.workflow_path;
         if let Ok(text) = tokio::fs::read(path).await
-            && savepoint_plugin::digest(&text) != run.workflow_digest
+            && savepoint_base::digest::sha256(&text) != run.workflow_digest
         {
             changed.push(format!("the workflow file {path}"));
         }
@@ -408,7 +408,7 @@ impl<S: CheckpointStore> Runtime<S> {
             let current = match known {
                 Some(digest) => digest,
                 None => match self.plugins.read_component(&path).await {
-                    Ok(bytes) => savepoint_plugin::digest(&bytes),
+                    Ok(bytes) => savepoint_base::digest::sha256(&bytes),
                     Err(_) => continue,
                 },
             };
