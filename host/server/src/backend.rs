@@ -1,5 +1,7 @@
-//! The daemon's side of the HTTP API: each request becomes a store read or a
-//! runtime call, and each runtime error the HTTP status that fits it.
+//! The daemon's side of the HTTP API, the one adapter between the API and the layers
+//! below: each request becomes a store read or a runtime call, the API's words
+//! (statuses, cursors, pages) become the store's, and each runtime error the HTTP
+//! status that fits it.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -8,10 +10,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, Backend, BackendFuture, CreateRun, JsonStream, PageQuery, page_stream};
+use crate::api::{self, ApiError, Backend, BackendFuture, CreateRun, JsonStream, PageQuery};
+use crate::view::{JsonPage, PageEntry};
 use savepoint_runtime::daemon::Daemon;
 use savepoint_runtime::{RuntimeError, StartRun};
-use savepoint_store::{CheckpointStore, HistoryDetail, RunStatus, StoreError};
+use savepoint_store::{CheckpointStore, Cursor, HistoryDetail, Page, RunStatus, StoreError};
 use savepoint_workflow::{Unfinished, Workflow, WorkflowError};
 
 pub(crate) struct DaemonBackend<S> {
@@ -38,6 +41,49 @@ fn internal(error: StoreError) -> ApiError {
         StoreError::NotFound { thread } => ApiError::from(RuntimeError::NotFound { thread }),
         other => ApiError::from(RuntimeError::from(other)),
     }
+}
+
+/// The store's status of the same name.
+fn store_status(status: api::RunStatus) -> RunStatus {
+    match status {
+        api::RunStatus::Pending => RunStatus::Pending,
+        api::RunStatus::Running => RunStatus::Running,
+        api::RunStatus::Sleeping => RunStatus::Sleeping,
+        api::RunStatus::Interrupted => RunStatus::Interrupted,
+        api::RunStatus::Retrying => RunStatus::Retrying,
+        api::RunStatus::Completed => RunStatus::Completed,
+        api::RunStatus::Failed => RunStatus::Failed,
+        api::RunStatus::Cancelled => RunStatus::Cancelled,
+    }
+}
+
+/// The store's cursor that a page handed out as this text (both are the digits of
+/// the position; a mismatch would be the API's error in the request).
+fn store_cursor(cursor: api::Cursor) -> Result<Cursor, ApiError> {
+    cursor
+        .to_string()
+        .parse()
+        .map_err(|error| ApiError::usage(format!("query parameter \"cursor\": {error}")))
+}
+
+fn store_detail(detail: api::HistoryDetail) -> HistoryDetail {
+    match detail {
+        api::HistoryDetail::ChangedKeys => HistoryDetail::ChangedKeys,
+        api::HistoryDetail::WholeStates => HistoryDetail::WholeStates,
+    }
+}
+
+/// A store page as the JSON text of [`JsonPage`], piece by piece.
+fn page_stream<T: PageEntry + Send + 'static>(page: Page<T>) -> JsonStream {
+    let pieces = futures_util::stream::unfold(Some(JsonPage::new(page)), |json| async move {
+        let mut json = json?;
+        match json.next_chunk().await {
+            Ok(Some(piece)) => Some((Ok(piece), Some(json))),
+            Ok(None) => None,
+            Err(error) => Some((Err(ApiError::internal(error.to_string())), None)),
+        }
+    });
+    Box::pin(pieces)
 }
 
 impl<S: CheckpointStore> DaemonBackend<S> {
@@ -186,13 +232,13 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         Box::pin(self.create(request))
     }
 
-    fn list_runs(&self, status: Option<RunStatus>, limit: usize) -> BackendFuture<'_, Value> {
+    fn list_runs(&self, status: Option<api::RunStatus>, limit: usize) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let runs = self
                 .daemon
                 .runtime()
                 .store()
-                .list_runs(status, limit)
+                .list_runs(status.map(store_status), limit)
                 .await
                 .map_err(internal)?;
             Ok(crate::view::summaries(&runs))
@@ -224,12 +270,13 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         &self,
         thread: String,
         page: PageQuery,
-        detail: HistoryDetail,
+        detail: api::HistoryDetail,
     ) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
+            let cursor = page.cursor.map(store_cursor).transpose()?;
             let store = &self.daemon.runtime().store();
             let page = store
-                .history_page(&thread, page.cursor, page.limit, detail)
+                .history_page(&thread, cursor, page.limit, store_detail(detail))
                 .await
                 .map_err(internal)?;
             Ok(page_stream(page))
@@ -238,9 +285,10 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
 
     fn run_logs(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
+            let cursor = page.cursor.map(store_cursor).transpose()?;
             let store = &self.daemon.runtime().store();
             let page = store
-                .logs_page(&thread, page.cursor, page.limit)
+                .logs_page(&thread, cursor, page.limit)
                 .await
                 .map_err(internal)?;
             Ok(page_stream(page))
@@ -329,6 +377,54 @@ mod tests {
 
     use super::*;
     use savepoint_base::error_code::ErrorCode;
+
+    /// The API's words are its own; these are the store's under the same names, so
+    /// that the API refuses and accepts exactly what the store knows.
+    #[test]
+    fn the_api_and_the_store_agree_on_statuses_cursors_and_page_sizes() {
+        let api_names = api::RunStatus::ALL.map(|status| store_status(status).as_str());
+        assert_eq!(api_names, RunStatus::ALL.map(RunStatus::as_str));
+        assert_eq!(
+            api::RunStatus::ALL.map(api::RunStatus::as_str),
+            RunStatus::ALL.map(RunStatus::as_str)
+        );
+        for text in ["0", "37", &u64::MAX.to_string()] {
+            let cursor: api::Cursor = text.parse().unwrap();
+            assert_eq!(store_cursor(cursor).unwrap().to_string(), text);
+        }
+        // A refusal reads the same from the API as from the CLI, which uses the store's.
+        for text in ["runing", ""] {
+            assert_eq!(
+                text.parse::<api::RunStatus>().unwrap_err().to_string(),
+                text.parse::<RunStatus>().unwrap_err().to_string()
+            );
+        }
+        for text in ["-3", "", "1.5", "99999999999999999999999"] {
+            assert_eq!(
+                text.parse::<api::Cursor>().unwrap_err(),
+                text.parse::<Cursor>().unwrap_err().to_string()
+            );
+        }
+        for asked in [None, Some(0), Some(1000), Some(1001)] {
+            assert_eq!(
+                api::HISTORY_PAGE.check(asked),
+                savepoint_store::HISTORY_PAGE
+                    .check(asked)
+                    .map_err(|error| error.to_string())
+            );
+        }
+        let sizes = |size: api::PageSize| (size.default, size.max);
+        let store_sizes = |size: savepoint_store::PageSize| (size.default, size.max);
+        assert_eq!(
+            sizes(api::HISTORY_PAGE),
+            store_sizes(savepoint_store::HISTORY_PAGE)
+        );
+        assert_eq!(sizes(api::LOG_PAGE), store_sizes(savepoint_store::LOG_PAGE));
+        assert_eq!(
+            sizes(api::RUNS_PAGE),
+            store_sizes(savepoint_store::RUNS_PAGE)
+        );
+    }
 
     #[test]
     fn a_full_disk_is_503_and_other_store_failures_500() {

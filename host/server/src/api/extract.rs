@@ -9,10 +9,9 @@ use axum::extract::{FromRequest, Path, Query, Request};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
-use super::PageQuery;
 use super::error::{ApiError, HttpError};
 use super::guard::BodyDeadline;
-use savepoint_store::{Cursor, PageSize, RunStatus};
+use super::{Cursor, PageQuery, PageSize, RunStatus};
 
 /// The largest request body accepted; larger ones get 413.
 pub(super) const BODY_LIMIT: usize = 1024 * 1024;

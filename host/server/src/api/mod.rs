@@ -1,9 +1,15 @@
 //! The HTTP API of `savepoint serve`: routing, request parsing and validation, and JSON
 //! errors. This module owns what a request may look like and what every answer looks
-//! like (a JSON value, or `{"error": "..."}` with a status that says whose fault it is);
-//! it knows nothing of how runs are executed or stored. A checked request goes to a
-//! [`Backend`], which the daemon implements over the runtime and the store, so the
-//! API is tested with an in-memory backend and the daemon without HTTP.
+//! like (a JSON value, or `{"error": "..."}` with a status that says whose fault it is).
+//!
+//! What it knows: HTTP (axum, hyper), JSON, its own words for what a request asks
+//! ([`RunStatus`], [`Cursor`], [`PageQuery`], [`HistoryDetail`], page sizes: `vocab`),
+//! and the error codes of `savepoint-base`. What it does not know: how runs are executed
+//! or stored. It imports neither the runtime nor the store; a checked request goes to a
+//! [`Backend`], which the server implements over the runtime's daemon (`crate::backend`,
+//! the one adapter, converts the API's words to the store's and the runtime's errors to
+//! [`ApiError`]s). So the API is tested with an in-memory backend and the daemon
+//! without HTTP.
 //!
 //! # Layout
 //!
@@ -18,6 +24,7 @@
 //!   `cursor`, `states`), each turned into a checked value or an error naming what is
 //!   wrong.
 //! - `routes`: one handler per route, calling the [`Backend`].
+//! - `vocab`: the API's words for statuses, cursors, pages and history detail.
 //! - `error`: [`ApiError`] and the JSON error response.
 //!
 //! | Route | Body | Answer |
@@ -46,6 +53,7 @@ mod extract;
 mod guard;
 mod routes;
 mod server;
+mod vocab;
 
 #[cfg(test)]
 mod tests;
@@ -66,9 +74,10 @@ use serde_json::{Map, Value};
 pub use error::{ApiError, status};
 pub use guard::{AllowedHost, Token};
 pub use server::serve;
-
-use crate::view::{JsonPage, PageEntry};
-use savepoint_store::{Cursor, HistoryDetail, Page, RunStatus};
+pub use vocab::{
+    Cursor, HISTORY_PAGE, HistoryDetail, LOG_PAGE, PageQuery, PageSize, RUNS_PAGE, RunStatus,
+    UnknownStatus,
+};
 
 /// A checked `POST /runs` request.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,28 +99,7 @@ pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>
 /// cut the response short (the client sees a truncated body).
 pub type JsonStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, ApiError>> + Send>>;
 
-/// A checked page request (`?limit=&cursor=`): `limit` is within the page size of its
-/// kind, the default when the request gave none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageQuery {
-    pub cursor: Option<Cursor>,
-    pub limit: usize,
-}
-
-/// A store page as the JSON text of [`crate::view::JsonPage`], piece by piece.
-pub fn page_stream<T: PageEntry + Send + 'static>(page: Page<T>) -> JsonStream {
-    let pieces = futures_util::stream::unfold(Some(JsonPage::new(page)), |json| async move {
-        let mut json = json?;
-        match json.next_chunk().await {
-            Ok(Some(piece)) => Some((Ok(piece), Some(json))),
-            Ok(None) => None,
-            Err(error) => Some((Err(ApiError::internal(error.to_string())), None)),
-        }
-    });
-    Box::pin(pieces)
-}
-
-/// Where checked requests go. The daemon implements it over the runtime and the store;
+/// Where checked requests go. The server implements it over the runtime's daemon;
 /// each value returned is sent as the response body as is (the shapes of
 /// `savepoint status --json` and friends), each error as its status and message.
 ///
@@ -126,7 +114,7 @@ pub trait Backend: Send + Sync + 'static {
     /// The run's latest state, or its state after `step` (0: its input).
     fn run_state(&self, thread: String, step: Option<u64>) -> BackendFuture<'_, Value>;
     /// A page of the run's checkpoints, newest first:
-    /// `{"entries": [...], "next_cursor": ...}` (see [`crate::view::JsonPage`]).
+    /// `{"entries": [...], "next_cursor": ...}` (the shape of `savepoint history --json`).
     fn run_history(
         &self,
         thread: String,

@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, HttpError};
 use super::extract::{Fields, JsonObject, Params, check_thread, check_workflow_name, path_thread};
-use super::{Backend, CreateRun, JsonStream};
-use savepoint_store::{HISTORY_PAGE, HistoryDetail, LOG_PAGE, RUNS_PAGE};
+use super::{Backend, CreateRun, HISTORY_PAGE, HistoryDetail, JsonStream, LOG_PAGE, RUNS_PAGE};
 
 type Backed = State<Arc<dyn Backend>>;
 type Reply = Result<Json<Value>, HttpError>;

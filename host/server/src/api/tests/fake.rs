@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::api::{ApiError, Backend, BackendFuture, CreateRun, JsonStream, PageQuery};
-use savepoint_store::{HistoryDetail, RunStatus};
+use crate::api::{
+    ApiError, Backend, BackendFuture, CreateRun, HistoryDetail, JsonStream, PageQuery, RunStatus,
+};
 
 /// A JSON text sent in these pieces.
 fn pieces(pieces: &[&str]) -> JsonStream {
