@@ -108,7 +108,7 @@ pub(super) fn kernel_file_system(file: &std::fs::File) -> Option<&'static str> {
 /// Plugin-file reads that outlived [`READ_TIMEOUT`] and have not returned
 /// yet, per path: a file stays refused at once while one is, so a file that
 /// hangs ties up one thread, not one per scan or request.
-pub(super) static STUCK: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
+static STUCK: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
 
 /// Run `read` (a read or `stat` of the plugin file `path`) on a blocking
 /// thread and wait for it at most [`READ_TIMEOUT`]. Past that the file is
@@ -122,7 +122,7 @@ pub async fn off_thread<T: Send + 'static>(
     within(path, READ_TIMEOUT, read).await
 }
 
-pub(super) async fn within<T: Send + 'static>(
+async fn within<T: Send + 'static>(
     path: &Path,
     limit: Duration,
     read: impl FnOnce() -> T + Send + 'static,
@@ -278,4 +278,65 @@ pub fn scan_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     paths.sort();
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Whether a read of `path` that outlived its limit is still running.
+    fn is_stuck(path: &Path) -> bool {
+        STUCK
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|reads| reads.contains_key(path))
+    }
+
+    #[tokio::test]
+    async fn a_read_that_hangs_is_given_up_and_not_started_again_until_it_returns() {
+        let path = Path::new("/plugins/hung-mount.wasm");
+        let (release, hang) = std::sync::mpsc::channel::<()>();
+        let limit = Duration::from_millis(50);
+        // A read that blocks until the test releases it (a hung mount).
+        let first = within(path, limit, move || hang.recv().is_ok()).await;
+        let error = first.expect_err("given up past its limit").to_string();
+        assert_eq!(
+            error,
+            "cannot read /plugins/hung-mount.wasm: reading it did not finish within 0s; \
+             skipped (a hung network or FUSE mount, or a file that blocks?)"
+        );
+        assert!(is_stuck(path));
+        // While it hangs, the file is refused at once, with no second thread.
+        let started = Arc::new(AtomicUsize::new(0));
+        let counted = started.clone();
+        let again = within(path, limit, move || counted.fetch_add(1, Ordering::SeqCst)).await;
+        assert!(
+            again
+                .expect_err("refused")
+                .to_string()
+                .contains("an earlier read has not returned"),
+        );
+        assert_eq!(started.load(Ordering::SeqCst), 0);
+        // Other files are read as usual.
+        assert_eq!(
+            within(Path::new("/plugins/ok.wasm"), limit, || 7)
+                .await
+                .unwrap(),
+            7
+        );
+        // Once it returns, the file is read again.
+        release.send(()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while is_stuck(path) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the read never returned"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(within(path, limit, || 8).await.unwrap(), 8);
+    }
 }

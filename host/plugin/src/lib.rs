@@ -10,8 +10,9 @@
 //!
 //! Layout: `engine` (the wasmtime configuration: pooling allocator, copy-on-write
 //! memory images), `file` (reading a plugin file safely: regular files only, size-capped,
-//! off the async threads with a time limit), `load` (plugin files -> [`Plugin`]), `cache` (compiled code and
-//! `describe()` results on disk), `call` (one call: a fresh or a warm instance),
+//! off the async threads with a time limit), `load` (plugin files -> [`Plugin`]), `compile`
+//! (the compile pool), `describe` (what a component says about itself, once per digest),
+//! `cache` (compiled code and `describe()` results on disk), `call` (one call: a fresh or a warm instance),
 //! `pool` (instance slots and the idle warm instances), `budget` (the memory
 //! budget of all live instances together), `sandbox` (what a call
 //! may touch), `http` (the `allow_http` gate), `bindings` (the WIT types),
@@ -23,6 +24,8 @@ mod bindings;
 mod budget;
 mod cache;
 mod call;
+mod compile;
+mod describe;
 mod engine;
 mod file;
 mod http;
@@ -44,6 +47,7 @@ use savepoint_base::error_code::ErrorCode;
 
 pub use budget::{MemoryUse, default_budget};
 pub use cache::Pruned;
+pub use compile::{COMPILES, CompileNotice, Compiling};
 pub use file::off_thread;
 pub use file::{
     DEFAULT_MAX_COMPONENT_SIZE, READ_TIMEOUT, plugin_name, plugin_names, read_file,
@@ -51,7 +55,7 @@ pub use file::{
 };
 pub use lease::Lease;
 pub use load::at_most;
-pub use load::{COMPILES, CompileNotice, Compiling, LOADS, PluginHost, PluginLoad};
+pub use load::{LOADS, PluginHost, PluginLoad};
 pub use output::{MESSAGE_LIMIT, REDACTED, Secrets};
 pub use schema::{BadSchema, ConfigProblem, ConfigSchema};
 
