@@ -7,6 +7,9 @@
 //! - `SAVEPOINT_COMMIT`: `abc1234 2026-11-27` (the commit and its date), or `unknown`
 //!   without git. Only `HEAD` and the ref it names are watched, so the crate is
 //!   rebuilt when the commit changes, not on every `git add`.
+//! - `SAVEPOINT_BUILD_TARGET`: the target triple, for `tests/layering.rs`, which asks
+//!   `cargo metadata` for this platform's dependency graph only (the whole graph
+//!   needs every platform's crates downloaded).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -122,6 +125,8 @@ fn main() {
 
     println!("cargo:rerun-if-changed=../../Cargo.toml");
     println!("cargo:rustc-env=SAVEPOINT_COMMIT={}", commit(&repo));
+    let target = std::env::var("TARGET").expect("cargo sets TARGET for build scripts");
+    println!("cargo:rustc-env=SAVEPOINT_BUILD_TARGET={target}");
 }
 
 fn watch(path: &Path) {
