@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::stats;
 
 /// The connection settings of savepoint's store (`PRAGMAS` in
-/// host/store/src/schema.rs, which the library does not export; a test
+/// host/store/src/sqlite/schema.rs, which the library does not export; a test
 /// checks that this copy still matches).
 pub const PRAGMAS: &str = "
     PRAGMA journal_mode = WAL;
@@ -127,9 +127,10 @@ mod tests {
 
     #[test]
     fn pragmas_match_the_store() {
-        let schema =
-            std::fs::read_to_string(crate::options::repo_root().join("host/store/src/schema.rs"))
-                .unwrap();
+        let schema = std::fs::read_to_string(
+            crate::options::repo_root().join("host/store/src/sqlite/schema.rs"),
+        )
+        .unwrap();
         let open = "const PRAGMAS: &str = \"";
         let start = schema.find(open).expect("schema.rs defines PRAGMAS") + open.len();
         let end = start + schema[start..].find("\";").unwrap();

@@ -1578,7 +1578,7 @@ async fn a_version_1_database_is_upgraded_with_its_runs() {
     {
         let old = rusqlite::Connection::open(&path).unwrap();
         old.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
-        old.execute_batch(include_str!("migrations/0001_init.sql"))
+        old.execute_batch(include_str!("sqlite/migrations/0001_init.sql"))
             .unwrap();
         old.pragma_update(None, "user_version", 1).unwrap();
         old.execute_batch(&format!(
@@ -1604,7 +1604,10 @@ async fn a_version_1_database_is_upgraded_with_its_runs() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, i64::try_from(schema::MIGRATIONS.len()).unwrap());
+    assert_eq!(
+        version,
+        i64::try_from(sqlite::schema::MIGRATIONS.len()).unwrap()
+    );
 
     let run = store.load_run("old-1").await.unwrap().unwrap();
     assert_eq!(
@@ -2086,7 +2089,7 @@ async fn listings_are_limited() {
 #[test]
 fn a_steps_writes_are_found_by_index() {
     let dir = tempfile::tempdir().unwrap();
-    let conn = schema::open_writer(&dir.path().join("store.db")).unwrap();
+    let conn = sqlite::schema::open_writer(&dir.path().join("store.db")).unwrap();
     let plan: Vec<String> = conn
         .prepare("EXPLAIN QUERY PLAN SELECT key FROM state_writes WHERE thread = ?1 AND step = ?2")
         .unwrap()

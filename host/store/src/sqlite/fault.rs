@@ -16,7 +16,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, ErrorCode};
 
-use super::StoreError;
+use crate::StoreError;
 
 /// A failure the caller handles differently from other database errors.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::{StoreError, fault};
+use super::fault;
+use crate::StoreError;
 
 /// Settings for every connection: WAL so readers (also in other processes) never block the
 /// writer, a full fsync per commit so an acknowledged step survives power loss, enforced
@@ -29,7 +30,7 @@ pub(super) const PRAGMAS: &str = "
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations in order; migration `i` brings `user_version` from `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_long_running.sql"),
     include_str!("migrations/0003_state_keys.sql"),
@@ -41,7 +42,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
 
 /// Opens (creating it and its folder if missing) the database at `path` for writing and
 /// brings its schema up to date.
-pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
             path: parent.to_path_buf(),

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{SqliteStore, StoreError, fault, schema};
+use super::{SqliteStore, fault, schema};
+use crate::StoreError;
 
 /// What the database takes on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::fault;
 use super::schema::BUSY_TIMEOUT;
-use super::{Clock, StoreError, fault};
+use crate::{Clock, StoreError};
 
 /// At most this many commands share one transaction.
 const MAX_BATCH: usize = 1024;
@@ -42,7 +43,7 @@ const IDLE: Duration = Duration::from_secs(1);
 /// The caller's side of the writer thread. Dropping it lets the thread finish the queued
 /// commands and waits for it.
 #[derive(Debug)]
-pub(super) struct Writer {
+pub(crate) struct Writer {
     queue: Option<mpsc::Sender<Box<dyn Job>>>,
     thread: Option<JoinHandle<()>>,
     /// Transactions committed so far; tests read it to see group commit at work.
@@ -132,7 +133,7 @@ impl Writer {
     }
 
     /// Queues `work` and returns where its result will arrive.
-    pub(super) fn submit<T, F>(
+    pub(crate) fn submit<T, F>(
         &self,
         work: F,
     ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
@@ -153,7 +154,7 @@ impl Writer {
 
     /// How many transactions the writer has committed so far.
     #[cfg(test)]
-    pub(super) fn commits(&self) -> u64 {
+    pub(crate) fn commits(&self) -> u64 {
         self.commits.load(Ordering::SeqCst)
     }
 }

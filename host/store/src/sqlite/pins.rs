@@ -4,10 +4,10 @@
 
 use rusqlite::{Connection, params};
 
+use super::guards::run_row;
 use super::rows::load_run;
 use super::rows::not_found;
-use super::sqlite::run_row;
-use super::{Collected, RunRecord, RunStatus, RunUpgrade, StoreError};
+use crate::{Collected, RunRecord, RunStatus, RunUpgrade, StoreError};
 
 /// Stores a component's bytes under `digest`, unless stored already.
 pub(super) fn save_component(

@@ -13,11 +13,12 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
-use super::page::PageSender;
+use super::SqliteStore;
 use super::rows::{from_json, latest_value, sized_state_at};
-use super::{
+use crate::page::PageSender;
+use crate::{
     Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, LogLine, STATE_PAGE_BYTES,
-    SqliteStore, StoreError,
+    StoreError,
 };
 
 /// Steps are stored as SQLite integers: no step is above this.
@@ -30,7 +31,7 @@ const LOG_CHUNK_LINES: usize = 256;
 const LOG_CHUNK_BYTES: usize = 1 << 20;
 
 /// Fills `sender` with a page of `thread`'s history: see
-/// [`CheckpointStore::history_page`](super::CheckpointStore::history_page).
+/// [`CheckpointStore::history_page`](crate::CheckpointStore::history_page).
 pub(super) async fn history(
     store: SqliteStore,
     thread: String,
@@ -215,7 +216,7 @@ fn checkpoint_before(conn: &Connection, thread: &str, before: u64) -> Result<boo
 }
 
 /// Fills `sender` with a page of `thread`'s logs: see
-/// [`CheckpointStore::logs_page`](super::CheckpointStore::logs_page).
+/// [`CheckpointStore::logs_page`](crate::CheckpointStore::logs_page).
 pub(super) async fn logs(
     store: SqliteStore,
     thread: String,

@@ -8,9 +8,10 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::SqliteStore;
 use super::rows::parse_status;
 use super::schema;
-use super::{SqliteStore, StoreError};
+use crate::StoreError;
 
 /// The tables of a bundle in an order that satisfies their foreign keys, each
 /// with the rows of thread `?1` that belong in it. Shared rows (workflow texts,
@@ -48,7 +49,7 @@ impl SqliteStore {
         let conn = schema::open_plain(self.path())?;
         attach(&conn, to)?;
         let tx = conn.unchecked_transaction()?;
-        super::sqlite::position(&tx, thread)?;
+        super::guards::position(&tx, thread)?;
         copy(&tx, "main", "bundle", thread)?;
         tx.execute(
             "UPDATE bundle.runs SET lease_owner = NULL, lease_expires = NULL",

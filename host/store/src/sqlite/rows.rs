@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{
+use crate::{
     ComponentVersion, PendingWrite, RUNS_PAGE, RunRecord, RunStatus, RunSummary, StoreError,
 };
 

@@ -1,0 +1,121 @@
+//! Why a store operation did not happen, the same for every backend.
+
+use std::path::PathBuf;
+
+use savepoint_base::error_code::ErrorCode;
+
+use crate::{RunStatus, format_time};
+
+/// Why a store operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `create_run` on a thread that already has a run.
+    #[error("thread {thread:?} already exists (status: {status})")]
+    ThreadExists { thread: String, status: RunStatus },
+    /// No run has this thread.
+    #[error("no run with thread {thread:?}")]
+    NotFound { thread: String },
+    /// A step commit or failure for a step other than the run's next one (another host or
+    /// process moved the run): nothing was written.
+    #[error(
+        "thread {thread:?}: step {found_step} does not follow the stored run, which expects \
+         step {expected_step} next (is another process running this thread?)"
+    )]
+    Conflict {
+        thread: String,
+        /// The step the store would accept: the stored run's `step + 1`.
+        expected_step: u64,
+        /// The step the commit or failure was for.
+        found_step: u64,
+    },
+    /// Another live process holds the run's lease.
+    #[error(
+        "thread {thread:?} is being executed by {owner} (lease until {})",
+        format_time(*expires_ms)
+    )]
+    Leased {
+        thread: String,
+        /// Who holds the lease.
+        owner: String,
+        expires_ms: i64,
+    },
+    /// A write made under a lease that `owner` no longer holds (the run was taken over):
+    /// nothing was written.
+    #[error(
+        "thread {thread:?}: {owner} no longer holds the run's lease (another process took \
+         it over); nothing was written"
+    )]
+    LeaseLost { thread: String, owner: String },
+    /// A write to a cancelled run: nothing was written.
+    #[error("thread {thread:?} was cancelled")]
+    Cancelled { thread: String },
+    /// The run cannot be cancelled: it has already completed or been cancelled.
+    #[error("thread {thread:?} has already finished (status: {status})")]
+    Finished { thread: String, status: RunStatus },
+    /// The database holds something this version cannot read.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// A run was to be pinned to a component version that is not stored (any more: a
+    /// `gc` may have removed it since it was stored).
+    #[error("component {digest} is not stored")]
+    ComponentMissing { digest: String },
+    /// The volume holding the database is full (SQLite's "database or disk is full", or an
+    /// I/O error whose cause is `ENOSPC` or a quota): nothing was written. The caller waits
+    /// for space and tries again; everything committed before is intact.
+    #[error(
+        "disk full: cannot write to the database {}: no space is left on its volume; free \
+         some space there (nothing committed is lost)",
+        path.display()
+    )]
+    DiskFull { path: PathBuf },
+    /// The database cannot be written: the file, its folder (where SQLite creates the
+    /// `-wal` and `-shm` files) or its volume is read-only. Nothing was written; trying
+    /// again does not help until someone changes that.
+    #[error(
+        "cannot write to the database {}: {reason}; savepoint needs write access to the \
+         file, to its folder (for the -wal and -shm files beside it) and to its volume",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf, reason: String },
+    /// The database file could not be opened.
+    #[error("cannot open database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The store has stopped: it is shutting down, or a bug crashed its writer thread.
+    #[error("the store has shut down")]
+    Closed,
+}
+
+impl StoreError {
+    /// What the caller does next: see [`ErrorCode`].
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::NotFound { .. } => ErrorCode::NotFound,
+            StoreError::ThreadExists { .. }
+            | StoreError::Conflict { .. }
+            | StoreError::Leased { .. }
+            | StoreError::LeaseLost { .. }
+            | StoreError::Cancelled { .. }
+            | StoreError::Finished { .. } => ErrorCode::Conflict,
+            // The database file is in the way: its volume, its permissions, a lock.
+            StoreError::DiskFull { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::Open { .. }
+            | StoreError::Db(_)
+            | StoreError::Io { .. } => ErrorCode::Environment,
+            // Waiting does not help: contents this version cannot read, or a bug.
+            StoreError::Corrupt(_) | StoreError::ComponentMissing { .. } | StoreError::Closed => {
+                ErrorCode::Internal
+            }
+        }
+    }
+}

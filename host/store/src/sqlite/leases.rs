@@ -1,0 +1,189 @@
+//! Leases: which process executes a run ([`claim_due`], [`claim`], [`renew`],
+//! [`release`]), and the records of the daemons that serve the database.
+
+use rusqlite::{Connection, params};
+
+use super::guards::run_row;
+use super::rows::{load_run, not_found};
+use crate::{RunRecord, StoreError};
+
+/// The condition of a run that [`claim_due`] may take (`?1`: now, `?3`: the
+/// dead owners as a JSON array): runnable now, and not leased by a live owner.
+macro_rules! runnable {
+    () => {
+        "(status IN ('pending', 'running')
+          OR (status IN ('sleeping', 'retrying', 'interrupted') AND wake_at <= ?1))
+         AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires <= ?1
+              OR lease_owner IN (SELECT value FROM json_each(?3)))"
+    };
+}
+
+pub(super) fn claim_due(
+    conn: &Connection,
+    now_ms: i64,
+    owner: &str,
+    limit: usize,
+    lease_ms: i64,
+    dead_owners_json: &str,
+) -> Result<Vec<RunRecord>, StoreError> {
+    let args = params![now_ms, owner, dead_owners_json, limit];
+    // Oldest first; when all the runnable runs fit, that is all there is to it.
+    let mut threads: Vec<String> = conn
+        .prepare_cached(concat!(
+            "SELECT thread FROM runs WHERE ",
+            runnable!(),
+            " ORDER BY CASE WHEN status IN ('pending', 'running') THEN updated_at
+                            ELSE wake_at END,
+                       updated_at, thread
+              LIMIT ?4"
+        ))?
+        .query_map(args, |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    if threads.len() == limit {
+        // More may be runnable than fit: share the slots fairly among
+        // workflows. A run's turn is the number of runs of its workflow that
+        // `owner` drives now plus its place among its workflow's runnable
+        // runs (oldest first); the lowest turns are taken. So a free slot
+        // goes to the workflow that holds the fewest, and one workflow's
+        // backlog (or its runs that sleep in the guest) never keeps another
+        // workflow's runs waiting while it holds more than its share. (A
+        // second query only then: it sorts every runnable run.)
+        threads = conn
+            .prepare_cached(concat!(
+                "WITH due AS (
+                     SELECT thread, workflow_name, updated_at,
+                            CASE WHEN status IN ('pending', 'running') THEN updated_at
+                                 ELSE wake_at END AS due_at
+                     FROM runs WHERE ",
+                runnable!(),
+                "),
+                 held AS (
+                     SELECT workflow_name, COUNT(*) AS runs FROM runs
+                     WHERE status IN ('pending', 'running')
+                       AND lease_owner = ?2 AND lease_expires > ?1
+                     GROUP BY workflow_name
+                 )
+                 SELECT thread FROM (
+                     SELECT due.thread, due.due_at, due.updated_at,
+                            COALESCE(held.runs, 0) + ROW_NUMBER() OVER (
+                                PARTITION BY due.workflow_name
+                                ORDER BY due.due_at, due.updated_at, due.thread
+                            ) AS turn
+                     FROM due LEFT JOIN held ON held.workflow_name = due.workflow_name
+                 )
+                 ORDER BY turn, due_at, updated_at, thread
+                 LIMIT ?4"
+            ))?
+            .query_map(args, |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+    }
+    threads
+        .iter()
+        .map(|thread| {
+            take_lease(conn, now_ms, thread, owner, lease_ms)?;
+            load_run(conn, thread)?.ok_or_else(|| not_found(thread))
+        })
+        .collect()
+}
+
+pub(super) fn claim(
+    conn: &Connection,
+    now_ms: i64,
+    thread: &str,
+    owner: &str,
+    lease_ms: i64,
+    dead_owners: &[String],
+) -> Result<RunRecord, StoreError> {
+    let run = run_row(conn, thread)?;
+    if let Some(holder) = run.lease_owner
+        && holder != owner
+        && !dead_owners.contains(&holder)
+        && let Some(expires_ms) = run.lease_expires_ms.filter(|&expires| expires > now_ms)
+    {
+        return Err(StoreError::Leased {
+            thread: thread.to_owned(),
+            owner: holder,
+            expires_ms,
+        });
+    }
+    take_lease(conn, now_ms, thread, owner, lease_ms)?;
+    load_run(conn, thread)?.ok_or_else(|| not_found(thread))
+}
+
+/// Leases the run to `owner` until `lease_ms` from now, in a new lease epoch unless `owner`
+/// holds it already; an interrupted run whose deadline passed is marked timed out.
+///
+/// A `running` run is one whose holder may have started a call of its next step: every
+/// way into `running` (created leased, a commit that goes on, `set_status`, a resume with
+/// input) is followed by that call. So a claim of a `running` run counts the call its
+/// previous holder may have made and lost (it crashed, stalled or stopped) as an attempt,
+/// and the replayed call sees `ctx.attempt` one higher; this costs no write beyond the
+/// claim's own.
+pub(super) fn take_lease(
+    conn: &Connection,
+    now_ms: i64,
+    thread: &str,
+    owner: &str,
+    lease_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE runs SET lease_owner = ?2, lease_expires = ?3,
+             timed_out = CASE WHEN status = 'interrupted' AND wake_at <= ?4 THEN 1
+                              ELSE timed_out END,
+             attempt = attempt + (status = 'running'),
+             lease_epoch = lease_epoch + (lease_owner IS NOT ?2)
+         WHERE thread = ?1",
+    )?
+    .execute(params![
+        thread,
+        owner,
+        now_ms.saturating_add(lease_ms),
+        now_ms
+    ])?;
+    Ok(())
+}
+
+pub(super) fn renew(
+    conn: &Connection,
+    now_ms: i64,
+    owner: &str,
+    threads: &[String],
+    lease_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut extend = conn.prepare_cached(
+        "UPDATE runs SET lease_expires = ?3
+         WHERE thread = ?1 AND lease_owner = ?2 AND status <> 'cancelled'",
+    )?;
+    let mut stopped = Vec::new();
+    for thread in threads {
+        if extend.execute(params![thread, owner, now_ms.saturating_add(lease_ms)])? == 0 {
+            stopped.push(thread.clone());
+        }
+    }
+    Ok(stopped)
+}
+
+pub(super) fn release(conn: &Connection, owner: &str, thread: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE runs SET lease_owner = NULL, lease_expires = NULL
+         WHERE thread = ?1 AND lease_owner = ?2",
+    )?
+    .execute(params![thread, owner])?;
+    Ok(())
+}
+
+pub(super) fn announce_daemon(
+    conn: &Connection,
+    now_ms: i64,
+    owner: &str,
+    ttl_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM daemons WHERE expires_at < ?1")?
+        .execute([now_ms])?;
+    conn.prepare_cached(
+        "INSERT INTO daemons (owner, started_at, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at",
+    )?
+    .execute(params![owner, now_ms, now_ms.saturating_add(ttl_ms)])?;
+    Ok(())
+}

@@ -1,0 +1,407 @@
+//! [`CheckpointStore`] on one SQLite file: writes go through the [writer thread](writer)
+//! and are group-committed; reads use their own connection, which WAL lets run beside the
+//! writer (and beside other processes' readers and writers of the same file).
+
+mod bundle;
+mod disk;
+mod fault;
+mod guards;
+mod leases;
+mod paged;
+mod pins;
+mod rows;
+mod runs;
+pub(crate) mod schema;
+pub(crate) mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::{Map, Value};
+
+use crate::{
+    CheckpointStore, Clock, Collected, ComponentVersion, Cursor, HistoryDetail, HistoryEntry,
+    LogLine, NewRun, Page, RunRecord, RunStatus, RunSummary, RunUpgrade, StepCommit, StepSetback,
+    StoreError,
+};
+use guards::position;
+use leases::*;
+use pins::*;
+use rows::*;
+use runs::*;
+use writer::Writer;
+
+pub use disk::DiskUse;
+
+/// Encodes the state keys of a checkpoint (or a run's input) as [`SqliteStore`] does before
+/// it queues the write: JSON per key, and a digest for each long value. Returns the bytes of
+/// JSON. Public for the benchmarks.
+#[doc(hidden)]
+pub fn encode_checkpoint(keys: &Map<String, Value>) -> Result<usize, StoreError> {
+    Ok(encode_values(keys)?
+        .iter()
+        .map(|value| value.json.len())
+        .sum())
+}
+
+/// A [`CheckpointStore`] in one SQLite database file. Cloning is cheap and shares the
+/// connections; the writer thread stops when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: Arc<Writer>,
+    /// For reads of any size, on the blocking thread pool.
+    reader: Arc<Mutex<Connection>>,
+    /// For the step loop's small reads (a run, a workflow text), made on the calling
+    /// thread: handing a read of some microseconds to another thread and back costs more
+    /// than the read.
+    quick_reader: Arc<Mutex<Connection>>,
+    path: Arc<Path>,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it if missing and migrating its schema, and
+    /// starts the writer thread. `clock` stamps every write.
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<SqliteStore, StoreError> {
+        let conn = schema::open_writer(path)?;
+        let reader = schema::open_reader(path)?;
+        let quick_reader = schema::open_reader(path)?;
+        let writer = Writer::spawn(conn, clock, path)?;
+        Ok(SqliteStore {
+            writer: Arc::new(writer),
+            reader: Arc::new(Mutex::new(reader)),
+            quick_reader: Arc::new(Mutex::new(quick_reader)),
+            path: Arc::from(path),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks that the database can be written, with a write statement that is rolled
+    /// back: fails with [`StoreError::ReadOnly`] if the file, its folder or its volume is
+    /// read-only. Commands about to write call it first, so that they stop at once with a
+    /// message that names the file.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let path = Arc::clone(&self.path);
+        match tokio::task::spawn_blocking(move || schema::check_writable(&path)).await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Runs `query` on the read connection, off the async threads, in one read
+    /// transaction so that all its statements see the same snapshot.
+    async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let reader = Arc::clone(&self.reader);
+        let path = Arc::clone(&self.path);
+        let task = tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(PoisonError::into_inner);
+            read_snapshot(&conn, &path, query)
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Runs `query` on the calling thread, in one read transaction: for reads that take
+    /// microseconds (WAL readers never wait for the writer).
+    fn read_now<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self
+            .quick_reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        read_snapshot(&conn, &self.path, query)
+    }
+}
+
+/// Runs `query` on `conn` (a reader of `path`) in one read transaction; its errors as
+/// [`fault::classify`] sees them.
+fn read_snapshot<T>(
+    conn: &Connection,
+    path: &Path,
+    query: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let result = conn
+        .unchecked_transaction()
+        .map_err(StoreError::from)
+        // Dropping the transaction ends it (a rollback: nothing was written).
+        .and_then(|snapshot| query(&snapshot));
+    result.map_err(|error| fault::classify(conn, path, error))
+}
+
+impl CheckpointStore for SqliteStore {
+    async fn create_run(&self, run: NewRun) -> Result<RunRecord, StoreError> {
+        let input = encode_values(&run.input)?;
+        self.writer
+            .call(move |conn, now_ms| create_run(conn, now_ms, &run, &input))
+            .await
+    }
+
+    async fn load_run(&self, thread: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.read_now(|conn| load_run(conn, thread))
+    }
+
+    async fn workflow_text(&self, digest: &str) -> Result<Option<String>, StoreError> {
+        self.read_now(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT text FROM workflows WHERE digest = ?1")?;
+            Ok(stmt.query_row([digest], |row| row.get(0)).optional()?)
+        })
+    }
+
+    async fn set_status(&self, thread: &str, status: RunStatus) -> Result<(), StoreError> {
+        let thread = thread.to_owned();
+        self.writer
+            .call(move |conn, now_ms| set_status(conn, now_ms, &thread, status))
+            .await
+    }
+
+    async fn commit_step(&self, mut commit: StepCommit) -> Result<RunRecord, StoreError> {
+        let changes = encode_values(&commit.changes)?;
+        // The state goes back to the caller as given; taken out here so that the writer
+        // (whose work may run twice) need not clone it.
+        let state = std::mem::take(&mut commit.state);
+        let (row, plugins) = self
+            .writer
+            .call(move |conn, now_ms| commit_step(conn, now_ms, &commit, &changes))
+            .await?;
+        // The pending writes of the step were deleted with the commit, and those of the
+        // next step cannot exist yet.
+        row.decode(state, Vec::new(), plugins)
+    }
+
+    async fn setback_step(&self, setback: StepSetback) -> Result<(), StoreError> {
+        self.writer
+            .call(move |conn, now_ms| setback_step(conn, now_ms, &setback))
+            .await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease_ms: i64,
+        dead_owners: &[String],
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let owner = owner.to_owned();
+        let dead_owners = to_json(&dead_owners)?;
+        self.writer
+            .call(move |conn, now_ms| {
+                claim_due(conn, now_ms, &owner, limit, lease_ms, &dead_owners)
+            })
+            .await
+    }
+
+    async fn claim(
+        &self,
+        thread: &str,
+        owner: &str,
+        lease_ms: i64,
+        dead_owners: &[String],
+    ) -> Result<RunRecord, StoreError> {
+        let thread = thread.to_owned();
+        let owner = owner.to_owned();
+        let dead_owners = dead_owners.to_vec();
+        self.writer
+            .call(move |conn, now_ms| claim(conn, now_ms, &thread, &owner, lease_ms, &dead_owners))
+            .await
+    }
+
+    async fn leases(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read_now(leases)
+    }
+
+    async fn renew(
+        &self,
+        owner: &str,
+        threads: &[String],
+        lease_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        if threads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owner = owner.to_owned();
+        let threads = threads.to_vec();
+        self.writer
+            .call(move |conn, now_ms| renew(conn, now_ms, &owner, &threads, lease_ms))
+            .await
+    }
+
+    async fn release(&self, owner: &str, thread: &str) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        let thread = thread.to_owned();
+        self.writer
+            .call(move |conn, _| release(conn, &owner, &thread))
+            .await
+    }
+
+    async fn announce_daemon(&self, owner: &str, ttl_ms: i64) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        self.writer
+            .call(move |conn, now_ms| announce_daemon(conn, now_ms, &owner, ttl_ms))
+            .await
+    }
+
+    async fn retire_daemon(&self, owner: &str) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        self.writer
+            .call(move |conn, _| {
+                conn.prepare_cached("DELETE FROM daemons WHERE owner = ?1")?
+                    .execute([&owner])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn daemons(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read_now(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT owner, expires_at FROM daemons ORDER BY owner")?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    async fn resume_input(
+        &self,
+        thread: &str,
+        input: Option<Value>,
+        status: RunStatus,
+        owner: Option<&str>,
+    ) -> Result<RunRecord, StoreError> {
+        let thread = thread.to_owned();
+        let input = input.as_ref().map(to_json).transpose()?;
+        let owner = owner.map(str::to_owned);
+        self.writer
+            .call(move |conn, now_ms| {
+                resume_input(
+                    conn,
+                    now_ms,
+                    &thread,
+                    input.as_deref(),
+                    status,
+                    owner.as_deref(),
+                )
+            })
+            .await
+    }
+
+    async fn cancel(&self, thread: &str) -> Result<RunRecord, StoreError> {
+        let thread = thread.to_owned();
+        self.writer
+            .call(move |conn, now_ms| cancel(conn, now_ms, &thread))
+            .await
+    }
+
+    async fn next_wake(&self) -> Result<Option<i64>, StoreError> {
+        self.read_now(next_wake)
+    }
+
+    async fn history_page(
+        &self,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
+        detail: HistoryDetail,
+    ) -> Result<Page<HistoryEntry>, StoreError> {
+        self.read_now(|conn| position(conn, thread))?;
+        let (sender, page) = Page::channel();
+        let (store, thread) = (self.clone(), thread.to_owned());
+        tokio::spawn(paged::history(store, thread, cursor, limit, detail, sender));
+        Ok(page)
+    }
+
+    async fn state_at(
+        &self,
+        thread: &str,
+        step: u64,
+    ) -> Result<Option<Map<String, Value>>, StoreError> {
+        let thread = thread.to_owned();
+        self.read(move |conn| {
+            let (last, _) = position(conn, &thread)?;
+            if step > last {
+                return Ok(None);
+            }
+            state_at(conn, &thread, step).map(Some)
+        })
+        .await
+    }
+
+    async fn upgrade_run(&self, upgrade: RunUpgrade) -> Result<RunRecord, StoreError> {
+        self.writer
+            .call(move |conn, now_ms| upgrade_run(conn, now_ms, &upgrade))
+            .await
+    }
+
+    async fn save_component(
+        &self,
+        digest: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let (digest, name) = (digest.to_owned(), name.to_owned());
+        self.writer
+            .call(move |conn, now_ms| save_component(conn, now_ms, &digest, &name, &bytes))
+            .await
+    }
+
+    async fn component_versions(&self) -> Result<Vec<ComponentVersion>, StoreError> {
+        self.read(component_versions).await
+    }
+
+    async fn collect_garbage(&self) -> Result<Collected, StoreError> {
+        self.writer.call(|conn, _| collect_garbage(conn)).await
+    }
+
+    async fn component_bytes(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let digest = digest.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT bytes FROM components WHERE digest = ?1")?;
+            Ok(stmt.query_row([&digest], |row| row.get(0)).optional()?)
+        })
+        .await
+    }
+
+    async fn logs_page(
+        &self,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page<LogLine>, StoreError> {
+        self.read_now(|conn| position(conn, thread))?;
+        let (sender, page) = Page::channel();
+        let (store, thread) = (self.clone(), thread.to_owned());
+        tokio::spawn(paged::logs(store, thread, cursor, limit, sender));
+        Ok(page)
+    }
+
+    async fn list_runs(
+        &self,
+        status: Option<RunStatus>,
+        limit: usize,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        self.read(move |conn| list_runs(conn, status, limit)).await
+    }
+}
