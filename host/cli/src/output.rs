@@ -12,7 +12,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use savepoint_base::text::{Style, escape};
-use savepoint_runtime::{Event, Observer, humanize};
+use savepoint_base::units::humanize;
+use savepoint_runtime::{Event, Observer};
 use savepoint_store::{RunRecord, RunStatus, Setback, format_time};
 
 /// An untrusted string made safe to print on one line of a terminal: control,

@@ -46,7 +46,7 @@ use savepoint_workflow::Workflow;
 pub use check::{MissingSecrets, Report, check_workflow};
 pub use error::RuntimeError;
 pub use pins::{Upgrade, UpgradeProblem, UpgradeReport};
-pub use step::{humanize, is_fatal_failure};
+pub use step::is_fatal_failure;
 
 /// How long a lease lasts without renewal, unless [`Runtime::with_lease`]
 /// says otherwise. A process that dies holding leases blocks its runs this

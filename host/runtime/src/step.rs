@@ -406,7 +406,7 @@ impl<S: CheckpointStore> Runtime<S> {
                     CallError::Timeout(limit) => {
                         format!(
                             "{who} timed out after {} (timeout in the workflow file)",
-                            humanize(*limit)
+                            savepoint_base::units::humanize(*limit)
                         )
                     }
                     other => format!("{who} {other}"),
@@ -547,16 +547,4 @@ pub fn is_fatal_failure(error: &str) -> bool {
         .strip_prefix("node \"")
         .and_then(|rest| rest.split_once(") "))
         .is_some_and(|(_, failure)| failure.starts_with("fatal failure: "))
-}
-
-/// `30s`, `1.5s`, `250ms`.
-pub fn humanize(duration: Duration) -> String {
-    let ms = duration.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.1}s", duration.as_secs_f64())
-    }
 }
