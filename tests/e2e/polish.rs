@@ -19,7 +19,7 @@ fn post_runs_refuses_an_input_over_max_state_as_the_cli_does() {
         &["start", &path, "--thread", "t", "--input", &big.to_string()],
     );
     assert!(
-        stderr.contains("--input is larger than 1KiB (1024 bytes)"),
+        stderr.contains("--input is larger than 1 KiB (1024 bytes)"),
         "{stderr}"
     );
 
@@ -32,7 +32,7 @@ fn post_runs_refuses_an_input_over_max_state_as_the_cli_does() {
     assert_eq!(refused.code(), "usage");
     assert_eq!(
         message,
-        "field \"input\" is larger than 1KiB (1024 bytes), the workflow's max_state; raise \
+        "field \"input\" is larger than 1 KiB (1024 bytes), the workflow's max_state; raise \
          max_state in the workflow file for a larger state"
     );
     assert_eq!(daemon.get("/runs/t").status, 404, "no run was created");

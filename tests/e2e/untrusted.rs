@@ -148,12 +148,12 @@ fn input_files_are_read_no_further_than_max_state() {
     for command in ["run", "start"] {
         let stderr = env.fails(&[command, &small, "--thread", "t", "--input", "@big.json"]);
         assert!(
-            stderr.contains("the --input file big.json is larger than 1KiB (1024 bytes)")
+            stderr.contains("the --input file big.json is larger than 1 KiB (1024 bytes)")
                 && stderr.contains("max_state"),
             "{command}: {stderr}"
         );
         let stderr = env.fails(&[command, &small, "--thread", "t", "--input", &big]);
-        assert!(stderr.contains("--input is larger than 1KiB"), "{stderr}");
+        assert!(stderr.contains("--input is larger than 1 KiB"), "{stderr}");
     }
     assert!(!env.db().exists(), "nothing was stored");
 
@@ -164,16 +164,16 @@ fn input_files_are_read_no_further_than_max_state() {
     );
     let stderr = env.fails(&["run", &chain, "--input", "@/dev/zero"]);
     assert!(
-        stderr.contains("the --input file /dev/zero is larger than 4MiB (4194304 bytes)"),
+        stderr.contains("the --input file /dev/zero is larger than 4 MiB (4194304 bytes)"),
         "{stderr}"
     );
     let stderr = env.fails(&["run", "/dev/zero"]);
     assert!(
-        stderr.contains("the workflow file /dev/zero is larger than 64MiB"),
+        stderr.contains("the workflow file /dev/zero is larger than 64 MiB"),
         "{stderr}"
     );
     let stderr = env.fails(&["validate", "/dev/zero"]);
-    assert!(stderr.contains("is larger than 64MiB"), "{stderr}");
+    assert!(stderr.contains("is larger than 64 MiB"), "{stderr}");
     // A bundle is checked by its header, and copied, never held whole.
     let stderr = env.fails(&["import", "/dev/zero"]);
     assert!(stderr.contains("/dev/zero is not a run bundle"), "{stderr}");
@@ -182,7 +182,7 @@ fn input_files_are_read_no_further_than_max_state() {
     env.exits(3, &["run", &small, "--thread", "ask"]);
     let stderr = env.fails(&["resume", "ask", "--input", "@/dev/zero"]);
     assert!(
-        stderr.contains("the --input file /dev/zero is larger than 1KiB"),
+        stderr.contains("the --input file /dev/zero is larger than 1 KiB"),
         "{stderr}"
     );
     env.ok(&["resume", "ask", "--input", "\"yes\""]);

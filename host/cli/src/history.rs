@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Global, output, status::named};
-use savepoint_plugin::size_text;
+use savepoint_base::units::format_size;
 use savepoint_server::view::JsonPage;
 use savepoint_store::{CheckpointStore, Cursor, HISTORY_PAGE, HistoryDetail, format_time};
 
@@ -110,7 +110,7 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
 fn changed(keys: &[(String, u64)]) -> String {
     let text = keys
         .iter()
-        .map(|(key, bytes)| format!("{key} {}", size_text(*bytes)))
+        .map(|(key, bytes)| format!("{key} {}", format_size(*bytes)))
         .collect::<Vec<_>>()
         .join(", ");
     output::safe(&output::cut(&text, 60)).into_owned()

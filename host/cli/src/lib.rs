@@ -127,7 +127,7 @@ struct Global {
         env = "SAVEPOINT_MAX_COMPONENT_SIZE",
         default_value = "64MiB",
         value_name = "SIZE",
-        value_parser = savepoint_workflow::parse_size
+        value_parser = savepoint_base::units::parse_size
     )]
     max_component_size: u64,
     /// How long a lease on a run lasts without renewal (at least 2s; every process on one
@@ -146,7 +146,7 @@ struct Global {
 
 /// A `--lease` duration: at least [`savepoint_runtime::SHORTEST_LEASE`].
 fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
-    let lease = savepoint_workflow::parse_duration(text)?;
+    let lease = savepoint_base::units::parse_duration(text)?;
     if lease < savepoint_runtime::SHORTEST_LEASE {
         return Err(format!(
             "a lease of {text} is too short: renewals every half second need at least 2s"

@@ -7,11 +7,12 @@ use clap::Args;
 use serde_json::{Map, Value};
 
 use super::{EXIT_CODES, Failure, Global, output};
+use savepoint_base::units::format_size;
 use savepoint_runtime::{
     RuntimeError, StartRun, UpgradeProblem, check_thread_id, is_fatal_failure, new_thread_id,
 };
 use savepoint_store::{RunRecord, RunStatus, format_time};
-use savepoint_workflow::{Unfinished, Workflow, format_size};
+use savepoint_workflow::{Unfinished, Workflow};
 
 /// The largest workflow file read: far above any real graph (a 100,000-node
 /// workflow is a few MiB), so that `run /dev/zero` fails at once.

@@ -8,9 +8,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::Global;
+use savepoint_base::units::{format_size, parse_duration, parse_size};
 use savepoint_server::api::{AllowedHost, ApiConfig, Token};
 use savepoint_server::{ServeConfig, serve};
-use savepoint_workflow::parse_duration;
 
 /// Run the background worker and the HTTP API.
 ///
@@ -291,12 +291,12 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 
 /// A `--max-memory` size: at least the smallest `memory` a node may have.
 fn memory_budget(text: &str) -> Result<u64, String> {
-    let bytes = savepoint_workflow::parse_size(text)?;
+    let bytes = parse_size(text)?;
     let least = savepoint_workflow::Limits::MIN_MEMORY;
     if bytes < least {
         return Err(format!(
             "{text:?} is less than {}, the smallest memory a node may have",
-            savepoint_workflow::format_size(least)
+            format_size(least)
         ));
     }
     Ok(bytes)

@@ -47,7 +47,7 @@ pub fn node_info(info: wit::NodeInfo) -> Result<super::NodeInfo, String> {
         return Err(format!(
             "returned {size} bytes (name, version, description and config-schema together), \
              over the limit of {}",
-            super::size_text(super::NodeInfo::LIMIT as u64)
+            savepoint_base::units::format_size(super::NodeInfo::LIMIT as u64)
         ));
     }
     let config_schema = match info.config_schema {

@@ -90,7 +90,7 @@ impl PluginHost {
                 .map_err(|over| {
                     DescribeError::Component(format!(
                         "the host's memory budget ({}) has no room for it",
-                        super::size_text(over.budget)
+                        savepoint_base::units::format_size(over.budget)
                     ))
                 })?;
             let info = call::describe(&self.engine, pre, &limits, room, DESCRIBE_TIMEOUT).await?;

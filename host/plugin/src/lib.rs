@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use savepoint_base::error_code::ErrorCode;
+use savepoint_base::units::{format_size, humanize};
 
 pub use budget::{MemoryUse, default_budget};
 pub use cache::Pruned;
@@ -298,17 +299,17 @@ pub enum CallError {
     #[error("{0}")]
     InvalidOutput(String),
     /// The call ran longer than its timeout.
-    #[error("timed out after {0:?}")]
+    #[error("timed out after {}", humanize(*.0))]
     Timeout(Duration),
     /// The call tried to grow its memory past the node's `memory` limit.
-    #[error("exceeded its memory limit ({})", size_text(*limit as u64))]
+    #[error("exceeded its memory limit ({})", format_size(*limit as u64))]
     MemoryLimit { limit: usize },
     /// The call used up the node's `fuel`.
     #[error("ran out of fuel ({fuel} unit{})", if *fuel == 1 { "" } else { "s" })]
     OutOfFuel { fuel: u64 },
     /// The update, sleep update or interrupt payload (`what`) is bigger than
     /// the node's `max_state`.
-    #[error("returned {what} of {size} bytes, over its max_state of {}", size_text(*limit as u64))]
+    #[error("returned {what} of {size} bytes, over its max_state of {}", format_size(*limit as u64))]
     StateTooLarge {
         what: &'static str,
         size: usize,
@@ -323,8 +324,8 @@ pub enum CallError {
     #[error(
         "has a memory limit of {}, more than the host's whole memory budget of {} \
          (savepoint serve --max-memory); lower the node's `memory` or raise --max-memory",
-        size_text(*limit as u64),
-        size_text(*budget)
+        format_size(*limit as u64),
+        format_size(*budget)
     )]
     OverMemoryBudget { limit: usize, budget: u64 },
     /// The lease on the run expired before or during the call (this process
@@ -332,17 +333,6 @@ pub enum CallError {
     /// made or was stopped, and whatever it produced must be discarded.
     #[error("was stopped: the lease on the run expired during the call")]
     LeaseExpired,
-}
-
-/// `64 MiB`, `512 KiB`, `100 B`.
-pub fn size_text(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    for (unit, name) in UNITS {
-        if bytes >= unit && bytes.is_multiple_of(unit) {
-            return format!("{} {name}", bytes / unit);
-        }
-    }
-    format!("{bytes} B")
 }
 
 impl CallError {
@@ -437,7 +427,7 @@ pub enum PluginError {
         "{path} is {size} bytes, over the largest component size allowed ({}); raise the \
          limit with --max-component-size SIZE (or SAVEPOINT_MAX_COMPONENT_SIZE) if you trust \
          the file",
-        size_text(*limit)
+        format_size(*limit)
     )]
     TooLarge {
         path: PathBuf,

@@ -18,10 +18,12 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use savepoint_base::units::format_size;
+
 use super::bindings::{self, Level};
 use super::http::HttpGate;
 use super::output::{self, Secrets};
-use super::{CallLimits, Lease, LogLevel, LogLimit, LogRecord, size_text};
+use super::{CallLimits, Lease, LogLevel, LogLimit, LogRecord};
 
 /// Table elements a node may grow a table to (the largest table of our
 /// example nodes starts at 7,689); also the size of a table slot in the
@@ -158,7 +160,7 @@ impl NodeState {
                 message: format!(
                     "{dropped} (max_log: a call keeps {} lines, {} of log)",
                     self.max_log.lines,
-                    size_text(self.max_log.bytes as u64)
+                    format_size(self.max_log.bytes as u64)
                 ),
             });
         }

@@ -116,7 +116,7 @@ impl<S: CheckpointStore> DaemonBackend<S> {
                 return Err(ApiError::usage(format!(
                     "field \"input\" is larger than {} ({} bytes), the workflow's max_state; \
                      raise max_state in the workflow file for a larger state",
-                    savepoint_workflow::format_size(workflow.max_state),
+                    savepoint_base::units::format_size(workflow.max_state),
                     workflow.max_state
                 )));
             }

@@ -14,9 +14,9 @@
 //! random number in), so it is tested with plain values.
 //!
 //! Layout: `parse` (TOML -> raw structs with spans, then validation), `reduce`
-//! (reducers), `route` (edges, joins and reachability), `retry` (retry policies and
-//! durations), `limits` (memory, fuel, state size, log size and HTTP grants; sizes), `error`
-//! (all error types).
+//! (reducers), `route` (edges, joins and reachability), `retry` (retry policies),
+//! `limits` (memory, fuel, state size, log size and HTTP grants), `error` (all error
+//! types). Sizes and durations are read with `savepoint_base::units`.
 
 mod error;
 mod limits;
@@ -34,8 +34,8 @@ use serde_json::{Map, Value};
 
 use error::Loc;
 pub use error::{MergeError, RouteError, Side, WorkflowError};
-pub use limits::{DEFAULT_TIMEOUT, HttpGrant, Limits, MaxLog, format_size, parse_size};
-pub use retry::{Backoff, RetryPolicy, parse_duration};
+pub use limits::{DEFAULT_TIMEOUT, HttpGrant, Limits, MaxLog};
+pub use retry::{Backoff, RetryPolicy};
 
 /// A parsed and validated workflow file.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,9 +9,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
-const GIB: u64 = 1024 * MIB;
+use savepoint_base::units::{GIB, KIB, MIB};
 
 /// How long one attempt of a node may take when neither the node nor the
 /// workflow sets `timeout` (`timeout = "none"` opts out): a node that sleeps or
@@ -268,151 +266,9 @@ fn check_host(host: &str) -> Result<(), String> {
     Ok(())
 }
 
-const UNITS: [(&str, u64); 7] = [
-    ("B", 1),
-    ("KB", 1000),
-    ("KiB", KIB),
-    ("MB", 1000 * 1000),
-    ("MiB", MIB),
-    ("GB", 1000 * 1000 * 1000),
-    ("GiB", GIB),
-];
-
-/// Parses a size in bytes: a number and a unit (`B`, `KB`/`KiB`, `MB`/`MiB`,
-/// `GB`/`GiB`; KB = 1000 bytes, KiB = 1024), e.g. `512KiB`, `64MiB`, `1GiB`, or a
-/// plain number of bytes. Units are case-sensitive; no spaces, no fractions. Zero
-/// is accepted; callers decide whether it makes sense.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-    let (number, unit) = text.split_at(digits);
-    let multiplier = match unit {
-        "" => Some(1),
-        _ => UNITS.iter().find(|(u, _)| *u == unit).map(|(_, m)| *m),
-    };
-    let (false, Some(multiplier)) = (number.is_empty(), multiplier) else {
-        return Err(format!(
-            "invalid size \"{text}\": use a number and a unit (B, KiB, MiB, GiB), e.g. \"64MiB\""
-        ));
-    };
-    number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| format!("invalid size \"{text}\": too large"))
-}
-
-/// Formats a size the way [`parse_size`] reads it, in the largest unit that holds
-/// it exactly (binary units first), e.g. `64MiB`, `1MB`, `1500B`.
-pub fn format_size(bytes: u64) -> String {
-    if bytes == 0 {
-        return "0B".to_owned();
-    }
-    let binary = [("GiB", GIB), ("MiB", MIB), ("KiB", KIB)];
-    let decimal = [("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000)];
-    binary
-        .into_iter()
-        .chain(decimal)
-        .find(|(_, size)| bytes.is_multiple_of(*size))
-        .map_or_else(
-            || format!("{bytes}B"),
-            |(unit, size)| format!("{}{unit}", bytes / size),
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_sizes() {
-        let cases = [
-            ("0", 0),
-            ("1", 1),
-            ("1048576", MIB),
-            ("0B", 0),
-            ("512B", 512),
-            ("1KB", 1000),
-            ("1KiB", 1024),
-            ("512KiB", 512 * 1024),
-            ("2MB", 2_000_000),
-            ("64MiB", 64 * MIB),
-            ("1GB", 1_000_000_000),
-            ("1GiB", GIB),
-            ("4GiB", 4 * GIB),
-            ("007MiB", 7 * MIB),
-            ("4096MiB", 4 * GIB),
-        ];
-        for (text, bytes) in cases {
-            assert_eq!(parse_size(text), Ok(bytes), "{text}");
-        }
-    }
-
-    #[test]
-    fn rejects_bad_sizes() {
-        assert_eq!(
-            parse_size("64 megs").unwrap_err(),
-            "invalid size \"64 megs\": use a number and a unit (B, KiB, MiB, GiB), e.g. \"64MiB\""
-        );
-        for bad in [
-            "",
-            "MiB",
-            "64 MiB",
-            " 64MiB",
-            "64MiB ",
-            "64mib",
-            "64mb",
-            "64M",
-            "64Mi",
-            "64kib",
-            "64kB",
-            "1.5GiB",
-            "-1MiB",
-            "+1MiB",
-            "1MiB1",
-            "1MiB512KiB",
-            "1TiB",
-            "64b",
-            "0x10",
-        ] {
-            assert_eq!(
-                parse_size(bad).unwrap_err(),
-                format!(
-                    "invalid size \"{bad}\": use a number and a unit (B, KiB, MiB, GiB), e.g. \"64MiB\""
-                ),
-                "{bad}"
-            );
-        }
-        for bad in [
-            "18446744073709551616",
-            "99999999999999999999GiB",
-            "17179869184GiB",
-        ] {
-            assert_eq!(
-                parse_size(bad).unwrap_err(),
-                format!("invalid size \"{bad}\": too large")
-            );
-        }
-        assert_eq!(parse_size("18446744073709551615"), Ok(u64::MAX));
-    }
-
-    #[test]
-    fn formats_sizes() {
-        for (bytes, text) in [
-            (0, "0B"),
-            (1, "1B"),
-            (1500, "1500B"),
-            (1000, "1KB"),
-            (1024, "1KiB"),
-            (MIB, "1MiB"),
-            (1_000_000, "1MB"),
-            (256 * MIB, "256MiB"),
-            (4 * GIB, "4GiB"),
-            (3 * 512 * MIB, "1536MiB"),
-        ] {
-            assert_eq!(format_size(bytes), text);
-            assert_eq!(parse_size(text), Ok(bytes));
-        }
-    }
 
     #[test]
     fn default_limits() {

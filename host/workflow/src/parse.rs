@@ -152,7 +152,7 @@ impl<'de> Deserialize<'de> for RawNext {
     }
 }
 
-/// A duration as written (a string); parsed by [`parse_duration`] during validation
+/// A duration as written (a string); parsed by [`parse_duration`](savepoint_base::units::parse_duration) during validation
 /// so that the error can say which key it belongs to.
 struct DurationText(String);
 
@@ -176,7 +176,8 @@ impl<'de> Deserialize<'de> for DurationText {
     }
 }
 
-/// A size as written: a string with a unit (parsed by [`parse_size`] during
+/// A size as written: a string with a unit (parsed by
+/// [`parse_size`](savepoint_base::units::parse_size) during
 /// validation), or a TOML integer counting bytes.
 enum SizeValue {
     Text(String),

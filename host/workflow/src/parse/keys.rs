@@ -5,13 +5,11 @@
 
 use std::time::Duration;
 
+use savepoint_base::units::{format_duration, format_size, parse_duration, parse_size};
 use serde_spanned::Spanned;
 
-use super::super::retry::format_duration;
 use super::{DurationText, RawLimits, RawRetry, SizeValue, Validator, WorkflowRetry};
-use crate::{
-    Backoff, HttpGrant, Limits, RetryPolicy, WorkflowError, format_size, parse_duration, parse_size,
-};
+use crate::{Backoff, HttpGrant, Limits, RetryPolicy, WorkflowError};
 
 impl Validator<'_> {
     /// Validates a `retry` table and lays it over `base`. `prefix` starts messages

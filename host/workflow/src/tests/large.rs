@@ -142,7 +142,7 @@ routes = []
             ),
             (
                 Some("b"),
-                "wf.toml:13:10: node \"b\": memory must be between 1MiB and 4GiB, got 1KiB"
+                "wf.toml:13:10: node \"b\": memory must be between 1 MiB and 4 GiB, got 1 KiB"
                     .to_string()
             ),
         ]

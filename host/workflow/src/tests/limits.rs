@@ -145,27 +145,27 @@ fn memory_errors() {
         (
             "",
             "memory = \"512KiB\"",
-            "wf.toml:6:10: node \"a\": memory must be between 1MiB and 4GiB, got 512KiB",
+            "wf.toml:6:10: node \"a\": memory must be between 1 MiB and 4 GiB, got 512 KiB",
         ),
         (
             "memory = \"1MB\"",
             "",
-            "wf.toml:3:10: memory must be between 1MiB and 4GiB, got 1MB",
+            "wf.toml:3:10: memory must be between 1 MiB and 4 GiB, got 1 MB",
         ),
         (
             "",
             "memory = \"5GiB\"",
-            "wf.toml:6:10: node \"a\": memory must be between 1MiB and 4GiB, got 5GiB",
+            "wf.toml:6:10: node \"a\": memory must be between 1 MiB and 4 GiB, got 5 GiB",
         ),
         (
             "",
             "memory = 4294967297",
-            "wf.toml:6:10: node \"a\": memory must be between 1MiB and 4GiB, got 4294967297B",
+            "wf.toml:6:10: node \"a\": memory must be between 1 MiB and 4 GiB, got 4294967297 B",
         ),
         (
             "",
             "memory = 0",
-            "wf.toml:6:10: node \"a\": memory must be between 1MiB and 4GiB, got 0B",
+            "wf.toml:6:10: node \"a\": memory must be between 1 MiB and 4 GiB, got 0 B",
         ),
         (
             "memory = -1",
@@ -211,11 +211,11 @@ fn fuel_errors() {
 fn max_state_errors() {
     assert_eq!(
         error(&one_node("max_state = \"1000B\"", "")),
-        "wf.toml:3:13: max_state must be at least 1KiB, got 1KB"
+        "wf.toml:3:13: max_state must be at least 1 KiB, got 1 KB"
     );
     assert_eq!(
         error(&one_node("", "max_state = 0")),
-        "wf.toml:6:13: node \"a\": max_state must be at least 1KiB, got 0B"
+        "wf.toml:6:13: node \"a\": max_state must be at least 1 KiB, got 0 B"
     );
     assert_eq!(
         error(&one_node("", "max_state = \"4 MiB\"")),
