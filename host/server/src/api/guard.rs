@@ -35,6 +35,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
+use savepoint_base::units::format_duration;
+
 use super::ApiConfig;
 use super::error::HttpError;
 
@@ -146,7 +148,7 @@ impl BodyDeadline {
             StatusCode::REQUEST_TIMEOUT,
             format!(
                 "the request body did not arrive within {} (the server's body timeout)",
-                seconds(self.timeout)
+                format_duration(self.timeout)
             ),
         )
     }
@@ -476,14 +478,5 @@ fn host_name(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(ip) => ip.to_string(),
         IpAddr::V6(ip) => format!("[{ip}]"),
-    }
-}
-
-/// `30s`, or `1500ms` when not whole seconds.
-fn seconds(duration: Duration) -> String {
-    if duration.subsec_millis() == 0 {
-        format!("{}s", duration.as_secs())
-    } else {
-        format!("{}ms", duration.as_millis())
     }
 }
