@@ -121,6 +121,8 @@ struct Global {
     #[arg(long, global = true, env = "SAVEPOINT_CACHE", value_name = "DIR")]
     cache: Option<PathBuf>,
     /// Plugin files larger than this are refused before they are read or compiled.
+    // The default is written as text for --help; a test holds it to the plugin
+    // crate's DEFAULT_MAX_COMPONENT_SIZE.
     #[arg(
         long,
         global = true,
@@ -359,5 +361,21 @@ fn db_dir(db: &Path) -> PathBuf {
     match db.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn max_component_size_defaults_to_the_plugin_crate_s_default() {
+        let cli = Cli::try_parse_from(["savepoint", "validate", "x.toml"]).unwrap();
+        assert_eq!(
+            cli.global.max_component_size,
+            savepoint_plugin::DEFAULT_MAX_COMPONENT_SIZE
+        );
     }
 }

@@ -12,11 +12,7 @@ use savepoint_runtime::{
     RuntimeError, StartRun, UpgradeProblem, check_thread_id, is_fatal_failure, new_thread_id,
 };
 use savepoint_store::{RunRecord, RunStatus, format_time};
-use savepoint_workflow::{Unfinished, Workflow};
-
-/// The largest workflow file read: far above any real graph (a 100,000-node
-/// workflow is a few MiB), so that `run /dev/zero` fails at once.
-pub const MAX_WORKFLOW_FILE: u64 = 64 << 20;
+use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow};
 
 /// Exit codes of `run` and `resume` (documented in their `--help`).
 pub const EXIT_COMPLETED: u8 = 0;

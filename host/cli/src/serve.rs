@@ -292,7 +292,7 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 /// A `--max-memory` size: at least the smallest `memory` a node may have.
 fn memory_budget(text: &str) -> Result<u64, String> {
     let bytes = parse_size(text)?;
-    let least = savepoint_workflow::Limits::MIN_MEMORY;
+    let least = savepoint_base::limits::MIN_MEMORY;
     if bytes < least {
         return Err(format!(
             "{text:?} is less than {}, the smallest memory a node may have",

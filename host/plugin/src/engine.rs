@@ -71,7 +71,7 @@ pub const INSTANCES: u32 = 512;
 const DENSE_IMAGE: u64 = 64 << 20;
 /// The largest linear memory a node may have: all a 32-bit memory addresses
 /// (the workflow file's largest `memory`).
-const MAX_MEMORY: usize = 4 << 30;
+const MAX_MEMORY: usize = savepoint_base::limits::MAX_MEMORY as usize;
 
 /// An engine with the pooling allocator, or with the on-demand allocator when
 /// the pool cannot be reserved.

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use savepoint_base::error_code::ErrorCode;
+use savepoint_base::limits;
 use savepoint_base::units::{format_size, humanize};
 
 pub use budget::{MemoryUse, default_budget};
@@ -232,21 +233,25 @@ impl LogLimit {
 }
 
 impl Default for LogLimit {
-    /// 10,000 lines, 1 MiB.
+    /// What a workflow file's `max_log` is when it does not say: 10,000
+    /// lines, 1 MiB.
     fn default() -> LogLimit {
         LogLimit {
-            lines: 10_000,
-            bytes: 1 << 20,
+            lines: limits::DEFAULT_LOG_LINES as usize,
+            bytes: limits::DEFAULT_LOG_BYTES as usize,
         }
     }
 }
 
 impl Default for CallLimits {
+    /// The limits of a node whose workflow file sets none (256 MiB of memory,
+    /// no fuel budget, 4 MiB of state, the default log, no HTTP): also what a
+    /// call made without a workflow runs under (`describe()`).
     fn default() -> CallLimits {
         CallLimits {
-            memory: 256 << 20,
+            memory: limits::DEFAULT_MEMORY as usize,
             fuel: None,
-            max_state: 4 << 20,
+            max_state: limits::DEFAULT_MAX_STATE as usize,
             max_log: LogLimit::default(),
             allow_http: Vec::new(),
         }

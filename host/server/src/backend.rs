@@ -15,7 +15,7 @@ use crate::view::{JsonPage, PageEntry};
 use savepoint_runtime::daemon::Daemon;
 use savepoint_runtime::{RuntimeError, StartRun};
 use savepoint_store::{CheckpointStore, Cursor, HistoryDetail, Page, RunStatus, StoreError};
-use savepoint_workflow::{Unfinished, Workflow, WorkflowError};
+use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow, WorkflowError};
 
 pub(crate) struct DaemonBackend<S> {
     pub(crate) daemon: Arc<Daemon<S>>,
@@ -31,9 +31,6 @@ pub(crate) struct DaemonBackend<S> {
 pub(crate) struct WorkflowCache(Mutex<HashMap<PathBuf, (String, Parsed)>>);
 
 type Parsed = Result<Arc<Workflow>, Arc<Unfinished>>;
-
-/// The largest workflow file `GET /workflows` reads (as the CLI's).
-const MAX_WORKFLOW_FILE: u64 = 64 << 20;
 
 /// A store error as the API reports it; a missing run is named as the runtime names it.
 fn internal(error: StoreError) -> ApiError {

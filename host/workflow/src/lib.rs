@@ -34,8 +34,14 @@ use serde_json::{Map, Value};
 
 use error::Loc;
 pub use error::{MergeError, RouteError, Side, WorkflowError};
-pub use limits::{DEFAULT_TIMEOUT, HttpGrant, Limits, MaxLog};
+pub use limits::{HttpGrant, Limits, MaxLog};
 pub use retry::{Backoff, RetryPolicy};
+pub use savepoint_base::limits::DEFAULT_TIMEOUT;
+
+/// The largest workflow file read (by the CLI, and by the server's `GET
+/// /workflows`): far above any real graph (a 100,000-node workflow is a few
+/// MiB), so that `run /dev/zero` fails at once.
+pub const MAX_WORKFLOW_FILE: u64 = 64 * savepoint_base::units::MIB;
 
 /// A parsed and validated workflow file.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,15 +7,8 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
 
-use savepoint_base::units::{GIB, KIB, MIB};
-
-/// How long one attempt of a node may take when neither the node nor the
-/// workflow sets `timeout` (`timeout = "none"` opts out): a node that sleeps or
-/// loops inside the guest holds a worker of the daemon, so without a bound
-/// enough of them (64 on the default `--workers`) stop every other run.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+use savepoint_base::limits;
 
 /// What one call of a node may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,24 +38,27 @@ pub struct MaxLog {
 }
 
 impl MaxLog {
-    /// When the file does not say: 10,000 lines, 1MiB.
+    /// When the file does not say: 10,000 lines, 1 MiB.
     pub const DEFAULT: MaxLog = MaxLog {
-        lines: 10_000,
-        bytes: MIB,
+        lines: limits::DEFAULT_LOG_LINES,
+        bytes: limits::DEFAULT_LOG_BYTES,
     };
 }
 
+/// The defaults and bounds are `savepoint_base::limits`' (the plugin crate's
+/// defaults for a call without a workflow are the same), named here too so
+/// that a reader of the workflow's limits finds them beside the struct.
 impl Limits {
-    /// `memory` when the file does not say: 256MiB.
-    pub const DEFAULT_MEMORY: u64 = 256 * MIB;
-    /// The smallest `memory` a file may set: 1MiB.
-    pub const MIN_MEMORY: u64 = MIB;
-    /// The largest `memory` a file may set: 4GiB (all a 32-bit memory addresses).
-    pub const MAX_MEMORY: u64 = 4 * GIB;
-    /// `max_state` when the file does not say: 4MiB.
-    pub const DEFAULT_MAX_STATE: u64 = 4 * MIB;
-    /// The smallest `max_state` a file may set: 1KiB.
-    pub const MIN_MAX_STATE: u64 = KIB;
+    /// `memory` when the file does not say: 256 MiB.
+    pub const DEFAULT_MEMORY: u64 = limits::DEFAULT_MEMORY;
+    /// The smallest `memory` a file may set: 1 MiB.
+    pub const MIN_MEMORY: u64 = limits::MIN_MEMORY;
+    /// The largest `memory` a file may set: 4 GiB (all a 32-bit memory addresses).
+    pub const MAX_MEMORY: u64 = limits::MAX_MEMORY;
+    /// `max_state` when the file does not say: 4 MiB.
+    pub const DEFAULT_MAX_STATE: u64 = limits::DEFAULT_MAX_STATE;
+    /// The smallest `max_state` a file may set: 1 KiB.
+    pub const MIN_MAX_STATE: u64 = limits::MIN_MAX_STATE;
 
     /// Does some grant of `allow_http` allow `host:port`? (See [`HttpGrant::allows`].)
     pub fn allows_http(&self, host: &str, port: u16) -> bool {
@@ -71,7 +67,7 @@ impl Limits {
 }
 
 impl Default for Limits {
-    /// 256MiB of memory, no fuel limit, 4MiB of state, 10,000 lines / 1MiB
+    /// 256 MiB of memory, no fuel limit, 4 MiB of state, 10,000 lines / 1 MiB
     /// of log per call, no HTTP.
     fn default() -> Self {
         Limits {
@@ -268,6 +264,8 @@ fn check_host(host: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use savepoint_base::units::{GIB, KIB, MIB};
+
     use super::*;
 
     #[test]
