@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use savepoint_plugin::PluginHost;
-use savepoint_runtime::{Event, Observer, Runtime, StartRun};
+use savepoint_runtime::{Event, Observer, Runtime, StartRun, Wait};
 use savepoint_store::{RunRecord, RunStatus, SqliteStore, SystemClock};
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
@@ -128,7 +128,7 @@ impl Session {
         let warmup = format!("{name}-warmup");
         let run = session
             .runtime
-            .start(session.start(&warmup), false)
+            .start(session.start(&warmup), Wait::UntilParked)
             .await
             .with_context(|| format!("{name}: the warm-up run failed"))?;
         if let Some(error) = check(&run) {
@@ -152,7 +152,7 @@ impl Session {
                 let runtime = Arc::clone(&self.runtime);
                 let thread = format!("{name}-{round}-{i}");
                 let start = self.start(&thread);
-                tasks.spawn(async move { (thread, runtime.start(start, false).await) });
+                tasks.spawn(async move { (thread, runtime.start(start, Wait::UntilParked).await) });
             }
             while let Some(joined) = tasks.join_next().await {
                 match joined {
@@ -163,7 +163,10 @@ impl Session {
         } else {
             for i in 0..workflows {
                 let thread = format!("{name}-{round}-{i}");
-                let result = self.runtime.start(self.start(&thread), false).await;
+                let result = self
+                    .runtime
+                    .start(self.start(&thread), Wait::UntilParked)
+                    .await;
                 self.errors.extend(outcome(&thread, result));
             }
         }

@@ -122,7 +122,9 @@ async fn resume(
             print_upgrade(&report);
         }
     }
-    let run = runtime.resume(&args.thread, input, args.wait).await?;
+    let run = runtime
+        .resume(&args.thread, input, super::run::wait_flag(args.wait))
+        .await?;
     let tried = ran.load(Ordering::Relaxed);
     if !args.quiet && !tried && run.step == before.step && run.status == before.status {
         eprintln!(

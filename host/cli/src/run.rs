@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::{EXIT_CODES, Failure, Global, output};
 use savepoint_base::units::format_size;
 use savepoint_runtime::{
-    RuntimeError, StartRun, UpgradeProblem, check_thread_id, is_fatal_failure, new_thread_id,
+    RuntimeError, StartRun, UpgradeProblem, Wait, check_thread_id, is_fatal_failure, new_thread_id,
 };
 use savepoint_store::{RunRecord, RunStatus, format_time};
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow};
@@ -59,9 +59,17 @@ pub async fn main(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     // The run announces itself (`Event::Started`) once it exists: a bad file
     // or config prints only its error.
-    let run = runtime.start(start, args.wait).await?;
+    let run = runtime.start(start, wait_flag(args.wait)).await?;
     let ending = Ending::of(&runtime, &run, false).await;
     Ok(finish(&run, args.json, &ending))
+}
+
+/// How far `--wait` (or its absence) drives the run in the foreground.
+pub(crate) fn wait_flag(wait: bool) -> Wait {
+    match wait {
+        true => Wait::UntilDone,
+        false => Wait::UntilParked,
+    }
 }
 
 /// Read the workflow file and the input, and pick the thread id.

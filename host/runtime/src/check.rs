@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::pins::PinTo;
 use super::{Runtime, RuntimeError, plugin_names, secrets};
 use savepoint_plugin::{ConfigSchema, NodeInfo, Plugin, PluginHost};
 use savepoint_store::CheckpointStore;
@@ -265,7 +266,7 @@ impl<S: CheckpointStore> Runtime<S> {
             .into_iter()
             .filter(|name| is_plugin_name(name) && available.contains(name))
             .collect();
-        let pins = self.pin_each(present, false).await?;
+        let pins = self.pin_each(present, PinTo::Serving).await?;
         problems.extend(self.plugin_problems(workflow, file, &pins).await);
         if problems.is_empty() {
             return Ok(pins);

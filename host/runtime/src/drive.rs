@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::pins::PinTo;
 use super::step::StepEnd;
 use super::{Event, RENEW_EVERY, Runtime, RuntimeError, StartRun, owner};
 use savepoint_plugin::Lease;
@@ -24,6 +25,26 @@ pub enum Stopped {
     /// the database did not answer): the step in flight was stopped, and its
     /// result discarded, before another process could take the run over.
     LeaseExpired,
+}
+
+/// How far `run` and `resume` drive a run in the foreground: the CLI's `--wait`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Until it completes, fails or parks (sleeps, waits to retry, waits for
+    /// input). A resumed run that is parked until a time is waited for first.
+    UntilParked,
+    /// (`--wait`) Through every sleep and retry wait too: until it completes,
+    /// fails, or waits for input (an interrupt needs an answer).
+    UntilDone,
+}
+
+/// Whether a new run starts with this process holding its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// This process drives it now, in the foreground.
+    Hold,
+    /// A daemon picks it up.
+    LeaveToDaemon,
 }
 
 impl<S: CheckpointStore> Runtime<S> {
@@ -96,21 +117,18 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 
     /// Drive one run whose lease this process holds in the foreground,
-    /// renewing the lease while it works. With `wait`, a run that is parked until a time
-    /// is waited for first; with `follow`, also every later sleep or retry
-    /// wait (an interrupt always ends it: it needs an answer).
+    /// renewing the lease while it works, as far as `wait` says. A run that
+    /// is parked until a time is waited for first (a new run never is).
     async fn drive_foreground(
         &self,
         thread: &str,
-        wait: bool,
-        follow: bool,
+        wait: Wait,
         mut position: Option<RunRecord>,
         lease: Lease,
     ) -> Result<RunRecord, RuntimeError> {
         let (stop_tx, mut stop) = watch::channel(false);
         let renewal = self.spawn_renewal(thread, lease.clone(), stop_tx);
         let result = async {
-            let mut wait = wait || follow;
             loop {
                 let run = match position.take() {
                     Some(run) => run,
@@ -118,8 +136,8 @@ impl<S: CheckpointStore> Runtime<S> {
                 };
                 let due = run.wake_at_ms.filter(|t| *t > self.clock.now_ms());
                 let mut run = Some(run);
-                if let (true, Some(RunStatus::Sleeping | RunStatus::Retrying), Some(until)) =
-                    (wait, run.as_ref().map(|r| r.status), due)
+                if let (Some(RunStatus::Sleeping | RunStatus::Retrying), Some(until)) =
+                    (run.as_ref().map(|r| r.status), due)
                 {
                     // Read again after waiting: the run may have changed meanwhile.
                     run = None;
@@ -136,7 +154,7 @@ impl<S: CheckpointStore> Runtime<S> {
                     }
                 }
                 match self.drive(thread, &mut stop, run, &lease).await? {
-                    Stopped::Settled if follow => {}
+                    Stopped::Settled if wait == Wait::UntilDone => {}
                     Stopped::LeaseExpired => {
                         return Err(RuntimeError::LeaseExpired {
                             thread: thread.to_string(),
@@ -148,7 +166,6 @@ impl<S: CheckpointStore> Runtime<S> {
                 if !matches!(status, RunStatus::Sleeping | RunStatus::Retrying) {
                     return Ok(Stopped::Settled);
                 }
-                wait = true;
             }
         }
         .await;
@@ -255,10 +272,10 @@ impl<S: CheckpointStore> Runtime<S> {
     /// Create a run from a workflow text, without executing it: a daemon
     /// picks it up.
     pub async fn create(&self, start: StartRun) -> Result<RunRecord, RuntimeError> {
-        Ok(self.create_leased(start, false).await?.0)
+        Ok(self.create_leased(start, Claim::LeaveToDaemon).await?.0)
     }
 
-    /// Create a run (with `leased`, holding its lease), and say when the
+    /// Create a run (with [`Claim::Hold`], holding its lease), and say when the
     /// request that created it was sent: the lease counts from then. Loading
     /// the run's plugins for the schema check (compiling one that is not
     /// cached: tens of seconds for an interpreter component) comes before,
@@ -266,7 +283,7 @@ impl<S: CheckpointStore> Runtime<S> {
     async fn create_leased(
         &self,
         start: StartRun,
-        leased: bool,
+        claim: Claim,
     ) -> Result<(RunRecord, Instant), RuntimeError> {
         // Before the run exists: a plugin that does not load, or a config its
         // plugin's schema refuses, is the workflow file's error, not a failure
@@ -282,7 +299,7 @@ impl<S: CheckpointStore> Runtime<S> {
             workflow_path: start.workflow_path.clone(),
             input: start.input.clone(),
             next: vec![workflow.start.clone()],
-            lease: leased.then(|| (self.owner.clone(), self.lease_ms())),
+            lease: (claim == Claim::Hold).then(|| (self.owner.clone(), self.lease_ms())),
             plugins,
         };
         let mut asked = Instant::now();
@@ -290,7 +307,7 @@ impl<S: CheckpointStore> Runtime<S> {
         if let Err(StoreError::ComponentMissing { .. }) = created {
             // A `gc` removed a version this process had stored: store it again.
             self.forget_stored_files();
-            let plugins = self.pin_plugins(&workflow, false).await?;
+            let plugins = self.pin_plugins(&workflow, PinTo::Serving).await?;
             asked = Instant::now();
             created = self.store.create_run(new_run(plugins)).await;
         }
@@ -303,29 +320,27 @@ impl<S: CheckpointStore> Runtime<S> {
         Ok((created, asked))
     }
 
-    /// Create a run and drive it in the foreground until it completes, parks
-    /// or fails (`follow`: waits through sleeps and retry waits).
-    pub async fn start(&self, start: StartRun, follow: bool) -> Result<RunRecord, RuntimeError> {
+    /// Create a run and drive it in the foreground as far as `wait` says.
+    pub async fn start(&self, start: StartRun, wait: Wait) -> Result<RunRecord, RuntimeError> {
         let thread = start.thread.clone();
-        let (run, asked) = self.create_leased(start, true).await?;
+        let (run, asked) = self.create_leased(start, Claim::Hold).await?;
         self.emit(Event::Started {
             thread: thread.clone(),
             workflow_path: run.workflow_path.clone(),
         });
         let lease = self.held_lease(run.lease_epoch, asked);
-        self.drive_foreground(&thread, false, follow, Some(run), lease)
-            .await
+        self.drive_foreground(&thread, wait, Some(run), lease).await
     }
 
     /// Continue a run in the foreground: after a crash from its last
     /// checkpoint, a failed run from its failed node (with a fresh retry
     /// budget), an interrupted run with `input` as the answer, a sleeping or
-    /// retrying run once it is due (this waits).
+    /// retrying run once it is due (this waits); then as far as `wait` says.
     pub async fn resume(
         &self,
         thread: &str,
         input: Option<Value>,
-        follow: bool,
+        wait: Wait,
     ) -> Result<RunRecord, RuntimeError> {
         let run = self.resumable(thread, input.as_ref()).await?;
         let status = run.status;
@@ -345,8 +360,7 @@ impl<S: CheckpointStore> Runtime<S> {
             step: run.step + 1,
             was: status,
         });
-        self.drive_foreground(thread, true, follow, None, lease)
-            .await
+        self.drive_foreground(thread, wait, None, lease).await
     }
 
     /// The run, if [`Runtime::resume`] (with `input`) would accept it now;

@@ -44,6 +44,7 @@ use savepoint_store::{CheckpointStore, Clock, RunRecord, RunStatus, Setback, Sto
 use savepoint_workflow::Workflow;
 
 pub use check::{MissingSecrets, Report, check_workflow};
+pub use drive::Wait;
 pub use error::RuntimeError;
 pub use pins::{Upgrade, UpgradeProblem, UpgradeReport};
 pub use step::is_fatal_failure;

@@ -70,27 +70,39 @@ pub(super) type FileStamp = (u64, Option<SystemTime>, u64);
 /// seconds) never holds up calls of other versions.
 pub(super) type Slot = Arc<tokio::sync::OnceCell<Arc<Plugin>>>;
 
+/// Which version of a plugin a run is pinned to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PinTo {
+    /// The plugin file as it is now (an upgrade takes the files).
+    File,
+    /// Under `serve`, the version the watcher loaded last (a broken newer
+    /// file is not used); else the file as it is now.
+    Serving,
+}
+
 impl<S: CheckpointStore> Runtime<S> {
-    /// The current version of each plugin `workflow` uses (plugin name ->
-    /// digest), each stored in the database. Under `serve`, unless `files`,
-    /// the version the watcher loaded last (a broken newer file is not used).
+    /// The version of each plugin `workflow` uses that `to` says (plugin
+    /// name -> digest), each stored in the database.
     pub(super) async fn pin_plugins(
         &self,
         workflow: &Workflow,
-        files: bool,
+        to: PinTo,
     ) -> Result<BTreeMap<String, String>, RuntimeError> {
-        self.pin_each(workflow.plugins(), files).await
+        self.pin_each(workflow.plugins(), to).await
     }
 
     /// [`Runtime::pin_plugins`] for the plugins `names`.
     pub(super) async fn pin_each(
         &self,
         names: Vec<String>,
-        files: bool,
+        to: PinTo,
     ) -> Result<BTreeMap<String, String>, RuntimeError> {
         let mut pins = BTreeMap::new();
         for name in names {
-            let serving = (!files).then(|| self.serving_version(&name)).flatten();
+            let serving = match to {
+                PinTo::Serving => self.serving_version(&name),
+                PinTo::File => None,
+            };
             let digest = match serving {
                 Some(digest) => digest,
                 None => self.current_digest(&name).await?,
@@ -362,7 +374,7 @@ impl<S: CheckpointStore> Runtime<S> {
             }
         }
         // The files as they are now: each is loaded, a broken one refused.
-        let plugins = self.pin_plugins(&workflow, true).await?;
+        let plugins = self.pin_plugins(&workflow, PinTo::File).await?;
         for problem in self.plugin_problems(&workflow, path, &plugins).await {
             problems.push(UpgradeProblem::Plugin(problem.headline()));
         }

@@ -102,7 +102,8 @@ impl<S: CheckpointStore> Runtime<S> {
         let calls = to_call
             .iter()
             .map(|node| self.call_node(run, workflow, node, state_text.clone(), lease));
-        let results = futures_join(calls).await;
+        // All on this task (no spawn): the calls borrow the run and the lease.
+        let results = futures_util::future::join_all(calls).await;
         let elapsed = started.elapsed();
 
         let mut branches: BTreeMap<&str, Branch> = BTreeMap::new();
@@ -138,7 +139,7 @@ impl<S: CheckpointStore> Runtime<S> {
                 let policy = &workflow.nodes[*node].retry;
                 wait = match wait {
                     Some(longest) if *retryable && policy.allows_another(tries) => {
-                        Some(longest.max(policy.delay(tries + 1, random_unit())))
+                        Some(longest.max(policy.delay(tries + 1, fastrand::f64())))
                     }
                     _ => None,
                 };
@@ -490,43 +491,6 @@ fn successful_writes(
             _ => None,
         })
         .collect()
-}
-
-/// Run futures concurrently on this task and collect their outputs in order.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for future in futures {
-        set.push(Box::pin(future));
-    }
-    let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (slot, future) in outputs.iter_mut().zip(set.iter_mut()) {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(output) => *slot = Some(output),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
-}
-
-/// A number in [0, 1) for retry jitter.
-fn random_unit() -> f64 {
-    use std::hash::{BuildHasher, RandomState};
-    let bits = RandomState::new().hash_one(std::time::SystemTime::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn node_list(nodes: &[String]) -> String {
