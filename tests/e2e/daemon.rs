@@ -315,14 +315,16 @@ fn two_daemons_share_one_database() {
     const NODES: usize = 10;
     let env = Env::new(&["counter"]);
     let workflow = env.daemon_workflow("traced", &traced_chain("traced", NODES, |_| 30));
-    // Each daemon drives at most 10 runs at once, so both have to work.
-    let one = env.serve(&["--workers", "8", "--max-runs", "10"]);
-    let two = env.serve(&["--workers", "8", "--max-runs", "10"]);
-    assert_ne!(one.owner(), two.owner());
+    // Every run waits before the daemons start: started one by one, they would
+    // finish as fast as they come, and the second daemon might never be needed.
     let threads: Vec<String> = (0..RUNS).map(|i| format!("shared-{i:02}")).collect();
     for thread in &threads {
         env.ok(&["start", &workflow, "--thread", thread]);
     }
+    // Each daemon drives at most 10 runs at once, so both have to work.
+    let one = env.serve(&["--workers", "8", "--max-runs", "10"]);
+    let two = env.serve(&["--workers", "8", "--max-runs", "10"]);
+    assert_ne!(one.owner(), two.owner());
 
     // Watch who holds the leases while the runs go on.
     let mut owners = BTreeMap::<String, usize>::new();
@@ -455,12 +457,14 @@ fn a_surviving_daemon_takes_over_the_runs_of_a_killed_one_at_once() {
     const NODES: usize = 10;
     let env = Env::new(&["counter"]);
     let workflow = env.daemon_workflow("traced", &traced_chain("traced", NODES, |_| 30));
-    let mut victim = env.serve(&["--workers", "8", "--max-runs", "10"]);
-    let survivor = env.serve(&["--workers", "8", "--max-runs", "10"]);
+    // Every run waits before the daemons start, so the victim has runs in
+    // progress when it is killed (started one by one, they could all be done).
     let threads: Vec<String> = (0..RUNS).map(|i| format!("take-{i:02}")).collect();
     for thread in &threads {
         env.ok(&["start", &workflow, "--thread", thread]);
     }
+    let mut victim = env.serve(&["--workers", "8", "--max-runs", "10"]);
+    let survivor = env.serve(&["--workers", "8", "--max-runs", "10"]);
     // Kill the victim while it holds leases on runs in progress.
     let victim_owner = victim.owner().to_string();
     let held = wait_for("the victim to hold runs in progress", DEADLINE, || {

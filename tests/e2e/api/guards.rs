@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::{daemon, http_with, send_and_read};
-use crate::fixtures::{Daemon, Env, HttpResponse, golden, http};
+use super::{daemon, send_and_read};
+use crate::fixtures::{Daemon, Env, HttpResponse, golden, http, request};
 
 /// The attack of issue 11: a web page on another site POSTs to the API with a
 /// "simple" request (text/plain, no preflight), or reaches it under its own DNS
@@ -25,7 +25,6 @@ next = "end"
     );
     let daemon = daemon(&env);
     let addr = daemon.addr();
-    let host = format!("Host: {addr}\r\n");
     let created = daemon.post("/runs", &json!({"workflow": "nap", "thread": "nap"}));
     assert_eq!(created.status, 201, "{created:?}");
     daemon.wait_run("nap", "sleeping", |s| s["status"] == "sleeping");
@@ -44,38 +43,44 @@ next = "end"
     for path in ["/runs/nap/cancel", "/runs/fragile/resume"] {
         // text/plain with an empty body: what <form enctype="text/plain"> or
         // fetch(..., {mode: "no-cors"}) sends.
-        let plain = format!("{host}Content-Type: text/plain\r\n");
+        let plain = [("Content-Type", "text/plain")];
         refused(
             &format!("{path}, text/plain"),
-            http_with(addr, &format!("POST {path}"), &plain, ""),
+            request(addr, "POST", path, &plain, b""),
             415,
         );
         refused(
             &format!("{path}, no content type"),
-            http_with(addr, &format!("POST {path}"), &host, ""),
+            request(addr, "POST", path, &[], b""),
             415,
         );
-        let json_from_elsewhere =
-            format!("{host}Content-Type: application/json\r\nOrigin: http://attacker.example\r\n");
+        let json_from_elsewhere = [
+            ("Content-Type", "application/json"),
+            ("Origin", "http://attacker.example"),
+        ];
         refused(
             &format!("{path}, foreign Origin"),
-            http_with(addr, &format!("POST {path}"), &json_from_elsewhere, "{}"),
+            request(addr, "POST", path, &json_from_elsewhere, b"{}"),
             403,
         );
-        let rebound = format!(
-            "Host: attacker.example:{}\r\nContent-Type: application/json\r\n",
-            addr.port()
-        );
+        let host = format!("attacker.example:{}", addr.port());
+        let rebound = [
+            ("Host", host.as_str()),
+            ("Content-Type", "application/json"),
+        ];
         refused(
             &format!("{path}, rebound Host"),
-            http_with(addr, &format!("POST {path}"), &rebound, "{}"),
+            request(addr, "POST", path, &rebound, b"{}"),
             421,
         );
     }
-    let rebound = "Host: attacker.example\r\nContent-Type: application/json\r\n";
+    let rebound = [
+        ("Host", "attacker.example"),
+        ("Content-Type", "application/json"),
+    ];
     refused(
         "rebound Host on POST /runs",
-        http_with(addr, "POST /runs", rebound, r#"{"workflow": "chain"}"#),
+        request(addr, "POST", "/runs", &rebound, br#"{"workflow": "chain"}"#),
         421,
     );
     golden(
@@ -94,11 +99,12 @@ next = "end"
     assert_eq!(cancelled.status, 200, "{cancelled:?}");
     let resumed = http(addr, "POST", "/runs/fragile/resume", None);
     assert_eq!(resumed.status, 200, "{resumed:?}");
-    let local = format!(
-        "Host: localhost:{}\r\nContent-Type: application/json\r\n",
-        addr.port()
-    );
-    let created = http_with(addr, "POST /runs", &local, r#"{"workflow": "chain"}"#);
+    let host = format!("localhost:{}", addr.port());
+    let local = [
+        ("Host", host.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let created = request(addr, "POST", "/runs", &local, br#"{"workflow": "chain"}"#);
     assert_eq!(created.status, 201, "{created:?}");
 }
 
@@ -116,22 +122,23 @@ fn with_a_token_every_request_but_health_needs_it() {
     let missing = daemon.post("/runs", &json!({"workflow": "chain"}));
     assert_eq!(missing.status, 401, "{missing:?}");
     assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
-    let host = format!("Host: {addr}\r\n");
-    let wrong = format!("{host}Authorization: Bearer e2e-token-4f1c9b\r\n");
-    http_with(addr, "GET /runs", &wrong, "").error(401);
+    let wrong = [("Authorization", "Bearer e2e-token-4f1c9b")];
+    request(addr, "GET", "/runs", &wrong, b"").error(401);
 
-    let right = format!("{host}Authorization: Bearer {token}\r\n");
-    let runs = http_with(addr, "GET /runs", &right, "");
+    let bearer = format!("Bearer {token}");
+    let right = [("Authorization", bearer.as_str())];
+    let runs = request(addr, "GET", "/runs", &right, b"");
     assert_eq!(runs.status, 200, "{runs:?}");
-    let post = format!("{right}Content-Type: application/json\r\n");
-    let created = http_with(
+    let post = [right[0], ("Content-Type", "application/json")];
+    let created = request(
         addr,
-        "POST /runs",
+        "POST",
+        "/runs",
         &post,
-        r#"{"workflow": "chain", "thread": "with-token"}"#,
+        br#"{"workflow": "chain", "thread": "with-token"}"#,
     );
     assert_eq!(created.status, 201, "{created:?}");
-    let runs = http_with(addr, "GET /runs", &right, "").json();
+    let runs = request(addr, "GET", "/runs", &right, b"").json();
     assert_eq!(runs[0]["thread"], "with-token", "{runs}");
 }
 
@@ -157,22 +164,25 @@ fn two_origins_a_cross_site_fetch_and_an_announced_huge_body_are_refused() {
     // The body timeout is far beyond the test's DEADLINE: a 413 must not wait for it.
     let daemon = env.serve(&["--body-timeout", "600s"]);
     let addr = daemon.addr();
-    let host = format!("Host: {addr}\r\nContent-Type: application/json\r\n");
-    let two_origins = format!("{host}Origin: http://{addr}\r\nOrigin: http://evil.com\r\n");
-    let error = http_with(addr, "POST /runs/job-1/cancel", &two_origins, "").error(403);
+    let json = ("Content-Type", "application/json");
+    let origin = format!("http://{addr}");
+    let two_origins = [json, ("Origin", &origin), ("Origin", "http://evil.com")];
+    let cancel = "/runs/job-1/cancel";
+    let error = request(addr, "POST", cancel, &two_origins, b"").error(403);
     assert!(error.contains("more than one Origin header"), "{error}");
-    let cross_site = format!("{host}Sec-Fetch-Site: cross-site\r\n");
-    let error = http_with(addr, "POST /runs/job-1/cancel", &cross_site, "").error(403);
+    let cross_site = [json, ("Sec-Fetch-Site", "cross-site")];
+    let error = request(addr, "POST", cancel, &cross_site, b"").error(403);
     assert!(
         error.contains("Sec-Fetch-Site is \"cross-site\""),
         "{error}"
     );
     // Past the guard, the same request is only a run that does not exist.
-    let same_origin = format!("{host}Sec-Fetch-Site: same-origin\r\nOrigin: http://{addr}\r\n");
-    http_with(addr, "POST /runs/job-1/cancel", &same_origin, "").error(404);
+    let same_origin = [json, ("Sec-Fetch-Site", "same-origin"), ("Origin", &origin)];
+    request(addr, "POST", cancel, &same_origin, b"").error(404);
 
     let huge = format!(
-        "POST /runs HTTP/1.1\r\n{host}Content-Length: 100000000\r\nConnection: close\r\n\r\n"
+        "POST /runs HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100000000\r\nConnection: close\r\n\r\n"
     );
     let answer = send_and_read(addr, huge.as_bytes()).expect("answered at once");
     let answer = String::from_utf8_lossy(&answer);

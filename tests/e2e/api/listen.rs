@@ -4,8 +4,7 @@
 use std::net::SocketAddr;
 use std::process::Stdio;
 
-use super::http_with;
-use crate::fixtures::{DEADLINE, Env, golden, http, wait_for};
+use crate::fixtures::{DEADLINE, Env, golden, http, request, wait_for};
 
 #[test]
 fn serve_on_a_public_address_needs_a_token_or_insecure() {
@@ -41,8 +40,8 @@ fn serve_on_a_public_address_needs_a_token_or_insecure() {
     let loopback = SocketAddr::from(([127, 0, 0, 1], daemon.addr().port()));
     let health = http(loopback, "GET", "/health", None);
     assert_eq!(health.status, 200, "{health:?}");
-    let elsewhere = format!("Host: attacker.example:{}\r\n", loopback.port());
-    http_with(loopback, "GET /runs", &elsewhere, "").error(421);
+    let elsewhere = format!("attacker.example:{}", loopback.port());
+    request(loopback, "GET", "/runs", &[("Host", &elsewhere)], b"").error(421);
 }
 
 #[test]
@@ -72,8 +71,9 @@ fn serve_listens_on_a_host_name() {
     assert!(addr.ip().is_loopback(), "{addr}");
     let health = http(addr, "GET", "/health", None);
     assert_eq!(health.status, 200, "{health:?}");
-    let by_name = format!("Host: localhost:{}\r\n", addr.port());
-    assert_eq!(http_with(addr, "GET /runs", &by_name, "").status, 200);
+    let by_name = format!("localhost:{}", addr.port());
+    let runs = request(addr, "GET", "/runs", &[("Host", &by_name)], b"");
+    assert_eq!(runs.status, 200, "{runs:?}");
 
     let output = env
         .command(&["serve", "--listen", "local host:7878"])

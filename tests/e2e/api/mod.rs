@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 
 use serde_json::Value;
 
-use crate::fixtures::{DEADLINE, Daemon, Env, HttpResponse, http_raw};
+use crate::fixtures::{DEADLINE, Daemon, Env};
 
 mod connections;
 mod errors;
@@ -69,21 +69,9 @@ pub(super) fn names(items: &[Value], key: &str) -> Vec<String> {
     names
 }
 
-/// One request with extra header lines (each ending with `\r\n`) and a body.
-pub(super) fn http_with(
-    addr: SocketAddr,
-    request_line: &str,
-    headers: &str,
-    body: &str,
-) -> HttpResponse {
-    let head = format!(
-        "{request_line} HTTP/1.1\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    http_raw(addr, &head, body.as_bytes())
-}
-
-/// Send `bytes` and read until the server closes the connection (or DEADLINE).
+/// Send `bytes` and read until the server closes the connection (or DEADLINE):
+/// for requests no client library sends (half a head, a body shorter than its
+/// `Content-Length`), and to see the answer's bytes as they are on the wire.
 pub(super) fn send_and_read(addr: SocketAddr, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(DEADLINE))?;
