@@ -15,10 +15,12 @@
 //!
 //! Layout: `parse` (TOML -> raw structs with spans, then validation), `reduce`
 //! (reducers), `route` (edges, joins and reachability), `retry` (retry policies),
-//! `limits` (memory, fuel, state size, log size and HTTP grants), `error` (all error
-//! types). Sizes and durations are read with `savepoint_base::units`.
+//! `limits` (memory, fuel, state size, log size), `grant` (an `allow_http` entry),
+//! `error` (all error types). Sizes and durations are read with
+//! `savepoint_base::units`, the default limits are `savepoint_base::limits`'.
 
 mod error;
+mod grant;
 mod limits;
 mod parse;
 mod reduce;
@@ -34,7 +36,8 @@ use serde_json::{Map, Value};
 
 use error::Loc;
 pub use error::{MergeError, RouteError, Side, WorkflowError};
-pub use limits::{HttpGrant, Limits, MaxLog};
+pub use grant::HttpGrant;
+pub use limits::{Limits, MaxLog};
 pub use retry::{Backoff, RetryPolicy};
 pub use savepoint_base::limits::DEFAULT_TIMEOUT;
 
