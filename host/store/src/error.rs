@@ -1,10 +1,40 @@
-//! Why a store operation did not happen, the same for every backend.
+//! Why a store operation did not happen, the same for every backend: no backend's types
+//! in it. A backend turns its own failures into these in one place (SQLite's:
+//! `sqlite/fault.rs`), keeping its error as the `source` of [`StoreError::Database`],
+//! [`StoreError::Busy`] and [`StoreError::Open`], whose messages are the backend's words.
 
 use std::path::PathBuf;
 
 use savepoint_base::error_code::ErrorCode;
 
 use crate::{RunStatus, format_time};
+
+/// A backend's own error, kept for its message and for the backend to look into.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What the caller of a store operation does next: the answer of [`StoreError::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreErrorKind {
+    /// There is no such run: say so.
+    NotFound,
+    /// The run is in no state for this: its thread is taken, another process moved it,
+    /// holds its lease or took it over, or it was cancelled or has finished. Nothing was
+    /// written; read the run again to see where it is.
+    Conflict,
+    /// A condition that passes: the volume is full, or the database is busy. Nothing was
+    /// written, everything committed before is intact; the same operation can be tried
+    /// again later.
+    RetryLater,
+    /// The database cannot be used as it is: it cannot be opened or written, an I/O
+    /// failure, or a failure the backend does not classify. Trying again does not help
+    /// until someone changes something.
+    Unusable,
+    /// The database holds something this version cannot read.
+    Corrupt,
+    /// Neither waiting nor the user helps: the store has shut down, or it was asked to
+    /// pin a component version that it does not hold (its caller stores it first).
+    Internal,
+}
 
 /// Why a store operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -77,14 +107,18 @@ pub enum StoreError {
         path.display()
     )]
     ReadOnly { path: PathBuf, reason: String },
-    /// The database file could not be opened.
+    /// The database could not be opened.
     #[error("cannot open database {}: {source}", path.display())]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Open { path: PathBuf, source: BackendError },
+    /// The database is busy (another process holds its write lock longer than the store
+    /// waits for it): nothing was written.
+    #[error("database error: {source}")]
+    Busy { source: BackendError },
+    /// Any other failure of the database, in the backend's words.
+    #[error("database error: {source}")]
+    Database { source: BackendError },
+    /// The operating system failed the store: creating the database's folder, reading its
+    /// files' sizes, or starting its writer thread.
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -96,26 +130,35 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// What the caller does next: see [`ErrorCode`].
-    pub fn code(&self) -> ErrorCode {
+    /// What the caller does next.
+    pub fn kind(&self) -> StoreErrorKind {
         match self {
-            StoreError::NotFound { .. } => ErrorCode::NotFound,
+            StoreError::NotFound { .. } => StoreErrorKind::NotFound,
             StoreError::ThreadExists { .. }
             | StoreError::Conflict { .. }
             | StoreError::Leased { .. }
             | StoreError::LeaseLost { .. }
             | StoreError::Cancelled { .. }
-            | StoreError::Finished { .. } => ErrorCode::Conflict,
-            // The database file is in the way: its volume, its permissions, a lock.
-            StoreError::DiskFull { .. }
-            | StoreError::ReadOnly { .. }
+            | StoreError::Finished { .. } => StoreErrorKind::Conflict,
+            StoreError::DiskFull { .. } | StoreError::Busy { .. } => StoreErrorKind::RetryLater,
+            StoreError::ReadOnly { .. }
             | StoreError::Open { .. }
-            | StoreError::Db(_)
-            | StoreError::Io { .. } => ErrorCode::Environment,
-            // Waiting does not help: contents this version cannot read, or a bug.
-            StoreError::Corrupt(_) | StoreError::ComponentMissing { .. } | StoreError::Closed => {
-                ErrorCode::Internal
-            }
+            | StoreError::Database { .. }
+            | StoreError::Io { .. } => StoreErrorKind::Unusable,
+            StoreError::Corrupt(_) => StoreErrorKind::Corrupt,
+            StoreError::ComponentMissing { .. } | StoreError::Closed => StoreErrorKind::Internal,
+        }
+    }
+
+    /// The code the CLI and the API report this error with: see [`ErrorCode`].
+    pub fn code(&self) -> ErrorCode {
+        match self.kind() {
+            StoreErrorKind::NotFound => ErrorCode::NotFound,
+            StoreErrorKind::Conflict => ErrorCode::Conflict,
+            // The machine is in the way: the database's volume, its permissions, a lock.
+            StoreErrorKind::RetryLater | StoreErrorKind::Unusable => ErrorCode::Environment,
+            // Contents this version cannot read, or a bug.
+            StoreErrorKind::Corrupt | StoreErrorKind::Internal => ErrorCode::Internal,
         }
     }
 }

@@ -49,7 +49,7 @@ use std::future::Future;
 use serde_json::{Map, Value};
 
 pub use clock::{Clock, LONGEST_WAIT, ManualClock, SystemClock, format_time, wake_time};
-pub use error::StoreError;
+pub use error::{BackendError, StoreError, StoreErrorKind};
 pub use page::{
     Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, Page, PageSize, PageSizeError,
     ParseCursorError, RUNS_PAGE, STATE_PAGE_BYTES,

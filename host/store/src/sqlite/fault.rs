@@ -1,5 +1,11 @@
-//! What a failed SQLite call means for the caller: the one place that turns SQLite's result
-//! codes, and the OS error behind an I/O failure, into the [`StoreError`]s a caller acts on.
+//! What a failed SQLite call means for the caller: the one place that turns SQLite's errors
+//! (`rusqlite::Error`), their result codes, and the OS error behind an I/O failure, into
+//! the neutral [`StoreError`]s a caller acts on.
+//!
+//! A `rusqlite::Error` becomes a [`StoreError::Database`] where it happens (by `?`), which
+//! keeps it as its source; where a connection is at hand (every read and the writer's
+//! transactions), [`classify`] then looks at its code and tells a full disk, a read-only
+//! database and a busy one apart from other failures.
 //!
 //! SQLite says "database or disk is full" (`SQLITE_FULL`) when a write to the database or
 //! its WAL runs out of room, but when the volume fills up under the shared-memory file
@@ -18,6 +24,14 @@ use rusqlite::{Connection, ErrorCode};
 
 use crate::StoreError;
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        StoreError::Database {
+            source: Box::new(error),
+        }
+    }
+}
+
 /// A failure the caller handles differently from other database errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Fault {
@@ -25,10 +39,13 @@ enum Fault {
     DiskFull,
     /// The database cannot be written at all: the reason, for the message.
     ReadOnly(String),
+    /// Another connection holds the lock longer than the busy timeout: try again.
+    Busy,
 }
 
-/// `error`, raised by `conn` (a connection to `path`), as [`StoreError::DiskFull`] or
-/// [`StoreError::ReadOnly`] when that is what it means; otherwise unchanged.
+/// `error`, raised by `conn` (a connection to `path`), as [`StoreError::DiskFull`],
+/// [`StoreError::ReadOnly`] or [`StoreError::Busy`] when that is what it means; otherwise
+/// unchanged.
 pub(super) fn classify(conn: &Connection, path: &Path, error: StoreError) -> StoreError {
     classify_with(path, error, |code| match code {
         ErrorCode::CannotOpen => open_errno(path, false),
@@ -43,10 +60,13 @@ pub(super) fn classify_with(
     error: StoreError,
     errno: impl FnOnce(ErrorCode) -> Option<i32>,
 ) -> StoreError {
-    let (StoreError::Db(source) | StoreError::Open { source, .. }) = &error else {
+    let (StoreError::Database { source } | StoreError::Open { source, .. }) = &error else {
         return error;
     };
-    let Some(code) = source.sqlite_error_code() else {
+    let Some(code) = source
+        .downcast_ref::<rusqlite::Error>()
+        .and_then(rusqlite::Error::sqlite_error_code)
+    else {
         return error;
     };
     // SQLite records the OS error only for I/O and open failures; for any other code the
@@ -62,6 +82,11 @@ pub(super) fn classify_with(
         Some(Fault::ReadOnly(reason)) => StoreError::ReadOnly {
             path: path.to_path_buf(),
             reason,
+        },
+        // A database that could not be opened stays that: the open failed.
+        Some(Fault::Busy) => match error {
+            StoreError::Database { source } => StoreError::Busy { source },
+            other => other,
         },
         None => error,
     }
@@ -88,6 +113,7 @@ fn fault(code: ErrorCode, errno: Option<i32>) -> Option<Fault> {
         | (ErrorCode::CannotOpen, Some(ErrorKind::PermissionDenied)) => {
             os.map(|os| Fault::ReadOnly(os.to_string()))
         }
+        (ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked, _) => Some(Fault::Busy),
         _ => None,
     }
 }
@@ -146,10 +172,7 @@ mod tests {
     const EIO: i32 = 5;
 
     fn sqlite(code: i32) -> StoreError {
-        StoreError::Db(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(code),
-            None,
-        ))
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None).into()
     }
 
     fn classified(code: i32, errno: Option<i32>) -> String {
@@ -158,7 +181,8 @@ mod tests {
             StoreError::ReadOnly { path, reason } => {
                 format!("read-only {}: {reason}", path.display())
             }
-            StoreError::Db(_) => "unchanged".to_owned(),
+            StoreError::Busy { .. } => "busy".to_owned(),
+            StoreError::Database { .. } => "unchanged".to_owned(),
             other => panic!("{other:?}"),
         }
     }
@@ -209,5 +233,23 @@ mod tests {
         assert_eq!(classified(SQLITE_CANTOPEN, None), "unchanged");
         // A permission error on I/O (not on opening) is not a read-only database.
         assert_eq!(classified(SQLITE_IOERR_WRITE, Some(EPERM)), "unchanged");
+    }
+
+    #[test]
+    fn a_locked_database_is_busy_and_keeps_sqlites_words() {
+        use rusqlite::ffi::*;
+        assert_eq!(classified(SQLITE_BUSY, None), "busy");
+        assert_eq!(classified(SQLITE_LOCKED, None), "busy");
+        let locked = rusqlite::Error::SqliteFailure(
+            Error::new(SQLITE_BUSY),
+            Some("database is locked".to_owned()),
+        );
+        let busy = classify_with(Path::new("data/x.db"), locked.into(), |_| None);
+        assert_eq!(busy.to_string(), "database error: database is locked");
+        assert_eq!(busy.kind(), crate::StoreErrorKind::RetryLater);
+        assert_eq!(
+            sqlite(SQLITE_CONSTRAINT).kind(),
+            crate::StoreErrorKind::Unusable
+        );
     }
 }

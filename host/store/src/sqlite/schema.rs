@@ -55,7 +55,8 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = open(path, flags)?;
     let migrated = migrate(&mut conn, path);
     migrated.map_err(|error| match fault::classify(&conn, path, error) {
-        StoreError::Db(source) => StoreError::Open {
+        // However it failed (busy too), the database did not open.
+        StoreError::Database { source } | StoreError::Busy { source } => StoreError::Open {
             path: path.to_path_buf(),
             source,
         },
@@ -100,9 +101,9 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
-    let open_error = |source| StoreError::Open {
+    let open_error = |source: rusqlite::Error| StoreError::Open {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
     let conn = Connection::open_with_flags(path, flags).map_err(|source| {
         // No connection is left to ask what the OS said: ask the OS again.
