@@ -9,6 +9,8 @@ use axum::extract::{FromRequest, Path, Query, Request};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
+use savepoint_base::units::format_size;
+
 use super::error::{ApiError, HttpError};
 use super::guard::BodyDeadline;
 use super::{Cursor, PageQuery, PageSize, RunStatus};
@@ -62,7 +64,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 fn too_large() -> HttpError {
     HttpError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!("request body is larger than the limit of 1 MiB ({BODY_LIMIT} bytes)"),
+        format!(
+            "request body is larger than the limit of {} ({BODY_LIMIT} bytes)",
+            format_size(BODY_LIMIT as u64)
+        ),
     )
 }
 
