@@ -6,6 +6,8 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{Failure, Global};
+use savepoint_runtime::RuntimeError;
+use savepoint_store::CheckpointStore;
 
 /// Write a run bundle: the run's history, state, logs, workflow texts and the
 /// bytes of the component versions it is pinned to, as one file (a SQLite
@@ -50,12 +52,9 @@ pub async fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCod
     let store = global.existing_store()?;
     let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
     let file = scratch.path().join("run.bundle");
-    store.export_run(&args.thread, &file).map_err(|e| match e {
-        savepoint_store::StoreError::NotFound { thread } => {
-            anyhow::Error::new(savepoint_runtime::RuntimeError::NotFound { thread })
-        }
-        other => other.into(),
-    })?;
+    store
+        .export_run(&args.thread, &file)
+        .map_err(RuntimeError::from)?;
     let bytes = std::fs::read(&file).context("cannot read the bundle back")?;
     match &args.output {
         // A folder that is not there is no missing run (exit 5): the disk is what to fix.
@@ -69,7 +68,10 @@ pub async fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCod
         }
     }
     if args.json {
-        let run = super::status::store_run(&*store, &args.thread).await?;
+        let run = store
+            .existing_run(&args.thread)
+            .await
+            .map_err(RuntimeError::from)?;
         let file = args.output.as_deref().unwrap_or(Path::new("-"));
         super::output::print_json(&serde_json::json!({
             "thread": args.thread,
@@ -127,19 +129,22 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
     drop(out);
     let store = global.open_store()?;
     let thread = store.import_run(&file).map_err(|e| -> anyhow::Error {
-        match e {
-            savepoint_store::StoreError::ThreadExists { thread, status } => {
-                super::Failure::conflict(format!(
-                    "thread \"{thread}\" is in {} already (status: {status}); nothing was imported",
-                    global.db.display()
-                ))
-                .with_details(serde_json::json!({ "thread": thread, "status": status.as_str() }))
-                .into()
-            }
+        match RuntimeError::from(e) {
+            // Said for a bundle: the runtime's words (resume it, or pick another thread
+            // id) are for a new run, and a bundle's thread id is not the user's choice.
+            RuntimeError::ThreadExists { thread, status } => super::Failure::conflict(format!(
+                "thread \"{thread}\" is in {} already (status: {status}); nothing was imported",
+                global.db.display()
+            ))
+            .with_details(serde_json::json!({ "thread": thread, "status": status.as_str() }))
+            .into(),
             other => other.into(),
         }
     })?;
-    let run = super::status::store_run(&*store, &thread).await?;
+    let run = store
+        .existing_run(&thread)
+        .await
+        .map_err(RuntimeError::from)?;
     if args.json {
         super::output::print_json(&savepoint_server::view::status(&run));
         return Ok(ExitCode::SUCCESS);

@@ -85,8 +85,8 @@ pub fn classify(error: &anyhow::Error) -> Failure {
             };
         }
         if let Some(error) = cause.downcast_ref::<StoreError>() {
+            // A missing run or a taken thread is a RuntimeError by now (its From).
             let details = match error {
-                StoreError::NotFound { thread } => Some(json!({ "thread": thread })),
                 StoreError::Leased { thread, owner, .. } => {
                     Some(json!({ "thread": thread, "owner": owner }))
                 }

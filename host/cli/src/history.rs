@@ -3,8 +3,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{Global, output, status::named};
+use super::{Global, output};
 use savepoint_base::units::format_size;
+use savepoint_runtime::RuntimeError;
 use savepoint_server::view::JsonPage;
 use savepoint_store::{CheckpointStore, Cursor, HISTORY_PAGE, HistoryDetail, format_time};
 
@@ -48,7 +49,7 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
     let mut page = store
         .history_page(&args.thread, args.cursor, limit, detail)
         .await
-        .map_err(named)?;
+        .map_err(RuntimeError::from)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut json = JsonPage::new(page);

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{Global, output, status::named};
+use super::{Global, output};
+use savepoint_runtime::RuntimeError;
 use savepoint_server::view::JsonPage;
 use savepoint_store::{CheckpointStore, Cursor, LOG_PAGE, format_time};
 
@@ -37,7 +38,7 @@ pub async fn main(global: &Global, args: LogsArgs) -> anyhow::Result<ExitCode> {
     let mut page = store
         .logs_page(&args.thread, args.cursor, limit)
         .await
-        .map_err(named)?;
+        .map_err(RuntimeError::from)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut json = JsonPage::new(page);

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::Value;
 
-use super::{Global, output, status::store_run};
+use super::{Global, output};
+use savepoint_runtime::RuntimeError;
 use savepoint_store::CheckpointStore;
 
 /// Print a run's current state (the state of its last checkpoint), or its
@@ -23,16 +24,21 @@ pub struct StateArgs {
 
 pub async fn main(global: &Global, args: StateArgs) -> anyhow::Result<ExitCode> {
     let store = global.existing_store()?;
-    let run = store_run(&*store, &args.thread).await?;
+    let run = store
+        .existing_run(&args.thread)
+        .await
+        .map_err(RuntimeError::from)?;
     let state = match args.step {
         None => run.state,
-        Some(step) => store.state_at(&args.thread, step).await?.ok_or_else(|| {
-            savepoint_runtime::RuntimeError::NoStep {
+        Some(step) => store
+            .state_at(&args.thread, step)
+            .await
+            .map_err(RuntimeError::from)?
+            .ok_or_else(|| RuntimeError::NoStep {
                 thread: args.thread.clone(),
                 step,
                 committed: run.step,
-            }
-        })?,
+            })?,
     };
     let state = Value::Object(state);
     if args.json {

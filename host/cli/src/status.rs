@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::{Global, output};
 use savepoint_runtime::RuntimeError;
+use savepoint_store::CheckpointStore;
 
 /// Show where a run is: its status, committed steps, next node, last error.
 #[derive(Debug, Args)]
@@ -18,7 +19,10 @@ pub struct StatusArgs {
 
 pub async fn main(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let store = global.existing_store()?;
-    let run = store_run(&*store, &args.thread).await?;
+    let run = store
+        .existing_run(&args.thread)
+        .await
+        .map_err(RuntimeError::from)?;
     if args.json {
         output::print_json(&savepoint_server::view::status(&run));
     } else {
@@ -31,27 +35,4 @@ pub async fn main(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The run `thread`, or an error that names it.
-pub async fn store_run<S: savepoint_store::CheckpointStore>(
-    store: &S,
-    thread: &str,
-) -> anyhow::Result<savepoint_store::RunRecord> {
-    Ok(store
-        .load_run(thread)
-        .await?
-        .ok_or_else(|| RuntimeError::NotFound {
-            thread: thread.to_string(),
-        })?)
-}
-
-/// A store error, with a missing run named as [`store_run`] names it.
-pub fn named(error: savepoint_store::StoreError) -> anyhow::Error {
-    match error {
-        savepoint_store::StoreError::NotFound { thread } => {
-            RuntimeError::NotFound { thread }.into()
-        }
-        other => other.into(),
-    }
 }

@@ -217,18 +217,12 @@ impl<S: CheckpointStore> Runtime<S> {
     async fn claim(&self, thread: &str) -> Result<(RunRecord, Lease), RuntimeError> {
         let dead = self.dead_owners().await?;
         let asked = Instant::now();
-        match self
+        let run = self
             .store
             .claim(thread, &self.owner, self.lease_ms(), &dead)
-            .await
-        {
-            Ok(run) => {
-                let lease = self.held_lease(run.lease_epoch, asked);
-                Ok((run, lease))
-            }
-            Err(StoreError::NotFound { thread }) => Err(RuntimeError::NotFound { thread }),
-            Err(other) => Err(other.into()),
-        }
+            .await?;
+        let lease = self.held_lease(run.lease_epoch, asked);
+        Ok((run, lease))
     }
 
     /// Lease owners on this machine whose process is gone.
@@ -311,13 +305,7 @@ impl<S: CheckpointStore> Runtime<S> {
             asked = Instant::now();
             created = self.store.create_run(new_run(plugins)).await;
         }
-        let created = created.map_err(|e| match e {
-            StoreError::ThreadExists { thread, status } => {
-                RuntimeError::ThreadExists { thread, status }
-            }
-            other => RuntimeError::Store(other),
-        })?;
-        Ok((created, asked))
+        Ok((created?, asked))
     }
 
     /// Create a run and drive it in the foreground as far as `wait` says.

@@ -77,8 +77,11 @@ pub enum RuntimeError {
          is resumed or taken over"
     )]
     LeaseExpired { thread: String },
+    /// Any store error but a missing run or a taken thread, which become
+    /// [`RuntimeError::NotFound`] and [`RuntimeError::ThreadExists`] (see
+    /// `From<StoreError>`).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
 }
 
 impl RuntimeError {
@@ -113,10 +116,7 @@ impl RuntimeError {
     /// problem in a workflow file.
     pub fn details(&self) -> Option<Value> {
         match self {
-            RuntimeError::NotFound { thread }
-            | RuntimeError::Store(StoreError::NotFound { thread }) => {
-                Some(json!({ "thread": thread }))
-            }
+            RuntimeError::NotFound { thread } => Some(json!({ "thread": thread })),
             RuntimeError::ThreadExists { thread, status }
             | RuntimeError::NotResumable { thread, status }
             | RuntimeError::AlreadyFinished { thread, status }
@@ -136,6 +136,22 @@ impl RuntimeError {
                 "problems": problems.iter().map(WorkflowError::problem).collect::<Vec<_>>()
             })),
             _ => None,
+        }
+    }
+}
+
+/// The one translation of a store error into what the CLI and the API report: a
+/// missing run and a taken thread are named as the runtime names them (with the
+/// thread id, and for a taken thread what to do), whoever met them, a runtime call or
+/// a read straight from the store; any other store error stays as the store says it.
+impl From<StoreError> for RuntimeError {
+    fn from(error: StoreError) -> RuntimeError {
+        match error {
+            StoreError::NotFound { thread } => RuntimeError::NotFound { thread },
+            StoreError::ThreadExists { thread, status } => {
+                RuntimeError::ThreadExists { thread, status }
+            }
+            other => RuntimeError::Store(other),
         }
     }
 }
@@ -196,5 +212,39 @@ impl From<RuntimeError> for Fault {
             details: error.details(),
             message: error.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A missing run and a taken thread read the same whoever met them: the runtime or
+    /// a read straight from the store.
+    #[test]
+    fn store_errors_become_the_runtimes_not_found_and_thread_exists() {
+        let thread = || "job-1".to_string();
+        let missing = RuntimeError::from(StoreError::NotFound { thread: thread() });
+        assert!(matches!(&missing, RuntimeError::NotFound { thread } if thread == "job-1"));
+        assert_eq!(missing.to_string(), "no run with thread id \"job-1\"");
+        assert_eq!(missing.details(), Some(json!({ "thread": "job-1" })));
+        let taken = RuntimeError::from(StoreError::ThreadExists {
+            thread: thread(),
+            status: RunStatus::Completed,
+        });
+        assert_eq!(
+            taken.to_string(),
+            "thread \"job-1\" already exists and is completed; pick another thread id"
+        );
+        assert_eq!(taken.code(), ErrorCode::Conflict);
+        let leased = RuntimeError::from(StoreError::Leased {
+            thread: thread(),
+            owner: "host-1".into(),
+            expires_ms: 0,
+        });
+        assert!(matches!(
+            leased,
+            RuntimeError::Store(StoreError::Leased { .. })
+        ));
     }
 }

@@ -236,12 +236,7 @@ impl<S: CheckpointStore> Runtime<S> {
 
     /// The run's record, or a not-found error naming the thread.
     pub async fn load(&self, thread: &str) -> Result<RunRecord, RuntimeError> {
-        self.store
-            .load_run(thread)
-            .await?
-            .ok_or_else(|| RuntimeError::NotFound {
-                thread: thread.to_string(),
-            })
+        Ok(self.store.existing_run(thread).await?)
     }
 
     /// Cancel a run: it stops at once if this process executes it, within a

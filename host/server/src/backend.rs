@@ -14,7 +14,7 @@ use crate::api::{self, ApiError, Backend, BackendFuture, CreateRun, JsonStream, 
 use crate::view::{JsonPage, PageEntry};
 use savepoint_runtime::daemon::Daemon;
 use savepoint_runtime::{RuntimeError, StartRun};
-use savepoint_store::{CheckpointStore, Cursor, HistoryDetail, Page, RunStatus, StoreError};
+use savepoint_store::{CheckpointStore, Cursor, HistoryDetail, Page, RunStatus};
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow, WorkflowError};
 
 pub(crate) struct DaemonBackend<S> {
@@ -31,14 +31,6 @@ pub(crate) struct DaemonBackend<S> {
 pub(crate) struct WorkflowCache(Mutex<HashMap<PathBuf, (String, Parsed)>>);
 
 type Parsed = Result<Arc<Workflow>, Arc<Unfinished>>;
-
-/// A store error as the API reports it; a missing run is named as the runtime names it.
-fn internal(error: StoreError) -> ApiError {
-    match error {
-        StoreError::NotFound { thread } => ApiError::from(RuntimeError::NotFound { thread }),
-        other => ApiError::from(RuntimeError::from(other)),
-    }
-}
 
 /// The store's status of the same name.
 fn store_status(status: api::RunStatus) -> RunStatus {
@@ -84,9 +76,10 @@ fn page_stream<T: PageEntry + Send + 'static>(page: Page<T>) -> JsonStream {
 }
 
 impl<S: CheckpointStore> DaemonBackend<S> {
-    async fn status(&self, thread: &str) -> Result<Value, ApiError> {
-        let run = self.daemon.runtime().load(thread).await?;
-        Ok(crate::view::status(&run))
+    /// Where the `GET` routes read: straight from the store (host/README.md, "Reads");
+    /// whatever creates or changes a run goes through the runtime.
+    fn store(&self) -> &S {
+        self.daemon.runtime().store()
     }
 
     async fn create(&self, request: CreateRun) -> Result<Value, ApiError> {
@@ -232,28 +225,40 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
     fn list_runs(&self, status: Option<api::RunStatus>, limit: usize) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let runs = self
-                .daemon
-                .runtime()
                 .store()
                 .list_runs(status.map(store_status), limit)
                 .await
-                .map_err(internal)?;
+                .map_err(RuntimeError::from)?;
             Ok(crate::view::summaries(&runs))
         })
     }
 
     fn run_status(&self, thread: String) -> BackendFuture<'_, Value> {
-        Box::pin(async move { self.status(&thread).await })
+        Box::pin(async move {
+            let run = self
+                .store()
+                .existing_run(&thread)
+                .await
+                .map_err(RuntimeError::from)?;
+            Ok(crate::view::status(&run))
+        })
     }
 
     fn run_state(&self, thread: String, step: Option<u64>) -> BackendFuture<'_, Value> {
         Box::pin(async move {
-            let run = self.daemon.runtime().load(&thread).await?;
+            let run = self
+                .store()
+                .existing_run(&thread)
+                .await
+                .map_err(RuntimeError::from)?;
             let Some(step) = step else {
                 return Ok(Value::Object(run.state));
             };
-            let store = &self.daemon.runtime().store();
-            let state = store.state_at(&thread, step).await.map_err(internal)?;
+            let state = self
+                .store()
+                .state_at(&thread, step)
+                .await
+                .map_err(RuntimeError::from)?;
             let state = state.ok_or(RuntimeError::NoStep {
                 thread,
                 step,
@@ -271,11 +276,11 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
     ) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
             let cursor = page.cursor.map(store_cursor).transpose()?;
-            let store = &self.daemon.runtime().store();
-            let page = store
+            let page = self
+                .store()
                 .history_page(&thread, cursor, page.limit, store_detail(detail))
                 .await
-                .map_err(internal)?;
+                .map_err(RuntimeError::from)?;
             Ok(page_stream(page))
         })
     }
@@ -283,11 +288,11 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
     fn run_logs(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
             let cursor = page.cursor.map(store_cursor).transpose()?;
-            let store = &self.daemon.runtime().store();
-            let page = store
+            let page = self
+                .store()
                 .logs_page(&thread, cursor, page.limit)
                 .await
-                .map_err(internal)?;
+                .map_err(RuntimeError::from)?;
             Ok(page_stream(page))
         })
     }
@@ -374,6 +379,7 @@ mod tests {
 
     use super::*;
     use savepoint_base::error_code::ErrorCode;
+    use savepoint_store::StoreError;
 
     /// The API's words are its own; these are the store's under the same names, so
     /// that the API refuses and accepts exactly what the store knows.

@@ -76,6 +76,21 @@ pub trait CheckpointStore: Send + Sync + 'static {
         thread: &str,
     ) -> impl Future<Output = Result<Option<RunRecord>, StoreError>> + Send;
 
+    /// The run with this thread; [`StoreError::NotFound`] if there is none, as every other
+    /// read of a run says it (so that a reader names a missing run in one way).
+    fn existing_run(
+        &self,
+        thread: &str,
+    ) -> impl Future<Output = Result<RunRecord, StoreError>> + Send {
+        async move {
+            self.load_run(thread)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    thread: thread.to_string(),
+                })
+        }
+    }
+
     /// The workflow text stored under `digest`, if any.
     fn workflow_text(
         &self,
