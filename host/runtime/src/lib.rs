@@ -22,6 +22,7 @@
 
 mod check;
 pub mod daemon;
+mod decide;
 mod drive;
 mod error;
 mod outage;

@@ -1,12 +1,14 @@
-//! One step of a run: call the step's nodes (several at once for parallel
-//! branches), then commit the merged result as a checkpoint, or record a
-//! setback (failure, retry wait, interrupt) without a checkpoint.
+//! One step of a run, its effects: call the step's nodes (several at once
+//! for parallel branches), ask [`decide`](super::decide) what that makes,
+//! then commit the merged result as a checkpoint, or record a setback
+//! (failure, retry wait, interrupt) without a checkpoint.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use super::decide::{self, Branch, CommitPlan, Decision, Position, SetbackPlan, StepError};
 use super::secrets;
 use super::{Event, Runtime, RuntimeError};
 use savepoint_plugin::{
@@ -14,30 +16,9 @@ use savepoint_plugin::{
     Secrets,
 };
 use savepoint_store::{
-    CheckpointStore, LONGEST_WAIT, LogLine, PendingWrite, RunRecord, RunStatus, Setback,
-    StepCommit, StepSetback, wake_time,
+    CheckpointStore, LogLine, PendingWrite, RunRecord, RunStatus, StepCommit, StepSetback,
 };
 use savepoint_workflow::Workflow;
-
-/// What one node of the step produced.
-enum Branch {
-    /// An update to merge (from `update`, or from `sleep` when `sleep` is set).
-    Write {
-        write: PendingWrite,
-        sleep: Option<Duration>,
-    },
-    Interrupt {
-        payload: Value,
-        timeout: Option<Duration>,
-    },
-    Failed {
-        error: String,
-        retryable: bool,
-    },
-    /// The call was not made, or was stopped, because the lease expired: the
-    /// step must end without writing anything.
-    Abandoned,
-}
 
 /// How a step ended.
 #[derive(Debug)]
@@ -50,8 +31,9 @@ pub(super) enum StepEnd {
 }
 
 impl<S: CheckpointStore> Runtime<S> {
-    /// Execute the run's next step, its calls under `lease`. `owner` fences
-    /// the write: if another process took the run over, nothing is written.
+    /// Execute the run's next step, its calls under `lease`: call the nodes,
+    /// then commit or record what [`decide`] says. `owner` fences the write:
+    /// if another process took the run over, nothing is written.
     pub(super) async fn step(
         &self,
         run: &RunRecord,
@@ -59,38 +41,20 @@ impl<S: CheckpointStore> Runtime<S> {
         owner: Option<&str>,
         lease: &Lease,
     ) -> Result<StepEnd, RuntimeError> {
-        let step = run.step + 1;
-        let attempt = run.attempt + 1;
-        let nodes = run.next.clone();
-        let mut setback = StepSetback {
-            thread: run.thread.clone(),
-            step,
-            node: nodes.join(", "),
-            owner: owner.map(str::to_string),
-            attempt,
-            error: None,
-            logs: Vec::new(),
-            pending: Vec::new(),
-            kind: Setback::Failed,
-        };
-        if run.step >= workflow.max_steps {
-            setback.error = Some(format!(
-                "the run reached max_steps = {} before {}; raise max_steps in the workflow \
-                 file if the loop is intended",
-                workflow.max_steps,
-                node_list(&nodes)
-            ));
-            return self.record_setback(setback).await;
+        let at = Position::from(run);
+        if let Some(setback) = decide::over_max_steps(workflow, at) {
+            return self
+                .record_setback(run, workflow, owner, setback, Vec::new())
+                .await;
         }
 
         // Branches that succeeded in an earlier attempt at this step are not
         // run again: their updates were stored as pending writes.
-        let done: BTreeMap<&str, &PendingWrite> =
-            run.pending.iter().map(|w| (w.node.as_str(), w)).collect();
-        let to_call: Vec<&str> = nodes
+        let to_call: Vec<&str> = run
+            .next
             .iter()
             .map(String::as_str)
-            .filter(|n| !done.contains_key(n))
+            .filter(|n| !run.pending.iter().any(|w| w.node == *n))
             .collect();
         let state_text = serde_json::to_string(&run.state).map_err(|error| {
             RuntimeError::Store(savepoint_store::StoreError::Corrupt(format!(
@@ -107,202 +71,107 @@ impl<S: CheckpointStore> Runtime<S> {
         let elapsed = started.elapsed();
 
         let mut branches: BTreeMap<&str, Branch> = BTreeMap::new();
-        for (node, (branch, logs)) in to_call.iter().zip(results) {
-            setback.logs.extend(logs);
+        let mut logs = Vec::new();
+        for (node, (branch, lines)) in to_call.iter().zip(results) {
+            logs.extend(lines);
             branches.insert(node, branch);
         }
-        // The run may be someone else's by now: write nothing, whatever the
-        // other branches did.
-        if branches.values().any(|b| matches!(b, Branch::Abandoned)) {
-            return Err(RuntimeError::LeaseExpired {
+        let now_ms = self.clock.now_ms();
+        match decide::decide(workflow, at, &branches, now_ms, fastrand::f64()) {
+            Decision::Abandon => Err(RuntimeError::LeaseExpired {
                 thread: run.thread.clone(),
-            });
-        }
-
-        // Failures first: any failed branch decides the step.
-        let failures: Vec<(&str, &String, bool)> = nodes
-            .iter()
-            .filter_map(|n| match branches.get(n.as_str()) {
-                Some(Branch::Failed { error, retryable }) => Some((n.as_str(), error, *retryable)),
-                _ => None,
-            })
-            .collect();
-        // On a setback, finished branches are kept as pending writes; a
-        // sleeping branch is not (it runs again).
-        setback.pending = successful_writes(&nodes, &done, &branches, false);
-        if let Some(&(first, error, _)) = failures.first() {
-            setback.node = first.to_string();
-            setback.error = Some(error.clone());
-            let tries = attempt.saturating_sub(run.retry_base);
-            let mut wait = Some(Duration::ZERO);
-            for (node, _, retryable) in &failures {
-                let policy = &workflow.nodes[*node].retry;
-                wait = match wait {
-                    Some(longest) if *retryable && policy.allows_another(tries) => {
-                        Some(longest.max(policy.delay(tries + 1, fastrand::f64())))
-                    }
-                    _ => None,
-                };
+            }),
+            Decision::Setback(setback) => {
+                self.record_setback(run, workflow, owner, setback, logs)
+                    .await
             }
-            setback.kind = match wait {
-                Some(delay) => Setback::Retry {
-                    wake_at_ms: wake_time(self.clock.now_ms(), delay),
-                },
-                None => Setback::Failed,
-            };
-            return self.record_setback(setback).await;
+            Decision::Commit(commit) => self.commit(run, owner, commit, logs, elapsed).await,
         }
-
-        // Then interrupts: park until someone answers.
-        let interrupts: Vec<(&str, &Value, Option<Duration>)> = nodes
-            .iter()
-            .filter_map(|n| match branches.get(n.as_str()) {
-                Some(Branch::Interrupt { payload, timeout }) => {
-                    Some((n.as_str(), payload, *timeout))
-                }
-                _ => None,
-            })
-            .collect();
-        if let Some(&(first, payload, _)) = interrupts.first() {
-            // A deadline 100 years off or further is none: the interrupt waits forever.
-            let deadline = interrupts
-                .iter()
-                .filter_map(|(_, _, t)| *t)
-                .filter(|t| *t < LONGEST_WAIT)
-                .min();
-            setback.node = first.to_string();
-            // An interrupt is not a failed attempt.
-            setback.attempt = run.attempt;
-            setback.kind = Setback::Interrupted {
-                payload: payload.clone(),
-                deadline_ms: deadline.map(|d| wake_time(self.clock.now_ms(), d)),
-            };
-            return self.record_setback(setback).await;
-        }
-
-        // Every branch wrote: merge in the step's order, route, commit.
-        setback.pending = successful_writes(&nodes, &done, &branches, true);
-        self.commit(run, workflow, owner, &nodes, setback, &branches, elapsed)
-            .await
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Commit the checkpoint `plan` with the step's `logs`; `elapsed` is the
+    /// time the calls took.
     async fn commit(
         &self,
         run: &RunRecord,
-        workflow: &Workflow,
         owner: Option<&str>,
-        nodes: &[String],
-        mut setback: StepSetback,
-        branches: &BTreeMap<&str, Branch>,
+        plan: CommitPlan,
+        logs: Vec<LogLine>,
         elapsed: Duration,
     ) -> Result<StepEnd, RuntimeError> {
-        let writes = std::mem::take(&mut setback.pending);
-        let sleeps: Vec<(&str, Duration)> = nodes
-            .iter()
-            .filter_map(|n| match branches.get(n.as_str()) {
-                Some(Branch::Write { sleep: Some(d), .. }) => Some((n.as_str(), *d)),
-                _ => None,
-            })
-            .collect();
-        let mut state: Map<String, Value> = run.state.clone();
-        let mut completed = Vec::new();
-        for write in &writes {
-            let who = format!("node \"{}\"", write.node);
-            if let Err(e) = workflow.apply_update(&mut state, write.update.clone()) {
-                setback.node = write.node.clone();
-                // The message quotes the update, which is not redacted
-                // (the state is the node's own): redact the quote.
-                let secrets = match workflow.nodes.get(&write.node) {
-                    Some(node) => node_secrets(&node.config),
-                    None => Secrets::default(),
-                };
-                setback.error = Some(secrets.redact_owned(format!(
-                    "{who} returned an update that cannot be merged: {e}"
-                )));
-                setback.pending = Vec::new();
-                return self.record_setback(setback).await;
-            }
-            if sleeps.iter().any(|(n, _)| *n == write.node) {
-                continue;
-            }
-            match workflow.route(&write.node, write.goto.as_deref()) {
-                Ok(targets) => completed.push((write.node.clone(), targets)),
-                Err(e) => {
-                    setback.node = write.node.clone();
-                    setback.error = Some(format!("{who}: {e}"));
-                    setback.pending = Vec::new();
-                    return self.record_setback(setback).await;
-                }
-            }
-        }
-        let (mut next, joins) = workflow.advance(&run.joins, &completed);
-        let (status, wake_at_ms, wakes) = if sleeps.is_empty() {
-            let status = if next.is_empty() {
-                RunStatus::Completed
-            } else {
-                RunStatus::Running
-            };
-            (status, None, 0)
-        } else {
-            // Sleeping nodes run again when the run wakes, before the others.
-            let mut again: Vec<String> = sleeps.iter().map(|(n, _)| n.to_string()).collect();
-            again.extend(
-                next.into_iter()
-                    .filter(|n| !sleeps.iter().any(|(s, _)| s == n)),
-            );
-            next = again;
-            let longest = sleeps.iter().map(|(_, d)| *d).max().unwrap_or_default();
-            (
-                RunStatus::Sleeping,
-                // A sleep longer than 100 years sleeps 100 years.
-                Some(wake_time(self.clock.now_ms(), longest)),
-                run.wakes + 1,
-            )
-        };
-        // Only the keys whose value changed are written.
-        let mut changes = Map::new();
-        for key in writes.iter().flat_map(|w| w.update.keys()) {
-            if let Some(value) = state.get(key)
-                && !changes.contains_key(key)
-                && run.state.get(key) != Some(value)
-            {
-                changes.insert(key.clone(), value.clone());
-            }
-        }
-        let digests: Vec<&str> = writes.iter().map(|w| w.component_digest.as_str()).collect();
+        let step = run.step + 1;
+        let status = plan.then.status();
         let commit = StepCommit {
             thread: run.thread.clone(),
-            step: setback.step,
-            node: node_list_plain(nodes),
-            component_digest: digests.join(","),
-            changes,
-            state,
-            next: next.clone(),
+            step,
+            node: node_list_plain(&run.next),
+            component_digest: plan.digests.join(","),
+            changes: plan.changes,
+            state: plan.state,
+            next: plan.next.clone(),
             status,
-            logs: setback.logs,
+            logs,
             owner: owner.map(str::to_string),
-            joins,
-            wakes,
-            wake_at_ms,
+            joins: plan.joins,
+            wakes: plan.wakes,
+            wake_at_ms: plan.then.wake_at_ms(),
         };
         let committing = Instant::now();
         let after = self.store.commit_step(commit).await?;
         let commit = committing.elapsed();
         self.emit(Event::Committed {
             thread: run.thread.clone(),
-            step: setback.step,
-            nodes: nodes.to_vec(),
-            digests: digests.iter().map(|d| d.to_string()).collect(),
+            step,
+            nodes: run.next.clone(),
+            digests: plan.digests,
             elapsed,
             commit,
-            next,
+            next: plan.next,
             status,
         });
         Ok(match after.status {
             RunStatus::Running => StepEnd::Continue(Box::new(after)),
             _ => StepEnd::Stop,
         })
+    }
+
+    /// Record the setback `plan` with the attempt's `logs`.
+    async fn record_setback(
+        &self,
+        run: &RunRecord,
+        workflow: &Workflow,
+        owner: Option<&str>,
+        plan: SetbackPlan,
+        logs: Vec<LogLine>,
+    ) -> Result<StepEnd, RuntimeError> {
+        let error = plan.error.map(|error| match error {
+            StepError::Said(text) => text,
+            StepError::QuotesUpdate(text) => match workflow.nodes.get(&plan.node) {
+                Some(node) => node_secrets(&node.config).redact_owned(text),
+                None => text,
+            },
+        });
+        let setback = StepSetback {
+            thread: run.thread.clone(),
+            step: run.step + 1,
+            node: plan.node,
+            owner: owner.map(str::to_string),
+            attempt: plan.attempt,
+            error,
+            logs,
+            pending: plan.pending,
+            kind: plan.kind,
+        };
+        let event = Event::Setback {
+            thread: setback.thread.clone(),
+            step: setback.step,
+            node: setback.node.clone(),
+            kind: setback.kind.clone(),
+            error: setback.error.clone(),
+        };
+        self.store.setback_step(setback).await?;
+        self.emit(event);
+        Ok(StepEnd::Stop)
     }
 
     /// Call one node of the run's next step under `lease`; never fails:
@@ -417,19 +286,6 @@ impl<S: CheckpointStore> Runtime<S> {
         (branch, logs)
     }
 
-    async fn record_setback(&self, setback: StepSetback) -> Result<StepEnd, RuntimeError> {
-        let event = Event::Setback {
-            thread: setback.thread.clone(),
-            step: setback.step,
-            node: setback.node.clone(),
-            kind: setback.kind.clone(),
-            error: setback.error.clone(),
-        };
-        self.store.setback_step(setback).await?;
-        self.emit(event);
-        Ok(StepEnd::Stop)
-    }
-
     fn log_lines(&self, step: u64, node: &str, attempt: u32, logs: Vec<LogRecord>) -> Vec<LogLine> {
         let at_ms = self.clock.now_ms();
         logs.into_iter()
@@ -472,30 +328,6 @@ fn limits(limits: &savepoint_workflow::Limits) -> CallLimits {
             })
             .collect(),
     }
-}
-
-/// The writes of every branch that succeeded, earlier or now, in step order.
-fn successful_writes(
-    nodes: &[String],
-    done: &BTreeMap<&str, &PendingWrite>,
-    branches: &BTreeMap<&str, Branch>,
-    with_sleeps: bool,
-) -> Vec<PendingWrite> {
-    nodes
-        .iter()
-        .filter_map(|n| match (done.get(n.as_str()), branches.get(n.as_str())) {
-            (Some(write), _) => Some((*write).clone()),
-            (None, Some(Branch::Write { write, sleep })) if sleep.is_none() || with_sleeps => {
-                Some(write.clone())
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-fn node_list(nodes: &[String]) -> String {
-    let quoted: Vec<String> = nodes.iter().map(|n| format!("node \"{n}\"")).collect();
-    quoted.join(" and ")
 }
 
 fn node_list_plain(nodes: &[String]) -> String {
