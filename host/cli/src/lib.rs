@@ -1,6 +1,8 @@
 //! The command line: one file per subcommand. Each parses its arguments with
 //! clap, opens what it needs (the store, the plugins folder, the runtime) and
-//! prints for a person, or JSON with `--json`. This is the only crate that
+//! prints for a person, or JSON with `--json`. A command that only reads goes
+//! straight to the store; one that creates, executes or changes a run goes
+//! through the runtime (host/README.md, "Reads go to the store"). This is the only crate that
 //! uses `anyhow`. The crates below it, and one step walked through them:
 //! `host/README.md`.
 

@@ -1,8 +1,9 @@
 //! The long-running service, `savepoint serve` ([`serve()`]): the runtime's
 //! daemon, which drives every run of a database, and the HTTP API ([`api`]) in
 //! front of it.
-//! [`backend`] is the adapter between them: it implements [`api::Backend`] over
-//! a [`savepoint_runtime::Runtime`], so the API's handlers know HTTP and JSON
+//! `backend` is the adapter between them: it implements [`api::Backend`] over
+//! the daemon's [`savepoint_runtime::Runtime`] (what changes a run) and its store
+//! (what reads one), so the API's handlers know HTTP, JSON and their own words,
 //! and nothing of how a run is executed or stored. [`view`] holds the JSON
 //! shapes of runs, steps and plugins, shared with the CLI's `--json` output.
 //! This is the only crate that knows axum.
