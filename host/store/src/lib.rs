@@ -34,6 +34,10 @@
 //! (`guards`), the writer thread (`writer`), schema and migrations (`schema`,
 //! `migrations/`), the row encoding (`rows`), the paged reads (`paged`), pins and gc
 //! (`pins`), bundles (`bundle`), the file on disk (`disk`) and SQLite's failures (`fault`).
+//!
+//! The store's tests are a conformance suite (`tests/`, by concern) that runs on every
+//! backend through its factory, a function that makes a fresh store; what only SQLite has
+//! (its rows, migrations, indexes, writer thread) is tested in `sqlite/tests.rs`.
 
 mod clock;
 mod error;

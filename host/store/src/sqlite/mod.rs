@@ -11,8 +11,11 @@ mod paged;
 mod pins;
 mod rows;
 mod runs;
-pub(crate) mod schema;
-pub(crate) mod writer;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+pub(crate) mod tests;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -94,7 +97,7 @@ impl SqliteStore {
     }
 
     #[cfg(test)]
-    pub(super) fn writer(&self) -> &Writer {
+    fn writer(&self) -> &Writer {
         &self.writer
     }
 

@@ -30,7 +30,7 @@ pub(super) const PRAGMAS: &str = "
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations in order; migration `i` brings `user_version` from `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_long_running.sql"),
     include_str!("migrations/0003_state_keys.sql"),
@@ -42,7 +42,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 
 /// Opens (creating it and its folder if missing) the database at `path` for writing and
 /// brings its schema up to date.
-pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
             path: parent.to_path_buf(),

@@ -43,7 +43,7 @@ const IDLE: Duration = Duration::from_secs(1);
 /// The caller's side of the writer thread. Dropping it lets the thread finish the queued
 /// commands and waits for it.
 #[derive(Debug)]
-pub(crate) struct Writer {
+pub(super) struct Writer {
     queue: Option<mpsc::Sender<Box<dyn Job>>>,
     thread: Option<JoinHandle<()>>,
     /// Transactions committed so far; tests read it to see group commit at work.
@@ -133,7 +133,7 @@ impl Writer {
     }
 
     /// Queues `work` and returns where its result will arrive.
-    pub(crate) fn submit<T, F>(
+    pub(super) fn submit<T, F>(
         &self,
         work: F,
     ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
@@ -154,7 +154,7 @@ impl Writer {
 
     /// How many transactions the writer has committed so far.
     #[cfg(test)]
-    pub(crate) fn commits(&self) -> u64 {
+    pub(super) fn commits(&self) -> u64 {
         self.commits.load(Ordering::SeqCst)
     }
 }

@@ -1,0 +1,276 @@
+//! What only the SQLite backend has: its factory for the conformance suite
+//! (`crate::tests`), and tests of its rows, migrations, indexes and writer thread. Its
+//! PRAGMAs, faults and disk handling are tested beside them (`schema`, `fault`, `disk`).
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use crate::tests::*;
+
+use super::schema;
+
+/// The conformance suite's factory: a store in a temporary folder of its own.
+pub(crate) fn fresh(clock: Arc<ManualClock>) -> Fresh<SqliteStore> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fresh = at(dir.path().join("store.db"), clock);
+    fresh.keep = Box::new(dir);
+    fresh
+}
+
+/// A store in the database file `path`, whose folder the caller keeps.
+fn at(path: PathBuf, clock: Arc<ManualClock>) -> Fresh<SqliteStore> {
+    Fresh {
+        store: SqliteStore::open(&path, clock.clone()).unwrap(),
+        reopen: Box::new(move || SqliteStore::open(&path, clock.clone()).unwrap()),
+        keep: Box::new(()),
+    }
+}
+
+fn fixture() -> Fixture<SqliteStore> {
+    Fixture::new(fresh)
+}
+
+/// Runs a conformance test, then opens its database file to look at the rows it left.
+async fn rows_after<F: Future<Output = ()>>(
+    test: fn(Fixture<SqliteStore>) -> F,
+) -> (tempfile::TempDir, rusqlite::Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    test(Fixture::new(|clock| at(path.clone(), clock))).await;
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    (dir, raw)
+}
+
+// The rows behind three conformance tests.
+
+#[tokio::test]
+async fn the_commit_of_a_step_deletes_the_rows_of_its_pending_writes() {
+    let (_dir, raw) = rows_after(steps::pending_writes_are_kept_until_the_step_commits).await;
+    let count: i64 = raw
+        .query_row("SELECT count(*) FROM pending_writes", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn a_step_writes_a_row_per_key_it_changed() {
+    let test = values::a_step_writes_only_the_keys_it_changed_and_reads_see_whole_states;
+    let (_dir, raw) = rows_after(test).await;
+    // The input's three keys, then one key, none, two.
+    let per_step: Vec<(u64, i64)> = raw
+        .prepare("SELECT step, COUNT(*) FROM state_writes GROUP BY step ORDER BY step")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(per_step, [(0, 3), (1, 1), (3, 2)]);
+}
+
+#[tokio::test]
+async fn a_large_value_is_one_blob_row() {
+    let test = values::a_large_value_is_stored_once_however_many_runs_hold_it;
+    let (_dir, raw) = rows_after(test).await;
+    let (blobs, bytes): (i64, i64) = raw
+        .query_row("SELECT COUNT(*), SUM(LENGTH(data)) FROM blobs", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(
+        (blobs, bytes),
+        (1, 50_002),
+        "one copy of the document's JSON"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_commits_all_land() {
+    const RUNS: u64 = 32;
+    const STEPS: u64 = 10;
+    let f = fixture();
+    // Hold the writer for a moment so that the first commands queue up behind it and
+    // share a commit.
+    let gate = f.store.writer().submit(|_, _| {
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(())
+    });
+
+    let tasks: Vec<_> = (0..RUNS)
+        .map(|i| {
+            let store = f.store.clone();
+            tokio::spawn(async move {
+                let thread = format!("job-{i}");
+                store.create_run(new_run(&thread)).await.unwrap();
+                for step in 1..=STEPS {
+                    let next: &[&str] = if step == STEPS { &[] } else { &["hello"] };
+                    store
+                        .commit_step(commit(&thread, step, next))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    gate.unwrap().await.unwrap().unwrap();
+
+    let runs = f.store.list_runs(None, 100).await.unwrap();
+    assert_eq!(runs.len(), usize::try_from(RUNS).unwrap());
+    for run in runs {
+        assert_eq!(
+            (run.status, run.step),
+            (RunStatus::Completed, STEPS),
+            "{run:?}"
+        );
+        let history = f.store.history(&run.thread).await.unwrap();
+        assert_eq!(history.len(), usize::try_from(STEPS).unwrap());
+    }
+    let commands = 1 + RUNS * (STEPS + 1);
+    let commits = f.store.writer().commits();
+    assert!(
+        commits < commands,
+        "{commits} commits for {commands} commands"
+    );
+}
+
+#[tokio::test]
+async fn unreadable_json_is_reported_as_corrupt() {
+    let f = fixture();
+    f.run_one_step("job-1").await;
+    let raw = rusqlite::Connection::open(f.store.path()).unwrap();
+    raw.execute(
+        "UPDATE state_writes SET value_json = '[1' WHERE thread = 'job-1' AND step = 1",
+        [],
+    )
+    .unwrap();
+    drop(raw);
+
+    let err = f.store.load_run("job-1").await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(r#"thread "job-1" step 1"#),
+        "{err}"
+    );
+    assert!(matches!(
+        f.store.history("job-1").await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_with_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let t0: i64 = 1_700_000_000_000;
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        old.execute_batch(include_str!("migrations/0001_init.sql"))
+            .unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        old.execute_batch(&format!(
+            "INSERT INTO workflows VALUES ('sha256:abc', 'greet', 'name = \"greet\"', {t0});
+             INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status,
+                               step, next_json, input_json, error, error_node, attempt,
+                               created_at, updated_at)
+             VALUES ('old-1', 'greet', 'sha256:abc', 'greet.toml', 'failed', 1, '[\"hello\"]',
+                     '{{\"name\":\"Ada\"}}', 'boom', 'hello', 2, {t0}, {t0}),
+                    ('old-2', 'greet', 'sha256:abc', 'greet.toml', 'pending', 0, '[\"hello\"]',
+                     '{{\"name\":\"Bob\"}}', NULL, NULL, 0, {t0}, {t0});
+             INSERT INTO checkpoints VALUES ('old-1', 1, 'hello', '{{\"name\":\"Ada\",\"n\":1}}',
+                                             '[\"hello\"]', 'sha256:c', 'sha256:abc', {t0});
+             INSERT INTO logs (thread, step, node, attempt, level, message, at)
+             VALUES ('old-1', 2, 'hello', 2, 'error', 'boom', {t0});"
+        ))
+        .unwrap();
+    }
+
+    let clock = Arc::new(ManualClock::new(t0 + 1_000));
+    let store = SqliteStore::open(&path, clock.clone()).unwrap();
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, i64::try_from(schema::MIGRATIONS.len()).unwrap());
+
+    let run = store.load_run("old-1").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.step, run.attempt, run.error.as_deref()),
+        (RunStatus::Failed, 1, 2, Some("boom"))
+    );
+    assert_eq!(run.state, object(json!({"name": "Ada", "n": 1})));
+    assert_eq!(
+        (
+            run.wake_at_ms,
+            run.interrupt,
+            run.resume,
+            run.timed_out,
+            run.wakes,
+            run.retry_base
+        ),
+        (None, None, None, false, 0, 0)
+    );
+    assert!(run.joins.is_empty() && run.pending.is_empty());
+    assert_eq!((run.lease_owner, run.lease_expires_ms), (None, None));
+    assert_eq!(store.logs("old-1").await.unwrap().len(), 1);
+    let history = store.history("old-1").await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].state, object(json!({"name": "Ada", "n": 1})));
+    let input = store.load_run("old-2").await.unwrap().unwrap();
+    assert_eq!(input.state, object(json!({"name": "Bob"})));
+
+    // The old runs take part in everything new.
+    let claimed = store
+        .claim_due("me", 10, LEASE_MS, &no_dead())
+        .await
+        .unwrap();
+    assert_eq!(threads(&claimed), ["old-2"]);
+    let run = store
+        .resume_input("old-1", None, RunStatus::Running, None)
+        .await
+        .unwrap();
+    assert_eq!(run.retry_base, 2);
+    store
+        .setback_step(StepSetback {
+            pending: vec![pending_write("b", 1)],
+            ..failure("old-1", 2, 3)
+        })
+        .await
+        .unwrap();
+    store.commit_step(commit("old-1", 2, &[])).await.unwrap();
+    let run = store.load_run("old-1").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.step, run.retry_base),
+        (RunStatus::Completed, 2, 0)
+    );
+    assert_eq!(store.history("old-1").await.unwrap().len(), 2);
+    drop(store);
+    // Opening the upgraded file again migrates nothing more.
+    SqliteStore::open(&path, clock).unwrap();
+}
+
+#[test]
+fn a_steps_writes_are_found_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = schema::open_writer(&dir.path().join("store.db")).unwrap();
+    let plan: Vec<String> = conn
+        .prepare("EXPLAIN QUERY PLAN SELECT key FROM state_writes WHERE thread = ?1 AND step = ?2")
+        .unwrap()
+        .query_map(["t", "1"], |row| row.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("state_writes_by_step")),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn the_store_is_shareable() {
+    fn shareable<T: CheckpointStore + Clone + Send + Sync + 'static>() {}
+    shareable::<SqliteStore>();
+}
