@@ -1,13 +1,14 @@
 //! The API over an in-memory [`Backend`](super::Backend): every route's happy path
 //! (`routes`), every malformed request and every backend error (`errors`), every
-//! refusal and acceptance of the guard (`guard`), and a real server on a loopback
-//! port (`serve`).
+//! refusal and acceptance of the guard (`guard`), a real server on a loopback
+//! port (`serve`), and that the API knows nothing of the layers below (`words`).
 
 mod errors;
 mod fake;
 mod guard;
 mod routes;
 mod serve;
+mod words;
 
 use std::sync::Arc;
 
