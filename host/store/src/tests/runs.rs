@@ -67,6 +67,16 @@ pub(crate) async fn unknown_threads_are_not_found<S: TestStore>(f: Fixture<S>) {
     );
 }
 
+pub(crate) async fn existing_run_is_the_run_or_not_found<S: TestStore>(f: Fixture<S>) {
+    let created = f.store.create_run(new_run("job-1")).await.unwrap();
+    assert_eq!(f.store.existing_run("job-1").await.unwrap(), created);
+    let missing = f.store.existing_run("ghost").await.unwrap_err();
+    assert!(
+        matches!(&missing, StoreError::NotFound { thread } if thread == "ghost"),
+        "{missing:?}"
+    );
+}
+
 pub(crate) async fn list_runs_is_newest_updated_first<S: TestStore>(f: Fixture<S>) {
     for thread in ["a", "b", "c"] {
         f.clock.advance(Duration::from_millis(10));
@@ -211,6 +221,7 @@ conformance! {
     #[tokio::test] create_and_load_round_trip,
     #[tokio::test] create_on_an_existing_thread_fails,
     #[tokio::test] unknown_threads_are_not_found,
+    #[tokio::test] existing_run_is_the_run_or_not_found,
     #[tokio::test] list_runs_is_newest_updated_first,
     #[tokio::test] list_runs_filters_by_status,
     #[tokio::test] listings_are_limited,
