@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{Env, golden, guest};
+use crate::fixtures::{Env, Messages, golden, guest};
 
 /// Bad workflow files: `validate` and `run` refuse them with the file and
 /// line, and `run` stores nothing.
@@ -93,10 +93,7 @@ next = "end"
     let status = env.status("wild");
     assert_eq!(status["status"], "failed");
     let error = status["error"].as_str().unwrap();
-    assert!(
-        error.contains("node \"check\"") && error.contains("elsewhere"),
-        "{error}"
-    );
+    golden("route-not-declared.txt", &format!("{error}\n"));
     assert_eq!(
         env.history("wild").len(),
         1,
@@ -110,17 +107,14 @@ next = "end"
 #[test]
 fn failing_nodes_fail_the_run_at_that_node() {
     let env = Env::new(&["counter", "trap", "badjson", "fail"]);
-    let cases: &[(&str, &str, &[&str])] = &[
-        ("trap", "{}", &["trapped", "boom"]),
-        ("badjson", "{ mode = \"not-json\" }", &["not JSON"]),
-        ("badjson", "{ mode = \"not-object\" }", &["not an object"]),
-        (
-            "fail",
-            "{ kind = \"fatal\", message = \"the sky fell\" }",
-            &["fatal", "the sky fell"],
-        ),
+    let cases = [
+        ("trap", "{}"),
+        ("badjson", "{ mode = \"not-json\" }"),
+        ("badjson", "{ mode = \"not-object\" }"),
+        ("fail", "{ kind = \"fatal\", message = \"the sky fell\" }"),
     ];
-    for (i, (plugin, config, needles)) in cases.iter().enumerate() {
+    let mut said = Messages::new();
+    for (i, (plugin, config)) in cases.iter().enumerate() {
         let thread = format!("bad-{i}");
         let workflow = env.workflow(
             &format!("{thread}.toml"),
@@ -142,16 +136,7 @@ fn failing_nodes_fail_the_run_at_that_node() {
         assert_eq!(status["step"], 1, "{status}");
         assert_eq!(status["next"], json!(["culprit"]));
         let error = status["error"].as_str().expect("an error message");
-        assert!(
-            error.contains("node \"culprit\""),
-            "names the node: {error}"
-        );
-        for needle in *needles {
-            assert!(
-                error.contains(needle),
-                "{plugin}: {error:?} mentions {needle:?}"
-            );
-        }
+        said.add(&format!("{plugin} {config}"), error);
         assert!(stderr.contains(error), "run prints the error: {stderr}");
         // No partial checkpoint: the state is the one of step 1.
         assert_eq!(env.history(&thread).len(), 1);
@@ -167,6 +152,7 @@ fn failing_nodes_fail_the_run_at_that_node() {
         );
         assert_eq!(env.history(&thread).len(), 1);
     }
+    said.check("failing-nodes.txt");
 }
 
 /// Broken files in the plugins folder are reported one by one and do not
@@ -194,30 +180,16 @@ fn broken_plugin_files_are_reported_and_the_rest_still_work() {
     assert_eq!(counter["ok"], true, "{counter}");
     assert_eq!(counter["info"]["name"], "counter");
     assert!(counter["digest"].as_str().unwrap().starts_with("sha256:"));
-    for (name, needle) in [
-        ("empty", "empty"),
-        ("corrupt", "magic bytes"),
-        ("core", "core WebAssembly module"),
-        ("truncated", "does not compile"),
-        ("otherworld", "does not implement the savepoint:node"),
-    ] {
+    let mut said = Messages::new();
+    for name in ["empty", "corrupt", "core", "truncated", "otherworld"] {
         let entry = by_name(name);
         assert_eq!(entry["ok"], false, "{entry}");
-        let error = entry["error"].as_str().unwrap();
-        assert!(
-            error.contains(&format!("{name}.wasm")),
-            "names the file: {error}"
-        );
-        assert!(
-            error.contains(needle),
-            "{name}: {error:?} mentions {needle:?}"
+        said.add(
+            &format!("plugins: {name}.wasm"),
+            entry["error"].as_str().unwrap(),
         );
     }
-    let human = env.ok(&["plugins"]);
-    assert!(
-        human.contains("ERROR") && human.contains("counter"),
-        "{human}"
-    );
+    said.add("savepoint plugins", &env.ok(&["plugins"]));
 
     // The good plugin still runs a workflow next to the broken files.
     let workflow = env.example_workflow("chain.toml");
@@ -236,8 +208,8 @@ fn broken_plugin_files_are_reported_and_the_rest_still_work() {
     let error: Value = serde_json::from_str(&stdout).unwrap();
     let problem = &error["error"]["details"]["problems"][0];
     assert_eq!(problem["node"], "b", "{error}");
-    let message = problem["message"].as_str().unwrap();
-    assert!(message.contains("otherworld.wasm"), "{error}");
+    said.add("run: node b", problem["message"].as_str().unwrap());
+    said.check("broken-plugin-files.txt");
     let (code, _, _) = env.exit(&["status", "broken"]);
     assert_eq!(code, Some(5), "no run was created");
 }

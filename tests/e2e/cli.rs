@@ -1,7 +1,7 @@
 //! The command line as a user meets it: help, defaults, and errors that say
 //! what to do.
 
-use crate::fixtures::Env;
+use crate::fixtures::{Env, Messages, golden};
 
 #[test]
 fn help_teaches_the_commands() {
@@ -28,7 +28,7 @@ fn help_teaches_the_commands() {
 fn reading_commands_never_create_a_database() {
     let env = Env::new(&[]);
     let stderr = env.fails(&["status", "nope"]);
-    assert!(stderr.contains("no database at savepoint.db"), "{stderr}");
+    golden("no-database.txt", &stderr);
     assert!(!env.db().exists());
 }
 
@@ -37,23 +37,24 @@ fn unknown_thread_is_named() {
     let env = Env::new(&["counter"]);
     let workflow = env.example_workflow("chain.toml");
     env.ok(&["run", &workflow, "--thread", "real"]);
+    let mut said = Messages::new();
     for command in ["status", "state", "history", "resume", "logs"] {
         let stderr = env.fails(&[command, "ghost"]);
-        assert!(
-            stderr.contains("no run with thread id \"ghost\""),
-            "{command}: {stderr}"
-        );
+        said.add(&format!("savepoint {command} ghost"), &stderr);
     }
+    said.check("unknown-thread.txt");
 }
 
 #[test]
 fn bad_input_json_is_refused_before_anything_is_stored() {
     let env = Env::new(&["counter"]);
     let workflow = env.example_workflow("chain.toml");
+    let mut said = Messages::new();
     let stderr = env.fails(&["run", &workflow, "--thread", "t", "--input", "{count: 1}"]);
-    assert!(stderr.contains("--input is not valid JSON"), "{stderr}");
+    said.add("--input '{count: 1}'", &stderr);
     let stderr = env.fails(&["run", &workflow, "--thread", "t", "--input", "[1,2]"]);
-    assert!(stderr.contains("--input must be a JSON object"), "{stderr}");
+    said.add("--input '[1,2]'", &stderr);
+    said.check("bad-input-json.txt");
     assert!(!env.db().exists() || env.fails(&["status", "t"]).contains("no run"));
 }
 

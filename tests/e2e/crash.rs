@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{Env, progress_step};
+use crate::fixtures::{Env, Messages, progress_step};
 
 /// Ten counters that each take `delay_ms` and append their name to `trace`,
 /// so the state itself records every execution that was committed.
@@ -132,10 +132,11 @@ fn resume_of_a_completed_run_is_refused() {
     let env = Env::new(&["counter"]);
     let workflow = env.example_workflow("chain.toml");
     env.ok(&["run", &workflow, "--thread", "done"]);
-    let stderr = env.fails(&["resume", "done"]);
-    assert!(stderr.contains("thread \"done\" is completed"), "{stderr}");
+    let mut said = Messages::new();
+    said.add("savepoint resume done", &env.fails(&["resume", "done"]));
     let stderr = env.fails(&["run", &workflow, "--thread", "done"]);
-    assert!(stderr.contains("already exists"), "{stderr}");
+    said.add("savepoint run chain.toml --thread done", &stderr);
+    said.check("completed-run-refusals.txt");
     assert_eq!(env.state("done"), json!({"count": 10}));
 }
 

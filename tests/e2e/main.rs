@@ -1,8 +1,9 @@
 //! End-to-end tests: real guest components (built once per test run by
 //! `fixtures`), the real `savepoint` binary, a real SQLite file, and SIGKILL.
 //!
-//! Golden files for user-facing messages live in `tests/e2e/golden/`; run with
-//! `BLESS=1` to rewrite them after an intended change.
+//! Golden files for whole outputs and user-facing messages live in
+//! `tests/e2e/golden/`; run with `SAVEPOINT_BLESS=1` (or `BLESS=1`) to rewrite
+//! them after an intended change, and review the diff.
 
 mod api;
 mod bad_input;

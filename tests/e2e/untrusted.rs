@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::fixtures::Env;
+use crate::fixtures::{Env, Messages};
 
 /// A character that would act on a terminal (or hide text) if printed raw.
 fn is_hazard(c: char) -> bool {
@@ -108,6 +108,7 @@ fn thread_ids_with_invisible_characters_are_refused() {
         "name = \"ok\"\nstart = \"a\"\n[nodes.a]\nplugin = \"hostile\"\n\
          config = { mode = \"ok\" }\nnext = \"end\"\n",
     );
+    let mut said = Messages::new();
     for (thread, code_point) in [
         ("job\u{202e}1", "U+202E"),
         ("job\u{2066}1", "U+2066"),
@@ -120,13 +121,11 @@ fn thread_ids_with_invisible_characters_are_refused() {
     ] {
         for command in ["run", "start"] {
             let stderr = env.fails(&[command, &workflow, "--thread", thread]);
-            assert!(
-                stderr.contains("invalid thread id") && stderr.contains(code_point),
-                "{command} {thread:?}: {stderr}"
-            );
+            said.add(&format!("{command} --thread {code_point}"), &stderr);
             assert_inert(command, &stderr, code_point);
         }
     }
+    said.check("invisible-thread-ids.txt");
     assert!(!env.db().exists(), "nothing was stored");
     env.ok(&["run", &workflow, "--thread", "job-1"]);
 }
@@ -145,15 +144,12 @@ fn input_files_are_read_no_further_than_max_state() {
     );
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(2000));
     std::fs::write(env.path().join("big.json"), &big).unwrap();
+    let mut said = Messages::new();
     for command in ["run", "start"] {
         let stderr = env.fails(&[command, &small, "--thread", "t", "--input", "@big.json"]);
-        assert!(
-            stderr.contains("the --input file big.json is larger than 1 KiB (1024 bytes)")
-                && stderr.contains("max_state"),
-            "{command}: {stderr}"
-        );
+        said.add(&format!("{command} --input @big.json"), &stderr);
         let stderr = env.fails(&[command, &small, "--thread", "t", "--input", &big]);
-        assert!(stderr.contains("--input is larger than 1 KiB"), "{stderr}");
+        said.add(&format!("{command} --input BIG"), &stderr);
     }
     assert!(!env.db().exists(), "nothing was stored");
 
@@ -163,28 +159,20 @@ fn input_files_are_read_no_further_than_max_state() {
         "name = \"c\"\nstart = \"a\"\n[nodes.a]\nplugin = \"echo\"\nnext = \"end\"\n",
     );
     let stderr = env.fails(&["run", &chain, "--input", "@/dev/zero"]);
-    assert!(
-        stderr.contains("the --input file /dev/zero is larger than 4 MiB (4194304 bytes)"),
-        "{stderr}"
-    );
+    said.add("run chain.toml --input @/dev/zero", &stderr);
     let stderr = env.fails(&["run", "/dev/zero"]);
-    assert!(
-        stderr.contains("the workflow file /dev/zero is larger than 64 MiB"),
-        "{stderr}"
-    );
+    said.add("run /dev/zero", &stderr);
     let stderr = env.fails(&["validate", "/dev/zero"]);
-    assert!(stderr.contains("is larger than 64 MiB"), "{stderr}");
+    said.add("validate /dev/zero", &stderr);
     // A bundle is checked by its header, and copied, never held whole.
     let stderr = env.fails(&["import", "/dev/zero"]);
-    assert!(stderr.contains("/dev/zero is not a run bundle"), "{stderr}");
+    said.add("import /dev/zero", &stderr);
 
     // The answer to an interrupt is capped by the run's workflow.
     env.exits(3, &["run", &small, "--thread", "ask"]);
     let stderr = env.fails(&["resume", "ask", "--input", "@/dev/zero"]);
-    assert!(
-        stderr.contains("the --input file /dev/zero is larger than 1 KiB"),
-        "{stderr}"
-    );
+    said.add("resume ask --input @/dev/zero", &stderr);
+    said.check("input-size-limits.txt");
     env.ok(&["resume", "ask", "--input", "\"yes\""]);
     assert_eq!(env.status("ask")["status"], "completed");
 }
@@ -246,11 +234,8 @@ fn workflows_listing_follows_its_files() {
     env.daemon_workflow("one", &good.replace("next = \"end\"", "next = \"nowhere\""));
     let broken = listed("broken");
     assert_eq!(broken[0]["ok"], false);
-    let error = broken[0]["error"].as_str().unwrap();
-    assert!(
-        error.contains("one.toml:5:8") && error.contains("nowhere"),
-        "{error}"
-    );
+    let mut said = Messages::new();
+    said.add("broken", broken[0]["error"].as_str().unwrap());
     env.daemon_workflow("one", good);
     assert_eq!(listed("fixed"), first);
     std::fs::remove_file(env.plugins().join("echo.wasm")).unwrap();
@@ -258,7 +243,8 @@ fn workflows_listing_follows_its_files() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(error.contains("echo.wasm does not exist"), "{error}");
+    said.add("plugin gone", &error);
+    said.check("served-workflow-errors.txt");
     std::fs::remove_file(env.workflows_dir().join("one.toml")).unwrap();
     assert!(listed("removed").is_empty());
 }

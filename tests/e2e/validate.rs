@@ -415,12 +415,8 @@ fn a_failed_run_s_hint_names_only_ways_that_work() {
     let file = env.workflow("two.toml", two);
     // The input makes `b` overflow: a fatal failure that a replay repeats.
     let input = format!("{{\"count\": {}}}", i64::MAX - 1);
+    // What each command says is in the golden file at the end.
     let first = env.exits(1, &["run", &file, "--thread", "h1", "--input", &input]);
-    assert!(first.contains("fatal failure"), "{first}");
-    assert!(
-        first.contains("start a new run (`savepoint run two.toml --input JSON`)"),
-        "{first}"
-    );
 
     // The failed node is renamed in the file: an upgrade would be refused,
     // so the hint does not send the user there.
@@ -429,16 +425,8 @@ fn a_failed_run_s_hint_names_only_ways_that_work() {
         &two.replace("\"b\"", "\"c\"").replace("nodes.b", "nodes.c"),
     );
     let again = env.exits(1, &["resume", "h1"]);
-    assert!(
-        again.contains("restore node \"b\" in two.toml and then `savepoint resume h1 --upgrade`"),
-        "{again}"
-    );
     assert!(!again.contains("--upgrade` moves it"), "{again}");
     let refused = env.exits(6, &["resume", "h1", "--upgrade"]);
-    assert!(
-        refused.contains("restore node \"b\" in two.toml"),
-        "{refused}"
-    );
 
     // Restored, the upgrade is named again, and accepted.
     env.workflow(
@@ -446,10 +434,6 @@ fn a_failed_run_s_hint_names_only_ways_that_work() {
         &two.replace("next = \"end\"", "next = \"end\"\nfuel = 1_000_000_000"),
     );
     let changed = env.exits(1, &["resume", "h1"]);
-    assert!(
-        changed.contains("`savepoint resume h1 --upgrade` moves it"),
-        "{changed}"
-    );
     env.exits(1, &["resume", "h1", "--upgrade"]);
 
     golden(

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{daemon, send_and_read};
-use crate::fixtures::{Daemon, Env, HttpResponse, golden, http, request};
+use crate::fixtures::{Daemon, Env, HttpResponse, Messages, golden, http, request};
 
 /// The attack of issue 11: a web page on another site POSTs to the API with a
 /// "simple" request (text/plain, no preflight), or reaches it under its own DNS
@@ -118,7 +118,7 @@ fn with_a_token_every_request_but_health_needs_it() {
 
     assert_eq!(daemon.get("/health").status, 200);
     let error = daemon.get("/runs").error(401);
-    assert!(error.contains("Authorization: Bearer"), "{error}");
+    golden("api-no-token.txt", &format!("{error}\n"));
     let missing = daemon.post("/runs", &json!({"workflow": "chain"}));
     assert_eq!(missing.status, 401, "{missing:?}");
     assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
@@ -168,14 +168,12 @@ fn two_origins_a_cross_site_fetch_and_an_announced_huge_body_are_refused() {
     let origin = format!("http://{addr}");
     let two_origins = [json, ("Origin", &origin), ("Origin", "http://evil.com")];
     let cancel = "/runs/job-1/cancel";
+    let mut said = Messages::new();
     let error = request(addr, "POST", cancel, &two_origins, b"").error(403);
-    assert!(error.contains("more than one Origin header"), "{error}");
+    said.add("two Origin headers", &error);
     let cross_site = [json, ("Sec-Fetch-Site", "cross-site")];
     let error = request(addr, "POST", cancel, &cross_site, b"").error(403);
-    assert!(
-        error.contains("Sec-Fetch-Site is \"cross-site\""),
-        "{error}"
-    );
+    said.add("Sec-Fetch-Site: cross-site", &error);
     // Past the guard, the same request is only a run that does not exist.
     let same_origin = [json, ("Sec-Fetch-Site", "same-origin"), ("Origin", &origin)];
     request(addr, "POST", cancel, &same_origin, b"").error(404);
@@ -190,8 +188,7 @@ fn two_origins_a_cross_site_fetch_and_an_announced_huge_body_are_refused() {
         answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
         "{answer}"
     );
-    assert!(
-        answer.contains("larger than the limit of 1 MiB"),
-        "{answer}"
-    );
+    let (_, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    said.add("Content-Length: 100000000", body);
+    said.check("api-guards.txt");
 }

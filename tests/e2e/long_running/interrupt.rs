@@ -4,14 +4,15 @@
 use serde_json::{Value, json};
 
 use super::{ASK, COMPLETED, FAILED, PARKED, created_at, pairs, steps};
-use crate::fixtures::{DEADLINE, Env, now_ms, parse_time, wait_for};
+use crate::fixtures::{DEADLINE, Env, Messages, golden, now_ms, parse_time, wait_for};
 
 #[test]
 fn an_interrupt_waits_for_input_and_resume_answers_it() {
     let env = Env::new(&["echo"]);
     let workflow = env.workflow("ask.toml", ASK);
+    let mut said = Messages::new();
     let stderr = env.exits(PARKED, &["run", &workflow, "--thread", "ask"]);
-    assert!(stderr.contains("waiting for input"), "{stderr}");
+    said.add("savepoint run ask.toml --thread ask", &stderr);
 
     let parked = env.status("ask");
     assert_eq!(parked["status"], "interrupted", "{parked}");
@@ -27,12 +28,7 @@ fn an_interrupt_waits_for_input_and_resume_answers_it() {
 
     // Without an answer, resume says what the question is.
     let stderr = env.fails(&["resume", "ask"]);
-    assert!(
-        stderr.contains("waiting for input")
-            && stderr.contains("ok?")
-            && stderr.contains("--input"),
-        "{stderr}"
-    );
+    said.add("savepoint resume ask", &stderr);
     assert_eq!(env.status("ask")["status"], "interrupted");
 
     // The answer reaches the node as ctx.resume.
@@ -55,11 +51,12 @@ fn an_interrupt_waits_for_input_and_resume_answers_it() {
 
     // A completed run takes no more answers.
     let stderr = env.fails(&["resume", "ask", "--input", r#"{"approved":false}"#]);
-    assert!(stderr.contains("thread \"ask\" is completed"), "{stderr}");
+    said.add("savepoint resume ask --input (completed)", &stderr);
     assert_eq!(
         env.state("ask")["seen"]["resume"],
         json!({"approved": true})
     );
+    said.check("interrupt.txt");
 }
 
 #[test]
@@ -74,10 +71,8 @@ fn input_is_refused_for_a_run_that_is_not_interrupted() {
     env.exits(PARKED, &["run", &nap, "--thread", "nap"]);
     let started = std::time::Instant::now();
     let stderr = env.fails(&["resume", "nap", "--input", r#"{"approved":true}"#]);
-    assert!(
-        stderr.contains("thread \"nap\" is sleeping, not interrupted"),
-        "{stderr}"
-    );
+    let mut said = Messages::new();
+    said.add("savepoint resume nap --input (sleeping)", &stderr);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(4),
         "the refusal did not wait for the wake-up"
@@ -93,10 +88,8 @@ fn input_is_refused_for_a_run_that_is_not_interrupted() {
     );
     env.exits(FAILED, &["run", &broken, "--thread", "broken"]);
     let stderr = env.fails(&["resume", "broken", "--input", "{}"]);
-    assert!(
-        stderr.contains("thread \"broken\" is failed, not interrupted"),
-        "{stderr}"
-    );
+    said.add("savepoint resume broken --input (failed)", &stderr);
+    said.check("input-not-interrupted.txt");
     assert_eq!(env.status("broken")["status"], "failed");
 }
 
@@ -179,7 +172,7 @@ next = "end"
     let again = env.status("yes");
     assert_eq!(again["status"], "interrupted", "{again}");
     let error = again["waiting_for"]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("unknown field `aproved`"), "{again}");
+    golden("approval-typo.txt", &format!("{error}\n"));
     assert_eq!(again["step"], 0, "{again}");
 
     env.exits(
