@@ -22,6 +22,7 @@ mod hints;
 mod hostile;
 mod install;
 mod leases;
+mod logging;
 mod long_running;
 mod pinning;
 mod polish;

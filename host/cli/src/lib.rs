@@ -12,6 +12,7 @@ mod completions;
 mod error;
 mod gc;
 mod history;
+mod logging;
 mod logs;
 mod new;
 mod output;
@@ -146,6 +147,18 @@ struct Global {
         value_parser = parse_lease
     )]
     lease: std::time::Duration,
+    /// How log lines are written on stderr: `text` for people, `json` one object per line
+    /// for log shippers. `RUST_LOG` chooses which (unset: warnings, and what `serve` always
+    /// said; `RUST_LOG=info`: a line per run event and per compile too).
+    #[arg(
+        long,
+        global = true,
+        env = "SAVEPOINT_LOG_FORMAT",
+        value_enum,
+        default_value_t = logging::LogFormat::Text,
+        value_name = "FORMAT"
+    )]
+    log_format: logging::LogFormat,
 }
 
 /// A `--lease` duration: at least [`savepoint_runtime::SHORTEST_LEASE`].
@@ -210,6 +223,7 @@ impl Cli {
 /// completed.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
+    logging::init(global.log_format);
     // One box per command: unboxed, this future would hold every command's future
     // (serve's nests the daemon, the API and the step loop), a type deeper than
     // rustc's default query depth (128) allows when it computes the layout.

@@ -9,8 +9,8 @@ use clap::Args;
 
 use super::Global;
 use savepoint_base::units::{format_size, parse_duration, parse_size};
+use savepoint_server::ServeConfig;
 use savepoint_server::api::{AllowedHost, ApiConfig, Token};
-use savepoint_server::{ServeConfig, serve};
 
 /// Run the background worker and the HTTP API.
 ///
@@ -160,9 +160,22 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
             max_connections: args.max_connections as usize,
         },
     };
-    serve(runtime, config, shutdown_signal())
+    let context = || format!("savepoint serve on {}", args.listen);
+    let serving = savepoint_server::start(runtime, config)
         .await
-        .with_context(|| format!("savepoint serve on {}", args.listen))?;
+        .with_context(context)?;
+    eprintln!(
+        "savepoint serve: listening on http://{} (owner {})",
+        serving.address(),
+        serving.owner()
+    );
+    let shutdown = async {
+        shutdown_signal().await;
+        eprintln!(
+            "savepoint serve: shutting down; abandoning runs in flight (they continue later)"
+        );
+    };
+    serving.run(shutdown).await.with_context(context)?;
     Ok(ExitCode::SUCCESS)
 }
 

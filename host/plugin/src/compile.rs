@@ -10,6 +10,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -42,8 +43,29 @@ pub struct Compiling<'a> {
 pub type CompileNotice = Arc<dyn Fn(&Compiling<'_>) + Send + Sync>;
 
 impl PluginHost {
+    /// Compile plugin `name` (`bytes` long) with `compile` (CPU work of up to a
+    /// minute: on a blocking thread, in the compile pool), after telling the notice;
+    /// one log line (info) says what was compiled and how long it took.
+    pub(super) async fn compile<E: Send + 'static>(
+        &self,
+        name: &str,
+        bytes: usize,
+        compile: impl FnOnce(&Engine, &CompileCache) -> Result<(String, Component), E> + Send + 'static,
+    ) -> Result<Result<(String, Component), E>, tokio::task::JoinError> {
+        self.compiling(name, bytes);
+        let _compiling = self.compile_permit().await;
+        let started = Instant::now();
+        let (engine, cache) = (self.engine.clone(), self.cache.clone());
+        let compiled = tokio::task::spawn_blocking(move || compile(&engine, &cache)).await;
+        if let Ok(Ok((digest, _))) = &compiled {
+            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::info!(plugin = %name, %digest, bytes, ms, "component compiled");
+        }
+        compiled
+    }
+
     /// Say that plugin `name` (`bytes` long) is compiled now.
-    pub(super) fn compiling(&self, name: &str, bytes: usize) {
+    fn compiling(&self, name: &str, bytes: usize) {
         if let Some(notice) = &self.notice {
             notice(&Compiling {
                 name,
@@ -54,7 +76,7 @@ impl PluginHost {
     }
 
     /// A place in the compile pool, held while compiling.
-    pub(super) async fn compile_permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+    async fn compile_permit(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.compiles
             .acquire()
             .await

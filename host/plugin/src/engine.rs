@@ -44,7 +44,7 @@
 //!
 //! When the pool cannot be reserved (a virtual address space limit such as
 //! `ulimit -v`, a small address space), the engine falls back to wasmtime's
-//! on-demand allocator and says so once on stderr.
+//! on-demand allocator and says so once (a warning in the log).
 //!
 //! Copy-on-write: componentize-py and componentize-js put their snapshotted
 //! heap into data segments at constant offsets of the one memory the main
@@ -83,9 +83,9 @@ pub fn new() -> wasmtime::Result<Engine> {
         Err(error) => {
             static SAID: Once = Once::new();
             SAID.call_once(|| {
-                eprintln!(
-                    "savepoint: cannot reserve the instance pool ({error:#}); using on-demand \
-                     instance allocation instead (each node call starts slower)"
+                tracing::warn!(
+                    "cannot reserve the instance pool ({error:#}); using on-demand instance \
+                     allocation instead (each node call starts slower)"
                 );
             });
             Engine::new(&config())

@@ -194,10 +194,11 @@ impl PluginHost {
         let bytes = read_plugin_file(path, limit)
             .await
             .map_err(|error| (Some(digest), error))?;
-        self.compiling(&plugin_name(path), bytes.len());
-        let _compiling = self.compile_permit().await;
-        let (engine, cache, file) = (self.engine.clone(), self.cache.clone(), path.to_path_buf());
-        tokio::task::spawn_blocking(move || compile_bytes(&engine, &cache, &file, bytes))
+        let size = bytes.len();
+        let file = path.to_path_buf();
+        let compile =
+            move |engine: &Engine, cache: &CompileCache| compile_bytes(engine, cache, &file, bytes);
+        self.compile(&plugin_name(path), size, compile)
             .await
             .map_err(join_error)?
     }
@@ -259,14 +260,17 @@ impl PluginHost {
                     )));
                 }
                 check_header(path, &bytes)?;
-                self.compiling(name, bytes.len());
-                let _compiling = self.compile_permit().await;
-                let (engine, cache, key) =
-                    (self.engine.clone(), self.cache.clone(), digest.to_owned());
-                tokio::task::spawn_blocking(move || cache.compile(&engine, &key, &bytes))
+                let (size, key) = (bytes.len(), digest.to_owned());
+                let compile = move |engine: &Engine, cache: &CompileCache| {
+                    let component = cache.compile(engine, &key, &bytes)?;
+                    Ok::<_, wasmtime::Error>((key, component))
+                };
+                let (_, component) = self
+                    .compile(name, size, compile)
                     .await
                     .map_err(join_error)?
-                    .map_err(|e| compile_error(format!("{e:#}")))?
+                    .map_err(|e| compile_error(format!("{e:#}")))?;
+                component
             }
         };
         self.plugin(name, path, digest, &compiled).await

@@ -12,12 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, Notify, watch};
+use tracing::Instrument;
 
 use super::drive::Stopped;
+use super::events;
 use super::outage::{Outage, Work};
 use super::{RENEW_EVERY, Runtime, RuntimeError};
 use savepoint_plugin::Lease;
-use savepoint_store::{CheckpointStore, RunRecord, StoreError};
+use savepoint_store::{CheckpointStore, RunRecord, RunStatus, StoreError};
 
 /// How often the scheduler looks for due runs when nothing wakes it earlier.
 pub(super) const POLL: Duration = Duration::from_millis(200);
@@ -68,8 +70,7 @@ impl<S: CheckpointStore> Daemon<S> {
     fn store_failed(&self, work: Work, context: &str, error: &dyn std::fmt::Display) {
         let mut outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(line) = outage.failed(work, context, &error.to_string(), Instant::now()) {
-            let line = savepoint_base::text::escape(&line, savepoint_base::text::Style::Lines);
-            eprintln!("savepoint serve: {line}");
+            tracing::warn!("{line}");
         }
     }
 
@@ -77,7 +78,7 @@ impl<S: CheckpointStore> Daemon<S> {
     fn store_works(&self, work: Work) {
         let mut outage = self.outage.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(line) = outage.works(work) {
-            eprintln!("savepoint serve: {line}");
+            tracing::info!("{line}");
         }
     }
 
@@ -143,8 +144,14 @@ impl<S: CheckpointStore> Daemon<S> {
                 lease: lease.clone(),
             };
             running.insert(run.thread.clone(), held);
+            events::claimed(&run);
+            // Whatever is logged while driving it names the run and its workflow.
+            let span =
+                tracing::info_span!("run", thread = %run.thread, workflow = %run.workflow_name);
             let daemon = self.clone();
-            tokio::spawn(async move { daemon.drive_one(run, stop_rx, lease).await });
+            tokio::spawn(
+                async move { daemon.drive_one(run, stop_rx, lease).await }.instrument(span),
+            );
         }
         Ok(())
     }
@@ -163,27 +170,17 @@ impl<S: CheckpointStore> Daemon<S> {
         {
             Ok(Stopped::Settled) => self.store_works(Work::Step),
             Ok(Stopped::Interrupted) => {}
-            Ok(Stopped::LeaseExpired) => eprintln!(
-                "savepoint serve: {}",
-                savepoint_base::text::escape(
-                    &RuntimeError::LeaseExpired {
-                        thread: thread.clone()
-                    }
-                    .to_string(),
-                    savepoint_base::text::Style::Lines
-                )
-            ),
+            Ok(Stopped::LeaseExpired) => {
+                let error = RuntimeError::LeaseExpired {
+                    thread: thread.clone(),
+                };
+                tracing::warn!(%thread, "{error}");
+            }
             // Every run fails alike until there is room: one report for all of them.
             Err(RuntimeError::Store(error @ StoreError::DiskFull { .. })) => {
                 self.store_failed(Work::Step, "runs cannot commit", &error)
             }
-            Err(error) => eprintln!(
-                "savepoint serve: {}",
-                savepoint_base::text::escape(
-                    &format!("thread {thread}: {error}"),
-                    savepoint_base::text::Style::Lines
-                )
-            ),
+            Err(error) => tracing::error!(%thread, "thread {thread}: {error}"),
         }
         let _ = self
             .runtime
@@ -232,6 +229,7 @@ impl<S: CheckpointStore> Daemon<S> {
                 .await
             {
                 Ok(lost) => {
+                    self.lost(&lost).await;
                     let running = self.running.lock().await;
                     let valid_until = asked + self.runtime.lease_surely_valid();
                     for thread in &threads {
@@ -245,6 +243,23 @@ impl<S: CheckpointStore> Daemon<S> {
                     }
                 }
                 Err(error) => self.store_failed(Work::Step, "renewing leases failed", &error),
+            }
+        }
+    }
+
+    /// Say which of `threads`, whose leases could not be renewed, another process took
+    /// over. The others ended on their own: cancelled (said by whoever cancelled it), or
+    /// finished, their lease released by their last commit before the drive noticed.
+    async fn lost(&self, threads: &[String]) {
+        for thread in threads {
+            let Ok(Some(run)) = self.runtime.store.load_run(thread).await else {
+                continue;
+            };
+            if run.status == RunStatus::Cancelled {
+                continue;
+            }
+            if let Some(holder) = run.lease_owner.filter(|h| *h != self.runtime.owner) {
+                events::lease_lost(thread, &holder);
             }
         }
     }
@@ -271,6 +286,7 @@ pub struct Running<S> {
 
 /// Start driving every run of `runtime`'s database, at most `max_runs` at once:
 /// record that a daemon serves the database, then claim runs as they become due.
+/// Its tasks log in the caller's span.
 pub async fn start<S: CheckpointStore>(runtime: Arc<Runtime<S>>, max_runs: usize) -> Running<S> {
     let daemon = Arc::new(Daemon {
         runtime,
@@ -283,16 +299,16 @@ pub async fn start<S: CheckpointStore>(runtime: Arc<Runtime<S>>, max_runs: usize
     let scheduler = tokio::spawn({
         let daemon = daemon.clone();
         let stop = stop_rx.clone();
-        async move { daemon.schedule(stop).await }
+        async move { daemon.schedule(stop).await }.in_current_span()
     });
     let renewal = tokio::spawn({
         let daemon = daemon.clone();
         let stop = stop_rx.clone();
-        async move { daemon.renew(stop).await }
+        async move { daemon.renew(stop).await }.in_current_span()
     });
     let watcher = tokio::spawn({
         let runtime = daemon.runtime.clone();
-        async move { runtime.watch_plugins(stop_rx).await }
+        async move { runtime.watch_plugins(stop_rx).await }.in_current_span()
     });
     daemon.announce().await;
     Running {

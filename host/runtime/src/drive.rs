@@ -305,7 +305,9 @@ impl<S: CheckpointStore> Runtime<S> {
             asked = Instant::now();
             created = self.store.create_run(new_run(plugins)).await;
         }
-        Ok((created?, asked))
+        let created = created?;
+        super::events::created(&created);
+        Ok((created, asked))
     }
 
     /// Create a run and drive it in the foreground as far as `wait` says.

@@ -25,6 +25,7 @@ pub mod daemon;
 mod decide;
 mod drive;
 mod error;
+mod events;
 mod outage;
 mod owner;
 mod pins;
@@ -75,6 +76,8 @@ pub enum Event {
         commit: Duration,
         next: Vec<String>,
         status: RunStatus,
+        /// When a sleeping run wakes.
+        wake_at_ms: Option<i64>,
     },
     /// A step did not commit: it failed, waits for a retry, or waits for input.
     Setback {
@@ -245,7 +248,10 @@ impl<S: CheckpointStore> Runtime<S> {
     pub async fn cancel(&self, thread: &str) -> Result<RunRecord, RuntimeError> {
         self.load(thread).await?;
         match self.store.cancel(thread).await {
-            Ok(run) => Ok(run),
+            Ok(run) => {
+                events::cancelled(thread);
+                Ok(run)
+            }
             Err(StoreError::Finished { thread, status }) => {
                 Err(RuntimeError::AlreadyFinished { thread, status })
             }
@@ -298,6 +304,7 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 
     fn emit(&self, event: Event) {
+        events::observed(&event);
         if let Some(observer) = &self.observer {
             observer(&event);
         }

@@ -152,11 +152,7 @@ impl<S: CheckpointStore> Runtime<S> {
                         && seen.insert(path.clone(), (0, None, 0)).is_none()
                     {
                         let name = savepoint_plugin::plugin_name(&path);
-                        let line = format!("plugin {name}: {error}");
-                        eprintln!(
-                            "savepoint serve: {}",
-                            savepoint_base::text::escape(&line, savepoint_base::text::Style::Lines)
-                        );
+                        tracing::warn!(plugin = %name, "plugin {name}: {error}");
                     }
                     continue;
                 }
@@ -179,11 +175,7 @@ impl<S: CheckpointStore> Runtime<S> {
         let bytes = match self.plugins.read_component(path).await {
             Ok(bytes) => bytes,
             Err(error) => {
-                let line = format!("plugin {name}: {error}");
-                eprintln!(
-                    "savepoint serve: {}",
-                    savepoint_base::text::escape(&line, savepoint_base::text::Style::Lines)
-                );
+                tracing::warn!(plugin = %name, "plugin {name}: {error}");
                 return;
             }
         };
@@ -203,32 +195,23 @@ impl<S: CheckpointStore> Runtime<S> {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(name.clone(), digest.clone());
-                let line = format!("plugin {name}: new runs use {short}");
-                eprintln!(
-                    "savepoint serve: {}",
-                    savepoint_base::text::escape(&line, savepoint_base::text::Style::Lines)
-                );
+                tracing::info!(plugin = %name, %digest, "plugin {name}: new runs use {short}");
             }
             (Err(reason), Some(old)) => {
-                let line = format!(
-                    "plugin {name}: {} ({short}) cannot be used: {reason}; \
-                         new runs keep using {}",
+                tracing::warn!(
+                    plugin = %name,
+                    %digest,
+                    "plugin {name}: {} ({short}) cannot be used: {reason}; new runs keep using {}",
                     path.display(),
                     &old[..old.len().min(19)]
                 );
-                eprintln!(
-                    "savepoint serve: {}",
-                    savepoint_base::text::escape(&line, savepoint_base::text::Style::Lines)
-                );
             }
             (Err(reason), None) => {
-                let line = format!(
+                tracing::warn!(
+                    plugin = %name,
+                    %digest,
                     "plugin {name}: {} ({short}) cannot be used: {reason}",
                     path.display()
-                );
-                eprintln!(
-                    "savepoint serve: {}",
-                    savepoint_base::text::escape(&line, savepoint_base::text::Style::Lines)
                 );
             }
         }

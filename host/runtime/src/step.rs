@@ -128,6 +128,7 @@ impl<S: CheckpointStore> Runtime<S> {
             commit,
             next: plan.next,
             status,
+            wake_at_ms: after.wake_at_ms,
         });
         Ok(match after.status {
             RunStatus::Running => StepEnd::Continue(Box::new(after)),

@@ -1,4 +1,4 @@
-//! The long-running service, `savepoint serve` ([`serve()`]): the runtime's
+//! The long-running service, `savepoint serve` ([`start()`], [`Serving`]): the runtime's
 //! daemon, which drives every run of a database, and the HTTP API ([`api`]) in
 //! front of it.
 //! `backend` is the adapter between them: it implements [`api::Backend`] over
@@ -13,4 +13,4 @@ mod backend;
 mod serve;
 pub mod view;
 
-pub use serve::{ServeConfig, serve};
+pub use serve::{ServeConfig, Serving, start};

@@ -1,4 +1,8 @@
 //! `savepoint serve`: the runtime's daemon, and the HTTP API in front of it.
+//!
+//! [`start`] binds and starts the daemon, [`Serving::run`] answers until told to stop;
+//! what `savepoint serve` says in between (its address, that it shuts down) is the
+//! CLI's to print.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,6 +13,7 @@ use savepoint_runtime::Runtime;
 use savepoint_runtime::daemon;
 use savepoint_store::CheckpointStore;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::backend::DaemonBackend;
 
@@ -26,41 +31,79 @@ pub struct ServeConfig {
     pub api: crate::api::ApiConfig,
 }
 
-/// Run the daemon (the scheduler, the lease renewal) and the HTTP API, until
-/// `shutdown` resolves.
-pub async fn serve<S: CheckpointStore>(
+/// `savepoint serve` started: its API's address bound and its daemon driving runs.
+/// Nothing is answered until [`Serving::run`]; the caller says first that it listens.
+#[derive(Debug)]
+pub struct Serving<S> {
+    listener: tokio::net::TcpListener,
+    address: SocketAddr,
+    running: daemon::Running<S>,
+    workflows_dir: PathBuf,
+    api: crate::api::ApiConfig,
+    /// The span everything the daemon and the API log happens in.
+    span: tracing::Span,
+}
+
+/// Bind the HTTP API's address and start the daemon (the scheduler, the lease
+/// renewal).
+pub async fn start<S: CheckpointStore>(
     runtime: Arc<Runtime<S>>,
     config: ServeConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), std::io::Error> {
+) -> Result<Serving<S>, std::io::Error> {
     let listener = tokio::net::TcpListener::bind(config.listen.as_slice()).await?;
     let address = listener.local_addr()?;
-    let running = daemon::start(runtime, config.max_runs).await;
-    eprintln!(
-        "savepoint serve: listening on http://{address} (owner {})",
-        running.daemon().runtime().owner()
-    );
-    let backend = Arc::new(DaemonBackend {
-        daemon: running.daemon().clone(),
-        workflows_dir: config.workflows_dir,
-        parsed: Default::default(),
-    });
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let api = tokio::spawn(crate::api::serve(
+    // Lines logged inside it are the daemon's (`savepoint serve: ...` by default).
+    let span = tracing::info_span!("serve");
+    let running = daemon::start(runtime, config.max_runs)
+        .instrument(span.clone())
+        .await;
+    Ok(Serving {
         listener,
-        backend,
-        config.api,
-        async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        },
-    ));
+        address,
+        running,
+        workflows_dir: config.workflows_dir,
+        api: config.api,
+        span,
+    })
+}
 
-    shutdown.await;
-    eprintln!("savepoint serve: shutting down; abandoning runs in flight (they continue later)");
-    let _ = stop_tx.send(true);
-    running.shutdown().await;
-    match api.await {
-        Ok(result) => result,
-        Err(join) => Err(std::io::Error::other(join)),
+impl<S: CheckpointStore> Serving<S> {
+    /// The address the API listens on (its port picked, for port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The daemon's lease owner id.
+    pub fn owner(&self) -> &str {
+        self.running.daemon().runtime().owner()
+    }
+
+    /// Answer HTTP until `shutdown` resolves, then stop: runs in flight are abandoned
+    /// (they continue later) and their leases released.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), std::io::Error> {
+        let running = self.running;
+        let backend = Arc::new(DaemonBackend {
+            daemon: running.daemon().clone(),
+            workflows_dir: self.workflows_dir,
+            parsed: Default::default(),
+        });
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let api = tokio::spawn(
+            crate::api::serve(self.listener, backend, self.api, async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .instrument(self.span.clone()),
+        );
+
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        running.shutdown().instrument(self.span).await;
+        match api.await {
+            Ok(result) => result,
+            Err(join) => Err(std::io::Error::other(join)),
+        }
     }
 }

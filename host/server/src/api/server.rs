@@ -133,7 +133,7 @@ pub async fn serve(
                 Ok(accepted) => accepted,
                 Err(error) => {
                     if !is_connection_error(&error) {
-                        eprintln!("savepoint serve: accepting an API connection failed: {error}");
+                        tracing::warn!("accepting an API connection failed: {error}");
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
                     }
                     continue;

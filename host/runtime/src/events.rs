@@ -1,0 +1,137 @@
+//! The run events, as log lines: one per thing that happens to a run (created, started,
+//! parked, woke, completed, failed, recovered, lease lost, ...), at info, under this
+//! module's target (`savepoint_runtime::events`), so `RUST_LOG=info` (or
+//! `RUST_LOG=savepoint_runtime::events=info`) shows them and the default does not.
+//!
+//! The message says what happened (`run parked`); the fields say to what: `thread`,
+//! `step` (the step the run is at or goes on with), `node`, `status`, `until` (RFC 3339,
+//! UTC), `error`. The daemon runs each run in a span `run` with its `thread` and
+//! `workflow`, so under `savepoint serve` every line names the workflow too.
+//!
+//! This module is the one place that words them: the step loop and the daemon say what
+//! happened (an [`Event`], a claimed [`RunRecord`]), and this says it.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use tracing::{debug, info};
+
+use super::Event;
+use savepoint_store::{RunRecord, RunStatus, Setback};
+
+/// `ms` (the store's Unix milliseconds) as RFC 3339 UTC text, for `until`.
+fn time(ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// A run was created (`run`, `start`, `POST /runs`): it waits for its first step.
+pub(super) fn created(run: &RunRecord) {
+    info!(
+        thread = %run.thread,
+        workflow = %run.workflow_name,
+        path = %run.workflow_path,
+        "run created"
+    );
+}
+
+/// The daemon claimed `run` (its lease is this process's now) and drives it: what that
+/// means depends on the status the run had.
+pub(super) fn claimed(run: &RunRecord) {
+    let (thread, workflow, step) = (&run.thread, &run.workflow_name, run.step + 1);
+    match run.status {
+        // Every way into `running` is followed by a call of its next step, so a claimed
+        // running run is one whose holder stopped mid-step: it died, stalled past its
+        // lease, or shut down and abandoned it. The step runs again, one attempt later.
+        RunStatus::Running => info!(
+            %thread, %workflow, step, attempt = run.attempt, "run recovered"
+        ),
+        RunStatus::Sleeping | RunStatus::Retrying | RunStatus::Interrupted => info!(
+            %thread, %workflow, step, was = %run.status, "run woke"
+        ),
+        RunStatus::Pending if run.step == 0 && run.resume.is_none() => {
+            info!(%thread, %workflow, step, "run started")
+        }
+        // Answered, or resumed through the API after a failure.
+        _ => info!(%thread, %workflow, step, was = %run.status, "run resumed"),
+    }
+}
+
+/// What the step loop (and the foreground commands) reported.
+pub(super) fn observed(event: &Event) {
+    match event {
+        Event::Committed {
+            thread,
+            step,
+            nodes,
+            elapsed,
+            status,
+            wake_at_ms,
+            ..
+        } => {
+            let node = nodes.join(",");
+            match (status, wake_at_ms) {
+                (RunStatus::Completed, _) => info!(%thread, step, %node, "run completed"),
+                (RunStatus::Sleeping, Some(until)) => info!(
+                    %thread, step, %node, status = %status, until = %time(*until), "run parked"
+                ),
+                _ => debug!(
+                    %thread,
+                    step,
+                    %node,
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    "step committed"
+                ),
+            }
+        }
+        Event::Setback {
+            thread,
+            step,
+            node,
+            kind,
+            error,
+        } => {
+            let error = error.as_deref().unwrap_or_default();
+            match kind {
+                Setback::Failed => info!(%thread, step, %node, %error, "run failed"),
+                Setback::Retry { wake_at_ms } => info!(
+                    %thread,
+                    step,
+                    %node,
+                    status = %RunStatus::Retrying,
+                    until = %time(*wake_at_ms),
+                    %error,
+                    "run parked"
+                ),
+                Setback::Interrupted { deadline_ms, .. } => {
+                    let until = deadline_ms.map(time);
+                    info!(
+                        %thread,
+                        step,
+                        %node,
+                        status = %RunStatus::Interrupted,
+                        until = until.as_deref(),
+                        "run parked"
+                    )
+                }
+            }
+        }
+        Event::Started { thread, .. } => info!(%thread, step = 1u64, "run started"),
+        Event::Resuming { thread, step, was } => {
+            info!(%thread, step, was = %was, "run resumed")
+        }
+        Event::Waiting { thread, until_ms } => {
+            debug!(%thread, until = %time(*until_ms), "waiting in the foreground")
+        }
+    }
+}
+
+/// The run was cancelled (through this process).
+pub(super) fn cancelled(thread: &str) {
+    info!(%thread, "run cancelled");
+}
+
+/// This process lost its lease on `thread` to `holder` (another process took the run
+/// over: this one stalled past its lease) and stopped driving it.
+pub(super) fn lease_lost(thread: &str, holder: &str) {
+    info!(%thread, %holder, "run lease lost");
+}
