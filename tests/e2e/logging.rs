@@ -1,11 +1,11 @@
 //! `savepoint serve`'s log: with `RUST_LOG=info`, one line per run event (created,
-//! started, parked, woke, completed) and per compile; `--log-format json`, one object
+//! started, parked, woke, completed, recovered) and per compile; `--log-format json`, one object
 //! per line with the events' fields. (Without `RUST_LOG` the daemon says what it always
 //! said: the tests of `daemon`, `pinning`, `storage` and `quiet` read those lines.)
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{DEADLINE, Daemon, Env, wait_for};
+use crate::fixtures::{DEADLINE, Daemon, Env, traced_chain, wait_for};
 
 /// One node that sleeps a moment, then ends.
 const NAP: &str = r#"
@@ -79,6 +79,36 @@ fn rust_log_info_shows_a_line_per_run_event() {
         parked.contains(" INFO "),
         "the log's lines, with their level: {parked}"
     );
+}
+
+#[test]
+fn a_run_taken_over_from_a_killed_daemon_is_logged_as_recovered() {
+    let env = Env::new(&["counter"]);
+    // One node that takes a minute: the daemon is killed in the middle of it.
+    let workflow = env.daemon_workflow("slow", &traced_chain("slow", 1, |_| 60_000));
+    let mut victim = env.serve(&[]);
+    env.ok(&["start", &workflow, "--thread", "slow-1"]);
+    let owner = victim.owner().to_string();
+    env.wait_status("slow-1", "running in the first daemon", |s| {
+        s["status"] == "running" && s["lease_owner"] == owner.as_str()
+    });
+    victim.kill();
+
+    // Its process is gone: another daemon on this machine takes the run over at once.
+    let survivor = env.serve_with(&[], |command| {
+        command.env("RUST_LOG", "info");
+    });
+    wait_line(&survivor, "the run to be recovered", |line| {
+        line.contains("run recovered") && line.contains("thread=slow-1")
+    });
+    let log = survivor.stderr();
+    let line = log
+        .lines()
+        .find(|line| line.contains("run recovered"))
+        .unwrap();
+    for field in ["workflow=slow", "step=1", "attempt=1"] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
 }
 
 #[test]
