@@ -68,16 +68,25 @@ pub(super) fn observed(event: &Event) {
             wake_at_ms,
             ..
         } => {
-            let node = nodes.join(",");
+            // Fields are evaluated only when the line is logged: nothing here costs a
+            // step anything unless `RUST_LOG` asks for it.
+            let node = || nodes.join(",");
             match (status, wake_at_ms) {
-                (RunStatus::Completed, _) => info!(%thread, step, %node, "run completed"),
+                (RunStatus::Completed, _) => {
+                    info!(%thread, step, node = %node(), "run completed")
+                }
                 (RunStatus::Sleeping, Some(until)) => info!(
-                    %thread, step, %node, status = %status, until = %time(*until), "run parked"
+                    %thread,
+                    step,
+                    node = %node(),
+                    status = %status,
+                    until = %time(*until),
+                    "run parked"
                 ),
                 _ => debug!(
                     %thread,
                     step,
-                    %node,
+                    node = %node(),
                     elapsed_ms = elapsed.as_millis() as u64,
                     "step committed"
                 ),
