@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -250,8 +249,8 @@ impl<S: CheckpointStore> Runtime<S> {
         workflow: &Workflow,
         file: &str,
     ) -> Result<BTreeMap<String, String>, RuntimeError> {
-        let available = plugin_names(&self.plugins_dir)?;
-        let dir = self.plugins_dir.display().to_string();
+        let available = plugin_names(self.plugins.dir())?;
+        let dir = self.plugins.dir().display().to_string();
         // (A node whose `plugin` is no plugin name has its problem already.)
         let mut problems: Vec<WorkflowError> = workflow
             .missing_plugins(file, &dir, &available)
@@ -291,8 +290,10 @@ impl<S: CheckpointStore> Runtime<S> {
         // why the plugin cannot be used.
         let mut schemas: BTreeMap<&str, Result<Option<ConfigSchema>, String>> = BTreeMap::new();
         for (name, digest) in pins {
-            let plugin: Result<Arc<Plugin>, String> = self.pinned_plugin(name, digest).await;
-            let schema = plugin.map(|p| compile_schema(name, &p.info).ok().flatten());
+            let plugin = self.plugins.version(&*self.store, name, digest).await;
+            let schema = plugin
+                .map(|p| compile_schema(name, &p.info).ok().flatten())
+                .map_err(|error| error.to_string());
             schemas.insert(name, schema);
         }
         let mut problems = Vec::new();

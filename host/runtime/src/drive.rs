@@ -300,7 +300,7 @@ impl<S: CheckpointStore> Runtime<S> {
         let mut created = self.store.create_run(new_run(plugins)).await;
         if let Err(StoreError::ComponentMissing { .. }) = created {
             // A `gc` removed a version this process had stored: store it again.
-            self.forget_stored_files();
+            self.plugins.forget_files();
             let plugins = self.pin_plugins(&workflow, PinTo::Serving).await?;
             asked = Instant::now();
             created = self.store.create_run(new_run(plugins)).await;

@@ -20,6 +20,7 @@
 //! only through the [`CheckpointStore`] trait: it never sees SQL or wasmtime
 //! types.
 
+mod catalogue;
 mod check;
 pub mod daemon;
 mod decide;
@@ -41,7 +42,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-use savepoint_plugin::{Lease, Plugin, PluginHost, PluginLoad};
+use savepoint_plugin::{Lease, PluginHost};
 use savepoint_store::{CheckpointStore, Clock, RunRecord, RunStatus, Setback, StoreError};
 use savepoint_workflow::Workflow;
 
@@ -123,18 +124,8 @@ pub struct StartRun {
 /// Executes runs against a store and a plugins folder.
 pub struct Runtime<S> {
     store: Arc<S>,
-    plugins: PluginHost,
-    plugins_dir: PathBuf,
-    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
-    /// Under `serve`: the version of each plugin that new runs get (the last
-    /// one of its file that loaded).
-    serving: std::sync::Mutex<HashMap<String, String>>,
-    /// Plugins loaded (or being loaded) by digest, for pinned runs.
-    pinned: std::sync::Mutex<HashMap<String, pins::Slot>>,
-    /// The digest of each plugin file as last read, by path, with the file's
-    /// size, modification time and inode, so that an unchanged file is not
-    /// read again.
-    files: std::sync::Mutex<HashMap<PathBuf, (pins::FileStamp, String)>>,
+    /// The plugins folder's plugins, as loaded and read.
+    plugins: catalogue::Catalogue,
     workflows: Mutex<HashMap<String, Arc<Workflow>>>,
     clock: Arc<dyn Clock>,
     observer: Option<Observer>,
@@ -147,7 +138,7 @@ pub struct Runtime<S> {
 impl<S> std::fmt::Debug for Runtime<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
-            .field("plugins_dir", &self.plugins_dir)
+            .field("plugins_dir", &self.plugins.dir())
             .field("owner", &self.owner)
             .finish_non_exhaustive()
     }
@@ -162,12 +153,7 @@ impl<S: CheckpointStore> Runtime<S> {
     ) -> Runtime<S> {
         Runtime {
             store,
-            plugins,
-            plugins_dir,
-            loaded: Mutex::new(HashMap::new()),
-            pinned: std::sync::Mutex::new(HashMap::new()),
-            serving: std::sync::Mutex::new(HashMap::new()),
-            files: std::sync::Mutex::new(HashMap::new()),
+            plugins: catalogue::Catalogue::new(plugins, plugins_dir),
             workflows: Mutex::new(HashMap::new()),
             clock,
             observer: None,
@@ -221,11 +207,11 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 
     pub fn plugins_dir(&self) -> &Path {
-        &self.plugins_dir
+        self.plugins.dir()
     }
 
     pub fn plugin_host(&self) -> &PluginHost {
-        &self.plugins
+        self.plugins.host()
     }
 
     /// This process's lease owner id (`host:pid:start`).
@@ -235,7 +221,7 @@ impl<S: CheckpointStore> Runtime<S> {
 
     /// Validate a workflow text against the plugins folder.
     pub fn validate(&self, workflow_path: &str, text: &str) -> Result<Workflow, RuntimeError> {
-        validate(&self.plugins_dir, workflow_path, text)
+        validate(self.plugins.dir(), workflow_path, text)
     }
 
     /// The run's record, or a not-found error naming the thread.
@@ -278,29 +264,6 @@ impl<S: CheckpointStore> Runtime<S> {
         let workflow = Arc::new(Workflow::parse(&run.workflow_path, &text)?);
         cache.insert(run.workflow_digest.clone(), workflow.clone());
         Ok(workflow)
-    }
-
-    /// The loaded plugin `name` as the plugins folder has it now, loading it
-    /// on first use (runs from before pinning). Only the plugins a run
-    /// actually reaches are compiled or read from the cache.
-    async fn current_plugin(&self, name: &str) -> Result<Arc<Plugin>, String> {
-        let mut loaded = self.loaded.lock().await;
-        if let Some(plugin) = loaded.get(name) {
-            return Ok(plugin.clone());
-        }
-        let path = self.plugins_dir.join(format!("{name}.wasm"));
-        // Off the async threads and time-limited (a hung mount); a file that
-        // is there but not a regular file is refused by the load, saying what
-        // it is.
-        let file = path.clone();
-        let found = savepoint_plugin::off_thread(&path, move || file.try_exists()).await;
-        if matches!(found, Ok(Ok(false))) {
-            return Err(format!("plugin file {} does not exist", path.display()));
-        }
-        let PluginLoad { result, .. } = self.plugins.load(&path).await;
-        let plugin = Arc::new(result.map_err(|e| e.to_string())?);
-        loaded.insert(name.to_string(), plugin.clone());
-        Ok(plugin)
     }
 
     fn emit(&self, event: Event) {

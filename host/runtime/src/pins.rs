@@ -5,12 +5,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError};
 use std::time::Duration;
-use std::time::SystemTime;
 
+use super::catalogue::{CatalogueError, FileStamp, stamp};
 use super::{Runtime, RuntimeError};
-use savepoint_plugin::Plugin;
 use savepoint_store::{CheckpointStore, RunRecord, RunStatus, RunUpgrade};
 use savepoint_workflow::Workflow;
 
@@ -61,15 +59,6 @@ pub struct UpgradeReport {
 /// How often `serve` looks at the plugins folder.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
 
-/// What identifies a version of a file without reading it: size,
-/// modification time and inode.
-pub(super) type FileStamp = (u64, Option<SystemTime>, u64);
-
-/// One plugin version, loaded or being loaded: the first calls of a version
-/// share one load, and loading (compiling, for a new interpreter component:
-/// seconds) never holds up calls of other versions.
-pub(super) type Slot = Arc<tokio::sync::OnceCell<Arc<Plugin>>>;
-
 /// Which version of a plugin a run is pinned to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PinTo {
@@ -100,12 +89,12 @@ impl<S: CheckpointStore> Runtime<S> {
         let mut pins = BTreeMap::new();
         for name in names {
             let serving = match to {
-                PinTo::Serving => self.serving_version(&name),
+                PinTo::Serving => self.plugins.serving(&name),
                 PinTo::File => None,
             };
             let digest = match serving {
                 Some(digest) => digest,
-                None => self.current_digest(&name).await?,
+                None => self.plugins.current_digest(&*self.store, &name).await?,
             };
             pins.insert(name, digest);
         }
@@ -134,8 +123,8 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 
     async fn scan_plugins(&self, seen: &mut HashMap<PathBuf, FileStamp>) {
-        let dir = self.plugins_dir.clone();
-        let scanned = savepoint_plugin::off_thread(&self.plugins_dir, move || {
+        let dir = self.plugins.dir().to_path_buf();
+        let scanned = savepoint_plugin::off_thread(self.plugins.dir(), move || {
             savepoint_plugin::scan_dir(&dir)
         });
         let Ok(Ok(paths)) = scanned.await else {
@@ -172,7 +161,7 @@ impl<S: CheckpointStore> Runtime<S> {
     /// Store and load a new or changed plugin file, and say so (or why not).
     async fn load_changed(&self, path: &Path) {
         let name = savepoint_plugin::plugin_name(path);
-        let bytes = match self.plugins.read_component(path).await {
+        let bytes = match self.plugins.host().read_component(path).await {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::warn!(plugin = %name, "plugin {name}: {error}");
@@ -180,21 +169,22 @@ impl<S: CheckpointStore> Runtime<S> {
             }
         };
         let digest = savepoint_base::digest::sha256(&bytes);
-        let serving = self.serving_version(&name);
+        let serving = self.plugins.serving(&name);
         if serving.as_deref() == Some(digest.as_str()) {
             return;
         }
         let loaded = match self.store.save_component(&digest, &name, bytes).await {
-            Ok(()) => self.pinned_plugin(&name, &digest).await.map(|_| ()),
-            Err(error) => Err(error.to_string()),
+            Ok(()) => self
+                .plugins
+                .version(&*self.store, &name, &digest)
+                .await
+                .map(|_| ()),
+            Err(error) => Err(CatalogueError::Store(error)),
         };
         let short = &digest[..digest.len().min(19)];
         match (loaded, serving) {
             (Ok(()), _) => {
-                self.serving
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(name.clone(), digest.clone());
+                self.plugins.serve(&name, &digest);
                 tracing::info!(plugin = %name, %digest, "plugin {name}: new runs use {short}");
             }
             (Err(reason), Some(old)) => {
@@ -215,79 +205,6 @@ impl<S: CheckpointStore> Runtime<S> {
                 );
             }
         }
-    }
-
-    /// The version of plugin `name` the watcher serves new runs, if it loaded one.
-    fn serving_version(&self, name: &str) -> Option<String> {
-        self.serving
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .cloned()
-    }
-
-    /// Forget which plugin files were stored: the next pin reads and stores
-    /// them again.
-    pub(super) fn forget_stored_files(&self) {
-        self.files
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-
-    /// The digest of plugin `name`'s file now; a file not seen before (or
-    /// changed since) is read, digested and stored.
-    async fn current_digest(&self, name: &str) -> Result<String, RuntimeError> {
-        let path = self.plugins_dir.join(format!("{name}.wasm"));
-        let file_error = |source| RuntimeError::PluginFile {
-            path: path.clone(),
-            source,
-        };
-        let stamp = stamp(&path).await.map_err(file_error)?;
-        if let Some((seen, digest)) = self
-            .files
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&path)
-            && *seen == stamp
-        {
-            return Ok(digest.clone());
-        }
-        let bytes = self.plugins.read_component(&path).await?;
-        let digest = savepoint_base::digest::sha256(&bytes);
-        self.store.save_component(&digest, name, bytes).await?;
-        self.files
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(path.clone(), (stamp, digest.clone()));
-        Ok(digest)
-    }
-
-    /// The plugin `name` as the run uses it: the version it is pinned to, or
-    /// (a run from before pinning) the plugins folder's current file.
-    pub(super) async fn plugin(&self, run: &RunRecord, name: &str) -> Result<Arc<Plugin>, String> {
-        match run.plugins.get(name) {
-            Some(digest) => self.pinned_plugin(name, digest).await,
-            None => self.current_plugin(name).await,
-        }
-    }
-
-    /// Version `digest` of plugin `name`, loading it on first use.
-    pub(super) async fn pinned_plugin(
-        &self,
-        name: &str,
-        digest: &str,
-    ) -> Result<Arc<Plugin>, String> {
-        let slot = self
-            .pinned
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(digest.to_string())
-            .or_default()
-            .clone();
-        slot.get_or_try_init(|| self.load_pinned(name, digest))
-            .await
-            .cloned()
     }
 
     /// Move a parked or failed run to the workflow file it was started from
@@ -389,23 +306,8 @@ impl<S: CheckpointStore> Runtime<S> {
             changed.push(format!("the workflow file {path}"));
         }
         for (name, pinned) in &run.plugins {
-            let path = self.plugins_dir.join(format!("{name}.wasm"));
-            let known = match stamp(&path).await {
-                Ok(now) => self
-                    .files
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(&path)
-                    .filter(|(seen, _)| *seen == now)
-                    .map(|(_, digest)| digest.clone()),
-                Err(_) => continue,
-            };
-            let current = match known {
-                Some(digest) => digest,
-                None => match self.plugins.read_component(&path).await {
-                    Ok(bytes) => savepoint_base::digest::sha256(&bytes),
-                    Err(_) => continue,
-                },
+            let Some(current) = self.plugins.digest_now(name).await else {
+                continue;
             };
             if &current != pinned {
                 changed.push(format!("plugin {name}"));
@@ -413,49 +315,4 @@ impl<S: CheckpointStore> Runtime<S> {
         }
         changed
     }
-
-    /// Load version `digest` of plugin `name`; a failure is not kept (the
-    /// next call tries again).
-    async fn load_pinned(&self, name: &str, digest: &str) -> Result<Arc<Plugin>, String> {
-        let path = self.plugins_dir.join(format!("{name}.wasm"));
-        let mut loaded = Err(String::new());
-        // The compiled code is usually cached; the stored bytes are read only
-        // when it is not (or the cached entry turns out unusable).
-        for with_bytes in [false, true] {
-            if !with_bytes && !self.plugins.is_compiled(digest) {
-                continue;
-            }
-            let bytes = match with_bytes {
-                false => None,
-                true => Some(
-                    self.store
-                        .component_bytes(digest)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .ok_or_else(|| {
-                            format!("version {digest} of plugin \"{name}\" is not stored")
-                        })?,
-                ),
-            };
-            loaded = self
-                .plugins
-                .load_stored(name, &path, digest, bytes)
-                .await
-                .map_err(|e| e.to_string());
-            if loaded.is_ok() {
-                break;
-            }
-        }
-        Ok(Arc::new(loaded?))
-    }
-}
-
-async fn stamp(path: &Path) -> std::io::Result<FileStamp> {
-    use std::os::unix::fs::MetadataExt;
-    let file = path.to_path_buf();
-    // A `stat` on a hung mount hangs too: it gets the plugin-file time limit.
-    let meta = savepoint_plugin::off_thread(path, move || std::fs::metadata(file))
-        .await
-        .map_err(|error| std::io::Error::new(std::io::ErrorKind::TimedOut, error.to_string()))??;
-    Ok((meta.len(), meta.modified().ok(), meta.ino()))
 }

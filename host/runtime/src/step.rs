@@ -12,8 +12,7 @@ use super::decide::{self, Branch, CommitPlan, Decision, Position, SetbackPlan, S
 use super::secrets;
 use super::{Event, Runtime, RuntimeError};
 use savepoint_plugin::{
-    CallError, CallInput, CallLimits, HttpAllow, Lease, LogLimit, LogRecord, Outcome, Plugin,
-    Secrets,
+    CallError, CallInput, CallLimits, HttpAllow, Lease, LogLimit, LogRecord, Outcome, Secrets,
 };
 use savepoint_store::{
     CheckpointStore, LogLine, PendingWrite, RunRecord, RunStatus, StepCommit, StepSetback,
@@ -199,7 +198,10 @@ impl<S: CheckpointStore> Runtime<S> {
                 Vec::new(),
             );
         };
-        let plugin: std::sync::Arc<Plugin> = match self.plugin(run, &node.plugin).await {
+        let plugin = self
+            .plugins
+            .for_run(&*self.store, &run.plugins, &node.plugin);
+        let plugin = match plugin.await {
             Ok(plugin) => plugin,
             Err(reason) => {
                 let error = format!(
