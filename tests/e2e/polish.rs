@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::fixtures::Env;
+use crate::fixtures::{Env, golden};
 
 const SMALL: &str = "name = \"small\"\nstart = \"ask\"\nmax_state = \"1KiB\"\n\
                      [nodes.ask]\nplugin = \"echo\"\nnext = \"end\"\n";
@@ -18,10 +18,7 @@ fn post_runs_refuses_an_input_over_max_state_as_the_cli_does() {
         2,
         &["start", &path, "--thread", "t", "--input", &big.to_string()],
     );
-    assert!(
-        stderr.contains("--input is larger than 1 KiB (1024 bytes)"),
-        "{stderr}"
-    );
+    golden("start-input-over-max-state.txt", &stderr);
 
     let daemon = env.serve(&[]);
     let refused = daemon.post(
