@@ -7,6 +7,12 @@
 //! store transaction. A step that cannot commit records a setback instead: a
 //! failure, a retry wait, or an interrupt.
 //!
+//! In the files: `drive` loops over steps; `step` performs one (its nodes'
+//! calls, with the plugins from `catalogue`, which loads each version once),
+//! and `decide` says what those calls make of it, a pure function of plain
+//! values (failures first, then interrupts, then writes; sleepers park the
+//! run); `pins` pins new runs to the plugins' current versions.
+//!
 //! The CLI drives one run in the foreground ([`Runtime::start`],
 //! [`Runtime::resume`]); `savepoint serve` drives many (the `savepoint-server` crate's daemon).
 //! Either way the process first takes a lease on the run, so that two
