@@ -305,7 +305,9 @@ fn two_daemons_share_one_database() {
     const RUNS: usize = 40;
     const NODES: usize = 10;
     let env = Env::new(&["counter"]);
-    let workflow = env.daemon_workflow("traced", &traced_chain("traced", NODES, |_| 30));
+    // 100 ms a node: every run takes a second or more, so both daemons are
+    // seen holding runs even on a loaded machine.
+    let workflow = env.daemon_workflow("traced", &traced_chain("traced", NODES, |_| 100));
     // Every run waits before the daemons start: started one by one, they would
     // finish as fast as they come, and the second daemon might never be needed.
     let threads: Vec<String> = (0..RUNS).map(|i| format!("shared-{i:02}")).collect();
@@ -447,15 +449,20 @@ fn a_surviving_daemon_takes_over_the_runs_of_a_killed_one_at_once() {
     const RUNS: usize = 30;
     const NODES: usize = 10;
     let env = Env::new(&["counter"]);
-    let workflow = env.daemon_workflow("traced", &traced_chain("traced", NODES, |_| 30));
+    // 100 ms a node: a run is in progress for a second or more, so the probe
+    // below sees the victim holding runs even on a loaded machine.
+    let workflow = env.daemon_workflow("traced", &traced_chain("traced", NODES, |_| 100));
     // Every run waits before the daemons start, so the victim has runs in
     // progress when it is killed (started one by one, they could all be done).
     let threads: Vec<String> = (0..RUNS).map(|i| format!("take-{i:02}")).collect();
     for thread in &threads {
         env.ok(&["start", &workflow, "--thread", thread]);
     }
-    let mut victim = env.serve(&["--workers", "8", "--max-runs", "10"]);
-    let survivor = env.serve(&["--workers", "8", "--max-runs", "10"]);
+    // Leases of 30 s: a takeover that waited for the dead daemon's leases
+    // to expire would take that long, far from what a takeover at once takes.
+    let serve = ["--lease", "30s", "--workers", "8", "--max-runs", "10"];
+    let mut victim = env.serve(&serve);
+    let survivor = env.serve(&serve);
     // Kill the victim while it holds leases on runs in progress.
     let victim_owner = victim.owner().to_string();
     let held = wait_for("the victim to hold runs in progress", DEADLINE, || {
@@ -476,7 +483,7 @@ fn a_surviving_daemon_takes_over_the_runs_of_a_killed_one_at_once() {
     victim.kill();
     let killed = Instant::now();
 
-    // A lease lasts 10 s, but the victim ran on this machine and is gone:
+    // A lease lasts 30 s, but the victim ran on this machine and is gone:
     // its runs are taken over at once, not when their leases expire.
     wait_for("every run to complete", DEADLINE, || {
         let done = runs(&survivor, "?status=completed").len();
@@ -488,7 +495,7 @@ fn a_surviving_daemon_takes_over_the_runs_of_a_killed_one_at_once() {
     });
     let took = killed.elapsed();
     assert!(
-        took < Duration::from_secs(8),
+        took < Duration::from_secs(20),
         "the runs of the dead daemon ({held:?}) waited {took:?}"
     );
     for thread in &threads {

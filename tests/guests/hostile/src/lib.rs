@@ -45,7 +45,7 @@
 //! - `"huge_sleep"`: sleep 1 ms with an update holding a string of `bytes`
 //!   bytes.
 //! - `"escapes"`: log, print to stdout and stderr, and return in its update
-//!   ([`ESCAPES`] under `"text"`) terminal escape sequences, bidi and
+//!   (`ESCAPES` under `"text"`) terminal escape sequences, bidi and
 //!   zero-width characters.
 //! - `"escapes_fail"`: log them, then fail (fatal) with them in the message.
 //! - `"big_int"`: return `{"big": 123456789012345678901234567890, "small": 1}`
