@@ -225,7 +225,10 @@ next = "end"
 "#
         ),
     );
-    let a = env.serve(&["--lease", LEASE, "--workers", "2"]);
+    // A logs its run events (RUST_LOG), so it says when it lost the run.
+    let a = env.serve_with(&["--lease", LEASE, "--workers", "2"], |command| {
+        command.env("RUST_LOG", "warn,savepoint_runtime::events=info");
+    });
     env.ok(&["start", &workflow, "--thread", "stall"]);
     let first = witness.wait("A's call to start", 0, |r| r.mark == "start");
     assert_eq!((first.epoch, first.attempt), (1, 1), "{first:?}");
@@ -257,6 +260,18 @@ next = "end"
         stopped.is_empty(),
         "A's call went on after B's call of the same step started ({taken:?}): {stopped:?}"
     );
+    // And A's log says so: the run's lease was lost (its lease expired, or B
+    // holds it now).
+    wait_for("A to log that it lost the run", DEADLINE, || {
+        let stderr = a.stderr();
+        match stderr
+            .lines()
+            .any(|l| l.contains("run lease lost") && l.contains("thread=stall"))
+        {
+            true => Ok(()),
+            false => Err(stderr),
+        }
+    });
 
     // B's call came after A's lost one, under a later lease.
     assert_eq!(

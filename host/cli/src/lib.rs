@@ -349,7 +349,7 @@ impl Global {
     }
 
     fn runtime(&self, store: Arc<SqliteStore>) -> anyhow::Result<Runtime<SqliteStore>> {
-        self.runtime_quiet(store, false)
+        Ok(self.runtime_with(store, self.plugin_host_for_runs()?))
     }
 
     /// [`Global::runtime`]; `quiet` (`-q`) leaves out the line that says a plugin is

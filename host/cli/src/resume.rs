@@ -134,8 +134,11 @@ async fn resume(
             run.status
         );
     }
-    let again = before.status == RunStatus::Failed && run.step == before.step;
-    let ending = Ending::of(&runtime, &run, again).await;
+    let attempt = match before.status == RunStatus::Failed && run.step == before.step {
+        true => super::run::Attempt::Again,
+        false => super::run::Attempt::First,
+    };
+    let ending = Ending::of(&runtime, &run, attempt).await;
     Ok(finish(&run, args.json, &ending))
 }
 

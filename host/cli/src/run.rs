@@ -60,7 +60,7 @@ pub async fn main(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     // The run announces itself (`Event::Started`) once it exists: a bad file
     // or config prints only its error.
     let run = runtime.start(start, wait_flag(args.wait)).await?;
-    let ending = Ending::of(&runtime, &run, false).await;
+    let ending = Ending::of(&runtime, &run, Attempt::First).await;
     Ok(finish(&run, args.json, &ending))
 }
 
@@ -122,13 +122,22 @@ pub struct Ending {
     pub upgrade: Option<Result<(), RuntimeError>>,
 }
 
+/// Whether the step a run failed at failed before this command ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The first time this command saw the run fail there (`run`, `status`).
+    First,
+    /// `resume` replayed the step the run had failed at, and it failed again.
+    Again,
+}
+
 impl Ending {
-    /// For `run` as `runtime` drove it; `again` as for [`Ending::again`].
-    /// Only a failed run looks at the files.
+    /// For `run` as `runtime` drove it; `attempt` says whether it failed
+    /// [`Attempt::Again`]. Only a failed run looks at the files.
     pub async fn of<S: savepoint_store::CheckpointStore>(
         runtime: &savepoint_runtime::Runtime<S>,
         run: &RunRecord,
-        again: bool,
+        attempt: Attempt,
     ) -> Ending {
         if run.status != RunStatus::Failed {
             return Ending::default();
@@ -140,7 +149,7 @@ impl Ending {
             false => Some(runtime.upgrade_check(run).await.map(|_| ())),
         };
         Ending {
-            again,
+            again: attempt == Attempt::Again,
             changed,
             upgrade,
         }

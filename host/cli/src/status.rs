@@ -30,7 +30,7 @@ pub async fn main(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCode>
         if run.status == savepoint_store::RunStatus::Failed {
             // The way on, as `run` prints it (which files changed since it started).
             let runtime = global.runtime_with(store.clone(), global.plugin_host()?);
-            let ending = super::run::Ending::of(&runtime, &run, false).await;
+            let ending = super::run::Ending::of(&runtime, &run, super::run::Attempt::First).await;
             println!("{}", super::run::failed_hint(&run, &ending));
         }
     }

@@ -171,6 +171,7 @@ impl<S: CheckpointStore> Daemon<S> {
             Ok(Stopped::Settled) => self.store_works(Work::Step),
             Ok(Stopped::Interrupted) => {}
             Ok(Stopped::LeaseExpired) => {
+                events::lease_expired(&thread);
                 let error = RuntimeError::LeaseExpired {
                     thread: thread.clone(),
                 };

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::events;
 use super::pins::PinTo;
 use super::step::StepEnd;
 use super::{Event, RENEW_EVERY, Runtime, RuntimeError, StartRun, owner};
@@ -108,9 +109,13 @@ impl<S: CheckpointStore> Runtime<S> {
                 Err(RuntimeError::LeaseExpired { .. }) => return Ok(Stopped::LeaseExpired),
                 // Someone else owns the run now, or it was cancelled: stop
                 // without writing anything.
-                Err(RuntimeError::Store(
-                    StoreError::LeaseLost { .. } | StoreError::Cancelled { .. },
-                )) => return Ok(Stopped::Interrupted),
+                Err(RuntimeError::Store(StoreError::LeaseLost { .. })) => {
+                    events::commit_refused(thread);
+                    return Ok(Stopped::Interrupted);
+                }
+                Err(RuntimeError::Store(StoreError::Cancelled { .. })) => {
+                    return Ok(Stopped::Interrupted);
+                }
                 Err(other) => return Err(other),
             }
         }

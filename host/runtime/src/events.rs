@@ -11,17 +11,15 @@
 //! This module is the one place that words them: the step loop and the daemon say what
 //! happened (an [`Event`], a claimed [`RunRecord`]), and this says it.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use tracing::{debug, info};
 
 use super::Event;
 use savepoint_store::{RunRecord, RunStatus, Setback};
 
-/// `ms` (the store's Unix milliseconds) as RFC 3339 UTC text, for `until`.
+/// `ms` (the store's Unix milliseconds) as RFC 3339 UTC text, for `until`: the one
+/// time format of the CLI, the API and the logs.
 fn time(ms: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(at).to_string()
+    savepoint_store::format_time(ms)
 }
 
 /// A run was created (`run`, `start`, `POST /runs`): it waits for its first step.
@@ -142,5 +140,18 @@ pub(super) fn cancelled(thread: &str) {
 /// This process lost its lease on `thread` to `holder` (another process took the run
 /// over: this one stalled past its lease) and stopped driving it.
 pub(super) fn lease_lost(thread: &str, holder: &str) {
-    info!(%thread, %holder, "run lease lost");
+    info!(%thread, %holder, reason = "taken over", "run lease lost");
+}
+
+/// This process's lease on `thread` ran out before it could renew it (it stalled, or
+/// the database did not answer): the step in flight was stopped and its result
+/// discarded.
+pub(super) fn lease_expired(thread: &str) {
+    info!(%thread, reason = "expired", "run lease lost");
+}
+
+/// The store refused this process's commit for `thread`: the lease is no longer this
+/// process's, so the step's result was discarded and nothing was written.
+pub(super) fn commit_refused(thread: &str) {
+    info!(%thread, reason = "commit refused", "run lease lost");
 }
