@@ -24,6 +24,54 @@ fn help_teaches_the_commands() {
     );
 }
 
+/// Every page of `--help`, whole, in one golden file: a change to what a user reads
+/// first is reviewed there (`SAVEPOINT_BLESS=1` after an intended change).
+#[test]
+fn every_help_page_is_reviewed() {
+    let env = Env::new(&[]);
+    // clap shows each variable's value from the environment (`[env: NAME=value]`):
+    // with none set, the pages read as a new user's shell shows them.
+    let help = |args: &[&str]| {
+        let mut command = env.command(args);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("SAVEPOINT_") {
+                command.env_remove(&name);
+            }
+        }
+        command.env_remove("SAVEPOINT_CACHE");
+        let output = command.output().expect("run savepoint --help");
+        assert!(output.status.success(), "savepoint {args:?}: {output:?}");
+        String::from_utf8(output.stdout).expect("utf-8 help")
+    };
+    let mut said = Messages::new();
+    said.add("savepoint --help", &help(&["--help"]));
+    for command in [
+        "run",
+        "start",
+        "resume",
+        "cancel",
+        "status",
+        "state",
+        "history",
+        "logs",
+        "runs",
+        "plugins",
+        "gc",
+        "export",
+        "import",
+        "validate",
+        "serve",
+        "new",
+        "completions",
+    ] {
+        said.add(
+            &format!("savepoint {command} --help"),
+            &help(&[command, "--help"]),
+        );
+    }
+    said.check("help.txt");
+}
+
 #[test]
 fn reading_commands_never_create_a_database() {
     let env = Env::new(&[]);
