@@ -14,7 +14,7 @@ use crate::api::{self, ApiError, Backend, BackendFuture, CreateRun, JsonStream, 
 use crate::view::{JsonPage, PageEntry};
 use savepoint_runtime::daemon::Daemon;
 use savepoint_runtime::{RuntimeError, StartRun};
-use savepoint_store::{CheckpointStore, Cursor, HistoryDetail, Page, RunStatus};
+use savepoint_store::{CheckpointStore, Page};
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow, WorkflowError};
 
 pub(crate) struct DaemonBackend<S> {
@@ -31,36 +31,6 @@ pub(crate) struct DaemonBackend<S> {
 pub(crate) struct WorkflowCache(Mutex<HashMap<PathBuf, (String, Parsed)>>);
 
 type Parsed = Result<Arc<Workflow>, Arc<Unfinished>>;
-
-/// The store's status of the same name.
-fn store_status(status: api::RunStatus) -> RunStatus {
-    match status {
-        api::RunStatus::Pending => RunStatus::Pending,
-        api::RunStatus::Running => RunStatus::Running,
-        api::RunStatus::Sleeping => RunStatus::Sleeping,
-        api::RunStatus::Interrupted => RunStatus::Interrupted,
-        api::RunStatus::Retrying => RunStatus::Retrying,
-        api::RunStatus::Completed => RunStatus::Completed,
-        api::RunStatus::Failed => RunStatus::Failed,
-        api::RunStatus::Cancelled => RunStatus::Cancelled,
-    }
-}
-
-/// The store's cursor that a page handed out as this text (both are the digits of
-/// the position; a mismatch would be the API's error in the request).
-fn store_cursor(cursor: api::Cursor) -> Result<Cursor, ApiError> {
-    cursor
-        .to_string()
-        .parse()
-        .map_err(|error| ApiError::usage(format!("query parameter \"cursor\": {error}")))
-}
-
-fn store_detail(detail: api::HistoryDetail) -> HistoryDetail {
-    match detail {
-        api::HistoryDetail::ChangedKeys => HistoryDetail::ChangedKeys,
-        api::HistoryDetail::WholeStates => HistoryDetail::WholeStates,
-    }
-}
 
 /// A store page as the JSON text of [`JsonPage`], piece by piece.
 fn page_stream<T: PageEntry + Send + 'static>(page: Page<T>) -> JsonStream {
@@ -226,7 +196,7 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         Box::pin(async move {
             let runs = self
                 .store()
-                .list_runs(status.map(store_status), limit)
+                .list_runs(status, limit)
                 .await
                 .map_err(RuntimeError::from)?;
             Ok(crate::view::summaries(&runs))
@@ -275,10 +245,10 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         detail: api::HistoryDetail,
     ) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
-            let cursor = page.cursor.map(store_cursor).transpose()?;
+            let cursor = page.cursor;
             let page = self
                 .store()
-                .history_page(&thread, cursor, page.limit, store_detail(detail))
+                .history_page(&thread, cursor, page.limit, detail)
                 .await
                 .map_err(RuntimeError::from)?;
             Ok(page_stream(page))
@@ -287,7 +257,7 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
 
     fn run_logs(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
-            let cursor = page.cursor.map(store_cursor).transpose()?;
+            let cursor = page.cursor;
             let page = self
                 .store()
                 .logs_page(&thread, cursor, page.limit)
@@ -379,55 +349,7 @@ mod tests {
 
     use super::*;
     use savepoint_base::error_code::ErrorCode;
-    use savepoint_store::StoreError;
-
-    /// The API's words are its own; these are the store's under the same names, so
-    /// that the API refuses and accepts exactly what the store knows.
-    #[test]
-    fn the_api_and_the_store_agree_on_statuses_cursors_and_page_sizes() {
-        let api_names = api::RunStatus::ALL.map(|status| store_status(status).as_str());
-        assert_eq!(api_names, RunStatus::ALL.map(RunStatus::as_str));
-        assert_eq!(
-            api::RunStatus::ALL.map(api::RunStatus::as_str),
-            RunStatus::ALL.map(RunStatus::as_str)
-        );
-        for text in ["0", "37", &u64::MAX.to_string()] {
-            let cursor: api::Cursor = text.parse().unwrap();
-            assert_eq!(store_cursor(cursor).unwrap().to_string(), text);
-        }
-        // A refusal reads the same from the API as from the CLI, which uses the store's.
-        for text in ["runing", ""] {
-            assert_eq!(
-                text.parse::<api::RunStatus>().unwrap_err().to_string(),
-                text.parse::<RunStatus>().unwrap_err().to_string()
-            );
-        }
-        for text in ["-3", "", "1.5", "99999999999999999999999"] {
-            assert_eq!(
-                text.parse::<api::Cursor>().unwrap_err(),
-                text.parse::<Cursor>().unwrap_err().to_string()
-            );
-        }
-        for asked in [None, Some(0), Some(1000), Some(1001)] {
-            assert_eq!(
-                api::HISTORY_PAGE.check(asked),
-                savepoint_store::HISTORY_PAGE
-                    .check(asked)
-                    .map_err(|error| error.to_string())
-            );
-        }
-        let sizes = |size: api::PageSize| (size.default, size.max);
-        let store_sizes = |size: savepoint_store::PageSize| (size.default, size.max);
-        assert_eq!(
-            sizes(api::HISTORY_PAGE),
-            store_sizes(savepoint_store::HISTORY_PAGE)
-        );
-        assert_eq!(sizes(api::LOG_PAGE), store_sizes(savepoint_store::LOG_PAGE));
-        assert_eq!(
-            sizes(api::RUNS_PAGE),
-            store_sizes(savepoint_store::RUNS_PAGE)
-        );
-    }
+    use savepoint_store::{RunStatus, StoreError};
 
     #[test]
     fn a_full_disk_is_503_and_other_store_failures_500() {

@@ -3,125 +3,20 @@
 //! ([`PageSize`]), is handed over one entry at a time ([`Page::next`]), and ends with the
 //! [`Cursor`] that starts the next page.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use super::StoreError;
 
-/// How many entries a page of one kind holds: `default` when the reader does not say, at
-/// most `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageSize {
-    pub default: usize,
-    pub max: usize,
-}
-
-/// Checkpoints per page of history: small entries by default, whole states on request
-/// (then also bounded by [`STATE_PAGE_BYTES`]).
-pub const HISTORY_PAGE: PageSize = PageSize {
-    default: 50,
-    max: 1000,
-};
-
-/// Log lines per page. A node call keeps at most 1 MiB of log, and the lines of a page are
-/// read a few at a time, so a page's size bounds the time of a request, not its memory.
-pub const LOG_PAGE: PageSize = PageSize {
-    default: 1000,
-    max: 10_000,
-};
-
-/// Runs per listing (most recently updated first).
-pub const RUNS_PAGE: PageSize = PageSize {
-    default: 100,
-    max: 10_000,
+pub use savepoint_base::vocab::{
+    Cursor, HISTORY_PAGE, HistoryDetail, LOG_PAGE, PageSize, PageSizeError, ParseCursorError,
+    RUNS_PAGE,
 };
 
 /// A page of history with whole states ends after the entry that brings its states to
 /// this many bytes of JSON (64 MiB), whatever its entry limit: one request never sends
 /// more than this plus one state.
 pub const STATE_PAGE_BYTES: u64 = 64 << 20;
-
-impl PageSize {
-    /// The page size a reader asked for: `default` when `None`, else 1 to `max`.
-    pub fn check(&self, asked: Option<usize>) -> Result<usize, PageSizeError> {
-        match asked {
-            None => Ok(self.default),
-            Some(0) => Err(PageSizeError::Zero),
-            Some(asked) if asked > self.max => Err(PageSizeError::OverMax {
-                asked,
-                max: self.max,
-            }),
-            Some(asked) => Ok(asked),
-        }
-    }
-
-    /// `limit` brought into 1 to `max` (what a store does with any limit it is given).
-    pub fn clamp(&self, limit: usize) -> usize {
-        limit.clamp(1, self.max)
-    }
-}
-
-/// A page size that [`PageSize::check`] refuses; the caller names the flag or parameter.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PageSizeError {
-    #[error("must be at least 1")]
-    Zero,
-    #[error("{asked} is over the maximum page size of {max}")]
-    OverMax { asked: usize, max: usize },
-}
-
-/// Where the next page of a read starts. Users see it as text (`next_cursor`) and hand it
-/// back as is; what it holds (a step, a log line's id) is the store's business.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Cursor(u64);
-
-impl Cursor {
-    /// The cursor after `position` (a step of history, a log line's id).
-    pub(super) fn after(position: u64) -> Cursor {
-        Cursor(position)
-    }
-
-    pub(super) fn position(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for Cursor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl FromStr for Cursor {
-    type Err = ParseCursorError;
-
-    fn from_str(text: &str) -> Result<Cursor, ParseCursorError> {
-        // Only the digits a cursor is printed with: no sign, no spaces.
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ParseCursorError(text.to_owned()));
-        }
-        text.parse()
-            .map(Cursor)
-            .map_err(|_| ParseCursorError(text.to_owned()))
-    }
-}
-
-/// Text that is not a cursor a page handed out.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid cursor {0:?}: pass the next_cursor of a previous page as it was printed")]
-pub struct ParseCursorError(pub String);
-
-/// What a history entry carries besides the checkpoint's own small fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HistoryDetail {
-    /// The keys each step changed, with their sizes.
-    ChangedKeys,
-    /// Also the whole state after each step.
-    WholeStates,
-}
 
 /// One committed step, as history shows it.
 #[derive(Debug, Clone, PartialEq)]

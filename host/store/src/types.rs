@@ -1,96 +1,11 @@
 //! The records the store keeps and hands over: runs, steps, setbacks, logs and component
 //! versions, as every backend stores them.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Where a run is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    /// Created, no step attempted yet.
-    Pending,
-    /// A host is executing its steps.
-    Running,
-    /// Parked until a time.
-    Sleeping,
-    /// Parked until a user gives input.
-    Interrupted,
-    /// Parked until its next attempt at the current step.
-    Retrying,
-    /// Reached the end of the graph.
-    Completed,
-    /// A step failed for good; the run can still be resumed.
-    Failed,
-    /// Stopped by a user.
-    Cancelled,
-}
-
-impl RunStatus {
-    /// Every status, in life-cycle order.
-    pub const ALL: [RunStatus; 8] = [
-        RunStatus::Pending,
-        RunStatus::Running,
-        RunStatus::Sleeping,
-        RunStatus::Interrupted,
-        RunStatus::Retrying,
-        RunStatus::Completed,
-        RunStatus::Failed,
-        RunStatus::Cancelled,
-    ];
-
-    /// The lowercase name used in the database, the CLI and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "pending",
-            RunStatus::Running => "running",
-            RunStatus::Sleeping => "sleeping",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Retrying => "retrying",
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-
-    /// Whether nothing will happen to the run unless a user acts: completed, failed or
-    /// cancelled. (A failed run can still be resumed.)
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
-        )
-    }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RunStatus {
-    type Err = ParseStatusError;
-
-    fn from_str(s: &str) -> Result<RunStatus, ParseStatusError> {
-        RunStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| ParseStatusError(s.to_owned()))
-    }
-}
-
-/// A string that is not one of the [`RunStatus`] names.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown run status {0:?} (expected pending, running, sleeping, interrupted, retrying, \
-     completed, failed or cancelled)"
-)]
-pub struct ParseStatusError(pub String);
+pub use savepoint_base::vocab::{ParseStatusError, RunStatus};
 
 /// A run to create: the thread it is known by, the workflow it is pinned to, and its input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,13 +2,13 @@
 //! errors. This module owns what a request may look like and what every answer looks
 //! like (a JSON value, or `{"error": "..."}` with a status that says whose fault it is).
 //!
-//! What it knows: HTTP (axum, hyper), JSON, its own words for what a request asks
-//! ([`RunStatus`], [`Cursor`], [`PageQuery`], [`HistoryDetail`], page sizes: `vocab`),
-//! and the error codes of `savepoint-base`. What it does not know: how runs are executed
+//! What it knows: HTTP (axum, hyper), JSON, the words for what a request asks
+//! ([`RunStatus`], [`Cursor`], [`HistoryDetail`], page sizes: `savepoint_base::vocab`,
+//! shared with the store and the CLI; [`PageQuery`]), and the error codes of
+//! `savepoint-base`. What it does not know: how runs are executed
 //! or stored. It imports neither the runtime nor the store; a checked request goes to a
 //! [`Backend`], which the server implements over the runtime's daemon (`crate::backend`,
-//! the one adapter, converts the API's words to the store's and the runtime's errors to
-//! [`ApiError`]s). So the API is tested with an in-memory backend and the daemon
+//! the one adapter, turns the runtime's errors into [`ApiError`]s). So the API is tested with an in-memory backend and the daemon
 //! without HTTP.
 //!
 //! # Layout
@@ -24,7 +24,8 @@
 //!   `cursor`, `states`), each turned into a checked value or an error naming what is
 //!   wrong.
 //! - `routes`: one handler per route, calling the [`Backend`].
-//! - `vocab`: the API's words for statuses, cursors, pages and history detail.
+//! - `vocab`: the shared words for statuses, cursors, pages and history detail, and the
+//!   checked page request.
 //! - `error`: [`ApiError`] and the JSON error response.
 //!
 //! | Route | Body | Answer |
@@ -75,8 +76,8 @@ pub use error::{ApiError, status};
 pub use guard::{AllowedHost, Token};
 pub use server::serve;
 pub use vocab::{
-    Cursor, HISTORY_PAGE, HistoryDetail, LOG_PAGE, PageQuery, PageSize, RUNS_PAGE, RunStatus,
-    UnknownStatus,
+    Cursor, HISTORY_PAGE, HistoryDetail, LOG_PAGE, PageQuery, PageSize, ParseStatusError,
+    RUNS_PAGE, RunStatus,
 };
 
 /// A checked `POST /runs` request.
