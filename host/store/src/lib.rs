@@ -317,4 +317,13 @@ pub trait CheckpointStore: Send + Sync + 'static {
         status: Option<RunStatus>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RunSummary>, StoreError>> + Send;
+
+    /// Notices that another process may have made a run runnable (created, answered or
+    /// resumed one, released a lease, parked a run with a wake time): a daemon that waits
+    /// for work wakes on a change instead of waiting for its next poll. `None` for a
+    /// backend that has no such notices (SQLite: the daemon polls). A notice says only
+    /// "look again"; the value carries nothing.
+    fn work_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
