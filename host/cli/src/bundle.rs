@@ -49,11 +49,12 @@ pub async fn export(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCod
             "a bundle is binary: write it with -o FILE or redirect stdout"
         ));
     }
-    let store = global.existing_store()?;
+    let store = global.existing_store().await?;
     let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
     let file = scratch.path().join("run.bundle");
     store
         .export_run(&args.thread, &file)
+        .await
         .map_err(RuntimeError::from)?;
     let bytes = std::fs::read(&file).context("cannot read the bundle back")?;
     match &args.output {
@@ -127,20 +128,23 @@ pub async fn import(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCod
     std::io::copy(&mut source, &mut out)
         .with_context(|| format!("cannot read {}", args.bundle.display()))?;
     drop(out);
-    let store = global.open_store()?;
-    let thread = store.import_run(&file).map_err(|e| -> anyhow::Error {
-        match RuntimeError::from(e) {
-            // Said for a bundle: the runtime's words (resume it, or pick another thread
-            // id) are for a new run, and a bundle's thread id is not the user's choice.
-            RuntimeError::ThreadExists { thread, status } => super::Failure::conflict(format!(
-                "thread \"{thread}\" is in {} already (status: {status}); nothing was imported",
-                global.db.display()
-            ))
-            .with_details(serde_json::json!({ "thread": thread, "status": status.as_str() }))
-            .into(),
-            other => other.into(),
-        }
-    })?;
+    let store = global.open_store().await?;
+    let thread = store
+        .import_run(&file)
+        .await
+        .map_err(|e| -> anyhow::Error {
+            match RuntimeError::from(e) {
+                // Said for a bundle: the runtime's words (resume it, or pick another thread
+                // id) are for a new run, and a bundle's thread id is not the user's choice.
+                RuntimeError::ThreadExists { thread, status } => super::Failure::conflict(format!(
+                    "thread \"{thread}\" is in {} already (status: {status}); nothing was imported",
+                    global.db
+                ))
+                .with_details(serde_json::json!({ "thread": thread, "status": status.as_str() }))
+                .into(),
+                other => other.into(),
+            }
+        })?;
     let run = store
         .existing_run(&thread)
         .await

@@ -19,7 +19,7 @@ pub struct CancelArgs {
 }
 
 pub async fn main(global: &Global, args: CancelArgs) -> anyhow::Result<ExitCode> {
-    let runtime = global.runtime(global.existing_store()?)?;
+    let runtime = global.runtime(global.existing_store().await?)?;
     let run = runtime.cancel(&args.thread).await?;
     if args.json {
         output::print_json(&savepoint_server::view::status(&run));

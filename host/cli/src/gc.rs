@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{Failure, Global, output};
-use savepoint_store::CheckpointStore;
+use savepoint_store::{CheckpointStore, DbLocation};
 
 /// Remove what no run needs any more, from the database and the compile cache.
 ///
@@ -22,14 +22,19 @@ use savepoint_store::CheckpointStore;
 /// -wal) and the cache take before and after.
 ///
 /// The database file does not shrink by itself: SQLite reuses the freed pages
-/// for later writes. `--vacuum` writes the file anew without them.
+/// for later writes. `--vacuum` writes the file anew without them. On Postgres
+/// the sizes are those of savepoint's tables (with their indexes), and the
+/// server's autovacuum makes the space of removed rows reusable; `--vacuum`
+/// gives it back to the server's disk (VACUUM FULL).
 #[derive(Debug, Args)]
 pub struct GcArgs {
-    /// Also shrink the database file to the data it keeps (SQLite's VACUUM). It
-    /// rewrites the whole file and blocks every write meanwhile, so it refuses
-    /// while a `savepoint serve` serves the database or a process executes a run,
-    /// and it needs free space for the data the file keeps twice: beside the
-    /// database (the -wal) and in SQLite's temporary folder (SQLITE_TMPDIR).
+    /// Also shrink the database to the data it keeps (SQLite's VACUUM; on
+    /// Postgres, VACUUM FULL of savepoint's tables). It rewrites the whole
+    /// database and blocks every write meanwhile, so it refuses while a
+    /// `savepoint serve` serves the database or a process executes a run. SQLite
+    /// needs free space for the data the file keeps twice: beside the database
+    /// (the -wal) and in SQLite's temporary folder (SQLITE_TMPDIR); Postgres, on
+    /// the server's disk, once.
     #[arg(long)]
     vacuum: bool,
     /// Print {components, component_bytes, values, value_bytes, workflows,
@@ -40,7 +45,7 @@ pub struct GcArgs {
 }
 
 pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
-    let store = global.existing_store()?;
+    let store = global.existing_store().await?;
     // The cache is pruned if it exists; gc creates none.
     let plugins = global.plugin_host()?;
     let runtime = global.runtime_with(store.clone(), plugins.clone());
@@ -49,9 +54,11 @@ pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
     }
     let db_before = store.disk_use().await?;
     let cache_before = plugins.cache_size();
-    if args.vacuum {
-        // Before anything changes (gc only makes the data kept smaller).
-        check_room(&global.db, db_before.used_bytes)?;
+    if let (true, DbLocation::Sqlite(path)) = (args.vacuum, &global.db) {
+        // Before anything changes (gc only makes the data kept smaller). A Postgres
+        // server's disk is not ours to measure; a VACUUM FULL that runs out of room
+        // there fails and leaves the tables as they were.
+        check_room(path, db_before.used_bytes)?;
     }
 
     let removed = store.collect_garbage().await?;
@@ -88,7 +95,7 @@ pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
     let db_after = store.disk_use().await?;
     let cache_after = plugins.cache_size();
 
-    let db_path = global.db.display().to_string();
+    let db_path = global.db.to_string();
     let cache_path = global.cache_dir().display().to_string();
     if args.json {
         let mut report = json!(removed);
@@ -126,6 +133,8 @@ pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
         compiled.bytes,
     );
     let free = match db_after.free_bytes {
+        // Postgres does not say (without an extension) how much of its tables is free.
+        _ if global.db.path().is_none() => String::new(),
         0 => String::new(),
         free => format!(
             ", {free} bytes of it free pages (SQLite reuses them; {} gc --vacuum gives them \
@@ -133,8 +142,12 @@ pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
             output::savepoint()
         ),
     };
+    let what = match global.db {
+        DbLocation::Sqlite(_) => "with its -wal",
+        DbLocation::Postgres(_) => "savepoint's tables with their indexes",
+    };
     println!(
-        "database {} (with its -wal): {} bytes before, {} after{free}",
+        "database {} ({what}): {} bytes before, {} after{free}",
         output::safe(&db_path),
         db_before.bytes,
         db_after.bytes,
@@ -151,7 +164,7 @@ pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
 /// file), past their busy timeout and then their leases.
 async fn refuse_while_in_use(
     global: &Global,
-    runtime: &savepoint_runtime::Runtime<savepoint_store::SqliteStore>,
+    runtime: &savepoint_runtime::Runtime<savepoint_store::AnyStore>,
 ) -> anyhow::Result<()> {
     let daemons = runtime.serving_daemons().await?;
     let mut users: Vec<String> = daemons
@@ -172,10 +185,10 @@ async fn refuse_while_in_use(
     bail!(
         Failure::conflict(format!(
             "savepoint gc --vacuum needs the database {} to itself, and {} uses it: VACUUM \
-             rewrites the whole file and blocks every write meanwhile, which would stall its \
-             runs. Stop it (or let its runs finish) and try again, or run {} gc without \
+             rewrites the whole database and blocks every write meanwhile, which would stall \
+             its runs. Stop it (or let its runs finish) and try again, or run {} gc without \
              --vacuum",
-            global.db.display(),
+            global.db,
             users.join(" and "),
             output::savepoint()
         ))

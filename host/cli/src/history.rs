@@ -39,7 +39,7 @@ fn history_limit(text: &str) -> Result<usize, String> {
 }
 
 pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let store = global.existing_store()?;
+    let store = global.existing_store().await?;
     let detail = if args.states {
         HistoryDetail::WholeStates
     } else {

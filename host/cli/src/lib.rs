@@ -33,6 +33,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::bail;
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
 pub use error::{
@@ -41,7 +42,7 @@ pub use error::{
 
 use savepoint_plugin::{CompileNotice, Compiling, PluginHost};
 use savepoint_runtime::Runtime;
-use savepoint_store::{SqliteStore, StoreError, SystemClock};
+use savepoint_store::{AnyStore, DbLocation, StoreError, SystemClock};
 
 const ABOUT: &str = "Durable workflows whose nodes are sandboxed WebAssembly components";
 
@@ -100,15 +101,18 @@ pub struct Cli {
 /// Where things live; every flag has an environment variable.
 #[derive(Debug, Args)]
 struct Global {
-    /// The SQLite database that holds every run and checkpoint (created on first use).
+    /// The database that holds every run and checkpoint: the path of a SQLite file, or a
+    /// postgres:// URL (postgresql:// too) that several hosts can share. Created on first
+    /// use (the file, or savepoint's tables in the URL's schema).
     #[arg(
         long,
         global = true,
         env = "SAVEPOINT_DB",
         default_value = "savepoint.db",
-        value_name = "PATH"
+        value_name = "PATH|URL",
+        value_parser = clap::builder::OsStringValueParser::new().try_map(DbLocation::parse)
     )]
-    db: PathBuf,
+    db: DbLocation,
     /// The folder of node components: every `NAME.wasm` in it is the plugin NAME.
     #[arg(
         long,
@@ -118,9 +122,11 @@ struct Global {
         value_name = "DIR"
     )]
     plugins: PathBuf,
-    /// Where compiled components are cached [default: .savepoint/cache beside the database].
-    /// Commands that create or execute runs create the default folder; commands that only
-    /// read use it when it exists. A folder named here is created by any command.
+    /// Where compiled components are cached [default: .savepoint/cache beside the SQLite
+    /// file, or in the working directory with a postgres:// --db: the cache stays on each
+    /// host's own disk]. Commands that create or execute runs create the default folder;
+    /// commands that only read use it when it exists. A folder named here is created by
+    /// any command.
     #[arg(long, global = true, env = "SAVEPOINT_CACHE", value_name = "DIR")]
     cache: Option<PathBuf>,
     /// Plugin files larger than this are refused before they are read or compiled.
@@ -253,34 +259,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 type CommandFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<ExitCode>> + 'a>>;
 
 impl Global {
-    /// The store, creating the database file if needed.
-    fn open_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
-        let store = SqliteStore::open(&self.db, Arc::new(SystemClock)).map_err(|error| {
-            match error {
+    /// The store, creating the database if needed.
+    async fn open_store(&self) -> anyhow::Result<Arc<AnyStore>> {
+        let store = AnyStore::open(&self.db, Arc::new(SystemClock))
+            .await
+            .map_err(|error| match (&self.db, error) {
                 // These name the file and say what to do.
-                StoreError::DiskFull { .. } | StoreError::ReadOnly { .. } => error.into(),
-                other => anyhow::Error::from(other)
-                    .context(format!("cannot open the database {}", self.db.display())),
-            }
-        })?;
+                (_, error @ (StoreError::DiskFull { .. } | StoreError::ReadOnly { .. })) => {
+                    anyhow::Error::from(error)
+                }
+                (DbLocation::Sqlite(path), other) => anyhow::Error::from(other)
+                    .context(format!("cannot open the database {}", path.display())),
+                // The Postgres backend's errors name the URL and say why.
+                (DbLocation::Postgres(_), other) => other.into(),
+            })?;
         Ok(Arc::new(store))
     }
 
     /// The store, for a command that writes: first checks that the database can be
     /// written, so that a read-only database stops the command at once, with a message
-    /// that names the file.
-    async fn writable_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
-        let store = self.open_store()?;
+    /// that names it.
+    async fn writable_store(&self) -> anyhow::Result<Arc<AnyStore>> {
+        let store = self.open_store().await?;
         store.check_writable().await?;
         Ok(store)
     }
 
     /// The store of an existing database: commands that only read never
     /// create an empty database by accident.
-    fn existing_store(&self) -> anyhow::Result<Arc<SqliteStore>> {
-        if !self.db.exists() {
+    async fn existing_store(&self) -> anyhow::Result<Arc<AnyStore>> {
+        if !self.database_exists().await? {
             // What a script asks (`status ID`) does not exist here: not found.
-            let db = self.db.display().to_string();
+            let db = self.db.to_string();
             bail!(
                 Failure::not_found(format!(
                     "no database at {db} (start a run with `savepoint run`, or point --db / \
@@ -289,13 +299,22 @@ impl Global {
                 .with_details(serde_json::json!({ "db": db }))
             );
         }
-        self.open_store()
+        self.open_store().await
+    }
+
+    /// Whether `--db` names a database that holds something (see [`AnyStore::exists`]).
+    async fn database_exists(&self) -> anyhow::Result<bool> {
+        Ok(AnyStore::exists(&self.db).await?)
     }
 
     fn cache_dir(&self) -> PathBuf {
         match &self.cache {
             Some(dir) => dir.clone(),
-            None => db_dir(&self.db).join(".savepoint").join("cache"),
+            None => match &self.db {
+                DbLocation::Sqlite(path) => db_dir(path).join(".savepoint").join("cache"),
+                // The compiled code stays on each host's disk, not in a shared database.
+                DbLocation::Postgres(_) => Path::new(".savepoint").join("cache"),
+            },
         }
     }
 
@@ -348,7 +367,7 @@ impl Global {
         })
     }
 
-    fn runtime(&self, store: Arc<SqliteStore>) -> anyhow::Result<Runtime<SqliteStore>> {
+    fn runtime(&self, store: Arc<AnyStore>) -> anyhow::Result<Runtime<AnyStore>> {
         Ok(self.runtime_with(store, self.plugin_host_for_runs()?))
     }
 
@@ -356,9 +375,9 @@ impl Global {
     /// compiled.
     fn runtime_quiet(
         &self,
-        store: Arc<SqliteStore>,
+        store: Arc<AnyStore>,
         quiet: bool,
-    ) -> anyhow::Result<Runtime<SqliteStore>> {
+    ) -> anyhow::Result<Runtime<AnyStore>> {
         let mut plugins = self.plugin_host_for_runs()?;
         if quiet {
             plugins = plugins.with_compile_notice(None);
@@ -367,7 +386,7 @@ impl Global {
     }
 
     /// A runtime over `store` calling nodes through `plugins`.
-    fn runtime_with(&self, store: Arc<SqliteStore>, plugins: PluginHost) -> Runtime<SqliteStore> {
+    fn runtime_with(&self, store: Arc<AnyStore>, plugins: PluginHost) -> Runtime<AnyStore> {
         Runtime::new(store, plugins, self.plugins.clone(), Arc::new(SystemClock))
             .with_lease(self.lease)
     }

@@ -33,7 +33,7 @@ fn log_limit(text: &str) -> Result<usize, String> {
 }
 
 pub async fn main(global: &Global, args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let store = global.existing_store()?;
+    let store = global.existing_store().await?;
     let limit = args.limit.unwrap_or(LOG_PAGE.default);
     let mut page = store
         .logs_page(&args.thread, args.cursor, limit)

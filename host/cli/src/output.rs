@@ -208,7 +208,13 @@ fn given_options(matches: &clap::ArgMatches) -> String {
             continue;
         }
         if let Some(value) = matches.get_raw(id).and_then(|mut values| values.next()) {
-            given.push_str(&format!(" {flag} {}", shell_word(&value.to_string_lossy())));
+            let mut value = value.to_string_lossy().into_owned();
+            if id == "db" {
+                // A hint never shows a Postgres URL's password.
+                value =
+                    savepoint_store::DbLocation::parse(&*value).map_or(value, |db| db.to_string());
+            }
+            given.push_str(&format!(" {flag} {}", shell_word(&value)));
         }
     }
     given
@@ -365,6 +371,10 @@ mod tests {
             ]),
             " --db '/tmp/o b.db' --plugins p --cache 'it'\\''s' --max-component-size 1MiB \
              --lease 3s"
+        );
+        assert_eq!(
+            given(&["savepoint", "--db", "postgres://ada:s3cret@db/sp", "runs"]),
+            " --db 'postgres://ada:***@db/sp'"
         );
     }
 

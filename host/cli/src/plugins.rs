@@ -68,7 +68,7 @@ pub async fn main(global: &Global, args: PluginsArgs) -> anyhow::Result<ExitCode
             ),
         }
     }
-    if global.db.exists() {
+    if global.database_exists().await? {
         println!();
         versions(global, false).await?;
     }
@@ -77,7 +77,7 @@ pub async fn main(global: &Global, args: PluginsArgs) -> anyhow::Result<ExitCode
 
 /// The component versions stored in the database.
 async fn versions(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
-    let store = global.existing_store()?;
+    let store = global.existing_store().await?;
     let versions = store.component_versions().await?;
     // Which version each plugin file is now (unreadable files count as none).
     let mut current = std::collections::BTreeMap::new();
@@ -112,13 +112,13 @@ async fn versions(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
     if versions.is_empty() {
         println!(
             "no component versions stored in {}",
-            output::safe(&global.db.display().to_string())
+            output::safe(&global.db.to_string())
         );
         return Ok(ExitCode::SUCCESS);
     }
     println!(
         "stored versions ({}):",
-        output::safe(&global.db.display().to_string())
+        output::safe(&global.db.to_string())
     );
     for v in &versions {
         let state = if is_current(&v.name, &v.digest) {

@@ -49,7 +49,7 @@ pub struct ResumeArgs {
 
 pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let thread = args.thread.clone();
-    let store = global.existing_store()?;
+    let store = global.existing_store().await?;
     match resume(global, args, store.clone()).await {
         Err(error) if is_leased(&error) => Err(with_status(error, &*store, &thread).await),
         done => done,
@@ -89,7 +89,7 @@ async fn with_status(
 async fn resume(
     global: &Global,
     args: ResumeArgs,
-    store: Arc<savepoint_store::SqliteStore>,
+    store: Arc<savepoint_store::AnyStore>,
 ) -> anyhow::Result<ExitCode> {
     store.check_writable().await?;
     let mut runtime = global.runtime_quiet(store, args.quiet)?;

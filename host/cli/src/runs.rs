@@ -30,16 +30,17 @@ pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let limit = args.limit.unwrap_or(RUNS_PAGE.default);
     // No database holds no runs: a script that lists runs gets `[]`, not an error (and
     // nothing is created). Only a person is told where savepoint looked.
-    let runs = if global.db.exists() {
+    let runs = if global.database_exists().await? {
         global
-            .existing_store()?
+            .existing_store()
+            .await?
             .list_runs(args.status, limit)
             .await?
     } else {
         if !args.json {
             eprintln!(
                 "no runs: no database at {}",
-                output::safe(&global.db.display().to_string())
+                output::safe(&global.db.to_string())
             );
         }
         Vec::new()

@@ -44,7 +44,7 @@ pub async fn main(global: &Global, args: StartArgs) -> anyhow::Result<ExitCode> 
         eprintln!(
             "no savepoint serve is running on {}; the run waits until one starts, or run \
              it here with {} resume {}",
-            super::output::safe(&global.db.display().to_string()),
+            super::output::safe(&global.db.to_string()),
             super::output::savepoint(),
             super::output::shell_word(&run.thread)
         );

@@ -23,7 +23,7 @@ pub struct StateArgs {
 }
 
 pub async fn main(global: &Global, args: StateArgs) -> anyhow::Result<ExitCode> {
-    let store = global.existing_store()?;
+    let store = global.existing_store().await?;
     let run = store
         .existing_run(&args.thread)
         .await

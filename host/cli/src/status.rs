@@ -18,7 +18,7 @@ pub struct StatusArgs {
 }
 
 pub async fn main(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let store = global.existing_store()?;
+    let store = global.existing_store().await?;
     let run = store
         .existing_run(&args.thread)
         .await

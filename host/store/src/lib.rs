@@ -39,8 +39,10 @@
 //! backend through its factory, a function that makes a fresh store; what only SQLite has
 //! (its rows, migrations, indexes, writer thread) is tested in `sqlite/tests.rs`.
 
+mod any;
 mod clock;
 mod error;
+mod location;
 mod page;
 mod sqlite;
 mod types;
@@ -52,8 +54,10 @@ use std::future::Future;
 
 use serde_json::{Map, Value};
 
+pub use any::AnyStore;
 pub use clock::{Clock, LONGEST_WAIT, ManualClock, SystemClock, format_time, wake_time};
 pub use error::{BackendError, StoreError, StoreErrorKind};
+pub use location::{DbLocation, PgUrl};
 pub use page::{
     Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, Page, PageSize, PageSizeError,
     ParseCursorError, RUNS_PAGE, STATE_PAGE_BYTES,
