@@ -17,9 +17,10 @@ use tracing::Instrument;
 use super::drive::Stopped;
 use super::events;
 use super::outage::{Outage, Work};
+use super::wake::{self, Woke};
 use super::{RENEW_EVERY, Runtime, RuntimeError};
 use savepoint_plugin::Lease;
-use savepoint_store::{CheckpointStore, RunRecord, RunStatus, StoreError};
+use savepoint_store::{CheckpointStore, RunRecord, RunStatus, StoreErrorKind};
 
 /// How often the scheduler looks for due runs when nothing wakes it earlier.
 pub(super) const POLL: Duration = Duration::from_millis(200);
@@ -83,6 +84,9 @@ impl<S: CheckpointStore> Daemon<S> {
     }
 
     async fn schedule(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        // Other processes' new, answered and freed runs reach an idle daemon without
+        // waiting for the poll, on a backend that says so.
+        let mut notices = self.runtime.store.work_notices();
         loop {
             let backoff = self
                 .outage
@@ -110,10 +114,8 @@ impl<S: CheckpointStore> Daemon<S> {
                     )
                 })
                 .unwrap_or(POLL);
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(nap) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
+            if wake::nap(&self.wake, &mut notices, nap, &mut shutdown).await == Woke::Shutdown {
+                return;
             }
         }
     }
@@ -177,8 +179,10 @@ impl<S: CheckpointStore> Daemon<S> {
                 };
                 tracing::warn!(%thread, "{error}");
             }
-            // Every run fails alike until there is room: one report for all of them.
-            Err(RuntimeError::Store(error @ StoreError::DiskFull { .. })) => {
+            // Every run fails alike until there is room, or until the database answers
+            // again: one report for all of them. The step did not commit; the run goes on
+            // from its last checkpoint when the scheduler claims it again.
+            Err(RuntimeError::Store(error)) if error.kind() == StoreErrorKind::RetryLater => {
                 self.store_failed(Work::Step, "runs cannot commit", &error)
             }
             Err(error) => tracing::error!(%thread, "thread {thread}: {error}"),

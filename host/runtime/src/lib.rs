@@ -39,6 +39,7 @@ mod pins;
 mod secrets;
 mod slots;
 mod step;
+mod wake;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
