@@ -2,12 +2,13 @@
 //!
 //! Layout, in the order a run goes through it: `options` (flags and the full
 //! and `--quick` presets), `suite` (every scenario in order, results into one
-//! JSON object), `floor` (raw rusqlite, one commit per checkpoint), `w1`
-//! (the chain in-process through the `savepoint` library) with `chain` (the
-//! workflow text), `first_call` (a newly dropped component), `resume` (the
-//! real binary, SIGKILL during node 6, `savepoint resume`), `stats` and
-//! `report` (the table).
+//! JSON object), `floor` (raw rusqlite, one commit per checkpoint), `w1` (the
+//! chain in-process through the `savepoint` library, on the `backend` given)
+//! with `chain` (the workflow text), `first_call` (a newly dropped component),
+//! `resume` (the real binary, SIGKILL during node 6, `savepoint resume`),
+//! `stats` and `report` (the table).
 
+mod backend;
 mod chain;
 mod first_call;
 mod floor;

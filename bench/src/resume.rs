@@ -4,8 +4,10 @@
 //! output shows step 5 committed); process 2, `savepoint resume THREAD` with
 //! no delay, is timed from spawn to exit. Then the run is checked: completed,
 //! `count` 10, process 2 committed exactly steps 6 to 10, and every node ran
-//! (logged) exactly once.
+//! (logged) exactly once. The database is what `--db` is given: a file, or a
+//! Postgres URL.
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,7 +18,6 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::chain::{Chain, NODES};
-use crate::stats;
 
 /// How long process 1's node 6 waits: far longer than the scenario.
 const SLOW_MS: &str = "60000";
@@ -34,13 +35,14 @@ pub struct Resume {
     pub failures: Vec<String>,
 }
 
-/// Run the scenario `reps` times in `scratch`, with the Rust counter.
+/// Run the scenario once per database in `dbs` (each fresh: what `--db` is
+/// given), in `scratch`, with the Rust counter.
 pub fn measure(
     savepoint: &Path,
     counter: &Path,
     chain: &Chain,
     scratch: &Path,
-    reps: usize,
+    dbs: &[OsString],
 ) -> anyhow::Result<Resume> {
     if !savepoint.is_file() {
         bail!(
@@ -63,18 +65,15 @@ pub fn measure(
     };
 
     let mut resume = Resume::default();
-    for rep in 1..=reps {
-        let db = scratch.join(format!("resume-{rep}.db"));
-        stats::remove_db(&db);
+    for (rep, db) in (1..).zip(dbs) {
         let thread = format!("resume-{rep}");
-        bed.crash(&db, &thread)
+        bed.crash(db, &thread)
             .with_context(|| format!("resume repetition {rep}: process 1"))?;
-        let (wall, stderr, code) = bed.resume(&db, &thread)?;
+        let (wall, stderr, code) = bed.resume(db, &thread)?;
         resume.wall.push(wall);
-        if let Err(failure) = bed.verify(&db, &thread, &stderr, code) {
+        if let Err(failure) = bed.verify(db, &thread, &stderr, code) {
             resume.failures.push(format!("repetition {rep}: {failure}"));
         }
-        stats::remove_db(&db);
 
         let started = Instant::now();
         let status = Command::new(savepoint).arg("--version").output()?.status;
@@ -94,7 +93,7 @@ struct Bed {
 }
 
 impl Bed {
-    fn command(&self, db: &Path) -> Command {
+    fn command(&self, db: &OsStr) -> Command {
         let mut command = Command::new(&self.savepoint);
         command
             .arg("--db")
@@ -108,7 +107,7 @@ impl Bed {
     }
 
     /// Process 1: run until step 5 is committed, then SIGKILL it.
-    fn crash(&self, db: &Path, thread: &str) -> anyhow::Result<()> {
+    fn crash(&self, db: &OsStr, thread: &str) -> anyhow::Result<()> {
         let mut child = self
             .command(db)
             .arg("run")
@@ -149,7 +148,7 @@ impl Bed {
     }
 
     /// Process 2: `savepoint resume THREAD --json`, timed from spawn to exit.
-    fn resume(&self, db: &Path, thread: &str) -> anyhow::Result<(Duration, String, i32)> {
+    fn resume(&self, db: &OsStr, thread: &str) -> anyhow::Result<(Duration, String, i32)> {
         let mut command = self.command(db);
         command
             .args(["resume", thread, "--json"])
@@ -165,7 +164,7 @@ impl Bed {
 
     /// The run completed with count 10, process 2 committed exactly steps 6
     /// to 10, and every node ran once.
-    fn verify(&self, db: &Path, thread: &str, stderr: &str, code: i32) -> Result<(), String> {
+    fn verify(&self, db: &OsStr, thread: &str, stderr: &str, code: i32) -> Result<(), String> {
         if code != 0 {
             return Err(format!("resume exited with {code}: {}", stderr.trim()));
         }
@@ -196,7 +195,7 @@ impl Bed {
         Ok(())
     }
 
-    fn json(&self, db: &Path, args: &[&str]) -> Result<Value, String> {
+    fn json(&self, db: &OsStr, args: &[&str]) -> Result<Value, String> {
         let output = self
             .command(db)
             .args(args)

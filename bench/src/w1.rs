@@ -1,7 +1,8 @@
 //! W1 in-process: the 10-node chain driven through the `savepoint` library the
-//! way the CLI drives it (`SqliteStore`, `PluginHost`, `Runtime::start`), many
+//! way the CLI drives it (a store, a `PluginHost`, `Runtime::start`), many
 //! workflows one after another or many at once, each a new thread id, on a
-//! fresh database file per configuration.
+//! fresh database per configuration (a file, or a Postgres schema: the
+//! [`Backend`]).
 //!
 //! Every committed step is timestamped by an observer on the runtime
 //! ([`Event::Committed`], which also says how long the step waited for its
@@ -9,34 +10,32 @@
 //! from those stamps once the configuration has finished.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use savepoint_plugin::PluginHost;
 use savepoint_runtime::{Event, Observer, Runtime, StartRun, Wait};
-use savepoint_store::{RunRecord, RunStatus, SqliteStore, SystemClock};
+use savepoint_store::{RunRecord, RunStatus, SystemClock};
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
+use crate::backend::Backend;
 use crate::chain::NODES;
-use crate::stats;
 
-/// What every configuration shares: the plugins folder, the compile cache
-/// (warm after the first load of a component), and the scratch folder the
-/// database files go to.
+/// What every configuration shares: the plugins folder and the compile cache
+/// (warm after the first load of a component).
 #[derive(Debug, Clone)]
 pub struct Bed {
     pub plugins: PathBuf,
     pub cache: PathBuf,
-    pub scratch: PathBuf,
 }
 
 /// One configuration of the workload.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The database file's stem, and the prefix of the thread ids.
+    /// The database's name (file stem, schema), and the prefix of the thread ids.
     pub name: String,
     /// As the user named the workflow file.
     pub workflow_path: String,
@@ -62,7 +61,8 @@ pub struct Measured {
     pub commit: Vec<Duration>,
     /// Every step's node call: a fresh instance (or a reused one) + `run`.
     pub call: Vec<Duration>,
-    /// The database file after close (main file + WAL, if any).
+    /// The database after close (SQLite: main file + WAL, if any; Postgres:
+    /// the schema's tables with their indexes).
     pub db_bytes: u64,
     /// Steps committed in the database file, the warm-up workflow included.
     pub db_steps: u64,
@@ -83,11 +83,11 @@ impl Measured {
 /// One configuration in progress: a runtime over a fresh database, warmed up,
 /// that runs rounds of workflows when asked (so that other measurements can be
 /// interleaved with them) until it is closed.
-pub struct Session {
+pub struct Session<'b, B: Backend> {
+    backend: &'b B,
     config: Config,
-    runtime: Arc<Runtime<SqliteStore>>,
-    store: Weak<SqliteStore>,
-    db: PathBuf,
+    runtime: Arc<Runtime<B::Store>>,
+    store: Weak<B::Store>,
     recorder: Arc<Recorder>,
     input: Map<String, Value>,
     rounds: usize,
@@ -96,28 +96,23 @@ pub struct Session {
     errors: Vec<String>,
 }
 
-impl Session {
+impl<'b, B: Backend> Session<'b, B> {
     /// Open the database and the runtime, and run the warm-up workflow (which
     /// loads the component: compiled, or from the cache).
-    pub async fn open(bed: &Bed, config: Config) -> anyhow::Result<Session> {
-        let db = bed.scratch.join(format!("{}.db", config.name));
-        stats::remove_db(&db);
+    pub async fn open(bed: &Bed, backend: &'b B, config: Config) -> anyhow::Result<Self> {
         let recorder = Arc::new(Recorder::default());
-        let store = Arc::new(
-            SqliteStore::open(&db, Arc::new(SystemClock))
-                .with_context(|| format!("cannot open {}", db.display()))?,
-        );
+        let store = Arc::new(backend.open(&config.name).await?);
         let weak = Arc::downgrade(&store);
         let host = PluginHost::new(Some(bed.cache.clone()))
             .map_err(|e| anyhow!("cannot start the WebAssembly engine: {e:#}"))?;
         let runtime = Runtime::new(store, host, bed.plugins.clone(), Arc::new(SystemClock))
             .with_observer(recorder.observer());
         let session = Session {
+            backend,
             input: input(config.payload),
             config,
             runtime: Arc::new(runtime),
             store: weak,
-            db,
             recorder,
             rounds: 0,
             timed: 0,
@@ -177,11 +172,11 @@ impl Session {
     pub async fn close(self) -> Measured {
         let timed = self.timed;
         drop(self.runtime);
-        wait_closed(&self.store, &self.db).await;
+        let db_bytes = self.backend.close(&self.config.name, self.store).await;
         let mut measured = self.recorder.samples();
         measured.steps = timed * NODES;
         measured.wall = self.wall;
-        measured.db_bytes = stats::db_bytes(&self.db);
+        measured.db_bytes = db_bytes;
         measured.db_steps = (timed + 1) * NODES;
         measured.errors = self.errors;
         measured
@@ -198,8 +193,13 @@ impl Session {
 }
 
 /// Run one configuration: one round of `workflows` workflows.
-pub async fn run(bed: &Bed, config: Config, workflows: usize) -> anyhow::Result<Measured> {
-    let mut session = Session::open(bed, config).await?;
+pub async fn run<B: Backend>(
+    bed: &Bed,
+    backend: &B,
+    config: Config,
+    workflows: usize,
+) -> anyhow::Result<Measured> {
+    let mut session = Session::open(bed, backend, config).await?;
     session.round(workflows).await;
     Ok(session.close().await)
 }
@@ -223,7 +223,7 @@ fn outcome(
 }
 
 /// Why a finished run is not a completed 10-step chain, if it is not.
-fn check(run: &RunRecord) -> Option<String> {
+pub fn check(run: &RunRecord) -> Option<String> {
     let count = run.state.get("count").and_then(Value::as_u64);
     if run.status != RunStatus::Completed || run.step != NODES || count != Some(NODES) {
         return Some(format!(
@@ -237,17 +237,6 @@ fn check(run: &RunRecord) -> Option<String> {
         ));
     }
     None
-}
-
-/// Wait until the store is dropped (the runtime's lease renewal task may
-/// hold it a moment longer) and SQLite has folded its WAL into the main file.
-async fn wait_closed(store: &Weak<SqliteStore>, db: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    while Instant::now() < deadline && (store.strong_count() > 0 || Path::new(&wal).exists()) {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 /// One committed step as the observer saw it.

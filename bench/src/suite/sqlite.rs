@@ -1,19 +1,24 @@
-//! Every scenario in order, each result put into one flat JSON object whose
-//! keys bench/README.md documents (the table is printed from it too).
+//! The SQLite scenarios in order: per state size the floor interleaved with
+//! W1 sequential and concurrent, then each language's counter, `reuse =
+//! true`, and the resume scenario.
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use super::keys::{self, Out, ms_median, num};
+use super::{Tally, report_errors, result, section, size_name, summary};
+use crate::backend::Sqlite;
 use crate::chain::{self, Chain};
 use crate::first_call;
 use crate::floor::{self, Floor};
 use crate::options::{LANGS, Plan, counter_plugin};
 use crate::resume;
-use crate::stats::{median, ms, percentile, us};
-use crate::w1::{self, Bed, Config, Measured};
+use crate::stats::{ms, percentile, us};
+use crate::w1::{self, Bed, Config};
 
 /// State sizes of W1: (key suffix, bytes, floor commits before each
 /// sequential workflow). At 100 B the floor commits a checkpoint per W1 step;
@@ -23,33 +28,20 @@ const SIZES: [(&str, usize, usize); 2] = [("100b", 100, 10), ("100kb", 100_000, 
 /// sequential workflow.
 const FLOOR_PER_ROUND: usize = 20;
 
-/// The results, and what did not hold (failed runs, resume checks).
-#[derive(Debug)]
-pub struct Outcome {
-    pub json: Map<String, Value>,
-    pub failures: Vec<String>,
-}
-
-pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
-    let mut out = Map::new();
-    let mut notes: Vec<String> = Vec::new();
-    let mut failures: Vec<String> = Vec::new();
-    machine(plan, &mut out);
-
-    let chain = Chain::read(&plan.workflow)?;
-    let bed = Bed {
-        plugins: plan.plugins.clone(),
-        cache: scratch.join("cache"),
+/// Every SQLite scenario, its figures into `out`.
+pub async fn run(
+    plan: &Plan,
+    scratch: &Path,
+    bed: &Bed,
+    chain: &Chain,
+    out: &mut Out,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    let Tally { notes, failures } = tally;
+    let sqlite = Sqlite {
         scratch: scratch.to_path_buf(),
     };
     let rust_counter = plan.plugins.join("counter.wasm");
-    if !rust_counter.is_file() {
-        anyhow::bail!(
-            "no Rust counter at {} (build the plugins with `scripts/build-plugins`, or pass \
-             --plugins DIR)",
-            rust_counter.display()
-        );
-    }
 
     // Per state size: W1 sequential, then concurrent, interleaved with the
     // floor (a few commits before each sequential workflow, a block before
@@ -84,13 +76,13 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
             payload: size,
             concurrent,
         };
-        let mut seq = w1::Session::open(&bed, config(false)).await?;
+        let mut seq = w1::Session::open(bed, &sqlite, config(false)).await?;
         for _ in 0..plan.runs {
             floor.block(floor_per_run)?;
             seq.round(1).await;
         }
         let seq = seq.close().await;
-        let mut conc = w1::Session::open(&bed, config(true)).await?;
+        let mut conc = w1::Session::open(bed, &sqlite, config(true)).await?;
         for _ in 0..rounds {
             floor.block(floor_per_round)?;
             conc.round(plan.conc).await;
@@ -105,13 +97,14 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
             "floor:      {:.0} commits/s",
             floor.commits_per_s()
         ));
-        put_floor(&mut out, size_key, &floor);
+        let suffix = if size_key == "100b" { "" } else { "_100kb" };
+        keys::put_floor(out, "", suffix, Some(&floor));
         for (name, measured) in [
             (format!("w1_seq_{size_key}"), &seq),
             (format!("w1_conc100_{size_key}"), &conc),
         ] {
-            report_errors(&name, measured, &mut failures);
-            put_w1(&mut out, &name, measured, &floor);
+            report_errors(&name, &measured.errors, failures);
+            keys::put_w1(out, &name, Some(measured), Some(&floor));
         }
         result(&format!("sequential: {}", summary(&seq)));
         result(&format!("concurrent: {}", summary(&conc)));
@@ -136,7 +129,7 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
                 ));
             }
             if lang != "rust" {
-                put_lang_missing(&mut out, lang);
+                keys::put_lang(out, lang, None);
             }
             out.insert(format!("{lang}_component_bytes"), Value::Null);
             out.insert(format!("{lang}_first_call_cold_ms"), Value::Null);
@@ -145,7 +138,7 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
         }
         if lang == "rust" {
             if let Some(measured) = &rust_chain {
-                put_lang(&mut out, lang, measured);
+                keys::put_lang(out, lang, Some(measured));
             }
         } else {
             section(&format!(
@@ -160,10 +153,10 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
                 concurrent: false,
             };
             let name = config.name.clone();
-            let measured = w1::run(&bed, config, plan.lang_runs).await?;
-            report_errors(&name, &measured, &mut failures);
+            let measured = w1::run(bed, &sqlite, config, plan.lang_runs).await?;
+            report_errors(&name, &measured.errors, failures);
             result(&summary(&measured));
-            put_lang(&mut out, lang, &measured);
+            keys::put_lang(out, lang, Some(&measured));
         }
         section(&format!("{lang} counter: first call, cold and cached"));
         let first = first_call::measure(&component, &scratch.join(format!("first-call-{lang}")))
@@ -186,7 +179,7 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
     }
 
     // The Rust counter with `reuse = true`, if this savepoint has it.
-    let reuse = chain::reuse_supported(&chain);
+    let reuse = chain::reuse_supported(chain);
     let mut reused = None;
     match reuse {
         Ok(()) => {
@@ -201,8 +194,8 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
                 payload: 100,
                 concurrent: false,
             };
-            let measured = w1::run(&bed, config, plan.runs).await?;
-            report_errors("rust_reuse", &measured, &mut failures);
+            let measured = w1::run(bed, &sqlite, config, plan.runs).await?;
+            report_errors("rust_reuse", &measured.errors, failures);
             result(&summary(&measured));
             reused = Some(measured);
         }
@@ -233,13 +226,16 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
             plan.savepoint.display()
         ));
         let (savepoint, counter, chain) = (plan.savepoint.clone(), rust_counter, chain.clone());
-        let (dir, reps) = (scratch.join("resume"), plan.resume_reps);
+        let dir = scratch.join("resume");
+        let dbs: Vec<OsString> = (1..=plan.resume_reps)
+            .map(|rep| dir.join(format!("resume-{rep}.db")).into_os_string())
+            .collect();
         let measured = tokio::task::spawn_blocking(move || {
-            resume::measure(&savepoint, &counter, &chain, &dir, reps)
+            resume::measure(&savepoint, &counter, &chain, &dir, &dbs)
         })
         .await??;
         failures.extend(measured.failures.iter().map(|f| format!("resume: {f}")));
-        put_resume(&mut out, Some(&measured));
+        keys::put_resume(out, "", Some(&measured));
         result(&format!(
             "median {:.1} ms{}",
             ms_median(&measured.wall).unwrap_or(f64::NAN),
@@ -251,44 +247,10 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
         ));
     } else {
         notes.push("the resume scenario was skipped (--skip-resume)".into());
-        put_resume(&mut out, None);
+        keys::put_resume(out, "", None);
     }
 
-    out.insert("notes".into(), json!(notes));
-    out.insert("failures".into(), json!(failures));
-    Ok(Outcome {
-        json: out,
-        failures,
-    })
-}
-
-/// A scenario starts (progress on stderr).
-fn section(message: &str) {
-    eprintln!("== {message}");
-}
-
-/// What it measured, in short.
-fn result(message: &str) {
-    eprintln!("   {message}");
-}
-
-fn size_name(size: usize) -> &'static str {
-    if size >= 100_000 { "100 KB" } else { "100 B" }
-}
-
-fn summary(m: &Measured) -> String {
-    format!(
-        "{:.0} steps/s, step p50 {:.3} ms, overhead p50 {:.1} us, {:.0} DB bytes/step{}",
-        m.steps_per_s(),
-        percentile(&m.latency, 50.0).map(ms).unwrap_or(f64::NAN),
-        percentile(&m.overhead, 50.0).map(us).unwrap_or(f64::NAN),
-        m.bytes_per_step(),
-        if m.errors.is_empty() {
-            String::new()
-        } else {
-            format!(", {} FAILED RUNS", m.errors.len())
-        }
-    )
+    Ok(())
 }
 
 /// A note when the disk stalled during the run: then every commit, the
@@ -309,172 +271,4 @@ fn stalls(floor: &Floor, size: usize) -> Option<String> {
             ms(mean)
         )
     })
-}
-
-fn report_errors(name: &str, m: &Measured, failures: &mut Vec<String>) {
-    for error in m.errors.iter().take(5) {
-        failures.push(format!("{name}: {error}"));
-    }
-    if m.errors.len() > 5 {
-        failures.push(format!("{name}: {} more failed runs", m.errors.len() - 5));
-    }
-}
-
-fn num(value: Option<f64>) -> Value {
-    value
-        .filter(|v| v.is_finite())
-        .map_or(Value::Null, |v| json!(v))
-}
-
-fn ratio(a: f64, b: f64) -> Value {
-    num(Some(a / b))
-}
-
-fn ms_median(samples: &[Duration]) -> Option<f64> {
-    median(&samples.iter().map(|d| ms(*d)).collect::<Vec<_>>())
-}
-
-fn machine(plan: &Plan, out: &mut Map<String, Value>) {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|model| model.trim().to_owned())
-        });
-    let now = savepoint_store::SystemClock;
-    out.insert(
-        "measured_at".into(),
-        json!(savepoint_store::format_time(
-            savepoint_store::Clock::now_ms(&now)
-        )),
-    );
-    out.insert(
-        "machine_cores".into(),
-        json!(std::thread::available_parallelism().map_or(0, |n| n.get())),
-    );
-    out.insert("machine_cpu".into(), json!(cpu));
-    out.insert(
-        "machine_os".into(),
-        json!(format!(
-            "{}-{}",
-            std::env::consts::OS,
-            std::env::consts::ARCH
-        )),
-    );
-    out.insert("sqlite_version".into(), json!(rusqlite::version()));
-    out.insert("savepoint_version".into(), json!(env!("CARGO_PKG_VERSION")));
-    out.insert(
-        "build_profile".into(),
-        json!(if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }),
-    );
-    out.insert("quick".into(), json!(plan.quick));
-    out.insert("runs".into(), json!(plan.runs));
-    out.insert("conc".into(), json!(plan.conc));
-    out.insert("rounds".into(), json!(plan.rounds));
-    out.insert("rounds_100kb".into(), json!((plan.rounds / 3).max(1)));
-    out.insert("lang_runs".into(), json!(plan.lang_runs));
-    out.insert("resume_reps".into(), json!(plan.resume_reps));
-}
-
-fn put_floor(out: &mut Map<String, Value>, size_key: &str, floor: &Floor) {
-    let suffix = if size_key == "100b" { "" } else { "_100kb" };
-    let mut put = |key: &str, value: Value| {
-        out.insert(format!("{key}{suffix}"), value);
-    };
-    put("floor_commits_per_s", json!(floor.commits_per_s()));
-    put(
-        "floor_commit_p50_ms",
-        num(percentile(&floor.latency, 50.0).map(ms)),
-    );
-    put(
-        "floor_commit_p99_ms",
-        num(percentile(&floor.latency, 99.0).map(ms)),
-    );
-    put("floor_bytes_per_commit", json!(floor.bytes_per_commit()));
-}
-
-fn put_w1(out: &mut Map<String, Value>, name: &str, m: &Measured, floor: &Floor) {
-    let mut put = |key: &str, value: Value| {
-        out.insert(format!("{name}_{key}"), value);
-    };
-    let p50 = percentile(&m.latency, 50.0).map(ms);
-    let floor_p50 = percentile(&floor.latency, 50.0).map(ms);
-    put("steps_per_s", json!(m.steps_per_s()));
-    put("floor_ratio", ratio(m.steps_per_s(), floor.commits_per_s()));
-    put("step_p50_ms", num(p50));
-    put("step_p99_ms", num(percentile(&m.latency, 99.0).map(ms)));
-    put(
-        "step_p50_floor_ratio",
-        num(p50.zip(floor_p50).map(|(a, b)| a / b)),
-    );
-    put(
-        "overhead_us_p50",
-        num(percentile(&m.overhead, 50.0).map(us)),
-    );
-    put(
-        "overhead_us_p99",
-        num(percentile(&m.overhead, 99.0).map(us)),
-    );
-    put("commit_p50_ms", num(percentile(&m.commit, 50.0).map(ms)));
-    put("node_call_us_p50", num(percentile(&m.call, 50.0).map(us)));
-    put("bytes_per_step", json!(m.bytes_per_step()));
-    put(
-        "bytes_floor_ratio",
-        ratio(m.bytes_per_step(), floor.bytes_per_commit()),
-    );
-    put("errors", json!(m.errors.len()));
-}
-
-fn put_lang(out: &mut Map<String, Value>, lang: &str, m: &Measured) {
-    let mut put = |key: &str, value: Value| {
-        out.insert(format!("{lang}_{key}"), value);
-    };
-    put(
-        "step_overhead_us_p50",
-        num(percentile(&m.overhead, 50.0).map(us)),
-    );
-    put(
-        "step_overhead_us_p99",
-        num(percentile(&m.overhead, 99.0).map(us)),
-    );
-    put("node_call_us_p50", num(percentile(&m.call, 50.0).map(us)));
-    put("step_p50_ms", num(percentile(&m.latency, 50.0).map(ms)));
-    put("steps_per_s", json!(m.steps_per_s()));
-}
-
-fn put_lang_missing(out: &mut Map<String, Value>, lang: &str) {
-    for key in [
-        "step_overhead_us_p50",
-        "step_overhead_us_p99",
-        "node_call_us_p50",
-        "step_p50_ms",
-        "steps_per_s",
-    ] {
-        out.insert(format!("{lang}_{key}"), Value::Null);
-    }
-}
-
-fn put_resume(out: &mut Map<String, Value>, resume: Option<&resume::Resume>) {
-    let walls: Vec<f64> = resume
-        .map(|r| r.wall.iter().map(|d| ms(*d)).collect())
-        .unwrap_or_default();
-    let min = walls.iter().copied().reduce(f64::min);
-    let max = walls.iter().copied().reduce(f64::max);
-    out.insert("resume_ms".into(), num(median(&walls)));
-    out.insert("resume_ms_min".into(), num(min));
-    out.insert("resume_ms_max".into(), num(max));
-    out.insert(
-        "resume_ok".into(),
-        resume.map_or(Value::Null, |r| json!(r.failures.is_empty())),
-    );
-    out.insert(
-        "process_start_ms".into(),
-        num(resume.and_then(|r| ms_median(&r.process_start))),
-    );
 }

@@ -1,0 +1,99 @@
+//! Every scenario in order, each result put into one flat JSON object whose
+//! keys bench/README.md documents (the table is printed from it too): the
+//! SQLite scenarios (`sqlite`), their keys written by `keys`.
+
+mod keys;
+mod sqlite;
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::chain::Chain;
+use crate::options::Plan;
+use crate::stats::{ms, percentile, us};
+use crate::w1::{Bed, Measured};
+
+/// The results, and what did not hold (failed runs, resume checks).
+#[derive(Debug)]
+pub struct Outcome {
+    pub json: keys::Out,
+    pub failures: Vec<String>,
+}
+
+/// What the scenarios say besides their figures.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// What was skipped or disturbed, and why.
+    pub notes: Vec<String>,
+    /// What did not hold.
+    pub failures: Vec<String>,
+}
+
+pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
+    let mut out = keys::Out::new();
+    let mut tally = Tally::default();
+    keys::machine(plan, &mut out);
+
+    let chain = Chain::read(&plan.workflow)?;
+    let bed = Bed {
+        plugins: plan.plugins.clone(),
+        cache: scratch.join("cache"),
+    };
+    let rust_counter = plan.plugins.join("counter.wasm");
+    if !rust_counter.is_file() {
+        anyhow::bail!(
+            "no Rust counter at {} (build the plugins with `scripts/build-plugins`, or pass \
+             --plugins DIR)",
+            rust_counter.display()
+        );
+    }
+
+    sqlite::run(plan, scratch, &bed, &chain, &mut out, &mut tally).await?;
+
+    out.insert("notes".into(), json!(tally.notes));
+    out.insert("failures".into(), json!(tally.failures));
+    Ok(Outcome {
+        json: out,
+        failures: tally.failures,
+    })
+}
+
+/// A scenario starts (progress on stderr).
+fn section(message: &str) {
+    eprintln!("== {message}");
+}
+
+/// What it measured, in short.
+fn result(message: &str) {
+    eprintln!("   {message}");
+}
+
+fn size_name(size: usize) -> &'static str {
+    if size >= 100_000 { "100 KB" } else { "100 B" }
+}
+
+fn summary(m: &Measured) -> String {
+    format!(
+        "{:.0} steps/s, step p50 {:.3} ms, overhead p50 {:.1} us, {:.0} DB bytes/step{}",
+        m.steps_per_s(),
+        percentile(&m.latency, 50.0).map(ms).unwrap_or(f64::NAN),
+        percentile(&m.overhead, 50.0).map(us).unwrap_or(f64::NAN),
+        m.bytes_per_step(),
+        if m.errors.is_empty() {
+            String::new()
+        } else {
+            format!(", {} FAILED RUNS", m.errors.len())
+        }
+    )
+}
+
+/// The first few failed runs of a configuration, and how many more.
+fn report_errors(name: &str, errors: &[String], failures: &mut Vec<String>) {
+    for error in errors.iter().take(5) {
+        failures.push(format!("{name}: {error}"));
+    }
+    if errors.len() > 5 {
+        failures.push(format!("{name}: {} more failed runs", errors.len() - 5));
+    }
+}
