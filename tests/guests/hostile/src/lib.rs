@@ -3,7 +3,7 @@
 //! refusal), the other runs and the host process carry on.
 //!
 //! Config: `mode` (required), and for some modes `port`, `bytes`, `lines`, `ms`,
-//! `fail`, `secret` or `via`:
+//! `fail`, `secret`, `via` or `who`:
 //!
 //! - `"ok"`: behave, return `{"ok": true}`.
 //! - `"loop"`: busy-loop forever (a `timeout` or a `fuel` budget must stop it).
@@ -29,7 +29,9 @@
 //!   http://127.0.0.1:<port>/start?<call>`, then `GET .../end?<call>` once
 //!   that answered, then return `{"attempt": <ctx.attempt>}`. `<call>` is
 //!   `thread=..&step=..&attempt=..&epoch=<ctx.lease_epoch>` (the workflow
-//!   must allow the port).
+//!   must allow the port), then `&who=<who>` when the config has a `who`: a
+//!   node cannot see its host, so a test that runs several names each one in
+//!   its environment (`who = "${env:NAME}"`).
 //! - `"huge_interrupt"`: interrupt with a payload (a JSON string) of `bytes`
 //!   bytes (default 100 MiB).
 //! - `"huge_fatal"`: fail (fatal) with a message of `bytes` bytes.
@@ -132,6 +134,8 @@ struct Config {
     via: String,
     #[serde(default = "default_steps")]
     steps: u64,
+    #[serde(default)]
+    who: String,
 }
 
 fn default_bytes() -> usize {
@@ -207,10 +211,13 @@ impl Node for Hostile {
                 Duration::from_millis(config.ms),
             ),
             Mode::Report => {
-                let call = format!(
+                let mut call = format!(
                     "thread={}&step={}&attempt={}&epoch={}",
                     ctx.thread, ctx.step, ctx.attempt, ctx.lease_epoch
                 );
+                if !config.who.is_empty() {
+                    call.push_str(&format!("&who={}", config.who));
+                }
                 for mark in ["start", "end"] {
                     let url = format!("http://127.0.0.1:{}/{mark}?{call}", config.port);
                     http_get(&url).map_err(|e| Failure::retryable(format!("GET {url}: {e}")))?;
