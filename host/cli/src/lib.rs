@@ -50,8 +50,9 @@ const LONG_ABOUT: &str = "\
 savepoint runs workflows whose nodes are WebAssembly components. Drop a node's
 .wasm file into the plugins folder, describe the graph in a TOML workflow file,
 and run it. After every node savepoint commits a checkpoint (the state, the
-next node, the step) to a SQLite file, so a run that is killed continues from
-its last checkpoint with `savepoint resume`, not from the start.
+next node, the step) to a database (a SQLite file, or a Postgres database that
+several hosts share), so a run that is killed continues from its last
+checkpoint with `savepoint resume`, not from the start.
 
 The thread id (--thread) names a run: it is the save slot. A run can sleep,
 wait for a human (interrupt), or wait to retry: it then parks in the database

@@ -8,8 +8,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::Global;
-use savepoint_base::units::{format_size, parse_duration, parse_size};
+use savepoint_base::units::{format_duration, format_size, parse_duration, parse_size};
 use savepoint_server::ServeConfig;
+use savepoint_store::{AnyStore, StoreError, StoreErrorKind};
 use savepoint_server::api::{AllowedHost, ApiConfig, Token};
 
 /// Run the background worker and the HTTP API.
@@ -22,9 +23,13 @@ use savepoint_server::api::{AllowedHost, ApiConfig, Token};
 /// abandoned and continue later from their last checkpoint.
 ///
 /// It first checks that the database can be written (a write, rolled back),
-/// and exits with 7 if not (a read-only file, folder or volume). When the disk is
-/// full it says so once, tries again with a wait that doubles from 200 ms to
-/// 5 s, and its runs continue once there is room. It says at start when its
+/// and exits with 7 if not (a read-only file, folder or volume; a Postgres
+/// password, database or permission that is wrong). A Postgres server that does
+/// not answer yet is tried again, with a line per attempt and a wait that doubles
+/// from 500 ms to 10 s, until it does. When the disk is full, or the database
+/// stops answering, it says so once, tries again with a wait that doubles from
+/// 200 ms to 5 s, and its runs continue from their last checkpoints once it works
+/// again. It says at start when its
 /// --workflows folder is missing or holds no workflow (POST /runs then starts
 /// nothing by name). While it runs it renews a record of itself in the
 /// database, by which `savepoint start` knows that a new run will be picked up.
@@ -131,8 +136,11 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
     check_exposure(&args.listen, &listen, args.token.is_some(), args.insecure)?;
     let mut allowed_hosts = args.allowed_hosts;
     allowed_hosts.extend(listen_name(&args.listen));
-    // A daemon that cannot write would only log the same failure forever.
-    let store = global.writable_store().await?;
+    // A daemon that cannot write would only log the same failure forever; one whose
+    // database does not answer yet waits for it.
+    let Some(store) = store_when_reachable(global).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let budget = args
         .max_memory
         .unwrap_or_else(savepoint_plugin::default_budget);
@@ -177,6 +185,49 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
     };
     serving.run(shutdown).await.with_context(context)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first wait after the database did not answer at start; it doubles after every
+/// failed attempt in a row, up to [`LONGEST_START_WAIT`].
+const FIRST_START_WAIT: Duration = Duration::from_millis(500);
+/// The longest wait between two attempts to reach the database at start: a host that
+/// boots before its database server starts within this of it, and says so in a line
+/// per attempt (one every 10 s while it waits long).
+const LONGEST_START_WAIT: Duration = Duration::from_secs(10);
+
+/// The store, once the database can be written. A database that does not answer (a
+/// Postgres server that is down, still starting, or not reachable over the network: an
+/// error of kind `RetryLater`) is tried again with a growing wait, one line per failed
+/// attempt; any other failure stops `serve` at once. `None` if SIGINT or SIGTERM came
+/// while it waited.
+async fn store_when_reachable(global: &Global) -> anyhow::Result<Option<Arc<AnyStore>>> {
+    let mut wait = FIRST_START_WAIT;
+    loop {
+        let error = match global.writable_store().await {
+            Ok(store) => return Ok(Some(store)),
+            Err(error) => error,
+        };
+        let passes = error
+            .chain()
+            .filter_map(|cause| cause.downcast_ref::<StoreError>())
+            .any(|cause| cause.kind() == StoreErrorKind::RetryLater);
+        if !passes {
+            return Err(error);
+        }
+        eprintln!(
+            "savepoint serve: {}; trying again in {}",
+            super::output::safe_lines(&format!("{error:#}")),
+            format_duration(wait)
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown_signal() => {
+                eprintln!("savepoint serve: stopped before the database answered");
+                return Ok(None);
+            }
+        }
+        wait = (wait * 2).min(LONGEST_START_WAIT);
+    }
 }
 
 /// What is wrong with the `--workflows` folder, if anything: `POST /runs` starts
