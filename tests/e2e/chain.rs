@@ -187,14 +187,7 @@ fn state_after_any_step_is_whole_and_a_large_shared_value_is_stored_once() {
     );
 
     // Each step wrote `count` only, and both runs share one copy of the document.
-    let db = rusqlite::Connection::open(env.db()).unwrap();
-    let (rows, blobs): (i64, i64) = db
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM state_writes WHERE step > 0),
-                    (SELECT COUNT(*) FROM blobs)",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!((rows, blobs), (20, 1));
+    let rows = env.sql_number("SELECT COUNT(*) FROM state_writes WHERE step > 0");
+    let blobs = env.sql_number("SELECT COUNT(*) FROM blobs");
+    assert_eq!((rows, blobs), (Some(20), Some(1)));
 }

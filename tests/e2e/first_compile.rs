@@ -231,14 +231,10 @@ next = "end"
     let pid = run.0.id() as libc::pid_t;
     // The lease's expiry in the database (milliseconds since the epoch).
     let expires = || -> Option<i64> {
-        let db = rusqlite::Connection::open(env.db()).ok()?;
-        db.query_row(
-            "SELECT lease_expires FROM runs WHERE thread = 'lost'",
-            [],
-            |row| row.get(0),
-        )
-        .ok()
-        .flatten()
+        let rows = env
+            .sql("SELECT lease_expires FROM runs WHERE thread = 'lost'")
+            .ok()?;
+        rows.into_iter().next()??.parse().ok()
     };
     wait_for("the run to hold its lease", DEADLINE, || {
         expires().ok_or("no lease yet".to_string())

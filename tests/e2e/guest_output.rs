@@ -26,35 +26,16 @@ fn two_steps(env: &Env, name: &str, node: &str, table: &str) -> String {
     )
 }
 
-/// Bytes of the database and its WAL.
-fn db_bytes(env: &Env) -> u64 {
-    ["savepoint.db", "savepoint.db-wal"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(env.path().join(f)).ok())
-        .map(|m| m.len())
-        .sum()
-}
-
-/// Whether the database files hold `needle` anywhere.
-fn db_holds(env: &Env, needle: &str) -> bool {
-    ["savepoint.db", "savepoint.db-wal"].iter().any(|f| {
-        std::fs::read(env.path().join(f))
-            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
-    })
-}
-
 /// The log rows node `node` of run `thread` left, oldest first, read from
-/// the database itself.
+/// the database itself (the test's own names: no quotes in them).
 fn log_rows(env: &Env, thread: &str, node: &str) -> Vec<String> {
-    let db = rusqlite::Connection::open(env.db()).unwrap();
-    let mut query = db
-        .prepare("SELECT message FROM logs WHERE thread = ?1 AND node = ?2 ORDER BY id")
-        .unwrap();
-    query
-        .query_map([thread, node], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    env.sql(&format!(
+        "SELECT message FROM logs WHERE thread = '{thread}' AND node = '{node}' ORDER BY id"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"))
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// `text` with every run of more than 8 `x` (or `y`) written `x{N}`, so
@@ -95,7 +76,7 @@ fn bounded_error(env: &Env, thread: &str, stderr: &str) -> String {
         "{thread}: `run` printed {} bytes",
         stderr.len()
     );
-    let stored = db_bytes(env);
+    let stored = env.stored_bytes();
     assert!(
         stored < 8 << 20,
         "{thread}: the database holds {stored} bytes after a {BYTES}-byte text"
@@ -210,7 +191,7 @@ fn a_million_empty_log_lines_keep_at_most_max_log_lines() {
         rows[10_000],
         "990001 log lines dropped (max_log: a call keeps 10000 lines, 1 MiB of log)"
     );
-    let stored = db_bytes(&env);
+    let stored = env.stored_bytes();
     assert!(stored < 8 << 20, "the database holds {stored} bytes");
 
     // A failed attempt keeps its lines, within the same bound.
@@ -284,7 +265,7 @@ fn a_log_line_too_long_for_max_log_is_cut_not_lost() {
             BYTES - kept
         )
     );
-    let stored = db_bytes(&env);
+    let stored = env.stored_bytes();
     assert!(stored < 8 << 20, "the database holds {stored} bytes");
 }
 
@@ -358,7 +339,7 @@ fn secrets_never_leave_a_node_however_it_returns_them() {
         json!({"[redacted]": "key", "value": "token [redacted]", "number": "[redacted]"})
     );
     for value in [secret, pin] {
-        assert!(!db_holds(&env, value), "the database holds {value}");
+        assert!(!env.db_holds(value), "the database holds {value}");
     }
 }
 
@@ -393,7 +374,7 @@ fn a_secret_escaped_or_cut_off_is_redacted_too() {
     // Whole, escaped (once in `{:?}`, twice in JSON output), or in pieces.
     for piece in [r#"pa"ss"#, r#"pa\"ss"#, r#"pa\\\"ss"#, "rdQ-7f", "wo/rd"] {
         assert!(!shown.contains(piece), "{piece} in {shown}");
-        assert!(!db_holds(&env, piece), "the database holds {piece}");
+        assert!(!env.db_holds(piece), "the database holds {piece}");
     }
     assert_eq!(
         env.status("pieces")["error"],
@@ -437,7 +418,7 @@ fn a_config_the_node_cannot_read_is_not_quoted_back() {
     let shown = everything_shown(&env, "badconfig", &run);
     assert!(!shown.contains("Zq9S"), "{shown}");
     assert!(
-        !db_holds(&env, "Zq9S"),
+        !env.db_holds("Zq9S"),
         "the database holds a piece of the secret"
     );
     let error = env.status("badconfig")["error"]

@@ -171,6 +171,9 @@ next = "end"
 
 #[test]
 fn a_full_disk_is_waited_out_quietly_and_the_run_continues_when_space_returns() {
+    crate::sqlite_only!(
+        "a full or read-only volume under the SQLite file; Postgres keeps its data on the server"
+    );
     let env = Env::new(&["approval", "hostile"]);
     let volume = Volume::mount(env.path().join("vol"), "16m");
     let db = "vol/savepoint.db";
@@ -239,6 +242,9 @@ fn a_full_disk_is_waited_out_quietly_and_the_run_continues_when_space_returns() 
 
 #[test]
 fn a_disk_full_at_open_says_so_and_names_the_database() {
+    crate::sqlite_only!(
+        "a full or read-only volume under the SQLite file; Postgres keeps its data on the server"
+    );
     let env = Env::new(&["counter"]);
     let workflow = env.example_workflow("chain.toml");
     let volume = Volume::mount(env.path().join("vol"), "1m");
@@ -269,6 +275,9 @@ fn a_disk_full_at_open_says_so_and_names_the_database() {
 
 #[test]
 fn a_database_that_cannot_be_written_stops_serve_and_the_writing_commands_at_once() {
+    crate::sqlite_only!(
+        "a full or read-only volume under the SQLite file; Postgres keeps its data on the server"
+    );
     let env = Env::new(&["counter"]);
     let workflow = env.example_workflow("chain.toml");
     let volume = Volume::mount(env.path().join("ro"), "4m");

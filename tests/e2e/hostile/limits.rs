@@ -109,11 +109,7 @@ fn a_100_mib_state_is_refused_by_max_state() {
         )],
     );
     // Not a byte of it reached the database.
-    let stored: u64 = ["savepoint.db", "savepoint.db-wal"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(arena.env.path().join(f)).ok())
-        .map(|m| m.len())
-        .sum();
+    let stored = arena.env.stored_bytes();
     assert!(
         stored < 16 << 20,
         "the database holds {stored} bytes after a refused 100 MiB state"

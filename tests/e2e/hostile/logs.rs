@@ -80,16 +80,12 @@ fn a_million_empty_log_lines_keep_max_log_lines_and_the_daemon_bounded() {
 
     let status = arena.play();
     arena.assert_completed(&status, "mute");
-    let db = rusqlite::Connection::open(arena.env.db()).unwrap();
-    let mute: i64 = db
-        .query_row(
-            "SELECT count(*) FROM logs WHERE thread = 'bad' AND node = 'mute'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let mute = arena
+        .env
+        .sql_number("SELECT count(*) FROM logs WHERE thread = 'bad' AND node = 'mute'");
     assert_eq!(
-        mute, 10_001,
+        mute,
+        Some(10_001),
         "the log of the node that logged 1,000,001 lines"
     );
 
