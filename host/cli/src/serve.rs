@@ -10,8 +10,8 @@ use clap::Args;
 use super::Global;
 use savepoint_base::units::{format_duration, format_size, parse_duration, parse_size};
 use savepoint_server::ServeConfig;
-use savepoint_store::{AnyStore, StoreError, StoreErrorKind};
 use savepoint_server::api::{AllowedHost, ApiConfig, Token};
+use savepoint_store::{AnyStore, StoreError, StoreErrorKind};
 
 /// Run the background worker and the HTTP API.
 ///
