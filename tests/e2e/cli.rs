@@ -77,7 +77,7 @@ fn reading_commands_never_create_a_database() {
     let env = Env::new(&[]);
     let stderr = env.fails(&["status", "nope"]);
     golden("no-database.txt", &stderr);
-    assert!(!env.db().exists());
+    assert!(!env.db_exists());
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn bad_input_json_is_refused_before_anything_is_stored() {
     let stderr = env.fails(&["run", &workflow, "--thread", "t", "--input", "[1,2]"]);
     said.add("--input '[1,2]'", &stderr);
     said.check("bad-input-json.txt");
-    assert!(!env.db().exists() || env.fails(&["status", "t"]).contains("no run"));
+    assert!(!env.db_exists() || env.fails(&["status", "t"]).contains("no run"));
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn flags_and_environment_variables_choose_db_and_plugins() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(env.path().join("other.db").exists());
-    assert!(!env.db().exists());
+    assert!(!env.db_exists());
     let state = env.ok(&["state", "envs", "--json", "--db", "other.db"]);
     assert_eq!(state.trim(), r#"{"count":10}"#);
 }

@@ -52,7 +52,7 @@ fn every_command_fails_with_one_json_error_and_its_exit_code() {
     }
     check(&["export", "ghost", "-o", "ghost.bundle", "--json"]);
     check(&["status", "ghost"]);
-    assert!(!env.db().exists(), "reading created a database");
+    assert!(!env.db_exists(), "reading created a database");
     // A bad flag, an unknown command, a missing argument: usage (2), also as JSON.
     check(&["status", "ghost", "--bogus", "--json"]);
     check(&["statuz", "--json"]);
@@ -109,5 +109,5 @@ fn runs_without_a_database_is_an_empty_list() {
     let env = Env::new(&[]);
     assert_eq!(env.ok(&["runs", "--json"]), "[]\n");
     assert_eq!(env.ok(&["runs", "--json", "--status", "failed"]), "[]\n");
-    assert!(!env.db().exists(), "listing created a database");
+    assert!(!env.db_exists(), "listing created a database");
 }

@@ -2,8 +2,6 @@
 //! the command line (`--db`, `--plugins`, ...), quoted for the shell, and not those
 //! of environment variables (which apply again by themselves).
 
-use std::path::Path;
-
 use crate::fixtures::Env;
 
 /// The text between the first pair of backticks after `after` in `text`.
@@ -85,7 +83,7 @@ fn hints_carry_the_global_options_of_the_command_line() {
     assert_eq!(resume, format!("savepoint {options} resume f1"), "{failed}");
     let upgrade = quoted_after(&failed, "or a plugin, use");
     assert_eq!(upgrade, format!("{resume} --upgrade"));
-    assert!(!Path::new(&env.path().join("savepoint.db")).exists());
+    assert!(!env.db_exists());
 
     // The hint works as printed, from the folder the run was started in.
     env.workflow("burn.toml", &burn("fuel = 1_000_000_000"));

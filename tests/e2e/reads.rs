@@ -52,16 +52,23 @@ fn peak_of(env: &Env, args: &[&str]) -> (String, u64) {
     let report = env.path().join("peak.txt");
     let command = env.command(args);
     let program = command.get_program().to_owned();
-    let output = Command::new(time)
+    let mut timed = Command::new(time);
+    timed
         .arg("-f")
         .arg("%M")
         .arg("-o")
         .arg(&report)
         .arg(program)
-        .args(command.get_args())
-        .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .env_remove("SAVEPOINT_DB")
-        .env_remove("SAVEPOINT_PLUGINS")
+        .args(command.get_args());
+    // The environment `Env::command` set, and removed (SAVEPOINT_DB is the
+    // Postgres URL on that pass, unset on SQLite's).
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => timed.env(name, value),
+            None => timed.env_remove(name),
+        };
+    }
+    let output = timed
         .current_dir(env.path())
         .stdin(Stdio::null())
         .output()

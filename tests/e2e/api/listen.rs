@@ -26,7 +26,7 @@ fn serve_on_a_public_address_needs_a_token_or_insecure() {
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
     assert_eq!(status.code(), Some(2), "{stderr}");
     golden("serve-public-listen.txt", &stderr);
-    assert!(!env.db().exists(), "refused before opening the database");
+    assert!(!env.db_exists(), "refused before opening the database");
 
     // With --insecure it starts, says so, and still checks Host.
     let daemon = env.serve(&["--listen", "0.0.0.0:0", "--insecure"]);
@@ -56,7 +56,7 @@ fn serve_refuses_a_short_token() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     golden("serve-short-token.txt", &stderr);
-    assert!(!env.db().exists(), "refused before opening the database");
+    assert!(!env.db_exists(), "refused before opening the database");
 }
 
 /// `--listen localhost:PORT` was refused as "invalid socket address syntax".
