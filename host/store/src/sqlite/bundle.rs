@@ -16,7 +16,7 @@ use crate::StoreError;
 /// The tables of a bundle in an order that satisfies their foreign keys, each
 /// with the rows of thread `?1` that belong in it. Shared rows (workflow texts,
 /// values, components) are kept if the database has them already.
-const TABLES: &[(&str, &str, bool)] = &[
+pub(crate) const TABLES: &[(&str, &str, bool)] = &[
     (
         "workflows",
         "digest IN (SELECT workflow_digest FROM {src}.runs WHERE thread = ?1

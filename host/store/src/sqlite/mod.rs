@@ -2,7 +2,7 @@
 //! and are group-committed; reads use their own connection, which WAL lets run beside the
 //! writer (and beside other processes' readers and writers of the same file).
 
-mod bundle;
+pub(crate) mod bundle;
 mod disk;
 mod fault;
 mod guards;
@@ -11,7 +11,7 @@ mod paged;
 mod pins;
 mod rows;
 mod runs;
-mod schema;
+pub(crate) mod schema;
 mod writer;
 
 #[cfg(test)]

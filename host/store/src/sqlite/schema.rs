@@ -42,7 +42,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
 
 /// Opens (creating it and its folder if missing) the database at `path` for writing and
 /// brings its schema up to date.
-pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
             path: parent.to_path_buf(),
