@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     CheckpointStore, Clock, Collected, ComponentVersion, Cursor, DbLocation, DiskUse,
-    HistoryDetail, HistoryEntry, LogLine, NewRun, Page, RunRecord, RunStatus, RunSummary,
+    HistoryDetail, HistoryEntry, LogLine, NewRun, Page, PgStore, RunRecord, RunStatus, RunSummary,
     RunUpgrade, SqliteStore, StepCommit, StepSetback, StoreError,
 };
 
@@ -21,6 +21,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub enum AnyStore {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 /// The same call on whichever backend `$store` is.
@@ -28,6 +29,7 @@ macro_rules! delegate {
     ($store:expr, $backend:ident => $call:expr) => {
         match $store {
             AnyStore::Sqlite($backend) => $call,
+            AnyStore::Postgres($backend) => $call,
         }
     };
 }
@@ -38,9 +40,9 @@ impl AnyStore {
     pub async fn open(db: &DbLocation, clock: Arc<dyn Clock>) -> Result<AnyStore, StoreError> {
         match db {
             DbLocation::Sqlite(path) => SqliteStore::open(path, clock).map(AnyStore::Sqlite),
-            DbLocation::Postgres(url) => Err(StoreError::Database {
-                source: format!("{url}: this savepoint has no Postgres backend yet").into(),
-            }),
+            DbLocation::Postgres(url) => PgStore::connect(url.as_str(), clock)
+                .await
+                .map(AnyStore::Postgres),
         }
     }
 
@@ -50,7 +52,7 @@ impl AnyStore {
     pub async fn exists(db: &DbLocation) -> Result<bool, StoreError> {
         match db {
             DbLocation::Sqlite(path) => Ok(path.exists()),
-            DbLocation::Postgres(_) => Ok(false),
+            DbLocation::Postgres(url) => PgStore::exists(url.as_str()).await,
         }
     }
 
@@ -65,14 +67,20 @@ impl AnyStore {
     /// file with savepoint's schema, whichever backend this is, so that a bundle moves a
     /// run between them. The bundle's run holds no lease.
     pub async fn export_run(&self, thread: &str, to: &Path) -> Result<(), StoreError> {
-        delegate!(self, store => store.export_run(thread, to))
+        match self {
+            AnyStore::Sqlite(store) => store.export_run(thread, to),
+            AnyStore::Postgres(store) => store.export_run(thread, to).await,
+        }
     }
 
     /// Adds the run of the bundle file at `from` (written by either backend; brought up
     /// to the bundle schema first, so `from` is changed if it is older); returns its
     /// thread. [`StoreError::ThreadExists`] if the database has that thread already.
     pub async fn import_run(&self, from: &Path) -> Result<String, StoreError> {
-        delegate!(self, store => store.import_run(from))
+        match self {
+            AnyStore::Sqlite(store) => store.import_run(from),
+            AnyStore::Postgres(store) => store.import_run(from).await,
+        }
     }
 
     /// What the database takes on disk now.
@@ -98,6 +106,7 @@ impl fmt::Display for AnyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AnyStore::Sqlite(store) => store.path().display().fmt(f),
+            AnyStore::Postgres(store) => store.describe().fmt(f),
         }
     }
 }

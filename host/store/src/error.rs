@@ -124,6 +124,16 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The database server cannot be reached now: the connection was refused or lost, it
+    /// timed out, or the server is starting or shutting down. Nothing was written (or, if
+    /// the connection was lost during a commit, the commit may have happened: every write
+    /// is fenced, so doing it again cannot do it twice). Trying again later may work.
+    #[error("cannot reach the database {db}: {reason}")]
+    Unreachable { db: String, reason: String },
+    /// The database server refused savepoint: a wrong password, no such database or
+    /// user, no permission. Trying again does not help until someone changes that.
+    #[error("the database {db} refused savepoint: {reason}")]
+    Rejected { db: String, reason: String },
     /// The store has stopped: it is shutting down, or a bug crashed its writer thread.
     #[error("the store has shut down")]
     Closed,
@@ -140,8 +150,11 @@ impl StoreError {
             | StoreError::LeaseLost { .. }
             | StoreError::Cancelled { .. }
             | StoreError::Finished { .. } => StoreErrorKind::Conflict,
-            StoreError::DiskFull { .. } | StoreError::Busy { .. } => StoreErrorKind::RetryLater,
+            StoreError::DiskFull { .. }
+            | StoreError::Busy { .. }
+            | StoreError::Unreachable { .. } => StoreErrorKind::RetryLater,
             StoreError::ReadOnly { .. }
+            | StoreError::Rejected { .. }
             | StoreError::Open { .. }
             | StoreError::Database { .. }
             | StoreError::Io { .. } => StoreErrorKind::Unusable,

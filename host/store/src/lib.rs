@@ -44,6 +44,8 @@ mod clock;
 mod error;
 mod location;
 mod page;
+mod postgres;
+mod rows;
 mod sqlite;
 mod types;
 
@@ -62,6 +64,7 @@ pub use page::{
     Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, Page, PageSize, PageSizeError,
     ParseCursorError, RUNS_PAGE, STATE_PAGE_BYTES,
 };
+pub use postgres::PgStore;
 #[doc(hidden)]
 pub use sqlite::encode_checkpoint;
 pub use sqlite::{DiskUse, SqliteStore};

@@ -66,6 +66,11 @@ const URL_PREFIXES: [&str; 2] = ["postgres://", "postgresql://"];
 pub struct PgUrl(String);
 
 impl PgUrl {
+    /// `url` as it is (it parses: see [`DbLocation::parse`]).
+    pub(crate) fn new(url: &str) -> PgUrl {
+        PgUrl(url.to_owned())
+    }
+
     /// The whole URL, password included: for connecting, never for a message.
     pub fn as_str(&self) -> &str {
         &self.0

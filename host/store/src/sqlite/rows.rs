@@ -1,13 +1,13 @@
-//! The read side of the SQLite store and the row encoding both sides share:
-//! loading runs, states and leases from rows, and JSON/status conversions. The paged
+//! The read side of the SQLite store: loading runs, states and leases from rows (the
+//! encoding both backends share is in the crate's `rows`). The paged
 //! reads (history, logs) are in `paged`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+
+pub(crate) use crate::rows::*;
 
 use crate::{
     ComponentVersion, PendingWrite, RUNS_PAGE, RunRecord, RunStatus, RunSummary, StoreError,
@@ -178,32 +178,6 @@ pub(super) fn pending_writes(
     .collect()
 }
 
-/// A `runs` row (with its state) before its JSON and status are parsed.
-pub(super) struct RawRun {
-    thread: String,
-    workflow_name: String,
-    workflow_digest: String,
-    workflow_path: String,
-    status: String,
-    step: u64,
-    next_json: String,
-    error: Option<String>,
-    error_node: Option<String>,
-    attempt: u32,
-    created_at_ms: i64,
-    updated_at_ms: i64,
-    wake_at_ms: Option<i64>,
-    interrupt_json: Option<String>,
-    resume_json: Option<String>,
-    timed_out: bool,
-    wakes: u32,
-    retry_base: u32,
-    joins_json: String,
-    lease_owner: Option<String>,
-    lease_expires_ms: Option<i64>,
-    lease_epoch: u64,
-}
-
 impl RawRun {
     /// Reads a row of [`run_columns!`].
     pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
@@ -230,51 +204,6 @@ impl RawRun {
             lease_owner: row.get(19)?,
             lease_expires_ms: row.get(20)?,
             lease_epoch: row.get(21)?,
-        })
-    }
-
-    pub(super) fn decode(
-        self,
-        state: Map<String, Value>,
-        pending: Vec<PendingWrite>,
-        plugins: BTreeMap<String, String>,
-    ) -> Result<RunRecord, StoreError> {
-        let (thread, step) = (self.thread.as_str(), self.step);
-        let optional_json = |what: &str, json: Option<&str>| {
-            json.map(|json| from_json::<Value>(thread, step, what, json))
-                .transpose()
-        };
-        Ok(RunRecord {
-            status: parse_status(thread, &self.status)?,
-            next: from_json(thread, step, "next-node list", &self.next_json)?,
-            state,
-            interrupt: optional_json("interrupt", self.interrupt_json.as_deref())?,
-            resume: optional_json("resume input", self.resume_json.as_deref())?,
-            joins: from_json::<BTreeMap<String, BTreeSet<String>>>(
-                thread,
-                step,
-                "join bookkeeping",
-                &self.joins_json,
-            )?,
-            thread: self.thread,
-            workflow_name: self.workflow_name,
-            workflow_digest: self.workflow_digest,
-            workflow_path: self.workflow_path,
-            step: self.step,
-            error: self.error,
-            error_node: self.error_node,
-            attempt: self.attempt,
-            created_at_ms: self.created_at_ms,
-            updated_at_ms: self.updated_at_ms,
-            wake_at_ms: self.wake_at_ms,
-            timed_out: self.timed_out,
-            wakes: self.wakes,
-            retry_base: self.retry_base,
-            lease_owner: self.lease_owner,
-            lease_expires_ms: self.lease_expires_ms,
-            lease_epoch: self.lease_epoch,
-            pending,
-            plugins,
         })
     }
 }
@@ -358,68 +287,4 @@ pub(super) fn next_wake(conn: &Connection) -> Result<Option<i64>, StoreError> {
         "SELECT min(wake_at) FROM runs WHERE status IN ('sleeping', 'retrying', 'interrupted')",
     )?;
     Ok(stmt.query_row([], |row| row.get(0))?)
-}
-
-// Encoding.
-
-pub(super) fn not_found(thread: &str) -> StoreError {
-    StoreError::NotFound {
-        thread: thread.to_owned(),
-    }
-}
-
-pub(super) fn parse_status(thread: &str, status: &str) -> Result<RunStatus, StoreError> {
-    status
-        .parse()
-        .map_err(|error| StoreError::Corrupt(format!("thread {thread:?}: {error}")))
-}
-
-/// A state value whose JSON is at least this long is stored once, by digest, in `blobs`:
-/// a large value that many runs or steps share (a document, a prompt) costs its size once.
-/// Shorter values are stored inline, where a digest would cost more than it saves.
-pub(super) const BLOB_MIN: usize = 1024;
-
-/// One key of the state, encoded for `state_writes`.
-#[derive(Debug)]
-pub(super) struct StoredValue {
-    pub key: String,
-    pub json: String,
-    /// Where `json` is stored in `blobs` (its digest), if it is long.
-    pub blob: Option<String>,
-}
-
-/// Encodes the keys of `values`. Runs on the caller's thread, not the writer's: JSON and
-/// hashing of many runs' checkpoints proceed in parallel, the writer only inserts.
-pub(super) fn encode_values(values: &Map<String, Value>) -> Result<Vec<StoredValue>, StoreError> {
-    values
-        .iter()
-        .map(|(key, value)| {
-            let json = to_json(value)?;
-            let blob =
-                (json.len() >= BLOB_MIN).then(|| savepoint_base::digest::sha256(json.as_bytes()));
-            Ok(StoredValue {
-                key: key.clone(),
-                json,
-                blob,
-            })
-        })
-        .collect()
-}
-
-pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|error| StoreError::Corrupt(format!("cannot encode as JSON: {error}")))
-}
-
-pub(super) fn from_json<T: DeserializeOwned>(
-    thread: &str,
-    step: u64,
-    what: &str,
-    json: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_str(json).map_err(|error| {
-        StoreError::Corrupt(format!(
-            "thread {thread:?} step {step}: stored {what} is not valid: {error}"
-        ))
-    })
 }

@@ -10,24 +10,29 @@ use crate::tests::*;
 use super::schema;
 
 /// The conformance suite's factory: a store in a temporary folder of its own.
-pub(crate) fn fresh(clock: Arc<ManualClock>) -> Fresh<SqliteStore> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut fresh = at(dir.path().join("store.db"), clock);
-    fresh.keep = Box::new(dir);
-    fresh
+pub(crate) fn fresh(clock: Arc<ManualClock>) -> BoxFuture<'static, Fresh<SqliteStore>> {
+    Box::pin(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fresh = at(dir.path().join("store.db"), clock);
+        fresh.keep = Box::new(dir);
+        fresh
+    })
 }
 
 /// A store in the database file `path`, whose folder the caller keeps.
 fn at(path: PathBuf, clock: Arc<ManualClock>) -> Fresh<SqliteStore> {
     Fresh {
         store: SqliteStore::open(&path, clock.clone()).unwrap(),
-        reopen: Box::new(move || SqliteStore::open(&path, clock.clone()).unwrap()),
+        reopen: Box::new(move || {
+            let store = SqliteStore::open(&path, clock.clone()).unwrap();
+            Box::pin(async move { store })
+        }),
         keep: Box::new(()),
     }
 }
 
-fn fixture() -> Fixture<SqliteStore> {
-    Fixture::new(fresh)
+async fn fixture() -> Fixture<SqliteStore> {
+    Fixture::new(fresh).await
 }
 
 /// Runs a conformance test, then opens its database file to look at the rows it left.
@@ -36,7 +41,8 @@ async fn rows_after<F: Future<Output = ()>>(
 ) -> (tempfile::TempDir, rusqlite::Connection) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    test(Fixture::new(|clock| at(path.clone(), clock))).await;
+    let at_path = path.clone();
+    test(Fixture::new(move |clock| Box::pin(async move { at(at_path, clock) })).await).await;
     let raw = rusqlite::Connection::open(&path).unwrap();
     (dir, raw)
 }
@@ -87,7 +93,7 @@ async fn a_large_value_is_one_blob_row() {
 async fn concurrent_commits_all_land() {
     const RUNS: u64 = 32;
     const STEPS: u64 = 10;
-    let f = fixture();
+    let f = fixture().await;
     // Hold the writer for a moment so that the first commands queue up behind it and
     // share a commit.
     let gate = f.store.writer().submit(|_, _| {
@@ -137,7 +143,7 @@ async fn concurrent_commits_all_land() {
 
 #[tokio::test]
 async fn unreadable_json_is_reported_as_corrupt() {
-    let f = fixture();
+    let f = fixture().await;
     f.run_one_step("job-1").await;
     let raw = rusqlite::Connection::open(f.store.path()).unwrap();
     raw.execute(

@@ -286,7 +286,7 @@ pub(crate) async fn concurrent_claims_never_share_a_run<S: TestStore>(f: Fixture
             .unwrap();
     }
     // Two stores on one file, as two processes would have.
-    let stores = [f.store.clone(), f.open_again()];
+    let stores = [f.store.clone(), f.open_again().await];
     let mut tasks = Vec::new();
     for (owner, store) in ["A", "B"].into_iter().zip(stores) {
         for _ in 0..TASKS_PER_OWNER {
@@ -341,7 +341,7 @@ pub(crate) async fn concurrent_claimers_each_get_different_runs<S: TestStore>(f:
             .unwrap();
     }
     // Two stores on one file, as two processes would have.
-    let stores = [f.store.clone(), f.open_again()];
+    let stores = [f.store.clone(), f.open_again().await];
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let store = stores[i % stores.len()].clone();

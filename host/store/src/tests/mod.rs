@@ -35,7 +35,16 @@ macro_rules! conformance {
                 #[$attr]
                 async fn $name() {
                     let factory: crate::tests::Factory<_> = crate::sqlite::tests::fresh;
-                    super::$name(crate::tests::Fixture::new(factory)).await
+                    super::$name(crate::tests::Fixture::new(factory).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[$attr]
+                async fn $name() {
+                    let factory: crate::tests::Factory<_> = crate::postgres::tests::fresh;
+                    super::$name(crate::tests::Fixture::new(factory).await).await
                 }
             )*
         }
@@ -53,31 +62,35 @@ impl<S: CheckpointStore + Clone> TestStore for S {}
 pub(crate) struct Fresh<S> {
     pub store: S,
     /// Opens another store on the same database, as another process would.
-    pub reopen: Box<dyn Fn() -> S + Send + Sync>,
+    pub reopen: Box<dyn Fn() -> BoxFuture<'static, S> + Send + Sync>,
     /// What the database lives in (a temporary folder), kept until the test ends.
     pub keep: Box<dyn std::any::Any + Send + Sync>,
 }
 
 /// A backend's way to a fresh store whose writes are stamped by `clock`.
-pub(crate) type Factory<S> = fn(Arc<ManualClock>) -> Fresh<S>;
+pub(crate) type Factory<S> = fn(Arc<ManualClock>) -> BoxFuture<'static, Fresh<S>>;
+
+pub(crate) use futures_util::future::BoxFuture;
 
 /// What every conformance test gets: its store and the clock that stamps its writes.
 pub(crate) struct Fixture<S> {
     pub clock: Arc<ManualClock>,
     pub store: S,
-    pub reopen: Box<dyn Fn() -> S + Send + Sync>,
+    pub reopen: Box<dyn Fn() -> BoxFuture<'static, S> + Send + Sync>,
     /// Dropped after the store (fields drop in order).
     _keep: Box<dyn std::any::Any + Send + Sync>,
 }
 
 impl<S: TestStore> Fixture<S> {
-    pub(crate) fn new(factory: impl FnOnce(Arc<ManualClock>) -> Fresh<S>) -> Fixture<S> {
+    pub(crate) async fn new(
+        factory: impl FnOnce(Arc<ManualClock>) -> BoxFuture<'static, Fresh<S>>,
+    ) -> Fixture<S> {
         let clock = Arc::new(ManualClock::new(1_795_611_197_123));
         let Fresh {
             store,
             reopen,
             keep,
-        } = factory(clock.clone());
+        } = factory(clock.clone()).await;
         Fixture {
             clock,
             store,
@@ -96,8 +109,8 @@ impl<S: TestStore> Fixture<S> {
     }
 
     /// Another store on the same database, as another process would open.
-    pub(crate) fn open_again(&self) -> S {
-        (self.reopen)()
+    pub(crate) async fn open_again(&self) -> S {
+        (self.reopen)().await
     }
 
     pub(crate) fn now(&self) -> i64 {

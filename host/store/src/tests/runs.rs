@@ -159,7 +159,7 @@ pub(crate) async fn everything_survives_reopening_the_file<S: TestStore>(f: Fixt
     let logs = f.store.logs("job-1").await.unwrap();
     drop(f.store);
 
-    let store = (f.reopen)();
+    let store = (f.reopen)().await;
     assert_eq!(store.load_run("job-1").await.unwrap().unwrap(), run);
     assert_eq!(store.history("job-1").await.unwrap(), history);
     assert_eq!(store.logs("job-1").await.unwrap(), logs);
@@ -170,7 +170,7 @@ pub(crate) async fn everything_survives_reopening_the_file<S: TestStore>(f: Fixt
 
 pub(crate) async fn a_second_store_on_the_same_file_sees_commits<S: TestStore>(f: Fixture<S>) {
     f.store.create_run(new_run("job-1")).await.unwrap();
-    let other = f.open_again();
+    let other = f.open_again().await;
     assert_eq!(other.load_run("job-1").await.unwrap().unwrap().step, 0);
 
     f.store

@@ -169,7 +169,7 @@ pub(crate) async fn pending_writes_are_kept_until_the_step_commits<S: TestStore>
     );
 
     // They survive reopening, and the commit of the step clears them.
-    let reopened = f.open_again();
+    let reopened = f.open_again().await;
     assert_eq!(reopened.load_run("job-1").await.unwrap().unwrap(), run);
     let mut joins = BTreeMap::new();
     joins.insert("join".to_owned(), BTreeSet::from(["b".to_owned()]));

@@ -1,0 +1,270 @@
+//! Leases on Postgres: which host executes a run ([`claim_due`], [`claim`], [`renew`],
+//! [`release`]), and the records of the daemons that serve the database.
+//!
+//! Several hosts claim at once: the runs a host takes are locked `FOR UPDATE SKIP LOCKED`,
+//! so two hosts' claims never wait for each other and never take the same run; a run that
+//! another transaction has locked (being claimed, committed or cancelled right now) is
+//! left for the next look.
+
+use deadpool_postgres::{GenericClient, Transaction};
+
+use super::rows::existing_run;
+use super::runs::run_row;
+use crate::{RunRecord, StoreError};
+
+/// The condition of a run that [`claim_due`] may take (`$1`: now, `$3`: the dead owners):
+/// runnable now, and not leased by a live owner.
+macro_rules! runnable {
+    () => {
+        "(status IN ('pending', 'running')
+          OR (status IN ('sleeping', 'retrying', 'interrupted') AND wake_at <= $1))
+         AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires <= $1
+              OR lease_owner = ANY($3::text[]))"
+    };
+}
+
+/// What [`claim_due`] is asked.
+pub(super) struct ClaimDue {
+    pub owner: String,
+    pub limit: usize,
+    pub lease_ms: i64,
+    pub dead_owners: Vec<String>,
+}
+
+pub(super) async fn claim_due(
+    claim: &ClaimDue,
+    tx: &Transaction<'_>,
+    now_ms: i64,
+) -> Result<Vec<RunRecord>, StoreError> {
+    let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
+    // Oldest first; when all the runnable runs fit, that is all there is to it.
+    let oldest = tx
+        .prepare_cached(concat!(
+            "SELECT thread FROM runs WHERE ",
+            runnable!(),
+            " AND $2::text IS NOT NULL
+              ORDER BY CASE WHEN status IN ('pending', 'running') THEN updated_at
+                            ELSE wake_at END,
+                       updated_at, thread COLLATE \"C\"
+              LIMIT $4
+              FOR UPDATE SKIP LOCKED"
+        ))
+        .await?;
+    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&now_ms, &claim.owner, &claim.dead_owners, &limit];
+    let mut threads: Vec<String> = tx
+        .query(&oldest, &args)
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if threads.len() == claim.limit {
+        // More may be runnable than fit: share the slots fairly among workflows, as
+        // SQLite's store does (see its `claim_due`): a run's turn is the number of runs of
+        // its workflow that `owner` drives now plus its place among its workflow's
+        // runnable runs; the lowest turns are taken. Window functions cannot lock rows:
+        // every runnable run is ranked, then runs are locked in that order, skipping those
+        // another host's transaction holds, until `limit` are taken (the condition is
+        // checked again on each run as it is locked, in case that transaction claimed it).
+        let fair = tx
+            .prepare_cached(concat!(
+                "WITH due AS (
+                     SELECT thread, workflow_name, updated_at,
+                            CASE WHEN status IN ('pending', 'running') THEN updated_at
+                                 ELSE wake_at END AS due_at
+                     FROM runs WHERE ",
+                runnable!(),
+                "),
+                 held AS (
+                     SELECT workflow_name, COUNT(*) AS runs FROM runs
+                     WHERE status IN ('pending', 'running')
+                       AND lease_owner = $2 AND lease_expires > $1
+                     GROUP BY workflow_name
+                 ),
+                 ranked AS (
+                     SELECT due.thread, due.due_at, due.updated_at,
+                            COALESCE(held.runs, 0) + ROW_NUMBER() OVER (
+                                PARTITION BY due.workflow_name
+                                ORDER BY due.due_at, due.updated_at, due.thread COLLATE \"C\"
+                            ) AS turn
+                     FROM due LEFT JOIN held ON held.workflow_name = due.workflow_name
+                 )
+                 SELECT r.thread FROM runs r JOIN ranked c USING (thread)
+                 WHERE ",
+                runnable!(),
+                "
+                 ORDER BY c.turn, c.due_at, c.updated_at, c.thread COLLATE \"C\"
+                 LIMIT $4
+                 FOR UPDATE OF r SKIP LOCKED"
+            ))
+            .await?;
+        threads = tx
+            .query(&fair, &args)
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+    }
+    if threads.is_empty() {
+        return Ok(Vec::new());
+    }
+    take_leases(tx, now_ms, &threads, &claim.owner, claim.lease_ms).await?;
+    let mut runs = Vec::with_capacity(threads.len());
+    for thread in &threads {
+        runs.push(existing_run(tx, thread).await?);
+    }
+    Ok(runs)
+}
+
+/// What [`claim`] is asked.
+pub(super) struct Claim {
+    pub thread: String,
+    pub owner: String,
+    pub lease_ms: i64,
+    pub dead_owners: Vec<String>,
+}
+
+pub(super) async fn claim(
+    claim: &Claim,
+    tx: &Transaction<'_>,
+    now_ms: i64,
+) -> Result<RunRecord, StoreError> {
+    let run = run_row(tx, &claim.thread).await?;
+    if let Some(holder) = run.lease_owner
+        && holder != claim.owner
+        && !claim.dead_owners.contains(&holder)
+        && let Some(expires_ms) = run.lease_expires_ms.filter(|&expires| expires > now_ms)
+    {
+        return Err(StoreError::Leased {
+            thread: claim.thread.clone(),
+            owner: holder,
+            expires_ms,
+        });
+    }
+    let threads = [claim.thread.clone()];
+    take_leases(tx, now_ms, &threads, &claim.owner, claim.lease_ms).await?;
+    existing_run(tx, &claim.thread).await
+}
+
+/// Leases the runs to `owner` until `lease_ms` from now, each in a new lease epoch unless
+/// `owner` holds it already; an interrupted run whose deadline passed is marked timed out.
+/// A claim of a `running` run counts the call its previous holder may have made and lost
+/// as an attempt (see SQLite's `take_lease` for why).
+async fn take_leases(
+    tx: &Transaction<'_>,
+    now_ms: i64,
+    threads: &[String],
+    owner: &str,
+    lease_ms: i64,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE runs SET lease_owner = $2, lease_expires = $3,
+                 timed_out = CASE WHEN status = 'interrupted' AND wake_at <= $4 THEN 1
+                                  ELSE timed_out END,
+                 attempt = attempt + CASE WHEN status = 'running' THEN 1 ELSE 0 END,
+                 lease_epoch = lease_epoch
+                     + CASE WHEN lease_owner IS DISTINCT FROM $2 THEN 1 ELSE 0 END
+             WHERE thread = ANY($1::text[])",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[&threads, &owner, &now_ms.saturating_add(lease_ms), &now_ms],
+    )
+    .await?;
+    Ok(())
+}
+
+/// What [`renew`] is asked.
+pub(super) struct Renewal {
+    pub owner: String,
+    pub threads: Vec<String>,
+    pub lease_ms: i64,
+}
+
+pub(super) async fn renew(
+    renewal: &Renewal,
+    tx: &Transaction<'_>,
+    now_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE runs SET lease_expires = $3
+             WHERE thread = ANY($1::text[]) AND lease_owner = $2 AND status <> 'cancelled'
+             RETURNING thread",
+        )
+        .await?;
+    let kept: Vec<String> = tx
+        .query(
+            &stmt,
+            &[
+                &renewal.threads,
+                &renewal.owner,
+                &now_ms.saturating_add(renewal.lease_ms),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(renewal
+        .threads
+        .iter()
+        .filter(|thread| !kept.contains(thread))
+        .cloned()
+        .collect())
+}
+
+pub(super) async fn release(
+    lease: &(String, String),
+    tx: &Transaction<'_>,
+    _now_ms: i64,
+) -> Result<(), StoreError> {
+    let (owner, thread) = lease;
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE runs SET lease_owner = NULL, lease_expires = NULL
+             WHERE thread = $1 AND lease_owner = $2",
+        )
+        .await?;
+    tx.execute(&stmt, &[thread, owner]).await?;
+    Ok(())
+}
+
+pub(super) async fn announce_daemon(
+    daemon: &(String, i64),
+    tx: &Transaction<'_>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let (owner, ttl_ms) = daemon;
+    let forget = tx
+        .prepare_cached("DELETE FROM daemons WHERE expires_at < $1")
+        .await?;
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO daemons (owner, started_at, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .await?;
+    let expires = now_ms.saturating_add(*ttl_ms);
+    let forget_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&now_ms];
+    let upsert_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [owner, &now_ms, &expires];
+    tokio::try_join!(
+        tx.execute(&forget, &forget_params),
+        tx.execute(&upsert, &upsert_params),
+    )?;
+    Ok(())
+}
+
+pub(super) async fn retire_daemon(
+    owner: &String,
+    tx: &Transaction<'_>,
+    _now_ms: i64,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached("DELETE FROM daemons WHERE owner = $1")
+        .await?;
+    tx.execute(&stmt, &[owner]).await?;
+    Ok(())
+}

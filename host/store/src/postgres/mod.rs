@@ -1,0 +1,465 @@
+//! [`CheckpointStore`] on a Postgres database, which several hosts share: writes go through
+//! the [writer task](writer) and are group-committed; reads take a connection of the pool
+//! each; a [listener](notices) hears the other hosts' wake-ups.
+//!
+//! Files: the adapter (here), the schema and its migrations (`schema`, `migrations/`),
+//! Postgres's failures (`fault`), the writer task (`writer`), the writes that move a run
+//! (`runs`) and its lease (`leases`), the row decoding (`rows`), reads (`reads`, `paged`),
+//! pins and gc (`pins`), bundles (`bundle`) and wake-ups (`notices`).
+
+mod bundle;
+mod disk;
+mod fault;
+mod leases;
+mod notices;
+mod paged;
+mod pins;
+mod reads;
+mod rows;
+mod runs;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+use tokio_postgres::NoTls;
+
+use crate::{
+    CheckpointStore, Clock, Collected, ComponentVersion, Cursor, HistoryDetail, HistoryEntry,
+    LogLine, NewRun, Page, PgUrl, RunRecord, RunStatus, RunSummary, RunUpgrade, StepCommit,
+    StepSetback, StoreError,
+};
+use rows::{encode_values, to_json};
+use writer::{Wake, Writer};
+
+/// Connections in the pool, for reads (the writer and the listener hold one more each).
+const POOL_SIZE: usize = 16;
+
+/// How long connecting may take before the server counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After this long without traffic a connection is probed, and after a few unanswered
+/// probes it is dropped: a server behind a cut network is noticed in about half a
+/// minute, not after the kernel's two hours. (The lease, not this, decides when other
+/// hosts take a silent host's runs.)
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+
+/// A [`CheckpointStore`] in a Postgres database. Cloning is cheap and shares the pool, the
+/// writer and the listener.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    writer: Arc<Writer>,
+    notices: watch::Receiver<u64>,
+    /// The URL without its password, for messages.
+    db: Arc<str>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url`, creates or migrates savepoint's schema in it,
+    /// and starts the writer and the listener. `clock` stamps every write.
+    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<PgStore, StoreError> {
+        let shown = PgUrl::new(url).redacted();
+        let config = config(url, &shown)?;
+        let pool = pool(config.clone(), POOL_SIZE)?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|error| fault::classify(&shown, error.into()))?;
+        schema::migrate(&mut client, &shown)
+            .await
+            .map_err(|error| fault::classify(&shown, error))?;
+        drop(client);
+        let writer = Writer::spawn(pool.clone(), clock, shown.clone());
+        let notices = notices::listen(config);
+        Ok(PgStore {
+            pool,
+            writer: Arc::new(writer),
+            notices,
+            db: Arc::from(shown),
+        })
+    }
+
+    /// Whether the database at `url` holds savepoint's schema, without creating it (for
+    /// commands that only read).
+    pub async fn exists(url: &str) -> Result<bool, StoreError> {
+        let shown = PgUrl::new(url).redacted();
+        let pool = pool(config(url, &shown)?, 1)?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|error| fault::classify(&shown, error.into()))?;
+        schema::exists(&client)
+            .await
+            .map_err(|error| fault::classify(&shown, error))
+    }
+
+    /// The database's URL without its password.
+    pub fn describe(&self) -> &str {
+        &self.db
+    }
+
+    /// A connection of the pool.
+    pub(super) async fn client(&self) -> Result<Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|error| self.classify(error.into()))
+    }
+
+    /// `error` as the caller acts on it (see `fault`).
+    pub(super) fn classify(&self, error: StoreError) -> StoreError {
+        fault::classify(&self.db, error)
+    }
+
+    /// Writes run `thread` as a new bundle file at `to` (which must not exist): a SQLite
+    /// file, as SQLite's store writes it. The bundle's run holds no lease.
+    pub async fn export_run(&self, thread: &str, to: &Path) -> Result<(), StoreError> {
+        bundle::export_run(self, thread, to).await
+    }
+
+    /// Adds the run of the bundle file at `from` (written by either backend); returns its
+    /// thread. [`StoreError::ThreadExists`] if the database has that thread already.
+    pub async fn import_run(&self, from: &Path) -> Result<String, StoreError> {
+        bundle::import_run(self, from).await
+    }
+}
+
+/// `url` as tokio-postgres's configuration, with savepoint's timeouts unless the URL sets
+/// its own.
+fn config(url: &str, shown: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|error| StoreError::Rejected {
+        db: shown.to_owned(),
+        reason: format!("not a Postgres URL: {error}"),
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config.keepalives_idle(KEEPALIVE_IDLE);
+    if config.get_application_name().is_none() {
+        config.application_name("savepoint");
+    }
+    Ok(config)
+}
+
+/// A pool of up to `size` connections made with `config`.
+fn pool(config: tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .build()
+        .map_err(|error| StoreError::Database {
+            source: Box::new(error),
+        })
+}
+
+impl CheckpointStore for PgStore {
+    async fn create_run(&self, run: NewRun) -> Result<RunRecord, StoreError> {
+        let input = encode_values(&run.input)?;
+        let wake = match run.lease {
+            Some(_) => Wake::Nobody,
+            None => Wake::Others,
+        };
+        let creation = runs::Creation { run, input };
+        self.writer
+            .call(creation, wake, |c, tx, now| {
+                Box::pin(runs::create_run(c, tx, now))
+            })
+            .await
+    }
+
+    async fn load_run(&self, thread: &str) -> Result<Option<RunRecord>, StoreError> {
+        let thread = thread.to_owned();
+        self.read(move |client| Box::pin(async move { rows::load_run(client, &thread).await }))
+            .await
+    }
+
+    async fn workflow_text(&self, digest: &str) -> Result<Option<String>, StoreError> {
+        let digest = digest.to_owned();
+        self.read(move |client| {
+            Box::pin(async move {
+                let stmt = client
+                    .prepare_cached("SELECT text FROM workflows WHERE digest = $1")
+                    .await?;
+                Ok(client
+                    .query_opt(&stmt, &[&digest])
+                    .await?
+                    .map(|row| row.get(0)))
+            })
+        })
+        .await
+    }
+
+    async fn set_status(&self, thread: &str, status: RunStatus) -> Result<(), StoreError> {
+        let wake = match status {
+            RunStatus::Pending => Wake::Others,
+            _ => Wake::Nobody,
+        };
+        self.writer
+            .call((thread.to_owned(), status), wake, |c, tx, now| {
+                Box::pin(runs::set_status(c, tx, now))
+            })
+            .await
+    }
+
+    async fn commit_step(&self, mut commit: StepCommit) -> Result<RunRecord, StoreError> {
+        let changes = encode_values(&commit.changes)?;
+        // The state goes back to the caller as given.
+        let state = std::mem::take(&mut commit.state);
+        let data = runs::Commit { commit, changes };
+        let (row, plugins) = self
+            .writer
+            .call(data, Wake::Nobody, |c, tx, now| {
+                Box::pin(runs::commit_step(c, tx, now))
+            })
+            .await?;
+        // The pending writes of the step were deleted with the commit, and those of the
+        // next step cannot exist yet.
+        row.decode(state, Vec::new(), plugins)
+    }
+
+    async fn setback_step(&self, setback: StepSetback) -> Result<(), StoreError> {
+        self.writer
+            .call(setback, Wake::Nobody, |s, tx, now| {
+                Box::pin(runs::setback_step(s, tx, now))
+            })
+            .await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease_ms: i64,
+        dead_owners: &[String],
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let claim = leases::ClaimDue {
+            owner: owner.to_owned(),
+            limit,
+            lease_ms,
+            dead_owners: dead_owners.to_vec(),
+        };
+        self.writer
+            .call(claim, Wake::Nobody, |c, tx, now| {
+                Box::pin(leases::claim_due(c, tx, now))
+            })
+            .await
+    }
+
+    async fn claim(
+        &self,
+        thread: &str,
+        owner: &str,
+        lease_ms: i64,
+        dead_owners: &[String],
+    ) -> Result<RunRecord, StoreError> {
+        let claim = leases::Claim {
+            thread: thread.to_owned(),
+            owner: owner.to_owned(),
+            lease_ms,
+            dead_owners: dead_owners.to_vec(),
+        };
+        self.writer
+            .call(claim, Wake::Nobody, |c, tx, now| {
+                Box::pin(leases::claim(c, tx, now))
+            })
+            .await
+    }
+
+    async fn leases(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        reads::leases(self).await
+    }
+
+    async fn renew(
+        &self,
+        owner: &str,
+        threads: &[String],
+        lease_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        if threads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let renewal = leases::Renewal {
+            owner: owner.to_owned(),
+            threads: threads.to_vec(),
+            lease_ms,
+        };
+        self.writer
+            .call(renewal, Wake::Nobody, |r, tx, now| {
+                Box::pin(leases::renew(r, tx, now))
+            })
+            .await
+    }
+
+    async fn release(&self, owner: &str, thread: &str) -> Result<(), StoreError> {
+        self.writer
+            .call(
+                (owner.to_owned(), thread.to_owned()),
+                Wake::Others,
+                |l, tx, now| Box::pin(leases::release(l, tx, now)),
+            )
+            .await
+    }
+
+    async fn announce_daemon(&self, owner: &str, ttl_ms: i64) -> Result<(), StoreError> {
+        self.writer
+            .call((owner.to_owned(), ttl_ms), Wake::Nobody, |d, tx, now| {
+                Box::pin(leases::announce_daemon(d, tx, now))
+            })
+            .await
+    }
+
+    async fn retire_daemon(&self, owner: &str) -> Result<(), StoreError> {
+        self.writer
+            .call(owner.to_owned(), Wake::Nobody, |o, tx, now| {
+                Box::pin(leases::retire_daemon(o, tx, now))
+            })
+            .await
+    }
+
+    async fn daemons(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        reads::daemons(self).await
+    }
+
+    async fn resume_input(
+        &self,
+        thread: &str,
+        input: Option<Value>,
+        status: RunStatus,
+        owner: Option<&str>,
+    ) -> Result<RunRecord, StoreError> {
+        // An owner goes on with the run itself; otherwise any host may pick it up.
+        let wake = match owner {
+            Some(_) => Wake::Nobody,
+            None => Wake::Others,
+        };
+        let resume = runs::Resume {
+            thread: thread.to_owned(),
+            input_json: input.as_ref().map(to_json).transpose()?,
+            status,
+            owner: owner.map(str::to_owned),
+        };
+        self.writer
+            .call(resume, wake, |r, tx, now| {
+                Box::pin(runs::resume_input(r, tx, now))
+            })
+            .await
+    }
+
+    async fn cancel(&self, thread: &str) -> Result<RunRecord, StoreError> {
+        self.writer
+            .call(thread.to_owned(), Wake::Nobody, |t, tx, now| {
+                Box::pin(runs::cancel(t, tx, now))
+            })
+            .await
+    }
+
+    async fn next_wake(&self) -> Result<Option<i64>, StoreError> {
+        reads::next_wake(self).await
+    }
+
+    async fn history_page(
+        &self,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
+        detail: HistoryDetail,
+    ) -> Result<Page<HistoryEntry>, StoreError> {
+        paged::history_page(self, thread, cursor, limit, detail).await
+    }
+
+    async fn state_at(
+        &self,
+        thread: &str,
+        step: u64,
+    ) -> Result<Option<Map<String, Value>>, StoreError> {
+        reads::state_at_step(self, thread, step).await
+    }
+
+    async fn upgrade_run(&self, upgrade: RunUpgrade) -> Result<RunRecord, StoreError> {
+        self.writer
+            .call(upgrade, Wake::Nobody, |u, tx, now| {
+                Box::pin(runs::upgrade_run(u, tx, now))
+            })
+            .await
+    }
+
+    async fn save_component(
+        &self,
+        digest: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let component = runs::Component {
+            digest: digest.to_owned(),
+            name: name.to_owned(),
+            bytes,
+        };
+        self.writer
+            .call(component, Wake::Nobody, |c, tx, now| {
+                Box::pin(runs::save_component(c, tx, now))
+            })
+            .await
+    }
+
+    async fn component_versions(&self) -> Result<Vec<ComponentVersion>, StoreError> {
+        pins::component_versions(self).await
+    }
+
+    async fn collect_garbage(&self) -> Result<Collected, StoreError> {
+        pins::collect_garbage(self).await
+    }
+
+    async fn component_bytes(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        reads::component_bytes(self, digest).await
+    }
+
+    async fn logs_page(
+        &self,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page<LogLine>, StoreError> {
+        paged::logs_page(self, thread, cursor, limit).await
+    }
+
+    async fn list_runs(
+        &self,
+        status: Option<RunStatus>,
+        limit: usize,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        reads::list_runs(self, status, limit).await
+    }
+
+    fn work_notices(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.notices.clone())
+    }
+}

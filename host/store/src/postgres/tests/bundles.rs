@@ -1,0 +1,153 @@
+//! Bundles between the backends: a run made in SQLite, imported into Postgres, read back
+//! equal page by page, and exported back.
+
+use crate::tests::*;
+
+use super::fresh_schema;
+
+#[tokio::test]
+async fn a_run_moves_from_sqlite_to_postgres_and_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Fixture::new(crate::sqlite::tests::fresh).await;
+    sqlite.run_one_step("job-0").await;
+    let s = &sqlite.store;
+    let wasm = b"\0asm\x0d\x00\x01\x00 component".to_vec();
+    s.save_component("sha256:c1", "hello", wasm).await.unwrap();
+    s.create_run(NewRun {
+        plugins: BTreeMap::from([("hello".to_owned(), "sha256:c1".to_owned())]),
+        input: object(json!({"name": "Ada", "doc": "d".repeat(3000)})),
+        lease: Some(("host-a".to_owned(), LEASE_MS)),
+        ..new_run("job-1")
+    })
+    .await
+    .unwrap();
+    for k in 1..=40u64 {
+        let changes = match k {
+            2 => json!({}),
+            k if k % 3 == 0 => json!({"count": k, format!("s{k}"): "é".repeat(1000 + k as usize)}),
+            k => json!({"count": k}),
+        };
+        s.commit_step(StepCommit {
+            changes: object(changes),
+            ..commit("job-1", k, &["hello"])
+        })
+        .await
+        .unwrap();
+    }
+    s.setback_step(StepSetback {
+        pending: vec![pending_write("a", 1), pending_write("b", 2)],
+        ..failure("job-1", 41, 1)
+    })
+    .await
+    .unwrap();
+
+    let there = dir.path().join("there.bundle");
+    s.export_run("job-1", &there).unwrap();
+    let pg = PgStore::connect(&fresh_schema().await, sqlite.clock.clone())
+        .await
+        .unwrap();
+    assert_eq!(pg.import_run(&there).await.unwrap(), "job-1");
+    let err = pg.import_run(&there).await.unwrap_err();
+    assert!(matches!(err, StoreError::ThreadExists { .. }), "{err:?}");
+
+    assert_eq!(
+        pg.history("job-1").await.unwrap(),
+        s.history("job-1").await.unwrap()
+    );
+    assert_eq!(
+        pg.logs("job-1").await.unwrap(),
+        s.logs("job-1").await.unwrap()
+    );
+    for limit in [1, 7, 50] {
+        for detail in [HistoryDetail::ChangedKeys, HistoryDetail::WholeStates] {
+            let mut cursor = None;
+            loop {
+                let mut a = pg
+                    .history_page("job-1", cursor, limit, detail)
+                    .await
+                    .unwrap();
+                let mut b = s
+                    .history_page("job-1", cursor, limit, detail)
+                    .await
+                    .unwrap();
+                loop {
+                    let (x, y) = (a.next().await.unwrap(), b.next().await.unwrap());
+                    assert_eq!(x, y);
+                    if x.is_none() {
+                        break;
+                    }
+                }
+                assert_eq!(a.next_cursor(), b.next_cursor());
+                cursor = a.next_cursor();
+                if cursor.is_none() {
+                    break;
+                }
+            }
+        }
+        let mut a = pg.logs_page("job-1", None, limit).await.unwrap();
+        let mut b = s.logs_page("job-1", None, limit).await.unwrap();
+        while let Some(x) = a.next().await.unwrap() {
+            assert_eq!(Some(x), b.next().await.unwrap());
+        }
+        assert_eq!(b.next().await.unwrap(), None);
+        assert_eq!(a.next_cursor().is_some(), b.next_cursor().is_some());
+    }
+    for step in 0..=42 {
+        assert_eq!(
+            pg.state_at("job-1", step).await.unwrap(),
+            s.state_at("job-1", step).await.unwrap(),
+            "{step}"
+        );
+    }
+    assert!(matches!(
+        pg.state_at("nope", 0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        pg.history_page("nope", None, 5, HistoryDetail::WholeStates)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        pg.component_bytes("sha256:c1").await.unwrap(),
+        s.component_bytes("sha256:c1").await.unwrap()
+    );
+    assert_eq!(
+        pg.component_versions().await.unwrap(),
+        s.component_versions().await.unwrap()
+    );
+    let pg_runs = pg.list_runs(None, 10).await.unwrap();
+    assert_eq!(
+        pg_runs,
+        s.list_runs(Some(RunStatus::Failed), 10).await.unwrap()
+    );
+    assert_eq!(pg.leases().await.unwrap(), vec![]);
+    assert_eq!(pg.next_wake().await.unwrap(), None);
+    assert_eq!(pg.daemons().await.unwrap(), vec![]);
+
+    let back = dir.path().join("back.bundle");
+    pg.export_run("job-1", &back).await.unwrap();
+    let again = Fixture::new(crate::sqlite::tests::fresh).await;
+    assert_eq!(again.store.import_run(&back).unwrap(), "job-1");
+    let mut expected = s.load_run("job-1").await.unwrap().unwrap();
+    (expected.lease_owner, expected.lease_expires_ms) = (None, None);
+    assert_eq!(
+        again.store.load_run("job-1").await.unwrap().unwrap(),
+        expected
+    );
+    assert_eq!(
+        again.store.history("job-1").await.unwrap(),
+        s.history("job-1").await.unwrap()
+    );
+    assert_eq!(
+        again.store.logs("job-1").await.unwrap(),
+        s.logs("job-1").await.unwrap()
+    );
+    assert!(matches!(
+        pg.export_run("nope", &dir.path().join("x")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let collected = pg.collect_garbage().await.unwrap();
+    assert_eq!(collected, Collected::default());
+}

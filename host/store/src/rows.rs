@@ -1,0 +1,146 @@
+//! What both backends store alike: a `runs` row before its JSON is parsed ([`RawRun`]),
+//! and the encoding of states, statuses and JSON columns. Each backend reads its own rows
+//! into a [`RawRun`] (SQLite's `sqlite/rows.rs`, Postgres's `postgres/rows.rs`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::{PendingWrite, RunRecord, RunStatus, StoreError};
+
+/// A `runs` row (with its state) before its JSON and status are parsed.
+pub(crate) struct RawRun {
+    pub(crate) thread: String,
+    pub(crate) workflow_name: String,
+    pub(crate) workflow_digest: String,
+    pub(crate) workflow_path: String,
+    pub(crate) status: String,
+    pub(crate) step: u64,
+    pub(crate) next_json: String,
+    pub(crate) error: Option<String>,
+    pub(crate) error_node: Option<String>,
+    pub(crate) attempt: u32,
+    pub(crate) created_at_ms: i64,
+    pub(crate) updated_at_ms: i64,
+    pub(crate) wake_at_ms: Option<i64>,
+    pub(crate) interrupt_json: Option<String>,
+    pub(crate) resume_json: Option<String>,
+    pub(crate) timed_out: bool,
+    pub(crate) wakes: u32,
+    pub(crate) retry_base: u32,
+    pub(crate) joins_json: String,
+    pub(crate) lease_owner: Option<String>,
+    pub(crate) lease_expires_ms: Option<i64>,
+    pub(crate) lease_epoch: u64,
+}
+
+impl RawRun {
+    pub(crate) fn decode(
+        self,
+        state: Map<String, Value>,
+        pending: Vec<PendingWrite>,
+        plugins: BTreeMap<String, String>,
+    ) -> Result<RunRecord, StoreError> {
+        let (thread, step) = (self.thread.as_str(), self.step);
+        let optional_json = |what: &str, json: Option<&str>| {
+            json.map(|json| from_json::<Value>(thread, step, what, json))
+                .transpose()
+        };
+        Ok(RunRecord {
+            status: parse_status(thread, &self.status)?,
+            next: from_json(thread, step, "next-node list", &self.next_json)?,
+            state,
+            interrupt: optional_json("interrupt", self.interrupt_json.as_deref())?,
+            resume: optional_json("resume input", self.resume_json.as_deref())?,
+            joins: from_json::<BTreeMap<String, BTreeSet<String>>>(
+                thread,
+                step,
+                "join bookkeeping",
+                &self.joins_json,
+            )?,
+            thread: self.thread,
+            workflow_name: self.workflow_name,
+            workflow_digest: self.workflow_digest,
+            workflow_path: self.workflow_path,
+            step: self.step,
+            error: self.error,
+            error_node: self.error_node,
+            attempt: self.attempt,
+            created_at_ms: self.created_at_ms,
+            updated_at_ms: self.updated_at_ms,
+            wake_at_ms: self.wake_at_ms,
+            timed_out: self.timed_out,
+            wakes: self.wakes,
+            retry_base: self.retry_base,
+            lease_owner: self.lease_owner,
+            lease_expires_ms: self.lease_expires_ms,
+            lease_epoch: self.lease_epoch,
+            pending,
+            plugins,
+        })
+    }
+}
+
+pub(crate) fn not_found(thread: &str) -> StoreError {
+    StoreError::NotFound {
+        thread: thread.to_owned(),
+    }
+}
+
+pub(crate) fn parse_status(thread: &str, status: &str) -> Result<RunStatus, StoreError> {
+    status
+        .parse()
+        .map_err(|error| StoreError::Corrupt(format!("thread {thread:?}: {error}")))
+}
+
+/// A state value whose JSON is at least this long is stored once, by digest, in `blobs`:
+/// a large value that many runs or steps share (a document, a prompt) costs its size once.
+/// Shorter values are stored inline, where a digest would cost more than it saves.
+pub(crate) const BLOB_MIN: usize = 1024;
+
+/// One key of the state, encoded for `state_writes`.
+#[derive(Debug)]
+pub(crate) struct StoredValue {
+    pub key: String,
+    pub json: String,
+    /// Where `json` is stored in `blobs` (its digest), if it is long.
+    pub blob: Option<String>,
+}
+
+/// Encodes the keys of `values`. Runs on the caller's thread, not the writer's: JSON and
+/// hashing of many runs' checkpoints proceed in parallel, the writer only inserts.
+pub(crate) fn encode_values(values: &Map<String, Value>) -> Result<Vec<StoredValue>, StoreError> {
+    values
+        .iter()
+        .map(|(key, value)| {
+            let json = to_json(value)?;
+            let blob =
+                (json.len() >= BLOB_MIN).then(|| savepoint_base::digest::sha256(json.as_bytes()));
+            Ok(StoredValue {
+                key: key.clone(),
+                json,
+                blob,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|error| StoreError::Corrupt(format!("cannot encode as JSON: {error}")))
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(
+    thread: &str,
+    step: u64,
+    what: &str,
+    json: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|error| {
+        StoreError::Corrupt(format!(
+            "thread {thread:?} step {step}: stored {what} is not valid: {error}"
+        ))
+    })
+}
