@@ -10,8 +10,8 @@
 //! [`CheckpointStore::renew`]), and writes made under a lease are fenced, so a process
 //! whose run was taken over writes nothing more to it. The CLI reads what was written
 //! (`status`, `history`, `logs`), possibly from another process while a run is still going.
-//! Operations are whole steps, not SQL, so that stores other than [`SqliteStore`] can be
-//! added without touching the runtime. The store knows nothing of WebAssembly or of the
+//! Operations are whole steps, not SQL, so that both backends ([`SqliteStore`] and
+//! [`PgStore`]) implement them without the runtime knowing which it has. The store knows nothing of WebAssembly or of the
 //! workflow file format: it keeps workflow texts and states as the runtime hands them over.
 //!
 //! States are stored per top-level key: a commit writes the keys its step changed, the
@@ -28,12 +28,18 @@
 //!
 //! The crate root is what every backend shares: the [`CheckpointStore`] trait (here), the
 //! records it stores and hands over (`types`), the neutral [`StoreError`] (`error`), time
-//! (`clock`) and pages of reads (`page`). Each backend is one folder beside them;
-//! `sqlite/` is the one backend so far ([`SqliteStore`]): its adapter (`mod.rs`), the
-//! writes that move a run (`runs`), leases (`leases`), the checks every write makes first
-//! (`guards`), the writer thread (`writer`), schema and migrations (`schema`,
-//! `migrations/`), the row encoding (`rows`), the paged reads (`paged`), pins and gc
-//! (`pins`), bundles (`bundle`), the file on disk (`disk`) and SQLite's failures (`fault`).
+//! (`clock`), pages of reads (`page`), the row encoding both backends use (`rows`),
+//! where `--db` points (`location`) and [`AnyStore`] (`any`), the store of either
+//! backend. Each backend is one folder beside them:
+//! - `sqlite/` ([`SqliteStore`], one file on one machine): its adapter (`mod.rs`), the
+//!   writes that move a run (`runs`), leases (`leases`), the checks every write makes
+//!   first (`guards`), the writer thread (`writer`), schema and migrations (`schema`,
+//!   `migrations/`), the rows (`rows`), the paged reads (`paged`), pins and gc (`pins`),
+//!   bundles (`bundle`), the file on disk (`disk`) and SQLite's failures (`fault`);
+//! - `postgres/` ([`PgStore`], one database that several hosts share): the same parts
+//!   (`runs`, `leases`, `writer` (a task), `schema`, `migrations/`, `rows`, `reads`,
+//!   `paged`, `pins`, `bundle`, `disk`, `fault`), plus `notices`: the LISTEN/NOTIFY
+//!   wake-ups between hosts. Bundles are SQLite files whichever backend writes them.
 //!
 //! The store's tests are a conformance suite (`tests/`, by concern) that runs on every
 //! backend through its factory, a function that makes a fresh store; what only SQLite has
