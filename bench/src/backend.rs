@@ -1,14 +1,16 @@
 //! Where a W1 configuration's database lives: a fresh SQLite file in the
-//! scratch folder. The scenarios take the backend as a parameter, so that
-//! another backend is measured by the same code.
+//! scratch folder, or a fresh schema on the Postgres server. The scenarios
+//! take the backend as a parameter; what they measure is the same code.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use savepoint_store::{CheckpointStore, SqliteStore, SystemClock};
+use savepoint_store::{CheckpointStore, PgStore, SqliteStore, SystemClock};
 
+use crate::pg::Server;
 use crate::stats;
 
 /// A backend the W1 scenarios run on.
@@ -17,6 +19,9 @@ pub trait Backend {
 
     /// A fresh, empty database for the configuration `name`.
     async fn open(&self, name: &str) -> anyhow::Result<Self::Store>;
+
+    /// What `savepoint --db` is given for the database of `name`.
+    fn location(&self, name: &str) -> OsString;
 
     /// The database's bytes once `store`'s last reference is gone (the
     /// runtime's lease renewal task may hold it a moment after the runtime).
@@ -45,6 +50,10 @@ impl Backend for Sqlite {
             .with_context(|| format!("cannot open {}", db.display()))
     }
 
+    fn location(&self, name: &str) -> OsString {
+        self.path(name).into_os_string()
+    }
+
     async fn close(&self, name: &str, store: Weak<SqliteStore>) -> u64 {
         let db = self.path(name);
         // Closed means dropped and the WAL folded into the main file.
@@ -53,6 +62,27 @@ impl Backend for Sqlite {
         let wal = PathBuf::from(wal);
         wait(|| store.strong_count() == 0 && !Path::new(&wal).exists()).await;
         stats::db_bytes(&db)
+    }
+}
+
+/// Postgres: one schema per configuration on the server.
+impl Backend for Server {
+    type Store = PgStore;
+
+    async fn open(&self, name: &str) -> anyhow::Result<PgStore> {
+        let url = self.schema(name).await?;
+        PgStore::connect(&url, Arc::new(SystemClock))
+            .await
+            .with_context(|| format!("cannot open the store on {}", self.shown()))
+    }
+
+    fn location(&self, name: &str) -> OsString {
+        self.url_of(name).into()
+    }
+
+    async fn close(&self, name: &str, store: Weak<PgStore>) -> u64 {
+        wait(|| store.strong_count() == 0).await;
+        self.bytes(name).await.unwrap_or(0)
     }
 }
 

@@ -1,18 +1,25 @@
 //! `savepoint-bench`: the benchmark suite of savepoint (bench/README.md).
 //!
 //! Layout, in the order a run goes through it: `options` (flags and the full
-//! and `--quick` presets), `suite` (every scenario in order, results into one
-//! JSON object), `floor` (raw rusqlite, one commit per checkpoint), `w1` (the
-//! chain in-process through the `savepoint` library, on the `backend` given)
-//! with `chain` (the workflow text), `first_call` (a newly dropped component),
-//! `resume` (the real binary, SIGKILL during node 6, `savepoint resume`),
-//! `stats` and `report` (the table).
+//! and `--quick` presets), `suite` (every scenario in order, the SQLite ones
+//! and the Postgres section, results into one JSON object), `floor` (raw
+//! rusqlite, one commit per checkpoint), `w1` (the chain in-process through
+//! the `savepoint` library, on the `backend` given: a SQLite file or a
+//! Postgres schema) with `chain` (the workflow text), `first_call` (a newly
+//! dropped component), `resume` (the real binary, SIGKILL during node 6,
+//! `savepoint resume`), `pg` (the Postgres server: started or named, a schema
+//! per configuration), `pg_floor` (100 clients, one INSERT per commit),
+//! `hosts` (`savepoint serve` processes sharing runs), `stats` and `report`
+//! (the table).
 
 mod backend;
 mod chain;
 mod first_call;
 mod floor;
+mod hosts;
 mod options;
+mod pg;
+mod pg_floor;
 mod report;
 mod resume;
 mod stats;

@@ -1,6 +1,7 @@
 //! The command line of `savepoint-bench`, and the two presets (full, `--quick`).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -77,6 +78,43 @@ pub struct Options {
     /// Keep the scratch folder (and its databases) instead of removing it.
     #[arg(long)]
     pub keep: bool,
+    /// The backends to measure: `sqlite` (every scenario), `postgres` (the
+    /// Postgres section: its floor, W1 100 B, resume, one and two `savepoint
+    /// serve` hosts), or `both`. Postgres is the server SAVEPOINT_BENCH_PG names
+    /// (a URL), else a throwaway one `scripts/pg start` makes in the scratch
+    /// folder and stops at the end.
+    #[arg(long, value_enum, default_value_t = Backends::Sqlite)]
+    pub backend: Backends,
+    /// Postgres: how long the floor's 100 clients commit, in all, spread over
+    /// the W1 rounds it is interleaved with [default: 10; --quick: 4].
+    #[arg(long, value_name = "SECONDS")]
+    pub pg_floor_secs: Option<f64>,
+}
+
+/// Which backends a run measures (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backends {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+impl Backends {
+    pub fn sqlite(self) -> bool {
+        matches!(self, Backends::Sqlite | Backends::Both)
+    }
+
+    pub fn postgres(self) -> bool {
+        matches!(self, Backends::Postgres | Backends::Both)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backends::Sqlite => "sqlite",
+            Backends::Postgres => "postgres",
+            Backends::Both => "both",
+        }
+    }
 }
 
 /// The options with every default filled in.
@@ -97,6 +135,9 @@ pub struct Plan {
     pub workflow: PathBuf,
     pub dir: Option<PathBuf>,
     pub keep: bool,
+    pub backends: Backends,
+    /// The Postgres floor's whole duration.
+    pub pg_floor: Duration,
 }
 
 impl Options {
@@ -142,8 +183,18 @@ impl Options {
                 .unwrap_or_else(|| repo.join("examples/workflows/chain.toml")),
             dir: self.dir,
             keep: self.keep,
+            backends: self.backend,
+            pg_floor: pg_floor(self.pg_floor_secs, quick)?,
         })
     }
+}
+
+fn pg_floor(given: Option<f64>, quick: bool) -> anyhow::Result<Duration> {
+    let secs = given.unwrap_or(if quick { 4.0 } else { 10.0 });
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("--pg-floor-secs must be a positive number, not {secs}"))
 }
 
 /// The plugin (file stem) of a language's counter.

@@ -22,6 +22,11 @@ pub fn table(json: &Map<String, Value>) -> String {
         text("machine_os"),
         text("sqlite_version"),
     );
+    let backend = text("backend");
+    let (sqlite, postgres) = (backend != "postgres", backend != "sqlite");
+    if postgres {
+        let _ = writeln!(w, "PostgreSQL {}", text("postgres_version"));
+    }
     let _ = writeln!(
         w,
         "workload: W1 = the 10-node chain, state {{count, payload}}; {} sequential workflows, \
@@ -32,6 +37,117 @@ pub fn table(json: &Map<String, Value>) -> String {
         get("rounds_100kb").unwrap_or(0.0),
     );
 
+    if sqlite {
+        sqlite_tables(w, json);
+    }
+    if postgres {
+        postgres_tables(w, json);
+    }
+
+    let _ = writeln!(
+        w,
+        "\n{:<48} {:>10} {:>10}",
+        "targets (not assertions)", "measured", "target"
+    );
+    let targets: [(&str, &str, f64, bool); 8] = [
+        (
+            "W1 sequential 100 B, x floor commits/s",
+            "w1_seq_100b_floor_ratio",
+            0.9,
+            true,
+        ),
+        (
+            "W1 100 concurrent 100 B, steps/s",
+            "w1_conc100_100b_steps_per_s",
+            25_000.0,
+            true,
+        ),
+        (
+            "DB bytes per step, 100 KB state",
+            "w1_bytes_per_step_100kb",
+            2_000.0,
+            false,
+        ),
+        ("resume, ms", "resume_ms", 50.0, false),
+        (
+            "Rust step overhead p50, fresh instance, us",
+            "rust_step_overhead_us_p50",
+            50.0,
+            false,
+        ),
+        (
+            "Rust step overhead p50, reused instance, us",
+            "rust_step_overhead_reuse_us_p50",
+            10.0,
+            false,
+        ),
+        (
+            "Postgres, W1 100 concurrent 100 B, x its floor",
+            "pg_w1_conc100_100b_floor_ratio",
+            1.0,
+            true,
+        ),
+        (
+            "Postgres, two hosts, x one host",
+            "pg_two_hosts_vs_one",
+            1.0,
+            true,
+        ),
+    ];
+    for (label, key, target, at_least) in targets {
+        // A backend that was not measured has no targets to show.
+        let measured_backend = if key.starts_with("pg_") {
+            postgres
+        } else {
+            sqlite
+        };
+        if !measured_backend {
+            continue;
+        }
+        let measured = get(key);
+        let verdict = match measured {
+            None => "not measured",
+            Some(m) if (at_least && m >= target) || (!at_least && m <= target) => "met",
+            Some(_) => "missed",
+        };
+        let shown = if target < 10.0 {
+            fixed(measured, 2)
+        } else {
+            group(measured)
+        };
+        let bound = if target < 10.0 {
+            format!("{target:.2}")
+        } else {
+            group(Some(target))
+        };
+        let _ = writeln!(
+            w,
+            "{label:<48} {shown:>10} {:>10}  {verdict}",
+            format!("{}{bound}", if at_least { ">= " } else { "<= " })
+        );
+    }
+
+    for (title, key) in [("notes", "notes"), ("FAILURES", "failures")] {
+        let items: Vec<&str> = json
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if !items.is_empty() {
+            let _ = writeln!(w, "\n{title}:");
+            for item in items {
+                let _ = writeln!(w, "  - {item}");
+            }
+        }
+    }
+    out
+}
+
+/// The SQLite scenarios: W1 and the floor, each language's counter, resume.
+fn sqlite_tables(w: &mut String, json: &Map<String, Value>) {
+    let get = |key: &str| json.get(key).and_then(Value::as_f64);
     let _ = writeln!(
         w,
         "\n{:<26} {:>9} {:>7} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>7}",
@@ -168,85 +284,87 @@ pub fn table(json: &Map<String, Value>) -> String {
         },
         fixed(get("process_start_ms"), 1),
     );
+}
 
+/// The Postgres section: W1 and the floor, resume, one and two hosts.
+fn postgres_tables(w: &mut String, json: &Map<String, Value>) {
+    let get = |key: &str| json.get(key).and_then(Value::as_f64);
     let _ = writeln!(
         w,
-        "\n{:<48} {:>10} {:>10}",
-        "targets (not assertions)", "measured", "target"
+        "\n{:<26} {:>9} {:>7} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>7}",
+        "Postgres, W1, 100 B",
+        "steps/s",
+        "x floor",
+        "step p50",
+        "step p99",
+        "x floor",
+        "overhead",
+        "commit",
+        "DB B/step",
+        "x floor"
     );
-    let targets: [(&str, &str, f64, bool); 6] = [
-        (
-            "W1 sequential 100 B, x floor commits/s",
-            "w1_seq_100b_floor_ratio",
-            0.9,
-            true,
-        ),
-        (
-            "W1 100 concurrent 100 B, steps/s",
-            "w1_conc100_100b_steps_per_s",
-            25_000.0,
-            true,
-        ),
-        (
-            "DB bytes per step, 100 KB state",
-            "w1_bytes_per_step_100kb",
-            2_000.0,
-            false,
-        ),
-        ("resume, ms", "resume_ms", 50.0, false),
-        (
-            "Rust step overhead p50, fresh instance, us",
-            "rust_step_overhead_us_p50",
-            50.0,
-            false,
-        ),
-        (
-            "Rust step overhead p50, reused instance, us",
-            "rust_step_overhead_reuse_us_p50",
-            10.0,
-            false,
-        ),
-    ];
-    for (label, key, target, at_least) in targets {
-        let measured = get(key);
-        let verdict = match measured {
-            None => "not measured",
-            Some(m) if (at_least && m >= target) || (!at_least && m <= target) => "met",
-            Some(_) => "missed",
-        };
-        let shown = if target < 10.0 {
-            fixed(measured, 2)
-        } else {
-            group(measured)
-        };
-        let bound = if target < 10.0 {
-            format!("{target:.2}")
-        } else {
-            group(Some(target))
-        };
+    for (label, name) in [
+        ("sequential", "pg_w1_seq_100b"),
+        ("concurrent", "pg_w1_conc100_100b"),
+    ] {
+        let f = |key: &str| get(&format!("{name}_{key}"));
         let _ = writeln!(
             w,
-            "{label:<48} {shown:>10} {:>10}  {verdict}",
-            format!("{}{bound}", if at_least { ">= " } else { "<= " })
+            "{:<26} {:>9} {:>7} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>7}",
+            label,
+            group(f("steps_per_s")),
+            fixed(f("floor_ratio"), 2),
+            fixed(f("step_p50_ms"), 3),
+            fixed(f("step_p99_ms"), 3),
+            fixed(f("step_p50_floor_ratio"), 2),
+            fixed(f("overhead_us_p50"), 1),
+            fixed(f("commit_p50_ms"), 3),
+            group(f("bytes_per_step")),
+            fixed(f("bytes_floor_ratio"), 2),
         );
     }
-
-    for (title, key) in [("notes", "notes"), ("FAILURES", "failures")] {
-        let items: Vec<&str> = json
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        if !items.is_empty() {
-            let _ = writeln!(w, "\n{title}:");
-            for item in items {
-                let _ = writeln!(w, "  - {item}");
-            }
-        }
-    }
-    out
+    let _ = writeln!(
+        w,
+        "{:<26} {:>9} {:>7} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>7}",
+        "floor (100 clients)",
+        group(get("pg_floor_commits_per_s")),
+        "1",
+        fixed(get("pg_floor_commit_p50_ms"), 3),
+        fixed(get("pg_floor_commit_p99_ms"), 3),
+        "1",
+        "",
+        "",
+        group(get("pg_floor_bytes_per_commit")),
+        "1",
+    );
+    let _ = writeln!(
+        w,
+        "(floor: 100 connections, each one autocommit INSERT of the state JSON per transaction, \
+         synchronous_commit on)"
+    );
+    let _ = writeln!(
+        w,
+        "\nPostgres resume (`--db URL`): median {} ms (min {}, max {}), checks {}",
+        fixed(get("pg_resume_ms"), 1),
+        fixed(get("pg_resume_ms_min"), 1),
+        fixed(get("pg_resume_ms_max"), 1),
+        match json.get("pg_resume_ok").and_then(Value::as_bool) {
+            Some(true) => "passed",
+            Some(false) => "FAILED",
+            None => "not run",
+        },
+    );
+    let _ = writeln!(
+        w,
+        "Postgres hosts (`savepoint serve`, {} runs at once): one host {} steps/s, two hosts {} \
+         steps/s (x one host {}, x floor {}; the busier host ran {} of the runs)",
+        get("conc").unwrap_or(0.0),
+        group(get("pg_one_host_conc100_100b_steps_per_s")),
+        group(get("pg_two_hosts_conc100_100b_steps_per_s")),
+        fixed(get("pg_two_hosts_vs_one"), 2),
+        fixed(get("pg_two_hosts_floor_ratio"), 2),
+        fixed(get("pg_two_hosts_busiest_share"), 2),
+    );
 }
 
 /// `12,345` (rounded), or `-` when not measured.

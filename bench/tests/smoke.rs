@@ -87,8 +87,10 @@ fn documented_keys() -> BTreeSet<String> {
     keys
 }
 
-#[test]
-fn the_suite_runs_on_a_tiny_workload_and_prints_every_documented_key() {
+/// `savepoint-bench --json` on a tiny workload with `args`: its JSON object
+/// (checked against the documented keys), and whether the `savepoint` binary
+/// was there for the scenarios that run it.
+fn run_bench(args: &[&str], env: &[(&str, String)]) -> (serde_json::Map<String, Value>, bool) {
     let plugins = tempfile::tempdir().unwrap();
     std::fs::copy(rust_counter(), plugins.path().join("counter.wasm")).unwrap();
     let scratch = tempfile::tempdir().unwrap();
@@ -97,16 +99,18 @@ fn the_suite_runs_on_a_tiny_workload_and_prints_every_documented_key() {
     command
         .args(["--json", "--runs", "2", "--conc", "3", "--rounds", "1"])
         .args(["--langs", "rust", "--lang-runs", "2", "--resume-reps", "1"])
+        .args(args)
         .arg("--plugins")
         .arg(plugins.path())
         .arg("--dir")
-        .arg(scratch.path());
-    // The resume scenario needs the `savepoint` binary: `cargo test
+        .arg(scratch.path())
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    // The resume and hosts scenarios need the `savepoint` binary: `cargo test
     // --workspace` builds it beside this one (the host's end-to-end tests
-    // need it); run alone, this test may find none and skips the scenario.
+    // need it); run alone, this test may find none and skips them.
     let savepoint = profile_dir().join("savepoint");
-    let resume = savepoint.is_file();
-    if resume {
+    let binary = savepoint.is_file();
+    if binary {
         command.arg("--savepoint").arg(&savepoint);
     } else {
         eprintln!("no {}: the resume scenario is skipped", savepoint.display());
@@ -118,7 +122,7 @@ fn the_suite_runs_on_a_tiny_workload_and_prints_every_documented_key() {
 
     let json: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}); stderr:\n{stderr}"));
-    let object = json.as_object().expect("a JSON object");
+    let object = json.as_object().expect("a JSON object").clone();
     let printed: BTreeSet<String> = object.keys().cloned().collect();
     let documented = documented_keys();
     let undocumented: Vec<&String> = printed.difference(&documented).collect();
@@ -128,15 +132,55 @@ fn the_suite_runs_on_a_tiny_workload_and_prints_every_documented_key() {
         "printed but not documented in bench/README.md: {undocumented:?}; \
          documented but not printed: {missing:?}"
     );
+    assert_eq!(object["failures"], serde_json::json!([]), "{stderr}");
+    (object, binary)
+}
 
+#[test]
+fn the_suite_runs_on_a_tiny_workload_and_prints_every_documented_key() {
+    let (object, resume) = run_bench(&[], &[]);
     for key in REQUIRED {
         if key == "resume_ms" && !resume {
             continue;
         }
         assert!(object[key].is_number(), "{key} = {}", object[key]);
     }
-    assert_eq!(object["failures"], serde_json::json!([]));
     if resume {
         assert_eq!(object["resume_ok"], Value::Bool(true));
     }
+    assert!(object["pg_floor_commits_per_s"].is_null());
+}
+
+/// The keys of the Postgres section the issue names.
+const REQUIRED_PG: [&str; 5] = [
+    "pg_floor_commits_per_s",
+    "pg_w1_seq_100b_steps_per_s",
+    "pg_w1_conc100_100b_steps_per_s",
+    "pg_resume_ms",
+    "pg_two_hosts_conc100_100b_steps_per_s",
+];
+
+/// `--backend postgres` on the test server (SAVEPOINT_TEST_PG), or on a
+/// throwaway server the bench starts itself (`scripts/pg start`).
+#[test]
+fn the_postgres_section_runs_on_a_tiny_workload() {
+    let env: Vec<(&str, String)> = std::env::var("SAVEPOINT_TEST_PG")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| ("SAVEPOINT_BENCH_PG", url))
+        .into_iter()
+        .collect();
+    let (object, binary) = run_bench(&["--backend", "postgres", "--pg-floor-secs", "0.2"], &env);
+    for key in REQUIRED_PG {
+        let needs_binary = key == "pg_resume_ms" || key.contains("hosts");
+        if needs_binary && !binary {
+            continue;
+        }
+        assert!(object[key].is_number(), "{key} = {}", object[key]);
+    }
+    if binary {
+        assert_eq!(object["pg_resume_ok"], Value::Bool(true));
+        assert_eq!(object["pg_hosts_errors"], serde_json::json!(0));
+    }
+    assert!(object["w1_seq_100b_steps_per_s"].is_null());
 }

@@ -1,7 +1,7 @@
 //! The JSON keys (bench/README.md documents each): one writer per group of
-//! figures, with a prefix or a suffix so that another backend or state size
-//! reuses it. A figure that was not measured is written as null, so that
-//! every key is printed on every run.
+//! figures, shared by the backends (the Postgres keys are the SQLite ones
+//! with `pg_` in front) and the state sizes (`_100kb`). A figure that was not
+//! measured is written as null, so that every key is printed on every run.
 
 use std::time::Duration;
 
@@ -68,6 +68,7 @@ pub fn machine(plan: &Plan, out: &mut Out) {
             "release"
         }),
     );
+    out.insert("backend".into(), json!(plan.backends.name()));
     out.insert("quick".into(), json!(plan.quick));
     out.insert("runs".into(), json!(plan.runs));
     out.insert("conc".into(), json!(plan.conc));

@@ -1,8 +1,11 @@
 //! Every scenario in order, each result put into one flat JSON object whose
 //! keys bench/README.md documents (the table is printed from it too): the
-//! SQLite scenarios (`sqlite`), their keys written by `keys`.
+//! SQLite scenarios (`sqlite`), then the Postgres section (`postgres`), as
+//! `--backend` selects them; the keys of a backend not measured are null
+//! (`keys` writes both).
 
 mod keys;
+mod postgres;
 mod sqlite;
 
 use std::path::Path;
@@ -49,7 +52,16 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
         );
     }
 
-    sqlite::run(plan, scratch, &bed, &chain, &mut out, &mut tally).await?;
+    if plan.backends.sqlite() {
+        sqlite::run(plan, scratch, &bed, &chain, &mut out, &mut tally).await?;
+    } else {
+        sqlite::skipped(&mut out);
+    }
+    if plan.backends.postgres() {
+        postgres::run(plan, scratch, &bed, &chain, &mut out, &mut tally).await?;
+    } else {
+        postgres::skipped(&mut out);
+    }
 
     out.insert("notes".into(), json!(tally.notes));
     out.insert("failures".into(), json!(tally.failures));

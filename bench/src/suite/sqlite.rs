@@ -272,3 +272,37 @@ fn stalls(floor: &Floor, size: usize) -> Option<String> {
         )
     })
 }
+
+/// The SQLite keys, all null (`--backend postgres`).
+pub fn skipped(out: &mut Out) {
+    for suffix in ["", "_100kb"] {
+        keys::put_floor(out, "", suffix, None);
+    }
+    for name in [
+        "w1_seq_100b",
+        "w1_seq_100kb",
+        "w1_conc100_100b",
+        "w1_conc100_100kb",
+    ] {
+        keys::put_w1(out, name, None, None);
+    }
+    out.insert("w1_bytes_per_step_100kb".into(), Value::Null);
+    for (lang, _) in LANGS {
+        keys::put_lang(out, lang, None);
+        for key in [
+            "component_bytes",
+            "first_call_cold_ms",
+            "first_call_cached_ms",
+        ] {
+            out.insert(format!("{lang}_{key}"), Value::Null);
+        }
+    }
+    for key in [
+        "rust_step_overhead_reuse_us_p50",
+        "rust_step_overhead_reuse_us_p99",
+        "rust_node_call_reuse_us_p50",
+    ] {
+        out.insert(key.into(), Value::Null);
+    }
+    keys::put_resume(out, "", None);
+}
