@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 
 use crate::backend::Backend;
 use crate::chain::NODES;
+use crate::cost::{Cost, Meter};
 use crate::w1::{self, Bed};
 
 /// The hosts' log filter: the CLI's default plus the run events.
@@ -53,6 +54,8 @@ pub struct Shared {
     pub completed_by: Vec<usize>,
     /// Runs that did not complete with `count = 10`.
     pub errors: Vec<String>,
+    /// The timed rounds' CPU (this process and the hosts) and WAL flushes.
+    pub cost: Cost,
 }
 
 impl Shared {
@@ -80,6 +83,8 @@ pub struct Plan<'a> {
     pub payload: usize,
     pub conc: usize,
     pub rounds: usize,
+    /// Counts CPU and WAL flushes around the timed rounds, if given.
+    pub meter: Option<&'a Meter<'a>>,
 }
 
 /// `hosts` serve processes on a fresh schema called `name`; one untimed
@@ -121,8 +126,16 @@ pub async fn measure<B: Backend>(
         }
         let mut shared = Shared::default();
         round(&runtime, &store, plan, &format!("{name}-warmup")).await?;
+        let pids: Vec<u32> = running.iter().map(|host| host.child.id()).collect();
         for r in 0..plan.rounds {
+            let before = match plan.meter {
+                Some(meter) => Some(meter.sample(&pids).await),
+                None => None,
+            };
             let (wall, errors) = round(&runtime, &store, plan, &format!("{name}-{r}")).await?;
+            if let (Some(meter), Some(before)) = (plan.meter, before) {
+                meter.add(&mut shared.cost, &before, &pids).await;
+            }
             shared.wall += wall;
             shared.steps += plan.conc as u64 * NODES;
             shared.errors.extend(errors);

@@ -14,6 +14,7 @@
 
 mod backend;
 mod chain;
+mod cost;
 mod first_call;
 mod floor;
 mod hosts;

@@ -133,6 +133,21 @@ impl Server {
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
+    /// The process id of the admin connection's backend on the server.
+    pub async fn backend_pid(&self) -> anyhow::Result<u32> {
+        let row = self.admin.query_one("SELECT pg_backend_pid()", &[]).await?;
+        Ok(u32::try_from(row.get::<_, i32>(0))?)
+    }
+
+    /// WAL flushes since the server's statistics were reset (`pg_stat_wal`).
+    pub async fn wal_syncs(&self) -> anyhow::Result<u64> {
+        let row = self
+            .admin
+            .query_one("SELECT wal_sync FROM pg_stat_wal", &[])
+            .await?;
+        Ok(u64::try_from(row.get::<_, i64>(0))?)
+    }
+
     /// Drop the schemas (unless `--keep`), and stop the server if this
     /// benchmark started it.
     pub async fn stop(self) {

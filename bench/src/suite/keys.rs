@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use crate::cost::Cost;
 use crate::floor::Floor;
 use crate::options::Plan;
 use crate::resume::Resume;
@@ -168,5 +169,22 @@ pub fn put_resume(out: &mut Out, prefix: &str, resume: Option<&Resume>) {
     out.insert(
         format!("{prefix}process_start_ms"),
         num(resume.and_then(|r| ms_median(&r.process_start))),
+    );
+}
+
+/// Where the time went (Postgres): `{name}_{client}_cpu_us_per_{unit}`,
+/// `{name}_server_cpu_us_per_{unit}`, `{name}_wal_syncs_per_{unit}`.
+pub fn put_cost(out: &mut Out, name: &str, client: &str, unit: &str, cost: Option<(&Cost, u64)>) {
+    out.insert(
+        format!("{name}_{client}_cpu_us_per_{unit}"),
+        num(cost.and_then(|(c, n)| c.client_us_per(n))),
+    );
+    out.insert(
+        format!("{name}_server_cpu_us_per_{unit}"),
+        num(cost.and_then(|(c, n)| c.server_us_per(n))),
+    );
+    out.insert(
+        format!("{name}_wal_syncs_per_{unit}"),
+        num(cost.and_then(|(c, n)| c.wal_syncs_per(n))),
     );
 }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::keys::{self, Out, ms_median, num, ratio};
 use super::{Tally, report_errors, result, section, summary};
 use crate::chain::Chain;
+use crate::cost::{Cost, Meter};
 use crate::floor::Floor;
 use crate::hosts::{self, Shared};
 use crate::options::Plan;
@@ -121,19 +122,31 @@ impl Section<'_> {
             payload: SIZE,
             concurrent,
         };
+        // CPU and WAL flushes are counted around the timed parts only.
+        let meter = Meter::new(server).await;
+        let (mut floor_cost, mut seq_cost, mut conc_cost) =
+            (Cost::default(), Cost::default(), Cost::default());
         let mut seq = w1::Session::open(bed, server, config(false)).await?;
         for chunk in 0..rounds {
+            let before = meter.sample(&[]).await;
             floor.block(block).await?;
+            meter.add(&mut floor_cost, &before, &[]).await;
             let workflows = plan.runs * (chunk + 1) / rounds - plan.runs * chunk / rounds;
+            let before = meter.sample(&[]).await;
             for _ in 0..workflows {
                 seq.round(1).await;
             }
+            meter.add(&mut seq_cost, &before, &[]).await;
         }
         let seq = seq.close().await;
         let mut conc = w1::Session::open(bed, server, config(true)).await?;
         for _ in 0..rounds {
+            let before = meter.sample(&[]).await;
             floor.block(block).await?;
+            meter.add(&mut floor_cost, &before, &[]).await;
+            let before = meter.sample(&[]).await;
             conc.round(plan.conc).await;
+            meter.add(&mut conc_cost, &before, &[]).await;
         }
         let conc = conc.close().await;
         let floor = floor.close(server).await;
@@ -145,13 +158,31 @@ impl Section<'_> {
         result(&format!("sequential: {}", summary(&seq)));
         result(&format!("concurrent: {}", summary(&conc)));
         keys::put_floor(out, "pg_", "", Some(&floor));
-        for (name, measured) in [("pg_w1_seq_100b", &seq), ("pg_w1_conc100_100b", &conc)] {
+        let commits = floor.commits as u64;
+        keys::put_cost(
+            out,
+            "pg_floor",
+            "client",
+            "commit",
+            Some((&floor_cost, commits)),
+        );
+        result(&cost_line("floor, per commit", &floor_cost, commits));
+        for (name, measured, cost) in [
+            ("pg_w1_seq_100b", &seq, &seq_cost),
+            ("pg_w1_conc100_100b", &conc, &conc_cost),
+        ] {
             report_errors(name, &measured.errors, &mut tally.failures);
             keys::put_w1(out, name, Some(measured), Some(&floor));
+            keys::put_cost(out, name, "host", "step", Some((cost, measured.steps)));
+            result(&cost_line(
+                &format!("{name}, per step"),
+                cost,
+                measured.steps,
+            ));
         }
 
         self.resume(out, tally).await?;
-        self.hosts(&floor, out, tally).await
+        self.hosts(&meter, &floor, out, tally).await
     }
 
     /// W2 with `--db URL`, each repetition on a fresh schema.
@@ -199,7 +230,13 @@ impl Section<'_> {
     }
 
     /// One host, then two, on fresh schemas, sharing `conc`-at-once W1 runs.
-    async fn hosts(&self, floor: &Floor, out: &mut Out, tally: &mut Tally) -> anyhow::Result<()> {
+    async fn hosts(
+        &self,
+        meter: &Meter<'_>,
+        floor: &Floor,
+        out: &mut Out,
+        tally: &mut Tally,
+    ) -> anyhow::Result<()> {
         let Section {
             plan,
             scratch,
@@ -224,6 +261,7 @@ impl Section<'_> {
             payload: SIZE,
             conc: plan.conc,
             rounds: plan.rounds,
+            meter: Some(meter),
         };
         let mut shared = Vec::new();
         for (hosts, name) in [(1, "pg_one_host"), (2, "pg_two_hosts")] {
@@ -242,12 +280,24 @@ impl Section<'_> {
                     format!(", {} FAILED RUNS", measured.errors.len())
                 }
             ));
+            result(&cost_line("per step", &measured.cost, measured.steps));
             report_errors(name, &measured.errors, &mut tally.failures);
             shared.push(measured);
         }
         put_hosts(out, shared.first(), shared.get(1), Some(floor));
         Ok(())
     }
+}
+
+/// CPU and WAL flushes, in short.
+fn cost_line(what: &str, cost: &Cost, units: u64) -> String {
+    let us = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0} us"));
+    format!(
+        "{what}: client CPU {}, server CPU {}, WAL flushes {:.3}",
+        us(cost.client_us_per(units)),
+        us(cost.server_us_per(units)),
+        cost.wal_syncs_per(units).unwrap_or(f64::NAN)
+    )
 }
 
 fn put_hosts(out: &mut Out, one: Option<&Shared>, two: Option<&Shared>, floor: Option<&Floor>) {
@@ -269,14 +319,28 @@ fn put_hosts(out: &mut Out, one: Option<&Shared>, two: Option<&Shared>, floor: O
     );
     let errors = one.zip(two).map(|(a, b)| a.errors.len() + b.errors.len());
     out.insert("pg_hosts_errors".into(), json!(errors));
+    for (name, shared) in [
+        ("pg_one_host_conc100_100b", one),
+        ("pg_two_hosts_conc100_100b", two),
+    ] {
+        keys::put_cost(
+            out,
+            name,
+            "host",
+            "step",
+            shared.map(|s| (&s.cost, s.steps)),
+        );
+    }
 }
 
 /// The Postgres keys, all null (`--backend sqlite`).
 pub fn skipped(out: &mut Out) {
     out.insert("postgres_version".into(), Value::Null);
     keys::put_floor(out, "pg_", "", None);
+    keys::put_cost(out, "pg_floor", "client", "commit", None);
     for name in ["pg_w1_seq_100b", "pg_w1_conc100_100b"] {
         keys::put_w1(out, name, None, None);
+        keys::put_cost(out, name, "host", "step", None);
     }
     keys::put_resume(out, "pg_", None);
     put_hosts(out, None, None, None);
