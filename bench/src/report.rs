@@ -344,6 +344,36 @@ fn postgres_tables(w: &mut String, json: &Map<String, Value>) {
     );
     let _ = writeln!(
         w,
+        "\n{:<26} {:>12} {:>12} {:>12}",
+        "Postgres, per step/commit", "client CPU", "server CPU", "WAL flushes"
+    );
+    for (label, name, client, unit) in [
+        ("floor", "pg_floor", "client", "commit"),
+        ("W1 sequential", "pg_w1_seq_100b", "host", "step"),
+        ("W1 concurrent", "pg_w1_conc100_100b", "host", "step"),
+        ("one serve host", "pg_one_host_conc100_100b", "host", "step"),
+        (
+            "two serve hosts",
+            "pg_two_hosts_conc100_100b",
+            "host",
+            "step",
+        ),
+    ] {
+        let _ = writeln!(
+            w,
+            "{:<26} {:>12} {:>12} {:>12}",
+            label,
+            fixed(get(&format!("{name}_{client}_cpu_us_per_{unit}")), 1),
+            fixed(get(&format!("{name}_server_cpu_us_per_{unit}")), 1),
+            fixed(get(&format!("{name}_wal_syncs_per_{unit}")), 3),
+        );
+    }
+    let _ = writeln!(
+        w,
+        "(CPU in us; client = the bench process, and the serve hosts)"
+    );
+    let _ = writeln!(
+        w,
         "\nPostgres resume (`--db URL`): median {} ms (min {}, max {}), checks {}",
         fixed(get("pg_resume_ms"), 1),
         fixed(get("pg_resume_ms_min"), 1),
