@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::json;
 use tokio::task::JoinSet;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Statement};
 
 use crate::floor::Floor;
 use crate::pg::{self, Server};
@@ -24,7 +24,8 @@ pub const CLIENTS: usize = 100;
 /// commit in blocks of a fixed time when asked (interleaved with the W1
 /// rounds it is compared with) until it is closed.
 pub struct Session {
-    clients: Vec<Arc<Client>>,
+    /// Each client with its prepared INSERT.
+    clients: Vec<(Arc<Client>, Statement)>,
     name: String,
     payload: Arc<str>,
     commits: usize,
@@ -35,6 +36,13 @@ pub struct Session {
 impl Session {
     pub async fn open(server: &Server, name: &str, size: usize) -> anyhow::Result<Session> {
         let url = server.schema(name).await?;
+        let admin = pg::connect(&url).await?;
+        admin
+            .batch_execute(
+                "CREATE TABLE ckpt (wf TEXT, step BIGINT, state TEXT, PRIMARY KEY (wf, step))",
+            )
+            .await
+            .context("cannot create the floor's table")?;
         let mut clients = Vec::with_capacity(CLIENTS);
         for _ in 0..CLIENTS {
             let client = pg::connect(&url).await?;
@@ -42,14 +50,11 @@ impl Session {
                 .batch_execute("SET synchronous_commit = on")
                 .await
                 .context("the floor's connection")?;
-            clients.push(Arc::new(client));
+            let insert = client
+                .prepare("INSERT INTO ckpt VALUES ($1, $2, $3)")
+                .await?;
+            clients.push((Arc::new(client), insert));
         }
-        clients[0]
-            .batch_execute(
-                "CREATE TABLE ckpt (wf TEXT, step BIGINT, state TEXT, PRIMARY KEY (wf, step))",
-            )
-            .await
-            .context("cannot create the floor's table")?;
         Ok(Session {
             clients,
             name: name.to_owned(),
@@ -67,13 +72,10 @@ impl Session {
         let deadline = started + time;
         let block = self.commits;
         let mut tasks = JoinSet::new();
-        for (c, client) in self.clients.iter().enumerate() {
-            let client = Arc::clone(client);
+        for (c, (client, insert)) in self.clients.iter().enumerate() {
+            let (client, insert) = (Arc::clone(client), insert.clone());
             let payload = Arc::clone(&self.payload);
             tasks.spawn(async move {
-                let insert = client
-                    .prepare("INSERT INTO ckpt VALUES ($1, $2, $3)")
-                    .await?;
                 let mut latency = Vec::new();
                 // At least one commit per client and block, however late
                 // the task starts.
