@@ -174,19 +174,26 @@ impl Options {
             } else {
                 pick(self.resume_reps, 10, 5)
             },
-            savepoint: self
-                .savepoint
-                .unwrap_or_else(|| repo.join("target/release/savepoint")),
-            plugins: self.plugins,
+            // Absolute: the hosts scenario runs the binary in folders of its own.
+            savepoint: absolute(
+                self.savepoint
+                    .unwrap_or_else(|| repo.join("target/release/savepoint")),
+            )?,
+            plugins: absolute(self.plugins)?,
             workflow: self
                 .workflow
                 .unwrap_or_else(|| repo.join("examples/workflows/chain.toml")),
-            dir: self.dir,
+            dir: self.dir.map(absolute).transpose()?,
             keep: self.keep,
             backends: self.backend,
             pg_floor: pg_floor(self.pg_floor_secs, quick)?,
         })
     }
+}
+
+fn absolute(path: PathBuf) -> anyhow::Result<PathBuf> {
+    std::path::absolute(&path)
+        .map_err(|e| anyhow::anyhow!("cannot make {} absolute: {e}", path.display()))
 }
 
 fn pg_floor(given: Option<f64>, quick: bool) -> anyhow::Result<Duration> {
