@@ -6,16 +6,18 @@
 //! and the server, CPU per step bounds steps/s; WAL flushes per step show how
 //! well commits were grouped.
 //!
-//! The server's processes are the postmaster and its children, found through
-//! `/proc` from the admin connection's backend: a server on another machine
-//! has none here, and its CPU figures are null.
+//! CPU time is each process's time on a CPU as the scheduler counts it
+//! (`/proc/PID/task/*/schedstat`, nanoseconds): `utime`/`stime` of `/proc/PID/stat`
+//! come in 10 ms ticks, and a hundred backends that each ran a few ms in a
+//! block would all read as nothing. The server's processes are the postmaster
+//! and its children, found through `/proc` from the admin connection's
+//! backend: a server on another machine has none here, and its CPU figures
+//! are null. Processes that exit between two samples are not counted (the
+//! section's connections stay open while it measures).
 
 use std::time::Duration;
 
 use crate::pg::Server;
-
-/// Clock ticks per second of `/proc/PID/stat` (USER_HZ, 100 on Linux).
-const TICKS_PER_S: u64 = 100;
 
 /// What a configuration used, summed over its timed parts.
 #[derive(Debug, Default, Clone)]
@@ -56,8 +58,9 @@ pub struct Meter<'a> {
 /// The counters at one moment.
 #[derive(Debug, Clone)]
 pub struct Sample {
-    client_ticks: u64,
-    server_ticks: Option<u64>,
+    /// Nanoseconds on a CPU.
+    client: u64,
+    server: Option<u64>,
     wal_syncs: u64,
 }
 
@@ -72,13 +75,13 @@ impl<'a> Meter<'a> {
 
     /// The counters now; `clients` are the client processes besides this one.
     pub async fn sample(&self, clients: &[u32]) -> Sample {
-        let client_ticks = std::iter::once(std::process::id())
+        let client = std::iter::once(std::process::id())
             .chain(clients.iter().copied())
-            .filter_map(ticks)
+            .filter_map(cpu_ns)
             .sum();
         Sample {
-            client_ticks,
-            server_ticks: self.postmaster.map(family_ticks),
+            client,
+            server: self.postmaster.map(family_cpu_ns),
             wal_syncs: self.server.wal_syncs().await.unwrap_or(0),
         }
     }
@@ -86,19 +89,15 @@ impl<'a> Meter<'a> {
     /// Add what was used between `before` and now to `cost`.
     pub async fn add(&self, cost: &mut Cost, before: &Sample, clients: &[u32]) {
         let after = self.sample(clients).await;
-        cost.client += ticks_time(after.client_ticks.saturating_sub(before.client_ticks));
-        cost.server = match (before.server_ticks, after.server_ticks) {
+        cost.client += Duration::from_nanos(after.client.saturating_sub(before.client));
+        cost.server = match (before.server, after.server) {
             (Some(b), Some(a)) => {
-                Some(cost.server.unwrap_or_default() + ticks_time(a.saturating_sub(b)))
+                Some(cost.server.unwrap_or_default() + Duration::from_nanos(a.saturating_sub(b)))
             }
             _ => None,
         };
         cost.wal_syncs += after.wal_syncs.saturating_sub(before.wal_syncs);
     }
-}
-
-fn ticks_time(ticks: u64) -> Duration {
-    Duration::from_millis(ticks * 1000 / TICKS_PER_S)
 }
 
 /// The fields of `/proc/PID/stat` after the command name (which may hold
@@ -109,12 +108,20 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
-/// utime + stime of a process (fields 14 and 15 of stat; 12 and 13 after the name).
-fn ticks(pid: u32) -> Option<u64> {
-    let fields = stat_fields(pid)?;
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+/// A process's time on a CPU, in nanoseconds: the first field of the
+/// schedstat of each of its threads (the process's own file counts only its
+/// first thread). Threads that ended are not counted.
+fn cpu_ns(pid: u32) -> Option<u64> {
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(
+        threads
+            .flatten()
+            .filter_map(|thread| {
+                let stat = std::fs::read_to_string(thread.path().join("schedstat")).ok()?;
+                stat.split_whitespace().next()?.parse::<u64>().ok()
+            })
+            .sum(),
+    )
 }
 
 /// The parent of a process (field 4; 2 after the name).
@@ -124,7 +131,7 @@ fn parent(pid: u32) -> Option<u32> {
 
 /// The CPU of `root` and its children (the postmaster and the backends,
 /// checkpointer, WAL writer...), those alive now.
-fn family_ticks(root: u32) -> u64 {
+fn family_cpu_ns(root: u32) -> u64 {
     let children = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -133,7 +140,7 @@ fn family_ticks(root: u32) -> u64 {
         .filter(|pid| parent(*pid) == Some(root));
     std::iter::once(root)
         .chain(children)
-        .filter_map(ticks)
+        .filter_map(cpu_ns)
         .sum()
 }
 
@@ -142,15 +149,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn this_process_has_a_parent_and_uses_cpu() {
+    fn a_test_thread_counts_in_its_process_cpu() {
         let me = std::process::id();
-        let busy = std::time::Instant::now();
+        let before = cpu_ns(me).unwrap();
+        // The test runs on a thread other than the process's first: its work
+        // must count. (Spin until it shows, so a busy machine only slows this.)
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut x = 0u64;
-        while busy.elapsed() < Duration::from_millis(30) {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+        while cpu_ns(me).unwrap() < before + 20_000_000 {
+            assert!(std::time::Instant::now() < deadline, "no CPU counted");
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            }
         }
-        assert!(ticks(me).is_some());
-        assert!(parent(me).is_some_and(|p| p > 0));
-        assert!(family_ticks(parent(me).unwrap()) >= ticks(me).unwrap());
+        let mine = cpu_ns(me).unwrap();
+        let parent = parent(me).unwrap();
+        assert!(
+            family_cpu_ns(parent) >= mine,
+            "the parent's family includes this process"
+        );
     }
 }
