@@ -8,9 +8,11 @@
 //! pins and gc (`pins`), bundles (`bundle`) and wake-ups (`notices`).
 
 mod bundle;
+mod commits;
 mod disk;
 mod fault;
 mod leases;
+mod many;
 mod notices;
 mod paged;
 mod pins;
@@ -238,12 +240,9 @@ impl CheckpointStore for PgStore {
         let changes = encode_values(&commit.changes)?;
         // The state goes back to the caller as given.
         let state = std::mem::take(&mut commit.state);
-        let data = runs::Commit { commit, changes };
         let (row, plugins) = self
             .writer
-            .call(data, Wake::Nobody, |c, tx, now| {
-                Box::pin(runs::commit_step(c, tx, now))
-            })
+            .commit(commits::Commit { commit, changes })
             .await?;
         // The pending writes of the step were deleted with the commit, and those of the
         // next step cannot exist yet.

@@ -20,7 +20,6 @@ macro_rules! run_columns {
          timed_out, wakes, retry_base, joins_json, lease_owner, lease_expires, lease_epoch"
     };
 }
-pub(super) use run_columns;
 
 impl RawRun {
     /// Reads a row of [`run_columns!`].

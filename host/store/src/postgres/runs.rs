@@ -14,11 +14,10 @@ use tokio_postgres::types::ToSql;
 /// A statement's parameters, bound before statements are sent together.
 type Params<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
 
+use super::many::{LogRows, StateRows};
 use super::reads::signed;
 use super::rows::*;
-use crate::{
-    LogLine, NewRun, RunRecord, RunStatus, RunUpgrade, Setback, StepCommit, StepSetback, StoreError,
-};
+use crate::{NewRun, RunRecord, RunStatus, RunUpgrade, Setback, StepSetback, StoreError};
 
 /// What the writes check before writing.
 pub(super) struct RunRow {
@@ -148,7 +147,9 @@ pub(super) async fn create_run(
              VALUES ($1, $2, $3, $4, $5, 0, $6, 0, $7, $7, $8, $9, $10)",
         )
         .await?;
-    let state = StateWrites::prepare(tx).await?;
+    let state = StateRows::prepare(tx).await?;
+    let mut state_rows = StateRows::default();
+    state_rows.add(&run.thread, 0, &create.input);
     let pin = prepared_pins(tx).await?;
     let next_json = to_json(&run.next)?;
     let (plugins, pin_digests): (Vec<&str>, Vec<&str>) = run
@@ -180,7 +181,7 @@ pub(super) async fn create_run(
     tokio::try_join!(
         tx.execute(&workflow, &workflow_params),
         tx.execute(&insert, &insert_params),
-        state.execute(tx, now_ms, &run.thread, 0, &create.input),
+        state_rows.execute(tx, &state, now_ms),
         tx.execute(&pin, &pin_params),
     )?;
     Ok(RunRecord {
@@ -232,103 +233,6 @@ async fn prepared_pins(tx: &Transaction<'_>) -> Result<Statement, StoreError> {
         .await?)
 }
 
-/// The statement that writes the keys a step (0: the input) changed, long values into
-/// `blobs` once.
-struct StateWrites(Statement);
-
-impl StateWrites {
-    async fn prepare(tx: &Transaction<'_>) -> Result<StateWrites, StoreError> {
-        // The blobs are inserted (or found) in the same statement as the rows that refer
-        // to them, which a concurrent gc (it locks `blobs` against writers) cannot split.
-        let stmt = tx
-            .prepare_cached(
-                "WITH long AS (
-                     INSERT INTO blobs (digest, data, created_at)
-                     SELECT digest, data, $3 FROM unnest($7::text[], $8::text[]) AS b (digest, data)
-                     WHERE digest IS NOT NULL
-                     ON CONFLICT (digest) DO NOTHING
-                 )
-                 INSERT INTO state_writes (thread, step, key, ord, value_json, blob)
-                 SELECT $1, $2, key, ord - 1, value_json, blob
-                 FROM unnest($4::text[], $5::text[], $6::text[])
-                      WITH ORDINALITY AS w (key, value_json, blob, ord)",
-            )
-            .await?;
-        Ok(StateWrites(stmt))
-    }
-
-    async fn execute(
-        &self,
-        tx: &Transaction<'_>,
-        now_ms: i64,
-        thread: &str,
-        step: u64,
-        values: &[StoredValue],
-    ) -> Result<u64, tokio_postgres::Error> {
-        let keys: Vec<&str> = values.iter().map(|v| v.key.as_str()).collect();
-        let inline: Vec<Option<&str>> = values
-            .iter()
-            .map(|v| v.blob.is_none().then_some(v.json.as_str()))
-            .collect();
-        let blobs: Vec<Option<&str>> = values.iter().map(|v| v.blob.as_deref()).collect();
-        let long: Vec<&StoredValue> = values.iter().filter(|v| v.blob.is_some()).collect();
-        let long_digests: Vec<Option<&str>> = long.iter().map(|v| v.blob.as_deref()).collect();
-        let long_data: Vec<&str> = long.iter().map(|v| v.json.as_str()).collect();
-        tx.execute(
-            &self.0,
-            &[
-                &thread,
-                &signed(step),
-                &now_ms,
-                &keys,
-                &inline,
-                &blobs,
-                &long_digests,
-                &long_data,
-            ],
-        )
-        .await
-    }
-}
-
-/// The statement that appends log lines.
-struct LogWrites(Statement);
-
-impl LogWrites {
-    async fn prepare(tx: &Transaction<'_>) -> Result<LogWrites, StoreError> {
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO logs (thread, step, node, attempt, level, message, at)
-                 SELECT $1, step, node, attempt, level, message, at
-                 FROM unnest($2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
-                             $7::int8[]) WITH ORDINALITY
-                      AS l (step, node, attempt, level, message, at, n)
-                 ORDER BY n",
-            )
-            .await?;
-        Ok(LogWrites(stmt))
-    }
-
-    async fn execute(
-        &self,
-        tx: &Transaction<'_>,
-        thread: &str,
-        logs: &[LogLine],
-    ) -> Result<u64, tokio_postgres::Error> {
-        let steps: Vec<i64> = logs.iter().map(|l| signed(l.step)).collect();
-        let nodes: Vec<&str> = logs.iter().map(|l| l.node.as_str()).collect();
-        let attempts: Vec<i64> = logs.iter().map(|l| i64::from(l.attempt)).collect();
-        let levels: Vec<&str> = logs.iter().map(|l| l.level.as_str()).collect();
-        let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
-        let at: Vec<i64> = logs.iter().map(|l| l.at_ms).collect();
-        tx.execute(
-            &self.0,
-            &[&thread, &steps, &nodes, &attempts, &levels, &messages, &at],
-        )
-        .await
-    }
-}
-
 pub(super) async fn set_status(
     change: &(String, RunStatus),
     tx: &Transaction<'_>,
@@ -355,89 +259,6 @@ pub(super) async fn set_status(
     Ok(())
 }
 
-/// A step's commit and its encoded changes.
-pub(super) struct Commit {
-    pub commit: StepCommit,
-    pub changes: Vec<StoredValue>,
-}
-
-/// Writes the commit; returns the `runs` row as the UPDATE wrote it, and the run's pins.
-pub(super) async fn commit_step(
-    data: &Commit,
-    tx: &Transaction<'_>,
-    now_ms: i64,
-) -> Result<(RawRun, BTreeMap<String, String>), StoreError> {
-    let commit = &data.commit;
-    let run = fenced(tx, &commit.thread, commit.owner.as_deref()).await?;
-    expect_next_step(&commit.thread, run.step, commit.step)?;
-    let checkpoint = tx
-        .prepare_cached(
-            "INSERT INTO checkpoints (thread, step, node, next_json, component_digest,
-                                      workflow_digest, created_at)
-             SELECT $1, $2, $3, $4, $5, workflow_digest, $6 FROM runs WHERE thread = $1",
-        )
-        .await?;
-    let state = StateWrites::prepare(tx).await?;
-    let logs = LogWrites::prepare(tx).await?;
-    let pending = tx
-        .prepare_cached("DELETE FROM pending_writes WHERE thread = $1 AND step <= $2")
-        .await?;
-    let update = tx
-        .prepare_cached(concat!(
-            "UPDATE runs SET step = $2, next_json = $3, status = $4, joins_json = $5,
-                             wakes = $6, wake_at = $7, attempt = 0, retry_base = 0,
-                             error = NULL, error_node = NULL, interrupt_json = NULL,
-                             resume_json = NULL, timed_out = 0, updated_at = $8,
-                             -- A completed run needs no lease: releasing it here saves the
-                             -- release its own commit.
-                             lease_owner = CASE WHEN $4 = 'completed' THEN NULL
-                                                ELSE lease_owner END,
-                             lease_expires = CASE WHEN $4 = 'completed' THEN NULL
-                                                  ELSE lease_expires END
-             WHERE thread = $1 RETURNING ",
-            run_columns!()
-        ))
-        .await?;
-    let pins = tx
-        .prepare_cached("SELECT plugin, digest FROM run_plugins WHERE thread = $1")
-        .await?;
-    let step = signed(commit.step);
-    let next_json = to_json(&commit.next)?;
-    let joins_json = to_json(&commit.joins)?;
-    let wakes = i64::from(commit.wakes);
-    let status = commit.status.as_str();
-    let checkpoint_params: Params<6> = [
-        &commit.thread,
-        &step,
-        &commit.node,
-        &next_json,
-        &commit.component_digest,
-        &now_ms,
-    ];
-    let pending_params: Params<2> = [&commit.thread, &step];
-    let update_params: Params<8> = [
-        &commit.thread,
-        &step,
-        &next_json,
-        &status,
-        &joins_json,
-        &wakes,
-        &commit.wake_at_ms,
-        &now_ms,
-    ];
-    let pins_params: Params<1> = [&commit.thread];
-    let (_, _, _, _, row, pins) = tokio::try_join!(
-        tx.execute(&checkpoint, &checkpoint_params),
-        state.execute(tx, now_ms, &commit.thread, commit.step, &data.changes),
-        logs.execute(tx, &commit.thread, &commit.logs),
-        tx.execute(&pending, &pending_params),
-        tx.query_one(&update, &update_params),
-        tx.query(&pins, &pins_params),
-    )?;
-    let plugins = pins.iter().map(|row| (row.get(0), row.get(1))).collect();
-    Ok((RawRun::from_pg(&row)?, plugins))
-}
-
 pub(super) async fn setback_step(
     setback: &StepSetback,
     tx: &Transaction<'_>,
@@ -445,7 +266,9 @@ pub(super) async fn setback_step(
 ) -> Result<(), StoreError> {
     let run = fenced(tx, &setback.thread, setback.owner.as_deref()).await?;
     expect_next_step(&setback.thread, run.step, setback.step)?;
-    let logs = LogWrites::prepare(tx).await?;
+    let logs = LogRows::prepare(tx).await?;
+    let mut log_rows = LogRows::default();
+    log_rows.add(&setback.thread, &setback.logs);
     let pending = tx
         .prepare_cached(
             "INSERT INTO pending_writes (thread, step, node, update_json, goto, component_digest)
@@ -526,7 +349,7 @@ pub(super) async fn setback_step(
         &now_ms,
     ];
     tokio::try_join!(
-        logs.execute(tx, &setback.thread, &setback.logs),
+        log_rows.execute(tx, &logs),
         tx.execute(&pending, &pending_params),
         tx.execute(&update, &update_params),
     )?;

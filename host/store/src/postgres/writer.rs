@@ -23,6 +23,7 @@ use deadpool_postgres::{Object, Pool, Transaction};
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
+use super::commits::{Commit, Committed, commit_steps};
 use super::fault;
 use crate::{Clock, StoreError, StoreErrorKind};
 
@@ -50,7 +51,87 @@ pub(super) type Work<D, T> =
 /// The caller's side of the writer task.
 #[derive(Debug)]
 pub(super) struct Writer {
-    queue: mpsc::UnboundedSender<Box<dyn Job>>,
+    queue: mpsc::UnboundedSender<Command>,
+}
+
+/// What the writer is asked: any command, or a step commit, which is written together
+/// with the other commits of its batch (see `commits`).
+enum Command {
+    Job(Box<dyn Job>),
+    Commit(Box<StepJob>),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+/// A queued step commit, and its result once written.
+struct StepJob {
+    data: Commit,
+    result: Option<Result<Committed, StoreError>>,
+    reply: oneshot::Sender<Result<Committed, StoreError>>,
+}
+
+/// The commands of one transaction.
+#[derive(Default)]
+struct Batch {
+    jobs: Vec<Box<dyn Job>>,
+    commits: Vec<StepJob>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.jobs.len() + self.commits.len()
+    }
+
+    fn push(&mut self, command: Command) {
+        match command {
+            Command::Job(job) => self.jobs.push(job),
+            Command::Commit(commit) => self.commits.push(*commit),
+        }
+    }
+
+    /// Sends every command its kept result (the transaction committed).
+    fn reply(self) {
+        for job in self.jobs {
+            job.reply();
+        }
+        for commit in self.commits {
+            let result = commit.result.unwrap_or(Err(StoreError::Closed));
+            let _ = commit.reply.send(result);
+        }
+    }
+
+    /// Sends every command `error` (the transaction did not commit).
+    fn fail(self, error: &StoreError) {
+        for job in self.jobs {
+            job.fail(copy(error));
+        }
+        for commit in self.commits {
+            let _ = commit.reply.send(Err(copy(error)));
+        }
+    }
+
+    /// Each command in a batch of its own, to be run again.
+    fn split(self) -> Vec<Batch> {
+        let jobs = self.jobs.into_iter().map(|mut job| {
+            job.reset();
+            Batch {
+                jobs: vec![job],
+                commits: Vec::new(),
+            }
+        });
+        let commits = self.commits.into_iter().map(|mut commit| {
+            commit.result = None;
+            Batch {
+                jobs: Vec::new(),
+                commits: vec![commit],
+            }
+        });
+        jobs.chain(commits).collect()
+    }
 }
 
 impl Writer {
@@ -84,7 +165,24 @@ impl Writer {
             result: None,
             reply,
         });
-        self.queue.send(job).map_err(|_| StoreError::Closed)?;
+        self.queue
+            .send(Command::Job(job))
+            .map_err(|_| StoreError::Closed)?;
+        receiver.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Commits a step (with the other commits queued meanwhile) and returns the run as
+    /// written, once committed.
+    pub(super) async fn commit(&self, data: Commit) -> Result<Committed, StoreError> {
+        let (reply, receiver) = oneshot::channel();
+        let job = Box::new(StepJob {
+            data,
+            result: None,
+            reply,
+        });
+        self.queue
+            .send(Command::Commit(job))
+            .map_err(|_| StoreError::Closed)?;
         receiver.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -169,15 +267,16 @@ async fn run(
     pool: Pool,
     clock: Arc<dyn Clock>,
     db: String,
-    mut commands: mpsc::UnboundedReceiver<Box<dyn Job>>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let mut client: Option<Object> = None;
     let mut backoff = Duration::ZERO;
     while let Some(first) = commands.recv().await {
-        let mut batch = vec![first];
+        let mut batch = Batch::default();
+        batch.push(first);
         while batch.len() < MAX_BATCH {
             match commands.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(command) => batch.push(command),
                 Err(_) => break,
             }
         }
@@ -188,10 +287,7 @@ async fn run(
                 Err(error) => {
                     // The server is away: say so to everyone waiting, and do not hammer
                     // it (the callers back off too).
-                    let error = fault::classify(&db, error.into());
-                    for job in batch {
-                        job.fail(copy(&error));
-                    }
+                    batch.fail(&fault::classify(&db, error.into()));
                     backoff =
                         (backoff * 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
                     tokio::time::sleep(backoff).await;
@@ -205,47 +301,39 @@ async fn run(
 }
 
 /// Commits `batch`, replying to each command; gives the connection back unless it broke.
-async fn write(
-    mut conn: Object,
-    clock: &dyn Clock,
-    db: &str,
-    mut batch: Vec<Box<dyn Job>>,
-) -> Option<Object> {
-    let now_ms = clock.now_ms();
-    match attempt(&mut conn, &mut batch, now_ms).await {
+async fn write(mut conn: Object, clock: &dyn Clock, db: &str, mut batch: Batch) -> Option<Object> {
+    match attempt(&mut conn, &mut batch, clock.now_ms()).await {
         Ok(()) => {
-            for job in batch {
-                job.reply();
-            }
+            batch.reply();
             return Some(conn);
         }
         Err(error) => {
             let error = fault::classify(db, error);
             if fault::is_unreachable(&error) || conn.is_closed() {
-                for job in batch {
-                    job.fail(copy(&error));
-                }
+                batch.fail(&error);
                 return None;
             }
         }
     }
     // One command spoiled the batch (or it lost a race): each on its own now.
-    for mut job in batch {
+    for mut one in batch.split() {
         let mut tries = 0;
         loop {
-            job.reset();
-            let mut one = vec![job];
-            let result = attempt(&mut conn, &mut one, clock.now_ms()).await;
-            job = one.pop().expect("the job");
-            match result.map_err(|error| fault::classify(db, error)) {
+            match attempt(&mut conn, &mut one, clock.now_ms())
+                .await
+                .map_err(|error| fault::classify(db, error))
+            {
                 Ok(()) => {
-                    job.reply();
+                    one.reply();
                     break;
                 }
-                Err(error) if fault::is_busy(&error) && tries < BUSY_RETRIES => tries += 1,
+                Err(error) if fault::is_busy(&error) && tries < BUSY_RETRIES => {
+                    tries += 1;
+                    one = one.split().pop().expect("one command");
+                }
                 Err(error) => {
                     let broke = fault::is_unreachable(&error) || conn.is_closed();
-                    job.fail(error);
+                    one.fail(&error);
                     if broke {
                         return None;
                     }
@@ -258,21 +346,24 @@ async fn write(
 }
 
 /// Runs `batch` in one transaction and commits it. `Err` if it did not commit: a
-/// statement failed (the command's own error, or the transaction's).
-async fn attempt(
-    conn: &mut Object,
-    batch: &mut [Box<dyn Job>],
-    now_ms: i64,
-) -> Result<(), StoreError> {
+/// statement failed (a command's own error, or the transaction's).
+async fn attempt(conn: &mut Object, batch: &mut Batch, now_ms: i64) -> Result<(), StoreError> {
     let tx = conn.transaction().await?;
     let mut wake = Wake::Nobody;
-    for job in batch.iter_mut() {
+    for job in batch.jobs.iter_mut() {
         if let Outcome::Aborted(error) = job.run(&tx, now_ms).await {
             // The transaction is rolled back when dropped.
             return Err(error);
         }
         if job.wake() == Wake::Others {
             wake = Wake::Others;
+        }
+    }
+    if !batch.commits.is_empty() {
+        let commits: Vec<&Commit> = batch.commits.iter().map(|c| &c.data).collect();
+        let results = commit_steps(&commits, &tx, now_ms).await?;
+        for (commit, result) in batch.commits.iter_mut().zip(results) {
+            commit.result = Some(result);
         }
     }
     if wake == Wake::Others {
