@@ -11,7 +11,7 @@ use super::Global;
 use savepoint_base::units::{format_duration, format_size, parse_duration, parse_size};
 use savepoint_server::ServeConfig;
 use savepoint_server::api::{AllowedHost, ApiConfig, Token};
-use savepoint_store::{AnyStore, StoreError, StoreErrorKind};
+use savepoint_store::{AnyStore, StoreError};
 
 /// Run the background worker and the HTTP API.
 ///
@@ -195,9 +195,9 @@ const FIRST_START_WAIT: Duration = Duration::from_millis(500);
 /// per attempt (one every 10 s while it waits long).
 const LONGEST_START_WAIT: Duration = Duration::from_secs(10);
 
-/// The store, once the database can be written. A database that does not answer (a
-/// Postgres server that is down, still starting, or not reachable over the network: an
-/// error of kind `RetryLater`) is tried again with a growing wait, one line per failed
+/// The store, once the database can be written. A database server that does not answer
+/// (a Postgres server that is down, still starting, or not reachable over the network:
+/// [`StoreError::Unreachable`]) is tried again with a growing wait, one line per failed
 /// attempt; any other failure stops `serve` at once. `None` if SIGINT or SIGTERM came
 /// while it waited.
 async fn store_when_reachable(global: &Global) -> anyhow::Result<Option<Arc<AnyStore>>> {
@@ -207,11 +207,13 @@ async fn store_when_reachable(global: &Global) -> anyhow::Result<Option<Arc<AnyS
             Ok(store) => return Ok(Some(store)),
             Err(error) => error,
         };
-        let passes = error
+        // Only a server that does not answer: a full disk at start stops serve as before
+        // (a person frees space, then starts it).
+        let unreachable = error
             .chain()
             .filter_map(|cause| cause.downcast_ref::<StoreError>())
-            .any(|cause| cause.kind() == StoreErrorKind::RetryLater);
-        if !passes {
+            .any(|cause| matches!(cause, StoreError::Unreachable { .. }));
+        if !unreachable {
             return Err(error);
         }
         eprintln!(
