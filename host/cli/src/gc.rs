@@ -132,9 +132,8 @@ pub async fn main(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
         plural(compiled.files),
         compiled.bytes,
     );
+    // Postgres does not say (without an extension) how much of its tables is free: 0.
     let free = match db_after.free_bytes {
-        // Postgres does not say (without an extension) how much of its tables is free.
-        _ if global.db.path().is_none() => String::new(),
         0 => String::new(),
         free => format!(
             ", {free} bytes of it free pages (SQLite reuses them; {} gc --vacuum gives them \

@@ -4,7 +4,7 @@
 //! password as `***`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The database `--db` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,14 +30,6 @@ impl DbLocation {
             Ok(_) => Ok(DbLocation::Postgres(url)),
             // Its errors name an option or say what is unterminated, never a value.
             Err(error) => Err(format!("{url} is not a Postgres URL: {error}")),
-        }
-    }
-
-    /// The SQLite file, if it is one.
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            DbLocation::Sqlite(path) => Some(path),
-            DbLocation::Postgres(_) => None,
         }
     }
 }

@@ -1,26 +1,49 @@
-//! What `gc` reports and does to the database itself on Postgres: the database's size as
-//! Postgres counts it, and `VACUUM FULL` of savepoint's tables for `gc --vacuum`.
+//! What `gc` reports and does to the database itself on Postgres: the size of savepoint's
+//! tables as Postgres counts it, and `VACUUM FULL` of them for `gc --vacuum`; and whether
+//! savepoint may write the database at all.
 
 use super::PgStore;
 use super::reads::unsigned;
 use crate::{DiskUse, StoreError};
 
-/// savepoint's tables, in the connection's schema.
-const TABLES: &str = "runs, checkpoints, state_writes, blobs, logs, pending_writes, \
-                      workflows, components, run_plugins, daemons";
+/// savepoint's tables, in the connection's schema, but `savepoint_schema` (changed only
+/// by migrations).
+const TABLES: [&str; 10] = [
+    "runs",
+    "checkpoints",
+    "state_writes",
+    "blobs",
+    "logs",
+    "pending_writes",
+    "workflows",
+    "components",
+    "run_plugins",
+    "daemons",
+];
+
+fn tables() -> Vec<String> {
+    TABLES.iter().map(|table| table.to_string()).collect()
+}
 
 impl PgStore {
-    /// What the database takes on the server's disk now (all of it, not only savepoint's
-    /// schema: what an operator sees). Postgres reuses the space of deleted rows itself
-    /// (autovacuum): none of it is counted as free here.
+    /// What savepoint's tables take on the server's disk now, with their indexes and
+    /// TOAST tables: the part of the database that `gc` changes (a database may hold
+    /// other schemas, another savepoint's or anyone's). Postgres reuses the space of
+    /// deleted rows itself (autovacuum), and does not say how much of it there is without
+    /// an extension: none of it is counted as free here.
     pub async fn disk_use(&self) -> Result<DiskUse, StoreError> {
         let bytes = self
             .read(|client| {
                 Box::pin(async move {
                     let row = client
-                        .query_one("SELECT pg_database_size(current_database())", &[])
+                        .query_one(
+                            "SELECT coalesce(sum(pg_total_relation_size(to_regclass(t))), 0)
+                                    ::bigint
+                             FROM unnest($1::text[]) AS t",
+                            &[&tables()],
+                        )
                         .await?;
-                    unsigned(row.get(0), "database size")
+                    unsigned(row.get(0), "size of savepoint's tables")
                 })
             })
             .await?;
@@ -42,7 +65,7 @@ impl PgStore {
         self.read(|client| {
             Box::pin(async move {
                 client
-                    .batch_execute(&format!("VACUUM (FULL, ANALYZE) {TABLES}"))
+                    .batch_execute(&format!("VACUUM (FULL, ANALYZE) {}", TABLES.join(", ")))
                     .await?;
                 Ok(())
             })
@@ -56,37 +79,46 @@ impl PgStore {
     /// read-only session, and a user allowed to change savepoint's tables
     /// ([`StoreError::Rejected`] says which). Commands about to write call it first.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
-        let (standby, read_only, allowed) = self
+        let (standby, read_only, denied) = self
             .read(|client| {
                 Box::pin(async move {
+                    // One privilege at a time: given several, has_table_privilege says
+                    // whether any of them is held.
                     let row = client
                         .query_one(
                             "SELECT pg_is_in_recovery(),
                                     current_setting('default_transaction_read_only') = 'on',
-                                    has_table_privilege('runs', 'INSERT, UPDATE, DELETE')",
-                            &[],
+                                    array(SELECT t FROM unnest($1::text[]) AS t
+                                          WHERE NOT (has_table_privilege(t, 'INSERT')
+                                                     AND has_table_privilege(t, 'UPDATE')
+                                                     AND has_table_privilege(t, 'DELETE')))",
+                            &[&tables()],
                         )
                         .await?;
                     Ok((
                         row.get::<_, bool>(0),
                         row.get::<_, bool>(1),
-                        row.get::<_, bool>(2),
+                        row.get::<_, Vec<String>>(2),
                     ))
                 })
             })
             .await?;
         let reason = if standby {
-            "the server is a read-only standby"
+            "the server is a read-only standby".to_owned()
         } else if read_only {
-            "its sessions are read-only (default_transaction_read_only is on)"
-        } else if !allowed {
-            "this user may not change savepoint's tables (grant INSERT, UPDATE, DELETE)"
+            "its sessions are read-only (default_transaction_read_only is on)".to_owned()
+        } else if !denied.is_empty() {
+            format!(
+                "this user may not change savepoint's tables {} (grant INSERT, UPDATE, \
+                 DELETE on them)",
+                denied.join(", ")
+            )
         } else {
             return Ok(());
         };
         Err(StoreError::Rejected {
             db: self.describe().to_owned(),
-            reason: reason.to_owned(),
+            reason,
         })
     }
 }

@@ -106,8 +106,18 @@ fn client_fault(error: &tokio_postgres::Error) -> Option<Fault> {
         ));
     }
     // Connecting failed (refused, no such host, timed out) or the socket broke: the
-    // error's text says which, with the OS's words.
-    let text = error.to_string();
+    // error's causes say which, with the OS's words (its own text says only "error
+    // connecting to server").
+    let text = with_causes(error);
+    if text.contains("password missing") {
+        // The server asked for a password the URL does not give.
+        return Some(Fault::Rejected(format!(
+            "{text}; give it in the URL (postgres://USER:PASSWORD@HOST/DATABASE)"
+        )));
+    }
+    if text.starts_with("authentication error") || text.starts_with("invalid configuration") {
+        return Some(Fault::Rejected(text));
+    }
     let io = std::error::Error::source(error)
         .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some());
     let lost = io
@@ -117,21 +127,51 @@ fn client_fault(error: &tokio_postgres::Error) -> Option<Fault> {
     lost.then_some(Fault::Unreachable(text))
 }
 
+/// `error`'s text and its causes', as "error: cause: its cause".
+fn with_causes(error: &tokio_postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
+}
+
 fn server_fault(db: &DbError) -> Option<Fault> {
     let code = db.code();
     let class = &code.code()[..2];
     if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED {
         return Some(Fault::Busy);
     }
+    // What a person changes, for each refusal.
     let rejected = [
-        SqlState::INVALID_PASSWORD,
-        SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-        SqlState::INVALID_CATALOG_NAME,
-        SqlState::INSUFFICIENT_PRIVILEGE,
-        SqlState::INVALID_SCHEMA_NAME,
+        (
+            SqlState::INVALID_PASSWORD,
+            "check the user and password in the URL",
+        ),
+        (
+            SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+            "check the user and password in the URL, and that the server's pg_hba.conf \
+             lets this user in from here",
+        ),
+        (
+            SqlState::INVALID_CATALOG_NAME,
+            "create the database, or name one that exists in the URL",
+        ),
+        (
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            "grant this user CONNECT on the database, USAGE and CREATE on the schema, and \
+             INSERT, UPDATE, DELETE on savepoint's tables",
+        ),
+        (
+            SqlState::INVALID_SCHEMA_NAME,
+            "create the schema, or name one that exists in the URL's search_path",
+        ),
     ];
-    if rejected.contains(code) {
-        return Some(Fault::Rejected(db.message().to_owned()));
+    if let Some((_, fix)) = rejected.iter().find(|(rejected, _)| rejected == code) {
+        return Some(Fault::Rejected(format!("{}; {fix}", db.message())));
     }
     // 08: connection exceptions; 57P: the server shuts down or is starting up; 53: out of
     // connections, memory or disk: all pass.

@@ -101,8 +101,9 @@ impl PgStore {
         })
     }
 
-    /// Whether the database at `url` holds savepoint's schema, without creating it (for
-    /// commands that only read).
+    /// Whether the schema at `url` holds tables (savepoint's, or another's that
+    /// [`PgStore::connect`] refuses), without creating any: for commands that only read,
+    /// which find no database in an empty schema.
     pub async fn exists(url: &str) -> Result<bool, StoreError> {
         let shown = PgUrl::new(url).redacted();
         let pool = pool(config(url, &shown)?, 1)?;

@@ -108,9 +108,12 @@ fn check(db: &str, found: Found) -> Result<usize, StoreError> {
     }
 }
 
-/// Whether the database holds savepoint's schema (any version), without creating it.
+/// Whether the schema holds tables (savepoint's, of any version, or another's), without
+/// creating any.
 pub(super) async fn exists(client: &impl GenericClient) -> Result<bool, StoreError> {
-    Ok(matches!(state(client).await?, Found::Version(_)))
+    // Another's tables count too: opening then refuses them as not savepoint's, as SQLite
+    // refuses a file that is not its database, rather than a reader saying there is none.
+    Ok(state(client).await? != Found::Empty)
 }
 
 /// The newest version this savepoint knows.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::tests::*;
 
 mod bundles;
+mod disk;
 mod schema;
 
 /// The URL of the test server.
