@@ -27,6 +27,7 @@ mod long_running;
 mod pinning;
 mod polish;
 mod polyglot;
+mod postgres;
 mod quiet;
 mod readme;
 mod reads;
