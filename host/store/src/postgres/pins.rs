@@ -142,3 +142,90 @@ async fn collect(
         workflows,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::ManualClock;
+
+    /// The race of [`super::collect_garbage`]: a write that refers to a stored value no
+    /// step refers to yet, in flight while gc runs, keeps it.
+    #[tokio::test]
+    async fn gc_waits_for_a_write_that_refers_to_an_unreferenced_value() {
+        let clock = Arc::new(ManualClock::new(1_795_611_197_123));
+        let store = super::super::tests::fresh(clock).await.store;
+        let mut writer = store.client().await.unwrap();
+        writer
+            .batch_execute(
+                "INSERT INTO workflows (digest, name, text, created_at) VALUES ('w', 'w', '', 0);
+                 INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status,
+                                   step, next_json, created_at, updated_at)
+                 VALUES ('job-1', 'w', 'w', 'w.toml', 'running', 0, '[]', 0, 0);
+                 INSERT INTO blobs (digest, data, created_at) VALUES ('sha256:v', '\"v\"', 0);",
+            )
+            .await
+            .unwrap();
+        // A commit in flight: it has put the value in (it was there) and not yet referred
+        // to it.
+        let commit = writer.transaction().await.unwrap();
+        commit
+            .execute(
+                "INSERT INTO blobs (digest, data, created_at) VALUES ('sha256:v', '\"v\"', 0)
+                 ON CONFLICT DO NOTHING",
+                &[],
+            )
+            .await
+            .unwrap();
+        let gc = tokio::spawn({
+            let store = store.clone();
+            async move { super::collect_garbage(&store).await }
+        });
+        // gc waits for the commit's lock (seen in Postgres's own view of who waits), unless
+        // it takes none and is done.
+        let watcher = store.client().await.unwrap();
+        while !gc.is_finished() {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_locks
+                     WHERE relation = 'blobs'::regclass AND NOT granted",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        commit
+            .execute(
+                "INSERT INTO state_writes (thread, step, key, ord, blob)
+                 VALUES ('job-1', 1, 'k', 0, 'sha256:v')",
+                &[],
+            )
+            .await
+            .unwrap();
+        commit.commit().await.unwrap();
+        let collected = gc.await.unwrap().unwrap();
+        assert_eq!(collected.values, 0, "{collected:?}");
+        let kept: i64 = watcher
+            .query_one("SELECT count(*) FROM blobs WHERE digest = 'sha256:v'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(kept, 1);
+        // Once nothing refers to it, it goes.
+        watcher
+            .execute("DELETE FROM state_writes", &[])
+            .await
+            .unwrap();
+        let collected = super::collect_garbage(&store).await.unwrap();
+        assert_eq!(
+            (collected.values, collected.value_bytes),
+            (1, 3),
+            "{collected:?}"
+        );
+    }
+}
