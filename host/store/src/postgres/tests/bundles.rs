@@ -1,5 +1,6 @@
 //! Bundles between the backends: a run made in SQLite, imported into Postgres, read back
-//! equal page by page, and exported back.
+//! equal page by page, and exported back; and a parked run (pins, pending writes, an
+//! interrupt) made on either backend, moved to the other and back, its position equal.
 
 use crate::tests::*;
 
@@ -150,4 +151,148 @@ async fn a_run_moves_from_sqlite_to_postgres_and_back_whole() {
 
     let collected = pg.collect_garbage().await.unwrap();
     assert_eq!(collected, Collected::default());
+}
+
+/// A parked run with everything a bundle carries: a pinned component, values long enough
+/// to be stored by digest, logs of commits and of failed attempts, pending writes of a
+/// parallel step, an interrupt with a deadline, and a lease.
+async fn parked_run<S: TestStore>(f: &Fixture<S>, thread: &str) {
+    let s = &f.store;
+    let wasm = b"\0asm\x0d\x00\x01\x00 component".to_vec();
+    s.save_component("sha256:c1", "hello", wasm).await.unwrap();
+    s.create_run(NewRun {
+        plugins: BTreeMap::from([("hello".to_owned(), "sha256:c1".to_owned())]),
+        input: object(json!({"name": "Ada", "doc": "d".repeat(3000)})),
+        lease: Some(("host-a".to_owned(), LEASE_MS)),
+        ..new_run(thread)
+    })
+    .await
+    .unwrap();
+    let owned = |commit: StepCommit| StepCommit {
+        owner: Some("host-a".to_owned()),
+        ..commit
+    };
+    s.commit_step(owned(commit(thread, 1, &["hello"])))
+        .await
+        .unwrap();
+    f.clock.advance(Duration::from_millis(5));
+    s.commit_step(owned(StepCommit {
+        changes: object(json!({"long": "é".repeat(1500), "count": 2})),
+        ..commit(thread, 2, &["a", "b"])
+    }))
+    .await
+    .unwrap();
+    s.setback_step(StepSetback {
+        owner: Some("host-a".to_owned()),
+        pending: vec![pending_write("a", 1), pending_write("b", 2)],
+        ..failure(thread, 3, 1)
+    })
+    .await
+    .unwrap();
+    s.setback_step(StepSetback {
+        owner: Some("host-a".to_owned()),
+        ..setback(
+            thread,
+            3,
+            2,
+            Setback::Interrupted {
+                payload: json!({"question": "approve?"}),
+                deadline_ms: Some(f.now() + 60_000),
+            },
+        )
+    })
+    .await
+    .unwrap();
+}
+
+/// Asserts that `b`'s run `thread` reads as `a`'s does, but for the lease (a bundle's
+/// run holds none).
+async fn assert_same_run(a: &impl TestStore, b: &impl TestStore, thread: &str) {
+    let mut expected = a.load_run(thread).await.unwrap().unwrap();
+    (expected.lease_owner, expected.lease_expires_ms) = (None, None);
+    assert_eq!(b.load_run(thread).await.unwrap().unwrap(), expected);
+    assert_eq!(
+        b.workflow_text(&expected.workflow_digest).await.unwrap(),
+        a.workflow_text(&expected.workflow_digest).await.unwrap()
+    );
+    assert_eq!(
+        b.history(thread).await.unwrap(),
+        a.history(thread).await.unwrap()
+    );
+    assert_eq!(b.logs(thread).await.unwrap(), a.logs(thread).await.unwrap());
+    for step in 0..=expected.step {
+        assert_eq!(
+            b.state_at(thread, step).await.unwrap(),
+            a.state_at(thread, step).await.unwrap()
+        );
+    }
+    assert_eq!(
+        b.component_bytes("sha256:c1").await.unwrap(),
+        a.component_bytes("sha256:c1").await.unwrap()
+    );
+    assert_eq!(
+        b.component_versions().await.unwrap(),
+        a.component_versions().await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_parked_run_moves_from_sqlite_to_postgres_and_back_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Fixture::new(crate::sqlite::tests::fresh).await;
+    // Another run first, so that the run's log lines are not numbered from 1.
+    sqlite.run_one_step("job-0").await;
+    parked_run(&sqlite, "job-1").await;
+    let postgres = Fixture::new(super::fresh).await;
+
+    let there = dir.path().join("there.bundle");
+    sqlite.store.export_run("job-1", &there).unwrap();
+    assert_eq!(postgres.store.import_run(&there).await.unwrap(), "job-1");
+    assert_same_run(&sqlite.store, &postgres.store, "job-1").await;
+    let imported = postgres.store.load_run("job-1").await.unwrap().unwrap();
+    assert_eq!(imported.status, RunStatus::Interrupted);
+    assert_eq!(imported.pending.len(), 2);
+
+    let err = postgres.store.import_run(&there).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::ThreadExists { thread, status }
+            if thread == "job-1" && *status == RunStatus::Interrupted),
+        "{err:?}"
+    );
+
+    let back = dir.path().join("back.bundle");
+    postgres.store.export_run("job-1", &back).await.unwrap();
+    let again = Fixture::new(crate::sqlite::tests::fresh).await;
+    assert_eq!(again.store.import_run(&back).unwrap(), "job-1");
+    assert_same_run(&sqlite.store, &again.store, "job-1").await;
+}
+
+#[tokio::test]
+async fn a_parked_run_moves_from_postgres_to_sqlite_and_back_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = Fixture::new(super::fresh).await;
+    postgres.run_one_step("job-0").await;
+    parked_run(&postgres, "job-1").await;
+    let sqlite = Fixture::new(crate::sqlite::tests::fresh).await;
+
+    let there = dir.path().join("there.bundle");
+    postgres.store.export_run("job-1", &there).await.unwrap();
+    assert_eq!(sqlite.store.import_run(&there).unwrap(), "job-1");
+    assert_same_run(&postgres.store, &sqlite.store, "job-1").await;
+
+    let back = dir.path().join("back.bundle");
+    sqlite.store.export_run("job-1", &back).unwrap();
+    let again = Fixture::new(super::fresh).await;
+    assert_eq!(again.store.import_run(&back).await.unwrap(), "job-1");
+    assert_same_run(&postgres.store, &again.store, "job-1").await;
+
+    let missing = postgres
+        .store
+        .export_run("job-9", &dir.path().join("none.bundle"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, StoreError::NotFound { .. }),
+        "{missing:?}"
+    );
 }
