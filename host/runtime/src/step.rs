@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use super::catalogue::CatalogueError;
 use super::decide::{self, Branch, CommitPlan, Decision, Position, SetbackPlan, StepError};
 use super::secrets;
 use super::{Event, Runtime, RuntimeError};
@@ -16,6 +17,7 @@ use savepoint_plugin::{
 };
 use savepoint_store::{
     CheckpointStore, LogLine, PendingWrite, RunRecord, RunStatus, StepCommit, StepSetback,
+    StoreErrorKind,
 };
 use savepoint_workflow::Workflow;
 
@@ -71,7 +73,8 @@ impl<S: CheckpointStore> Runtime<S> {
 
         let mut branches: BTreeMap<&str, Branch> = BTreeMap::new();
         let mut logs = Vec::new();
-        for (node, (branch, lines)) in to_call.iter().zip(results) {
+        for (node, result) in to_call.iter().zip(results) {
+            let (branch, lines) = result?;
             logs.extend(lines);
             branches.insert(node, branch);
         }
@@ -174,8 +177,11 @@ impl<S: CheckpointStore> Runtime<S> {
         Ok(StepEnd::Stop)
     }
 
-    /// Call one node of the run's next step under `lease`; never fails:
-    /// every problem is a branch failure naming the node.
+    /// Call one node of the run's next step under `lease`. Every problem of the
+    /// node is a branch failure naming it; only a database that does not answer
+    /// (its plugin's stored bytes could not be read) fails the call, ending the
+    /// step without a write: the step runs again once the database answers, and
+    /// no run fails for an outage.
     async fn call_node(
         &self,
         run: &RunRecord,
@@ -183,38 +189,41 @@ impl<S: CheckpointStore> Runtime<S> {
         node_name: &str,
         state_text: String,
         lease: &Lease,
-    ) -> (Branch, Vec<LogLine>) {
+    ) -> Result<(Branch, Vec<LogLine>), RuntimeError> {
         let (step, attempt) = (run.step + 1, run.attempt + 1);
         let Some(node) = workflow.nodes.get(node_name) else {
             let error = format!(
                 "node \"{node_name}\" is not in workflow \"{}\"",
                 workflow.name
             );
-            return (
+            return Ok((
                 Branch::Failed {
                     error,
                     retryable: false,
                 },
                 Vec::new(),
-            );
+            ));
         };
         let plugin = self
             .plugins
             .for_run(&*self.store, &run.plugins, &node.plugin);
         let plugin = match plugin.await {
             Ok(plugin) => plugin,
+            Err(CatalogueError::Store(error)) if error.kind() == StoreErrorKind::RetryLater => {
+                return Err(error.into());
+            }
             Err(reason) => {
                 let error = format!(
                     "node \"{node_name}\": cannot load plugin \"{}\": {reason}",
                     node.plugin
                 );
-                return (
+                return Ok((
                     Branch::Failed {
                         error,
                         retryable: false,
                     },
                     Vec::new(),
-                );
+                ));
             }
         };
         let (config, secrets) =
@@ -222,13 +231,13 @@ impl<S: CheckpointStore> Runtime<S> {
                 Ok(resolved) => resolved,
                 Err(reason) => {
                     let error = format!("node \"{node_name}\": {reason}");
-                    return (
+                    return Ok((
                         Branch::Failed {
                             error,
                             retryable: false,
                         },
                         Vec::new(),
-                    );
+                    ));
                 }
             };
         let input = CallInput {
@@ -286,7 +295,7 @@ impl<S: CheckpointStore> Runtime<S> {
                 },
             },
         };
-        (branch, logs)
+        Ok((branch, logs))
     }
 
     fn log_lines(&self, step: u64, node: &str, attempt: u32, logs: Vec<LogRecord>) -> Vec<LogLine> {
