@@ -1,7 +1,7 @@
 //! The command line as a user meets it: help, defaults, and errors that say
 //! what to do.
 
-use crate::fixtures::{Env, Messages, golden};
+use crate::fixtures::{Db, Env, Messages, golden};
 
 #[test]
 fn help_teaches_the_commands() {
@@ -28,7 +28,8 @@ fn help_teaches_the_commands() {
 /// first is reviewed there (`SAVEPOINT_BLESS=1` after an intended change).
 #[test]
 fn every_help_page_is_reviewed() {
-    let env = Env::new(&[]);
+    // No SAVEPOINT_DB either (the Postgres pass sets it): help opens no database.
+    let env = Env::with_db(&[], Db::Sqlite);
     // clap shows each variable's value from the environment (`[env: NAME=value]`):
     // with none set, the pages read as a new user's shell shows them.
     let help = |args: &[&str]| {
