@@ -24,11 +24,8 @@ use super::PgStore;
 use super::reads::committed_step;
 use super::rows::parse_status;
 use crate::StoreError;
-use crate::sqlite::bundle::TABLES;
+use crate::sqlite::bundle::{RENUMBERED, TABLES};
 use crate::sqlite::schema;
-
-/// The column of a table that the database numbers itself: not copied (see above).
-const RENUMBERED: (&str, &str) = ("logs", "id");
 
 /// How many rows may wait between the two sides of a copy.
 const ROWS_IN_FLIGHT: usize = 16;

@@ -108,14 +108,36 @@ fn attach(conn: &Connection, bundle: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The column of a table that each database numbers itself (`logs.id`: a log line's
+/// place among all the database's lines, which a cursor of `logs` goes on from). A copy
+/// leaves it out and copies the rows in its order, so they are numbered anew after the
+/// lines the database has: a bundle's numbers would collide with those.
+pub(crate) const RENUMBERED: (&str, &str) = ("logs", "id");
+
 /// Copies the rows of `thread` from schema `src` to schema `dst`.
 fn copy(conn: &Connection, src: &str, dst: &str, thread: &str) -> Result<(), StoreError> {
     for (table, filter, shared) in TABLES {
         let or_ignore = if *shared { " OR IGNORE" } else { "" };
         let filter = filter.replace("{src}", src);
+        let (into, select, order) = match RENUMBERED {
+            (renumbered, column) if renumbered == *table => {
+                let columns: Vec<String> = conn
+                    .prepare("SELECT name FROM pragma_table_info(?1, ?2) WHERE name <> ?3")?
+                    .query_map(params![table, dst, column], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let columns = columns.join(", ");
+                (
+                    format!(" ({columns})"),
+                    columns,
+                    format!(" ORDER BY {column}"),
+                )
+            }
+            _ => (String::new(), "*".to_owned(), String::new()),
+        };
         conn.execute(
             &format!(
-                "INSERT{or_ignore} INTO {dst}.{table} SELECT * FROM {src}.{table} WHERE {filter}"
+                "INSERT{or_ignore} INTO {dst}.{table}{into} SELECT {select} FROM {src}.{table} \
+                 WHERE {filter}{order}"
             ),
             [thread],
         )?;
