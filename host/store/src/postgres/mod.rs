@@ -82,7 +82,7 @@ impl PgStore {
     pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<PgStore, StoreError> {
         let shown = PgUrl::new(url).redacted();
         let config = config(url, &shown)?;
-        let pool = pool(config.clone(), POOL_SIZE)?;
+        let pool = pool_of(config.clone(), POOL_SIZE)?;
         let mut client = pool
             .get()
             .await
@@ -91,7 +91,7 @@ impl PgStore {
             .await
             .map_err(|error| fault::classify(&shown, error))?;
         drop(client);
-        let writer = Writer::spawn(pool.clone(), clock, shown.clone());
+        let writer = Writer::spawn(pool_of(config.clone(), 1)?, clock, shown.clone())?;
         let notices = notices::listen(config);
         Ok(PgStore {
             pool,
@@ -106,7 +106,7 @@ impl PgStore {
     /// which find no database in an empty schema.
     pub async fn exists(url: &str) -> Result<bool, StoreError> {
         let shown = PgUrl::new(url).redacted();
-        let pool = pool(config(url, &shown)?, 1)?;
+        let pool = pool_of(config(url, &shown)?, 1)?;
         let client = pool
             .get()
             .await
@@ -169,7 +169,7 @@ fn config(url: &str, shown: &str) -> Result<tokio_postgres::Config, StoreError> 
 }
 
 /// A pool of up to `size` connections made with `config`.
-fn pool(config: tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
+fn pool_of(config: tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
     let manager = Manager::from_config(
         config,
         NoTls,

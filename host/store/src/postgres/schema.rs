@@ -34,8 +34,11 @@ pub(super) enum Found {
 pub(super) async fn state(client: &impl GenericClient) -> Result<Found, StoreError> {
     let tables: Vec<String> = client
         .query(
-            "SELECT table_name::text FROM information_schema.tables
-             WHERE table_schema = current_schema() ORDER BY table_name LIMIT 20",
+            // pg_class, not information_schema: the latter lists only the tables this
+            // user may use, so a user without grants would find "no database".
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+             ORDER BY c.relname LIMIT 20",
             &[],
         )
         .await?

@@ -137,10 +137,31 @@ impl Batch {
 impl Writer {
     /// Starts the writer task, taking connections from `pool`; `db` names the database in
     /// messages.
-    pub(super) fn spawn(pool: Pool, clock: Arc<dyn Clock>, db: String) -> Writer {
+    ///
+    /// The task runs on a thread of its own, with its own connections (`pool` is the
+    /// writer's alone): the step loop's node calls keep the async worker threads busy,
+    /// and a writer among them would wait for a turn at every round trip, so that a
+    /// renewal queued behind it could miss its lease (as SQLite's writer thread never
+    /// does).
+    pub(super) fn spawn(
+        pool: Pool,
+        clock: Arc<dyn Clock>,
+        db: String,
+    ) -> Result<Writer, StoreError> {
         let (queue, commands) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, clock, db, commands));
-        Writer { queue }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| StoreError::Database {
+                source: Box::new(source),
+            })?;
+        std::thread::Builder::new()
+            .name("savepoint-pg-writer".to_owned())
+            .spawn(move || runtime.block_on(run(pool, clock, db, commands)))
+            .map_err(|source| StoreError::Database {
+                source: Box::new(source),
+            })?;
+        Ok(Writer { queue })
     }
 
     /// Runs `work` on `data` in a write transaction and returns its result once committed.
