@@ -102,12 +102,17 @@ fn check(db: &str, found: Found) -> Result<usize, StoreError> {
             MIGRATIONS.len()
         ))),
         Found::Version(version) => Ok(version),
-        Found::Foreign(tables) => Err(StoreError::Corrupt(format!(
-            "{db} is not a savepoint database: its schema has other tables ({}) and no \
-             savepoint_schema; give savepoint a database (or a schema, with \
-             ?options=-csearch_path%3DNAME) of its own",
-            tables.join(", ")
-        ))),
+        // Nothing is wrong with the database: it is someone else's, a setup mistake the
+        // user fixes in the URL.
+        Found::Foreign(tables) => Err(StoreError::Rejected {
+            db: db.to_owned(),
+            reason: format!(
+                "it is not a savepoint database: its schema has other tables ({}) and no \
+                 savepoint_schema; give savepoint a database (or a schema, with \
+                 ?options=-csearch_path%3DNAME) of its own",
+                tables.join(", ")
+            ),
+        }),
     }
 }
 
