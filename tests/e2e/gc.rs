@@ -125,7 +125,10 @@ fn gc_prunes_compiled_code_no_version_needs_and_vacuum_shrinks_the_database() {
         bytes(&vacuumed["database"]["before"]),
         bytes(&vacuumed["database"]["after"]),
     );
-    assert!(after + 4 * component <= before, "{vacuumed}");
+    assert!(after < before, "{vacuumed}");
+    crate::sqlite_only!("Postgres compresses the stored bytes (TOAST)", {
+        assert!(after + 4 * component <= before, "{vacuumed}");
+    });
     assert_eq!(after, env.stored_bytes(), "{vacuumed}");
     // Histories stay whole.
     for n in 0..4 {
