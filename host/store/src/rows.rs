@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::{PendingWrite, RunRecord, RunStatus, StoreError};
+use crate::{PendingWrite, RunRecord, RunStatus, Setback, StepSetback, StoreError};
 
 /// A `runs` row (with its state) before its JSON and status are parsed.
 pub(crate) struct RawRun {
@@ -143,4 +143,50 @@ pub(crate) fn from_json<T: DeserializeOwned>(
             "thread {thread:?} step {step}: stored {what} is not valid: {error}"
         ))
     })
+}
+
+/// The `runs` columns a setback writes, as both backends store them.
+pub(crate) struct SetbackRow<'a> {
+    pub status: RunStatus,
+    pub error: Option<&'a str>,
+    pub error_node: Option<&'a str>,
+    pub wake_at: Option<i64>,
+    pub interrupt: Option<String>,
+    /// Whether the resume input was used up (cleared with `timed_out`).
+    pub used_up: bool,
+}
+
+impl<'a> SetbackRow<'a> {
+    pub(crate) fn of(setback: &'a StepSetback) -> Result<SetbackRow<'a>, StoreError> {
+        let node = Some(setback.node.as_str());
+        Ok(match &setback.kind {
+            Setback::Failed => SetbackRow {
+                status: RunStatus::Failed,
+                error: setback.error.as_deref(),
+                error_node: node,
+                wake_at: None,
+                interrupt: None,
+                used_up: false,
+            },
+            Setback::Retry { wake_at_ms } => SetbackRow {
+                status: RunStatus::Retrying,
+                error: setback.error.as_deref(),
+                error_node: node,
+                wake_at: Some(*wake_at_ms),
+                interrupt: None,
+                used_up: false,
+            },
+            Setback::Interrupted {
+                payload,
+                deadline_ms,
+            } => SetbackRow {
+                status: RunStatus::Interrupted,
+                error: None,
+                error_node: None,
+                wake_at: *deadline_ms,
+                interrupt: Some(to_json(payload)?),
+                used_up: true,
+            },
+        })
+    }
 }

@@ -17,7 +17,7 @@ type Params<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
 use super::many::{LogRows, StateRows};
 use super::reads::signed;
 use super::rows::*;
-use crate::{NewRun, RunRecord, RunStatus, RunUpgrade, Setback, StepSetback, StoreError};
+use crate::{NewRun, RunRecord, RunStatus, RunUpgrade, StepSetback, StoreError};
 
 /// What the writes check before writing.
 pub(super) struct RunRow {
@@ -289,38 +289,14 @@ pub(super) async fn setback_step(
              WHERE thread = $1",
         )
         .await?;
-    let node = Some(setback.node.as_str());
-    // (status, error, error_node, wake_at, interrupt_json, whether the resume input was
-    // used up)
-    let (status, error, error_node, wake_at, interrupt, used_up) = match &setback.kind {
-        Setback::Failed => (
-            RunStatus::Failed,
-            setback.error.as_deref(),
-            node,
-            None,
-            None,
-            false,
-        ),
-        Setback::Retry { wake_at_ms } => (
-            RunStatus::Retrying,
-            setback.error.as_deref(),
-            node,
-            Some(*wake_at_ms),
-            None,
-            false,
-        ),
-        Setback::Interrupted {
-            payload,
-            deadline_ms,
-        } => (
-            RunStatus::Interrupted,
-            None,
-            None,
-            *deadline_ms,
-            Some(to_json(payload)?),
-            true,
-        ),
-    };
+    let SetbackRow {
+        status,
+        error,
+        error_node,
+        wake_at,
+        interrupt,
+        used_up,
+    } = SetbackRow::of(setback)?;
     let step = signed(setback.step);
     let nodes: Vec<&str> = setback.pending.iter().map(|w| w.node.as_str()).collect();
     let updates = setback

@@ -8,7 +8,7 @@ use rusqlite::{Connection, params};
 
 use super::guards::{expect_next_step, fenced, position, run_row};
 use super::rows::*;
-use crate::{LogLine, NewRun, RunRecord, RunStatus, Setback, StepCommit, StepSetback, StoreError};
+use crate::{LogLine, NewRun, RunRecord, RunStatus, StepCommit, StepSetback, StoreError};
 
 pub(super) fn create_run(
     conn: &Connection,
@@ -232,38 +232,14 @@ pub(super) fn setback_step(
             write.component_digest,
         ])?;
     }
-    let node = Some(setback.node.as_str());
-    // (status, error, error_node, wake_at, interrupt_json, whether the resume input was
-    // used up)
-    let (status, error, error_node, wake_at, interrupt, used_up) = match &setback.kind {
-        Setback::Failed => (
-            RunStatus::Failed,
-            setback.error.as_deref(),
-            node,
-            None,
-            None,
-            false,
-        ),
-        Setback::Retry { wake_at_ms } => (
-            RunStatus::Retrying,
-            setback.error.as_deref(),
-            node,
-            Some(*wake_at_ms),
-            None,
-            false,
-        ),
-        Setback::Interrupted {
-            payload,
-            deadline_ms,
-        } => (
-            RunStatus::Interrupted,
-            None,
-            None,
-            *deadline_ms,
-            Some(to_json(payload)?),
-            true,
-        ),
-    };
+    let SetbackRow {
+        status,
+        error,
+        error_node,
+        wake_at,
+        interrupt,
+        used_up,
+    } = SetbackRow::of(setback)?;
     conn.prepare_cached(
         "UPDATE runs SET status = ?2, error = ?3, error_node = ?4, attempt = ?5, wake_at = ?6,
                          interrupt_json = ?7,
