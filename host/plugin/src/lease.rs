@@ -73,10 +73,18 @@ impl Lease {
     }
 
     /// A renewal succeeded: the lease is valid until `until` (never moves back).
-    pub fn extend(&self, until: Instant) {
+    ///
+    /// An expired lease stays expired: a process that wakes from a stall may renew in the
+    /// database (nobody took the run meanwhile) before its calls see the expiry, and a call
+    /// that ran past its lease must still be dropped. Says whether the lease was extended.
+    pub fn extend(&self, until: Instant) -> bool {
+        let until = to_nanos(until);
         self.inner
             .valid_until
-            .fetch_max(to_nanos(until), Ordering::AcqRel);
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |valid| {
+                (to_nanos(Instant::now()) < valid).then_some(valid.max(until))
+            })
+            .is_ok()
     }
 
     /// Whether the lease may have passed to someone else by now.
@@ -133,11 +141,14 @@ mod tests {
         let lease = Lease::new(3, Instant::now() + Duration::from_millis(20));
         assert_eq!(lease.epoch(), 3);
         assert!(!lease.expired());
-        lease.extend(Instant::now() + Duration::from_millis(60));
+        assert!(lease.extend(Instant::now() + Duration::from_millis(60)));
         // Never moves back.
-        lease.extend(Instant::now());
+        assert!(lease.extend(Instant::now()));
         assert!(!lease.expired());
         lease.expiry().await;
+        assert!(lease.expired());
+        // Once expired, a renewal does not revive it.
+        assert!(!lease.extend(Instant::now() + Duration::from_secs(60)));
         assert!(lease.expired());
     }
 

@@ -208,7 +208,10 @@ impl<S: CheckpointStore> Runtime<S> {
                 tokio::time::sleep(RENEW_EVERY).await;
                 let asked = Instant::now();
                 match store.renew(&owner, &threads, lease_ms).await {
-                    Ok(lost) if lost.is_empty() => lease.extend(asked + valid_for),
+                    // An expired lease is not revived: the drive sees its expiry.
+                    Ok(lost) if lost.is_empty() => {
+                        lease.extend(asked + valid_for);
+                    }
                     _ => {
                         let _ = stop.send(true);
                         return;
