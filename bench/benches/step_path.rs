@@ -157,6 +157,7 @@ fn commit(c: &mut Criterion) {
             next: vec!["n1".into()],
             lease: None,
             plugins: Default::default(),
+            tags: Default::default(),
         }))
         .expect("the run is created");
         let mut step = 0;

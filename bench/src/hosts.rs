@@ -170,6 +170,7 @@ async fn round<S: CheckpointStore>(
             workflow_text: plan.workflow_text.clone(),
             thread: format!("{prefix}-{i}"),
             input: input.clone(),
+            tags: Default::default(),
         };
         tasks.spawn(async move { runtime.create(start).await });
     }

@@ -188,6 +188,7 @@ impl<'b, B: Backend> Session<'b, B> {
             workflow_text: self.config.workflow_text.clone(),
             thread: thread.to_owned(),
             input: self.input.clone(),
+            tags: Default::default(),
         }
     }
 }

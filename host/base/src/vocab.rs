@@ -115,6 +115,12 @@ pub const LOG_PAGE: PageSize = PageSize {
 };
 
 /// Runs per listing (most recently updated first).
+pub const EVENTS_PAGE: PageSize = PageSize {
+    default: 1000,
+    max: 10_000,
+};
+
+/// A run listing: runs per page.
 pub const RUNS_PAGE: PageSize = PageSize {
     default: 100,
     max: 10_000,
@@ -198,6 +204,17 @@ pub enum HistoryDetail {
     ChangedKeys,
     /// Also the whole state after each step.
     WholeStates,
+    /// Also, for each key the step changed, its value before and after (for a diff).
+    Changes,
+}
+
+/// Which checkpoints a history shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Branches {
+    /// The run's current branch: the checkpoints its state stands on.
+    Current,
+    /// Also the checkpoints a replay in place superseded, branch by branch.
+    All,
 }
 
 #[cfg(test)]

@@ -47,7 +47,13 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
     };
     let limit = args.limit.unwrap_or(HISTORY_PAGE.default);
     let mut page = store
-        .history_page(&args.thread, args.cursor, limit, detail)
+        .history_page(
+            &args.thread,
+            args.cursor,
+            limit,
+            detail,
+            savepoint_store::Branches::Current,
+        )
         .await
         .map_err(RuntimeError::from)?;
     let mut out = std::io::stdout().lock();

@@ -104,6 +104,7 @@ pub fn start_request(
         workflow_text,
         thread,
         input,
+        tags: Default::default(),
     })
 }
 

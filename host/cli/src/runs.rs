@@ -34,8 +34,16 @@ pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
         global
             .existing_store()
             .await?
-            .list_runs(args.status, limit)
+            .list_runs(
+                &savepoint_store::RunFilter {
+                    status: args.status,
+                    ..Default::default()
+                },
+                None,
+                limit,
+            )
             .await?
+            .runs
     } else {
         if !args.json {
             eprintln!(

@@ -303,6 +303,7 @@ impl<S: CheckpointStore> Runtime<S> {
             next: vec![workflow.start.clone()],
             lease: (claim == Claim::Hold).then(|| (self.owner.clone(), self.lease_ms())),
             plugins,
+            tags: start.tags.clone(),
         };
         let mut asked = Instant::now();
         let mut created = self.store.create_run(new_run(plugins)).await;

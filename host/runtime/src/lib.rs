@@ -126,6 +126,8 @@ pub struct StartRun {
     pub thread: String,
     /// The initial state: a JSON object.
     pub input: Map<String, Value>,
+    /// Labels for listings to filter on (`--tag key=value`).
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// Executes runs against a store and a plugins folder.

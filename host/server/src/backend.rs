@@ -96,6 +96,7 @@ impl<S: CheckpointStore> DaemonBackend<S> {
                 workflow_text: text,
                 thread,
                 input: request.input,
+                tags: Default::default(),
             })
             .await?;
         self.daemon.poke();
@@ -196,10 +197,17 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         Box::pin(async move {
             let runs = self
                 .store()
-                .list_runs(status, limit)
+                .list_runs(
+                    &savepoint_store::RunFilter {
+                        status,
+                        ..Default::default()
+                    },
+                    None,
+                    limit,
+                )
                 .await
                 .map_err(RuntimeError::from)?;
-            Ok(crate::view::summaries(&runs))
+            Ok(crate::view::summaries(&runs.runs))
         })
     }
 
@@ -248,7 +256,13 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
             let cursor = page.cursor;
             let page = self
                 .store()
-                .history_page(&thread, cursor, page.limit, detail)
+                .history_page(
+                    &thread,
+                    cursor,
+                    page.limit,
+                    detail,
+                    savepoint_store::Branches::Current,
+                )
                 .await
                 .map_err(RuntimeError::from)?;
             Ok(page_stream(page))

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::{
-    CheckpointStore, Clock, Collected, ComponentVersion, Cursor, DbLocation, DiskUse,
-    HistoryDetail, HistoryEntry, LogLine, NewRun, Page, PgStore, RunRecord, RunStatus, RunSummary,
-    RunUpgrade, SqliteStore, StepCommit, StepSetback, StoreError,
+    Branches, CheckpointStore, Clock, Collected, ComponentVersion, Cursor, DbLocation, Deleted,
+    DiskUse, ForkRun, HistoryDetail, HistoryEntry, LogLine, NewRun, Page, PgStore, ReplayRun,
+    RunEvent, RunFilter, RunRecord, RunStatus, RunUpgrade, RunsPage, SqliteStore, StateEdit,
+    StepCommit, StepSetback, StoreError,
 };
 
 /// The store of one database, SQLite or Postgres. Cloning is cheap (each backend's clones
@@ -209,8 +210,9 @@ impl CheckpointStore for AnyStore {
         cursor: Option<Cursor>,
         limit: usize,
         detail: HistoryDetail,
+        branches: Branches,
     ) -> Result<Page<HistoryEntry>, StoreError> {
-        delegate!(self, store => store.history_page(thread, cursor, limit, detail).await)
+        delegate!(self, store => store.history_page(thread, cursor, limit, detail, branches).await)
     }
 
     async fn state_at(
@@ -257,10 +259,49 @@ impl CheckpointStore for AnyStore {
 
     async fn list_runs(
         &self,
-        status: Option<RunStatus>,
+        filter: &RunFilter,
+        cursor: Option<Cursor>,
         limit: usize,
-    ) -> Result<Vec<RunSummary>, StoreError> {
-        delegate!(self, store => store.list_runs(status, limit).await)
+    ) -> Result<RunsPage, StoreError> {
+        delegate!(self, store => store.list_runs(filter, cursor, limit).await)
+    }
+
+    async fn events_page(
+        &self,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page<RunEvent>, StoreError> {
+        delegate!(self, store => store.events_page(thread, cursor, limit).await)
+    }
+
+    async fn fork_run(&self, fork: ForkRun) -> Result<RunRecord, StoreError> {
+        delegate!(self, store => store.fork_run(fork).await)
+    }
+
+    async fn edit_run(
+        &self,
+        thread: &str,
+        after_step: u64,
+        edit: StateEdit,
+    ) -> Result<RunRecord, StoreError> {
+        delegate!(self, store => store.edit_run(thread, after_step, edit).await)
+    }
+
+    async fn replay_run(&self, replay: ReplayRun) -> Result<RunRecord, StoreError> {
+        delegate!(self, store => store.replay_run(replay).await)
+    }
+
+    async fn delete_run(&self, thread: &str, force: bool) -> Result<Deleted, StoreError> {
+        delegate!(self, store => store.delete_run(thread, force).await)
+    }
+
+    async fn finished_before(
+        &self,
+        cutoff_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        delegate!(self, store => store.finished_before(cutoff_ms, limit).await)
     }
 
     fn work_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {

@@ -82,6 +82,23 @@ pub enum StoreError {
     /// The run cannot be cancelled: it has already completed or been cancelled.
     #[error("thread {thread:?} has already finished (status: {status})")]
     Finished { thread: String, status: RunStatus },
+    /// A read or a fork or replay of a step the run has not committed (on its current
+    /// branch).
+    #[error("thread {thread:?} has no checkpoint at step {step} (its steps are {first} to {last})")]
+    StepMissing {
+        thread: String,
+        step: u64,
+        /// The run's first step that can be named: 0, or the step a fork starts at.
+        first: u64,
+        /// Its latest committed step.
+        last: u64,
+    },
+    /// A delete without `force` of a run that has not finished.
+    #[error(
+        "thread {thread:?} has not finished (status: {status}): only completed, failed and \
+         cancelled runs are deleted unless forced"
+    )]
+    Unfinished { thread: String, status: RunStatus },
     /// The database holds something this version cannot read.
     #[error("corrupt store: {0}")]
     Corrupt(String),
@@ -143,13 +160,16 @@ impl StoreError {
     /// What the caller does next.
     pub fn kind(&self) -> StoreErrorKind {
         match self {
-            StoreError::NotFound { .. } => StoreErrorKind::NotFound,
+            StoreError::NotFound { .. } | StoreError::StepMissing { .. } => {
+                StoreErrorKind::NotFound
+            }
             StoreError::ThreadExists { .. }
             | StoreError::Conflict { .. }
             | StoreError::Leased { .. }
             | StoreError::LeaseLost { .. }
             | StoreError::Cancelled { .. }
-            | StoreError::Finished { .. } => StoreErrorKind::Conflict,
+            | StoreError::Finished { .. }
+            | StoreError::Unfinished { .. } => StoreErrorKind::Conflict,
             StoreError::DiskFull { .. }
             | StoreError::Busy { .. }
             | StoreError::Unreachable { .. } => StoreErrorKind::RetryLater,

@@ -67,16 +67,17 @@ pub use clock::{Clock, LONGEST_WAIT, ManualClock, SystemClock, format_time, wake
 pub use error::{BackendError, StoreError, StoreErrorKind};
 pub use location::{DbLocation, PgUrl};
 pub use page::{
-    Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, Page, PageSize, PageSizeError,
-    ParseCursorError, RUNS_PAGE, STATE_PAGE_BYTES,
+    Branches, Cursor, EVENTS_PAGE, HISTORY_PAGE, HistoryDetail, HistoryEntry, KeyChange, LOG_PAGE,
+    Page, PageSize, PageSizeError, ParseCursorError, RUNS_PAGE, STATE_PAGE_BYTES,
 };
 pub use postgres::PgStore;
 #[doc(hidden)]
 pub use sqlite::encode_checkpoint;
 pub use sqlite::{DiskUse, SqliteStore};
 pub use types::{
-    Collected, ComponentVersion, LogLine, NewRun, ParseStatusError, PendingWrite, RunRecord,
-    RunStatus, RunSummary, RunUpgrade, Setback, StepCommit, StepSetback,
+    Collected, ComponentVersion, Deleted, EventKind, ForkRun, LogLine, NewRun, ParseStatusError,
+    PendingWrite, ReplayRun, RunEvent, RunFilter, RunRecord, RunStatus, RunSummary, RunUpgrade,
+    RunsPage, Setback, StateEdit, StepCommit, StepSetback,
 };
 
 /// Where runs and their checkpoints are kept. Every write is one whole step of a run,
@@ -261,17 +262,24 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// and never holds the database's read snapshot while it waits on its own reader. A
     /// page's whole states are put together from the newest down, one step's writes at a
     /// time: the cost grows with the page and the keys, not with the run's length.
+    ///
+    /// With [`Branches::All`], the checkpoints of the current branch come first (as with
+    /// [`Branches::Current`]), then those a replay in place superseded, newest branch
+    /// first and newest step first within a branch (`superseded` set); each entry's state
+    /// is the state it had on its own branch.
     fn history_page(
         &self,
         thread: &str,
         cursor: Option<Cursor>,
         limit: usize,
         detail: HistoryDetail,
+        branches: Branches,
     ) -> impl Future<Output = Result<Page<HistoryEntry>, StoreError>> + Send;
 
-    /// The run's whole state after `step` (0: its input), put together from the keys each
-    /// step wrote. `None` if the run has not committed that step; [`StoreError::NotFound`]
-    /// if there is no such run.
+    /// The run's whole state after `step` (0: its input) on its current branch, put
+    /// together from the keys each step wrote. `None` if the run has not committed that
+    /// step (a fork has no steps before the one it was forked at);
+    /// [`StoreError::NotFound`] if there is no such run.
     fn state_at(
         &self,
         thread: &str,
@@ -323,13 +331,85 @@ pub trait CheckpointStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Page<LogLine>, StoreError>> + Send;
 
-    /// The `limit` most recently updated runs (clamped to 1..=[`RUNS_PAGE`]`.max`), or of
-    /// those with `status`, most recently updated first.
+    /// One page of the runs that match `filter`, newest created first: those created
+    /// before `cursor` (from the newest when `None`), at most `limit` (clamped to
+    /// 1..=[`RUNS_PAGE`]`.max`). Indexed so that a page costs about `limit` rows read
+    /// however many runs there are, for any one filter.
     fn list_runs(
         &self,
-        status: Option<RunStatus>,
+        filter: &RunFilter,
+        cursor: Option<Cursor>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<RunSummary>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<RunsPage, StoreError>> + Send;
+
+    /// One page of the run's events, oldest first: those after `cursor`, at most `limit`
+    /// (clamped to 1..=[`EVENTS_PAGE`]`.max`). [`StoreError::NotFound`] if there is no
+    /// such run.
+    fn events_page(
+        &self,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<RunEvent>, StoreError>> + Send;
+
+    /// Creates run `fork.thread` from `fork.source`'s checkpoint after `fork.step`, in one
+    /// transaction: `pending`, at that step, with that step's state (its values shared
+    /// by digest, not copied) and next node(s), the source's workflow text, pins and tags,
+    /// and a first checkpoint (node "fork", step `fork.step`) whose parent is the source's
+    /// checkpoint; then `fork.edit`, if any, as [`edit_run`](CheckpointStore::edit_run)
+    /// would make it. A fork at step 0 starts from the source's input, with no checkpoint.
+    /// Events: `forked` (and `edited`). [`StoreError::NotFound`] if the source is missing,
+    /// [`StoreError::StepMissing`] if it has not committed `fork.step`,
+    /// [`StoreError::ThreadExists`] if `fork.thread` is taken.
+    fn fork_run(&self, fork: ForkRun)
+    -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
+
+    /// Records `edit` as the run's next checkpoint (step `step + 1`, node `edit.node`,
+    /// parent the run's current checkpoint) and moves the run's next node(s) to
+    /// `edit.next`; its status stays (a completed run with next nodes continues when
+    /// resumed). `after_step` must be the run's step ([`StoreError::Conflict`] otherwise).
+    /// Event: `edited`. Refused, writing nothing, with [`StoreError::Leased`] if a live
+    /// owner holds the run (it is running), [`StoreError::Cancelled`] if it was cancelled.
+    fn edit_run(
+        &self,
+        thread: &str,
+        after_step: u64,
+        edit: StateEdit,
+    ) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
+
+    /// Takes the run back to its checkpoint after `replay.from_step` on a new branch: the
+    /// checkpoints after it are kept, superseded; the run's step, state, next node(s)
+    /// (`replay.start` from step 0) and checkpoint become that checkpoint's; its error,
+    /// interrupt, resume input, wake time, attempts, pending writes and joins are
+    /// cleared; its status becomes `pending`. Event: `replayed`. Refused as
+    /// [`edit_run`](CheckpointStore::edit_run) is; [`StoreError::StepMissing`] if the
+    /// run has not committed that step.
+    fn replay_run(
+        &self,
+        replay: ReplayRun,
+    ) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
+
+    /// Deletes the run and everything only it refers to: checkpoints (superseded too),
+    /// state writes, logs, events, pending writes, tags, pins, and the state values,
+    /// component versions and workflow texts no other run refers to. In bounded
+    /// transactions, so that a long run does not hold the writer: the first one marks the
+    /// run `cancelled` (no one can drive it after that), and a delete cut short is
+    /// finished by deleting again. Unless `force`, only a completed, failed or cancelled
+    /// run ([`StoreError::Unfinished`]); a run a live owner holds is refused even with
+    /// `force` until it stops ([`StoreError::Leased`]). The thread can be used again.
+    fn delete_run(
+        &self,
+        thread: &str,
+        force: bool,
+    ) -> impl Future<Output = Result<Deleted, StoreError>> + Send;
+
+    /// Up to `limit` completed, failed or cancelled runs last updated before `cutoff_ms`,
+    /// oldest first (what retention deletes).
+    fn finished_before(
+        &self,
+        cutoff_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
     /// Notices that another process may have made a run runnable (created, answered or
     /// resumed one, released a lease, parked a run with a wake time): a daemon that waits

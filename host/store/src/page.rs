@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 use super::StoreError;
 
 pub use savepoint_base::vocab::{
-    Cursor, HISTORY_PAGE, HistoryDetail, LOG_PAGE, PageSize, PageSizeError, ParseCursorError,
-    RUNS_PAGE,
+    Branches, Cursor, EVENTS_PAGE, HISTORY_PAGE, HistoryDetail, LOG_PAGE, PageSize, PageSizeError,
+    ParseCursorError, RUNS_PAGE,
 };
 
 /// A page of history with whole states ends after the entry that brings its states to
@@ -21,6 +21,15 @@ pub const STATE_PAGE_BYTES: u64 = 64 << 20;
 /// One committed step, as history shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEntry {
+    /// The checkpoint's id: stable, unique in the database.
+    pub checkpoint: String,
+    /// The checkpoint before it: in this run, or, for a fork's first checkpoint, the one
+    /// in the other run that it was forked from. `None` for a run's first checkpoint.
+    pub parent: Option<String>,
+    /// The branch it was written on (0, and one more with every replay in place).
+    pub branch: u64,
+    /// A replay in place went back before it: it is not on the run's current branch.
+    pub superseded: bool,
     pub step: u64,
     /// The node that ran (for a parallel step, the nodes' names as the runtime joined them).
     pub node: String,
@@ -33,6 +42,17 @@ pub struct HistoryEntry {
     pub changed: Vec<(String, u64)>,
     /// The whole state after the step, with [`HistoryDetail::WholeStates`].
     pub state: Option<Map<String, Value>>,
+    /// With [`HistoryDetail::Changes`]: each key the step wrote, in the order written,
+    /// with its value before the step (`None`: the key is new) and after.
+    pub changes: Option<Vec<KeyChange>>,
+}
+
+/// One key a step wrote: its value before and after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyChange {
+    pub key: String,
+    pub before: Option<Value>,
+    pub after: Value,
 }
 
 /// One page of a long read, handed over one entry at a time: the store reads ahead by at

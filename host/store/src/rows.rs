@@ -77,6 +77,10 @@ impl RawRun {
             lease_owner: self.lease_owner,
             lease_expires_ms: self.lease_expires_ms,
             lease_epoch: self.lease_epoch,
+            // TODO(#15 backends): read from the runs row and run_tags.
+            tags: BTreeMap::new(),
+            checkpoint: None,
+            branch: 0,
             pending,
             plugins,
         })

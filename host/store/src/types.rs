@@ -27,6 +27,8 @@ pub struct NewRun {
     /// The plugin versions the run is pinned to: plugin name -> component digest. Each
     /// must have been stored with [`CheckpointStore::save_component`](crate::CheckpointStore::save_component).
     pub plugins: BTreeMap<String, String>,
+    /// Labels given at creation (`--tag key=value`), for listings to filter on.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// What [`CheckpointStore::upgrade_run`](crate::CheckpointStore::upgrade_run) moves a run to.
@@ -90,6 +92,14 @@ pub struct RunRecord {
     /// The plugin versions the run is pinned to (plugin name -> component digest); empty
     /// for runs created before pinning, which use the plugins folder's current files.
     pub plugins: BTreeMap<String, String>,
+    /// Labels given at creation.
+    pub tags: BTreeMap<String, String>,
+    /// The id of the run's latest checkpoint on its current branch (the parent of its
+    /// next one); `None` at step 0, unless the run is a fork (then: the checkpoint it was
+    /// forked from, in the other run, or `None` for a fork of an input).
+    pub checkpoint: Option<String>,
+    /// The run's current branch: 0, and one more with every replay in place.
+    pub branch: u64,
 }
 
 /// The update of one parallel branch that succeeded in a step that has not committed yet.
@@ -215,5 +225,181 @@ pub struct RunSummary {
     pub workflow_name: String,
     pub status: RunStatus,
     pub step: u64,
+    pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Which runs a listing shows: every filter given must hold (AND).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    /// The workflow's name (`name` in its file).
+    pub workflow: Option<String>,
+    /// Tags the run must carry, each `key = value`.
+    pub tags: Vec<(String, String)>,
+    /// Created at or after this time (unix ms).
+    pub created_since_ms: Option<i64>,
+}
+
+/// One page of a run listing, newest created first, and where the next page starts.
+/// Paging by creation keeps pages stable while runs are created: a new run goes before
+/// the first page, never into a page already read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsPage {
+    pub runs: Vec<RunSummary>,
+    /// `None` when this page reached the oldest run that matches.
+    pub next_cursor: Option<crate::Cursor>,
+}
+
+/// An edit of a run's state made by hand (`update`): applied as if node `as_node` had
+/// returned `values` (or, without `as_node`, merged with the next node(s) unchanged). The
+/// runtime merges and routes; the store records the outcome as a checkpoint of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateEdit {
+    /// The checkpoint's node: `as_node`, or "update".
+    pub node: String,
+    pub as_node: Option<String>,
+    /// The values as the user gave them (recorded in the run's events).
+    pub values: Map<String, Value>,
+    /// The top-level keys whose value the edit changed, with their new values.
+    pub changes: Map<String, Value>,
+    /// The whole state after the edit.
+    pub state: Map<String, Value>,
+    /// The run's next node(s) after the edit (empty: it ends there).
+    pub next: Vec<String>,
+    /// Who made the edit, for the run's events ("cli", "api 10.0.0.7", ...).
+    pub by: String,
+}
+
+/// A new run that starts from another run's checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForkRun {
+    /// The run forked from.
+    pub source: String,
+    /// Its step the fork starts after (0: its input).
+    pub step: u64,
+    /// The new run's thread; [`StoreError::ThreadExists`](crate::StoreError::ThreadExists)
+    /// if taken.
+    pub thread: String,
+    /// An edit of the fork's state made with the fork, in the same transaction.
+    pub edit: Option<StateEdit>,
+    pub by: String,
+}
+
+/// Replaying a run in place from one of its steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayRun {
+    pub thread: String,
+    /// The step whose checkpoint the run goes back to (0: its input).
+    pub from_step: u64,
+    /// The node(s) the run starts with, used when `from_step` is 0 (the input has no
+    /// checkpoint that says what runs next).
+    pub start: Vec<String>,
+    pub by: String,
+}
+
+/// What [`CheckpointStore::delete_run`](crate::CheckpointStore::delete_run) removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    /// Checkpoints, current and superseded.
+    pub checkpoints: u64,
+    pub logs: u64,
+    pub events: u64,
+    /// State values and component versions no other run referred to, and workflow texts
+    /// no other run or checkpoint refers to.
+    pub freed: Collected,
+}
+
+/// What happened to a run: one row per event, appended in the transaction of the change
+/// it records, never changed afterwards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// Grows with every event of the database: the order events happened in.
+    pub id: u64,
+    pub thread: String,
+    pub at_ms: i64,
+    /// The run's committed step when it happened (for `step`: the step committed).
+    pub step: u64,
+    pub kind: EventKind,
+    /// What [`EventKind`] says each kind carries.
+    pub data: Map<String, Value>,
+}
+
+/// The kinds of [`RunEvent`], and what each one's `data` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// `workflow` (name), `workflow_digest`, `tags`.
+    Created,
+    /// `from` (thread), `from_step`, `from_checkpoint` (id or null), `by`.
+    Forked,
+    /// A step committed: `node`, `checkpoint`, `status` (after it), `wake_at` (if it sleeps).
+    Step,
+    /// An attempt failed: `node`, `attempt`, `error`, `retry_at` (unix ms; null when the
+    /// run failed for good).
+    AttemptFailed,
+    /// `node`, `payload`, `deadline` (unix ms or null).
+    Interrupted,
+    /// A sleeping or retrying run was taken up when due (`status` it woke from), or an
+    /// interrupt's deadline passed (`timed_out`: true).
+    Woke,
+    /// An interrupt was answered: `input`.
+    Answered,
+    /// Resumed by hand without input: `status` it was resumed from.
+    Resumed,
+    Cancelled,
+    /// The state was edited: `as_node` (or null), `values`, `checkpoint`, `by`.
+    Edited,
+    /// Moved to another workflow text or plugin versions: `workflow_digest`, `plugins`.
+    Upgraded,
+    /// Replayed in place: `from_step`, `branch`, `superseded` (checkpoints), `by`.
+    Replayed,
+    /// Another owner's lease ran out or its process died, and `owner` took the run:
+    /// `from` (the owner before), `attempt` (the attempt the next call makes).
+    LeaseTakenOver,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 13] = [
+        EventKind::Created,
+        EventKind::Forked,
+        EventKind::Step,
+        EventKind::AttemptFailed,
+        EventKind::Interrupted,
+        EventKind::Woke,
+        EventKind::Answered,
+        EventKind::Resumed,
+        EventKind::Cancelled,
+        EventKind::Edited,
+        EventKind::Upgraded,
+        EventKind::Replayed,
+        EventKind::LeaseTakenOver,
+    ];
+
+    /// The name stored and shown (`snake_case`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Forked => "forked",
+            EventKind::Step => "step",
+            EventKind::AttemptFailed => "attempt_failed",
+            EventKind::Interrupted => "interrupted",
+            EventKind::Woke => "woke",
+            EventKind::Answered => "answered",
+            EventKind::Resumed => "resumed",
+            EventKind::Cancelled => "cancelled",
+            EventKind::Edited => "edited",
+            EventKind::Upgraded => "upgraded",
+            EventKind::Replayed => "replayed",
+            EventKind::LeaseTakenOver => "lease_taken_over",
+        }
+    }
+
+    /// The kind stored as `name`, if any.
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
 }

@@ -35,9 +35,9 @@ use tokio::sync::watch;
 use tokio_postgres::NoTls;
 
 use crate::{
-    CheckpointStore, Clock, Collected, ComponentVersion, Cursor, HistoryDetail, HistoryEntry,
-    LogLine, NewRun, Page, PgUrl, RunRecord, RunStatus, RunSummary, RunUpgrade, StepCommit,
-    StepSetback, StoreError,
+    Branches, CheckpointStore, Clock, Collected, ComponentVersion, Cursor, Deleted, ForkRun,
+    HistoryDetail, HistoryEntry, LogLine, NewRun, Page, PgUrl, ReplayRun, RunEvent, RunFilter,
+    RunRecord, RunStatus, RunUpgrade, RunsPage, StateEdit, StepCommit, StepSetback, StoreError,
 };
 use rows::{encode_values, to_json};
 use writer::{Wake, Writer};
@@ -399,6 +399,7 @@ impl CheckpointStore for PgStore {
         cursor: Option<Cursor>,
         limit: usize,
         detail: HistoryDetail,
+        _branches: Branches,
     ) -> Result<Page<HistoryEntry>, StoreError> {
         paged::history_page(self, thread, cursor, limit, detail).await
     }
@@ -460,10 +461,54 @@ impl CheckpointStore for PgStore {
 
     async fn list_runs(
         &self,
-        status: Option<RunStatus>,
+        filter: &RunFilter,
+        _cursor: Option<Cursor>,
         limit: usize,
-    ) -> Result<Vec<RunSummary>, StoreError> {
-        reads::list_runs(self, status, limit).await
+    ) -> Result<RunsPage, StoreError> {
+        // TODO(#15 backends): every filter, the cursor.
+        let runs = reads::list_runs(self, filter.status, limit).await?;
+        Ok(RunsPage {
+            runs,
+            next_cursor: None,
+        })
+    }
+
+    async fn events_page(
+        &self,
+        _thread: &str,
+        _cursor: Option<Cursor>,
+        _limit: usize,
+    ) -> Result<Page<RunEvent>, StoreError> {
+        unimplemented!("#15 backends: events_page")
+    }
+
+    async fn fork_run(&self, _fork: ForkRun) -> Result<RunRecord, StoreError> {
+        unimplemented!("#15 backends: fork_run")
+    }
+
+    async fn edit_run(
+        &self,
+        _thread: &str,
+        _after_step: u64,
+        _edit: StateEdit,
+    ) -> Result<RunRecord, StoreError> {
+        unimplemented!("#15 backends: edit_run")
+    }
+
+    async fn replay_run(&self, _replay: ReplayRun) -> Result<RunRecord, StoreError> {
+        unimplemented!("#15 backends: replay_run")
+    }
+
+    async fn delete_run(&self, _thread: &str, _force: bool) -> Result<Deleted, StoreError> {
+        unimplemented!("#15 backends: delete_run")
+    }
+
+    async fn finished_before(
+        &self,
+        _cutoff_ms: i64,
+        _limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        unimplemented!("#15 backends: finished_before")
     }
 
     fn work_notices(&self) -> Option<watch::Receiver<u64>> {

@@ -207,7 +207,7 @@ async fn next_checkpoint(
     };
     let step: u64 = unsigned(row.get(0), "step")?;
     let walk = match (detail, walk) {
-        (HistoryDetail::ChangedKeys, _) => None,
+        (HistoryDetail::ChangedKeys | HistoryDetail::Changes, _) => None,
         (HistoryDetail::WholeStates, None) => Some(Walk::at(client, thread, step).await?),
         (HistoryDetail::WholeStates, Some(walk)) => Some(walk.down_to(client, thread, step).await?),
     };
@@ -220,6 +220,12 @@ async fn next_checkpoint(
         created_at_ms: row.get(5),
         changed: changed_keys(client, thread, step).await?,
         state: walk.as_ref().map(|walk| walk.state.clone()),
+        // TODO(#15 backends): ids, branches, changes.
+        checkpoint: String::new(),
+        parent: None,
+        branch: 0,
+        superseded: false,
+        changes: None,
     };
     Ok(Some((entry, walk)))
 }

@@ -185,6 +185,9 @@ pub(super) async fn list_runs(
                 workflow_name: row.get(1),
                 step: unsigned(row.get(3), "step")?,
                 updated_at_ms: row.get(4),
+                // TODO(#15 backends)
+                created_at_ms: 0,
+                tags: Default::default(),
                 thread,
             })
         })

@@ -210,6 +210,9 @@ pub(super) async fn create_run(
         lease_expires_ms: lease_expires,
         pending: Vec::new(),
         plugins: run.plugins.clone(),
+        tags: run.tags.clone(),
+        checkpoint: None,
+        branch: 0,
     })
 }
 

@@ -161,7 +161,7 @@ fn next_checkpoint(
         return Ok(None);
     };
     let walk = match (detail, walk) {
-        (HistoryDetail::ChangedKeys, _) => None,
+        (HistoryDetail::ChangedKeys | HistoryDetail::Changes, _) => None,
         (HistoryDetail::WholeStates, None) => Some(Walk::at(conn, thread, step)?),
         (HistoryDetail::WholeStates, Some(walk)) => Some(walk.down_to(conn, thread, step)?),
     };
@@ -174,6 +174,12 @@ fn next_checkpoint(
         next: from_json(thread, step, "next-node list", &next_json)?,
         changed: changed_keys(conn, thread, step)?,
         state: walk.as_ref().map(|walk| walk.state.clone()),
+        // TODO(#15 backends): ids, branches, changes.
+        checkpoint: String::new(),
+        parent: None,
+        branch: 0,
+        superseded: false,
+        changes: None,
     };
     Ok(Some((entry, walk)))
 }

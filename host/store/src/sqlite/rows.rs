@@ -267,7 +267,10 @@ pub(super) fn list_runs(
             thread,
             workflow_name,
             step,
+            // TODO(#15 backends)
+            created_at_ms: 0,
             updated_at_ms,
+            tags: BTreeMap::new(),
         })
     })
     .collect()

@@ -98,6 +98,9 @@ pub(super) fn create_run(
         lease_expires_ms: lease_expires,
         pending: Vec::new(),
         plugins: run.plugins.clone(),
+        tags: run.tags.clone(),
+        checkpoint: None,
+        branch: 0,
     })
 }
 

@@ -122,7 +122,7 @@ async fn concurrent_commits_all_land() {
     }
     gate.unwrap().await.unwrap().unwrap();
 
-    let runs = f.store.list_runs(None, 100).await.unwrap();
+    let runs = crate::tests::listed(&f.store, None, 100).await;
     assert_eq!(runs.len(), usize::try_from(RUNS).unwrap());
     for run in runs {
         assert_eq!(

@@ -13,7 +13,7 @@ async fn history_pages(
     let mut cursor = None;
     loop {
         let mut page = store
-            .history_page(thread, cursor, limit, detail)
+            .history_page(thread, cursor, limit, detail, crate::Branches::Current)
             .await
             .unwrap();
         let mut entries = Vec::new();
@@ -96,7 +96,13 @@ pub(crate) async fn history_page_cursors_and_missing_runs<S: TestStore>(f: Fixtu
     let cursor: Cursor = "3".parse().unwrap();
     let mut page = f
         .store
-        .history_page("job-1", Some(cursor), 10, HistoryDetail::ChangedKeys)
+        .history_page(
+            "job-1",
+            Some(cursor),
+            10,
+            HistoryDetail::ChangedKeys,
+            crate::Branches::Current,
+        )
         .await
         .unwrap();
     let mut steps = Vec::new();
@@ -109,13 +115,25 @@ pub(crate) async fn history_page_cursors_and_missing_runs<S: TestStore>(f: Fixtu
     f.store.create_run(new_run("job-2")).await.unwrap();
     let mut page = f
         .store
-        .history_page("job-2", None, 10, HistoryDetail::WholeStates)
+        .history_page(
+            "job-2",
+            None,
+            10,
+            HistoryDetail::WholeStates,
+            crate::Branches::Current,
+        )
         .await
         .unwrap();
     assert!(page.next().await.unwrap().is_none());
     let missing = f
         .store
-        .history_page("ghost", None, 10, HistoryDetail::ChangedKeys)
+        .history_page(
+            "ghost",
+            None,
+            10,
+            HistoryDetail::ChangedKeys,
+            crate::Branches::Current,
+        )
         .await;
     assert!(matches!(missing, Err(StoreError::NotFound { .. })));
     let missing = f.store.logs_page("ghost", None, 10).await;
@@ -124,7 +142,13 @@ pub(crate) async fn history_page_cursors_and_missing_runs<S: TestStore>(f: Fixtu
     // A reader that stops early stops the reading (nothing waits forever).
     let mut page = f
         .store
-        .history_page("job-1", None, 1000, HistoryDetail::WholeStates)
+        .history_page(
+            "job-1",
+            None,
+            1000,
+            HistoryDetail::WholeStates,
+            crate::Branches::Current,
+        )
         .await
         .unwrap();
     assert_eq!(page.next().await.unwrap().unwrap().step, 5);

@@ -323,7 +323,7 @@ pub(crate) async fn concurrent_claims_never_share_a_run<S: TestStore>(f: Fixture
     assert_eq!(done.len(), RUNS, "every run completed exactly once");
     assert_eq!(finished.len(), RUNS);
 
-    let runs = f.store.list_runs(None, 100).await.unwrap();
+    let runs = super::listed(&f.store, None, 100).await;
     assert!(runs.iter().all(|run| run.status == RunStatus::Completed));
     // The completing commit released each run's lease.
     for (thread, _) in &done {

@@ -147,7 +147,13 @@ pub(crate) trait WholeReads: CheckpointStore {
         loop {
             let detail = HistoryDetail::WholeStates;
             let mut page = self
-                .history_page(thread, cursor, HISTORY_PAGE.max, detail)
+                .history_page(
+                    thread,
+                    cursor,
+                    HISTORY_PAGE.max,
+                    detail,
+                    crate::Branches::Current,
+                )
                 .await?;
             while let Some(entry) = page.next().await? {
                 all.push(Checkpoint {
@@ -206,6 +212,7 @@ pub(crate) fn new_run(thread: &str) -> NewRun {
         next: vec!["hello".to_owned()],
         lease: None,
         plugins: BTreeMap::new(),
+        tags: BTreeMap::new(),
     }
 }
 
@@ -281,6 +288,19 @@ pub(crate) fn pending_write(node: &str, value: i64) -> PendingWrite {
         goto: (value > 1).then(|| "done".to_owned()),
         component_digest: format!("sha256:{node}"),
     }
+}
+
+/// The first page of the runs with `status` (any when `None`).
+pub(crate) async fn listed<S: TestStore>(
+    store: &S,
+    status: Option<RunStatus>,
+    limit: usize,
+) -> Vec<crate::RunSummary> {
+    let filter = crate::RunFilter {
+        status,
+        ..Default::default()
+    };
+    store.list_runs(&filter, None, limit).await.unwrap().runs
 }
 
 pub(crate) fn threads(runs: &[RunRecord]) -> Vec<&str> {

@@ -88,7 +88,7 @@ pub(crate) async fn list_runs_is_newest_updated_first<S: TestStore>(f: Fixture<S
         .await
         .unwrap();
 
-    let runs = f.store.list_runs(None, 100).await.unwrap();
+    let runs = super::listed(&f.store, None, 100).await;
     let order: Vec<(&str, RunStatus, u64)> = runs
         .iter()
         .map(|r| (r.thread.as_str(), r.status, r.step))
@@ -116,24 +116,23 @@ pub(crate) async fn list_runs_filters_by_status<S: TestStore>(f: Fixture<S>) {
     let names =
         |runs: Vec<RunSummary>| -> Vec<String> { runs.into_iter().map(|run| run.thread).collect() };
     assert_eq!(
-        names(s.list_runs(Some(RunStatus::Completed), 100).await.unwrap()),
+        names(super::listed(s, Some(RunStatus::Completed), 100).await),
         ["c", "a"]
     );
     assert_eq!(
-        names(s.list_runs(Some(RunStatus::Failed), 100).await.unwrap()),
+        names(super::listed(s, Some(RunStatus::Failed), 100).await),
         ["b"]
     );
     assert_eq!(
-        names(s.list_runs(Some(RunStatus::Pending), 100).await.unwrap()),
+        names(super::listed(s, Some(RunStatus::Pending), 100).await),
         ["d"]
     );
     assert!(
-        s.list_runs(Some(RunStatus::Sleeping), 100)
+        super::listed(s, Some(RunStatus::Sleeping), 100)
             .await
-            .unwrap()
             .is_empty()
     );
-    assert_eq!(s.list_runs(None, 100).await.unwrap().len(), 4);
+    assert_eq!(super::listed(s, None, 100).await.len(), 4);
 }
 
 pub(crate) async fn listings_are_limited<S: TestStore>(f: Fixture<S>) {
@@ -143,12 +142,8 @@ pub(crate) async fn listings_are_limited<S: TestStore>(f: Fixture<S>) {
             .await
             .unwrap();
     }
-    assert_eq!(f.store.list_runs(None, 3).await.unwrap().len(), 3);
-    assert_eq!(
-        f.store.list_runs(None, 0).await.unwrap().len(),
-        1,
-        "clamped"
-    );
+    assert_eq!(super::listed(&f.store, None, 3).await.len(), 3);
+    assert_eq!(super::listed(&f.store, None, 0).await.len(), 1, "clamped");
 }
 
 pub(crate) async fn everything_survives_reopening_the_file<S: TestStore>(f: Fixture<S>) {
@@ -163,7 +158,7 @@ pub(crate) async fn everything_survives_reopening_the_file<S: TestStore>(f: Fixt
     assert_eq!(store.load_run("job-1").await.unwrap().unwrap(), run);
     assert_eq!(store.history("job-1").await.unwrap(), history);
     assert_eq!(store.logs("job-1").await.unwrap(), logs);
-    assert_eq!(store.list_runs(None, 100).await.unwrap().len(), 1);
+    assert_eq!(super::listed(&store, None, 100).await.len(), 1);
     assert!(store.workflow_text("sha256:abc").await.unwrap().is_some());
     store.commit_step(commit("job-1", 2, &[])).await.unwrap();
 }

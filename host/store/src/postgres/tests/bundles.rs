@@ -64,11 +64,11 @@ async fn a_run_moves_from_sqlite_to_postgres_and_back_whole() {
             let mut cursor = None;
             loop {
                 let mut a = pg
-                    .history_page("job-1", cursor, limit, detail)
+                    .history_page("job-1", cursor, limit, detail, crate::Branches::Current)
                     .await
                     .unwrap();
                 let mut b = s
-                    .history_page("job-1", cursor, limit, detail)
+                    .history_page("job-1", cursor, limit, detail, crate::Branches::Current)
                     .await
                     .unwrap();
                 loop {
@@ -105,8 +105,14 @@ async fn a_run_moves_from_sqlite_to_postgres_and_back_whole() {
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        pg.history_page("nope", None, 5, HistoryDetail::WholeStates)
-            .await,
+        pg.history_page(
+            "nope",
+            None,
+            5,
+            HistoryDetail::WholeStates,
+            crate::Branches::Current
+        )
+        .await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(
@@ -117,10 +123,10 @@ async fn a_run_moves_from_sqlite_to_postgres_and_back_whole() {
         pg.component_versions().await.unwrap(),
         s.component_versions().await.unwrap()
     );
-    let pg_runs = pg.list_runs(None, 10).await.unwrap();
+    let pg_runs = crate::tests::listed(&pg, None, 10).await;
     assert_eq!(
         pg_runs,
-        s.list_runs(Some(RunStatus::Failed), 10).await.unwrap()
+        crate::tests::listed(s, Some(RunStatus::Failed), 10).await
     );
     assert_eq!(pg.leases().await.unwrap(), vec![]);
     assert_eq!(pg.next_wake().await.unwrap(), None);
