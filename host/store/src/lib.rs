@@ -395,8 +395,8 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// transactions, so that a long run does not hold the writer: the first one marks the
     /// run `cancelled` (no one can drive it after that), and a delete cut short is
     /// finished by deleting again. Unless `force`, only a completed, failed or cancelled
-    /// run ([`StoreError::Unfinished`]); a run a live owner holds is refused even with
-    /// `force` until it stops ([`StoreError::Leased`]). The thread can be used again.
+    /// run ([`StoreError::Unfinished`]); with `force` any run (whoever executes it stops
+    /// at its next write, which the cancel fences). The thread can be used again.
     fn delete_run(
         &self,
         thread: &str,
