@@ -282,6 +282,9 @@ pub struct ForkRun {
     /// The new run's thread; [`StoreError::ThreadExists`](crate::StoreError::ThreadExists)
     /// if taken.
     pub thread: String,
+    /// The node(s) the fork starts with when `step` is 0 (the input has no checkpoint
+    /// that says what runs next); ignored otherwise.
+    pub start: Vec<String>,
     /// An edit of the fork's state made with the fork, in the same transaction.
     pub edit: Option<StateEdit>,
     pub by: String,
