@@ -329,6 +329,15 @@ impl<S: CheckpointStore> Running<S> {
         &self.daemon
     }
 
+    /// Also delete finished runs last updated longer ago than `keep`, now and every
+    /// [`RETAIN_EVERY`](crate::RETAIN_EVERY), until shutdown (`serve --retain`).
+    pub fn retain(&mut self, keep: Duration) {
+        let runtime = self.daemon.runtime.clone();
+        let stop = self.stop.subscribe();
+        self.tasks
+            .push(tokio::spawn(runtime.retain(keep, stop).in_current_span()));
+    }
+
     /// Stop claiming, abandon every run in flight (its step runs again later) and
     /// release its lease, and retire this daemon's record.
     pub async fn shutdown(self) {

@@ -344,7 +344,13 @@ impl<S: CheckpointStore> Runtime<S> {
         let run = self.resumable(thread, input.as_ref()).await?;
         let status = run.status;
         let (_, lease) = self.claim(thread).await?;
-        if input.is_some() || status == RunStatus::Failed {
+        if status == RunStatus::Completed {
+            // Edited since it completed: it goes on where the edit routed it.
+            if let Err(e) = self.store.set_status(thread, RunStatus::Running).await {
+                self.store.release(&self.owner, thread).await?;
+                return Err(e.into());
+            }
+        } else if input.is_some() || status == RunStatus::Failed {
             let result = self
                 .store
                 .resume_input(thread, input, RunStatus::Running, Some(&self.owner))
@@ -383,6 +389,11 @@ impl<S: CheckpointStore> Runtime<S> {
     ) -> Result<RunRecord, RuntimeError> {
         let run = self.load(thread).await?;
         self.check_resume(&run, input.as_ref())?;
+        if run.status == RunStatus::Completed {
+            // Edited since it completed: a daemon takes it up where the edit routed it.
+            self.store.set_status(thread, RunStatus::Pending).await?;
+            return self.load(thread).await;
+        }
         if input.is_some() || run.status == RunStatus::Failed {
             return Ok(self
                 .store
@@ -396,6 +407,8 @@ impl<S: CheckpointStore> Runtime<S> {
     fn check_resume(&self, run: &RunRecord, input: Option<&Value>) -> Result<(), RuntimeError> {
         let thread = &run.thread;
         match (run.status, input) {
+            // An edit (`update`) gave a completed run next nodes: it goes on.
+            (RunStatus::Completed, None) if !run.next.is_empty() => Ok(()),
             (RunStatus::Completed | RunStatus::Cancelled, _) => Err(RuntimeError::NotResumable {
                 thread: thread.clone(),
                 status: run.status,

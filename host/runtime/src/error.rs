@@ -77,6 +77,33 @@ pub enum RuntimeError {
          is resumed or taken over"
     )]
     LeaseExpired { thread: String },
+    /// An input that is not acceptable as given (a thread id that breaks the rule).
+    #[error("{0}")]
+    BadRequest(String),
+    /// `update` (or a fork's edit) as a node the run's workflow does not have.
+    #[error(
+        "thread \"{thread}\": there is no node \"{node}\" in its workflow (nodes: {})",
+        nodes.join(", ")
+    )]
+    UnknownNode {
+        thread: String,
+        node: String,
+        nodes: Vec<String>,
+    },
+    /// An edit of a run's state that cannot be made: the values do not merge, the state
+    /// would be too large, the node cannot be stood in for.
+    #[error("thread \"{thread}\" cannot be edited: {message}")]
+    BadEdit { thread: String, message: String },
+    /// An edit or a replay of a run that a live process executes now.
+    #[error(
+        "thread \"{thread}\" is running (executed by {owner}); it can be {action} once it \
+         parks, fails or completes, or after it is cancelled"
+    )]
+    Executing {
+        thread: String,
+        owner: String,
+        action: &'static str,
+    },
     /// Any store error but a missing run or a taken thread, which become
     /// [`RuntimeError::NotFound`] and [`RuntimeError::ThreadExists`] (see
     /// `From<StoreError>`).
@@ -107,6 +134,10 @@ impl RuntimeError {
             | RuntimeError::NeedsInput { .. }
             | RuntimeError::UnexpectedInput { .. } => ErrorCode::Conflict,
             RuntimeError::LeaseExpired { .. } => ErrorCode::Environment,
+            RuntimeError::BadRequest(_)
+            | RuntimeError::UnknownNode { .. }
+            | RuntimeError::BadEdit { .. } => ErrorCode::Usage,
+            RuntimeError::Executing { .. } => ErrorCode::Conflict,
             RuntimeError::Plugin(error) => error.code(),
             RuntimeError::Store(error) => error.code(),
         }
@@ -127,6 +158,15 @@ impl RuntimeError {
             | RuntimeError::UpgradeRefused { thread, .. }
             | RuntimeError::LeaseExpired { thread } => Some(json!({ "thread": thread })),
             RuntimeError::Store(StoreError::Leased { thread, owner, .. }) => {
+                Some(json!({ "thread": thread, "owner": owner }))
+            }
+            RuntimeError::UnknownNode {
+                thread,
+                node,
+                nodes,
+            } => Some(json!({ "thread": thread, "node": node, "nodes": nodes })),
+            RuntimeError::BadEdit { thread, .. } => Some(json!({ "thread": thread })),
+            RuntimeError::Executing { thread, owner, .. } => {
                 Some(json!({ "thread": thread, "owner": owner }))
             }
             RuntimeError::NoStep { thread, step, .. } => {

@@ -155,3 +155,48 @@ pub(super) fn lease_expired(thread: &str) {
 pub(super) fn commit_refused(thread: &str) {
     info!(%thread, reason = "commit refused", "run lease lost");
 }
+
+/// A run was forked from another run's checkpoint: it waits for its first step.
+pub(super) fn forked(run: &RunRecord, source: &str, step: u64) {
+    info!(
+        thread = %run.thread,
+        workflow = %run.workflow_name,
+        from = %source,
+        from_step = step,
+        "run forked"
+    );
+}
+
+/// A run's state was edited by hand (`update`).
+pub(super) fn edited(run: &RunRecord, as_node: Option<&str>) {
+    info!(
+        thread = %run.thread,
+        step = run.step,
+        as_node = as_node.unwrap_or(""),
+        next = %run.next.join(","),
+        "run state edited"
+    );
+}
+
+/// A run was taken back to an earlier step, on a new branch.
+pub(super) fn replayed(run: &RunRecord, from_step: u64) {
+    info!(
+        thread = %run.thread,
+        from_step,
+        branch = run.branch,
+        "run replayed"
+    );
+}
+
+/// A run was deleted, with what only it referred to.
+pub(super) fn deleted(thread: &str, deleted: &savepoint_store::Deleted) {
+    info!(
+        %thread,
+        checkpoints = deleted.checkpoints,
+        logs = deleted.logs,
+        events = deleted.events,
+        components = deleted.freed.components,
+        values = deleted.freed.values,
+        "run deleted"
+    );
+}

@@ -36,9 +36,11 @@ mod events;
 mod outage;
 mod owner;
 mod pins;
+mod retain;
 mod secrets;
 mod slots;
 mod step;
+mod travel;
 mod wake;
 
 use std::collections::HashMap;
@@ -57,7 +59,9 @@ pub use check::{MissingSecrets, Report, check_workflow};
 pub use drive::Wait;
 pub use error::RuntimeError;
 pub use pins::{Upgrade, UpgradeProblem, UpgradeReport};
+pub use retain::{RETAIN_EVERY, Retained};
 pub use step::is_fatal_failure;
+pub use travel::{DeleteScope, Edit, Fork, UPDATE_NODE};
 
 /// How long a lease lasts without renewal, unless [`Runtime::with_lease`]
 /// says otherwise. A process that dies holding leases blocks its runs this
