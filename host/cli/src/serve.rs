@@ -129,6 +129,12 @@ pub struct ServeArgs {
         value_name = "DIR"
     )]
     workflows: PathBuf,
+    /// Delete finished runs (completed, failed, cancelled) last updated longer ago
+    /// than this, e.g. `30d`, with everything only they refer to: once at start, then
+    /// every 5 minutes. Parked runs (sleeping, retrying, interrupted) are never
+    /// deleted. Without it every run is kept.
+    #[arg(long, env = "SAVEPOINT_RETAIN", value_name = "DURATION", value_parser = positive_duration)]
+    retain: Option<Duration>,
 }
 
 pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -167,6 +173,7 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
             body_timeout: args.body_timeout,
             max_connections: args.max_connections as usize,
         },
+        retain: args.retain,
     };
     let context = || format!("savepoint serve on {}", args.listen);
     let serving = savepoint_server::start(runtime, config)

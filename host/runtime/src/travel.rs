@@ -77,10 +77,10 @@ impl<S: CheckpointStore> Runtime<S> {
     pub async fn fork(&self, fork: Fork, by: &str) -> Result<RunRecord, RuntimeError> {
         super::check_thread_id(&fork.thread).map_err(RuntimeError::BadRequest)?;
         let source = self.load(&fork.source).await?;
+        let workflow = self.workflow_for(&source).await?;
         let edit = match &fork.edit {
             None => None,
             Some(edit) => {
-                let workflow = self.workflow_for(&source).await?;
                 let (state, next) = self.position_at(&source, &workflow, fork.step).await?;
                 let at = Position {
                     thread: &fork.thread,
@@ -97,6 +97,7 @@ impl<S: CheckpointStore> Runtime<S> {
                 step: fork.step,
                 thread: fork.thread.clone(),
                 edit,
+                start: vec![workflow.start.clone()],
                 by: by.to_string(),
             })
             .await?;

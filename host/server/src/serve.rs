@@ -29,6 +29,9 @@ pub struct ServeConfig {
     pub max_runs: usize,
     /// Who may reach the HTTP API, and its timeouts and connection limit.
     pub api: crate::api::ApiConfig,
+    /// `--retain`: finished runs last updated longer ago than this are deleted in the
+    /// background; `None` keeps every run.
+    pub retain: Option<std::time::Duration>,
 }
 
 /// `savepoint serve` started: its API's address bound and its daemon driving runs.
@@ -54,9 +57,13 @@ pub async fn start<S: CheckpointStore>(
     let address = listener.local_addr()?;
     // Lines logged inside it are the daemon's (`savepoint serve: ...` by default).
     let span = tracing::info_span!("serve");
-    let running = daemon::start(runtime, config.max_runs)
+    let mut running = daemon::start(runtime, config.max_runs)
         .instrument(span.clone())
         .await;
+    if let Some(keep) = config.retain {
+        let _entered = span.enter();
+        running.retain(keep);
+    }
     Ok(Serving {
         listener,
         address,
