@@ -14,10 +14,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use deadpool_postgres::{GenericClient, Transaction};
 
+use serde_json::{Map, Value};
+
+use super::events::{EventRows, data};
 use super::many::{LogRows, StateRows};
 use super::reads::{signed, unsigned};
 use super::rows::*;
-use crate::{RunStatus, StepCommit, StoreError};
+use crate::{EventKind, RunStatus, StepCommit, StoreError};
 
 /// A step's commit and its encoded changes.
 pub(super) struct Commit {
@@ -25,8 +28,12 @@ pub(super) struct Commit {
     pub changes: Vec<StoredValue>,
 }
 
-/// What a commit gives back: the run as the commit left it, and its pins.
-pub(super) type Committed = (RawRun, BTreeMap<String, String>);
+/// What a commit gives back: the run as the commit left it, its pins and tags.
+pub(super) struct Committed {
+    pub run: PgRun,
+    pub plugins: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+}
 
 /// The columns of [`run_columns!`] of the `runs` row `r`, for a RETURNING clause where
 /// other tables' columns have the same names.
@@ -35,7 +42,7 @@ macro_rules! r_run_columns {
         "r.thread, r.workflow_name, r.workflow_digest, r.workflow_path, r.status, r.step,
          r.next_json, r.error, r.error_node, r.attempt, r.created_at, r.updated_at, r.wake_at,
          r.interrupt_json, r.resume_json, r.timed_out, r.wakes, r.retry_base, r.joins_json,
-         r.lease_owner, r.lease_expires, r.lease_epoch"
+         r.lease_owner, r.lease_expires, r.lease_epoch, r.head, r.branch"
     };
 }
 
@@ -49,28 +56,36 @@ pub(super) async fn commit_steps(
     let threads: Vec<&str> = commits.iter().map(|c| c.commit.thread.as_str()).collect();
     let fence = tx
         .prepare_cached(
-            "SELECT thread, step, status, lease_owner FROM runs WHERE thread = ANY($1::text[])
-             ORDER BY thread FOR UPDATE",
+            "SELECT thread, step, status, lease_owner, branch FROM runs
+             WHERE thread = ANY($1::text[]) ORDER BY thread FOR UPDATE",
         )
         .await?;
-    let stored: HashMap<String, (u64, String, Option<String>)> = tx
+    let stored: HashMap<String, Stored> = tx
         .query(&fence, &[&threads])
         .await?
         .iter()
         .map(|row| {
-            let step = unsigned(row.get(1), "step")?;
-            Ok((row.get(0), (step, row.get(2), row.get(3))))
+            let stored = Stored {
+                step: unsigned(row.get(1), "step")?,
+                status: row.get(2),
+                lease_owner: row.get(3),
+                branch: unsigned(row.get(4), "branch")?,
+            };
+            Ok((row.get(0), stored))
         })
         .collect::<Result<_, StoreError>>()?;
     let checks: Vec<Result<(), StoreError>> = commits
         .iter()
         .map(|c| check(&c.commit, stored.get(&c.commit.thread)))
         .collect();
-    let accepted: Vec<&Commit> = commits
+    let accepted: Vec<(&Commit, u64)> = commits
         .iter()
         .zip(&checks)
         .filter(|(_, check)| check.is_ok())
-        .map(|(commit, _)| *commit)
+        .map(|(commit, _)| {
+            let branch = stored.get(&commit.commit.thread).map_or(0, |s| s.branch);
+            (*commit, branch)
+        })
         .collect();
     let mut written = if accepted.is_empty() {
         HashMap::new()
@@ -92,13 +107,23 @@ pub(super) async fn commit_steps(
         .collect())
 }
 
+/// What the fence reads of a run's row.
+struct Stored {
+    step: u64,
+    status: String,
+    lease_owner: Option<String>,
+    branch: u64,
+}
+
 /// The checks of a commit against its run's stored row (`None`: no such run).
-fn check(
-    commit: &StepCommit,
-    stored: Option<&(u64, String, Option<String>)>,
-) -> Result<(), StoreError> {
+fn check(commit: &StepCommit, stored: Option<&Stored>) -> Result<(), StoreError> {
     let thread = &commit.thread;
-    let (step, status, owner) = stored.ok_or_else(|| not_found(thread))?;
+    let Stored {
+        step,
+        status,
+        lease_owner: owner,
+        ..
+    } = stored.ok_or_else(|| not_found(thread))?;
     if parse_status(thread, status)? == RunStatus::Cancelled {
         return Err(StoreError::Cancelled {
             thread: thread.clone(),
@@ -122,23 +147,30 @@ fn check(
     Ok(())
 }
 
-/// Writes the accepted commits; the runs as written, by thread.
+/// Writes the accepted commits (each with its run's branch); the runs as written, by
+/// thread.
 async fn write(
-    commits: &[&Commit],
+    accepted: &[(&Commit, u64)],
     tx: &Transaction<'_>,
     now_ms: i64,
 ) -> Result<HashMap<String, Committed>, StoreError> {
+    // Each checkpoint's parent is its run's head before the commit (the INSERT runs before
+    // the UPDATE that moves the head: statements sent together run in order).
     let checkpoints = tx
         .prepare_cached(
             "INSERT INTO checkpoints (thread, step, node, next_json, component_digest,
-                                      workflow_digest, created_at)
+                                      workflow_digest, created_at, id, parent, branch)
              SELECT c.thread, c.step, c.node, c.next_json, c.component_digest,
-                    r.workflow_digest, $6
-             FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[])
-                  AS c (thread, step, node, next_json, component_digest)
+                    r.workflow_digest, $6, c.id, r.head, r.branch
+             FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[],
+                         $7::text[])
+                  AS c (thread, step, node, next_json, component_digest, id)
              JOIN runs r ON r.thread = c.thread",
         )
         .await?;
+    let commits: Vec<&Commit> = accepted.iter().map(|(commit, _)| *commit).collect();
+    let ids: Vec<String> = commits.iter().map(|_| new_checkpoint_id()).collect();
+    let events = EventRows::prepare(tx).await?;
     let state = StateRows::prepare(tx).await?;
     let logs = LogRows::prepare(tx).await?;
     let pending = tx
@@ -157,18 +189,22 @@ async fn write(
                  -- its own commit.
                  lease_owner = CASE WHEN c.status = 'completed' THEN NULL ELSE r.lease_owner END,
                  lease_expires = CASE WHEN c.status = 'completed' THEN NULL
-                                      ELSE r.lease_expires END
+                                      ELSE r.lease_expires END,
+                 head = c.id
              FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[],
-                         $6::int8[], $7::int8[])
-                  AS c (thread, step, next_json, status, joins_json, wakes, wake_at)
+                         $6::int8[], $7::int8[], $9::text[])
+                  AS c (thread, step, next_json, status, joins_json, wakes, wake_at, id)
              WHERE r.thread = c.thread
              RETURNING ",
             r_run_columns!()
         ))
         .await?;
+    // The runs' pins and tags, in one statement.
     let pins = tx
         .prepare_cached(
-            "SELECT thread, plugin, digest FROM run_plugins WHERE thread = ANY($1::text[])",
+            "SELECT thread, plugin, digest, TRUE FROM run_plugins WHERE thread = ANY($1::text[])
+             UNION ALL
+             SELECT thread, key, value, FALSE FROM run_tags WHERE thread = ANY($1::text[])",
         )
         .await?;
 
@@ -192,15 +228,30 @@ async fn write(
     let wake_at: Vec<Option<i64>> = commits.iter().map(|c| c.commit.wake_at_ms).collect();
     let mut state_rows = StateRows::default();
     let mut log_rows = LogRows::default();
-    for c in commits {
-        state_rows.add(&c.commit.thread, c.commit.step, &c.changes);
+    let mut event_rows = EventRows::default();
+    for ((c, branch), id) in accepted.iter().zip(&ids) {
+        state_rows.add(&c.commit.thread, c.commit.step, *branch, &c.changes);
         log_rows.add(&c.commit.thread, &c.commit.logs);
+        event_rows.add(
+            &c.commit.thread,
+            c.commit.step,
+            EventKind::Step,
+            step_event(&c.commit, id),
+        )?;
     }
 
     type Params<'a, const N: usize> = [&'a (dyn tokio_postgres::types::ToSql + Sync); N];
-    let checkpoint_params: Params<6> = [&threads, &steps, &nodes, &next_json, &components, &now_ms];
+    let checkpoint_params: Params<7> = [
+        &threads,
+        &steps,
+        &nodes,
+        &next_json,
+        &components,
+        &now_ms,
+        &ids,
+    ];
     let pending_params: Params<2> = [&threads, &steps];
-    let update_params: Params<8> = [
+    let update_params: Params<9> = [
         &threads,
         &steps,
         &next_json,
@@ -209,29 +260,52 @@ async fn write(
         &wakes,
         &wake_at,
         &now_ms,
+        &ids,
     ];
     let pins_params: Params<1> = [&threads];
     // Sent together (prepared above, so in this order), answered in one round trip.
-    let (_, _, _, _, rows, pins) = tokio::try_join!(
+    let (_, _, _, _, _, rows, pins) = tokio::try_join!(
         tx.execute(&checkpoints, &checkpoint_params),
         state_rows.execute(tx, &state, now_ms),
         log_rows.execute(tx, &logs),
+        event_rows.execute(tx, &events, now_ms),
         tx.execute(&pending, &pending_params),
         tx.query(&update, &update_params),
         tx.query(&pins, &pins_params),
     )?;
     let mut pinned: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    let mut tagged: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     for row in &pins {
-        pinned
-            .entry(row.get(0))
+        let into = if row.get(3) { &mut pinned } else { &mut tagged };
+        into.entry(row.get(0))
             .or_default()
             .insert(row.get(1), row.get(2));
     }
     rows.iter()
         .map(|row| {
-            let raw = RawRun::from_pg(row)?;
-            let plugins = pinned.remove(&raw.thread).unwrap_or_default();
-            Ok((raw.thread.clone(), (raw, plugins)))
+            let run = PgRun::from_pg(row)?;
+            let plugins = pinned.remove(run.thread()).unwrap_or_default();
+            let tags = tagged.remove(run.thread()).unwrap_or_default();
+            Ok((run.thread().to_owned(), Committed { run, plugins, tags }))
         })
         .collect()
+}
+
+/// A new checkpoint id: 16 lowercase hex digits, random (unique in the database: a
+/// collision fails the insert on the id's unique index, and the step is tried again).
+pub(super) fn new_checkpoint_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
+/// The data of a commit's `step` event.
+fn step_event(commit: &StepCommit, checkpoint: &str) -> Map<String, Value> {
+    let mut data = data([
+        ("node", Value::from(commit.node.as_str())),
+        ("checkpoint", Value::from(checkpoint)),
+        ("status", Value::from(commit.status.as_str())),
+    ]);
+    if let Some(wake_at) = commit.wake_at_ms {
+        data.insert("wake_at".to_owned(), Value::from(wake_at));
+    }
+    data
 }

@@ -7,10 +7,13 @@
 //! left for the next look.
 
 use deadpool_postgres::{GenericClient, Transaction};
+use serde_json::Value;
 
+use super::events::{EventRows, data};
+use super::reads::unsigned;
 use super::rows::existing_run;
 use super::runs::run_row;
-use crate::{RunRecord, StoreError};
+use crate::{EventKind, RunRecord, StoreError};
 
 /// The condition of a run that [`claim_due`] may take (`$1`: now, `$3`: the dead owners):
 /// runnable now, and not leased by a live owner.
@@ -157,6 +160,45 @@ async fn take_leases(
     owner: &str,
     lease_ms: i64,
 ) -> Result<(), StoreError> {
+    let before = tx
+        .prepare_cached(
+            "SELECT thread, step, status, wake_at, timed_out, lease_owner, attempt FROM runs
+             WHERE thread = ANY($1::text[])",
+        )
+        .await?;
+    let mut event_rows = EventRows::default();
+    for row in tx.query(&before, &[&threads]).await? {
+        let thread: &str = row.get(0);
+        let step: u64 = unsigned(row.get(1), "step")?;
+        let status: &str = row.get(2);
+        let due = row
+            .get::<_, Option<i64>>(3)
+            .is_some_and(|wake| wake <= now_ms);
+        match status {
+            "sleeping" | "retrying" if due => {
+                let event = data([("status", Value::from(status))]);
+                event_rows.add(thread, step, EventKind::Woke, event)?;
+            }
+            "interrupted" if due && row.get::<_, i64>(4) == 0 => {
+                let event = data([("timed_out", Value::from(true))]);
+                event_rows.add(thread, step, EventKind::Woke, event)?;
+            }
+            _ => {}
+        }
+        let holder: Option<&str> = row.get(5);
+        if let Some(holder) = holder.filter(|holder| *holder != owner) {
+            // The attempt the next call makes: a running run's lost call counts (below).
+            let attempt: u64 = unsigned(row.get(6), "attempt")?;
+            let next = attempt + u64::from(status == "running") + 1;
+            let event = data([
+                ("owner", Value::from(owner)),
+                ("from", Value::from(holder)),
+                ("attempt", Value::from(next)),
+            ]);
+            event_rows.add(thread, step, EventKind::LeaseTakenOver, event)?;
+        }
+    }
+    event_rows.write(tx, now_ms).await?;
     let stmt = tx
         .prepare_cached(
             "UPDATE runs SET lease_owner = $2, lease_expires = $3,

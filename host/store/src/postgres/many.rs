@@ -14,6 +14,7 @@ use crate::{LogLine, StoreError};
 pub(super) struct StateRows<'a> {
     threads: Vec<&'a str>,
     steps: Vec<i64>,
+    branches: Vec<i64>,
     keys: Vec<&'a str>,
     ords: Vec<i64>,
     inline: Vec<Option<&'a str>>,
@@ -23,11 +24,18 @@ pub(super) struct StateRows<'a> {
 }
 
 impl<'a> StateRows<'a> {
-    /// Adds what step `step` of `thread` wrote.
-    pub(super) fn add(&mut self, thread: &'a str, step: u64, values: &'a [StoredValue]) {
+    /// Adds what step `step` of `thread`, on its branch `branch`, wrote.
+    pub(super) fn add(
+        &mut self,
+        thread: &'a str,
+        step: u64,
+        branch: u64,
+        values: &'a [StoredValue],
+    ) {
         for (ord, value) in values.iter().enumerate() {
             self.threads.push(thread);
             self.steps.push(signed(step));
+            self.branches.push(signed(branch));
             self.keys.push(&value.key);
             self.ords.push(i64::try_from(ord).unwrap_or(i64::MAX));
             match &value.blob {
@@ -56,9 +64,9 @@ impl<'a> StateRows<'a> {
                      SELECT digest, data, $1 FROM unnest($8::text[], $9::text[]) AS b (digest, data)
                      ON CONFLICT (digest) DO NOTHING
                  )
-                 INSERT INTO state_writes (thread, step, key, ord, value_json, blob)
+                 INSERT INTO state_writes (thread, step, key, ord, value_json, blob, branch)
                  SELECT * FROM unnest($2::text[], $3::int8[], $4::text[], $5::int8[],
-                                      $6::text[], $7::text[])",
+                                      $6::text[], $7::text[], $10::int8[])",
             )
             .await?)
     }
@@ -84,6 +92,7 @@ impl<'a> StateRows<'a> {
                 &self.blobs,
                 &self.long_digests,
                 &self.long_data,
+                &self.branches,
             ],
         )
         .await

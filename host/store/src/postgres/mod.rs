@@ -10,6 +10,7 @@
 mod bundle;
 mod commits;
 mod disk;
+mod events;
 mod fault;
 mod leases;
 mod many;
@@ -20,6 +21,7 @@ mod reads;
 mod rows;
 mod runs;
 mod schema;
+mod search;
 mod writer;
 
 #[cfg(test)]
@@ -241,13 +243,14 @@ impl CheckpointStore for PgStore {
         let changes = encode_values(&commit.changes)?;
         // The state goes back to the caller as given.
         let state = std::mem::take(&mut commit.state);
-        let (row, plugins) = self
+        let committed = self
             .writer
             .commit(commits::Commit { commit, changes })
             .await?;
         // The pending writes of the step were deleted with the commit, and those of the
         // next step cannot exist yet.
-        row.decode(state, Vec::new(), plugins)
+        let commits::Committed { run, plugins, tags } = committed;
+        run.decode(state, Vec::new(), plugins, tags)
     }
 
     async fn setback_step(&self, setback: StepSetback) -> Result<(), StoreError> {
@@ -371,6 +374,7 @@ impl CheckpointStore for PgStore {
         let resume = runs::Resume {
             thread: thread.to_owned(),
             input_json: input.as_ref().map(to_json).transpose()?,
+            input,
             status,
             owner: owner.map(str::to_owned),
         };
@@ -462,24 +466,19 @@ impl CheckpointStore for PgStore {
     async fn list_runs(
         &self,
         filter: &RunFilter,
-        _cursor: Option<Cursor>,
+        cursor: Option<Cursor>,
         limit: usize,
     ) -> Result<RunsPage, StoreError> {
-        // TODO(#15 backends): every filter, the cursor.
-        let runs = reads::list_runs(self, filter.status, limit).await?;
-        Ok(RunsPage {
-            runs,
-            next_cursor: None,
-        })
+        search::list_runs(self, filter, cursor, limit).await
     }
 
     async fn events_page(
         &self,
-        _thread: &str,
-        _cursor: Option<Cursor>,
-        _limit: usize,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
     ) -> Result<Page<RunEvent>, StoreError> {
-        unimplemented!("#15 backends: events_page")
+        events::events_page(self, thread, cursor, limit).await
     }
 
     async fn fork_run(&self, _fork: ForkRun) -> Result<RunRecord, StoreError> {
@@ -505,10 +504,10 @@ impl CheckpointStore for PgStore {
 
     async fn finished_before(
         &self,
-        _cutoff_ms: i64,
-        _limit: usize,
+        cutoff_ms: i64,
+        limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        unimplemented!("#15 backends: finished_before")
+        search::finished_before(self, cutoff_ms, limit).await
     }
 
     fn work_notices(&self) -> Option<watch::Receiver<u64>> {

@@ -60,7 +60,7 @@ pub(super) async fn logs_page(
 }
 
 /// [`StoreError::NotFound`] unless the run exists.
-async fn exists(store: &PgStore, thread: &str) -> Result<(), StoreError> {
+pub(super) async fn exists(store: &PgStore, thread: &str) -> Result<(), StoreError> {
     let thread = thread.to_owned();
     store
         .read(move |client| Box::pin(async move { committed_step(client, &thread).await }))

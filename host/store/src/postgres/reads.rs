@@ -13,8 +13,8 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use super::PgStore;
-use super::rows::{from_json, not_found, parse_status};
-use crate::{RUNS_PAGE, RunStatus, RunSummary, StoreError};
+use super::rows::{from_json, not_found};
+use crate::StoreError;
 
 impl PgStore {
     /// Runs `query` on a connection of the pool, which goes back to the pool when the
@@ -152,46 +152,6 @@ pub(super) fn stored_value(
     let what = format!("value of state key {key:?}");
     let value = from_json::<Value>(thread, step, &what, &json)?;
     Ok((value, json.len() as u64))
-}
-
-/// [`CheckpointStore::list_runs`](crate::CheckpointStore::list_runs).
-pub(super) async fn list_runs(
-    store: &PgStore,
-    status: Option<RunStatus>,
-    limit: usize,
-) -> Result<Vec<RunSummary>, StoreError> {
-    let limit = i64::try_from(RUNS_PAGE.clamp(limit)).unwrap_or(i64::MAX);
-    let status = status.map(RunStatus::as_str);
-    let rows = store
-        .read(move |client| {
-            Box::pin(async move {
-                let stmt = client
-                    .prepare_cached(
-                        "SELECT thread, workflow_name, status, step, updated_at FROM runs
-                         WHERE $1::text IS NULL OR status = $1
-                         ORDER BY updated_at DESC, created_at DESC, thread COLLATE \"C\"
-                         LIMIT $2",
-                    )
-                    .await?;
-                Ok(client.query(&stmt, &[&status, &limit]).await?)
-            })
-        })
-        .await?;
-    rows.iter()
-        .map(|row| {
-            let thread: String = row.get(0);
-            Ok(RunSummary {
-                status: parse_status(&thread, row.get(2))?,
-                workflow_name: row.get(1),
-                step: unsigned(row.get(3), "step")?,
-                updated_at_ms: row.get(4),
-                // TODO(#15 backends)
-                created_at_ms: 0,
-                tags: Default::default(),
-                thread,
-            })
-        })
-        .collect()
 }
 
 /// [`CheckpointStore::leases`](crate::CheckpointStore::leases).

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use deadpool_postgres::GenericClient;
+use serde_json::{Map, Value};
 use tokio_postgres::Row;
 
 use super::reads::{signed, state_at, unsigned};
@@ -17,7 +18,8 @@ macro_rules! run_columns {
     () => {
         "thread, workflow_name, workflow_digest, workflow_path, status, step, next_json, error,
          error_node, attempt, created_at, updated_at, wake_at, interrupt_json, resume_json,
-         timed_out, wakes, retry_base, joins_json, lease_owner, lease_expires, lease_epoch"
+         timed_out, wakes, retry_base, joins_json, lease_owner, lease_expires, lease_epoch,
+         head, branch"
     };
 }
 
@@ -51,6 +53,44 @@ impl RawRun {
     }
 }
 
+/// A row of [`run_columns!`]: the columns both backends decode alike, and Postgres's own
+/// reading of the run's position on its branches.
+pub(super) struct PgRun {
+    pub raw: RawRun,
+    /// The run's current checkpoint (`runs.head`).
+    pub head: Option<String>,
+    pub branch: u64,
+}
+
+impl PgRun {
+    pub(super) fn from_pg(row: &Row) -> Result<PgRun, StoreError> {
+        Ok(PgRun {
+            raw: RawRun::from_pg(row)?,
+            head: row.try_get(22)?,
+            branch: unsigned(row.try_get(23)?, "branch")?,
+        })
+    }
+
+    pub(super) fn thread(&self) -> &str {
+        &self.raw.thread
+    }
+
+    /// The whole record, with what is read from other tables.
+    pub(super) fn decode(
+        self,
+        state: Map<String, Value>,
+        pending: Vec<PendingWrite>,
+        plugins: BTreeMap<String, String>,
+        tags: BTreeMap<String, String>,
+    ) -> Result<RunRecord, StoreError> {
+        let mut run = self.raw.decode(state, pending, plugins)?;
+        run.tags = tags;
+        run.checkpoint = self.head;
+        run.branch = self.branch;
+        Ok(run)
+    }
+}
+
 /// The run with this thread, whole, as the caller's transaction sees it.
 pub(super) async fn load_run(
     client: &impl GenericClient,
@@ -66,11 +106,24 @@ pub(super) async fn load_run(
     let Some(row) = client.query_opt(&stmt, &[&thread]).await? else {
         return Ok(None);
     };
-    let raw = RawRun::from_pg(&row)?;
-    let pending = pending_writes(client, thread, raw.step + 1).await?;
-    let state = state_at(client, thread, raw.step).await?;
+    let run = PgRun::from_pg(&row)?;
+    let pending = pending_writes(client, thread, run.raw.step + 1).await?;
+    let state = state_at(client, thread, run.raw.step).await?;
     let plugins = run_plugins(client, thread).await?;
-    raw.decode(state, pending, plugins).map(Some)
+    let tags = run_tags(client, thread).await?;
+    run.decode(state, pending, plugins, tags).map(Some)
+}
+
+/// The tags a run was created with.
+pub(super) async fn run_tags(
+    client: &impl GenericClient,
+    thread: &str,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let stmt = client
+        .prepare_cached("SELECT key, value FROM run_tags WHERE thread = $1")
+        .await?;
+    let rows = client.query(&stmt, &[&thread]).await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
 /// [`load_run`] of a run that must exist.

@@ -14,10 +14,15 @@ use tokio_postgres::types::ToSql;
 /// A statement's parameters, bound before statements are sent together.
 type Params<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
 
+use serde_json::Value;
+
+use super::events::{EventRows, data, record};
 use super::many::{LogRows, StateRows};
 use super::reads::signed;
 use super::rows::*;
-use crate::{NewRun, RunRecord, RunStatus, RunUpgrade, StepSetback, StoreError};
+use crate::{
+    EventKind, NewRun, RunRecord, RunStatus, RunUpgrade, Setback, StepSetback, StoreError,
+};
 
 /// What the writes check before writing.
 pub(super) struct RunRow {
@@ -149,8 +154,31 @@ pub(super) async fn create_run(
         .await?;
     let state = StateRows::prepare(tx).await?;
     let mut state_rows = StateRows::default();
-    state_rows.add(&run.thread, 0, &create.input);
+    state_rows.add(&run.thread, 0, 0, &create.input);
     let pin = prepared_pins(tx).await?;
+    let tag = tx
+        .prepare_cached(
+            "INSERT INTO run_tags (thread, key, value)
+             SELECT $1, key, value FROM unnest($2::text[], $3::text[]) AS t (key, value)",
+        )
+        .await?;
+    let events = EventRows::prepare(tx).await?;
+    let mut event_rows = EventRows::default();
+    event_rows.add(
+        &run.thread,
+        0,
+        EventKind::Created,
+        data([
+            ("workflow", Value::from(run.workflow_name.as_str())),
+            ("workflow_digest", Value::from(run.workflow_digest.as_str())),
+            ("tags", serde_json::to_value(&run.tags).unwrap_or_default()),
+        ]),
+    )?;
+    let (tag_keys, tag_values): (Vec<&str>, Vec<&str>) = run
+        .tags
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .unzip();
     let next_json = to_json(&run.next)?;
     let (plugins, pin_digests): (Vec<&str>, Vec<&str>) = run
         .plugins
@@ -177,12 +205,15 @@ pub(super) async fn create_run(
         &lease_epoch,
     ];
     let pin_params: Params<3> = [&run.thread, &plugins, &pin_digests];
+    let tag_params: Params<3> = [&run.thread, &tag_keys, &tag_values];
     // In the order they must run (the run refers to its workflow text): sent at once.
     tokio::try_join!(
         tx.execute(&workflow, &workflow_params),
         tx.execute(&insert, &insert_params),
         state_rows.execute(tx, &state, now_ms),
         tx.execute(&pin, &pin_params),
+        tx.execute(&tag, &tag_params),
+        event_rows.execute(tx, &events, now_ms),
     )?;
     Ok(RunRecord {
         thread: run.thread.clone(),
@@ -315,6 +346,10 @@ pub(super) async fn setback_step(
         .collect();
     let attempt = i64::from(setback.attempt);
     let status = status.as_str();
+    let events = EventRows::prepare(tx).await?;
+    let mut event_rows = EventRows::default();
+    let (kind, event) = setback_event(setback);
+    event_rows.add(&setback.thread, run.step, kind, event)?;
     let pending_params: Params<6> = [&setback.thread, &step, &nodes, &updates, &gotos, &digests];
     let update_params: Params<9> = [
         &setback.thread,
@@ -331,13 +366,46 @@ pub(super) async fn setback_step(
         log_rows.execute(tx, &logs),
         tx.execute(&pending, &pending_params),
         tx.execute(&update, &update_params),
+        event_rows.execute(tx, &events, now_ms),
     )?;
     Ok(())
+}
+
+/// The event a setback records: an attempt that failed, or an interrupt.
+fn setback_event(setback: &StepSetback) -> (EventKind, serde_json::Map<String, Value>) {
+    let node = Value::from(setback.node.as_str());
+    match &setback.kind {
+        Setback::Failed | Setback::Retry { .. } => {
+            let retry_at = match setback.kind {
+                Setback::Retry { wake_at_ms } => Value::from(wake_at_ms),
+                _ => Value::Null,
+            };
+            let event = data([
+                ("node", node),
+                ("attempt", Value::from(setback.attempt)),
+                ("error", Value::from(setback.error.clone())),
+                ("retry_at", retry_at),
+            ]);
+            (EventKind::AttemptFailed, event)
+        }
+        Setback::Interrupted {
+            payload,
+            deadline_ms,
+        } => {
+            let event = data([
+                ("node", node),
+                ("payload", payload.clone()),
+                ("deadline", Value::from(*deadline_ms)),
+            ]);
+            (EventKind::Interrupted, event)
+        }
+    }
 }
 
 /// What [`resume_input`] is given.
 pub(super) struct Resume {
     pub thread: String,
+    pub input: Option<Value>,
     pub input_json: Option<String>,
     pub status: RunStatus,
     pub owner: Option<String>,
@@ -348,7 +416,7 @@ pub(super) async fn resume_input(
     tx: &Transaction<'_>,
     now_ms: i64,
 ) -> Result<RunRecord, StoreError> {
-    fenced(tx, &resume.thread, resume.owner.as_deref()).await?;
+    let run = fenced(tx, &resume.thread, resume.owner.as_deref()).await?;
     // On the right of SET, columns hold their values from before the update.
     let stmt = tx
         .prepare_cached(
@@ -370,6 +438,14 @@ pub(super) async fn resume_input(
         ],
     )
     .await?;
+    let (kind, event) = match &resume.input {
+        Some(input) => (EventKind::Answered, data([("input", input.clone())])),
+        None => (
+            EventKind::Resumed,
+            data([("status", Value::from(run.status.as_str()))]),
+        ),
+    };
+    record(tx, now_ms, &resume.thread, run.step, kind, event).await?;
     existing_run(tx, &resume.thread).await
 }
 
@@ -392,6 +468,7 @@ pub(super) async fn cancel(
         )
         .await?;
     tx.execute(&stmt, &[thread, &now_ms]).await?;
+    record(tx, now_ms, thread, run.step, EventKind::Cancelled, data([])).await?;
     existing_run(tx, thread).await
 }
 
@@ -447,11 +524,29 @@ pub(super) async fn upgrade_run(
     ];
     let unpin_params: Params<1> = [&thread];
     let pin_params: Params<3> = [&thread, &plugins, &digests];
+    let events = EventRows::prepare(tx).await?;
+    let mut event_rows = EventRows::default();
+    event_rows.add(
+        thread,
+        run.step,
+        EventKind::Upgraded,
+        data([
+            (
+                "workflow_digest",
+                Value::from(upgrade.workflow_digest.as_str()),
+            ),
+            (
+                "plugins",
+                serde_json::to_value(&upgrade.plugins).unwrap_or_default(),
+            ),
+        ]),
+    )?;
     tokio::try_join!(
         tx.execute(&workflow, &workflow_params),
         tx.execute(&update, &update_params),
         tx.execute(&unpin, &unpin_params),
         tx.execute(&pin, &pin_params),
+        event_rows.execute(tx, &events, now_ms),
     )?;
     existing_run(tx, thread).await
 }

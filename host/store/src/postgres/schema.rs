@@ -13,7 +13,10 @@ use deadpool_postgres::GenericClient;
 use crate::StoreError;
 
 /// Schema migrations in order; migration `i` brings the version from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_time_travel.sql"),
+];
 
 /// The advisory lock migrations hold (any constant shared by every savepoint host; the
 /// text "savepnt" in hex).
@@ -122,6 +125,12 @@ pub(super) async fn exists(client: &impl GenericClient) -> Result<bool, StoreErr
     // Another's tables count too: opening then refuses them as not savepoint's, as SQLite
     // refuses a file that is not its database, rather than a reader saying there is none.
     Ok(state(client).await? != Found::Empty)
+}
+
+/// The migrations, for tests that build an older schema.
+#[cfg(test)]
+pub(super) fn migrations() -> &'static [&'static str] {
+    MIGRATIONS
 }
 
 /// The newest version this savepoint knows.

@@ -95,3 +95,59 @@ async fn no_such_database_is_rejected() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn migrating_to_time_travel_names_every_checkpoint_and_chains_them() {
+    let url = fresh_schema().await;
+    // A database of schema 1 with two runs, created in the order b, a.
+    sql(
+        &url,
+        &format!(
+            "CREATE TABLE savepoint_schema (version BIGINT PRIMARY KEY,
+                                            applied_at TIMESTAMPTZ NOT NULL DEFAULT now());
+             {}
+             INSERT INTO savepoint_schema (version) VALUES (1);
+             INSERT INTO workflows VALUES ('w', 'greet', 'name = \"greet\"', 0);
+             INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status,
+                               step, next_json, created_at, updated_at)
+             VALUES ('a', 'greet', 'w', 'w.toml', 'running', 2, '[]', 20, 20),
+                    ('b', 'greet', 'w', 'w.toml', 'pending', 0, '[]', 10, 10);
+             INSERT INTO checkpoints VALUES ('a', 1, 'n', '[]', '', 'w', 20),
+                                            ('a', 2, 'n', '[]', '', 'w', 20);",
+            super::super::schema::migrations()[0]
+        ),
+    )
+    .await;
+    let store = PgStore::connect(&url, clock()).await.unwrap();
+    let client = store.client().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT step, id, parent FROM checkpoints ORDER BY step",
+            &[],
+        )
+        .await
+        .unwrap();
+    let ids: Vec<String> = rows.iter().map(|row| row.get(1)).collect();
+    assert!(
+        ids.iter()
+            .all(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{ids:?}"
+    );
+    assert_ne!(ids[0], ids[1]);
+    let parents: Vec<Option<String>> = rows.iter().map(|row| row.get(2)).collect();
+    assert_eq!(parents, [None, Some(ids[0].clone())]);
+    let a = store.load_run("a").await.unwrap().unwrap();
+    assert_eq!(
+        (a.checkpoint.as_deref(), a.branch),
+        (Some(ids[1].as_str()), 0)
+    );
+    assert_eq!(store.load_run("b").await.unwrap().unwrap().checkpoint, None);
+    // Listed newest created first, and new runs after the old ones.
+    store.create_run(new_run("c")).await.unwrap();
+    let listed: Vec<String> = listed(&store, None, 10)
+        .await
+        .into_iter()
+        .map(|run| run.thread)
+        .collect();
+    assert_eq!(listed, ["c", "a", "b"]);
+}
