@@ -14,17 +14,17 @@ use crate::fixtures::{DEADLINE, Daemon, Env, Messages, assert_ran_once, traced_c
 fn runs(daemon: &Daemon, query: &str) -> Vec<Value> {
     let response = daemon.get(&format!("/runs{query}"));
     assert_eq!(response.status, 200, "{response:?}");
-    match response.json() {
+    match response.json()["runs"].take() {
         Value::Array(runs) => runs,
-        other => panic!("GET /runs is not an array: {other}"),
+        other => panic!("GET /runs has no array of runs: {other}"),
     }
 }
 
 /// `runs --json` through the CLI, straight from the database.
 fn cli_runs(env: &Env) -> Vec<Value> {
-    match env.json(&["runs", "--json"]) {
+    match env.json(&["runs", "--json"])["runs"].take() {
         Value::Array(runs) => runs,
-        other => panic!("runs --json is not an array: {other}"),
+        other => panic!("runs --json has no array of runs: {other}"),
     }
 }
 
@@ -520,8 +520,8 @@ fn a_started_run_is_driven_by_resume_when_no_daemon_runs() {
     let stderr = env.fails(&["start", &workflow, "--thread", thread]);
     assert!(stderr.contains("already exists"), "{stderr}");
     let listed = env.json(&["runs", "--status", "pending", "--json"]);
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
-    assert_eq!(listed[0]["thread"], thread, "{listed}");
+    assert_eq!(listed["runs"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["runs"][0]["thread"], thread, "{listed}");
     env.ok(&["resume", thread, "-q"]);
     assert_eq!(env.state(thread), json!({"count": 11}));
     assert_eq!(env.status(thread)["status"], "completed");

@@ -107,7 +107,8 @@ fn every_command_fails_with_one_json_error_and_its_exit_code() {
 #[test]
 fn runs_without_a_database_is_an_empty_list() {
     let env = Env::new(&[]);
-    assert_eq!(env.ok(&["runs", "--json"]), "[]\n");
-    assert_eq!(env.ok(&["runs", "--json", "--status", "failed"]), "[]\n");
+    let none = serde_json::json!({"runs": [], "next_cursor": null});
+    assert_eq!(env.json(&["runs", "--json"]), none);
+    assert_eq!(env.json(&["runs", "--json", "--status", "failed"]), none);
     assert!(!env.db_exists(), "listing created a database");
 }

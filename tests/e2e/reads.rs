@@ -188,10 +188,11 @@ fn cli_logs_and_run_listings_are_paged(env: &Env) {
     );
     env.ok(&["run", &path, "--thread", "small", "-q"]);
     let runs = env.json(&["runs", "--json", "--limit", "1"]);
-    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
-    assert_eq!(runs[0]["thread"], "small");
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs["runs"][0]["thread"], "small");
     let (_, _, stderr) = env.exit(&["runs", "--limit", "1"]);
-    assert!(stderr.contains("there may be more"), "{stderr}");
+    assert!(stderr.starts_with("more: savepoint runs "), "{stderr}");
+    assert!(stderr.contains("--limit 1 --cursor "), "{stderr}");
 }
 
 /// The entries of every page of `path` (with its query), following `next_cursor`.
@@ -235,7 +236,8 @@ fn the_api_pages_and_streams_history_and_logs_in_bounded_memory(env: &Env) {
     assert_eq!(steps(&lines), (1..=STEPS).collect::<Vec<_>>());
     assert_eq!(pages, 3);
     let runs = daemon.get("/runs?limit=1").json();
-    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    assert!(runs["next_cursor"].is_string(), "{runs}");
 
     let error = daemon.get("/runs/big/history?limit=5000").error(400);
     assert_eq!(

@@ -382,7 +382,10 @@ fn a_running_daemon_reports_special_plugin_files_once_and_carries_on() {
 fn statuses(daemon: &Daemon, prefix: &str) -> std::collections::BTreeMap<String, usize> {
     let runs = daemon.get("/runs").json();
     let mut counts = std::collections::BTreeMap::new();
-    for run in runs.as_array().expect("GET /runs is an array") {
+    for run in runs["runs"]
+        .as_array()
+        .expect("GET /runs has an array of runs")
+    {
         if run["thread"].as_str().unwrap().starts_with(prefix) {
             *counts
                 .entry(run["status"].as_str().unwrap().to_string())
@@ -435,7 +438,7 @@ fn a_backlog_of_runs_sleeping_in_the_guest_does_not_starve_another_workflow() {
     assert_eq!(created.status, 201, "{created:?}");
     // ... and gets the next one freed, before the older slow backlog.
     let running = daemon.get("/runs?status=running").json();
-    let victim = running
+    let victim = running["runs"]
         .as_array()
         .unwrap()
         .iter()
@@ -492,7 +495,7 @@ fn a_freed_worker_goes_to_another_workflow_before_an_older_backlog() {
         }
     });
     let runs = daemon.get("/runs").json();
-    let mut failed_at: Vec<&str> = runs
+    let mut failed_at: Vec<&str> = runs["runs"]
         .as_array()
         .unwrap()
         .iter()

@@ -83,7 +83,7 @@ fn validate_lists_every_problem_and_run_refuses_a_bad_config_before_the_first_no
     let run = env.exits(2, &["run", &file, "--thread", "h1"]);
     let (code, _, status) = env.exit(&["status", "h1"]);
     assert_eq!(code, Some(5), "no run h1: {status}");
-    assert_eq!(env.json(&["runs", "--json"]), json!([]));
+    assert_eq!(env.json(&["runs", "--json"])["runs"], json!([]));
 
     golden(
         "validate-config.txt",
@@ -263,7 +263,7 @@ fn start_and_post_runs_refuse_a_config_the_schema_rejects() {
     assert_eq!(problem["node"], "greet", "{body}");
     assert_eq!(problem["field"], "config.delay_ms", "{body}");
     // Neither made a run.
-    assert_eq!(env.json(&["runs", "--json"]), json!([]));
+    assert_eq!(env.json(&["runs", "--json"])["runs"], json!([]));
 
     golden(
         "schema-refusals.txt",
@@ -365,7 +365,7 @@ fn run_start_and_the_api_refuse_every_problem_validate_finds_before_the_run_exis
     let run = env.exits(2, &["run", &file, "--thread", "r1"]);
     let started = env.exits(2, &["start", &file, "--thread", "r1"]);
     assert_eq!(run, started);
-    assert_eq!(env.json(&["runs", "--json"]), json!([]));
+    assert_eq!(env.json(&["runs", "--json"])["runs"], json!([]));
 
     // The daemon: GET /workflows says what POST /runs refuses, also for a
     // file whose only problem is a config its plugin's schema rejects.
@@ -392,7 +392,7 @@ fn run_start_and_the_api_refuse_every_problem_validate_finds_before_the_run_exis
         assert_eq!(&listed["problems"], problems, "{body}");
         assert_eq!(listed["error"].as_str(), Some(message.as_str()), "{body}");
     }
-    assert_eq!(env.json(&["runs", "--json"]), json!([]));
+    assert_eq!(env.json(&["runs", "--json"])["runs"], json!([]));
 
     golden(
         "broken-plugin-refusals.txt",
@@ -517,7 +517,7 @@ next = "end"
             "{command}"
         );
     }
-    assert_eq!(env.json(&["runs", "--json"]), json!([]));
+    assert_eq!(env.json(&["runs", "--json"])["runs"], json!([]));
     let text = env.exits(2, &["validate", &file]);
     golden("validate-broken-graph.txt", &text);
 }

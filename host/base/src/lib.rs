@@ -2,12 +2,14 @@
 //! ([`digest`]), the codes errors are reported with ([`error_code`]), the
 //! limits a node runs under by default ([`limits`]), how outside text is shown
 //! on a terminal ([`text`]), how sizes and durations are written and shown
-//! ([`units`]), and the words for runs every layer shares ([`vocab`]: a run's status,
-//! a page's size and cursor). Pure: no I/O.
+//! ([`units`]), the words for runs every layer shares ([`vocab`]: a run's status,
+//! a page's size and cursor), and run tags ([`tags`]: `key=value`, checked alike by the
+//! CLI and the API). Pure: no I/O.
 
 pub mod digest;
 pub mod error_code;
 pub mod limits;
+pub mod tags;
 pub mod text;
 pub mod units;
 pub mod vocab;

@@ -113,6 +113,9 @@ pub fn print_status(run: &RunRecord) {
     println!("status:    {}", run.status);
     println!("step:      {}", run.step);
     println!("next:      {next}");
+    if !run.tags.is_empty() {
+        println!("tags:      {}", tag_list(&run.tags));
+    }
     if let Some(error) = &run.error {
         println!("error:     {}", safe_lines(error));
     }
@@ -137,6 +140,16 @@ pub fn print_status(run: &RunRecord) {
         println!("done:      {} (kept for this step)", names(&done));
     }
     println!("updated:   {}", format_time(run.updated_at_ms));
+}
+
+/// `customer=acme priority=high`: a run's tags as `--tag` takes them (values quoted when
+/// a shell would split them).
+pub fn tag_list(tags: &std::collections::BTreeMap<String, String>) -> String {
+    let tags: Vec<String> = tags
+        .iter()
+        .map(|(key, value)| shell_word(&format!("{key}={value}")))
+        .collect();
+    tags.join(" ")
 }
 
 /// `sha256:0123456789ab`: enough to tell versions apart in a table.

@@ -7,6 +7,7 @@ use clap::Args;
 use serde_json::{Map, Value};
 
 use super::{EXIT_CODES, Failure, Global, output};
+use savepoint_base::tags::{parse_tag, tag_set};
 use savepoint_base::units::format_size;
 use savepoint_runtime::{
     RuntimeError, StartRun, UpgradeProblem, Wait, check_thread_id, is_fatal_failure, new_thread_id,
@@ -38,6 +39,10 @@ pub struct RunArgs {
     /// the workflow's max_state (default 4 MiB).
     #[arg(long, default_value = "{}")]
     input: String,
+    /// A label for finding the run later (`runs --tag`), shown by `status`;
+    /// repeat for more (at most 32, one value per key).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = tag_arg)]
+    tags: Vec<(String, String)>,
     /// Print the final status as one JSON object (as `status --json`).
     #[arg(long)]
     json: bool,
@@ -51,7 +56,7 @@ pub struct RunArgs {
 }
 
 pub async fn main(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let start = start_request(&args.workflow, args.thread, &args.input)?;
+    let start = start_request(&args.workflow, args.thread, &args.input, args.tags)?;
     let store = global.writable_store().await?;
     let mut runtime = global.runtime_quiet(store, args.quiet)?;
     if let Some(observer) = output::progress(!args.quiet) {
@@ -72,12 +77,19 @@ pub(crate) fn wait_flag(wait: bool) -> Wait {
     }
 }
 
-/// Read the workflow file and the input, and pick the thread id.
+/// `--tag KEY=VALUE`, checked as the API checks `"tags"` (`savepoint_base::tags`).
+pub(crate) fn tag_arg(text: &str) -> Result<(String, String), String> {
+    parse_tag(text).map_err(|error| error.to_string())
+}
+
+/// Read the workflow file and the input, check the tags, and pick the thread id.
 pub fn start_request(
     workflow: &Path,
     thread: Option<String>,
     input: &str,
+    tags: Vec<(String, String)>,
 ) -> anyhow::Result<StartRun> {
+    let tags = tag_set(tags).map_err(|error| Failure::usage(format!("--tag: {error}")))?;
     let workflow_path = workflow.display().to_string();
     let workflow_text = read_workflow(workflow)?;
     // The input is capped at the workflow's max_state: parse the file first.
@@ -104,7 +116,7 @@ pub fn start_request(
         workflow_text,
         thread,
         input,
-        tags: Default::default(),
+        tags,
     })
 }
 

@@ -1,22 +1,45 @@
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
 
 use super::{Global, output};
-use savepoint_store::{CheckpointStore, RUNS_PAGE, RunStatus, format_time};
+use savepoint_base::units::parse_duration;
+use savepoint_store::{
+    CheckpointStore, Clock, Cursor, RUNS_PAGE, RunFilter, RunStatus, RunsPage, SystemClock,
+    format_time,
+};
 
-/// List the runs in the database, most recently updated first (the latest 100
-/// unless --limit says otherwise).
+/// List the runs in the database, newest first (the latest 100 unless --limit
+/// says otherwise), or those that match every filter given.
+///
+/// A listing is a page: when more runs match, it ends with the --cursor that
+/// lists the next ones (runs created meanwhile never shift a page).
 #[derive(Debug, Args)]
 pub struct RunsArgs {
     /// Only runs with this status (pending, running, sleeping, interrupted,
     /// retrying, completed, failed, cancelled).
     #[arg(long)]
     status: Option<RunStatus>,
+    /// Only runs of this workflow (its `name`).
+    #[arg(long, value_name = "NAME")]
+    workflow: Option<String>,
+    /// Only runs tagged KEY=VALUE when created (`start --tag`); repeat to ask for
+    /// several tags at once.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = super::run::tag_arg)]
+    tags: Vec<(String, String)>,
+    /// Only runs created within this long before now, e.g. 2d, 12h, 30m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    since: Option<Duration>,
     /// How many runs to list: 100 by default, at most 10000.
     #[arg(long, value_name = "N", value_parser = runs_limit)]
     limit: Option<usize>,
-    /// Print a JSON array of {thread, workflow, status, step, updated_at}.
+    /// Continue a listing: the next_cursor a previous page printed (with the same
+    /// filters).
+    #[arg(long, value_name = "C")]
+    cursor: Option<Cursor>,
+    /// Print one JSON object: {runs: [{thread, workflow, status, step, tags,
+    /// created_at, updated_at}], next_cursor} (next_cursor null on the last page).
     #[arg(long)]
     json: bool,
 }
@@ -28,22 +51,23 @@ fn runs_limit(text: &str) -> Result<usize, String> {
 
 pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let limit = args.limit.unwrap_or(RUNS_PAGE.default);
-    // No database holds no runs: a script that lists runs gets `[]`, not an error (and
+    let filter = RunFilter {
+        status: args.status,
+        workflow: args.workflow.clone(),
+        tags: args.tags.clone(),
+        created_since_ms: args.since.map(|since| {
+            let since = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
+            SystemClock.now_ms().saturating_sub(since)
+        }),
+    };
+    // No database holds no runs: a script that lists runs gets none, not an error (and
     // nothing is created). Only a person is told where savepoint looked.
-    let runs = if global.database_exists().await? {
+    let page = if global.database_exists().await? {
         global
             .existing_store()
             .await?
-            .list_runs(
-                &savepoint_store::RunFilter {
-                    status: args.status,
-                    ..Default::default()
-                },
-                None,
-                limit,
-            )
+            .list_runs(&filter, args.cursor, limit)
             .await?
-            .runs
     } else {
         if !args.json {
             eprintln!(
@@ -51,32 +75,58 @@ pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
                 output::safe(&global.db.to_string())
             );
         }
-        Vec::new()
+        RunsPage {
+            runs: Vec::new(),
+            next_cursor: None,
+        }
     };
-    if runs.len() == limit {
-        eprintln!(
-            "listed the {limit} most recently updated runs; there may be more: --limit N (at \
-             most {}) or --status S lists others",
-            RUNS_PAGE.max
-        );
-    }
     if args.json {
-        output::print_json(&savepoint_server::view::summaries(&runs));
+        output::print_json(&savepoint_server::view::runs_page(&page));
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<24} {:<16} {:<12} {:>5}  UPDATED",
-        "THREAD", "WORKFLOW", "STATUS", "STEP"
+        "{:<24} {:<16} {:<12} {:>5}  {:<24}  TAGS",
+        "THREAD", "WORKFLOW", "STATUS", "STEP", "CREATED"
     );
-    for run in &runs {
+    for run in &page.runs {
         println!(
-            "{:<24} {:<16} {:<12} {:>5}  {}",
+            "{:<24} {:<16} {:<12} {:>5}  {:<24}  {}",
             output::safe(&run.thread),
             output::safe(&run.workflow_name),
             run.status.as_str(),
             run.step,
-            format_time(run.updated_at_ms)
+            format_time(run.created_at_ms),
+            output::tag_list(&run.tags)
         );
     }
+    if let Some(cursor) = page.next_cursor {
+        eprintln!("more: {}", next_page(&args, cursor));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command that lists the next page: this one's filters, and the cursor.
+fn next_page(args: &RunsArgs, cursor: Cursor) -> String {
+    let mut words = vec![output::savepoint(), "runs".to_string()];
+    if let Some(status) = args.status {
+        words.extend(["--status".to_string(), status.to_string()]);
+    }
+    if let Some(workflow) = &args.workflow {
+        words.extend(["--workflow".to_string(), output::shell_word(workflow)]);
+    }
+    for (key, value) in &args.tags {
+        words.extend([
+            "--tag".to_string(),
+            output::shell_word(&format!("{key}={value}")),
+        ]);
+    }
+    if let Some(since) = args.since {
+        let since = savepoint_base::units::format_duration(since);
+        words.extend(["--since".to_string(), since]);
+    }
+    if let Some(limit) = args.limit {
+        words.extend(["--limit".to_string(), limit.to_string()]);
+    }
+    words.extend(["--cursor".to_string(), cursor.to_string()]);
+    words.join(" ")
 }

@@ -34,14 +34,19 @@ use savepoint_store::{AnyStore, StoreError};
 /// nothing by name). While it runs it renews a record of itself in the
 /// database, by which `savepoint start` knows that a new run will be picked up.
 ///
-/// API (JSON): POST /runs {workflow, thread?, input?}; GET /runs?status=&limit=;
-/// GET /runs/{id}; GET /runs/{id}/state;
-/// GET /runs/{id}/history?limit=&cursor=&states=; GET /runs/{id}/logs?limit=&cursor=
-/// (pages: {entries, next_cursor}); POST /runs/{id}/resume {input?, upgrade?};
-/// POST /runs/{id}/cancel; GET /workflows; GET /plugins; GET /health.
+/// API (JSON): POST /runs {workflow, thread?, input?, tags?};
+/// GET /runs?status=&workflow=&tag=&since=&limit=&cursor= ({runs, next_cursor});
+/// GET /runs/{id}; DELETE /runs/{id}?force=; GET /runs/{id}/state?step=;
+/// GET /runs/{id}/history?limit=&cursor=&states=&diff=&all=;
+/// GET /runs/{id}/logs?limit=&cursor=; GET /runs/{id}/events?limit=&cursor=
+/// (pages: {entries, next_cursor}); POST /runs/{id}/resume {input?, upgrade?,
+/// from_step?}; POST /runs/{id}/cancel; POST /runs/{id}/fork {step, thread, update?,
+/// as_node?}; POST /runs/{id}/update {values, as_node?}; GET /workflows;
+/// GET /plugins; GET /health. A parameter or field a route does not take is refused
+/// (400), never ignored.
 ///
 /// Every request must name this server in its Host header (its address,
-/// localhost, or an --allowed-host); every POST must be sent with
+/// localhost, or an --allowed-host); every POST and DELETE must be sent with
 /// Content-Type: application/json (also with an empty body) and no foreign
 /// Origin, so that a web page cannot drive the API. A --listen address that is
 /// not loopback needs --token (then every request but GET /health needs

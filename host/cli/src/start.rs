@@ -24,13 +24,17 @@ pub struct StartArgs {
     /// the workflow's max_state (default 4 MiB).
     #[arg(long, default_value = "{}")]
     input: String,
+    /// A label for finding the run later (`runs --tag`), shown by `status`;
+    /// repeat for more (at most 32, one value per key).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = super::run::tag_arg)]
+    tags: Vec<(String, String)>,
     /// Print the new run's status as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
 pub async fn main(global: &Global, args: StartArgs) -> anyhow::Result<ExitCode> {
-    let start = start_request(&args.workflow, args.thread, &args.input)?;
+    let start = start_request(&args.workflow, args.thread, &args.input, args.tags)?;
     let runtime = global.runtime(global.writable_store().await?)?;
     let run = runtime.create(start).await?;
     if args.json {

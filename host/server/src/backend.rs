@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::api::{self, ApiError, Backend, BackendFuture, CreateRun, JsonStream, PageQuery};
 use crate::view::{JsonPage, PageEntry};
 use savepoint_runtime::daemon::Daemon;
-use savepoint_runtime::{RuntimeError, StartRun};
-use savepoint_store::{CheckpointStore, Page};
+use savepoint_runtime::{DeleteScope, Edit, Fork, RuntimeError, StartRun};
+use savepoint_store::{CheckpointStore, Clock, Page, SystemClock};
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow, WorkflowError};
 
 pub(crate) struct DaemonBackend<S> {
@@ -96,7 +96,7 @@ impl<S: CheckpointStore> DaemonBackend<S> {
                 workflow_text: text,
                 thread,
                 input: request.input,
-                tags: Default::default(),
+                tags: request.tags,
             })
             .await?;
         self.daemon.poke();
@@ -193,21 +193,24 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         Box::pin(self.create(request))
     }
 
-    fn list_runs(&self, status: Option<api::RunStatus>, limit: usize) -> BackendFuture<'_, Value> {
+    fn list_runs(&self, search: api::RunSearch) -> BackendFuture<'_, Value> {
         Box::pin(async move {
+            let filter = savepoint_store::RunFilter {
+                status: search.status,
+                workflow: search.workflow,
+                tags: search.tags,
+                created_since_ms: search.since.map(|since| {
+                    let since = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
+                    SystemClock.now_ms().saturating_sub(since)
+                }),
+            };
+            let page = search.page;
             let runs = self
                 .store()
-                .list_runs(
-                    &savepoint_store::RunFilter {
-                        status,
-                        ..Default::default()
-                    },
-                    None,
-                    limit,
-                )
+                .list_runs(&filter, page.cursor, page.limit)
                 .await
                 .map_err(RuntimeError::from)?;
-            Ok(crate::view::summaries(&runs.runs))
+            Ok(crate::view::runs_page(&runs))
         })
     }
 
@@ -251,18 +254,13 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         thread: String,
         page: PageQuery,
         detail: api::HistoryDetail,
+        branches: api::Branches,
     ) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
             let cursor = page.cursor;
             let page = self
                 .store()
-                .history_page(
-                    &thread,
-                    cursor,
-                    page.limit,
-                    detail,
-                    savepoint_store::Branches::Current,
-                )
+                .history_page(&thread, cursor, page.limit, detail, branches)
                 .await
                 .map_err(RuntimeError::from)?;
             Ok(page_stream(page))
@@ -281,17 +279,27 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         })
     }
 
-    fn resume(
-        &self,
-        thread: String,
-        input: Option<Value>,
-        upgrade: bool,
-    ) -> BackendFuture<'_, Value> {
+    fn run_events(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
-            if upgrade {
-                self.daemon.runtime().upgrade(&thread).await?;
+            let page = self
+                .store()
+                .events_page(&thread, page.cursor, page.limit)
+                .await
+                .map_err(RuntimeError::from)?;
+            Ok(page_stream(page))
+        })
+    }
+
+    fn resume(&self, thread: String, resume: api::ResumeRequest) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let runtime = self.daemon.runtime();
+            if let Some(step) = resume.from_step {
+                runtime.replay(&thread, step, &resume.by).await?;
             }
-            let run = self.daemon.runtime().request_resume(&thread, input).await?;
+            if resume.upgrade {
+                runtime.upgrade(&thread).await?;
+            }
+            let run = runtime.request_resume(&thread, resume.input).await?;
             self.daemon.poke();
             Ok(crate::view::status(&run))
         })
@@ -302,6 +310,56 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
             let run = self.daemon.runtime().cancel(&thread).await?;
             self.daemon.stop(&thread).await;
             Ok(crate::view::status(&run))
+        })
+    }
+
+    fn fork(&self, fork: api::ForkRequest) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let edit = match (fork.update, fork.as_node) {
+                (None, None) => None,
+                (values, as_node) => Some(Edit {
+                    values: values.unwrap_or_default(),
+                    as_node,
+                }),
+            };
+            let request = Fork {
+                source: fork.source,
+                step: fork.step,
+                thread: fork.thread,
+                edit,
+            };
+            let run = self.daemon.runtime().fork(request, &fork.by).await?;
+            self.daemon.poke();
+            Ok(crate::view::status(&run))
+        })
+    }
+
+    fn update(
+        &self,
+        thread: String,
+        edit: api::EditState,
+        by: api::Caller,
+    ) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let edit = Edit {
+                values: edit.values,
+                as_node: edit.as_node,
+            };
+            let run = self.daemon.runtime().update(&thread, edit, &by).await?;
+            Ok(crate::view::status(&run))
+        })
+    }
+
+    fn delete(&self, thread: String, deletion: api::Deletion) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let scope = match deletion {
+                api::Deletion::Finished => DeleteScope::Finished,
+                api::Deletion::Forced => DeleteScope::Any,
+            };
+            let deleted = self.daemon.runtime().delete(&thread, scope).await?;
+            // Whoever executes it here stops now, not at its next write.
+            self.daemon.stop(&thread).await;
+            Ok(crate::view::deleted(&thread, &deleted))
         })
     }
 

@@ -7,7 +7,8 @@ use serde_json::{Map, Value, json};
 
 use savepoint_plugin::PluginLoad;
 use savepoint_store::{
-    HistoryEntry, LogLine, Page, RunRecord, RunSummary, StoreError, format_time,
+    Deleted, HistoryEntry, LogLine, Page, RunEvent, RunRecord, RunSummary, RunsPage, StoreError,
+    format_time,
 };
 
 /// A run's position and outcome (`status --json`, `GET /runs/{id}`).
@@ -29,6 +30,9 @@ pub fn status(run: &RunRecord) -> Value {
         "pending_writes": run.pending.iter().map(|w| w.node.as_str()).collect::<Vec<_>>(),
         "lease_owner": run.lease_owner,
         "lease_epoch": run.lease_epoch,
+        "tags": run.tags,
+        "checkpoint": run.checkpoint,
+        "branch": run.branch,
         "created_at": format_time(run.created_at_ms),
         "updated_at": format_time(run.updated_at_ms),
     })
@@ -98,6 +102,12 @@ impl PageEntry for LogLine {
     }
 }
 
+impl PageEntry for RunEvent {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &event(self))
+    }
+}
+
 impl<T: PageEntry> JsonPage<T> {
     pub fn new(page: Page<T>) -> JsonPage<T> {
         JsonPage {
@@ -149,18 +159,60 @@ pub fn log_line(line: &LogLine) -> Value {
     })
 }
 
+/// One event of a run (`events --json`, `GET /runs/{id}/events`): `{"id", "at",
+/// "step", "event", ...}`, where `event` is its kind and the rest is what that kind
+/// carries (`EventKind` says what). A field of the data never hides one of the four.
+pub fn event(event: &RunEvent) -> Value {
+    let mut object = Map::new();
+    object.insert("id".into(), Value::from(event.id));
+    object.insert("at".into(), Value::from(format_time(event.at_ms)));
+    object.insert("step".into(), Value::from(event.step));
+    object.insert("event".into(), Value::from(event.kind.as_str()));
+    for (key, value) in &event.data {
+        object.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    Value::Object(object)
+}
+
 pub fn summary(run: &RunSummary) -> Value {
     json!({
         "thread": run.thread,
         "workflow": run.workflow_name,
         "status": run.status.as_str(),
         "step": run.step,
+        "tags": run.tags,
+        "created_at": format_time(run.created_at_ms),
         "updated_at": format_time(run.updated_at_ms),
     })
 }
 
-pub fn summaries(runs: &[RunSummary]) -> Value {
-    Value::Array(runs.iter().map(summary).collect())
+/// What a delete removed (`delete --json`, `DELETE /runs/{id}`): `{"thread",
+/// "deleted": {"checkpoints", "logs", "events", "freed": {...}}}`.
+pub fn deleted(thread: &str, deleted: &Deleted) -> Value {
+    json!({
+        "thread": thread,
+        "deleted": {
+            "checkpoints": deleted.checkpoints,
+            "logs": deleted.logs,
+            "events": deleted.events,
+            "freed": {
+                "components": deleted.freed.components,
+                "component_bytes": deleted.freed.component_bytes,
+                "values": deleted.freed.values,
+                "value_bytes": deleted.freed.value_bytes,
+                "workflows": deleted.freed.workflows,
+            },
+        },
+    })
+}
+
+/// A page of a run listing (`runs --json`, `GET /runs`): `{"runs": [...],
+/// "next_cursor": "<cursor>"}`, `next_cursor` null on the last page.
+pub fn runs_page(page: &RunsPage) -> Value {
+    json!({
+        "runs": page.runs.iter().map(summary).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor.map(|cursor| cursor.to_string()),
+    })
 }
 
 /// One file of the plugins folder: what `describe()` said and what is odd

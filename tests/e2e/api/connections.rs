@@ -42,7 +42,10 @@ fn a_slow_client_is_disconnected_after_the_timeouts() {
         ),
         "{answer}"
     );
-    assert_eq!(daemon.get("/runs").json(), json!([]));
+    assert_eq!(
+        daemon.get("/runs").json(),
+        json!({"runs": [], "next_cursor": null})
+    );
 }
 
 #[test]

@@ -92,7 +92,11 @@ next = "end"
     assert_eq!(daemon.get("/runs/nap").json()["status"], "sleeping");
     assert_eq!(daemon.get("/runs/fragile").json()["status"], "failed");
     let runs = daemon.get("/runs").json();
-    assert_eq!(runs.as_array().unwrap().len(), 2, "nothing created: {runs}");
+    assert_eq!(
+        runs["runs"].as_array().unwrap().len(),
+        2,
+        "nothing created: {runs}"
+    );
 
     // The same requests from curl, with the content type, do it.
     let cancelled = daemon.post("/runs/nap/cancel", &json!({}));

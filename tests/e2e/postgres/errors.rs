@@ -165,7 +165,10 @@ fn an_empty_schema_holds_no_database_for_commands_that_only_read() {
         "history in an empty schema",
         &shown(env.exits(5, &["history", "t1"])),
     );
-    assert_eq!(env.ok(&["runs", "--json"]).trim(), "[]");
+    assert_eq!(
+        env.json(&["runs", "--json"]),
+        serde_json::json!({"runs": [], "next_cursor": null})
+    );
     messages.check("postgres-empty-schema.txt");
     assert_eq!(
         psql(&url, TABLES).expect("list the schema's tables"),

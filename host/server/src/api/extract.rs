@@ -2,17 +2,24 @@
 //! query parameters. Every failure is a JSON error response whose message says what
 //! is wrong, so handlers see only valid input.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use axum::body::{Bytes, HttpBody};
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request};
-use axum::http::StatusCode;
+use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
 use serde_json::{Map, Value};
 
-use savepoint_base::units::format_size;
+use savepoint_base::tags::{parse_tag, tag_set};
+use savepoint_base::units::{format_size, parse_duration};
 
 use super::error::{ApiError, HttpError};
-use super::guard::BodyDeadline;
+use super::guard::{BodyDeadline, PeerAddr};
 use super::{Cursor, PageQuery, PageSize, RunStatus};
 
 /// The largest request body accepted; larger ones get 413.
@@ -136,6 +143,50 @@ impl Fields {
         }
     }
 
+    /// A field that must be there and be a whole number of 0 or more.
+    pub(super) fn required_u64(&mut self, name: &'static str) -> Result<u64, ApiError> {
+        self.expected.push(name);
+        match self.object.remove(name) {
+            None => Err(ApiError::usage(format!(
+                "missing field \"{name}\" in the request body"
+            ))),
+            Some(value) => whole_number(name, value),
+        }
+    }
+
+    pub(super) fn optional_u64(&mut self, name: &'static str) -> Result<Option<u64>, ApiError> {
+        self.optional(name)
+            .map(|value| whole_number(name, value))
+            .transpose()
+    }
+
+    /// A field that must be there and be a JSON object.
+    pub(super) fn required_object(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Map<String, Value>, ApiError> {
+        self.optional_object(name)?
+            .ok_or_else(|| ApiError::usage(format!("missing field \"{name}\" in the request body")))
+    }
+
+    /// `"tags": {"key": "value", ...}`, each checked as `--tag` is.
+    pub(super) fn tags(&mut self) -> Result<BTreeMap<String, String>, ApiError> {
+        let tags = self.optional_object("tags")?.unwrap_or_default();
+        let mut pairs = Vec::new();
+        for (key, value) in tags {
+            match value {
+                Value::String(value) => pairs.push((key, value)),
+                other => {
+                    return Err(ApiError::usage(format!(
+                        "field \"tags\": the value of {key:?} must be a string, not {}",
+                        kind(&other)
+                    )));
+                }
+            }
+        }
+        tag_set(pairs).map_err(|error| ApiError::usage(format!("field \"tags\": {error}")))
+    }
+
     pub(super) fn optional_object(
         &mut self,
         name: &'static str,
@@ -173,6 +224,18 @@ fn string(name: &str, value: Value) -> Result<String, ApiError> {
             kind(&other)
         ))),
     }
+}
+
+fn whole_number(name: &str, value: Value) -> Result<u64, ApiError> {
+    value.as_u64().ok_or_else(|| {
+        let what = match &value {
+            Value::Number(number) => format!("{number}"),
+            other => kind(other).to_string(),
+        };
+        ApiError::usage(format!(
+            "field \"{name}\" must be a whole number (0 and up), not {what}"
+        ))
+    })
 }
 
 /// `"a"`, `"a" or "b"`, `"a", "b" or "c"`.
@@ -351,15 +414,63 @@ impl Params {
             .map_err(|error| ApiError::usage(format!("query parameter \"limit\": {error}")))
     }
 
-    /// A parameter that is `true` or `false`; absent is false.
+    /// A parameter that is `true` or `1`, or `false` or `0`; absent is false.
     pub(super) fn flag(&mut self, name: &'static str) -> Result<bool, ApiError> {
         match self.take(name)?.as_deref() {
-            None | Some("false") => Ok(false),
-            Some("true") => Ok(true),
+            None | Some("false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
             Some(other) => Err(ApiError::usage(format!(
-                "query parameter \"{name}\" must be true or false, not {other:?}"
+                "query parameter \"{name}\" must be true or false (or 1 or 0), not {other:?}"
             ))),
         }
+    }
+
+    /// `workflow`: a workflow's name, not blank.
+    pub(super) fn workflow(&mut self) -> Result<Option<String>, ApiError> {
+        let workflow = self.take("workflow")?;
+        if let Some(name) = &workflow
+            && (name.trim().is_empty() || name.chars().any(char::is_control))
+        {
+            return Err(ApiError::usage(format!(
+                "query parameter \"workflow\" must be a workflow's name, not {name:?}"
+            )));
+        }
+        Ok(workflow)
+    }
+
+    /// `tag=key=value`, as often as given (every one must hold).
+    pub(super) fn tags(&mut self) -> Result<Vec<(String, String)>, ApiError> {
+        self.expected.push("tag");
+        let mut tags = Vec::new();
+        let mut error = None;
+        self.pairs.retain(|(key, value)| {
+            if key != "tag" {
+                return true;
+            }
+            match parse_tag(value) {
+                Ok(tag) => tags.push(tag),
+                Err(problem) => {
+                    error.get_or_insert(problem);
+                }
+            }
+            false
+        });
+        match error {
+            Some(problem) => Err(ApiError::usage(format!(
+                "query parameter \"tag\": {problem}"
+            ))),
+            None => Ok(tags),
+        }
+    }
+
+    /// `since`: a duration such as `2d` or `90m`.
+    pub(super) fn since(&mut self) -> Result<Option<Duration>, ApiError> {
+        self.take("since")?
+            .map(|value| {
+                parse_duration(&value)
+                    .map_err(|error| ApiError::usage(format!("query parameter \"since\": {error}")))
+            })
+            .transpose()
     }
 
     /// Fails on the first parameter that was not asked for.
@@ -374,5 +485,48 @@ impl Params {
         Err(ApiError::usage(format!(
             "unknown query parameter {unknown:?} ({expected})"
         )))
+    }
+}
+
+/// A middleware on every route: a `GET` (or `HEAD`) that carries a body is refused. Its
+/// parameters go in the query string; a body would otherwise be ignored without a word
+/// (say, a filter sent as JSON, and every run listed).
+pub(super) async fn no_body_on_reads(req: Request, next: Next) -> Response {
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let headers = req.headers();
+    let has_body = headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0")
+        || req.body().size_hint().lower() > 0;
+    if read && has_body {
+        let message = format!(
+            "{} {} takes no request body: its parameters go in the query string",
+            req.method(),
+            req.uri().path()
+        );
+        return axum::response::IntoResponse::into_response(HttpError::from(ApiError::usage(
+            message,
+        )));
+    }
+    next.run(req).await
+}
+
+/// Who sent the request, as a run's events record a change made through the API:
+/// `api 10.0.0.7` (the client's address), or `api` when the server does not know it.
+#[derive(Debug, Clone)]
+pub(super) struct By(pub super::Caller);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for By {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<By, std::convert::Infallible> {
+        Ok(By(match parts.extensions.get::<PeerAddr>() {
+            Some(PeerAddr(peer)) => format!("api {}", peer.ip()),
+            None => "api".to_string(),
+        }))
     }
 }

@@ -134,6 +134,11 @@ impl fmt::Debug for Token {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct LocalAddr(pub SocketAddr);
 
+/// The address a connection came from; the server loop puts it in every request's
+/// extensions (a run's events name who changed it).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PeerAddr(pub SocketAddr);
+
 /// When the request body must have arrived by: set by [`admit`], awaited by the
 /// body extractor (see `extract::JsonObject`), which answers 408 after it.
 #[derive(Debug, Clone, Copy)]

@@ -21,9 +21,10 @@
 //!   connection limit that closes the oldest idle connection to let a new one in
 //!   (slow, idle and slot-holding clients).
 //! - `extract`: JSON object bodies, thread ids, query parameters (`status`, `limit`,
-//!   `cursor`, `states`), each turned into a checked value or an error naming what is
-//!   wrong.
-//! - `routes`: one handler per route, calling the [`Backend`].
+//!   `cursor`, `tag`, flags, ...), each turned into a checked value or an error naming
+//!   what is wrong; no body on reads.
+//! - `routes`: one handler per route, calling the [`Backend`]; `travel`: those of the
+//!   routes that act on a run's past (fork, update, delete, events).
 //! - `vocab`: the shared words for statuses, cursors, pages and history detail, and the
 //!   checked page request.
 //! - `error`: [`ApiError`] and the JSON error response.
@@ -31,16 +32,25 @@
 //! | Route | Body | Answer |
 //! | --- | --- | --- |
 //! | `GET /health` | | `{"status": "ok"}` and [`Backend::health`] |
-//! | `POST /runs` | `{"workflow", "thread"?, "input"?}` | 201, [`Backend::create_run`] |
-//! | `GET /runs?status=running&limit=100` | | [`Backend::list_runs`] |
+//! | `POST /runs` | `{"workflow", "thread"?, "input"?, "tags"?}` | 201, [`Backend::create_run`] |
+//! | `GET /runs?status=&workflow=&tag=k=v&since=2d&limit=&cursor=` | | [`Backend::list_runs`]: `{"runs", "next_cursor"}` |
 //! | `GET /runs/{id}` | | [`Backend::run_status`] |
-//! | `GET /runs/{id}/state` | | [`Backend::run_state`] |
-//! | `GET /runs/{id}/history?limit=&cursor=&states=` | | [`Backend::run_history`], streamed |
+//! | `DELETE /runs/{id}?force=true` | empty, or `{}` | [`Backend::delete`] |
+//! | `GET /runs/{id}/state?step=` | | [`Backend::run_state`] |
+//! | `GET /runs/{id}/history?limit=&cursor=&states=&diff=&all=` | | [`Backend::run_history`], streamed |
 //! | `GET /runs/{id}/logs?limit=&cursor=` | | [`Backend::run_logs`], streamed |
-//! | `POST /runs/{id}/resume` | empty, or `{"input"?, "upgrade"?}` | [`Backend::resume`] |
+//! | `GET /runs/{id}/events?limit=&cursor=` | | [`Backend::run_events`], streamed |
+//! | `POST /runs/{id}/resume` | empty, or `{"input"?, "upgrade"?, "from_step"?}` | [`Backend::resume`] |
 //! | `POST /runs/{id}/cancel` | empty, or `{}` | [`Backend::cancel`] |
+//! | `POST /runs/{id}/fork` | `{"step", "thread", "update"?, "as_node"?}` | 201, [`Backend::fork`] |
+//! | `POST /runs/{id}/update` | `{"values", "as_node"?}` | [`Backend::update`] |
 //! | `GET /workflows` | | [`Backend::workflows`] |
 //! | `GET /plugins` | | [`Backend::plugins`] |
+//!
+//! A flag parameter (`states`, `diff`, `all`, `force`) is `true`/`1` or `false`/`0`.
+//! Every route refuses, with 400, a query parameter or body field it does not take
+//! (naming it and listing those it takes), a parameter given twice (`tag` excepted), and
+//! a body on a `GET`: nothing a client sends is silently ignored.
 //!
 //! Every request must name this server in `Host` (else 421), and carry
 //! `Authorization: Bearer <token>` when the server has a token (else 401; `/health`
@@ -54,11 +64,13 @@ mod extract;
 mod guard;
 mod routes;
 mod server;
+mod travel;
 mod vocab;
 
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -67,7 +79,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use futures_util::Stream;
 use serde_json::{Map, Value};
@@ -76,8 +88,8 @@ pub use error::{ApiError, status};
 pub use guard::{AllowedHost, Token};
 pub use server::serve;
 pub use vocab::{
-    Cursor, HISTORY_PAGE, HistoryDetail, LOG_PAGE, PageQuery, PageSize, ParseStatusError,
-    RUNS_PAGE, RunStatus,
+    Branches, Cursor, EVENTS_PAGE, HISTORY_PAGE, HistoryDetail, LOG_PAGE, PageQuery, PageSize,
+    ParseStatusError, RUNS_PAGE, RunStatus,
 };
 
 /// A checked `POST /runs` request.
@@ -90,6 +102,73 @@ pub struct CreateRun {
     pub thread: Option<String>,
     /// The state at step 0; `{}` when the request gave none.
     pub input: Map<String, Value>,
+    /// The run's tags (`savepoint_base::tags`: checked, one value per key).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A checked `GET /runs` request: the runs that match every filter given, newest
+/// created first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSearch {
+    pub status: Option<RunStatus>,
+    /// The workflow's name (`name` in its file); never blank.
+    pub workflow: Option<String>,
+    /// Tags the run must carry, each checked.
+    pub tags: Vec<(String, String)>,
+    /// Created no longer than this before now.
+    pub since: Option<Duration>,
+    pub page: PageQuery,
+}
+
+/// Who asked for a change to a run's past (a fork, an edit, a replay), for the run's
+/// events: `api <client address>`.
+pub type Caller = String;
+
+/// A checked edit of a run's state (`POST /runs/{id}/update`, or `update` with a fork).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EditState {
+    /// Merged with the workflow's reducers, as if `as_node` had returned them.
+    pub values: Map<String, Value>,
+    /// The node the values come from: the run then goes where its routes say.
+    /// `None`: the run's next node(s) stay.
+    pub as_node: Option<String>,
+}
+
+/// A checked `POST /runs/{id}/fork` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForkRequest {
+    /// The run forked from (the path's thread).
+    pub source: String,
+    /// Its step the fork starts after (0: its input).
+    pub step: u64,
+    /// The new run's thread.
+    pub thread: String,
+    /// Values to merge into the fork's state, as [`EditState::values`].
+    pub update: Option<Map<String, Value>>,
+    /// As [`EditState::as_node`].
+    pub as_node: Option<String>,
+    pub by: Caller,
+}
+
+/// A checked `POST /runs/{id}/resume` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumeRequest {
+    /// The answer to an interrupt (`None`: none).
+    pub input: Option<Value>,
+    /// First move the run to the current workflow and plugin files.
+    pub upgrade: bool,
+    /// Replay in place from this step first: later checkpoints are kept, superseded.
+    pub from_step: Option<u64>,
+    pub by: Caller,
+}
+
+/// Which runs `DELETE /runs/{id}` deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Only a completed, failed or cancelled run (a conflict otherwise).
+    Finished,
+    /// Any run (`?force=true`): one being executed is cancelled first.
+    Forced,
 }
 
 /// What a [`Backend`] method returns: boxed so that the trait stays object safe.
@@ -108,31 +187,36 @@ pub type JsonStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, ApiError>> + Sen
 pub trait Backend: Send + Sync + 'static {
     /// Creates and starts a run; returns the new run's status object.
     fn create_run(&self, req: CreateRun) -> BackendFuture<'_, Value>;
-    /// The status objects of the `limit` most recently updated runs, or of those in
-    /// `status`: an array.
-    fn list_runs(&self, status: Option<RunStatus>, limit: usize) -> BackendFuture<'_, Value>;
+    /// One page of the runs that match: `{"runs": [...], "next_cursor": ...}` (the shape
+    /// of `savepoint runs --json`).
+    fn list_runs(&self, search: RunSearch) -> BackendFuture<'_, Value>;
     fn run_status(&self, thread: String) -> BackendFuture<'_, Value>;
     /// The run's latest state, or its state after `step` (0: its input).
     fn run_state(&self, thread: String, step: Option<u64>) -> BackendFuture<'_, Value>;
-    /// A page of the run's checkpoints, newest first:
+    /// A page of the run's checkpoints, newest first (of `branches`):
     /// `{"entries": [...], "next_cursor": ...}` (the shape of `savepoint history --json`).
     fn run_history(
         &self,
         thread: String,
         page: PageQuery,
         detail: HistoryDetail,
+        branches: Branches,
     ) -> BackendFuture<'_, JsonStream>;
     /// A page of the run's log lines, oldest first, shaped as [`Backend::run_history`]'s.
     fn run_logs(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream>;
-    /// Resumes a parked or failed run, with the user's input if any (`null` is none);
-    /// with `upgrade`, first moves it to the current workflow and plugin files.
-    fn resume(
-        &self,
-        thread: String,
-        input: Option<Value>,
-        upgrade: bool,
-    ) -> BackendFuture<'_, Value>;
+    /// A page of the run's events, oldest first, shaped as [`Backend::run_history`]'s.
+    fn run_events(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream>;
+    /// Resumes a parked or failed run, with the user's input if any; with `upgrade`,
+    /// first moves it to the current workflow and plugin files; with `from_step`, first
+    /// replays it in place from that step.
+    fn resume(&self, thread: String, resume: ResumeRequest) -> BackendFuture<'_, Value>;
     fn cancel(&self, thread: String) -> BackendFuture<'_, Value>;
+    /// Creates a run from another run's checkpoint; returns the new run's status object.
+    fn fork(&self, fork: ForkRequest) -> BackendFuture<'_, Value>;
+    /// Edits a run's state (a checkpoint of its own); returns its status object.
+    fn update(&self, thread: String, edit: EditState, by: Caller) -> BackendFuture<'_, Value>;
+    /// Deletes a run and what only it refers to; returns what was removed.
+    fn delete(&self, thread: String, deletion: Deletion) -> BackendFuture<'_, Value>;
     /// The workflows that `POST /runs` can start.
     fn workflows(&self) -> BackendFuture<'_, Value>;
     fn plugins(&self) -> BackendFuture<'_, Value>;
@@ -183,16 +267,23 @@ pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig)
     Router::new()
         .route("/health", get(routes::health))
         .route("/runs", get(routes::list_runs).post(routes::create_run))
-        .route("/runs/{id}", get(routes::run_status))
+        .route(
+            "/runs/{id}",
+            get(routes::run_status).delete(travel::delete_run),
+        )
         .route("/runs/{id}/state", get(routes::run_state))
         .route("/runs/{id}/history", get(routes::run_history))
         .route("/runs/{id}/logs", get(routes::run_logs))
+        .route("/runs/{id}/events", get(travel::run_events))
         .route("/runs/{id}/resume", post(routes::resume))
         .route("/runs/{id}/cancel", post(routes::cancel))
+        .route("/runs/{id}/fork", post(travel::fork))
+        .route("/runs/{id}/update", post(travel::update))
         .route("/workflows", get(routes::workflows))
         .route("/plugins", get(routes::plugins))
         // Only on the routes above (a 404 or 405 changes nothing), so it comes after them.
         .route_layer(from_fn_with_state(guard.clone(), guard::writes))
+        .route_layer(from_fn(extract::no_body_on_reads))
         // Applies to the routes above, so it comes after them.
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::not_found)

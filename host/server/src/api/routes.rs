@@ -13,25 +13,37 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, HttpError};
-use super::extract::{Fields, JsonObject, Params, check_thread, check_workflow_name, path_thread};
-use super::{Backend, CreateRun, HISTORY_PAGE, HistoryDetail, JsonStream, LOG_PAGE, RUNS_PAGE};
+use super::extract::{
+    By, Fields, JsonObject, Params, check_thread, check_workflow_name, path_thread,
+};
+use super::{
+    Backend, Branches, CreateRun, HISTORY_PAGE, HistoryDetail, JsonStream, LOG_PAGE, RUNS_PAGE,
+    ResumeRequest, RunSearch,
+};
 
-type Backed = State<Arc<dyn Backend>>;
-type Reply = Result<Json<Value>, HttpError>;
+pub(super) type Backed = State<Arc<dyn Backend>>;
+pub(super) type Reply = Result<Json<Value>, HttpError>;
+/// A request's query string, parsed into pairs (checked by [`Params`]).
+pub(super) type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+pub(super) type PathId = Result<Path<String>, PathRejection>;
 
 /// `GET /health`: `{"status": "ok"}` and what the backend adds.
-pub(super) async fn health(State(backend): Backed) -> Json<Value> {
+pub(super) async fn health(State(backend): Backed, query: QueryPairs) -> Reply {
+    Params::new(query)?.finish()?;
     let mut health = serde_json::Map::new();
     health.insert("status".to_string(), json!("ok"));
     health.extend(backend.health());
-    Json(Value::Object(health))
+    Ok(Json(Value::Object(health)))
 }
 
-/// `POST /runs` with `{"workflow": "chain", "thread"?: "job-1", "input"?: {...}}`
+/// `POST /runs` with `{"workflow": "chain", "thread"?: "job-1", "input"?: {...},
+/// "tags"?: {"customer": "acme"}}`
 pub(super) async fn create_run(
     State(backend): Backed,
+    query: QueryPairs,
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<Value>), HttpError> {
+    Params::new(query)?.finish()?;
     let Some(body) = body else {
         return Err(ApiError::usage(
             "request body is empty: expected a JSON object such as {\"workflow\": \"chain\"}"
@@ -43,6 +55,7 @@ pub(super) async fn create_run(
     let workflow = fields.required_string("workflow")?;
     let thread = fields.optional_string("thread")?;
     let input = fields.optional_object("input")?;
+    let tags = fields.tags()?;
     fields.finish()?;
     check_workflow_name(&workflow)?;
     if let Some(thread) = &thread {
@@ -52,38 +65,35 @@ pub(super) async fn create_run(
         workflow,
         thread,
         input: input.unwrap_or_default(),
+        tags,
     };
     let run = backend.create_run(request).await?;
     Ok((StatusCode::CREATED, Json(run)))
 }
 
-/// `GET /runs?status=running&limit=100`
-pub(super) async fn list_runs(
-    State(backend): Backed,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Reply {
+/// `GET /runs?status=failed&workflow=approval&tag=customer=acme&since=2d&limit=50&cursor=C`
+pub(super) async fn list_runs(State(backend): Backed, query: QueryPairs) -> Reply {
     let mut params = Params::new(query)?;
-    let status = params.status()?;
-    let limit = params.limit(RUNS_PAGE)?;
+    let search = RunSearch {
+        status: params.status()?,
+        workflow: params.workflow()?,
+        tags: params.tags()?,
+        since: params.since()?,
+        page: params.page(RUNS_PAGE)?,
+    };
     params.finish()?;
-    Ok(Json(backend.list_runs(status, limit).await?))
+    Ok(Json(backend.list_runs(search).await?))
 }
 
 /// `GET /runs/{id}`
-pub(super) async fn run_status(
-    State(backend): Backed,
-    path: Result<Path<String>, PathRejection>,
-) -> Reply {
+pub(super) async fn run_status(State(backend): Backed, path: PathId, query: QueryPairs) -> Reply {
     let thread = path_thread(path)?;
+    Params::new(query)?.finish()?;
     Ok(Json(backend.run_status(thread).await?))
 }
 
 /// `GET /runs/{id}/state?step=N`
-pub(super) async fn run_state(
-    State(backend): Backed,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Reply {
+pub(super) async fn run_state(State(backend): Backed, path: PathId, query: QueryPairs) -> Reply {
     let thread = path_thread(path)?;
     let mut params = Params::new(query)?;
     let step = params.step()?;
@@ -91,29 +101,43 @@ pub(super) async fn run_state(
     Ok(Json(backend.run_state(thread, step).await?))
 }
 
-/// `GET /runs/{id}/history?limit=50&cursor=C&states=true`
+/// `GET /runs/{id}/history?limit=50&cursor=C&states=true` (or `diff=true`, each step's
+/// changes as a JSON Patch; `all=true`: superseded branches too)
 pub(super) async fn run_history(
     State(backend): Backed,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    path: PathId,
+    query: QueryPairs,
 ) -> Result<Response, HttpError> {
     let thread = path_thread(path)?;
     let mut params = Params::new(query)?;
     let page = params.page(HISTORY_PAGE)?;
-    let detail = match params.flag("states")? {
-        true => HistoryDetail::WholeStates,
-        false => HistoryDetail::ChangedKeys,
+    let detail = match (params.flag("states")?, params.flag("diff")?) {
+        (true, true) => {
+            return Err(ApiError::usage(
+                "query parameters \"states\" and \"diff\" cannot be combined: ask for whole \
+                 states or for each step's changes"
+                    .to_string(),
+            )
+            .into());
+        }
+        (true, false) => HistoryDetail::WholeStates,
+        (false, true) => HistoryDetail::Changes,
+        (false, false) => HistoryDetail::ChangedKeys,
+    };
+    let branches = match params.flag("all")? {
+        true => Branches::All,
+        false => Branches::Current,
     };
     params.finish()?;
-    let pieces = backend.run_history(thread, page, detail).await?;
+    let pieces = backend.run_history(thread, page, detail, branches).await?;
     Ok(streamed(pieces))
 }
 
 /// `GET /runs/{id}/logs?limit=1000&cursor=C`
 pub(super) async fn run_logs(
     State(backend): Backed,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    path: PathId,
+    query: QueryPairs,
 ) -> Result<Response, HttpError> {
     let thread = path_thread(path)?;
     let mut params = Params::new(query)?;
@@ -124,7 +148,7 @@ pub(super) async fn run_logs(
 }
 
 /// A 200 whose JSON body is written as its pieces come.
-fn streamed(pieces: JsonStream) -> Response {
+pub(super) fn streamed(pieces: JsonStream) -> Response {
     (
         [(CONTENT_TYPE, "application/json")],
         Body::from_stream(pieces),
@@ -132,39 +156,61 @@ fn streamed(pieces: JsonStream) -> Response {
         .into_response()
 }
 
-/// `POST /runs/{id}/resume` with `{"input"?: <any JSON>, "upgrade"?: bool}` or an
-/// empty body.
+/// `POST /runs/{id}/resume` with `{"input"?: <any JSON>, "upgrade"?: bool,
+/// "from_step"?: N}` or an empty body.
 pub(super) async fn resume(
     State(backend): Backed,
-    path: Result<Path<String>, PathRejection>,
+    path: PathId,
+    query: QueryPairs,
+    By(by): By,
     JsonObject(body): JsonObject,
 ) -> Reply {
     let thread = path_thread(path)?;
+    Params::new(query)?.finish()?;
     let mut fields = Fields::new(body.unwrap_or_default());
     let input = fields.optional("input");
     let upgrade = fields.optional_bool("upgrade")?;
+    let from_step = fields.optional_u64("from_step")?;
     fields.finish()?;
-    Ok(Json(backend.resume(thread, input, upgrade).await?))
+    if from_step.is_some() && input.is_some() {
+        return Err(ApiError::usage(
+            "fields \"from_step\" and \"input\" cannot be combined: a replay starts again \
+             from a checkpoint, with no question pending"
+                .to_string(),
+        )
+        .into());
+    }
+    let resume = ResumeRequest {
+        input,
+        upgrade,
+        from_step,
+        by,
+    };
+    Ok(Json(backend.resume(thread, resume).await?))
 }
 
 /// `POST /runs/{id}/cancel` with an empty body (or `{}`).
 pub(super) async fn cancel(
     State(backend): Backed,
-    path: Result<Path<String>, PathRejection>,
+    path: PathId,
+    query: QueryPairs,
     JsonObject(body): JsonObject,
 ) -> Reply {
     let thread = path_thread(path)?;
+    Params::new(query)?.finish()?;
     Fields::new(body.unwrap_or_default()).finish()?;
     Ok(Json(backend.cancel(thread).await?))
 }
 
 /// `GET /workflows`
-pub(super) async fn workflows(State(backend): Backed) -> Reply {
+pub(super) async fn workflows(State(backend): Backed, query: QueryPairs) -> Reply {
+    Params::new(query)?.finish()?;
     Ok(Json(backend.workflows().await?))
 }
 
 /// `GET /plugins`
-pub(super) async fn plugins(State(backend): Backed) -> Reply {
+pub(super) async fn plugins(State(backend): Backed, query: QueryPairs) -> Reply {
+    Params::new(query)?.finish()?;
     Ok(Json(backend.plugins().await?))
 }
 

@@ -39,7 +39,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tower::ServiceExt;
 
 use super::error::HttpError;
-use super::guard::LocalAddr;
+use super::guard::{LocalAddr, PeerAddr};
 use super::{ApiConfig, Backend, router};
 
 /// How long to wait before accepting again after an error such as EMFILE (too many
@@ -230,6 +230,7 @@ fn connection(
 ) -> impl Future<Output = ()> + Send + 'static {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
+    let peer = stream.peer_addr().ok();
     let service = tower::service_fn(move |mut req: Request<Incoming>| {
         // Called as soon as the request head has arrived: busy from here until the
         // response body is written or dropped.
@@ -244,6 +245,9 @@ fn connection(
             };
             if let Some(local) = local {
                 req.extensions_mut().insert(LocalAddr(local));
+            }
+            if let Some(peer) = peer {
+                req.extensions_mut().insert(PeerAddr(peer));
             }
             let response = app.oneshot(req).await?;
             Ok(response.map(move |body| {

@@ -84,13 +84,14 @@ async fn unknown_fields_are_400() {
     .await;
     assert_eq!(
         reply.error(StatusCode::BAD_REQUEST),
-        "unknown field \"inputs\" in the request body (expected \"workflow\", \"thread\" or \
-         \"input\")"
+        "unknown field \"inputs\" in the request body (expected \"workflow\", \"thread\", \
+         \"input\" or \"tags\")"
     );
     let reply = send(&app, post_json("/runs/job-1/resume", r#"{"value": 1}"#)).await;
     assert_eq!(
         reply.error(StatusCode::BAD_REQUEST),
-        "unknown field \"value\" in the request body (expected \"input\" or \"upgrade\")"
+        "unknown field \"value\" in the request body (expected \"input\", \"upgrade\" or \
+         \"from_step\")"
     );
     let reply = send(
         &app,
@@ -232,7 +233,8 @@ async fn bad_status_filters_are_400() {
     let reply = send(&app, get("/runs?state=running")).await;
     assert_eq!(
         reply.error(StatusCode::BAD_REQUEST),
-        "unknown query parameter \"state\" (expected \"status\" or \"limit\")"
+        "unknown query parameter \"state\" (expected \"status\", \"workflow\", \"tag\", \
+         \"since\", \"limit\" or \"cursor\")"
     );
     let reply = send(&app, get("/runs?status=running&status=failed")).await;
     assert_eq!(
@@ -273,7 +275,7 @@ async fn bad_page_parameters_are_400() {
         ),
         (
             "/runs/job-1/history?states=yes",
-            "query parameter \"states\" must be true or false, not \"yes\"",
+            "query parameter \"states\" must be true or false (or 1 or 0), not \"yes\"",
         ),
         (
             "/runs/job-1/history?limit=1&limit=2",
@@ -281,7 +283,8 @@ async fn bad_page_parameters_are_400() {
         ),
         (
             "/runs/job-1/history?state=true",
-            "unknown query parameter \"state\" (expected \"limit\", \"cursor\" or \"states\")",
+            "unknown query parameter \"state\" (expected \"limit\", \"cursor\", \"states\", \
+             \"diff\" or \"all\")",
         ),
         (
             "/runs/job-1/logs?states=true",
@@ -311,7 +314,7 @@ async fn unknown_paths_are_404_json() {
     let (app, _) = app(FakeBackend::default());
     for (method, uri) in [
         (Method::GET, "/nope"),
-        (Method::GET, "/runs/job-1/events"),
+        (Method::GET, "/runs/job-1/event"),
         (Method::POST, "/runs/job-1/resume/now"),
         (Method::GET, "/"),
     ] {
@@ -329,7 +332,7 @@ async fn wrong_methods_are_405_json_with_allow() {
     for (method, uri, allow) in [
         (Method::POST, "/health", "GET,HEAD"),
         (Method::DELETE, "/runs", "GET,HEAD,POST"),
-        (Method::DELETE, "/runs/job-1", "GET,HEAD"),
+        (Method::PUT, "/runs/job-1", "GET,HEAD,DELETE"),
         (Method::GET, "/runs/job-1/resume", "POST"),
         (Method::PUT, "/runs/job-1/cancel", "POST"),
         (Method::POST, "/workflows", "GET,HEAD"),

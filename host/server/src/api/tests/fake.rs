@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::api::{
-    ApiError, Backend, BackendFuture, CreateRun, HistoryDetail, JsonStream, PageQuery, RunStatus,
+    ApiError, Backend, BackendFuture, Branches, Caller, CreateRun, Deletion, EditState,
+    ForkRequest, HistoryDetail, JsonStream, PageQuery, ResumeRequest, RunSearch,
 };
 
 /// A JSON text sent in these pieces.
@@ -27,7 +28,10 @@ pub(super) struct FakeBackend {
     /// What the API handed over, one line per call.
     pub(super) calls: Mutex<Vec<String>>,
     pub(super) created: Mutex<Vec<CreateRun>>,
-    pub(super) resumed: Mutex<Vec<(String, Option<Value>)>>,
+    pub(super) resumed: Mutex<Vec<(String, ResumeRequest)>>,
+    pub(super) searches: Mutex<Vec<RunSearch>>,
+    pub(super) forks: Mutex<Vec<ForkRequest>>,
+    pub(super) edits: Mutex<Vec<(String, EditState, Caller)>>,
     /// When set, `plugins` waits for it: a request that stays in flight.
     pub(super) plugins_gate: Option<Arc<Notify>>,
 }
@@ -107,16 +111,21 @@ impl Backend for FakeBackend {
         })
     }
 
-    fn list_runs(&self, status: Option<RunStatus>, limit: usize) -> BackendFuture<'_, Value> {
+    fn list_runs(&self, search: RunSearch) -> BackendFuture<'_, Value> {
         Box::pin(async move {
-            self.record(format!("list_runs {status:?} {limit}"));
+            self.record(format!(
+                "list_runs {:?} {}",
+                search.status, search.page.limit
+            ));
+            let status = search.status;
+            self.searches.lock().unwrap().push(search);
             let runs = self.runs.lock().unwrap();
             let runs: Vec<Value> = runs
                 .values()
                 .filter(|run| status.is_none_or(|status| run["status"] == status.as_str()))
                 .cloned()
                 .collect();
-            Ok(Value::Array(runs))
+            Ok(json!({ "runs": runs, "next_cursor": null }))
         })
     }
 
@@ -143,9 +152,14 @@ impl Backend for FakeBackend {
         thread: String,
         page: PageQuery,
         detail: HistoryDetail,
+        branches: Branches,
     ) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
-            self.record(format!("run_history {thread} {page:?} {detail:?}"));
+            let all = match branches {
+                Branches::All => " all",
+                Branches::Current => "",
+            };
+            self.record(format!("run_history {thread} {page:?} {detail:?}{all}"));
             self.get(&thread)?;
             Ok(pieces(&[
                 r#"{"entries": [{"step": 2, "node": "exclaim"}"#,
@@ -166,19 +180,22 @@ impl Backend for FakeBackend {
         })
     }
 
-    fn resume(
-        &self,
-        thread: String,
-        input: Option<Value>,
-        upgrade: bool,
-    ) -> BackendFuture<'_, Value> {
+    fn run_events(&self, thread: String, page: PageQuery) -> BackendFuture<'_, JsonStream> {
         Box::pin(async move {
-            let upgrade = if upgrade { " upgrade" } else { "" };
+            self.record(format!("run_events {thread} {page:?}"));
+            self.get(&thread)?;
+            Ok(pieces(&[
+                r#"{"entries": [{"id": 1, "event": "created"}"#,
+                r#"], "next_cursor": null}"#,
+            ]))
+        })
+    }
+
+    fn resume(&self, thread: String, resume: ResumeRequest) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let upgrade = if resume.upgrade { " upgrade" } else { "" };
             self.record(format!("resume {thread}{upgrade}"));
-            self.resumed
-                .lock()
-                .unwrap()
-                .push((thread.clone(), input.clone()));
+            self.resumed.lock().unwrap().push((thread.clone(), resume));
             if self.get(&thread)?["status"] == "completed" {
                 return Err(ApiError::conflict(format!(
                     "run {thread:?} is completed: there is nothing to resume"
@@ -192,6 +209,40 @@ impl Backend for FakeBackend {
         Box::pin(async move {
             self.record(format!("cancel {thread}"));
             self.set_status(&thread, "cancelled")
+        })
+    }
+
+    fn fork(&self, fork: ForkRequest) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!(
+                "fork {} {} {}",
+                fork.source, fork.step, fork.thread
+            ));
+            self.forks.lock().unwrap().push(fork.clone());
+            self.get(&fork.source)?;
+            let run = json!({ "thread": fork.thread, "workflow": "chain", "status": "pending" });
+            self.runs
+                .lock()
+                .unwrap()
+                .insert(fork.thread.clone(), run.clone());
+            Ok(run)
+        })
+    }
+
+    fn update(&self, thread: String, edit: EditState, by: Caller) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("update {thread}"));
+            self.edits.lock().unwrap().push((thread.clone(), edit, by));
+            self.get(&thread)
+        })
+    }
+
+    fn delete(&self, thread: String, deletion: Deletion) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("delete {thread} {deletion:?}"));
+            self.get(&thread)?;
+            self.runs.lock().unwrap().remove(&thread);
+            Ok(json!({ "thread": thread, "deleted": { "checkpoints": 2 } }))
         })
     }
 

@@ -1,13 +1,17 @@
 //! The API over an in-memory [`Backend`](super::Backend): every route's happy path
 //! (`routes`), every malformed request and every backend error (`errors`), every
 //! refusal and acceptance of the guard (`guard`), a real server on a loopback
-//! port (`serve`), and that the API knows nothing of the layers below (`words`).
+//! port (`serve`), that the API knows nothing of the layers below (`words`), the routes
+//! of search and time travel (`travel`), and that every route refuses what it does not
+//! take (`unknown`).
 
 mod errors;
 mod fake;
 mod guard;
 mod routes;
 mod serve;
+mod travel;
+mod unknown;
 mod words;
 
 use std::sync::Arc;

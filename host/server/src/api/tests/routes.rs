@@ -40,6 +40,7 @@ async fn create_run_answers_201_with_the_backend_value() {
             workflow: "chain".into(),
             thread: Some("job-1".into()),
             input: json!({ "text": "hi" }).as_object().unwrap().clone(),
+            tags: Default::default(),
         }]
     );
 }
@@ -93,12 +94,12 @@ async fn list_runs_with_and_without_a_status_filter() {
     ]));
     let all = send(&app, get("/runs")).await;
     assert_eq!(all.status, StatusCode::OK);
-    assert_eq!(all.body.as_array().unwrap().len(), 3);
+    assert_eq!(all.body["runs"].as_array().unwrap().len(), 3);
+    assert_eq!(all.body["next_cursor"], Value::Null);
 
     let running = send(&app, get("/runs?status=running")).await;
     assert_eq!(running.status, StatusCode::OK);
-    let threads: Vec<&str> = running
-        .body
+    let threads: Vec<&str> = running.body["runs"]
         .as_array()
         .unwrap()
         .iter()
@@ -107,7 +108,7 @@ async fn list_runs_with_and_without_a_status_filter() {
     assert_eq!(threads, ["a", "c"]);
 
     let empty = send(&app, get("/runs?status=cancelled")).await;
-    assert_eq!(empty.body, json!([]));
+    assert_eq!(empty.body, json!({"runs": [], "next_cursor": null}));
     assert_eq!(
         backend.calls.lock().unwrap()[..],
         [
@@ -201,7 +202,7 @@ async fn resume_with_an_empty_body_has_no_input() {
     assert!(
         resumed
             .iter()
-            .all(|(thread, input)| thread == "job-1" && input.is_none())
+            .all(|(thread, resume)| thread == "job-1" && resume.input.is_none())
     );
 }
 
@@ -217,7 +218,7 @@ async fn resume_passes_any_json_input() {
         .lock()
         .unwrap()
         .iter()
-        .map(|(_, input)| input.clone())
+        .map(|(_, resume)| resume.input.clone())
         .collect();
     assert_eq!(inputs, [Some(json!({ "approved": true })), Some(json!(5))]);
 }

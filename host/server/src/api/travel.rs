@@ -1,0 +1,106 @@
+//! The routes that act on a run's past and its record: its events, a fork from one of
+//! its checkpoints, an edit of its state, and its deletion. (A replay in place is
+//! `POST /runs/{id}/resume` with `from_step`, in `routes`.)
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::error::{ApiError, HttpError};
+use super::extract::{By, Fields, JsonObject, Params, check_thread, path_thread};
+use super::routes::{Backed, PathId, QueryPairs, Reply, streamed};
+use super::{Deletion, EVENTS_PAGE, EditState, ForkRequest};
+
+/// `GET /runs/{id}/events?limit=1000&cursor=C`
+pub(super) async fn run_events(
+    State(backend): Backed,
+    path: PathId,
+    query: QueryPairs,
+) -> Result<Response, HttpError> {
+    let thread = path_thread(path)?;
+    let mut params = Params::new(query)?;
+    let page = params.page(EVENTS_PAGE)?;
+    params.finish()?;
+    let pieces = backend.run_events(thread, page).await?;
+    Ok(streamed(pieces))
+}
+
+/// `POST /runs/{id}/fork` with `{"step": 4, "thread": "job-1-fix", "update"?: {...},
+/// "as_node"?: "n4"}`: 201 and the new run's status.
+pub(super) async fn fork(
+    State(backend): Backed,
+    path: PathId,
+    query: QueryPairs,
+    By(by): By,
+    JsonObject(body): JsonObject,
+) -> Result<(StatusCode, Json<serde_json::Value>), HttpError> {
+    let source = path_thread(path)?;
+    Params::new(query)?.finish()?;
+    let mut fields = Fields::new(body.unwrap_or_default());
+    let step = fields.required_u64("step")?;
+    let thread = fields.required_string("thread")?;
+    let update = fields.optional_object("update")?;
+    let as_node = as_node(&mut fields)?;
+    fields.finish()?;
+    check_thread(&thread, "field \"thread\"")?;
+    let fork = ForkRequest {
+        source,
+        step,
+        thread,
+        update,
+        as_node,
+        by,
+    };
+    Ok((StatusCode::CREATED, Json(backend.fork(fork).await?)))
+}
+
+/// `POST /runs/{id}/update` with `{"values": {...}, "as_node"?: "review"}`: the run's
+/// status after the edit.
+pub(super) async fn update(
+    State(backend): Backed,
+    path: PathId,
+    query: QueryPairs,
+    By(by): By,
+    JsonObject(body): JsonObject,
+) -> Reply {
+    let thread = path_thread(path)?;
+    Params::new(query)?.finish()?;
+    let mut fields = Fields::new(body.unwrap_or_default());
+    let values = fields.required_object("values")?;
+    let as_node = as_node(&mut fields)?;
+    fields.finish()?;
+    let edit = EditState { values, as_node };
+    Ok(Json(backend.update(thread, edit, by).await?))
+}
+
+/// `DELETE /runs/{id}?force=true` with an empty body (or `{}`): what was removed.
+pub(super) async fn delete_run(
+    State(backend): Backed,
+    path: PathId,
+    query: QueryPairs,
+    JsonObject(body): JsonObject,
+) -> Reply {
+    let thread = path_thread(path)?;
+    let mut params = Params::new(query)?;
+    let deletion = match params.flag("force")? {
+        true => Deletion::Forced,
+        false => Deletion::Finished,
+    };
+    params.finish()?;
+    Fields::new(body.unwrap_or_default()).finish()?;
+    Ok(Json(backend.delete(thread, deletion).await?))
+}
+
+/// `"as_node"`: a node's name, not blank (the backend knows the workflow's nodes).
+fn as_node(fields: &mut Fields) -> Result<Option<String>, ApiError> {
+    let as_node = fields.optional_string("as_node")?;
+    if let Some(node) = &as_node
+        && (node.trim().is_empty() || node.chars().any(char::is_control))
+    {
+        return Err(ApiError::usage(format!(
+            "field \"as_node\" must be the name of a node of the run's workflow, not {node:?}"
+        )));
+    }
+    Ok(as_node)
+}
