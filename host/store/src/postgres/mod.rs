@@ -7,6 +7,7 @@
 //! (`runs`) and its lease (`leases`), the row decoding (`rows`), reads (`reads`, `paged`),
 //! pins and gc (`pins`), bundles (`bundle`) and wake-ups (`notices`).
 
+mod branches;
 mod bundle;
 mod commits;
 mod disk;
@@ -22,6 +23,7 @@ mod rows;
 mod runs;
 mod schema;
 mod search;
+mod travel;
 mod writer;
 
 #[cfg(test)]
@@ -403,9 +405,9 @@ impl CheckpointStore for PgStore {
         cursor: Option<Cursor>,
         limit: usize,
         detail: HistoryDetail,
-        _branches: Branches,
+        branches: Branches,
     ) -> Result<Page<HistoryEntry>, StoreError> {
-        paged::history_page(self, thread, cursor, limit, detail).await
+        paged::history_page(self, thread, cursor, limit, detail, branches).await
     }
 
     async fn state_at(
@@ -481,21 +483,46 @@ impl CheckpointStore for PgStore {
         events::events_page(self, thread, cursor, limit).await
     }
 
-    async fn fork_run(&self, _fork: ForkRun) -> Result<RunRecord, StoreError> {
-        unimplemented!("#15 backends: fork_run")
+    async fn fork_run(&self, fork: ForkRun) -> Result<RunRecord, StoreError> {
+        let changes = match &fork.edit {
+            Some(edit) => encode_values(&edit.changes)?,
+            None => Vec::new(),
+        };
+        // The fork is pending: any host may run it.
+        self.writer
+            .call(
+                travel::Fork { fork, changes },
+                Wake::Others,
+                |f, tx, now| Box::pin(travel::fork_run(f, tx, now)),
+            )
+            .await
     }
 
     async fn edit_run(
         &self,
-        _thread: &str,
-        _after_step: u64,
-        _edit: StateEdit,
+        thread: &str,
+        after_step: u64,
+        edit: StateEdit,
     ) -> Result<RunRecord, StoreError> {
-        unimplemented!("#15 backends: edit_run")
+        let edit = travel::Edit {
+            thread: thread.to_owned(),
+            after_step,
+            changes: encode_values(&edit.changes)?,
+            edit,
+        };
+        self.writer
+            .call(edit, Wake::Nobody, |e, tx, now| {
+                Box::pin(travel::edit_run(e, tx, now))
+            })
+            .await
     }
 
-    async fn replay_run(&self, _replay: ReplayRun) -> Result<RunRecord, StoreError> {
-        unimplemented!("#15 backends: replay_run")
+    async fn replay_run(&self, replay: ReplayRun) -> Result<RunRecord, StoreError> {
+        self.writer
+            .call(replay, Wake::Others, |r, tx, now| {
+                Box::pin(travel::replay_run(r, tx, now))
+            })
+            .await
     }
 
     async fn delete_run(&self, _thread: &str, _force: bool) -> Result<Deleted, StoreError> {

@@ -14,12 +14,13 @@ use deadpool_postgres::GenericClient;
 use serde_json::{Map, Value};
 
 use super::PgStore;
+use super::branches::{Place, live_changes, next_superseded, superseded_after};
 use super::reads::{committed_step, signed, sized_state_at, stored_value, unsigned};
 use super::rows::from_json;
 use crate::page::PageSender;
 use crate::{
-    Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, LogLine, Page, STATE_PAGE_BYTES,
-    StoreError,
+    Branches, Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, LogLine, Page,
+    STATE_PAGE_BYTES, StoreError,
 };
 
 /// Log lines are read at most this many at a time...
@@ -36,11 +37,14 @@ pub(super) async fn history_page(
     cursor: Option<Cursor>,
     limit: usize,
     detail: HistoryDetail,
+    branches: Branches,
 ) -> Result<Page<HistoryEntry>, StoreError> {
     exists(store, thread).await?;
     let (sender, page) = Page::channel();
     let (store, thread) = (store.clone(), thread.to_owned());
-    tokio::spawn(history(store, thread, cursor, limit, detail, sender));
+    tokio::spawn(history(
+        store, thread, cursor, limit, detail, branches, sender,
+    ));
     Ok(page)
 }
 
@@ -74,30 +78,54 @@ async fn history(
     cursor: Option<Cursor>,
     limit: usize,
     detail: HistoryDetail,
+    branches: Branches,
     sender: PageSender<HistoryEntry>,
 ) {
     let limit = HISTORY_PAGE.clamp(limit);
-    let mut before = cursor.map_or(u64::MAX, Cursor::position);
+    let mut place = Place::of(cursor);
+    if branches == Branches::Current && matches!(place, Place::Superseded(_)) {
+        // A cursor of a page with every branch, given without them: nothing follows.
+        return sender.end(None).await;
+    }
     let mut walk: Option<Walk> = None;
     let (mut sent, mut state_bytes) = (0, 0);
     loop {
         let (t, last_walk) = (thread.clone(), walk.take());
         let read = store
             .read(move |client| {
-                Box::pin(
-                    async move { next_checkpoint(client, &t, before, detail, last_walk).await },
-                )
+                Box::pin(async move {
+                    match place {
+                        Place::Live(before) => {
+                            let found = next_checkpoint(client, &t, before, detail, last_walk);
+                            Ok(found.await?.map(|(entry, walk)| {
+                                let bytes = walk.as_ref().map_or(0, |walk| walk.bytes);
+                                (entry, walk, bytes)
+                            }))
+                        }
+                        Place::Superseded(after) => {
+                            let found = next_superseded(client, &t, after, detail).await?;
+                            Ok(found.map(|(entry, bytes)| (entry, None, bytes)))
+                        }
+                    }
+                })
             })
             .await;
-        let (entry, next_walk) = match read {
+        let (entry, next_walk, bytes) = match read {
             Ok(Some(found)) => found,
+            Ok(None) if branches == Branches::All && matches!(place, Place::Live(_)) => {
+                place = Place::Superseded(None);
+                continue;
+            }
             Ok(None) => return sender.end(None).await,
             Err(error) => return sender.fail(error).await,
         };
-        before = entry.step;
+        place = match place {
+            Place::Live(_) => Place::Live(entry.step),
+            Place::Superseded(_) => Place::Superseded(Some((entry.branch, entry.step))),
+        };
         walk = next_walk;
         sent += 1;
-        state_bytes += walk.as_ref().map_or(0, |walk| walk.bytes);
+        state_bytes += bytes;
         if !sender.entry(entry).await {
             return;
         }
@@ -105,11 +133,24 @@ async fn history(
             let t = thread.clone();
             let more = store
                 .read(move |client| {
-                    Box::pin(async move { checkpoint_before(client, &t, before).await })
+                    Box::pin(async move {
+                        match place {
+                            Place::Live(before) => Ok(checkpoint_before(client, &t, before)
+                                .await?
+                                || (branches == Branches::All
+                                    && superseded_after(client, &t, None).await?)),
+                            Place::Superseded(after) => superseded_after(client, &t, after).await,
+                        }
+                    })
                 })
                 .await;
+            let next = match place {
+                Place::Live(before) => Cursor::after(before),
+                Place::Superseded(Some((branch, step))) => Place::after_superseded(branch, step),
+                Place::Superseded(None) => unreachable!("an entry was read"),
+            };
             return match more {
-                Ok(more) => sender.end(more.then(|| Cursor::after(before))).await,
+                Ok(more) => sender.end(more.then_some(next)).await,
                 Err(error) => sender.fail(error).await,
             };
         }
@@ -197,7 +238,8 @@ async fn next_checkpoint(
 ) -> Result<Option<(HistoryEntry, Option<Walk>)>, StoreError> {
     let stmt = client
         .prepare_cached(
-            "SELECT step, node, next_json, component_digest, workflow_digest, created_at
+            "SELECT step, node, next_json, component_digest, workflow_digest, created_at, id,
+                    parent, branch
              FROM checkpoints WHERE thread = $1 AND step < $2
              ORDER BY step DESC LIMIT 1",
         )
@@ -220,12 +262,14 @@ async fn next_checkpoint(
         created_at_ms: row.get(5),
         changed: changed_keys(client, thread, step).await?,
         state: walk.as_ref().map(|walk| walk.state.clone()),
-        // TODO(#15 backends): ids, branches, changes.
-        checkpoint: String::new(),
-        parent: None,
-        branch: 0,
+        checkpoint: row.get(6),
+        parent: row.get(7),
+        branch: unsigned(row.get(8), "branch")?,
         superseded: false,
-        changes: None,
+        changes: match detail {
+            HistoryDetail::Changes => Some(live_changes(client, thread, step).await?),
+            _ => None,
+        },
     };
     Ok(Some((entry, walk)))
 }

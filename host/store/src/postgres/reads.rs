@@ -66,8 +66,17 @@ pub(super) async fn state_at_step(
         .read(move |client| {
             Box::pin(async move {
                 // Checkpoints never change once written: the state of a committed step
-                // reads the same whatever commits meanwhile, so no snapshot is needed.
-                if step > committed_step(client, &thread).await? {
+                // reads the same whatever commits meanwhile, so no snapshot is needed
+                // (a replay in place that moves it away is a race the caller lost).
+                let stmt = client
+                    .prepare_cached("SELECT step, first_step FROM runs WHERE thread = $1")
+                    .await?;
+                let row = client.query_opt(&stmt, &[&thread]).await?;
+                let row = row.ok_or_else(|| not_found(&thread))?;
+                let last: u64 = unsigned(row.get(0), "step")?;
+                let first: u64 = unsigned(row.get(1), "first step")?;
+                // A fork has no steps before the one it was forked at.
+                if step > last || step < first {
                     return Ok(None);
                 }
                 state_at(client, &thread, step).await.map(Some)

@@ -10,6 +10,7 @@ use crate::tests::*;
 mod bundles;
 mod disk;
 mod schema;
+mod travel;
 
 /// The URL of the test server.
 pub(crate) fn server() -> String {
