@@ -106,6 +106,9 @@ fn cli_history_is_paged_small_by_default_and_streamed_with_states(env: &Env) {
     assert_eq!(
         first,
         json!({"entries": [{
+            // The run's first checkpoint: no parent, on the first branch.
+            "checkpoint": first["entries"][0]["checkpoint"],
+            "parent": null, "branch": 0, "superseded": false,
             "step": 1, "node": "grow", "next": ["grow"],
             "changed": {"big": BIG + 2, "n": 1},
             "component_digest": entries[0]["component_digest"],

@@ -10,6 +10,7 @@
 
 pub mod api;
 mod backend;
+mod patch;
 mod serve;
 pub mod view;
 

@@ -39,10 +39,17 @@ pub fn status(run: &RunRecord) -> Value {
 }
 
 /// One history entry (an item of `history --json`'s `entries`): the checkpoint's own
-/// fields, `changed` (each key the step wrote, with the size of its new value's JSON in
-/// bytes), and `state` only when the whole states were asked for.
+/// fields (its id, its parent's, the branch it was written on and whether a replay
+/// superseded it), `changed` (each key the step wrote, with the size of its new value's
+/// JSON in bytes), `state` only when the whole states were asked for, and `diff` (what
+/// the step changed, as an RFC 6902 JSON Patch: [`json_patch`]) only when the changes
+/// were.
 pub fn history_entry(entry: &HistoryEntry) -> HistoryEntryJson<'_> {
     HistoryEntryJson {
+        checkpoint: &entry.checkpoint,
+        parent: entry.parent.as_deref(),
+        branch: entry.branch,
+        superseded: entry.superseded,
         step: entry.step,
         node: &entry.node,
         next: &entry.next,
@@ -52,6 +59,7 @@ pub fn history_entry(entry: &HistoryEntry) -> HistoryEntryJson<'_> {
             .map(|(key, bytes)| (key.clone(), Value::from(*bytes)))
             .collect(),
         state: entry.state.as_ref(),
+        diff: entry.changes.as_deref().map(json_patch),
         component_digest: &entry.component_digest,
         workflow_digest: &entry.workflow_digest,
         created_at: format_time(entry.created_at_ms),
@@ -62,16 +70,24 @@ pub fn history_entry(entry: &HistoryEntry) -> HistoryEntryJson<'_> {
 /// copied on its way out.
 #[derive(Debug, Serialize)]
 pub struct HistoryEntryJson<'a> {
+    checkpoint: &'a str,
+    parent: Option<&'a str>,
+    branch: u64,
+    superseded: bool,
     step: u64,
     node: &'a str,
     next: &'a [String],
     changed: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<&'a Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<Vec<PatchOp>>,
     component_digest: &'a str,
     workflow_digest: &'a str,
     created_at: String,
 }
+
+pub use crate::patch::{PatchOp, json_patch};
 
 /// A page (`history --json`, `logs --json`, `GET /runs/{id}/history` and `/logs`) as JSON
 /// text, written piece by piece as its entries are read:
