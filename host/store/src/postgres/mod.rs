@@ -10,6 +10,7 @@
 mod branches;
 mod bundle;
 mod commits;
+mod delete;
 mod disk;
 mod events;
 mod fault;
@@ -525,8 +526,8 @@ impl CheckpointStore for PgStore {
             .await
     }
 
-    async fn delete_run(&self, _thread: &str, _force: bool) -> Result<Deleted, StoreError> {
-        unimplemented!("#15 backends: delete_run")
+    async fn delete_run(&self, thread: &str, force: bool) -> Result<Deleted, StoreError> {
+        delete::delete_run(self, thread, force).await
     }
 
     async fn finished_before(

@@ -48,7 +48,7 @@ pub(super) async fn component_versions(
 
 /// How many times gc starts over when Postgres chose it as the victim of a deadlock
 /// (see [`collect_garbage`]).
-const GC_ATTEMPTS: usize = 5;
+pub(super) const GC_ATTEMPTS: usize = 5;
 
 /// [`CheckpointStore::collect_garbage`](crate::CheckpointStore::collect_garbage), in one
 /// transaction of its own (not the writer's: it waits for other hosts' writes, and the
@@ -119,6 +119,7 @@ async fn collect(
             &removed(
                 "DELETE FROM blobs b
                  WHERE NOT EXISTS (SELECT 1 FROM state_writes w WHERE w.blob = b.digest)
+                   AND NOT EXISTS (SELECT 1 FROM superseded_writes w WHERE w.blob = b.digest)
                  RETURNING octet_length(b.data) AS size",
             ),
             &[],
@@ -128,7 +129,9 @@ async fn collect(
         .execute(
             "DELETE FROM workflows f
              WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.workflow_digest = f.digest)
-               AND NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.workflow_digest = f.digest)",
+               AND NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.workflow_digest = f.digest)
+               AND NOT EXISTS (SELECT 1 FROM superseded_checkpoints c
+                               WHERE c.workflow_digest = f.digest)",
             &[],
         )
         .await?;

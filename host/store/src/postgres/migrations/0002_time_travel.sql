@@ -23,6 +23,9 @@ ALTER SEQUENCE runs_seq OWNED BY runs.seq;
 CREATE UNIQUE INDEX runs_by_seq ON runs (seq);
 CREATE INDEX runs_by_status_seq ON runs (status, seq);
 CREATE INDEX runs_by_workflow_seq ON runs (workflow_name, seq);
+-- Whether any run still refers to a workflow text, when a delete frees the texts of the
+-- run it deleted (written only by an upgrade: a step's UPDATE stays heap-only).
+CREATE INDEX runs_by_workflow_digest ON runs (workflow_digest);
 -- Listings no longer order by `updated_at`, and every step writes it: an index on it made
 -- every step's UPDATE of its run a new index entry (no heap-only update).
 DROP INDEX runs_by_updated;

@@ -239,3 +239,97 @@ async fn edits_are_refused_while_a_live_owner_runs_the_run() {
         (1, RunStatus::Running, 0)
     );
 }
+
+#[tokio::test]
+async fn a_delete_frees_only_what_no_other_run_refers_to() {
+    let f = Fixture::new(fresh).await;
+    let s = &f.store;
+    let wasm = b"\0asm component".to_vec();
+    for digest in ["sha256:shared", "sha256:own"] {
+        s.save_component(digest, "hello", wasm.clone())
+            .await
+            .unwrap();
+    }
+    let (shared, own) = ("s".repeat(2000), "o".repeat(3000));
+    let pinned = |digest: &str| BTreeMap::from([("hello".to_owned(), digest.to_owned())]);
+    s.create_run(NewRun {
+        plugins: pinned("sha256:shared"),
+        input: object(json!({"doc": shared})),
+        ..new_run("other")
+    })
+    .await
+    .unwrap();
+    s.create_run(NewRun {
+        plugins: BTreeMap::from([
+            ("hello".to_owned(), "sha256:shared".to_owned()),
+            ("own".to_owned(), "sha256:own".to_owned()),
+        ]),
+        input: object(json!({"doc": shared})),
+        ..new_run("gone")
+    })
+    .await
+    .unwrap();
+    // More rows than one job deletes.
+    for k in 1..=1200 {
+        let changes = match k {
+            7 => json!({"mine": own}),
+            k => json!({"count": k}),
+        };
+        s.commit_step(StepCommit {
+            changes: object(changes),
+            logs: Vec::new(),
+            ..commit("gone", k, &["hello"])
+        })
+        .await
+        .unwrap();
+    }
+    let err = s.delete_run("gone", false).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Unfinished {
+                status: RunStatus::Running,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    s.replay_run(ReplayRun {
+        thread: "gone".to_owned(),
+        from_step: 1100,
+        start: Vec::new(),
+        by: "cli".to_owned(),
+    })
+    .await
+    .unwrap();
+    let deleted = s.delete_run("gone", true).await.unwrap();
+    assert_eq!(
+        (deleted.checkpoints, deleted.logs, deleted.events),
+        (1200, 0, 1 + 1200 + 1)
+    );
+    assert_eq!(
+        (
+            deleted.freed.values,
+            deleted.freed.value_bytes,
+            deleted.freed.components,
+            deleted.freed.workflows
+        ),
+        (1, own.len() as u64 + 2, 1, 0)
+    );
+    assert_eq!(s.load_run("gone").await.unwrap(), None);
+    assert!(matches!(
+        s.events_page("gone", None, 10).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    // The other run reads its state and goes on; the thread can be used again.
+    assert_eq!(
+        s.load_run("other").await.unwrap().unwrap().state,
+        object(json!({"doc": shared}))
+    );
+    s.commit_step(commit("other", 1, &[])).await.unwrap();
+    s.create_run(new_run("gone")).await.unwrap();
+    let again = s.load_run("gone").await.unwrap().unwrap();
+    assert_eq!((again.step, again.branch, again.checkpoint), (0, 0, None));
+    let events = events(s, "gone").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+}
