@@ -184,9 +184,9 @@ fn a_full_disk_is_waited_out_quietly_and_the_run_continues_when_space_returns() 
         s["status"] == "interrupted"
     });
 
-    // Room for small writes (the answer, a claim, the first step's commit), not for the
-    // second step's 1 MiB state.
-    let filler = volume.fill(64 << 10);
+    // Room for small writes (the answer, a claim, the first step's commit, each with its
+    // event: some 20 pages of WAL), not for the second step's 1 MiB state.
+    let filler = volume.fill(128 << 10);
     let answer = daemon.post("/runs/grow/resume", &json!({"input": {"approved": true}}));
     assert_eq!(answer.status, 200, "{answer:?}");
     let full = wait_for("the daemon to report the full disk", DEADLINE, || {

@@ -34,7 +34,8 @@
 //! - `sqlite/` ([`SqliteStore`], one file on one machine): its adapter (`mod.rs`), the
 //!   writes that move a run (`runs`), leases (`leases`), the checks every write makes
 //!   first (`guards`), the writer thread (`writer`), schema and migrations (`schema`,
-//!   `migrations/`), the rows (`rows`), the paged reads (`paged`), pins and gc (`pins`),
+//!   `migrations/`), the rows (`rows`), the paged reads (`paged`), run listings
+//!   (`listing`), events (`events`), pins and gc (`pins`),
 //!   bundles (`bundle`), the file on disk (`disk`) and SQLite's failures (`fault`);
 //! - `postgres/` ([`PgStore`], one database that several hosts share): the same parts
 //!   (`runs`, `leases`, `writer` (a task), `schema`, `migrations/`, `rows`, `reads`,

@@ -77,7 +77,8 @@ impl RawRun {
             lease_owner: self.lease_owner,
             lease_expires_ms: self.lease_expires_ms,
             lease_epoch: self.lease_epoch,
-            // TODO(#15 backends): read from the runs row and run_tags.
+            // Not in the row: each backend's run row sets them (SQLite's `StoredRun`,
+            // Postgres's `PgRun`).
             tags: BTreeMap::new(),
             checkpoint: None,
             branch: 0,

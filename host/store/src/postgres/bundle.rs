@@ -58,9 +58,12 @@ fn select(index: usize, columns: &[String], param: &str) -> String {
     let (table, filter, _) = TABLES[index];
     // SQLite's list names the schema its rows come from: here each side reads its own.
     let filter = filter.replace("{src}.", "").replace("?1", param);
-    let order = match RENUMBERED {
-        (renumbered, column) if renumbered == table => format!(" ORDER BY {column}"),
-        _ => String::new(),
+    let order = match RENUMBERED
+        .iter()
+        .find(|(renumbered, _)| *renumbered == table)
+    {
+        Some((_, column)) => format!(" ORDER BY {column}"),
+        None => String::new(),
     };
     format!(
         "SELECT {} FROM {table} WHERE {filter}{order}",
@@ -100,7 +103,7 @@ fn bundle_columns(conn: &rusqlite::Connection) -> Result<Columns, StoreError> {
             let mut columns = Vec::new();
             for name in names {
                 let name = name?;
-                if (*table, name.as_str()) != RENUMBERED {
+                if !RENUMBERED.contains(&(*table, name.as_str())) {
                     columns.push(name);
                 }
             }

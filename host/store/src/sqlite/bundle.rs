@@ -20,12 +20,15 @@ pub(crate) const TABLES: &[(&str, &str, bool)] = &[
     (
         "workflows",
         "digest IN (SELECT workflow_digest FROM {src}.runs WHERE thread = ?1
-                    UNION SELECT workflow_digest FROM {src}.checkpoints WHERE thread = ?1)",
+                    UNION SELECT workflow_digest FROM {src}.checkpoints WHERE thread = ?1
+                    UNION SELECT workflow_digest FROM {src}.superseded_checkpoints
+                          WHERE thread = ?1)",
         true,
     ),
     (
         "blobs",
-        "digest IN (SELECT blob FROM {src}.state_writes WHERE thread = ?1)",
+        "digest IN (SELECT blob FROM {src}.state_writes WHERE thread = ?1
+                    UNION SELECT blob FROM {src}.superseded_writes WHERE thread = ?1)",
         true,
     ),
     (
@@ -39,6 +42,11 @@ pub(crate) const TABLES: &[(&str, &str, bool)] = &[
     ("logs", "thread = ?1", false),
     ("pending_writes", "thread = ?1", false),
     ("run_plugins", "thread = ?1", false),
+    ("run_tags", "thread = ?1", false),
+    ("superseded_checkpoints", "thread = ?1", false),
+    ("superseded_writes", "thread = ?1", false),
+    ("branches", "thread = ?1", false),
+    ("events", "thread = ?1", false),
 ];
 
 impl SqliteStore {
@@ -108,28 +116,54 @@ fn attach(conn: &Connection, bundle: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The column of a table that each database numbers itself (`logs.id`: a log line's
-/// place among all the database's lines, which a cursor of `logs` goes on from). A copy
-/// leaves it out and copies the rows in its order, so they are numbered anew after the
-/// lines the database has: a bundle's numbers would collide with those.
-pub(crate) const RENUMBERED: (&str, &str) = ("logs", "id");
+/// The columns of tables that each database numbers itself (`logs.id`, `events.id`: a
+/// row's place among all the database's rows, which a cursor goes on from). A copy
+/// leaves them out and copies the rows in their order, so they are numbered anew after
+/// the rows the database has: a bundle's numbers would collide with those.
+pub(crate) const RENUMBERED: &[(&str, &str)] = &[("logs", "id"), ("events", "id")];
+
+/// The run's place in creation order (`runs.seq`), which listings page by: a run copied
+/// into a database is its newest there (the bundle's number would collide).
+pub(crate) const CREATION_ORDER: (&str, &str) = ("runs", "seq");
+
+/// The columns of `table` in schema `schema` but `column`, in their order.
+fn columns_but(
+    conn: &Connection,
+    table: &str,
+    schema: &str,
+    column: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(conn
+        .prepare("SELECT name FROM pragma_table_info(?1, ?2) WHERE name <> ?3")?
+        .query_map(params![table, schema, column], |row| row.get(0))?
+        .collect::<Result<_, _>>()?)
+}
 
 /// Copies the rows of `thread` from schema `src` to schema `dst`.
 fn copy(conn: &Connection, src: &str, dst: &str, thread: &str) -> Result<(), StoreError> {
     for (table, filter, shared) in TABLES {
         let or_ignore = if *shared { " OR IGNORE" } else { "" };
         let filter = filter.replace("{src}", src);
-        let (into, select, order) = match RENUMBERED {
-            (renumbered, column) if renumbered == *table => {
-                let columns: Vec<String> = conn
-                    .prepare("SELECT name FROM pragma_table_info(?1, ?2) WHERE name <> ?3")?
-                    .query_map(params![table, dst, column], |row| row.get(0))?
-                    .collect::<Result<_, _>>()?;
-                let columns = columns.join(", ");
+        let renumbered = RENUMBERED
+            .iter()
+            .find(|(renumbered, _)| renumbered == table);
+        let (into, select, order) = match (renumbered, CREATION_ORDER) {
+            (Some((_, column)), _) => {
+                let columns = columns_but(conn, table, dst, column)?.join(", ");
                 (
                     format!(" ({columns})"),
                     columns,
                     format!(" ORDER BY {column}"),
+                )
+            }
+            (None, (runs, seq)) if runs == *table => {
+                let mut columns = columns_but(conn, table, dst, seq)?;
+                let values = columns.join(", ");
+                columns.push(seq.to_owned());
+                (
+                    format!(" ({})", columns.join(", ")),
+                    format!("{values}, (SELECT COALESCE(MAX({seq}), 0) + 1 FROM {dst}.{runs})"),
+                    String::new(),
                 )
             }
             _ => (String::new(), "*".to_owned(), String::new()),

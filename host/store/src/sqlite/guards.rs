@@ -14,13 +14,18 @@ pub(super) struct RunRow {
     pub lease_owner: Option<String>,
     pub lease_expires_ms: Option<i64>,
     pub wake_at_ms: Option<i64>,
+    pub attempt: u32,
+    pub timed_out: bool,
+    /// The branch its next checkpoint is written on.
+    pub branch: u64,
 }
 
 /// The run's position, status and lease; [`StoreError::NotFound`] if there is no run.
 pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreError> {
     let found = conn
         .prepare_cached(
-            "SELECT step, status, lease_owner, lease_expires, wake_at FROM runs WHERE thread = ?1",
+            "SELECT step, status, lease_owner, lease_expires, wake_at, attempt, timed_out, branch
+             FROM runs WHERE thread = ?1",
         )?
         .query_row([thread], |row| {
             Ok((
@@ -29,10 +34,13 @@ pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreEr
                 row.get::<_, Option<String>>(2)?,
                 row.get::<_, Option<i64>>(3)?,
                 row.get::<_, Option<i64>>(4)?,
+                row.get::<_, u32>(5)?,
+                row.get::<_, bool>(6)?,
+                row.get::<_, u64>(7)?,
             ))
         })
         .optional()?;
-    let (step, status, lease_owner, lease_expires_ms, wake_at_ms) =
+    let (step, status, lease_owner, lease_expires_ms, wake_at_ms, attempt, timed_out, branch) =
         found.ok_or_else(|| not_found(thread))?;
     Ok(RunRow {
         step,
@@ -40,6 +48,9 @@ pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreEr
         lease_owner,
         lease_expires_ms,
         wake_at_ms,
+        attempt,
+        timed_out,
+        branch,
     })
 }
 

@@ -2,10 +2,12 @@
 //! [`release`]), and the records of the daemons that serve the database.
 
 use rusqlite::{Connection, params};
+use serde_json::json;
 
-use super::guards::run_row;
+use super::events::record;
+use super::guards::{RunRow, run_row};
 use super::rows::{load_run, not_found};
-use crate::{RunRecord, StoreError};
+use crate::{EventKind, RunRecord, RunStatus, StoreError};
 
 /// The condition of a run that [`claim_due`] may take (`?1`: now, `?3`: the
 /// dead owners as a JSON array): runnable now, and not leased by a live owner.
@@ -110,6 +112,49 @@ pub(super) fn claim(
     load_run(conn, thread)?.ok_or_else(|| not_found(thread))
 }
 
+/// The events of a claim of `before` (the run as it was) by `owner`: it woke a due run,
+/// and it took the run over from another owner (whose call, if the run was `running`,
+/// counts as an attempt: the next call makes the attempt after it).
+fn claim_events(
+    conn: &Connection,
+    now_ms: i64,
+    thread: &str,
+    owner: &str,
+    before: &RunRow,
+) -> Result<(), StoreError> {
+    let due = before.wake_at_ms.is_some_and(|wake_at| wake_at <= now_ms);
+    match before.status {
+        RunStatus::Sleeping | RunStatus::Retrying if due => {
+            let data = json!({"status": before.status.as_str()});
+            record(conn, now_ms, thread, before.step, EventKind::Woke, data)?;
+        }
+        RunStatus::Interrupted if due && !before.timed_out => {
+            let data = json!({"timed_out": true});
+            record(conn, now_ms, thread, before.step, EventKind::Woke, data)?;
+        }
+        _ => {}
+    }
+    if let Some(from) = before.lease_owner.as_deref()
+        && from != owner
+    {
+        let cut_short = u32::from(before.status == RunStatus::Running);
+        let data = json!({
+            "owner": owner,
+            "from": from,
+            "attempt": before.attempt + cut_short + 1,
+        });
+        record(
+            conn,
+            now_ms,
+            thread,
+            before.step,
+            EventKind::LeaseTakenOver,
+            data,
+        )?;
+    }
+    Ok(())
+}
+
 /// Leases the run to `owner` until `lease_ms` from now, in a new lease epoch unless `owner`
 /// holds it already; an interrupted run whose deadline passed is marked timed out.
 ///
@@ -126,6 +171,7 @@ pub(super) fn take_lease(
     owner: &str,
     lease_ms: i64,
 ) -> Result<(), StoreError> {
+    let before = run_row(conn, thread)?;
     conn.prepare_cached(
         "UPDATE runs SET lease_owner = ?2, lease_expires = ?3,
              timed_out = CASE WHEN status = 'interrupted' AND wake_at <= ?4 THEN 1
@@ -140,7 +186,7 @@ pub(super) fn take_lease(
         now_ms.saturating_add(lease_ms),
         now_ms
     ])?;
-    Ok(())
+    claim_events(conn, now_ms, thread, owner, &before)
 }
 
 pub(super) fn renew(

@@ -4,9 +4,11 @@
 
 pub(crate) mod bundle;
 mod disk;
+mod events;
 mod fault;
 mod guards;
 mod leases;
+mod listing;
 mod paged;
 mod pins;
 mod rows;
@@ -183,13 +185,13 @@ impl CheckpointStore for SqliteStore {
         // The state goes back to the caller as given; taken out here so that the writer
         // (whose work may run twice) need not clone it.
         let state = std::mem::take(&mut commit.state);
-        let (row, plugins) = self
+        let (row, plugins, tags) = self
             .writer
             .call(move |conn, now_ms| commit_step(conn, now_ms, &commit, &changes))
             .await?;
         // The pending writes of the step were deleted with the commit, and those of the
         // next step cannot exist yet.
-        row.decode(state, Vec::new(), plugins)
+        row.decode(state, Vec::new(), plugins, tags)
     }
 
     async fn setback_step(&self, setback: StepSetback) -> Result<(), StoreError> {
@@ -404,27 +406,25 @@ impl CheckpointStore for SqliteStore {
     async fn list_runs(
         &self,
         filter: &RunFilter,
-        _cursor: Option<Cursor>,
+        cursor: Option<Cursor>,
         limit: usize,
     ) -> Result<RunsPage, StoreError> {
-        // TODO(#15 backends): every filter, the cursor.
-        let status = filter.status;
-        let runs = self
-            .read(move |conn| list_runs(conn, status, limit))
-            .await?;
-        Ok(RunsPage {
-            runs,
-            next_cursor: None,
-        })
+        let filter = filter.clone();
+        self.read(move |conn| listing::list_runs(conn, &filter, cursor, limit))
+            .await
     }
 
     async fn events_page(
         &self,
-        _thread: &str,
-        _cursor: Option<Cursor>,
-        _limit: usize,
+        thread: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
     ) -> Result<Page<RunEvent>, StoreError> {
-        unimplemented!("#15 backends: events_page")
+        self.read_now(|conn| position(conn, thread))?;
+        let (sender, page) = Page::channel();
+        let (store, thread) = (self.clone(), thread.to_owned());
+        tokio::spawn(events::page(store, thread, cursor, limit, sender));
+        Ok(page)
     }
 
     async fn fork_run(&self, _fork: ForkRun) -> Result<RunRecord, StoreError> {
@@ -450,9 +450,10 @@ impl CheckpointStore for SqliteStore {
 
     async fn finished_before(
         &self,
-        _cutoff_ms: i64,
-        _limit: usize,
+        cutoff_ms: i64,
+        limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        unimplemented!("#15 backends: finished_before")
+        self.read(move |conn| listing::finished_before(conn, cutoff_ms, limit))
+            .await
     }
 }

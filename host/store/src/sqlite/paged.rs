@@ -141,7 +141,8 @@ fn next_checkpoint(
 ) -> Result<Option<(HistoryEntry, Option<Walk>)>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT step, node, next_json, component_digest, workflow_digest, created_at
+            "SELECT step, node, next_json, component_digest, workflow_digest, created_at,
+                    id, parent, branch
              FROM checkpoints WHERE thread = ?1 AND step < ?2
              ORDER BY step DESC LIMIT 1",
         )?
@@ -153,10 +154,23 @@ fn next_checkpoint(
                 row.get::<_, String>(3)?,
                 row.get::<_, String>(4)?,
                 row.get::<_, i64>(5)?,
+                row.get::<_, String>(6)?,
+                row.get::<_, Option<String>>(7)?,
+                row.get::<_, u64>(8)?,
             ))
         })
         .optional()?;
-    let Some((step, node, next_json, component_digest, workflow_digest, created_at_ms)) = row
+    let Some((
+        step,
+        node,
+        next_json,
+        component_digest,
+        workflow_digest,
+        created_at_ms,
+        checkpoint,
+        parent,
+        branch,
+    )) = row
     else {
         return Ok(None);
     };
@@ -174,10 +188,9 @@ fn next_checkpoint(
         next: from_json(thread, step, "next-node list", &next_json)?,
         changed: changed_keys(conn, thread, step)?,
         state: walk.as_ref().map(|walk| walk.state.clone()),
-        // TODO(#15 backends): ids, branches, changes.
-        checkpoint: String::new(),
-        parent: None,
-        branch: 0,
+        checkpoint,
+        parent,
+        branch,
         superseded: false,
         changes: None,
     };

@@ -4,10 +4,13 @@
 
 use rusqlite::{Connection, params};
 
+use serde_json::json;
+
+use super::events::record;
 use super::guards::run_row;
 use super::rows::load_run;
 use super::rows::not_found;
-use crate::{Collected, RunRecord, RunStatus, RunUpgrade, StoreError};
+use crate::{Collected, EventKind, RunRecord, RunStatus, RunUpgrade, StoreError};
 
 /// Stores a component's bytes under `digest`, unless stored already.
 pub(super) fn save_component(
@@ -78,6 +81,8 @@ pub(super) fn upgrade_run(
     for (plugin, digest) in &upgrade.plugins {
         pin.execute(params![thread, plugin, digest])?;
     }
+    let data = json!({"workflow_digest": upgrade.workflow_digest, "plugins": upgrade.plugins});
+    record(conn, now_ms, thread, run.step, EventKind::Upgraded, data)?;
     load_run(conn, thread)?.ok_or_else(|| not_found(thread))
 }
 

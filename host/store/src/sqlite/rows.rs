@@ -9,17 +9,16 @@ use serde_json::{Map, Value};
 
 pub(crate) use crate::rows::*;
 
-use crate::{
-    ComponentVersion, PendingWrite, RUNS_PAGE, RunRecord, RunStatus, RunSummary, StoreError,
-};
+use crate::{ComponentVersion, PendingWrite, RunRecord, StoreError};
 
-/// The columns of a `runs` row that [`RawRun::from_row`] reads, in its order: for a SELECT,
+/// The columns of a `runs` row that [`StoredRun::from_row`] reads, in its order: for a SELECT,
 /// or for the RETURNING clause of a write that hands back the row it wrote.
 macro_rules! run_columns {
     () => {
         "thread, workflow_name, workflow_digest, workflow_path, status, step, next_json, error,
          error_node, attempt, created_at, updated_at, wake_at, interrupt_json, resume_json,
-         timed_out, wakes, retry_base, joins_json, lease_owner, lease_expires, lease_epoch"
+         timed_out, wakes, retry_base, joins_json, lease_owner, lease_expires, lease_epoch,
+         head, branch"
     };
 }
 pub(super) use run_columns;
@@ -34,14 +33,25 @@ pub(super) fn load_run(conn: &Connection, thread: &str) -> Result<Option<RunReco
         run_columns!(),
         " FROM runs WHERE thread = ?1"
     ))?;
-    let raw = stmt.query_row([thread], RawRun::from_row).optional()?;
-    let Some(raw) = raw else {
+    let run = stmt.query_row([thread], StoredRun::from_row).optional()?;
+    let Some(run) = run else {
         return Ok(None);
     };
-    let pending = pending_writes(conn, thread, raw.step + 1)?;
-    let state = state_at(conn, thread, raw.step)?;
+    let pending = pending_writes(conn, thread, run.raw.step + 1)?;
+    let state = state_at(conn, thread, run.raw.step)?;
     let plugins = run_plugins(conn, thread)?;
-    raw.decode(state, pending, plugins).map(Some)
+    let tags = run_tags(conn, thread)?;
+    run.decode(state, pending, plugins, tags).map(Some)
+}
+
+/// The run's tags.
+pub(super) fn run_tags(
+    conn: &Connection,
+    thread: &str,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM run_tags WHERE thread = ?1")?;
+    let rows = stmt.query_map([thread], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The plugin versions a run is pinned to.
@@ -178,9 +188,43 @@ pub(super) fn pending_writes(
     .collect()
 }
 
-impl RawRun {
+/// A row of [`run_columns!`]: the columns both backends decode alike, and the run's
+/// position on its branches.
+pub(super) struct StoredRun {
+    pub raw: RawRun,
+    /// The run's latest checkpoint (`runs.head`).
+    pub head: Option<String>,
+    pub branch: u64,
+}
+
+impl StoredRun {
     /// Reads a row of [`run_columns!`].
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
+        Ok(StoredRun {
+            raw: RawRun::from_row(row)?,
+            head: row.get(22)?,
+            branch: row.get(23)?,
+        })
+    }
+
+    /// The whole record, with what is read from other tables.
+    pub(super) fn decode(
+        self,
+        state: Map<String, Value>,
+        pending: Vec<PendingWrite>,
+        plugins: BTreeMap<String, String>,
+        tags: BTreeMap<String, String>,
+    ) -> Result<RunRecord, StoreError> {
+        let mut run = self.raw.decode(state, pending, plugins)?;
+        run.tags = tags;
+        run.checkpoint = self.head;
+        run.branch = self.branch;
+        Ok(run)
+    }
+}
+
+impl RawRun {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
         Ok(RawRun {
             thread: row.get(0)?,
             workflow_name: row.get(1)?,
@@ -235,43 +279,6 @@ pub(super) fn component_versions(conn: &Connection) -> Result<Vec<ComponentVersi
             .map_err(|e| StoreError::Corrupt(format!("run list of a component: {e}")))?;
         version.unfinished.sort();
         Ok(version)
-    })
-    .collect()
-}
-
-pub(super) fn list_runs(
-    conn: &Connection,
-    status: Option<RunStatus>,
-    limit: usize,
-) -> Result<Vec<RunSummary>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT thread, workflow_name, status, step, updated_at FROM runs
-         WHERE ?1 IS NULL OR status = ?1
-         ORDER BY updated_at DESC, created_at DESC, thread
-         LIMIT ?2",
-    )?;
-    let limit = RUNS_PAGE.clamp(limit);
-    let rows = stmt.query_map(params![status.map(RunStatus::as_str), limit], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, u64>(3)?,
-            row.get::<_, i64>(4)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (thread, workflow_name, status, step, updated_at_ms) = row?;
-        Ok(RunSummary {
-            status: parse_status(&thread, &status)?,
-            thread,
-            workflow_name,
-            step,
-            // TODO(#15 backends)
-            created_at_ms: 0,
-            updated_at_ms,
-            tags: BTreeMap::new(),
-        })
     })
     .collect()
 }

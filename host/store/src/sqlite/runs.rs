@@ -5,10 +5,20 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
+use serde_json::{Value, json};
 
+use super::events::record;
 use super::guards::{expect_next_step, fenced, position, run_row};
 use super::rows::*;
-use crate::{LogLine, NewRun, RunRecord, RunStatus, StepCommit, StepSetback, StoreError};
+use crate::{
+    EventKind, LogLine, NewRun, RunRecord, RunStatus, Setback, StepCommit, StepSetback, StoreError,
+};
+
+/// A new checkpoint id: 16 lowercase hex digits, random (unique in practice: a collision
+/// fails the write on the unique index rather than pass unnoticed).
+pub(super) fn checkpoint_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
 
 pub(super) fn create_run(
     conn: &Connection,
@@ -46,8 +56,9 @@ pub(super) fn create_run(
     conn.prepare_cached(
         "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status, step,
                            next_json, attempt, created_at, updated_at,
-                           lease_owner, lease_expires, lease_epoch)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, ?8, ?9, ?8 IS NOT NULL)",
+                           lease_owner, lease_expires, lease_epoch, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, ?8, ?9, ?8 IS NOT NULL,
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))",
     )?
     .execute(params![
         run.thread,
@@ -60,7 +71,20 @@ pub(super) fn create_run(
         lease_owner,
         lease_expires,
     ])?;
-    insert_state(conn, now_ms, &run.thread, 0, input)?;
+    insert_state(conn, now_ms, &run.thread, 0, 0, input)?;
+    insert_tags(conn, &run.thread, &run.tags)?;
+    record(
+        conn,
+        now_ms,
+        &run.thread,
+        0,
+        EventKind::Created,
+        json!({
+            "workflow": run.workflow_name,
+            "workflow_digest": run.workflow_digest,
+            "tags": run.tags,
+        }),
+    )?;
     let mut pin = conn
         .prepare_cached("INSERT INTO run_plugins (thread, plugin, digest) VALUES (?1, ?2, ?3)")?;
     for (plugin, digest) in &run.plugins {
@@ -128,19 +152,44 @@ pub(super) fn set_status(
     Ok(())
 }
 
-/// Writes the commit; returns the `runs` row as the UPDATE wrote it, and the run's pins.
+/// The labels of a new run.
+pub(super) fn insert_tags(
+    conn: &Connection,
+    thread: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), StoreError> {
+    let mut insert =
+        conn.prepare_cached("INSERT INTO run_tags (thread, key, value) VALUES (?1, ?2, ?3)")?;
+    for (key, value) in tags {
+        insert.execute(params![thread, key, value])?;
+    }
+    Ok(())
+}
+
+/// The row a commit or an edit hands back: the `runs` row as its UPDATE wrote it, and
+/// the run's pins and tags.
+pub(super) type Position = (
+    StoredRun,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+);
+
+/// Writes the commit; returns the run's position as the commit left it.
 pub(super) fn commit_step(
     conn: &Connection,
     now_ms: i64,
     commit: &StepCommit,
     changes: &[StoredValue],
-) -> Result<(RawRun, BTreeMap<String, String>), StoreError> {
+) -> Result<Position, StoreError> {
     let run = fenced(conn, &commit.thread, commit.owner.as_deref())?;
     expect_next_step(&commit.thread, run.step, commit.step)?;
+    let id = checkpoint_id();
+    // The parent is the run's head, and the branch the run's: read by the INSERT itself.
     conn.prepare_cached(
-        "INSERT INTO checkpoints (thread, step, node, next_json, component_digest,
-                                  workflow_digest, created_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, workflow_digest, ?6 FROM runs WHERE thread = ?1",
+        "INSERT INTO checkpoints (thread, step, id, parent, branch, node, next_json,
+                                  component_digest, workflow_digest, created_at)
+         SELECT ?1, ?2, ?7, head, branch, ?3, ?4, ?5, workflow_digest, ?6
+         FROM runs WHERE thread = ?1",
     )?
     .execute(params![
         commit.thread,
@@ -149,8 +198,16 @@ pub(super) fn commit_step(
         to_json(&commit.next)?,
         commit.component_digest,
         now_ms,
+        id,
     ])?;
-    insert_state(conn, now_ms, &commit.thread, commit.step, changes)?;
+    insert_state(
+        conn,
+        now_ms,
+        &commit.thread,
+        commit.step,
+        run.branch,
+        changes,
+    )?;
     insert_logs(conn, &commit.thread, &commit.logs)?;
     conn.prepare_cached("DELETE FROM pending_writes WHERE thread = ?1 AND step <= ?2")?
         .execute(params![commit.thread, commit.step])?;
@@ -162,7 +219,7 @@ pub(super) fn commit_step(
                 "UPDATE runs SET step = ?2, next_json = ?3, joins_json = ?4, wakes = ?5,
                              attempt = 0, retry_base = 0, error = NULL, error_node = NULL,
                              interrupt_json = NULL, resume_json = NULL, timed_out = 0,
-                             updated_at = ?6
+                             updated_at = ?6, head = ?7
              WHERE thread = ?1 RETURNING ",
                 run_columns!()
             ))?
@@ -174,15 +231,16 @@ pub(super) fn commit_step(
                     to_json(&commit.joins)?,
                     commit.wakes,
                     now_ms,
+                    id,
                 ],
-                RawRun::from_row,
+                StoredRun::from_row,
             )?
         } else {
             conn.prepare_cached(concat!(
                 "UPDATE runs SET step = ?2, next_json = ?3, status = ?4, joins_json = ?5,
                              wakes = ?6, wake_at = ?7, attempt = 0, retry_base = 0,
                              error = NULL, error_node = NULL, interrupt_json = NULL,
-                             resume_json = NULL, timed_out = 0, updated_at = ?8,
+                             resume_json = NULL, timed_out = 0, updated_at = ?8, head = ?9,
                              -- A completed run needs no lease: releasing it here saves the
                              -- release its own durable commit.
                              lease_owner = CASE WHEN ?4 = 'completed' THEN NULL
@@ -202,13 +260,34 @@ pub(super) fn commit_step(
                     commit.wakes,
                     commit.wake_at_ms,
                     now_ms,
+                    id,
                 ],
-                RawRun::from_row,
+                StoredRun::from_row,
             )?
         };
+    let mut data = json!({
+        "node": commit.node,
+        "checkpoint": id,
+        "status": commit.status.as_str(),
+    });
+    if let Some(wake_at) = commit.wake_at_ms {
+        data["wake_at"] = json!(wake_at);
+    }
+    record(
+        conn,
+        now_ms,
+        &commit.thread,
+        commit.step,
+        EventKind::Step,
+        data,
+    )?;
     // Pins change only by an upgrade, which a lease holder does not make: still read in
     // this transaction, so the position is the stored one whoever upgraded the run.
-    Ok((row, run_plugins(conn, &commit.thread)?))
+    let (plugins, tags) = (
+        run_plugins(conn, &commit.thread)?,
+        run_tags(conn, &commit.thread)?,
+    );
+    Ok((row, plugins, tags))
 }
 
 pub(super) fn setback_step(
@@ -262,6 +341,26 @@ pub(super) fn setback_step(
         used_up,
         now_ms,
     ])?;
+    let (kind, data) = match &setback.kind {
+        Setback::Failed => (
+            EventKind::AttemptFailed,
+            json!({"node": setback.node, "attempt": setback.attempt, "error": error,
+                   "retry_at": null}),
+        ),
+        Setback::Retry { wake_at_ms } => (
+            EventKind::AttemptFailed,
+            json!({"node": setback.node, "attempt": setback.attempt, "error": error,
+                   "retry_at": wake_at_ms}),
+        ),
+        Setback::Interrupted {
+            payload,
+            deadline_ms,
+        } => (
+            EventKind::Interrupted,
+            json!({"node": setback.node, "payload": payload, "deadline": deadline_ms}),
+        ),
+    };
+    record(conn, now_ms, &setback.thread, run.step, kind, data)?;
     Ok(())
 }
 
@@ -273,7 +372,7 @@ pub(super) fn resume_input(
     status: RunStatus,
     owner: Option<&str>,
 ) -> Result<RunRecord, StoreError> {
-    fenced(conn, thread, owner)?;
+    let run = fenced(conn, thread, owner)?;
     // On the right of SET, columns hold their values from before the update.
     conn.prepare_cached(
         "UPDATE runs SET resume_json = ?2, status = ?3,
@@ -284,6 +383,14 @@ pub(super) fn resume_input(
          WHERE thread = ?1",
     )?
     .execute(params![thread, input_json, status.as_str(), now_ms])?;
+    let (kind, data) = match input_json {
+        Some(input) => (
+            EventKind::Answered,
+            json!({"input": from_json::<Value>(thread, run.step, "resume input", input)?}),
+        ),
+        None => (EventKind::Resumed, json!({"status": run.status.as_str()})),
+    };
+    record(conn, now_ms, thread, run.step, kind, data)?;
     load_run(conn, thread)?.ok_or_else(|| not_found(thread))
 }
 
@@ -304,6 +411,14 @@ pub(super) fn cancel(
          WHERE thread = ?1",
     )?
     .execute(params![thread, now_ms])?;
+    record(
+        conn,
+        now_ms,
+        thread,
+        run.step,
+        EventKind::Cancelled,
+        json!({}),
+    )?;
     load_run(conn, thread)?.ok_or_else(|| not_found(thread))
 }
 
@@ -339,14 +454,15 @@ pub(super) fn insert_state(
     now_ms: i64,
     thread: &str,
     step: u64,
+    branch: u64,
     values: &[StoredValue],
 ) -> Result<(), StoreError> {
     if values.is_empty() {
         return Ok(());
     }
     let mut insert = conn.prepare_cached(
-        "INSERT INTO state_writes (thread, step, key, ord, value_json, blob)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO state_writes (thread, step, key, ord, value_json, blob, branch)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for (ord, value) in values.iter().enumerate() {
         match &value.blob {
@@ -356,7 +472,8 @@ pub(super) fn insert_state(
                 value.key,
                 ord,
                 value.json,
-                None::<&str>
+                None::<&str>,
+                branch
             ])?,
             Some(digest) => {
                 conn.prepare_cached(
@@ -364,7 +481,15 @@ pub(super) fn insert_state(
                      ON CONFLICT (digest) DO NOTHING",
                 )?
                 .execute(params![digest, value.json, now_ms])?;
-                insert.execute(params![thread, step, value.key, ord, None::<&str>, digest])?
+                insert.execute(params![
+                    thread,
+                    step,
+                    value.key,
+                    ord,
+                    None::<&str>,
+                    digest,
+                    branch
+                ])?
             }
         };
     }

@@ -38,6 +38,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_history_pages.sql"),
     include_str!("migrations/0006_lease_epoch.sql"),
     include_str!("migrations/0007_daemons.sql"),
+    include_str!("migrations/0008_time_travel.sql"),
 ];
 
 /// Opens (creating it and its folder if missing) the database at `path` for writing and

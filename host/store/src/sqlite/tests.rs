@@ -280,3 +280,147 @@ fn the_store_is_shareable() {
     fn shareable<T: CheckpointStore + Clone + Send + Sync + 'static>() {}
     shareable::<SqliteStore>();
 }
+
+#[tokio::test]
+async fn a_version_7_database_gets_checkpoint_ids_parents_heads_and_creation_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let t0: i64 = 1_700_000_000_000;
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        for sql in &schema::MIGRATIONS[..7] {
+            old.execute_batch(sql).unwrap();
+        }
+        old.pragma_update(None, "user_version", 7).unwrap();
+        // Two runs, created in the order b, a (their threads sort the other way).
+        old.execute_batch(&format!(
+            "INSERT INTO workflows VALUES ('sha256:abc', 'greet', 'name = \"greet\"', {t0});
+             INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status,
+                               step, next_json, created_at, updated_at)
+             VALUES ('a', 'greet', 'sha256:abc', 'greet.toml', 'running', 2, '[\"hello\"]',
+                     {t1}, {t1}),
+                    ('b', 'greet', 'sha256:abc', 'greet.toml', 'pending', 0, '[\"hello\"]',
+                     {t0}, {t0});
+             INSERT INTO checkpoints VALUES
+                 ('a', 1, 'hello', '[\"hello\"]', 'sha256:c', 'sha256:abc', {t1}),
+                 ('a', 2, 'hello', '[\"hello\"]', 'sha256:c', 'sha256:abc', {t1});
+             INSERT INTO state_writes (thread, step, key, ord, value_json) VALUES
+                 ('a', 0, 'n', 0, '0'), ('a', 1, 'n', 0, '1'), ('a', 2, 'n', 0, '2'),
+                 ('b', 0, 'n', 0, '0');",
+            t1 = t0 + 1
+        ))
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, Arc::new(ManualClock::new(t0 + 10))).unwrap();
+    let history = store
+        .history_page("a", None, 10, HistoryDetail::ChangedKeys, Branches::Current)
+        .await
+        .unwrap();
+    let mut history = history;
+    let (two, one) = (
+        history.next().await.unwrap().unwrap(),
+        history.next().await.unwrap().unwrap(),
+    );
+    assert_eq!(
+        (one.parent, two.parent.as_deref()),
+        (None, Some(one.checkpoint.as_str()))
+    );
+    assert_ne!(one.checkpoint, two.checkpoint);
+    assert_eq!(one.checkpoint.len(), 16);
+    let a = store.load_run("a").await.unwrap().unwrap();
+    assert_eq!(
+        (a.checkpoint.as_deref(), a.branch),
+        (Some(two.checkpoint.as_str()), 0)
+    );
+    assert_eq!(store.load_run("b").await.unwrap().unwrap().checkpoint, None);
+    // Listings are by creation: b was first; a new run comes after both.
+    store.create_run(new_run("c")).await.unwrap();
+    let listed: Vec<String> = crate::tests::listed(&store, None, 10)
+        .await
+        .into_iter()
+        .map(|run| run.thread)
+        .collect();
+    assert_eq!(listed, ["c", "a", "b"]);
+    // The next commit chains on.
+    let three = store.commit_step(commit("a", 3, &[])).await.unwrap();
+    let mut history = store
+        .history_page("a", None, 1, HistoryDetail::ChangedKeys, Branches::Current)
+        .await
+        .unwrap();
+    let entry = history.next().await.unwrap().unwrap();
+    assert_eq!(entry.parent.as_deref(), Some(two.checkpoint.as_str()));
+    assert_eq!(three.checkpoint, Some(entry.checkpoint));
+}
+
+#[test]
+fn listings_walk_an_index_down_creation_order_without_sorting() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = schema::open_writer(&dir.path().join("store.db")).unwrap();
+    let plan = |sql: &str| -> String {
+        let lines: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        lines.join("; ")
+    };
+    let by_status = plan(
+        "SELECT thread FROM runs WHERE seq < 10 AND status = 'failed' ORDER BY seq DESC LIMIT 51",
+    );
+    assert!(by_status.contains("runs_by_status"), "{by_status}");
+    assert!(!by_status.contains("TEMP B-TREE"), "{by_status}");
+    let by_workflow = plan(
+        "SELECT thread FROM runs WHERE seq < 10 AND workflow_name = 'w' ORDER BY seq DESC LIMIT 51",
+    );
+    assert!(by_workflow.contains("runs_by_workflow"), "{by_workflow}");
+    assert!(!by_workflow.contains("TEMP B-TREE"), "{by_workflow}");
+    let all = plan("SELECT thread FROM runs WHERE seq < 10 ORDER BY seq DESC LIMIT 51");
+    assert!(all.contains("runs_by_seq"), "{all}");
+}
+
+#[tokio::test]
+async fn an_imported_run_is_the_newest_and_its_events_are_numbered_anew() {
+    let from = fixture().await;
+    from.runs(&["older", "moved"]).await;
+    from.store
+        .commit_step(commit("moved", 1, &[]))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("moved.bundle");
+    from.store.export_run("moved", &bundle).unwrap();
+
+    let to = fixture().await;
+    to.runs(&["a", "b", "c"]).await;
+    assert_eq!(to.store.import_run(&bundle).unwrap(), "moved");
+    let listed: Vec<String> = crate::tests::listed(&to.store, None, 10)
+        .await
+        .into_iter()
+        .map(|run| run.thread)
+        .collect();
+    assert_eq!(listed, ["moved", "c", "b", "a"]);
+    let moved = to.store.load_run("moved").await.unwrap().unwrap();
+    assert_eq!(
+        moved.checkpoint,
+        from.store
+            .load_run("moved")
+            .await
+            .unwrap()
+            .unwrap()
+            .checkpoint
+    );
+    let kinds = |events: Vec<(u64, EventKind, Value)>| -> Vec<EventKind> {
+        events.into_iter().map(|(_, kind, _)| kind).collect()
+    };
+    let events = crate::tests::events::events_of(&to.store, "moved", 10).await;
+    assert_eq!(kinds(events), [EventKind::Created, EventKind::Step]);
+    // Numbered after the events the database had.
+    let mut page = to.store.events_page("moved", None, 1).await.unwrap();
+    let first = page.next().await.unwrap().unwrap();
+    let mut last_of_c = to.store.events_page("c", None, 10).await.unwrap();
+    let c = last_of_c.next().await.unwrap().unwrap();
+    assert!(first.id > c.id, "{} after {}", first.id, c.id);
+}

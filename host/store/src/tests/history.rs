@@ -156,7 +156,47 @@ pub(crate) async fn history_page_cursors_and_missing_runs<S: TestStore>(f: Fixtu
     assert_eq!(f.store.history("job-1").await.unwrap().len(), 5);
 }
 
+pub(crate) async fn checkpoints_have_ids_each_the_parent_of_the_next<S: TestStore>(f: Fixture<S>) {
+    let created = f.store.create_run(new_run("job-1")).await.unwrap();
+    assert_eq!((created.checkpoint, created.branch), (None, 0));
+    let mut heads = Vec::new();
+    for step in 1..=3 {
+        let run = f
+            .store
+            .commit_step(commit("job-1", step, &["hello"]))
+            .await
+            .unwrap();
+        heads.push(run.checkpoint.clone().expect("a commit moves the head"));
+        assert_eq!(run, f.store.load_run("job-1").await.unwrap().unwrap());
+    }
+    let pages = history_pages(&f.store, "job-1", 10, HistoryDetail::ChangedKeys).await;
+    let entries = &pages[0].0;
+    let ids: Vec<&str> = entries
+        .iter()
+        .rev()
+        .map(|e| e.checkpoint.as_str())
+        .collect();
+    assert_eq!(ids, heads);
+    for id in &ids {
+        assert!(
+            id.len() == 16
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{id:?}"
+        );
+    }
+    let parents: Vec<Option<&str>> = entries.iter().rev().map(|e| e.parent.as_deref()).collect();
+    assert_eq!(parents, [None, Some(ids[0]), Some(ids[1])]);
+    assert!(entries.iter().all(|e| e.branch == 0 && !e.superseded));
+    // Another run's ids are its own.
+    f.run_one_step("job-2").await;
+    let other = f.store.load_run("job-2").await.unwrap().unwrap();
+    assert!(!ids.contains(&other.checkpoint.as_deref().unwrap()));
+}
+
 conformance! {
+    #[tokio::test] checkpoints_have_ids_each_the_parent_of_the_next,
     #[tokio::test] history_pages_walk_down_from_the_latest_step_each_step_once,
     #[tokio::test] history_pages_put_whole_states_together_as_state_at_does,
     #[tokio::test] history_page_cursors_and_missing_runs,

@@ -8,6 +8,7 @@
 //! folder.
 
 pub(crate) mod errors;
+pub(crate) mod events;
 pub(crate) mod gc;
 pub(crate) mod history;
 pub(crate) mod leases;
@@ -15,6 +16,7 @@ pub(crate) mod logs;
 pub(crate) mod parking;
 pub(crate) mod pins;
 pub(crate) mod runs;
+pub(crate) mod search;
 pub(crate) mod steps;
 pub(crate) mod values;
 

@@ -77,12 +77,13 @@ pub(crate) async fn existing_run_is_the_run_or_not_found<S: TestStore>(f: Fixtur
     );
 }
 
-pub(crate) async fn list_runs_is_newest_updated_first<S: TestStore>(f: Fixture<S>) {
+pub(crate) async fn list_runs_is_newest_created_first<S: TestStore>(f: Fixture<S>) {
     for thread in ["a", "b", "c"] {
         f.clock.advance(Duration::from_millis(10));
         f.store.create_run(new_run(thread)).await.unwrap();
     }
     f.clock.advance(Duration::from_millis(10));
+    // A step does not move a run up: pages stay stable while runs go on.
     f.store
         .commit_step(commit("a", 1, &["hello"]))
         .await
@@ -96,13 +97,15 @@ pub(crate) async fn list_runs_is_newest_updated_first<S: TestStore>(f: Fixture<S
     assert_eq!(
         order,
         [
-            ("a", RunStatus::Running, 1),
             ("c", RunStatus::Pending, 0),
-            ("b", RunStatus::Pending, 0)
+            ("b", RunStatus::Pending, 0),
+            ("a", RunStatus::Running, 1),
         ]
     );
-    assert_eq!(runs[0].workflow_name, "greet");
-    assert_eq!(runs[0].updated_at_ms, 1_795_611_197_163);
+    assert_eq!(runs[2].workflow_name, "greet");
+    assert_eq!(runs[2].created_at_ms, 1_795_611_197_133);
+    assert_eq!(runs[2].updated_at_ms, 1_795_611_197_163);
+    assert!(runs[2].tags.is_empty());
 }
 
 pub(crate) async fn list_runs_filters_by_status<S: TestStore>(f: Fixture<S>) {
@@ -217,7 +220,7 @@ conformance! {
     #[tokio::test] create_on_an_existing_thread_fails,
     #[tokio::test] unknown_threads_are_not_found,
     #[tokio::test] existing_run_is_the_run_or_not_found,
-    #[tokio::test] list_runs_is_newest_updated_first,
+    #[tokio::test] list_runs_is_newest_created_first,
     #[tokio::test] list_runs_filters_by_status,
     #[tokio::test] listings_are_limited,
     #[tokio::test] everything_survives_reopening_the_file,
