@@ -3,6 +3,7 @@
 //! writer (and beside other processes' readers and writers of the same file).
 
 pub(crate) mod bundle;
+mod delete;
 mod disk;
 mod events;
 mod fault;
@@ -444,8 +445,8 @@ impl CheckpointStore for SqliteStore {
         unimplemented!("#15 backends: replay_run")
     }
 
-    async fn delete_run(&self, _thread: &str, _force: bool) -> Result<Deleted, StoreError> {
-        unimplemented!("#15 backends: delete_run")
+    async fn delete_run(&self, thread: &str, force: bool) -> Result<Deleted, StoreError> {
+        delete::delete_run(self, thread, force).await
     }
 
     async fn finished_before(
