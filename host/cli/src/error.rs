@@ -159,6 +159,11 @@ fn cli_hint(error: &RuntimeError) -> Option<String> {
             output::savepoint(),
             word(thread)
         ),
+        RuntimeError::Store(StoreError::Unfinished { thread, .. }) => format!(
+            "(cancel it first with `{} cancel {}`, or delete it anyway with --force)",
+            output::savepoint(),
+            word(thread)
+        ),
         RuntimeError::PluginsDir { .. } => {
             "(choose the folder with --plugins DIR or SAVEPOINT_PLUGINS)".to_string()
         }

@@ -6,12 +6,19 @@ use clap::Args;
 use super::{Global, output};
 use savepoint_base::units::format_size;
 use savepoint_runtime::RuntimeError;
-use savepoint_server::view::JsonPage;
-use savepoint_store::{CheckpointStore, Cursor, HISTORY_PAGE, HistoryDetail, format_time};
+use savepoint_server::view::{JsonPage, json_patch};
+use savepoint_store::{
+    Branches, CheckpointStore, Cursor, HISTORY_PAGE, HistoryDetail, format_time,
+};
 
 /// List a run's checkpoints, newest first, a page at a time: step, node, the
 /// component that produced it, and the state keys it changed with their sizes
-/// (or, with --states, the whole state after it).
+/// (or, with --states, the whole state after it; with --diff, what it changed).
+///
+/// The current branch by default: after `savepoint resume ID --from-step N`
+/// (a replay in place), the checkpoints after step N that the replay went back
+/// before are superseded, and --all lists them too, after the current branch,
+/// marked with their branch.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// The run's thread id.
@@ -25,10 +32,19 @@ pub struct HistoryArgs {
     cursor: Option<Cursor>,
     /// Include the whole state after each step. A page then also ends after
     /// 64 MiB of states.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "diff")]
     states: bool,
-    /// Print {"entries": [{step, node, next, changed, state?, component_digest,
-    /// workflow_digest, created_at}], "next_cursor"}, one entry per line as it is read.
+    /// Show what each step changed as a JSON Patch (RFC 6902): `add` for a
+    /// new key or an appended item, `replace` for a changed value, `remove`.
+    #[arg(long)]
+    diff: bool,
+    /// Also list the checkpoints that replays in place superseded, branch by
+    /// branch (newest first), after the current branch.
+    #[arg(long)]
+    all: bool,
+    /// Print {"entries": [{checkpoint, parent, branch, superseded, step, node,
+    /// next, changed, state?, diff?, component_digest, workflow_digest,
+    /// created_at}], "next_cursor"}, one entry per line as it is read.
     #[arg(long)]
     json: bool,
 }
@@ -40,20 +56,18 @@ fn history_limit(text: &str) -> Result<usize, String> {
 
 pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let store = global.existing_store().await?;
-    let detail = if args.states {
-        HistoryDetail::WholeStates
-    } else {
-        HistoryDetail::ChangedKeys
+    let detail = match (args.states, args.diff) {
+        (true, _) => HistoryDetail::WholeStates,
+        (false, true) => HistoryDetail::Changes,
+        (false, false) => HistoryDetail::ChangedKeys,
+    };
+    let branches = match args.all {
+        true => Branches::All,
+        false => Branches::Current,
     };
     let limit = args.limit.unwrap_or(HISTORY_PAGE.default);
     let mut page = store
-        .history_page(
-            &args.thread,
-            args.cursor,
-            limit,
-            detail,
-            savepoint_store::Branches::Current,
-        )
+        .history_page(&args.thread, args.cursor, limit, detail, branches)
         .await
         .map_err(RuntimeError::from)?;
     let mut out = std::io::stdout().lock();
@@ -69,9 +83,10 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
     let mut printed = 0;
     while let Some(entry) = page.next().await? {
         if printed == 0 {
+            let branch = if args.all { "BRANCH      " } else { "" };
             writeln!(
                 out,
-                "{:>5}  {:<16} {:<20} {:<24}  {last}",
+                "{branch}{:>5}  {:<16} {:<20} {:<24}  {last}",
                 "STEP", "NODE", "COMPONENT", "CREATED"
             )?;
         }
@@ -80,14 +95,33 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
             Some(state) => output::one_line(state, 60),
             None => changed(&entry.changed),
         };
+        let branch = match (args.all, entry.superseded) {
+            (false, _) => String::new(),
+            (true, false) => format!("{:<12}", entry.branch),
+            (true, true) => format!("{:<12}", format!("{} superseded", entry.branch)),
+        };
         writeln!(
             out,
-            "{:>5}  {:<16} {:<20} {:<24}  {detail}",
+            "{branch}{:>5}  {:<16} {:<20} {:<24}  {detail}",
             entry.step,
             output::safe(&entry.node),
             output::short_digest(&entry.component_digest),
             format_time(entry.created_at_ms),
         )?;
+        if let Some(changes) = &entry.changes {
+            for op in json_patch(changes) {
+                let value = match &op.value {
+                    Some(value) => format!(" {}", output::one_line(value, 80)),
+                    None => String::new(),
+                };
+                writeln!(
+                    out,
+                    "         {:<8} {}{value}",
+                    op.op.as_str(),
+                    output::safe(&op.path)
+                )?;
+            }
+        }
     }
     out.flush()?;
     if printed == 0 && args.cursor.is_none() {
@@ -105,8 +139,15 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
         if let Some(limit) = args.limit {
             again.push_str(&format!(" --limit {limit}"));
         }
-        if args.states {
-            again.push_str(" --states");
+        for (given, flag) in [
+            (args.states, "--states"),
+            (args.diff, "--diff"),
+            (args.all, "--all"),
+        ] {
+            if given {
+                again.push(' ');
+                again.push_str(flag);
+            }
         }
         eprintln!("more: {again}");
     }

@@ -9,7 +9,10 @@
 mod bundle;
 mod cancel;
 mod completions;
+mod delete;
 mod error;
+mod events;
+mod fork;
 mod gc;
 mod history;
 mod logging;
@@ -24,6 +27,7 @@ mod serve;
 mod start;
 mod state;
 mod status;
+mod update;
 mod validate;
 
 use std::future::Future;
@@ -72,6 +76,12 @@ Examples (the README's tour: a node `greet` and a workflow `hello.toml`):
   savepoint resume job-1
   savepoint resume job-1 --input '{\"approved\":true}'   # answer an interrupt
   savepoint cancel job-1
+  savepoint history job-1 --diff                       # what each step changed
+  savepoint events job-1                               # everything that happened
+  savepoint update job-1 --values '{\"count\":100}'     # edit the state, then resume
+  savepoint resume job-1 --from-step 3                 # replay in place from step 3
+  savepoint fork job-1 --step 3 --thread job-1-b       # a new run from step 3
+  savepoint delete job-1
   savepoint serve --listen 127.0.0.1:7878              # daemon + HTTP API
   savepoint start hello.toml                           # enqueue for the daemon
   savepoint plugins
@@ -185,9 +195,13 @@ enum Command {
     Start(start::StartArgs),
     Resume(resume::ResumeArgs),
     Cancel(cancel::CancelArgs),
+    Fork(fork::ForkArgs),
+    Update(update::UpdateArgs),
+    Delete(delete::DeleteArgs),
     Status(status::StatusArgs),
     State(state::StateArgs),
     History(history::HistoryArgs),
+    Events(events::EventsArgs),
     Logs(logs::LogsArgs),
     Runs(runs::RunsArgs),
     Plugins(plugins::PluginsArgs),
@@ -239,6 +253,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Start(args) => Box::pin(start::main(&global, args)),
         Command::Resume(args) => Box::pin(resume::main(&global, args)),
         Command::Cancel(args) => Box::pin(cancel::main(&global, args)),
+        Command::Fork(args) => Box::pin(fork::main(&global, args)),
+        Command::Update(args) => Box::pin(update::main(&global, args)),
+        Command::Delete(args) => Box::pin(delete::main(&global, args)),
+        Command::Events(args) => Box::pin(events::main(&global, args)),
         Command::Serve(args) => Box::pin(serve::main(&global, args)),
         Command::New(args) => Box::pin(new::main(&global, args)),
         Command::Completions(args) => return completions::main(args),

@@ -96,12 +96,17 @@ fn names(items: &[String]) -> String {
     safe(&items.join(", ")).into_owned()
 }
 
-pub fn print_status(run: &RunRecord) {
-    let next = if run.next.is_empty() {
+/// A run's next node(s), safe to print: `(end)` when there are none.
+pub fn next_nodes(next: &[String]) -> String {
+    if next.is_empty() {
         "(end)".to_string()
     } else {
-        names(&run.next)
-    };
+        names(next)
+    }
+}
+
+pub fn print_status(run: &RunRecord) {
+    let next = next_nodes(&run.next);
     let thread = safe(&run.thread);
     println!("thread:    {thread}");
     println!(

@@ -20,6 +20,12 @@ use savepoint_store::{CheckpointStore, RunStatus, StoreError};
 /// continued when it is due (this command waits). Nothing before the last
 /// checkpoint runs again, and the run keeps the workflow text and the plugin
 /// versions it started with, unless `--upgrade` moves it to the current ones.
+///
+/// `--from-step N` replays the run in place from an earlier step instead: it
+/// goes back to its checkpoint after step N (0: its input) on a new branch and
+/// runs on from there. The checkpoints after step N stay in `history --all`,
+/// superseded; `history`, `state` and `state --step` show the new branch.
+/// A completed run that `savepoint update` gave a next node goes on from there.
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct ResumeArgs {
@@ -45,6 +51,11 @@ pub struct ResumeArgs {
     /// goes on with are gone from the workflow or a plugin cannot be loaded.
     #[arg(long)]
     upgrade: bool,
+    /// Replay in place from the checkpoint after this step (0: the input):
+    /// the later checkpoints are kept, superseded, and the run goes on from
+    /// there. `savepoint history ID` lists the steps.
+    #[arg(long, value_name = "N", conflicts_with = "input")]
+    from_step: Option<u64>,
 }
 
 pub async fn main(global: &Global, args: ResumeArgs) -> anyhow::Result<ExitCode> {
@@ -102,6 +113,16 @@ async fn resume(
         }
         None => None,
     };
+    if let Some(step) = args.from_step {
+        let run = runtime.replay(&args.thread, step, "cli").await?;
+        if !args.quiet {
+            eprintln!(
+                "thread {}: replaying from step {step} on branch {}",
+                output::safe(&run.thread),
+                run.branch
+            );
+        }
+    }
     // Refused before anything changes or is announced; `Event::Resuming`
     // says "resuming" once the run is taken over.
     let before = runtime.resumable(&args.thread, input.as_ref()).await?;

@@ -97,7 +97,7 @@ pub enum RuntimeError {
     /// An edit or a replay of a run that a live process executes now.
     #[error(
         "thread \"{thread}\" is running (executed by {owner}); it can be {action} once it \
-         parks, fails or completes, or after it is cancelled"
+         parks, fails or completes"
     )]
     Executing {
         thread: String,

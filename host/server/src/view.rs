@@ -87,7 +87,7 @@ pub struct HistoryEntryJson<'a> {
     created_at: String,
 }
 
-pub use crate::patch::{PatchOp, json_patch};
+pub use crate::patch::{Op, PatchOp, json_patch};
 
 /// A page (`history --json`, `logs --json`, `GET /runs/{id}/history` and `/logs`) as JSON
 /// text, written piece by piece as its entries are read:
