@@ -105,7 +105,7 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
             "{branch}{:>5}  {:<16} {:<20} {:<24}  {detail}",
             entry.step,
             output::safe(&entry.node),
-            output::short_digest(&entry.component_digest),
+            component(&entry.component_digest),
             format_time(entry.created_at_ms),
         )?;
         if let Some(changes) = &entry.changes {
@@ -152,6 +152,15 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
         eprintln!("more: {again}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The component that made a checkpoint: none (`-`) for a fork's first checkpoint and an
+/// edit, which no node made.
+fn component(digest: &str) -> String {
+    match digest {
+        "" => "-".to_string(),
+        digest => output::short_digest(digest),
+    }
 }
 
 /// `count 2 B, text 4 MiB`, cut to a table column, safe to print.

@@ -202,8 +202,8 @@ pub fn failed_hint(run: &RunRecord, ending: &Ending) -> String {
     if run.error.as_deref().is_some_and(is_fatal_failure) {
         hint.push_str(&format!(
             "; the node failed fatally, and a replay runs it on the same state: when the \
-             cause is in the state or the input, start a new run \
-             (`{sp} run {file} --input JSON`)"
+             cause is in the state or the input, fix the state with `{sp} update {word} \
+             --values JSON` and resume, or start a new run (`{sp} run {file} --input JSON`)"
         ));
     }
     output::safe(&hint).into_owned()
