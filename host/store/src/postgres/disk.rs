@@ -8,7 +8,7 @@ use crate::{DiskUse, StoreError};
 
 /// savepoint's tables, in the connection's schema, but `savepoint_schema` (changed only
 /// by migrations).
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 15] = [
     "runs",
     "checkpoints",
     "state_writes",
@@ -19,6 +19,11 @@ const TABLES: [&str; 10] = [
     "components",
     "run_plugins",
     "daemons",
+    "run_tags",
+    "superseded_checkpoints",
+    "superseded_writes",
+    "branches",
+    "events",
 ];
 
 fn tables() -> Vec<String> {
