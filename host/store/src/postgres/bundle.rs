@@ -24,7 +24,7 @@ use super::PgStore;
 use super::reads::committed_step;
 use super::rows::parse_status;
 use crate::StoreError;
-use crate::sqlite::bundle::{RENUMBERED, TABLES};
+use crate::sqlite::bundle::{CREATION_ORDER, RENUMBERED, TABLES};
 use crate::sqlite::schema;
 
 /// How many rows may wait between the two sides of a copy.
@@ -93,7 +93,7 @@ fn insert(
 }
 
 /// The columns of each table of the bundle `conn` (at the newest schema), in [`TABLES`]'
-/// order, without the renumbered one.
+/// order, without those each database numbers itself.
 fn bundle_columns(conn: &rusqlite::Connection) -> Result<Columns, StoreError> {
     let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
     TABLES
@@ -103,7 +103,10 @@ fn bundle_columns(conn: &rusqlite::Connection) -> Result<Columns, StoreError> {
             let mut columns = Vec::new();
             for name in names {
                 let name = name?;
-                if !RENUMBERED.contains(&(*table, name.as_str())) {
+                // A run copied in is the newest there: its creation order is the
+                // database's next (`runs.seq`'s default), not the number it had.
+                let own = (*table, name.as_str());
+                if !RENUMBERED.contains(&own) && own != CREATION_ORDER {
                     columns.push(name);
                 }
             }
