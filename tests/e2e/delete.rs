@@ -125,7 +125,7 @@ fn retention_deletes_only_old_finished_runs() {
          WHERE thread IN ('old-done', 'old-parked', 'old-cancelled')",
     );
 
-    let _daemon = env.serve(&["--retain", "1d"]);
+    let daemon = env.serve(&["--retain", "1d"]);
     wait_for(
         "retention to delete the old finished runs",
         DEADLINE,
@@ -142,4 +142,15 @@ fn retention_deletes_only_old_finished_runs() {
     );
     let status: Value = env.status("old-parked");
     assert_eq!(status["status"], "interrupted");
+    // The daemon says what it deleted, oldest first.
+    let said = wait_for("the retention line", DEADLINE, || {
+        let stderr = daemon.stderr();
+        let line = stderr.lines().find(|l| l.contains("retention"));
+        line.map(str::to_string).ok_or(stderr)
+    });
+    assert_eq!(
+        said,
+        "savepoint serve: retention deleted 2 finished run(s) unchanged for 1d: old-done, \
+         old-cancelled"
+    );
 }

@@ -4,7 +4,8 @@
 //!
 //! Without `RUST_LOG`, `text` prints what savepoint printed before it logged with
 //! `tracing`, byte for byte: warnings and errors, and the daemon's own notices (the
-//! plugin version new runs use, the database working again), one line each, as
+//! plugin version new runs use, the database working again, the runs retention
+//! deleted), one line each, as
 //! `savepoint serve: MESSAGE` when the daemon says it and `savepoint: MESSAGE` when the
 //! process does (the instance pool's fallback); nothing else. With `RUST_LOG`, every
 //! event it selects, with its time, level, target, spans and fields: `RUST_LOG=info`
@@ -40,7 +41,8 @@ pub enum LogFormat {
 /// The span `serve` (in `savepoint_server::serve`) is on so that [`Lines`] can tell
 /// the daemon's lines.
 const DEFAULT_FILTER: &str = "savepoint=warn,savepoint_runtime::daemon=info,\
-                              savepoint_runtime::pins=info,savepoint_server::serve=info";
+                              savepoint_runtime::pins=info,savepoint_runtime::retain=info,\
+                              savepoint_server::serve=info";
 
 /// Send log events to stderr in `format`, filtered by `RUST_LOG` (an invalid directive
 /// in it is ignored, and said so on stderr).

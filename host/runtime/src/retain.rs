@@ -71,10 +71,13 @@ impl<S: CheckpointStore> Runtime<S> {
                 _ = stop.wait_for(|stop| *stop) => return,
             };
             match pass {
+                // The message says it all: without RUST_LOG, `serve` prints messages only.
                 Ok(retained) if !retained.deleted.is_empty() => tracing::info!(
                     deleted = retained.deleted.len(),
-                    runs = %retained.deleted.join(","),
-                    "retention deleted old finished runs"
+                    "retention deleted {} finished run(s) unchanged for {}: {}",
+                    retained.deleted.len(),
+                    savepoint_base::units::format_duration(keep),
+                    retained.deleted.join(", ")
                 ),
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "retention failed; it tries again later"),
