@@ -10,7 +10,8 @@
 //! `savepoint resume`), `pg` (the Postgres server: started or named, a schema
 //! per configuration), `pg_floor` (100 clients, one INSERT per commit),
 //! `hosts` (`savepoint serve` processes sharing runs), `stats` and `report`
-//! (the table).
+//! (the table). `--search` is a mode of its own: `search` (run listings among a
+//! million runs).
 
 mod backend;
 mod chain;
@@ -23,6 +24,7 @@ mod pg;
 mod pg_floor;
 mod report;
 mod resume;
+mod search;
 mod stats;
 mod suite;
 mod w1;
@@ -57,7 +59,11 @@ async fn run(options: options::Options) -> anyhow::Result<ExitCode> {
     if plan.json {
         println!("{}", serde_json::Value::Object(outcome.json));
     } else {
-        print!("{}", report::table(&outcome.json));
+        let table = match plan.search {
+            true => search::table(&outcome.json),
+            false => report::table(&outcome.json),
+        };
+        print!("{table}");
     }
     if outcome.failures.is_empty() {
         Ok(ExitCode::SUCCESS)

@@ -89,6 +89,18 @@ pub struct Options {
     /// the W1 rounds it is interleaved with [default: 10; --quick: 4].
     #[arg(long, value_name = "SECONDS")]
     pub pg_floor_secs: Option<f64>,
+    /// Measure run listings instead of the suite: `--search-runs` runs inserted
+    /// with raw SQL, then `savepoint runs` filters timed (status, tags, a
+    /// workflow, a cursor's second page) on the backends of --backend.
+    #[arg(long)]
+    pub search: bool,
+    /// --search: runs in the database [default: 1000000; --quick: 100000].
+    #[arg(long, value_name = "N")]
+    pub search_runs: Option<u64>,
+    /// --search: timed repetitions of each listing, after one that warms the
+    /// cache [default: 20; --quick: 5].
+    #[arg(long, value_name = "N")]
+    pub search_reps: Option<usize>,
 }
 
 /// Which backends a run measures (`--backend`).
@@ -138,6 +150,10 @@ pub struct Plan {
     pub backends: Backends,
     /// The Postgres floor's whole duration.
     pub pg_floor: Duration,
+    /// `--search`: the run listings only.
+    pub search: bool,
+    pub search_runs: u64,
+    pub search_reps: usize,
 }
 
 impl Options {
@@ -187,6 +203,12 @@ impl Options {
             keep: self.keep,
             backends: self.backend,
             pg_floor: pg_floor(self.pg_floor_secs, quick)?,
+            search: self.search,
+            search_runs: self
+                .search_runs
+                .unwrap_or(if quick { 100_000 } else { 1_000_000 })
+                .max(1),
+            search_reps: pick(self.search_reps, 20, 5),
         })
     }
 }

@@ -4,8 +4,9 @@
 //! `--backend` selects them; the keys of a backend not measured are null
 //! (`keys` writes both).
 
-mod keys;
+pub(crate) mod keys;
 mod postgres;
+mod search;
 mod sqlite;
 
 use std::path::Path;
@@ -37,6 +38,28 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
     let mut out = keys::Out::new();
     let mut tally = Tally::default();
     keys::machine(plan, &mut out);
+
+    // `--search` is a mode of its own: the run listings at scale, nothing else.
+    if plan.search {
+        // The workload keys of the suite say nothing about it.
+        for key in [
+            "runs",
+            "conc",
+            "rounds",
+            "rounds_100kb",
+            "lang_runs",
+            "resume_reps",
+        ] {
+            out.remove(key);
+        }
+        search::run(plan, scratch, &mut out, &mut tally).await?;
+        out.insert("notes".into(), json!(tally.notes));
+        out.insert("failures".into(), json!(tally.failures));
+        return Ok(Outcome {
+            json: out,
+            failures: tally.failures,
+        });
+    }
 
     let chain = Chain::read(&plan.workflow)?;
     let bed = Bed {
@@ -72,12 +95,12 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
 }
 
 /// A scenario starts (progress on stderr).
-fn section(message: &str) {
+pub(crate) fn section(message: &str) {
     eprintln!("== {message}");
 }
 
 /// What it measured, in short.
-fn result(message: &str) {
+pub(crate) fn result(message: &str) {
     eprintln!("   {message}");
 }
 
