@@ -1,6 +1,8 @@
 //! The HTTP API of a real `savepoint serve`: every route's happy path, the
 //! JSON errors of bad requests, what a web page on another site can do
-//! (nothing), tokens, listen addresses, and slow or idle clients.
+//! (nothing), tokens, listen addresses, and slow or idle clients; every route's
+//! refusal of what it does not take (`params`), and run search and tags
+//! (`search`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,7 +15,9 @@ mod connections;
 mod errors;
 mod guards;
 mod listen;
+mod params;
 mod routes;
+mod search;
 
 pub(super) const ASK: &str = r#"
 name = "ask"
