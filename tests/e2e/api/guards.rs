@@ -143,7 +143,7 @@ fn with_a_token_every_request_but_health_needs_it() {
     );
     assert_eq!(created.status, 201, "{created:?}");
     let runs = request(addr, "GET", "/runs", &right, b"").json();
-    assert_eq!(runs[0]["thread"], "with-token", "{runs}");
+    assert_eq!(runs["runs"][0]["thread"], "with-token", "{runs}");
 }
 
 /// A daemon with a token given in SAVEPOINT_TOKEN, and the chain workflow.

@@ -108,5 +108,8 @@ fn list(addr: SocketAddr, status: &str) -> Result<Vec<Value>, String> {
     if response.status != 200 {
         return Err(format!("GET /runs: {response:?}"));
     }
-    Ok(response.json().as_array().expect("a list of runs").clone())
+    Ok(response.json()["runs"]
+        .as_array()
+        .expect("a list of runs")
+        .clone())
 }
