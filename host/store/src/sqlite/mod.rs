@@ -15,6 +15,7 @@ mod pins;
 mod rows;
 mod runs;
 pub(crate) mod schema;
+mod travel;
 mod writer;
 
 #[cfg(test)]
@@ -428,21 +429,35 @@ impl CheckpointStore for SqliteStore {
         Ok(page)
     }
 
-    async fn fork_run(&self, _fork: ForkRun) -> Result<RunRecord, StoreError> {
-        unimplemented!("#15 backends: fork_run")
+    async fn fork_run(&self, fork: ForkRun) -> Result<RunRecord, StoreError> {
+        let changes = match &fork.edit {
+            Some(edit) => encode_values(&edit.changes)?,
+            None => Vec::new(),
+        };
+        self.writer
+            .call(move |conn, now_ms| travel::fork_run(conn, now_ms, &fork, &changes))
+            .await
     }
 
     async fn edit_run(
         &self,
-        _thread: &str,
-        _after_step: u64,
-        _edit: StateEdit,
+        thread: &str,
+        after_step: u64,
+        edit: StateEdit,
     ) -> Result<RunRecord, StoreError> {
-        unimplemented!("#15 backends: edit_run")
+        let changes = encode_values(&edit.changes)?;
+        let thread = thread.to_owned();
+        self.writer
+            .call(move |conn, now_ms| {
+                travel::edit_run(conn, now_ms, &thread, after_step, &edit, &changes)
+            })
+            .await
     }
 
-    async fn replay_run(&self, _replay: ReplayRun) -> Result<RunRecord, StoreError> {
-        unimplemented!("#15 backends: replay_run")
+    async fn replay_run(&self, replay: ReplayRun) -> Result<RunRecord, StoreError> {
+        self.writer
+            .call(move |conn, now_ms| travel::replay_run(conn, now_ms, &replay))
+            .await
     }
 
     async fn delete_run(&self, thread: &str, force: bool) -> Result<Deleted, StoreError> {

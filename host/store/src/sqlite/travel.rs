@@ -1,0 +1,344 @@
+//! Time travel on SQLite: forking a run from one of its checkpoints, editing a run's
+//! state as a checkpoint of its own, and replaying a run in place from one of its steps
+//! (the checkpoints after it move to the superseded tables, on the branch they were
+//! written on). Each is one job of the writer, checked before it writes anything.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
+
+use super::events::record;
+use super::rows::{from_json, load_run, not_found, parse_status, to_json};
+use super::runs::{checkpoint_id, insert_state};
+use crate::rows::StoredValue;
+use crate::{EventKind, ForkRun, ReplayRun, RunRecord, RunStatus, StateEdit, StoreError};
+
+/// What time travel checks and reads of a run.
+struct Position {
+    step: u64,
+    first_step: u64,
+    status: RunStatus,
+    lease_owner: Option<String>,
+    lease_expires_ms: Option<i64>,
+    head: Option<String>,
+    branch: u64,
+}
+
+fn position(conn: &Connection, thread: &str) -> Result<Position, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT step, first_step, status, lease_owner, lease_expires, head, branch
+             FROM runs WHERE thread = ?1",
+        )?
+        .query_row([thread], |row| {
+            Ok((
+                row.get::<_, u64>(0)?,
+                row.get::<_, u64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<i64>>(4)?,
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, u64>(6)?,
+            ))
+        })
+        .optional()?;
+    let (step, first_step, status, lease_owner, lease_expires_ms, head, branch) =
+        row.ok_or_else(|| not_found(thread))?;
+    Ok(Position {
+        step,
+        first_step,
+        status: parse_status(thread, &status)?,
+        lease_owner,
+        lease_expires_ms,
+        head,
+        branch,
+    })
+}
+
+impl Position {
+    /// Refuses a run that was cancelled or that a live owner executes now.
+    fn check_idle(&self, thread: &str, now_ms: i64) -> Result<(), StoreError> {
+        if self.status == RunStatus::Cancelled {
+            return Err(StoreError::Cancelled {
+                thread: thread.to_owned(),
+            });
+        }
+        if let (Some(owner), Some(expires_ms)) = (&self.lease_owner, self.lease_expires_ms)
+            && expires_ms > now_ms
+        {
+            return Err(StoreError::Leased {
+                thread: thread.to_owned(),
+                owner: owner.clone(),
+                expires_ms,
+            });
+        }
+        Ok(())
+    }
+
+    /// [`StoreError::StepMissing`] unless the run's current branch has `step`.
+    fn check_step(&self, thread: &str, step: u64) -> Result<(), StoreError> {
+        if step < self.first_step || step > self.step {
+            return Err(StoreError::StepMissing {
+                thread: thread.to_owned(),
+                step,
+                first: self.first_step,
+                last: self.step,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The id and next node(s) of the run's checkpoint at `step` on its current branch
+/// (`None` for a step that has none: 0, the input).
+fn checkpoint_at(
+    conn: &Connection,
+    thread: &str,
+    step: u64,
+) -> Result<Option<(String, Vec<String>)>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT id, next_json FROM checkpoints WHERE thread = ?1 AND step = ?2")?
+        .query_row(params![thread, step], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
+        .optional()?;
+    row.map(|(id, next)| Ok((id, from_json(thread, step, "next-node list", &next)?)))
+        .transpose()
+}
+
+fn loaded(conn: &Connection, thread: &str) -> Result<RunRecord, StoreError> {
+    load_run(conn, thread)?.ok_or_else(|| not_found(thread))
+}
+
+pub(super) fn edit_run(
+    conn: &Connection,
+    now_ms: i64,
+    thread: &str,
+    after_step: u64,
+    edit: &StateEdit,
+    changes: &[StoredValue],
+) -> Result<RunRecord, StoreError> {
+    let run = position(conn, thread)?;
+    run.check_idle(thread, now_ms)?;
+    if after_step != run.step {
+        return Err(StoreError::Conflict {
+            thread: thread.to_owned(),
+            expected_step: run.step + 1,
+            found_step: after_step + 1,
+        });
+    }
+    write_edit(conn, now_ms, thread, &run, edit, changes)?;
+    loaded(conn, thread)
+}
+
+/// Records `edit` as the run's checkpoint after `at.step`, and moves the run to it. Its
+/// attempts start afresh (they were of the step the edit took the place of), and so do
+/// its pending writes.
+fn write_edit(
+    conn: &Connection,
+    now_ms: i64,
+    thread: &str,
+    at: &Position,
+    edit: &StateEdit,
+    changes: &[StoredValue],
+) -> Result<(), StoreError> {
+    let step = at.step + 1;
+    let id = checkpoint_id();
+    let next_json = to_json(&edit.next)?;
+    conn.prepare_cached(
+        "INSERT INTO checkpoints (thread, step, id, parent, branch, node, next_json,
+                                  component_digest, workflow_digest, created_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, '', workflow_digest, ?8 FROM runs WHERE thread = ?1",
+    )?
+    .execute(params![
+        thread, step, id, at.head, at.branch, edit.node, next_json, now_ms
+    ])?;
+    insert_state(conn, now_ms, thread, step, at.branch, changes)?;
+    conn.prepare_cached(
+        "UPDATE runs SET step = ?2, next_json = ?3, head = ?4, attempt = 0, retry_base = 0,
+                         updated_at = ?5
+         WHERE thread = ?1",
+    )?
+    .execute(params![thread, step, next_json, id, now_ms])?;
+    conn.prepare_cached("DELETE FROM pending_writes WHERE thread = ?1")?
+        .execute([thread])?;
+    let data = json!({
+        "as_node": edit.as_node,
+        "values": Value::Object(edit.values.clone()),
+        "checkpoint": id,
+        "by": edit.by,
+    });
+    record(conn, now_ms, thread, step, EventKind::Edited, data)
+}
+
+pub(super) fn fork_run(
+    conn: &Connection,
+    now_ms: i64,
+    fork: &ForkRun,
+    changes: &[StoredValue],
+) -> Result<RunRecord, StoreError> {
+    let (source, step, thread) = (fork.source.as_str(), fork.step, fork.thread.as_str());
+    let from = position(conn, source)?;
+    from.check_step(source, step)?;
+    let taken = conn
+        .prepare_cached("SELECT status FROM runs WHERE thread = ?1")?
+        .query_row([thread], |row| row.get::<_, String>(0))
+        .optional()?;
+    if let Some(status) = taken {
+        return Err(StoreError::ThreadExists {
+            thread: thread.to_owned(),
+            status: parse_status(thread, &status)?,
+        });
+    }
+    let (from_checkpoint, next) = match checkpoint_at(conn, source, step)? {
+        Some((id, next)) => (Some(id), next),
+        None => (None, fork.start.clone()),
+    };
+    // The fork's own first checkpoint, unless it starts from the input.
+    let head = from_checkpoint.as_ref().map(|_| checkpoint_id());
+    let next_json = to_json(&next)?;
+    conn.prepare_cached(
+        "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status, step,
+                           next_json, attempt, created_at, updated_at, first_step, head, branch,
+                           seq)
+         SELECT ?2, workflow_name, workflow_digest, workflow_path, 'pending', ?3, ?4, 0, ?5,
+                ?5, ?3, ?6, 0, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)
+         FROM runs WHERE thread = ?1",
+    )?
+    .execute(params![source, thread, step, next_json, now_ms, head])?;
+    if let Some(head) = &head {
+        conn.prepare_cached(
+            "INSERT INTO checkpoints (thread, step, id, parent, branch, node, next_json,
+                                      component_digest, workflow_digest, created_at)
+             SELECT ?2, ?3, ?4, ?5, 0, 'fork', ?6, '', workflow_digest, ?7
+             FROM runs WHERE thread = ?1",
+        )?
+        .execute(params![
+            source,
+            thread,
+            step,
+            head,
+            from_checkpoint,
+            next_json,
+            now_ms
+        ])?;
+    }
+    // The source's whole state at the step, as the fork's writes of that step: large
+    // values by their digest (shared), keys in the order the source has them (of their
+    // first write).
+    conn.prepare_cached(
+        "WITH latest AS (
+             SELECT key, MAX(step) AS step, MIN(step) AS first FROM state_writes
+             WHERE thread = ?1 AND step <= ?2 GROUP BY key
+         )
+         INSERT INTO state_writes (thread, step, key, ord, value_json, blob, branch)
+         SELECT ?3, ?2, l.key, ROW_NUMBER() OVER (ORDER BY l.first, f.ord) - 1,
+                w.value_json, w.blob, 0
+         FROM latest l
+         JOIN state_writes w ON w.thread = ?1 AND w.key = l.key AND w.step = l.step
+         JOIN state_writes f ON f.thread = ?1 AND f.key = l.key AND f.step = l.first",
+    )?
+    .execute(params![source, step, thread])?;
+    conn.prepare_cached(
+        "INSERT INTO run_plugins (thread, plugin, digest)
+         SELECT ?2, plugin, digest FROM run_plugins WHERE thread = ?1",
+    )?
+    .execute(params![source, thread])?;
+    conn.prepare_cached(
+        "INSERT INTO run_tags (thread, key, value)
+         SELECT ?2, key, value FROM run_tags WHERE thread = ?1",
+    )?
+    .execute(params![source, thread])?;
+    let data = json!({
+        "from": source,
+        "from_step": step,
+        "from_checkpoint": from_checkpoint,
+        "by": fork.by,
+    });
+    record(conn, now_ms, thread, step, EventKind::Forked, data)?;
+    if let Some(edit) = &fork.edit {
+        let at = position(conn, thread)?;
+        write_edit(conn, now_ms, thread, &at, edit, changes)?;
+    }
+    loaded(conn, thread)
+}
+
+pub(super) fn replay_run(
+    conn: &Connection,
+    now_ms: i64,
+    replay: &ReplayRun,
+) -> Result<RunRecord, StoreError> {
+    let thread = replay.thread.as_str();
+    let run = position(conn, thread)?;
+    run.check_idle(thread, now_ms)?;
+    run.check_step(thread, replay.from_step)?;
+    let (head, next) = match checkpoint_at(conn, thread, replay.from_step)? {
+        Some((id, next)) => (Some(id), next),
+        None => (None, replay.start.clone()),
+    };
+    let branch = run.branch + 1;
+    // The later checkpoints and their writes keep the branch they were written on.
+    let superseded = conn
+        .prepare_cached(
+            "INSERT INTO superseded_checkpoints (thread, step, id, parent, branch, node,
+                                                 next_json, component_digest,
+                                                 workflow_digest, created_at)
+             SELECT thread, step, id, parent, branch, node, next_json, component_digest,
+                    workflow_digest, created_at
+             FROM checkpoints WHERE thread = ?1 AND step > ?2",
+        )?
+        .execute(params![thread, replay.from_step])?;
+    conn.prepare_cached("DELETE FROM checkpoints WHERE thread = ?1 AND step > ?2")?
+        .execute(params![thread, replay.from_step])?;
+    conn.prepare_cached(
+        "INSERT INTO superseded_writes (thread, step, key, ord, value_json, blob, branch)
+         SELECT thread, step, key, ord, value_json, blob, branch
+         FROM state_writes WHERE thread = ?1 AND step > ?2",
+    )?
+    .execute(params![thread, replay.from_step])?;
+    conn.prepare_cached("DELETE FROM state_writes WHERE thread = ?1 AND step > ?2")?
+        .execute(params![thread, replay.from_step])?;
+    conn.prepare_cached(
+        "INSERT INTO branches (thread, branch, parent_branch, from_step, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        thread,
+        branch,
+        run.branch,
+        replay.from_step,
+        now_ms
+    ])?;
+    conn.prepare_cached(
+        "UPDATE runs SET step = ?2, next_json = ?3, head = ?4, branch = ?5,
+                         status = 'pending', error = NULL, error_node = NULL,
+                         interrupt_json = NULL, resume_json = NULL, wake_at = NULL,
+                         attempt = 0, retry_base = 0, timed_out = 0, joins_json = '{}',
+                         updated_at = ?6
+         WHERE thread = ?1",
+    )?
+    .execute(params![
+        thread,
+        replay.from_step,
+        to_json(&next)?,
+        head,
+        branch,
+        now_ms
+    ])?;
+    conn.prepare_cached("DELETE FROM pending_writes WHERE thread = ?1")?
+        .execute([thread])?;
+    let data = json!({
+        "from_step": replay.from_step,
+        "branch": branch,
+        "superseded": superseded,
+        "by": replay.by,
+    });
+    record(
+        conn,
+        now_ms,
+        thread,
+        replay.from_step,
+        EventKind::Replayed,
+        data,
+    )?;
+    loaded(conn, thread)
+}
