@@ -18,13 +18,16 @@ pub(super) struct RunRow {
     pub timed_out: bool,
     /// The branch its next checkpoint is written on.
     pub branch: u64,
+    /// Its first step that can be named (a fork's: the step it was forked at).
+    pub first_step: u64,
 }
 
 /// The run's position, status and lease; [`StoreError::NotFound`] if there is no run.
 pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreError> {
     let found = conn
         .prepare_cached(
-            "SELECT step, status, lease_owner, lease_expires, wake_at, attempt, timed_out, branch
+            "SELECT step, status, lease_owner, lease_expires, wake_at, attempt, timed_out, branch,
+                    first_step
              FROM runs WHERE thread = ?1",
         )?
         .query_row([thread], |row| {
@@ -37,11 +40,21 @@ pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreEr
                 row.get::<_, u32>(5)?,
                 row.get::<_, bool>(6)?,
                 row.get::<_, u64>(7)?,
+                row.get::<_, u64>(8)?,
             ))
         })
         .optional()?;
-    let (step, status, lease_owner, lease_expires_ms, wake_at_ms, attempt, timed_out, branch) =
-        found.ok_or_else(|| not_found(thread))?;
+    let (
+        step,
+        status,
+        lease_owner,
+        lease_expires_ms,
+        wake_at_ms,
+        attempt,
+        timed_out,
+        branch,
+        first_step,
+    ) = found.ok_or_else(|| not_found(thread))?;
     Ok(RunRow {
         step,
         status: parse_status(thread, &status)?,
@@ -51,6 +64,7 @@ pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreEr
         attempt,
         timed_out,
         branch,
+        first_step,
     })
 }
 

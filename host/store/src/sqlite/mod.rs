@@ -2,6 +2,7 @@
 //! and are group-committed; reads use their own connection, which WAL lets run beside the
 //! writer (and beside other processes' readers and writers of the same file).
 
+mod branches;
 pub(crate) mod bundle;
 mod delete;
 mod disk;
@@ -332,12 +333,13 @@ impl CheckpointStore for SqliteStore {
         cursor: Option<Cursor>,
         limit: usize,
         detail: HistoryDetail,
-        _branches: Branches,
+        branches: Branches,
     ) -> Result<Page<HistoryEntry>, StoreError> {
         self.read_now(|conn| position(conn, thread))?;
         let (sender, page) = Page::channel();
         let (store, thread) = (self.clone(), thread.to_owned());
-        tokio::spawn(paged::history(store, thread, cursor, limit, detail, sender));
+        let read = paged::history(store, thread, cursor, limit, detail, branches, sender);
+        tokio::spawn(read);
         Ok(page)
     }
 
@@ -348,8 +350,8 @@ impl CheckpointStore for SqliteStore {
     ) -> Result<Option<Map<String, Value>>, StoreError> {
         let thread = thread.to_owned();
         self.read(move |conn| {
-            let (last, _) = position(conn, &thread)?;
-            if step > last {
+            let run = guards::run_row(conn, &thread)?;
+            if step > run.step || step < run.first_step {
                 return Ok(None);
             }
             state_at(conn, &thread, step).map(Some)

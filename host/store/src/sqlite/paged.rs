@@ -14,11 +14,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use super::SqliteStore;
+use super::branches::{Place, live_changes, next_superseded, superseded_after};
 use super::rows::{from_json, latest_value, sized_state_at};
 use crate::page::PageSender;
 use crate::{
-    Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, LogLine, STATE_PAGE_BYTES,
-    StoreError,
+    Branches, Cursor, HISTORY_PAGE, HistoryDetail, HistoryEntry, LOG_PAGE, LogLine,
+    STATE_PAGE_BYTES, StoreError,
 };
 
 /// Steps are stored as SQLite integers: no step is above this.
@@ -31,43 +32,72 @@ const LOG_CHUNK_LINES: usize = 256;
 const LOG_CHUNK_BYTES: usize = 1 << 20;
 
 /// Fills `sender` with a page of `thread`'s history: see
-/// [`CheckpointStore::history_page`](crate::CheckpointStore::history_page).
+/// [`CheckpointStore::history_page`](crate::CheckpointStore::history_page). The current
+/// branch first, down from its latest step (whole states walked down step by step); then,
+/// with every branch, the superseded checkpoints (each state folded along its own chain).
 pub(super) async fn history(
     store: SqliteStore,
     thread: String,
     cursor: Option<Cursor>,
     limit: usize,
     detail: HistoryDetail,
+    branches: Branches,
     sender: PageSender<HistoryEntry>,
 ) {
     let limit = HISTORY_PAGE.clamp(limit);
-    let mut before = cursor.map_or(LAST_STEP, Cursor::position).min(LAST_STEP);
+    let mut place = Place::of(cursor);
     let mut walk: Option<Walk> = None;
     let (mut sent, mut state_bytes) = (0, 0);
     loop {
         let (t, last_walk) = (thread.clone(), walk.take());
         let read = store
-            .read(move |conn| next_checkpoint(conn, &t, before, detail, last_walk))
+            .read(move |conn| match place {
+                Place::Live(before) => Ok(next_checkpoint(conn, &t, before, detail, last_walk)?
+                    .map(|(entry, walk)| {
+                        let bytes = walk.as_ref().map_or(0, |walk| walk.bytes);
+                        (entry, walk, bytes)
+                    })),
+                Place::Superseded(after) => Ok(next_superseded(conn, &t, after, detail)?
+                    .map(|(entry, bytes)| (entry, None, bytes))),
+            })
             .await;
-        let (entry, next_walk) = match read {
+        let (entry, next_walk, bytes) = match read {
             Ok(Some(found)) => found,
-            Ok(None) => return sender.end(None).await,
+            Ok(None) => match (place, branches) {
+                (Place::Live(_), Branches::All) => {
+                    place = Place::Superseded(None);
+                    continue;
+                }
+                _ => return sender.end(None).await,
+            },
             Err(error) => return sender.fail(error).await,
         };
-        before = entry.step;
+        place = match place {
+            Place::Live(_) => Place::Live(entry.step),
+            Place::Superseded(_) => Place::Superseded(Some((entry.branch, entry.step))),
+        };
         walk = next_walk;
         sent += 1;
-        state_bytes += walk.as_ref().map_or(0, |walk| walk.bytes);
+        state_bytes += bytes;
         if !sender.entry(entry).await {
             return;
         }
         if sent == limit || state_bytes >= STATE_PAGE_BYTES {
             let t = thread.clone();
             let more = store
-                .read(move |conn| checkpoint_before(conn, &t, before))
+                .read(move |conn| match place {
+                    Place::Live(before) => Ok(checkpoint_before(conn, &t, before)?
+                        || (branches == Branches::All && superseded_after(conn, &t, None)?)),
+                    Place::Superseded(after) => superseded_after(conn, &t, after),
+                })
                 .await;
+            let cursor = match place {
+                Place::Live(step) => Cursor::after(step),
+                Place::Superseded(Some((branch, step))) => Place::after_superseded(branch, step),
+                Place::Superseded(None) => unreachable!("an entry was just read"),
+            };
             return match more {
-                Ok(more) => sender.end(more.then(|| Cursor::after(before))).await,
+                Ok(more) => sender.end(more.then_some(cursor)).await,
                 Err(error) => sender.fail(error).await,
             };
         }
@@ -174,6 +204,10 @@ fn next_checkpoint(
     else {
         return Ok(None);
     };
+    let changes = match detail {
+        HistoryDetail::Changes => Some(live_changes(conn, thread, step)?),
+        _ => None,
+    };
     let walk = match (detail, walk) {
         (HistoryDetail::ChangedKeys | HistoryDetail::Changes, _) => None,
         (HistoryDetail::WholeStates, None) => Some(Walk::at(conn, thread, step)?),
@@ -192,7 +226,7 @@ fn next_checkpoint(
         parent,
         branch,
         superseded: false,
-        changes: None,
+        changes,
     };
     Ok(Some((entry, walk)))
 }

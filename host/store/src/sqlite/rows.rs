@@ -85,21 +85,7 @@ pub(super) fn sized_state_at(
     thread: &str,
     step: u64,
 ) -> Result<Vec<(String, Value, u64)>, StoreError> {
-    // The keys, one index seek each (a skip scan of the primary key, which starts with
-    // the key).
-    let mut keys = conn.prepare_cached(
-        "WITH RECURSIVE keys (key) AS (
-             SELECT MIN(key) FROM state_writes WHERE thread = ?1 AND step <= ?2
-             UNION ALL
-             SELECT (SELECT MIN(key) FROM state_writes
-                     WHERE thread = ?1 AND key > keys.key AND step <= ?2)
-             FROM keys WHERE keys.key IS NOT NULL
-         )
-         SELECT key FROM keys WHERE key IS NOT NULL",
-    )?;
-    let keys: Vec<String> = keys
-        .query_map(params![thread, step], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let keys = keys_at(conn, thread, step)?;
     let mut first_write = conn.prepare_cached(
         "SELECT step, ord FROM state_writes WHERE thread = ?1 AND key = ?2
          ORDER BY step LIMIT 1",
@@ -121,6 +107,24 @@ pub(super) fn sized_state_at(
         .into_iter()
         .map(|(_, key, value, size)| (key, value, size))
         .collect())
+}
+
+/// The keys written at or before `step`, one index seek each (a skip scan of the
+/// primary key, which starts with the key).
+fn keys_at(conn: &Connection, thread: &str, step: u64) -> Result<Vec<String>, StoreError> {
+    let mut keys = conn.prepare_cached(
+        "WITH RECURSIVE keys (key) AS (
+             SELECT MIN(key) FROM state_writes WHERE thread = ?1 AND step <= ?2
+             UNION ALL
+             SELECT (SELECT MIN(key) FROM state_writes
+                     WHERE thread = ?1 AND key > keys.key AND step <= ?2)
+             FROM keys WHERE keys.key IS NOT NULL
+         )
+         SELECT key FROM keys WHERE key IS NOT NULL",
+    )?;
+    Ok(keys
+        .query_map(params![thread, step], |row| row.get(0))?
+        .collect::<Result<_, _>>()?)
 }
 
 /// The value of state key `key` after `step` (its latest write at or before it) and the

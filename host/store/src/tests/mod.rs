@@ -19,6 +19,7 @@ pub(crate) mod pins;
 pub(crate) mod runs;
 pub(crate) mod search;
 pub(crate) mod steps;
+pub(crate) mod travel;
 pub(crate) mod values;
 
 pub(crate) use std::collections::{BTreeMap, BTreeSet};
