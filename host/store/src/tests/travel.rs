@@ -362,7 +362,152 @@ pub(crate) async fn a_replay_supersedes_the_later_checkpoints_and_keeps_them<S: 
     );
 }
 
+/// Random steps, forks, edits and replays over a few threads (seeded, so a failure
+/// repeats): then every checkpoint of every thread, on every branch, has the state that
+/// folding the changes along its parent chain gives, from the input of the run the chain
+/// starts in; and each run's state at each step is what a model of the operations says.
+pub(crate) async fn every_checkpoints_state_is_the_fold_of_its_chain<S: TestStore>(f: Fixture<S>) {
+    let s = &f.store;
+    for seed in 0..4u64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let root = format!("s{seed}-0");
+        s.create_run(new_run(&root)).await.unwrap();
+        // thread -> (first step, states from the first step on)
+        let mut model: BTreeMap<String, (u64, Vec<Map<String, Value>>)> = BTreeMap::new();
+        model.insert(root.clone(), (0, vec![object(json!({"name": "Ada"}))]));
+        for op in 0..24 {
+            let threads: Vec<String> = model.keys().cloned().collect();
+            let thread = threads[rng.usize(..threads.len())].clone();
+            let (first, states) = model[&thread].clone();
+            let last = first + states.len() as u64 - 1;
+            let mut changes = Map::new();
+            for _ in 0..rng.usize(1..3) {
+                let key = format!("k{}", rng.u8(..4));
+                let value = if rng.u8(..5) == 0 {
+                    json!("x".repeat(1500 + rng.usize(..10)))
+                } else {
+                    json!(rng.u32(..100))
+                };
+                changes.insert(key, value);
+            }
+            let mut after = states.last().unwrap().clone();
+            after.extend(changes.clone());
+            match rng.u8(..6) {
+                0 | 1 => {
+                    s.commit_step(StepCommit {
+                        changes,
+                        state: after.clone(),
+                        ..commit(&thread, last + 1, &["hello"])
+                    })
+                    .await
+                    .unwrap();
+                    model.get_mut(&thread).unwrap().1.push(after);
+                }
+                2 => {
+                    let at = first + rng.u64(..=last - first);
+                    let new = format!("s{seed}-{op}");
+                    let state = states[usize::try_from(at - first).unwrap()].clone();
+                    s.fork_run(ForkRun {
+                        source: thread.clone(),
+                        step: at,
+                        thread: new.clone(),
+                        start: vec!["hello".into()],
+                        edit: None,
+                        by: "test".into(),
+                    })
+                    .await
+                    .unwrap();
+                    model.insert(new, (at, vec![state]));
+                }
+                3 | 4 => {
+                    let e = StateEdit {
+                        node: "update".into(),
+                        as_node: None,
+                        values: changes.clone(),
+                        changes,
+                        state: after.clone(),
+                        next: vec!["hello".into()],
+                        by: "test".into(),
+                    };
+                    s.edit_run(&thread, last, e).await.unwrap();
+                    model.get_mut(&thread).unwrap().1.push(after);
+                }
+                _ => {
+                    let from = first + rng.u64(..=last - first);
+                    s.replay_run(ReplayRun {
+                        thread: thread.clone(),
+                        from_step: from,
+                        start: vec!["hello".into()],
+                        by: "test".into(),
+                    })
+                    .await
+                    .unwrap();
+                    let keep = usize::try_from(from - first).unwrap() + 1;
+                    model.get_mut(&thread).unwrap().1.truncate(keep);
+                }
+            }
+        }
+        // Every checkpoint: its parent, its changes, its state.
+        let mut checkpoints = BTreeMap::new();
+        for thread in model.keys() {
+            let states = all_entries(s, thread, 7, HistoryDetail::WholeStates, Branches::All).await;
+            let changes = all_entries(s, thread, 5, HistoryDetail::Changes, Branches::All).await;
+            assert_eq!(states.len(), changes.len());
+            for (whole, diff) in states.into_iter().zip(changes) {
+                assert_eq!(whole.checkpoint, diff.checkpoint);
+                let written: Map<String, Value> = diff
+                    .changes
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| (c.key, c.after))
+                    .collect();
+                checkpoints.insert(
+                    whole.checkpoint.clone(),
+                    (thread.clone(), whole.parent, written, whole.state.unwrap()),
+                );
+            }
+        }
+        for (id, (thread, _, _, state)) in &checkpoints {
+            let mut chain = vec![id.clone()];
+            while let Some(parent) = checkpoints[chain.last().unwrap()].1.clone() {
+                chain.push(parent);
+            }
+            let start = &checkpoints[chain.last().unwrap()].0;
+            // A chain without a parent starts at a run's input (a fork's first checkpoint
+            // points into its source).
+            let mut folded = s
+                .state_at(start, 0)
+                .await
+                .unwrap()
+                .expect("a chain starts in a run that has its input");
+            for link in chain.iter().rev() {
+                folded.extend(checkpoints[link].2.clone());
+            }
+            assert_eq!(&folded, state, "seed {seed}, {thread} checkpoint {id}");
+        }
+        // And the model.
+        for (thread, (first, states)) in &model {
+            let run = s.load_run(thread).await.unwrap().unwrap();
+            assert_eq!(run.step, first + states.len() as u64 - 1, "{thread}");
+            assert_eq!(&run.state, states.last().unwrap(), "seed {seed}, {thread}");
+            for (i, state) in states.iter().enumerate() {
+                let at = first + i as u64;
+                let stored = s.state_at(thread, at).await.unwrap();
+                assert_eq!(
+                    stored.as_ref(),
+                    Some(state),
+                    "seed {seed}, {thread} step {at}"
+                );
+            }
+            if *first > 0 {
+                assert_eq!(s.state_at(thread, first - 1).await.unwrap(), None);
+            }
+        }
+    }
+}
+
 conformance! {
+    #[tokio::test] every_checkpoints_state_is_the_fold_of_its_chain,
     #[tokio::test] a_fork_starts_from_the_sources_checkpoint_and_goes_its_own_way,
     #[tokio::test] an_edit_is_a_checkpoint_and_keeps_the_status,
     #[tokio::test] a_replay_supersedes_the_later_checkpoints_and_keeps_them,
