@@ -18,6 +18,7 @@ mod listen;
 mod params;
 mod routes;
 mod search;
+mod travel;
 
 pub(super) const ASK: &str = r#"
 name = "ask"
