@@ -184,3 +184,73 @@ fn the_postgres_section_runs_on_a_tiny_workload() {
     }
     assert!(object["w1_seq_100b_steps_per_s"].is_null());
 }
+
+/// The search keys of bench/README.md's "Run listings at scale" section, with
+/// `LISTING` expanded to each listing of its table.
+fn documented_search_keys() -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(repo_root().join("bench/README.md")).unwrap();
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Run listings at scale"))
+        .expect("bench/README.md has a \"Run listings at scale\" section");
+    let cell = |line: &str, prefix: &str| {
+        let rest = line.strip_prefix(prefix)?;
+        Some(rest[..rest.find('`')?].to_owned())
+    };
+    let listings: Vec<String> = section
+        .lines()
+        .filter_map(|line| cell(line, "| `"))
+        .filter(|name| !name.starts_with("search_"))
+        .collect();
+    let mut keys = BTreeSet::new();
+    for line in section.lines() {
+        let Some(key) = cell(line, "| `search_") else {
+            continue;
+        };
+        let key = format!("search_{key}");
+        if key.contains("LISTING") {
+            for listing in &listings {
+                keys.insert(key.replace("LISTING", listing));
+            }
+        } else {
+            keys.insert(key);
+        }
+    }
+    keys
+}
+
+/// `--search` on a tiny database: every documented listing is measured on
+/// SQLite (a number), the Postgres keys are null, and nothing failed.
+#[test]
+fn the_search_mode_measures_every_documented_listing() {
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(rust_counter(), plugins.path().join("counter.wasm")).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_savepoint-bench"))
+        .args([
+            "--search",
+            "--json",
+            "--search-runs",
+            "2000",
+            "--search-reps",
+            "1",
+        ])
+        .arg("--plugins")
+        .arg(plugins.path())
+        .arg("--dir")
+        .arg(scratch.path())
+        .output()
+        .expect("run savepoint-bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "savepoint-bench failed:\n{stderr}");
+    let json: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}); stderr:\n{stderr}"));
+    let keys = documented_search_keys();
+    assert!(keys.contains("search_failed_ms"), "{keys:?}");
+    for key in &keys {
+        assert!(json[key].is_number(), "{key} = {}", json[key]);
+        let pg = format!("pg_{key}");
+        assert!(json[&pg].is_null(), "{pg} = {}", json[&pg]);
+    }
+    assert_eq!(json["failures"], serde_json::json!([]), "{stderr}");
+}
