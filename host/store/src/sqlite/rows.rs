@@ -111,7 +111,11 @@ pub(super) fn sized_state_at(
 
 /// The keys written at or before `step`, one index seek each (a skip scan of the
 /// primary key, which starts with the key).
-fn keys_at(conn: &Connection, thread: &str, step: u64) -> Result<Vec<String>, StoreError> {
+pub(super) fn keys_at(
+    conn: &Connection,
+    thread: &str,
+    step: u64,
+) -> Result<Vec<String>, StoreError> {
     let mut keys = conn.prepare_cached(
         "WITH RECURSIVE keys (key) AS (
              SELECT MIN(key) FROM state_writes WHERE thread = ?1 AND step <= ?2

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::events::record;
-use super::rows::{from_json, load_run, not_found, parse_status, to_json};
+use super::rows::{from_json, keys_at, load_run, not_found, parse_status, to_json};
 use super::runs::{checkpoint_id, insert_state};
 use crate::rows::StoredValue;
 use crate::{EventKind, ForkRun, ReplayRun, RunRecord, RunStatus, StateEdit, StoreError};
@@ -222,22 +222,7 @@ pub(super) fn fork_run(
             now_ms
         ])?;
     }
-    // The source's whole state at the step, as the fork's writes of that step: large
-    // values by their digest (shared), keys in the order the source has them (of their
-    // first write).
-    conn.prepare_cached(
-        "WITH latest AS (
-             SELECT key, MAX(step) AS step, MIN(step) AS first FROM state_writes
-             WHERE thread = ?1 AND step <= ?2 GROUP BY key
-         )
-         INSERT INTO state_writes (thread, step, key, ord, value_json, blob, branch)
-         SELECT ?3, ?2, l.key, ROW_NUMBER() OVER (ORDER BY l.first, f.ord) - 1,
-                w.value_json, w.blob, 0
-         FROM latest l
-         JOIN state_writes w ON w.thread = ?1 AND w.key = l.key AND w.step = l.step
-         JOIN state_writes f ON f.thread = ?1 AND f.key = l.key AND f.step = l.first",
-    )?
-    .execute(params![source, step, thread])?;
+    copy_state(conn, source, step, thread)?;
     conn.prepare_cached(
         "INSERT INTO run_plugins (thread, plugin, digest)
          SELECT ?2, plugin, digest FROM run_plugins WHERE thread = ?1",
@@ -260,6 +245,40 @@ pub(super) fn fork_run(
         write_edit(conn, now_ms, thread, &at, edit, changes)?;
     }
     loaded(conn, thread)
+}
+
+/// Writes `source`'s whole state after `step` as `thread`'s writes of that step: large
+/// values by their digest (shared, not copied), keys in the order the source has them
+/// (of their first write). Index seeks per key, however long the source's history (one
+/// statement that grouped the source's writes by key was planned as a scan per key).
+fn copy_state(conn: &Connection, source: &str, step: u64, thread: &str) -> Result<(), StoreError> {
+    let mut first_write = conn.prepare_cached(
+        "SELECT step, ord FROM state_writes WHERE thread = ?1 AND key = ?2
+         ORDER BY step LIMIT 1",
+    )?;
+    let mut latest = conn.prepare_cached(
+        "SELECT value_json, blob FROM state_writes WHERE thread = ?1 AND key = ?2 AND step <= ?3
+         ORDER BY step DESC LIMIT 1",
+    )?;
+    let mut rows = Vec::new();
+    for key in keys_at(conn, source, step)? {
+        let first: (i64, i64) =
+            first_write.query_row(params![source, key], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let (json, blob): (Option<String>, Option<String>) = latest
+            .query_row(params![source, key, step], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+        rows.push((first, key, json, blob));
+    }
+    rows.sort_by_key(|(first, ..)| *first);
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO state_writes (thread, step, key, ord, value_json, blob, branch)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+    )?;
+    for (ord, (_, key, json, blob)) in rows.into_iter().enumerate() {
+        insert.execute(params![thread, step, key, ord, json, blob])?;
+    }
+    Ok(())
 }
 
 pub(super) fn replay_run(
