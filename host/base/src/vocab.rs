@@ -114,13 +114,13 @@ pub const LOG_PAGE: PageSize = PageSize {
     max: 10_000,
 };
 
-/// Runs per listing (most recently updated first).
+/// A run's events: events per page (oldest first).
 pub const EVENTS_PAGE: PageSize = PageSize {
     default: 1000,
     max: 10_000,
 };
 
-/// A run listing: runs per page.
+/// A run listing: runs per page (newest created first).
 pub const RUNS_PAGE: PageSize = PageSize {
     default: 100,
     max: 10_000,
