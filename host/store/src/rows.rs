@@ -88,6 +88,44 @@ impl RawRun {
     }
 }
 
+/// Refuses changing the past of a run that was cancelled or that a live owner executes now
+/// (fork, edit, replay), on either backend.
+pub(crate) fn check_idle(
+    thread: &str,
+    status: RunStatus,
+    lease: (Option<&str>, Option<i64>),
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if status == RunStatus::Cancelled {
+        return Err(StoreError::Cancelled {
+            thread: thread.to_owned(),
+        });
+    }
+    if let (Some(owner), Some(expires_ms)) = lease
+        && expires_ms > now_ms
+    {
+        return Err(StoreError::Leased {
+            thread: thread.to_owned(),
+            owner: owner.to_owned(),
+            expires_ms,
+        });
+    }
+    Ok(())
+}
+
+/// [`StoreError::StepMissing`] unless `step` is within the run's `first..=last`.
+pub(crate) fn check_step(thread: &str, step: u64, first: u64, last: u64) -> Result<(), StoreError> {
+    if step < first || step > last {
+        return Err(StoreError::StepMissing {
+            thread: thread.to_owned(),
+            step,
+            first,
+            last,
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn not_found(thread: &str) -> StoreError {
     StoreError::NotFound {
         thread: thread.to_owned(),

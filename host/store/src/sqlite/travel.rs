@@ -57,34 +57,13 @@ fn position(conn: &Connection, thread: &str) -> Result<Position, StoreError> {
 impl Position {
     /// Refuses a run that was cancelled or that a live owner executes now.
     fn check_idle(&self, thread: &str, now_ms: i64) -> Result<(), StoreError> {
-        if self.status == RunStatus::Cancelled {
-            return Err(StoreError::Cancelled {
-                thread: thread.to_owned(),
-            });
-        }
-        if let (Some(owner), Some(expires_ms)) = (&self.lease_owner, self.lease_expires_ms)
-            && expires_ms > now_ms
-        {
-            return Err(StoreError::Leased {
-                thread: thread.to_owned(),
-                owner: owner.clone(),
-                expires_ms,
-            });
-        }
-        Ok(())
+        let lease = (self.lease_owner.as_deref(), self.lease_expires_ms);
+        crate::rows::check_idle(thread, self.status, lease, now_ms)
     }
 
     /// [`StoreError::StepMissing`] unless the run's current branch has `step`.
     fn check_step(&self, thread: &str, step: u64) -> Result<(), StoreError> {
-        if step < self.first_step || step > self.step {
-            return Err(StoreError::StepMissing {
-                thread: thread.to_owned(),
-                step,
-                first: self.first_step,
-                last: self.step,
-            });
-        }
-        Ok(())
+        crate::rows::check_step(thread, step, self.first_step, self.step)
     }
 }
 
