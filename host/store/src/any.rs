@@ -12,9 +12,9 @@ use serde_json::{Map, Value};
 
 use crate::{
     Branches, CheckpointStore, Clock, Collected, ComponentVersion, Cursor, DbLocation, Deleted,
-    DiskUse, ForkRun, HistoryDetail, HistoryEntry, LogLine, NewRun, Page, PgStore, ReplayRun,
-    RunEvent, RunFilter, RunRecord, RunStatus, RunUpgrade, RunsPage, SqliteStore, StateEdit,
-    StepCommit, StepSetback, StoreError,
+    DiskUse, EventFilter, ForkRun, HistoryDetail, HistoryEntry, LogLine, NewRun, Page, PgStore,
+    ReplayRun, RunCounts, RunEvent, RunFilter, RunRecord, RunStatus, RunUpgrade, RunsPage,
+    SqliteStore, StateEdit, StepCommit, StepSetback, StoreError,
 };
 
 /// The store of one database, SQLite or Postgres. Cloning is cheap (each backend's clones
@@ -273,6 +273,27 @@ impl CheckpointStore for AnyStore {
         limit: usize,
     ) -> Result<Page<RunEvent>, StoreError> {
         delegate!(self, store => store.events_page(thread, cursor, limit).await)
+    }
+
+    async fn events_after(
+        &self,
+        filter: &EventFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RunEvent>, StoreError> {
+        delegate!(self, store => store.events_after(filter, after, limit).await)
+    }
+
+    async fn last_event_id(&self) -> Result<u64, StoreError> {
+        delegate!(self, store => store.last_event_id().await)
+    }
+
+    fn event_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        delegate!(self, store => store.event_notices())
+    }
+
+    async fn count_runs(&self, now_ms: i64) -> Result<RunCounts, StoreError> {
+        delegate!(self, store => store.count_runs(now_ms).await)
     }
 
     async fn fork_run(&self, fork: ForkRun) -> Result<RunRecord, StoreError> {

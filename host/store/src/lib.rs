@@ -76,9 +76,9 @@ pub use postgres::PgStore;
 pub use sqlite::encode_checkpoint;
 pub use sqlite::{DiskUse, SqliteStore};
 pub use types::{
-    Collected, ComponentVersion, Deleted, EventKind, ForkRun, LogLine, NewRun, ParseStatusError,
-    PendingWrite, ReplayRun, RunEvent, RunFilter, RunRecord, RunStatus, RunSummary, RunUpgrade,
-    RunsPage, Setback, StateEdit, StepCommit, StepSetback,
+    Collected, ComponentVersion, Deleted, EventFilter, EventKind, ForkRun, LogLine, NewRun,
+    ParseStatusError, PendingWrite, ReplayRun, RunCounts, RunEvent, RunFilter, RunRecord,
+    RunStatus, RunSummary, RunUpgrade, RunsPage, Setback, StateEdit, StepCommit, StepSetback,
 };
 
 /// Where runs and their checkpoints are kept. Every write is one whole step of a run,
@@ -419,5 +419,47 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// "look again"; the value carries nothing.
     fn work_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
+    }
+
+    /// Every run's events that match `filter`, oldest first: those with an id after
+    /// `after` (from the first when `None`), at most `limit` (clamped to
+    /// 1..=[`EVENTS_PAGE`]`.max`). Ids grow in commit order on both backends, so a reader
+    /// that goes on from the last id it saw misses none and sees none twice (what a
+    /// stream's `Last-Event-ID` relies on; Postgres orders the transactions that insert
+    /// events for it). A thread that has no run gives an empty list.
+    // TODO(#16 H1): implemented by both backends; the default goes.
+    fn events_after(
+        &self,
+        filter: &EventFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RunEvent>, StoreError>> + Send {
+        let _ = (filter, after, limit);
+        async { unimplemented!("#16: events_after") }
+    }
+
+    /// The id of the newest event of the database (0 when there is none): where a stream
+    /// of what happens from now on starts.
+    // TODO(#16 H1): implemented by both backends; the default goes.
+    fn last_event_id(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        async { unimplemented!("#16: last_event_id") }
+    }
+
+    /// Notices that events were committed: by this process (both backends), and on
+    /// Postgres by any host (`LISTEN`). A notice says only "look again"; a reader also
+    /// looks again now and then, for writers that send none (another process on SQLite).
+    fn event_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// How many runs there are in each status, and the due-and-waiting backlog at
+    /// `now_ms` ([`RunCounts`]). Indexed: cheap at 100,000 runs and more.
+    // TODO(#16 H3): implemented by both backends; the default goes.
+    fn count_runs(
+        &self,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<RunCounts, StoreError>> + Send {
+        let _ = now_ms;
+        async { unimplemented!("#16: count_runs") }
     }
 }

@@ -406,3 +406,24 @@ impl EventKind {
             .find(|kind| kind.as_str() == name)
     }
 }
+
+/// Which events [`CheckpointStore::events_after`](crate::CheckpointStore::events_after)
+/// returns: those that match every filter given (none: every run's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only this run's.
+    pub thread: Option<String>,
+    /// Only the events of runs of this workflow (`name` in its file).
+    pub workflow: Option<String>,
+}
+
+/// How many runs there are in each status, and how many of them wait for a host: for
+/// the dashboard's counts and the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Every status with at least one run.
+    pub by_status: std::collections::BTreeMap<RunStatus, u64>,
+    /// Runs that could be executed now and no live lease holds: pending, or sleeping
+    /// or retrying with a wake time at or before `now_ms` (the due-and-waiting backlog).
+    pub due_waiting: u64,
+}

@@ -171,6 +171,36 @@ pub enum Deletion {
     Forced,
 }
 
+/// A checked request for a stream of events (`GET /runs/{id}/events` as Server-Sent
+/// Events, `GET /events?workflow=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribe {
+    /// One run's events and log lines; `None`: every run's events.
+    pub thread: Option<String>,
+    /// Only the runs of this workflow (every run's stream only).
+    pub workflow: Option<String>,
+    /// The `Last-Event-ID` the client sent: the stream goes on after it.
+    pub last_event_id: Option<String>,
+}
+
+/// One message of an event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    /// Sent as `id:`; a client that reconnects sends the last one it got as
+    /// `Last-Event-ID` and gets exactly what came after it.
+    pub id: String,
+    /// Sent as `event:`: `step`, `attempt_failed`, `parked`, `woke`, `interrupted`,
+    /// `answered`, `completed`, `failed`, `cancelled`, `log`, or another event kind
+    /// (`created`, `forked`, `edited`, ...).
+    pub name: String,
+    /// Sent as `data:`, one JSON object on one line: an event as
+    /// `GET /runs/{id}/events` gives it (with `thread`), or a log line.
+    pub data: Value,
+}
+
+/// The messages of an event stream, endless unless the backend ends it.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ApiError>> + Send>>;
+
 /// What a [`Backend`] method returns: boxed so that the trait stays object safe.
 pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
 
@@ -220,6 +250,26 @@ pub trait Backend: Send + Sync + 'static {
     /// The workflows that `POST /runs` can start.
     fn workflows(&self) -> BackendFuture<'_, Value>;
     fn plugins(&self) -> BackendFuture<'_, Value>;
+    /// The events of one run (`subscribe.thread`) or of every run that matches, as they
+    /// are committed: first those after `subscribe.last_event_id` (a run's stream: from its
+    /// first event when `None`; every run's: from now), then each new one. See
+    /// [`StreamEvent`] for the ids and names.
+    // TODO(#16 H1): the daemon's implementation; the default goes.
+    fn subscribe(&self, subscribe: Subscribe) -> BackendFuture<'_, EventStream> {
+        let _ = subscribe;
+        Box::pin(async { Err(ApiError::internal("event streams are not built yet")) })
+    }
+    /// How many runs there are in each status, and the due-and-waiting backlog:
+    /// `{"by_status": {"completed": 3, ...}, "total": N, "due_waiting": N}`.
+    // TODO(#16 H3): the daemon's implementation; the default goes.
+    fn run_counts(&self) -> BackendFuture<'_, Value> {
+        Box::pin(async { Err(ApiError::internal("run counts are not built yet")) })
+    }
+    /// `GET /metrics`: the Prometheus text exposition of the daemon's metrics.
+    // TODO(#16 H3): the daemon's implementation; the default goes.
+    fn metrics(&self) -> BackendFuture<'_, String> {
+        Box::pin(async { Err(ApiError::internal("metrics are not built yet")) })
+    }
     /// What `GET /health` reports besides `"status": "ok"` (the daemon: its
     /// memory budget); answers at once, without the store.
     fn health(&self) -> Map<String, Value> {
