@@ -31,6 +31,9 @@ pub struct RunsArgs {
     /// Only runs created within this long before now, e.g. 2d, 12h, 30m.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     since: Option<Duration>,
+    /// Only runs whose thread id starts with PREFIX (case matters; no wildcards).
+    #[arg(long = "thread", value_name = "PREFIX")]
+    thread_prefix: Option<String>,
     /// How many runs to list: 100 by default, at most 10000.
     #[arg(long, value_name = "N", value_parser = runs_limit)]
     limit: Option<usize>,
@@ -59,6 +62,7 @@ pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
             let since = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
             SystemClock.now_ms().saturating_sub(since)
         }),
+        thread_prefix: args.thread_prefix.clone(),
     };
     // No database holds no runs: a script that lists runs gets none, not an error (and
     // nothing is created). Only a person is told where savepoint looked.
@@ -123,6 +127,9 @@ fn next_page(args: &RunsArgs, cursor: Cursor) -> String {
     if let Some(since) = args.since {
         let since = savepoint_base::units::format_duration(since);
         words.extend(["--since".to_string(), since]);
+    }
+    if let Some(prefix) = &args.thread_prefix {
+        words.extend(["--thread".to_string(), output::shell_word(prefix)]);
     }
     if let Some(limit) = args.limit {
         words.extend(["--limit".to_string(), limit.to_string()]);

@@ -203,6 +203,7 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
                     let since = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
                     SystemClock.now_ms().saturating_sub(since)
                 }),
+                thread_prefix: search.thread_prefix,
             };
             let page = search.page;
             let runs = self

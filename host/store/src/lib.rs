@@ -335,7 +335,8 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// One page of the runs that match `filter`, newest created first: those created
     /// before `cursor` (from the newest when `None`), at most `limit` (clamped to
     /// 1..=[`RUNS_PAGE`]`.max`). Indexed so that a page costs about `limit` rows read
-    /// however many runs there are, for any one filter.
+    /// however many runs there are, for any one filter; a thread prefix reads the runs it
+    /// matches (a range of the primary key), sorted by creation.
     fn list_runs(
         &self,
         filter: &RunFilter,

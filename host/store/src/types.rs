@@ -240,6 +240,31 @@ pub struct RunFilter {
     pub tags: Vec<(String, String)>,
     /// Created at or after this time (unix ms).
     pub created_since_ms: Option<i64>,
+    /// Only threads that start with this text (compared as bytes: case matters, and no
+    /// character is a wildcard). A thread is a run's primary key, so the backends find
+    /// the matching ones by a range of that index.
+    pub thread_prefix: Option<String>,
+}
+
+/// The first text past every thread that starts with `prefix`, in byte (UTF-8) order:
+/// the threads that start with it are exactly those `>= prefix` and `<` this, a range
+/// of the primary key. `None` when there is no such text (the prefix is empty or only
+/// U+10FFFF): everything `>= prefix` matches.
+///
+/// UTF-8 orders as code points do, so the end is the prefix with its last character
+/// replaced by the next one (a character past U+10FFFF does not exist: that one is
+/// dropped and the one before it moves on instead).
+pub(crate) fn thread_prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next scalar value; surrogates are not characters, so U+D7FF goes to U+E000.
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// One page of a run listing, newest created first, and where the next page starts.

@@ -1,6 +1,6 @@
 //! Run search and tags, through the API of a real daemon and the CLI on the same
-//! database: filters combine, a cursor pages, tags show in `status`, and a bad tag is
-//! refused naming where it came from.
+//! database: filters combine (a thread prefix too), a cursor pages, tags show in
+//! `status`, and a bad tag is refused naming where it came from.
 
 use serde_json::{Value, json};
 
@@ -64,6 +64,10 @@ fn runs_are_found_by_status_workflow_tags_and_time_and_paged() {
         ("?workflow=ask&status=completed", vec![]),
         ("?tag=customer=initech", vec![]),
         ("?since=1h&status=completed", vec!["s5", "s3", "s1"]),
+        ("?thread=s", vec!["s6", "s5", "s4", "s3", "s2", "s1"]),
+        ("?thread=s4", vec!["s4"]),
+        ("?thread=s&status=interrupted", vec!["s6", "s4", "s2"]),
+        ("?thread=S", vec![]),
     ];
     for (query, expected) in &cases {
         let page = daemon.get(&format!("/runs{query}")).json();
@@ -78,6 +82,7 @@ fn runs_are_found_by_status_workflow_tags_and_time_and_paged() {
                     "status" => "--status",
                     "workflow" => "--workflow",
                     "since" => "--since",
+                    "thread" => "--thread",
                     other => panic!("{other}"),
                 },
                 value,
@@ -109,10 +114,19 @@ fn runs_are_found_by_status_workflow_tags_and_time_and_paged() {
     let second = daemon.get(&format!("/runs?limit=2&cursor={cursor}")).json();
     assert_eq!(threads(&second), ["s4", "s3"]);
     // The CLI says how to get the next page.
-    let (code, _, stderr) = env.exit(&["runs", "--limit", "2", "--tag", "customer=acme"]);
+    let (code, _, stderr) = env.exit(&[
+        "runs",
+        "--limit",
+        "2",
+        "--tag",
+        "customer=acme",
+        "--thread",
+        "s",
+    ]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        stderr.starts_with("more: savepoint runs ") && stderr.contains("--tag customer=acme"),
+        stderr.starts_with("more: savepoint runs ")
+            && stderr.contains("--tag customer=acme --thread s --limit 2 --cursor "),
         "{stderr}"
     );
     let next: Vec<&str> = stderr.split_whitespace().collect();
@@ -124,6 +138,8 @@ fn runs_are_found_by_status_workflow_tags_and_time_and_paged() {
         "2",
         "--tag",
         "customer=acme",
+        "--thread",
+        "s",
         "--cursor",
         cursor,
     ]);

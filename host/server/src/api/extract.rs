@@ -463,6 +463,21 @@ impl Params {
         }
     }
 
+    /// `thread`: the start of a thread id. The empty text is every thread's start (a
+    /// form's empty field lists every run); a control character is in no thread id.
+    pub(super) fn thread_prefix(&mut self) -> Result<Option<String>, ApiError> {
+        let prefix = self.take("thread")?;
+        if let Some(prefix) = &prefix
+            && prefix.chars().any(char::is_control)
+        {
+            return Err(ApiError::usage(format!(
+                "query parameter \"thread\" contains a control character ({prefix:?}): \
+                 expected the start of a thread id"
+            )));
+        }
+        Ok(prefix.filter(|prefix| !prefix.is_empty()))
+    }
+
     /// `since`: a duration such as `2d` or `90m`.
     pub(super) fn since(&mut self) -> Result<Option<Duration>, ApiError> {
         self.take("since")?

@@ -33,7 +33,7 @@
 //! | --- | --- | --- |
 //! | `GET /health` | | `{"status": "ok"}` and [`Backend::health`] |
 //! | `POST /runs` | `{"workflow", "thread"?, "input"?, "tags"?}` | 201, [`Backend::create_run`] |
-//! | `GET /runs?status=&workflow=&tag=k=v&since=2d&limit=&cursor=` | | [`Backend::list_runs`]: `{"runs", "next_cursor"}` |
+//! | `GET /runs?status=&workflow=&tag=k=v&since=2d&thread=&limit=&cursor=` | | [`Backend::list_runs`]: `{"runs", "next_cursor"}` |
 //! | `GET /runs/{id}` | | [`Backend::run_status`] |
 //! | `DELETE /runs/{id}?force=true` | empty, or `{}` | [`Backend::delete`] |
 //! | `GET /runs/{id}/state?step=` | | [`Backend::run_state`] |
@@ -117,6 +117,8 @@ pub struct RunSearch {
     pub tags: Vec<(String, String)>,
     /// Created no longer than this before now.
     pub since: Option<Duration>,
+    /// Only threads that start with this (compared as bytes; no wildcards).
+    pub thread_prefix: Option<String>,
     pub page: PageQuery,
 }
 

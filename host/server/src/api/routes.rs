@@ -71,7 +71,7 @@ pub(super) async fn create_run(
     Ok((StatusCode::CREATED, Json(run)))
 }
 
-/// `GET /runs?status=failed&workflow=approval&tag=customer=acme&since=2d&limit=50&cursor=C`
+/// `GET /runs?status=failed&workflow=approval&tag=customer=acme&since=2d&thread=job-&limit=50&cursor=C`
 pub(super) async fn list_runs(State(backend): Backed, query: QueryPairs) -> Reply {
     let mut params = Params::new(query)?;
     let search = RunSearch {
@@ -79,6 +79,7 @@ pub(super) async fn list_runs(State(backend): Backed, query: QueryPairs) -> Repl
         workflow: params.workflow()?,
         tags: params.tags()?,
         since: params.since()?,
+        thread_prefix: params.thread_prefix()?,
         page: params.page(RUNS_PAGE)?,
     };
     params.finish()?;

@@ -13,6 +13,7 @@ use tokio_postgres::types::ToSql;
 use super::PgStore;
 use super::reads::{signed, unsigned};
 use super::rows::parse_status;
+use crate::types::thread_prefix_end;
 use crate::{Cursor, RUNS_PAGE, RunFilter, RunSummary, RunsPage, StoreError};
 
 /// [`CheckpointStore::list_runs`](crate::CheckpointStore::list_runs).
@@ -103,6 +104,16 @@ impl Query {
         if let Some(since) = filter.created_since_ms {
             let n = query.param(since);
             query.sql += &format!(" AND r.created_at >= ${n}");
+        }
+        if let Some(prefix) = &filter.thread_prefix {
+            // A range of `runs_by_thread_bytes` (byte order whatever the database's
+            // collation), not LIKE, which takes `%` and `_` as wildcards.
+            let n = query.param(prefix.clone());
+            query.sql += &format!(" AND r.thread COLLATE \"C\" >= ${n}");
+            if let Some(end) = thread_prefix_end(prefix) {
+                let n = query.param(end);
+                query.sql += &format!(" AND r.thread COLLATE \"C\" < ${n}");
+            }
         }
         if let Some(cursor) = cursor {
             let n = query.param(signed(cursor.position()));

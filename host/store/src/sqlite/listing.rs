@@ -5,12 +5,14 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::rows::{parse_status, run_tags};
+use crate::types::thread_prefix_end;
 use crate::{Cursor, RUNS_PAGE, RunFilter, RunSummary, RunsPage, StoreError};
 
 /// One page of [`CheckpointStore::list_runs`](crate::CheckpointStore::list_runs). The
 /// statement names only the filters given, so that SQLite picks the index of the one
 /// that narrows (`runs_by_status`, `runs_by_workflow`, `run_tags_by_value`) and walks it
-/// down `seq` with no sort: a page reads about `limit` rows of a selective filter.
+/// down `seq` with no sort: a page reads about `limit` rows of a selective filter. A
+/// thread prefix is a range of the primary key: the runs it matches, then sorted.
 pub(super) fn list_runs(
     conn: &Connection,
     filter: &RunFilter,
@@ -37,6 +39,16 @@ pub(super) fn list_runs(
     if let Some(since) = filter.created_since_ms {
         sql.push_str(" AND created_at >= ?");
         args.push(Sql::Integer(since));
+    }
+    if let Some(prefix) = &filter.thread_prefix {
+        // A range of the primary key (BINARY collation: byte order), not LIKE, which
+        // ignores case and takes `%` and `_` as wildcards.
+        sql.push_str(" AND thread >= ?");
+        args.push(Sql::Text(prefix.clone()));
+        if let Some(end) = thread_prefix_end(prefix) {
+            sql.push_str(" AND thread < ?");
+            args.push(Sql::Text(end));
+        }
     }
     for (key, value) in &filter.tags {
         sql.push_str(" AND thread IN (SELECT thread FROM run_tags WHERE key = ? AND value = ?)");

@@ -379,6 +379,16 @@ fn listings_walk_an_index_down_creation_order_without_sorting() {
     assert!(!by_workflow.contains("TEMP B-TREE"), "{by_workflow}");
     let all = plan("SELECT thread FROM runs WHERE seq < 10 ORDER BY seq DESC LIMIT 51");
     assert!(all.contains("runs_by_seq"), "{all}");
+    // A thread prefix is a range of the primary key: the runs it matches are read, then
+    // sorted, not every run walked down `seq` for the few that match.
+    let by_prefix = plan(
+        "SELECT thread FROM runs WHERE seq < 10 AND thread >= 'job-' AND thread < 'job.'
+         ORDER BY seq DESC LIMIT 51",
+    );
+    assert!(
+        by_prefix.contains("sqlite_autoindex_runs_1 (thread>? AND thread<?)"),
+        "{by_prefix}"
+    );
 }
 
 #[tokio::test]

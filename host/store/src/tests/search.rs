@@ -53,6 +53,7 @@ pub(crate) async fn list_filters_combine<S: TestStore>(f: Fixture<S>) {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         created_since_ms: since,
+        thread_prefix: None,
     };
     let failed = Some(RunStatus::Failed);
     assert_eq!(
@@ -151,6 +152,78 @@ pub(crate) async fn list_cursors_are_stable_under_new_runs<S: TestStore>(f: Fixt
     );
 }
 
+pub(crate) async fn list_by_thread_prefix<S: TestStore>(f: Fixture<S>) {
+    let s = &f.store;
+    let threads = [
+        "job-1",
+        "job-10",
+        "Job-2",
+        "job-2",
+        "jo",
+        "jobs",
+        "other",
+        "a_b",
+        "axb",
+        "a%",
+        "é-1",
+        "é",
+        "f",
+        "\u{10FFFF}-1",
+        "\u{10FFFF}",
+        "\u{D7FF}x",
+        "\u{E000}",
+    ];
+    for thread in threads {
+        s.create_run(new_run(thread)).await.unwrap();
+    }
+    s.setback_step(failure("job-10", 1, 1)).await.unwrap();
+    let prefix = |prefix: &str| RunFilter {
+        thread_prefix: Some(prefix.to_owned()),
+        ..Default::default()
+    };
+    // Newest created first, as every listing; case matters; `_` and `%` are no wildcards.
+    assert_eq!(
+        all_of(s, &prefix("job-")).await,
+        ["job-2", "job-10", "job-1"]
+    );
+    assert_eq!(
+        all_of(s, &prefix("job")).await,
+        ["jobs", "job-2", "job-10", "job-1"]
+    );
+    assert_eq!(
+        all_of(s, &prefix("jo")).await,
+        ["jobs", "jo", "job-2", "job-10", "job-1"]
+    );
+    assert_eq!(all_of(s, &prefix("Job")).await, ["Job-2"]);
+    assert_eq!(all_of(s, &prefix("job-1")).await, ["job-10", "job-1"]);
+    assert_eq!(all_of(s, &prefix("job-10")).await, ["job-10"]);
+    assert_eq!(all_of(s, &prefix("a_")).await, ["a_b"]);
+    assert_eq!(all_of(s, &prefix("a%")).await, ["a%"]);
+    assert!(all_of(s, &prefix("job-3")).await.is_empty());
+    // Past ASCII: the next character after the prefix's last, a surrogate skipped, and
+    // the last character there is.
+    assert_eq!(all_of(s, &prefix("é")).await, ["é", "é-1"]);
+    assert_eq!(all_of(s, &prefix("\u{D7FF}")).await, ["\u{D7FF}x"]);
+    assert_eq!(
+        all_of(s, &prefix("\u{10FFFF}")).await,
+        ["\u{10FFFF}", "\u{10FFFF}-1"]
+    );
+    // The empty prefix is every thread's.
+    assert_eq!(all_of(s, &prefix("")).await.len(), threads.len());
+    // With the other filters, and paged.
+    let failed = RunFilter {
+        status: Some(RunStatus::Failed),
+        ..prefix("job")
+    };
+    assert_eq!(all_of(s, &failed).await, ["job-10"]);
+    let (first, cursor) = page_of(s, &prefix("jo"), None, 2).await;
+    assert_eq!(first, ["jobs", "jo"]);
+    let (second, cursor) = page_of(s, &prefix("jo"), cursor, 2).await;
+    assert_eq!(second, ["job-2", "job-10"]);
+    let (third, cursor) = page_of(s, &prefix("jo"), cursor, 2).await;
+    assert_eq!((third, cursor), (vec!["job-1".to_owned()], None));
+}
+
 pub(crate) async fn retention_selects_old_finished_runs_oldest_first<S: TestStore>(f: Fixture<S>) {
     let s = &f.store;
     f.runs(&["done", "failed", "cancelled", "parked", "running", "young"])
@@ -191,5 +264,6 @@ pub(crate) async fn retention_selects_old_finished_runs_oldest_first<S: TestStor
 conformance! {
     #[tokio::test] list_filters_combine,
     #[tokio::test] list_cursors_are_stable_under_new_runs,
+    #[tokio::test] list_by_thread_prefix,
     #[tokio::test] retention_selects_old_finished_runs_oldest_first,
 }

@@ -21,12 +21,15 @@ async fn list_runs_hands_over_every_filter_and_the_page() {
         &app,
         get(
             "/runs?status=failed&workflow=approval&tag=customer=acme&tag=note=a%3Db&since=2d\
-             &limit=50&cursor=7",
+             &thread=job-%25&limit=50&cursor=7",
         ),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let reply = send(&app, get("/runs")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    // An empty prefix (a form's empty field) is every thread's start.
+    let reply = send(&app, get("/runs?thread=")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let searches = backend.searches.lock().unwrap();
     assert_eq!(
@@ -40,6 +43,7 @@ async fn list_runs_hands_over_every_filter_and_the_page() {
                     ("note".into(), "a=b".into())
                 ],
                 since: Some(Duration::from_secs(2 * 86_400)),
+                thread_prefix: Some("job-%".into()),
                 page: PageQuery {
                     cursor: Some(Cursor::after(7)),
                     limit: 50
@@ -50,6 +54,18 @@ async fn list_runs_hands_over_every_filter_and_the_page() {
                 workflow: None,
                 tags: Vec::new(),
                 since: None,
+                thread_prefix: None,
+                page: PageQuery {
+                    cursor: None,
+                    limit: 100
+                },
+            },
+            RunSearch {
+                status: None,
+                workflow: None,
+                tags: Vec::new(),
+                since: None,
+                thread_prefix: None,
                 page: PageQuery {
                     cursor: None,
                     limit: 100
@@ -80,6 +96,11 @@ async fn bad_search_parameters_are_400() {
         (
             "/runs?workflow=",
             "query parameter \"workflow\" must be a workflow's name, not \"\"",
+        ),
+        (
+            "/runs?thread=job%0A",
+            "query parameter \"thread\" contains a control character (\"job\\n\"): expected \
+             the start of a thread id",
         ),
         (
             "/runs?status=lost",

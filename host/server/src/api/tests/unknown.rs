@@ -44,7 +44,7 @@ fn routes() -> Vec<Route> {
             Method::GET,
             "/runs",
             None,
-            r#"expected "status", "workflow", "tag", "since", "limit" or "cursor""#,
+            r#"expected "status", "workflow", "tag", "since", "thread", "limit" or "cursor""#,
             "",
         ),
         route(Method::GET, "/runs/job-1", None, NONE, ""),
