@@ -35,14 +35,17 @@ fn dashboard_in_chromium() {
     let daemon = env.serve(&["--token", TOKEN]);
     let artifacts = artifacts_dir();
 
-    let output = Command::new("node")
-        .arg(&script)
+    let mut node = Command::new("node");
+    node.arg(&script)
         .current_dir(script.parent().unwrap())
         .env("SAVEPOINT_URL", format!("http://{}", daemon.addr()))
         .env("SAVEPOINT_TOKEN", TOKEN)
-        .env("SAVEPOINT_ARTIFACTS", &artifacts)
-        .output()
-        .expect("run node");
+        .env("SAVEPOINT_ARTIFACTS", &artifacts);
+    // A folder relative to the checkout (`docs`), wherever cargo runs the test from.
+    if let Some(dir) = std::env::var_os("SAVEPOINT_SCREENSHOT_DIR").filter(|d| !d.is_empty()) {
+        node.env("SAVEPOINT_SCREENSHOT_DIR", repo_root().join(dir));
+    }
+    let output = node.output().expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
