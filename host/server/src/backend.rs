@@ -368,6 +368,17 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
         Box::pin(self.workflows_json())
     }
 
+    fn run_counts(&self) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let counts = self
+                .store()
+                .count_runs(SystemClock.now_ms())
+                .await
+                .map_err(RuntimeError::from)?;
+            Ok(crate::view::run_counts(&counts))
+        })
+    }
+
     fn plugins(&self) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let runtime = self.daemon.runtime();

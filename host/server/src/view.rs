@@ -256,3 +256,21 @@ pub fn plugin(load: &PluginLoad) -> Value {
 pub fn plugins(loads: &[PluginLoad]) -> Value {
     Value::Array(loads.iter().map(plugin).collect())
 }
+
+/// How many runs there are in each status (every status, 0 included, in life-cycle
+/// order), their total, and the due-and-waiting backlog (`RunCounts::due_waiting`): the
+/// dashboard's counts.
+pub fn run_counts(counts: &savepoint_store::RunCounts) -> Value {
+    let by_status: Map<String, Value> = savepoint_store::RunStatus::ALL
+        .iter()
+        .map(|status| {
+            let n = counts.by_status.get(status).copied().unwrap_or(0);
+            (status.as_str().to_owned(), Value::from(n))
+        })
+        .collect();
+    json!({
+        "by_status": by_status,
+        "total": counts.by_status.values().sum::<u64>(),
+        "due_waiting": counts.due_waiting,
+    })
+}

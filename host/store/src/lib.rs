@@ -454,13 +454,8 @@ pub trait CheckpointStore: Send + Sync + 'static {
     }
 
     /// How many runs there are in each status, and the due-and-waiting backlog at
-    /// `now_ms` ([`RunCounts`]). Indexed: cheap at 100,000 runs and more.
-    // TODO(#16 H3): implemented by both backends; the default goes.
-    fn count_runs(
-        &self,
-        now_ms: i64,
-    ) -> impl Future<Output = Result<RunCounts, StoreError>> + Send {
-        let _ = now_ms;
-        async { unimplemented!("#16: count_runs") }
-    }
+    /// `now_ms` ([`RunCounts`]), in one snapshot. Indexed: a walk of the status index
+    /// and a read of the backlog's rows, cheap at 100,000 runs and more.
+    fn count_runs(&self, now_ms: i64)
+    -> impl Future<Output = Result<RunCounts, StoreError>> + Send;
 }

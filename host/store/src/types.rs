@@ -448,7 +448,10 @@ pub struct EventFilter {
 pub struct RunCounts {
     /// Every status with at least one run.
     pub by_status: std::collections::BTreeMap<RunStatus, u64>,
-    /// Runs that could be executed now and no live lease holds: pending, or sleeping
-    /// or retrying with a wake time at or before `now_ms` (the due-and-waiting backlog).
+    /// The due-and-waiting backlog: runs that could be executed now and that no live
+    /// lease holds, what [`claim_due`](crate::CheckpointStore::claim_due) would take at
+    /// `now_ms`: pending or running (a running run without a live lease lost its
+    /// process), or sleeping, retrying or interrupted whose wake time or deadline is at
+    /// or before `now_ms`. A lease held by a process that died counts until it expires.
     pub due_waiting: u64,
 }

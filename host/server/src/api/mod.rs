@@ -262,11 +262,9 @@ pub trait Backend: Send + Sync + 'static {
         Box::pin(async { Err(ApiError::internal("event streams are not built yet")) })
     }
     /// How many runs there are in each status, and the due-and-waiting backlog:
-    /// `{"by_status": {"completed": 3, ...}, "total": N, "due_waiting": N}`.
-    // TODO(#16 H3): the daemon's implementation; the default goes.
-    fn run_counts(&self) -> BackendFuture<'_, Value> {
-        Box::pin(async { Err(ApiError::internal("run counts are not built yet")) })
-    }
+    /// `{"by_status": {"pending": 0, ..., "completed": 3, ...}, "total": N,
+    /// "due_waiting": N}` (every status, in life-cycle order).
+    fn run_counts(&self) -> BackendFuture<'_, Value>;
     /// `GET /metrics`: the Prometheus text exposition of the daemon's metrics.
     // TODO(#16 H3): the daemon's implementation; the default goes.
     fn metrics(&self) -> BackendFuture<'_, String> {

@@ -10,6 +10,7 @@
 mod branches;
 mod bundle;
 mod commits;
+mod counts;
 mod delete;
 mod disk;
 mod events;
@@ -536,6 +537,10 @@ impl CheckpointStore for PgStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         search::finished_before(self, cutoff_ms, limit).await
+    }
+
+    async fn count_runs(&self, now_ms: i64) -> Result<crate::RunCounts, StoreError> {
+        counts::count_runs(self, now_ms).await
     }
 
     fn work_notices(&self) -> Option<watch::Receiver<u64>> {

@@ -4,6 +4,7 @@
 
 mod branches;
 pub(crate) mod bundle;
+mod counts;
 mod delete;
 mod disk;
 mod events;
@@ -472,6 +473,11 @@ impl CheckpointStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         self.read(move |conn| listing::finished_before(conn, cutoff_ms, limit))
+            .await
+    }
+
+    async fn count_runs(&self, now_ms: i64) -> Result<crate::RunCounts, StoreError> {
+        self.read(move |conn| counts::count_runs(conn, now_ms))
             .await
     }
 }

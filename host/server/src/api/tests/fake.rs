@@ -253,6 +253,20 @@ impl Backend for FakeBackend {
         })
     }
 
+    fn run_counts(&self) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record("run_counts".into());
+            let mut by_status = serde_json::Map::new();
+            for run in self.runs.lock().unwrap().values() {
+                let status = run["status"].as_str().unwrap_or_default().to_owned();
+                let n = by_status.get(&status).and_then(Value::as_u64).unwrap_or(0);
+                by_status.insert(status, json!(n + 1));
+            }
+            let total = self.runs.lock().unwrap().len();
+            Ok(json!({ "by_status": by_status, "total": total, "due_waiting": 0 }))
+        })
+    }
+
     fn plugins(&self) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             self.record("plugins".into());
