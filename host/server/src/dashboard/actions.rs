@@ -27,7 +27,7 @@ pub(super) fn section(out: &mut String, run: &Value) {
          line: savepoint resume, cancel, fork, update).</p></noscript>\n\
          <form class=\"action\" data-action=\"answer\" data-url=\"{base}/resume\">\
          <fieldset disabled><legend>Answer the interrupt</legend>\
-         <p class=\"muted\">{answer_hint}</p>\
+         <p id=\"answer-hint\" class=\"muted\">{answer_hint}</p>\
          <label for=\"a-answer\">Answer (JSON)</label>\
          <textarea id=\"a-answer\" name=\"answer\" rows=\"4\" spellcheck=\"false\"></textarea>\
          <button type=\"submit\">Send answer</button></fieldset></form>\n\

@@ -87,7 +87,7 @@ pub(super) fn page(status: StatusCode, title: &str, nav: Nav, body: &str) -> Res
         html,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} · savepoint</title>\n\
+         <title>{title} · savepoint</title>\n<link rel=\"icon\" href=\"data:,\">\n\
          <link rel=\"stylesheet\" href=\"{css}\">\n\
          <script src=\"{js}\" defer></script>\n</head>\n<body>\n\
          <header class=\"top\"><nav aria-label=\"Main\"><span class=\"brand\">savepoint</span>\
@@ -114,7 +114,7 @@ pub(super) fn html_response(status: StatusCode, html: String) -> Response {
             (CACHE_CONTROL, "no-store"),
             (
                 axum::http::header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                  connect-src 'self'; form-action 'self'; base-uri 'none'; \
                  frame-ancestors 'none'",
             ),

@@ -27,9 +27,15 @@
         const response = await fetch(location.href, { headers: { Accept: "text/html" } });
         if (response.ok) {
           const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+          // A state the reader opened stays open.
+          const open = new Set([...document.querySelectorAll("details[data-state][open]")]
+            .map((d) => d.dataset.state));
           for (const id of ids) {
             const now = document.getElementById(id), fresh = doc.getElementById(id);
             if (now && fresh) now.replaceWith(document.importNode(fresh, true));
+          }
+          for (const details of document.querySelectorAll("details[data-state]")) {
+            if (open.has(details.dataset.state)) details.open = true;
           }
           document.dispatchEvent(new Event("savepoint:refreshed"));
         }
@@ -46,14 +52,21 @@
   // ---- A run's page -------------------------------------------------------------
   function runPage(root) {
     const thread = root.dataset.thread;
-    const refresh = refresher(["run-summary", "graph", "history", "logs", "pinned"], 250);
-    let source = null;
+    const refresh = refresher(["run-summary", "graph", "history", "events", "logs", "pinned", "answer-hint"], 250);
+    let source = null, polling = null;
+
+    const finished = () => {
+      const status = document.getElementById("run-status");
+      return !!status && FINISHED.includes(status.textContent.trim());
+    };
 
     function lastShown() {
       const list = document.getElementById("events-list");
       return list ? Number(list.dataset.lastEvent || 0) : 0;
     }
 
+    // An event as the server writes it in the list (run.rs, event_item): shown at
+    // once; the refresh that follows replaces the list with the server's.
     function appendEvent(data) {
       const list = document.getElementById("events-list");
       if (!list || typeof data.id !== "number" || data.id <= lastShown()) return;
@@ -76,9 +89,25 @@
       list.dataset.lastEvent = String(data.id);
     }
 
+    // Without an event stream (a server or proxy that does not send one), the page
+    // asks again every two seconds until the run has finished.
+    function poll() {
+      if (polling) return;
+      polling = setInterval(() => {
+        if (finished()) { clearInterval(polling); polling = null; return; }
+        refresh();
+      }, 2000);
+    }
+
     function follow() {
       if (source) source.close();
+      if (!window.EventSource) { poll(); return; }
       source = new EventSource(root.dataset.events);
+      source.onerror = () => {
+        // CLOSED: the answer was not a stream (the browser gives up); otherwise the
+        // browser reconnects with Last-Event-ID by itself.
+        if (source && source.readyState === EventSource.CLOSED) { source = null; poll(); }
+      };
       for (const name of EVENT_NAMES) {
         source.addEventListener(name, (message) => {
           let data = {};
@@ -95,8 +124,7 @@
       }
     }
 
-    const status = document.getElementById("run-status");
-    if (!status || !FINISHED.includes(status.textContent.trim())) follow();
+    if (!finished()) follow();
     actions(root, thread, () => { refresh(); if (!source) follow(); });
     stateOnDemand();
     document.addEventListener("savepoint:refreshed", stateOnDemand);
@@ -213,6 +241,10 @@
     const refresh = refresher(["counts", "runs-table"], 1000);
     const source = new EventSource(root.dataset.events);
     for (const name of EVENT_NAMES) source.addEventListener(name, () => refresh());
+    // No stream: ask again every five seconds instead.
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) setInterval(refresh, 5000);
+    };
   }
 
   function start() {
