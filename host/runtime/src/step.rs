@@ -302,6 +302,7 @@ impl<S: CheckpointStore> Runtime<S> {
         let at_ms = self.clock.now_ms();
         logs.into_iter()
             .map(|record| LogLine {
+                id: 0,
                 step,
                 node: node.to_string(),
                 attempt,

@@ -428,27 +428,21 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// that goes on from the last id it saw misses none and sees none twice (what a
     /// stream's `Last-Event-ID` relies on; Postgres orders the transactions that insert
     /// events for it). A thread that has no run gives an empty list.
-    // TODO(#16 H1): implemented by both backends; the default goes.
     fn events_after(
         &self,
         filter: &EventFilter,
         after: Option<u64>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<RunEvent>, StoreError>> + Send {
-        let _ = (filter, after, limit);
-        async { unimplemented!("#16: events_after") }
-    }
+    ) -> impl Future<Output = Result<Vec<RunEvent>, StoreError>> + Send;
 
     /// The id of the newest event of the database (0 when there is none): where a stream
     /// of what happens from now on starts.
-    // TODO(#16 H1): implemented by both backends; the default goes.
-    fn last_event_id(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        async { unimplemented!("#16: last_event_id") }
-    }
+    fn last_event_id(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Notices that events were committed: by this process (both backends), and on
     /// Postgres by any host (`LISTEN`). A notice says only "look again"; a reader also
     /// looks again now and then, for writers that send none (another process on SQLite).
+    /// Both backends have them; `None` is for stores that do not.
     fn event_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }

@@ -186,6 +186,11 @@ pub enum Setback {
 /// One line a node logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
+    /// Its row id, growing in the order the lines were written (a reader that follows a
+    /// run's logs goes on after the last one it saw). 0 in a line to be written: the
+    /// database numbers them.
+    #[serde(default)]
+    pub id: u64,
     pub step: u64,
     pub node: String,
     pub attempt: u32,

@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{IsolationLevel, Row};
 
-use super::PgStore;
 use super::reads::committed_step;
 use super::rows::parse_status;
+use super::{PgStore, events};
 use crate::StoreError;
 use crate::sqlite::bundle::{CREATION_ORDER, RENUMBERED, TABLES};
 use crate::sqlite::schema;
@@ -297,6 +297,11 @@ async fn write_run(
     while let Some(copied) = receiver.recv().await {
         match copied {
             Copied::Table(index) => {
+                if TABLES[index].0 == "events" {
+                    // Its ids must follow commit order too (see `events`): the events
+                    // table is the last copied, so the lock is held for the end only.
+                    events::lock(tx).await?;
+                }
                 let sql = insert(index, &columns[index], Taken::Kept, |n| format!("${n}"));
                 statement = Some((TABLES[index].0, tx.prepare(&sql).await?));
             }

@@ -264,14 +264,15 @@ async fn write(
     ];
     let pins_params: Params<1> = [&threads];
     // Sent together (prepared above, so in this order), answered in one round trip.
-    let (_, _, _, _, _, rows, pins) = tokio::try_join!(
+    // The events last: their lock is held from there until the commit (see `events`).
+    let (_, _, _, _, rows, pins, _) = tokio::try_join!(
         tx.execute(&checkpoints, &checkpoint_params),
         state_rows.execute(tx, &state, now_ms),
         log_rows.execute(tx, &logs),
-        event_rows.execute(tx, &events, now_ms),
         tx.execute(&pending, &pending_params),
         tx.query(&update, &update_params),
         tx.query(&pins, &pins_params),
+        event_rows.execute(tx, &events, now_ms),
     )?;
     let mut pinned: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     let mut tagged: HashMap<String, BTreeMap<String, String>> = HashMap::new();

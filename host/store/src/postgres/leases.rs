@@ -198,7 +198,6 @@ async fn take_leases(
             event_rows.add(thread, step, EventKind::LeaseTakenOver, event)?;
         }
     }
-    event_rows.write(tx, now_ms).await?;
     let stmt = tx
         .prepare_cached(
             "UPDATE runs SET lease_owner = $2, lease_expires = $3,
@@ -215,6 +214,8 @@ async fn take_leases(
         &[&threads, &owner, &now_ms.saturating_add(lease_ms), &now_ms],
     )
     .await?;
+    // Last: the events' lock is held until the commit (see `events`).
+    event_rows.write(tx, now_ms).await?;
     Ok(())
 }
 

@@ -41,9 +41,10 @@ use tokio::sync::watch;
 use tokio_postgres::NoTls;
 
 use crate::{
-    Branches, CheckpointStore, Clock, Collected, ComponentVersion, Cursor, Deleted, ForkRun,
-    HistoryDetail, HistoryEntry, LogLine, NewRun, Page, PgUrl, ReplayRun, RunEvent, RunFilter,
-    RunRecord, RunStatus, RunUpgrade, RunsPage, StateEdit, StepCommit, StepSetback, StoreError,
+    Branches, CheckpointStore, Clock, Collected, ComponentVersion, Cursor, Deleted, EventFilter,
+    ForkRun, HistoryDetail, HistoryEntry, LogLine, NewRun, Page, PgUrl, ReplayRun, RunEvent,
+    RunFilter, RunRecord, RunStatus, RunUpgrade, RunsPage, StateEdit, StepCommit, StepSetback,
+    StoreError,
 };
 use rows::{encode_values, to_json};
 use writer::{Wake, Writer};
@@ -70,6 +71,8 @@ pub struct PgStore {
     pool: Pool,
     writer: Arc<Writer>,
     notices: watch::Receiver<u64>,
+    /// Bumped at every host's commit that added events.
+    event_notices: watch::Receiver<u64>,
     /// The URL without its password, for messages.
     db: Arc<str>,
 }
@@ -98,11 +101,12 @@ impl PgStore {
             .map_err(|error| fault::classify(&shown, error))?;
         drop(client);
         let writer = Writer::spawn(pool_of(config.clone(), 1)?, clock, shown.clone())?;
-        let notices = notices::listen(config);
+        let (notices, event_notices) = notices::listen(config);
         Ok(PgStore {
             pool,
             writer: Arc::new(writer),
             notices,
+            event_notices,
             db: Arc::from(shown),
         })
     }
@@ -485,6 +489,19 @@ impl CheckpointStore for PgStore {
         events::events_page(self, thread, cursor, limit).await
     }
 
+    async fn events_after(
+        &self,
+        filter: &EventFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RunEvent>, StoreError> {
+        events::after(self, filter, after.unwrap_or(0), limit).await
+    }
+
+    async fn last_event_id(&self) -> Result<u64, StoreError> {
+        events::last_id(self).await
+    }
+
     async fn fork_run(&self, fork: ForkRun) -> Result<RunRecord, StoreError> {
         let changes = match &fork.edit {
             Some(edit) => encode_values(&edit.changes)?,
@@ -541,6 +558,10 @@ impl CheckpointStore for PgStore {
 
     async fn count_runs(&self, now_ms: i64) -> Result<crate::RunCounts, StoreError> {
         counts::count_runs(self, now_ms).await
+    }
+
+    fn event_notices(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.event_notices.clone())
     }
 
     fn work_notices(&self) -> Option<watch::Receiver<u64>> {

@@ -387,7 +387,9 @@ async fn log_lines(
         .await?;
     rows.iter()
         .map(|row| {
+            let id = unsigned(row.get(0), "log id")?;
             let line = LogLine {
+                id,
                 step: unsigned(row.get(1), "log step")?,
                 node: row.get(2),
                 attempt: unsigned(row.get(3), "log attempt")?,
@@ -395,7 +397,7 @@ async fn log_lines(
                 message: row.get(5),
                 at_ms: row.get(6),
             };
-            Ok((unsigned(row.get(0), "log id")?, line))
+            Ok((id, line))
         })
         .collect()
 }

@@ -9,6 +9,7 @@ use crate::tests::*;
 
 mod bundles;
 mod disk;
+mod events;
 mod schema;
 mod travel;
 

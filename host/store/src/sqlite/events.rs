@@ -1,5 +1,6 @@
 //! A run's events: appended by the writes, in their transaction ([`record`]), and read in
-//! pages, oldest first ([`page`]).
+//! pages, oldest first ([`page`]), or across runs after an id ([`after`]): SQLite has one
+//! writer at a time, so ids grow in commit order.
 
 use rusqlite::{Connection, params};
 use serde_json::{Map, Value};
@@ -7,7 +8,7 @@ use serde_json::{Map, Value};
 use super::SqliteStore;
 use super::rows::{from_json, to_json};
 use crate::page::PageSender;
-use crate::{Cursor, EVENTS_PAGE, EventKind, RunEvent, StoreError};
+use crate::{Cursor, EVENTS_PAGE, EventFilter, EventKind, RunEvent, StoreError};
 
 /// Events are read at most this many at a time (an event is small: its data is what
 /// the change carried, an edit's values at most).
@@ -88,31 +89,72 @@ fn events(
     limit: usize,
 ) -> Result<Vec<RunEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, at, step, kind, data_json FROM events
+        "SELECT id, thread, at, step, kind, data_json FROM events
          WHERE thread = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![thread, after, limit], |row| {
-        Ok((
-            row.get::<_, u64>(0)?,
-            row.get::<_, i64>(1)?,
-            row.get::<_, u64>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (id, at_ms, step, kind, data_json) = row?;
+    let rows = stmt.query(params![thread, after, limit])?;
+    decode(rows)
+}
+
+/// Up to `limit` events that match `filter`, with ids after `after`, oldest first: see
+/// [`CheckpointStore::events_after`](crate::CheckpointStore::events_after). Walks the
+/// primary key from `after` (a follower's cursor is near its end), looking each event's
+/// run up when a workflow is asked for; one thread's walks its index.
+pub(super) fn after(
+    conn: &Connection,
+    filter: &EventFilter,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<RunEvent>, StoreError> {
+    let limit = EVENTS_PAGE.clamp(limit);
+    let after = after.min(i64::MAX as u64);
+    let mut sql =
+        String::from("SELECT e.id, e.thread, e.at, e.step, e.kind, e.data_json FROM events e");
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&after];
+    if filter.workflow.is_some() {
+        sql.push_str(" JOIN runs r ON r.thread = e.thread");
+    }
+    sql.push_str(" WHERE e.id > ?");
+    if let Some(thread) = &filter.thread {
+        sql.push_str(" AND e.thread = ?");
+        args.push(thread);
+    }
+    if let Some(workflow) = &filter.workflow {
+        sql.push_str(" AND r.workflow_name = ?");
+        args.push(workflow);
+    }
+    sql.push_str(" ORDER BY e.id LIMIT ?");
+    args.push(&limit);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query(args.as_slice())?;
+    decode(rows)
+}
+
+/// The id of the newest event, 0 when there is none.
+pub(super) fn last_id(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
+        .query_row([], |row| row.get(0))?)
+}
+
+/// Events from rows of `id, thread, at, step, kind, data_json`.
+fn decode(mut rows: rusqlite::Rows<'_>) -> Result<Vec<RunEvent>, StoreError> {
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        let (thread, step): (String, u64) = (row.get(1)?, row.get(3)?);
+        let kind: String = row.get(4)?;
         let kind = EventKind::parse(&kind).ok_or_else(|| {
             StoreError::Corrupt(format!("thread {thread:?}: unknown event kind {kind:?}"))
         })?;
-        Ok(RunEvent {
-            id,
-            thread: thread.to_owned(),
-            at_ms,
+        let data_json: String = row.get(5)?;
+        events.push(RunEvent {
+            id: row.get(0)?,
+            at_ms: row.get(2)?,
             step,
             kind,
-            data: from_json::<Map<String, Value>>(thread, step, "event", &data_json)?,
-        })
-    })
-    .collect()
+            data: from_json::<Map<String, Value>>(&thread, step, "event", &data_json)?,
+            thread,
+        });
+    }
+    Ok(events)
 }

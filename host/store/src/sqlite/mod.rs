@@ -28,11 +28,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value};
+use tokio::sync::watch;
 
 use crate::{
-    Branches, CheckpointStore, Clock, Collected, ComponentVersion, Cursor, Deleted, ForkRun,
-    HistoryDetail, HistoryEntry, LogLine, NewRun, Page, ReplayRun, RunEvent, RunFilter, RunRecord,
-    RunStatus, RunUpgrade, RunsPage, StateEdit, StepCommit, StepSetback, StoreError,
+    Branches, CheckpointStore, Clock, Collected, ComponentVersion, Cursor, Deleted, EventFilter,
+    ForkRun, HistoryDetail, HistoryEntry, LogLine, NewRun, Page, ReplayRun, RunEvent, RunFilter,
+    RunRecord, RunStatus, RunUpgrade, RunsPage, StateEdit, StepCommit, StepSetback, StoreError,
 };
 use guards::position;
 use leases::*;
@@ -66,6 +67,8 @@ pub struct SqliteStore {
     /// than the read.
     quick_reader: Arc<Mutex<Connection>>,
     path: Arc<Path>,
+    /// The newest event id this process committed, sent by the writer.
+    events: watch::Receiver<u64>,
 }
 
 impl SqliteStore {
@@ -75,12 +78,15 @@ impl SqliteStore {
         let conn = schema::open_writer(path)?;
         let reader = schema::open_reader(path)?;
         let quick_reader = schema::open_reader(path)?;
-        let writer = Writer::spawn(conn, clock, path)?;
+        let newest = events::last_id(&reader)?;
+        let (events_tx, events) = watch::channel(newest);
+        let writer = Writer::spawn(conn, clock, path, Some(events_tx))?;
         Ok(SqliteStore {
             writer: Arc::new(writer),
             reader: Arc::new(Mutex::new(reader)),
             quick_reader: Arc::new(Mutex::new(quick_reader)),
             path: Arc::from(path),
+            events,
         })
     }
 
@@ -430,6 +436,26 @@ impl CheckpointStore for SqliteStore {
         let (store, thread) = (self.clone(), thread.to_owned());
         tokio::spawn(events::page(store, thread, cursor, limit, sender));
         Ok(page)
+    }
+
+    async fn events_after(
+        &self,
+        filter: &EventFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RunEvent>, StoreError> {
+        let filter = filter.clone();
+        let after = after.unwrap_or(0);
+        self.read(move |conn| events::after(conn, &filter, after, limit))
+            .await
+    }
+
+    async fn last_event_id(&self) -> Result<u64, StoreError> {
+        self.read_now(events::last_id)
+    }
+
+    fn event_notices(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.events.clone())
     }
 
     async fn fork_run(&self, fork: ForkRun) -> Result<RunRecord, StoreError> {

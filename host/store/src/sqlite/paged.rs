@@ -328,6 +328,7 @@ fn log_lines(
         && let Some(row) = rows.next()?
     {
         let line = LogLine {
+            id: row.get(0)?,
             step: row.get(1)?,
             node: row.get(2)?,
             attempt: row.get(3)?,
@@ -336,7 +337,7 @@ fn log_lines(
             at_ms: row.get(6)?,
         };
         bytes += line.message.len();
-        lines.push((row.get(0)?, line));
+        lines.push((line.id, line));
     }
     Ok(lines)
 }

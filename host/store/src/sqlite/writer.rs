@@ -4,6 +4,9 @@
 //! transaction (group commit), each inside its own SAVEPOINT so that a failing command is
 //! rolled back alone. No caller hears back before the COMMIT holding its change returned.
 //!
+//! After a commit that added events, the writer sends the newest event id to the store's
+//! event watchers (one notice per transaction, however many events it holds).
+//!
 //! The writer also keeps the WAL file small: when nothing was written for [`IDLE`], and
 //! right after a write failed because the disk is full, it checkpoints the WAL into the
 //! database and truncates it to nothing, giving its space back to the volume.
@@ -17,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::fault;
 use super::schema::BUSY_TIMEOUT;
@@ -77,11 +80,13 @@ impl Drop for Waiting<'_> {
 }
 
 impl Writer {
-    /// Starts the writer thread for `conn`, an open, migrated connection to `path`.
+    /// Starts the writer thread for `conn`, an open, migrated connection to `path`. With
+    /// `events`, each commit that added rows to the `events` table sends the newest id.
     pub(super) fn spawn(
         conn: Connection,
         clock: Arc<dyn Clock>,
         path: &Path,
+        events: Option<watch::Sender<u64>>,
     ) -> Result<Writer, StoreError> {
         let (queue, commands) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
@@ -90,7 +95,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("savepoint-store-writer".to_owned())
             .spawn(move || {
-                let db = Db::new(conn, db_path);
+                let db = Db::new(conn, db_path, events);
                 run(&db, &*clock, &commands, &thread_commits)
             })
             .map_err(|source| StoreError::Io {
@@ -178,16 +183,19 @@ struct Db {
     /// When something was last written to the WAL file (a commit that changed rows, or a
     /// write that failed), if it was not emptied since.
     written: Cell<Option<Instant>>,
+    /// Where the newest event id goes after a commit that added events.
+    events: Option<watch::Sender<u64>>,
 }
 
 impl Db {
-    fn new(conn: Connection, path: PathBuf) -> Db {
+    fn new(conn: Connection, path: PathBuf, events: Option<watch::Sender<u64>>) -> Db {
         Db {
             conn,
             path,
             full: Cell::new(false),
             // Opening may have written (a migration, a recovery).
             written: Cell::new(Some(Instant::now())),
+            events,
         }
     }
 
@@ -206,6 +214,26 @@ impl Db {
     fn committed(&self, changes: u64) {
         if self.conn.total_changes() != changes {
             self.written.set(Some(Instant::now()));
+            self.notify_events();
+        }
+    }
+
+    /// Sends the newest event id to the watchers if it moved. One indexed lookup (the
+    /// end of the primary key) per commit that changed rows, rather than a flag in every
+    /// writer of events: the import of a bundle copies its events with plain INSERTs.
+    fn notify_events(&self) {
+        let Some(events) = &self.events else { return };
+        let newest = self
+            .conn
+            .prepare_cached("SELECT max(id) FROM events")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, Option<u64>>(0)));
+        // An error here changes nothing that was committed: readers look again anyway.
+        if let Ok(Some(newest)) = newest {
+            events.send_if_modified(|last| {
+                let moved = *last != newest;
+                *last = newest;
+                moved
+            });
         }
     }
 
@@ -397,7 +425,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER UNIQUE);")
             .unwrap();
-        Writer::spawn(conn, Arc::new(ManualClock::new(7)), &path).unwrap()
+        Writer::spawn(conn, Arc::new(ManualClock::new(7)), &path, None).unwrap()
     }
 
     fn insert(x: i64) -> impl Fn(&Connection, i64) -> Result<i64, StoreError> + Send {

@@ -11,6 +11,7 @@ pub(crate) mod counts;
 pub(crate) mod delete;
 pub(crate) mod errors;
 pub(crate) mod events;
+pub(crate) mod follow;
 pub(crate) mod gc;
 pub(crate) mod history;
 pub(crate) mod leases;
@@ -179,13 +180,15 @@ pub(crate) trait WholeReads: CheckpointStore {
         }
     }
 
+    /// Every log line of `thread`, without their ids (which each database numbers
+    /// itself: a run copied to another has other ids).
     async fn logs(&self, thread: &str) -> Result<Vec<LogLine>, StoreError> {
         let mut all = Vec::new();
         let mut cursor = None;
         loop {
             let mut page = self.logs_page(thread, cursor, LOG_PAGE.max).await?;
             while let Some(line) = page.next().await? {
-                all.push(line);
+                all.push(LogLine { id: 0, ..line });
             }
             cursor = page.next_cursor();
             if cursor.is_none() {
@@ -223,6 +226,7 @@ pub(crate) fn new_run(thread: &str) -> NewRun {
 
 pub(crate) fn log(step: u64, attempt: u32, message: &str) -> LogLine {
     LogLine {
+        id: 0,
         step,
         node: "hello".to_owned(),
         attempt,
