@@ -17,6 +17,8 @@ use savepoint_runtime::{DeleteScope, Edit, Fork, RuntimeError, StartRun};
 use savepoint_store::{CheckpointStore, Clock, Page, SystemClock};
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow, WorkflowError};
 
+mod pages;
+
 pub(crate) struct DaemonBackend<S> {
     pub(crate) daemon: Arc<Daemon<S>>,
     /// The folder of workflow files that `POST /runs` names.
@@ -392,6 +394,14 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
                 })?;
             Ok(crate::view::plugins(&loads))
         })
+    }
+
+    fn run_graph(&self, thread: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move { self.graph_json(&thread).await })
+    }
+
+    fn plugin_versions(&self) -> BackendFuture<'_, Value> {
+        Box::pin(self.versions_json())
     }
 
     /// `"memory": {"budget", "reserved", "waiting"}`: the budget of all node

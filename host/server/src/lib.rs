@@ -6,10 +6,12 @@
 //! (what reads one), so the API's handlers know HTTP, JSON and their own words,
 //! and nothing of how a run is executed or stored. [`view`] holds the JSON
 //! shapes of runs, steps and plugins, shared with the CLI's `--json` output.
+//! `dashboard` is the web dashboard: HTML pages built from the same backend.
 //! This is the only crate that knows axum.
 
 pub mod api;
 mod backend;
+mod dashboard;
 mod patch;
 mod serve;
 pub mod view;

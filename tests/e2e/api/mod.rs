@@ -1,8 +1,8 @@
 //! The HTTP API of a real `savepoint serve`: every route's happy path, the
 //! JSON errors of bad requests, what a web page on another site can do
 //! (nothing), tokens, listen addresses, and slow or idle clients; every route's
-//! refusal of what it does not take (`params`), and run search and tags
-//! (`search`).
+//! refusal of what it does not take (`params`), run search and tags
+//! (`search`), and the dashboard's pages over the daemon (`dashboard`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::fixtures::{DEADLINE, Daemon, Env};
 
 mod connections;
+mod dashboard;
 mod errors;
 mod guards;
 mod listen;

@@ -47,6 +47,11 @@
 //! | `GET /workflows` | | [`Backend::workflows`] |
 //! | `GET /plugins` | | [`Backend::plugins`] |
 //!
+//! The dashboard's HTML pages (`GET /`, `GET /ui/runs/{id}`, `GET /ui/plugins`,
+//! `GET /assets/{file}`) are `crate::dashboard`'s; this router serves them behind the
+//! same guard, and they read through the same [`Backend`] ([`Backend::run_graph`] and
+//! [`Backend::plugin_versions`] are theirs).
+//!
 //! A flag parameter (`states`, `diff`, `all`, `force`) is `true`/`1` or `false`/`0`.
 //! Every route refuses, with 400, a query parameter or body field it does not take
 //! (naming it and listing those it takes), a parameter given twice (`tag` excepted), and
@@ -252,6 +257,17 @@ pub trait Backend: Send + Sync + 'static {
     /// The workflows that `POST /runs` can start.
     fn workflows(&self) -> BackendFuture<'_, Value>;
     fn plugins(&self) -> BackendFuture<'_, Value>;
+    /// What the dashboard draws of a run: its workflow's graph and the component
+    /// versions it is pinned to: `{"workflow", "start", "nodes": [{"name", "plugin"}],
+    /// "edges": [{"from", "to", "route"}], "plugins": {"<plugin>": "<digest>"}}`. An
+    /// edge's `to` is a node or `"end"`; `route` is true for a `routes` choice (the node
+    /// picks one), false for `next` (always taken).
+    fn run_graph(&self, thread: String) -> BackendFuture<'_, Value>;
+    /// Every component version stored in the database (`plugins --versions --json`,
+    /// with what `describe()` says of it): `[{"name", "digest", "bytes", "stored_at",
+    /// "current", "runs", "unfinished", "info"}]`; `info` is null when the version is
+    /// neither the plugins folder's file nor compiled in the cache.
+    fn plugin_versions(&self) -> BackendFuture<'_, Value>;
     /// The events of one run (`subscribe.thread`) or of every run that matches, as they
     /// are committed: first those after `subscribe.last_event_id` (a run's stream: from its
     /// first event when `None`; every run's: from now), then each new one. See
@@ -331,6 +347,7 @@ pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig)
         .route("/runs/{id}/update", post(travel::update))
         .route("/workflows", get(routes::workflows))
         .route("/plugins", get(routes::plugins))
+        .merge(crate::dashboard::routes())
         // Only on the routes above (a 404 or 405 changes nothing), so it comes after them.
         .route_layer(from_fn_with_state(guard.clone(), guard::writes))
         .route_layer(from_fn(extract::no_body_on_reads))

@@ -316,7 +316,7 @@ async fn unknown_paths_are_404_json() {
         (Method::GET, "/nope"),
         (Method::GET, "/runs/job-1/event"),
         (Method::POST, "/runs/job-1/resume/now"),
-        (Method::GET, "/"),
+        (Method::GET, "/ui/runs"),
     ] {
         let reply = send(&app, request(method.clone(), uri, None, Body::empty())).await;
         assert_eq!(

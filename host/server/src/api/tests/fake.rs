@@ -267,6 +267,21 @@ impl Backend for FakeBackend {
         })
     }
 
+    fn run_graph(&self, thread: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("run_graph {thread}"));
+            self.get(&thread)?;
+            Ok(json!({ "workflow": "chain", "nodes": [], "edges": [], "plugins": {} }))
+        })
+    }
+
+    fn plugin_versions(&self) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record("plugin_versions".into());
+            Ok(json!([]))
+        })
+    }
+
     fn plugins(&self) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             self.record("plugins".into());

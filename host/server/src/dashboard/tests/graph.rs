@@ -1,0 +1,91 @@
+//! The workflow graph, laid out by `layout-rs`.
+
+use serde_json::json;
+
+use crate::dashboard::graph::{Graph, figure};
+use crate::dashboard::run::current;
+
+fn graph(edges: &[(&str, &str, bool)]) -> Graph {
+    let mut nodes: Vec<&str> = edges
+        .iter()
+        .flat_map(|(from, to, _)| [*from, *to])
+        .filter(|name| *name != "end")
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    Graph::from_json(&json!({
+        "nodes": nodes.iter().map(|n| json!({"name": n, "plugin": n})).collect::<Vec<_>>(),
+        "edges": edges.iter().map(|(f, t, r)| json!({"from": f, "to": t, "route": r})).collect::<Vec<_>>(),
+    }))
+}
+
+#[test]
+fn every_node_is_a_group_and_only_the_current_ones_are_marked() {
+    let chain = graph(&[("a", "b", false), ("b", "c", false), ("c", "end", false)]);
+    let html = figure(&chain, &["b".to_string()], "running");
+    for node in ["a", "b", "c", "end"] {
+        assert_eq!(
+            html.matches(&format!("data-node=\"{node}\"")).count(),
+            1,
+            "{node}: {html}"
+        );
+    }
+    assert_eq!(html.matches("aria-current=\"step\"").count(), 1, "{html}");
+    assert!(
+        html.contains("<g class=\"node current\" data-node=\"b\" aria-current=\"step\">"),
+        "{html}"
+    );
+    assert!(html.contains("Current: b (running)"), "{html}");
+    // Three edges, each a path with an arrowhead.
+    assert_eq!(html.matches("<path class=\"edge").count(), 3, "{html}");
+}
+
+#[test]
+fn loops_fan_outs_and_routes_are_laid_out() {
+    let looped = graph(&[
+        ("start", "work", false),
+        ("work", "check", false),
+        ("check", "work", true),
+        ("check", "end", true),
+        ("check", "check", true),
+        ("start", "side", false),
+        ("side", "join", false),
+        ("work", "join", false),
+    ]);
+    let html = figure(
+        &looped,
+        &["work".to_string(), "side".to_string()],
+        "running",
+    );
+    assert_eq!(html.matches("aria-current=\"step\"").count(), 2, "{html}");
+    assert!(html.contains("Current: work, side (running)"), "{html}");
+    assert!(html.contains("<path class=\"edge route\""), "{html}");
+    assert!(!html.contains("cannot be drawn"), "{html}");
+}
+
+#[test]
+fn names_are_escaped_in_the_svg() {
+    let hostile = graph(&[("<x>", "end", false)]);
+    let html = figure(&hostile, &["<x>".to_string()], "<b>");
+    assert!(html.contains("data-node=\"&lt;x&gt;\""), "{html}");
+    assert!(!html.contains("<x>") && !html.contains("<b>"), "{html}");
+}
+
+#[test]
+fn the_current_node_follows_the_status() {
+    let at = |run: serde_json::Value| current(&run);
+    assert_eq!(
+        at(json!({"status": "interrupted", "next": ["review"]})),
+        ["review"]
+    );
+    assert_eq!(at(json!({"status": "completed", "next": []})), ["end"]);
+    assert_eq!(
+        at(json!({"status": "failed", "next": [], "error_node": "fetch"})),
+        ["fetch"]
+    );
+    assert!(at(json!({"status": "cancelled", "next": []})).is_empty());
+    assert_eq!(
+        at(json!({"status": "running", "next": ["a", "b"]})),
+        ["a", "b"]
+    );
+}
