@@ -236,7 +236,7 @@ function threadLink(tab, thread) {
 /// page has focusable elements (then it cannot be reached by keyboard).
 async function tabTo(tab, target, what) {
   const reachable = await tab.evaluate(
-    () => document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]').length,
+    () => document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]').length,
   );
   for (let presses = 0; presses <= reachable + 1; presses += 1) {
     if (await target.evaluate((el) => el === document.activeElement)) return;
