@@ -62,6 +62,13 @@ try {
 async function measure(ctx, path) {
   const page = await ctx.newPage();
   await page.goto(path, { waitUntil: 'load' });
+  // Chromium records the paint entry a frame or so after it paints, which may be
+  // after 'load': wait for it (a page that never paints gives null after a while).
+  await page
+    .waitForFunction(() => performance.getEntriesByName('first-contentful-paint').length > 0, null, {
+      timeout: 5_000,
+    })
+    .catch(() => {});
   const numbers = await page.evaluate(() => {
     const [nav] = performance.getEntriesByType('navigation');
     const paint = performance.getEntriesByName('first-contentful-paint')[0];
