@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{DEADLINE, Env, wait_for};
+use crate::fixtures::{DEADLINE, Env, http, wait_for};
 use crate::travel::error_of;
 
 /// `a` counts, then `ask` waits for an answer.
@@ -153,4 +153,32 @@ fn retention_deletes_only_old_finished_runs() {
         "savepoint serve: retention deleted 2 finished run(s) unchanged for 1d: old-done, \
          old-cancelled"
     );
+}
+
+/// A forced delete of a daemon's only run frees the component versions that run
+/// alone was pinned to, though the daemon's watcher had stored them: the next
+/// `POST /runs` stores them again instead of failing with "component ... is not
+/// stored" (found by a tester: a 500 until the daemon restarted).
+#[test]
+fn a_daemon_creates_runs_after_a_delete_freed_its_components() {
+    let env = Env::new(&["counter"]);
+    env.daemon_workflow(
+        "once",
+        "name = \"once\"\nstart = \"a\"\n[nodes.a]\nplugin = \"counter\"\nnext = \"end\"\n",
+    );
+    let daemon = env.serve(&[]);
+    let create = |thread: &str| {
+        let created = daemon.post("/runs", &json!({"workflow": "once", "thread": thread}));
+        assert_eq!(created.status, 201, "{created:?}");
+        daemon.wait_run(thread, "completed", |s| s["status"] == "completed");
+    };
+    create("first");
+    let deleted = http(daemon.addr(), "DELETE", "/runs/first?force=true", None);
+    assert_eq!(deleted.status, 200, "{deleted:?}");
+    assert_eq!(
+        deleted.json()["deleted"]["freed"]["components"],
+        1,
+        "{deleted:?}"
+    );
+    create("second");
 }

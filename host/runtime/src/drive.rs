@@ -308,9 +308,12 @@ impl<S: CheckpointStore> Runtime<S> {
         let mut asked = Instant::now();
         let mut created = self.store.create_run(new_run(plugins)).await;
         if let Err(StoreError::ComponentMissing { .. }) = created {
-            // A `gc` removed a version this process had stored: store it again.
+            // A `gc` or a delete removed a version this process had stored: store the
+            // files again. Not the versions `serve` serves: those were stored when its
+            // watcher loaded them, and are the files' versions unless a newer file was
+            // refused since (then this run gets the newer file, the one left to store).
             self.plugins.forget_files();
-            let plugins = self.pin_plugins(&workflow, PinTo::Serving).await?;
+            let plugins = self.pin_plugins(&workflow, PinTo::File).await?;
             asked = Instant::now();
             created = self.store.create_run(new_run(plugins)).await;
         }
