@@ -35,15 +35,15 @@ use savepoint_store::{AnyStore, StoreError};
 /// database, by which `savepoint start` knows that a new run will be picked up.
 ///
 /// API (JSON): POST /runs {workflow, thread?, input?, tags?};
-/// GET /runs?status=&workflow=&tag=&since=&limit=&cursor= ({runs, next_cursor});
+/// GET /runs?status=&workflow=&tag=&since=&thread=&limit=&cursor= ({runs, next_cursor});
 /// GET /runs/{id}; DELETE /runs/{id}?force=; GET /runs/{id}/state?step=;
 /// GET /runs/{id}/history?limit=&cursor=&states=&diff=&all=;
 /// GET /runs/{id}/logs?limit=&cursor=; GET /runs/{id}/events?limit=&cursor=
 /// (pages: {entries, next_cursor}); POST /runs/{id}/resume {input?, upgrade?,
 /// from_step?}; POST /runs/{id}/cancel; POST /runs/{id}/fork {step, thread, update?,
 /// as_node?}; POST /runs/{id}/update {values, as_node?}; GET /workflows;
-/// GET /plugins; GET /health. A parameter or field a route does not take is refused
-/// (400), never ignored.
+/// GET /plugins; GET /health; GET /openapi.json (this API as OpenAPI 3.1). A parameter
+/// or field a route does not take is refused (400), never ignored.
 ///
 /// Every request must name this server in its Host header (its address,
 /// localhost, or an --allowed-host); every POST and DELETE must be sent with

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
+use crate::api::shapes::WorkflowJson;
 use crate::api::{self, ApiError, Backend, BackendFuture, CreateRun, JsonStream, PageQuery};
 use crate::view::{JsonPage, PageEntry};
 use savepoint_runtime::daemon::Daemon;
@@ -153,11 +154,16 @@ impl<S: CheckpointStore> DaemonBackend<S> {
                 Err(error) => Err(error),
             };
             items.push(match checked {
-                Ok(workflow) => json!({
-                    "name": name, "path": shown, "ok": true, "error": null, "problems": [],
-                    "workflow": workflow.name, "start": workflow.start,
-                    "nodes": workflow.nodes.keys().collect::<Vec<_>>(),
-                }),
+                Ok(workflow) => WorkflowJson {
+                    name,
+                    path: shown,
+                    ok: true,
+                    error: None,
+                    problems: Vec::new(),
+                    workflow: Some(workflow.name.clone()),
+                    start: Some(workflow.start.clone()),
+                    nodes: Some(workflow.nodes.keys().cloned().collect()),
+                },
                 Err(error) => {
                     let problems = match &error {
                         RuntimeError::Workflow(problems) => {
@@ -165,14 +171,20 @@ impl<S: CheckpointStore> DaemonBackend<S> {
                         }
                         _ => Vec::new(),
                     };
-                    json!({
-                        "name": name, "path": shown, "ok": false,
-                        "error": error.to_string(), "problems": problems,
-                    })
+                    WorkflowJson {
+                        name,
+                        path: shown,
+                        ok: false,
+                        error: Some(error.to_string()),
+                        problems,
+                        workflow: None,
+                        start: None,
+                        nodes: None,
+                    }
                 }
             });
         }
-        Ok(Value::Array(items))
+        serde_json::to_value(items).map_err(|error| ApiError::internal(error.to_string()))
     }
 }
 

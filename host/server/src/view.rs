@@ -5,6 +5,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::api::shapes;
 use savepoint_plugin::PluginLoad;
 use savepoint_store::{
     Deleted, HistoryEntry, LogLine, Page, RunEvent, RunRecord, RunSummary, RunsPage, StoreError,
@@ -13,29 +14,39 @@ use savepoint_store::{
 
 /// A run's position and outcome (`status --json`, `GET /runs/{id}`).
 pub fn status(run: &RunRecord) -> Value {
-    json!({
-        "thread": run.thread,
-        "workflow": run.workflow_name,
-        "workflow_path": run.workflow_path,
-        "workflow_digest": run.workflow_digest,
-        "status": run.status.as_str(),
-        "step": run.step,
-        "next": run.next,
-        "attempt": run.attempt,
-        "error": run.error,
-        "error_node": run.error_node,
-        "waiting_for": run.interrupt,
-        "wake_at": run.wake_at_ms.map(format_time),
-        "wakes": run.wakes,
-        "pending_writes": run.pending.iter().map(|w| w.node.as_str()).collect::<Vec<_>>(),
-        "lease_owner": run.lease_owner,
-        "lease_epoch": run.lease_epoch,
-        "tags": run.tags,
-        "checkpoint": run.checkpoint,
-        "branch": run.branch,
-        "created_at": format_time(run.created_at_ms),
-        "updated_at": format_time(run.updated_at_ms),
-    })
+    to_json(&run_json(run))
+}
+
+/// [`status`] as its type, which `GET /openapi.json` describes.
+pub fn run_json(run: &RunRecord) -> shapes::RunJson {
+    shapes::RunJson {
+        thread: run.thread.clone(),
+        workflow: run.workflow_name.clone(),
+        workflow_path: run.workflow_path.clone(),
+        workflow_digest: run.workflow_digest.clone(),
+        status: shapes::StatusWord(run.status),
+        step: run.step,
+        next: run.next.clone(),
+        attempt: run.attempt,
+        error: run.error.clone(),
+        error_node: run.error_node.clone(),
+        waiting_for: run.interrupt.clone(),
+        wake_at: run.wake_at_ms.map(format_time),
+        wakes: run.wakes,
+        pending_writes: run.pending.iter().map(|w| w.node.clone()).collect(),
+        lease_owner: run.lease_owner.clone(),
+        lease_epoch: run.lease_epoch,
+        tags: run.tags.clone(),
+        checkpoint: run.checkpoint.clone(),
+        branch: run.branch,
+        created_at: format_time(run.created_at_ms),
+        updated_at: format_time(run.updated_at_ms),
+    }
+}
+
+/// A shape of `shapes` as a JSON value: its fields in its order.
+fn to_json(shape: &impl Serialize) -> Value {
+    serde_json::to_value(shape).expect("the API's shapes are JSON")
 }
 
 /// One history entry (an item of `history --json`'s `entries`): the checkpoint's own
@@ -165,14 +176,18 @@ impl<T: PageEntry> JsonPage<T> {
 }
 
 pub fn log_line(line: &LogLine) -> Value {
-    json!({
-        "step": line.step,
-        "node": line.node,
-        "attempt": line.attempt,
-        "level": line.level,
-        "message": line.message,
-        "at": format_time(line.at_ms),
-    })
+    to_json(&log_line_json(line))
+}
+
+fn log_line_json(line: &LogLine) -> shapes::LogLineJson {
+    shapes::LogLineJson {
+        step: line.step,
+        node: line.node.clone(),
+        attempt: line.attempt,
+        level: line.level.clone(),
+        message: line.message.clone(),
+        at: format_time(line.at_ms),
+    }
 }
 
 /// One event of a run (`events --json`, `GET /runs/{id}/events`): `{"id", "at",
@@ -191,32 +206,37 @@ pub fn event(event: &RunEvent) -> Value {
 }
 
 pub fn summary(run: &RunSummary) -> Value {
-    json!({
-        "thread": run.thread,
-        "workflow": run.workflow_name,
-        "status": run.status.as_str(),
-        "step": run.step,
-        "tags": run.tags,
-        "created_at": format_time(run.created_at_ms),
-        "updated_at": format_time(run.updated_at_ms),
-    })
+    to_json(&summary_json(run))
+}
+
+fn summary_json(run: &RunSummary) -> shapes::RunSummaryJson {
+    shapes::RunSummaryJson {
+        thread: run.thread.clone(),
+        workflow: run.workflow_name.clone(),
+        status: shapes::StatusWord(run.status),
+        step: run.step,
+        tags: run.tags.clone(),
+        created_at: format_time(run.created_at_ms),
+        updated_at: format_time(run.updated_at_ms),
+    }
 }
 
 /// What a delete removed (`delete --json`, `DELETE /runs/{id}`): `{"thread",
 /// "deleted": {"checkpoints", "logs", "events", "freed": {...}}}`.
 pub fn deleted(thread: &str, deleted: &Deleted) -> Value {
-    json!({
-        "thread": thread,
-        "deleted": {
-            "checkpoints": deleted.checkpoints,
-            "logs": deleted.logs,
-            "events": deleted.events,
-            "freed": {
-                "components": deleted.freed.components,
-                "component_bytes": deleted.freed.component_bytes,
-                "values": deleted.freed.values,
-                "value_bytes": deleted.freed.value_bytes,
-                "workflows": deleted.freed.workflows,
+    let freed = &deleted.freed;
+    to_json(&shapes::DeletedJson {
+        thread: thread.to_owned(),
+        deleted: shapes::DeletedRows {
+            checkpoints: deleted.checkpoints,
+            logs: deleted.logs,
+            events: deleted.events,
+            freed: shapes::Freed {
+                components: freed.components,
+                component_bytes: freed.component_bytes,
+                values: freed.values,
+                value_bytes: freed.value_bytes,
+                workflows: freed.workflows,
             },
         },
     })
@@ -225,15 +245,19 @@ pub fn deleted(thread: &str, deleted: &Deleted) -> Value {
 /// A page of a run listing (`runs --json`, `GET /runs`): `{"runs": [...],
 /// "next_cursor": "<cursor>"}`, `next_cursor` null on the last page.
 pub fn runs_page(page: &RunsPage) -> Value {
-    json!({
-        "runs": page.runs.iter().map(summary).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor.map(|cursor| cursor.to_string()),
+    to_json(&shapes::RunsPageJson {
+        runs: page.runs.iter().map(summary_json).collect(),
+        next_cursor: page.next_cursor.map(|cursor| cursor.to_string()),
     })
 }
 
 /// One file of the plugins folder: what `describe()` said and what is odd
 /// about it, or why it cannot be used.
 pub fn plugin(load: &PluginLoad) -> Value {
+    to_json(&plugin_json(load))
+}
+
+fn plugin_json(load: &PluginLoad) -> shapes::PluginJson {
     let (info, error, warnings) = match &load.result {
         Ok(plugin) => (
             serde_json::to_value(&plugin.info).ok(),
@@ -242,15 +266,15 @@ pub fn plugin(load: &PluginLoad) -> Value {
         ),
         Err(e) => (None, Some(e.to_string()), Vec::new()),
     };
-    json!({
-        "name": load.name,
-        "path": load.path.display().to_string(),
-        "digest": load.digest,
-        "ok": error.is_none(),
-        "info": info,
-        "error": error,
-        "warnings": warnings,
-    })
+    shapes::PluginJson {
+        name: load.name.clone(),
+        path: load.path.display().to_string(),
+        digest: load.digest.clone(),
+        ok: error.is_none(),
+        info,
+        error,
+        warnings,
+    }
 }
 
 pub fn plugins(loads: &[PluginLoad]) -> Value {

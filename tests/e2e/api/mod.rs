@@ -2,7 +2,8 @@
 //! JSON errors of bad requests, what a web page on another site can do
 //! (nothing), tokens, listen addresses, and slow or idle clients; every route's
 //! refusal of what it does not take (`params`), run search and tags
-//! (`search`), and the dashboard's pages over the daemon (`dashboard`).
+//! (`search`), the dashboard's pages over the daemon (`dashboard`), and
+//! schemathesis against the OpenAPI document (`schema`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,6 +19,7 @@ mod guards;
 mod listen;
 mod params;
 mod routes;
+mod schema;
 mod search;
 mod travel;
 

@@ -5,7 +5,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use super::shapes::{ErrorCodeName, ErrorFields, ErrorJson};
 
 pub use savepoint_base::error_code::{ErrorCode, Fault};
 
@@ -72,11 +74,13 @@ impl From<ApiError> for HttpError {
 /// The one shape of every error response.
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": {
-            "code": self.code,
-            "message": self.message,
-            "details": self.details,
-        }});
+        let body = ErrorJson {
+            error: ErrorFields {
+                code: ErrorCodeName(self.code),
+                message: self.message,
+                details: self.details,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

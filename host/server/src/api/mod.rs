@@ -28,6 +28,8 @@
 //! - `vocab`: the shared words for statuses, cursors, pages and history detail, and the
 //!   checked page request.
 //! - `error`: [`ApiError`] and the JSON error response.
+//! - `shapes`: the types of the answers and bodies (`crate::view` builds answers from
+//!   them); `openapi`: `GET /openapi.json`, derived from those types and the handlers.
 //!
 //! | Route | Body | Answer |
 //! | --- | --- | --- |
@@ -46,6 +48,7 @@
 //! | `POST /runs/{id}/update` | `{"values", "as_node"?}` | [`Backend::update`] |
 //! | `GET /workflows` | | [`Backend::workflows`] |
 //! | `GET /plugins` | | [`Backend::plugins`] |
+//! | `GET /openapi.json` | | this API's OpenAPI 3.1 document (`openapi`) |
 //!
 //! The dashboard's HTML pages (`GET /`, `GET /ui/runs/{id}`, `GET /ui/plugins`,
 //! `GET /assets/{file}`) are `crate::dashboard`'s; this router serves them behind the
@@ -67,8 +70,10 @@
 mod error;
 mod extract;
 mod guard;
+mod openapi;
 mod routes;
 mod server;
+pub mod shapes;
 mod travel;
 mod vocab;
 
@@ -91,6 +96,7 @@ use serde_json::{Map, Value};
 
 pub use error::{ApiError, status};
 pub use guard::{AllowedHost, Token};
+pub use openapi::document as openapi_document;
 pub use server::serve;
 pub use vocab::{
     Branches, Cursor, EVENTS_PAGE, HISTORY_PAGE, HistoryDetail, LOG_PAGE, PageQuery, PageSize,
@@ -347,6 +353,7 @@ pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig)
         .route("/runs/{id}/update", post(travel::update))
         .route("/workflows", get(routes::workflows))
         .route("/plugins", get(routes::plugins))
+        .route("/openapi.json", get(openapi::openapi_json))
         .merge(crate::dashboard::routes())
         // Only on the routes above (a 404 or 405 changes nothing), so it comes after them.
         .route_layer(from_fn_with_state(guard.clone(), guard::writes))

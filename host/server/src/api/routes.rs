@@ -20,6 +20,7 @@ use super::{
     Backend, Branches, CreateRun, HISTORY_PAGE, HistoryDetail, JsonStream, LOG_PAGE, RUNS_PAGE,
     ResumeRequest, RunSearch,
 };
+use super::{openapi, shapes};
 
 pub(super) type Backed = State<Arc<dyn Backend>>;
 pub(super) type Reply = Result<Json<Value>, HttpError>;
@@ -28,6 +29,13 @@ pub(super) type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection
 pub(super) type PathId = Result<Path<String>, PathRejection>;
 
 /// `GET /health`: `{"status": "ok"}` and what the backend adds.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "api",
+    security(()),
+    responses((status = 200, description = "The server answers", body = shapes::Health)),
+)]
 pub(super) async fn health(State(backend): Backed, query: QueryPairs) -> Reply {
     Params::new(query)?.finish()?;
     let mut health = serde_json::Map::new();
@@ -38,6 +46,17 @@ pub(super) async fn health(State(backend): Backed, query: QueryPairs) -> Reply {
 
 /// `POST /runs` with `{"workflow": "chain", "thread"?: "job-1", "input"?: {...},
 /// "tags"?: {"customer": "acme"}}`
+#[utoipa::path(
+    post,
+    path = "/runs",
+    tag = "runs",
+    request_body = shapes::CreateRunBody,
+    responses(
+        (status = 201, description = "The run, created and started", body = shapes::RunJson),
+        (status = 404, description = "No such workflow in the workflows folder (`not_found`)", body = shapes::ErrorJson),
+        (status = 409, description = "The thread id is taken (`conflict`)", body = shapes::ErrorJson),
+    ),
+)]
 pub(super) async fn create_run(
     State(backend): Backed,
     query: QueryPairs,
@@ -72,6 +91,13 @@ pub(super) async fn create_run(
 }
 
 /// `GET /runs?status=failed&workflow=approval&tag=customer=acme&since=2d&thread=job-&limit=50&cursor=C`
+#[utoipa::path(
+    get,
+    path = "/runs",
+    tag = "runs",
+    params(openapi::RunsQuery),
+    responses((status = 200, description = "A page of the runs that match every filter given, newest created first", body = shapes::RunsPageJson)),
+)]
 pub(super) async fn list_runs(State(backend): Backed, query: QueryPairs) -> Reply {
     let mut params = Params::new(query)?;
     let search = RunSearch {
@@ -87,6 +113,13 @@ pub(super) async fn list_runs(State(backend): Backed, query: QueryPairs) -> Repl
 }
 
 /// `GET /runs/{id}`
+#[utoipa::path(
+    get,
+    path = "/runs/{id}",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's thread id")),
+    responses((status = 200, description = "The run's position and outcome", body = shapes::RunJson)),
+)]
 pub(super) async fn run_status(State(backend): Backed, path: PathId, query: QueryPairs) -> Reply {
     let thread = path_thread(path)?;
     Params::new(query)?.finish()?;
@@ -94,6 +127,16 @@ pub(super) async fn run_status(State(backend): Backed, path: PathId, query: Quer
 }
 
 /// `GET /runs/{id}/state?step=N`
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/state",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's thread id"), openapi::StateQuery),
+    responses(
+        (status = 200, description = "The run's state (any JSON object)", body = Object),
+        (status = 404, description = "No such run, or no such step on its current branch (`not_found`, `details`: `thread`, `step`)", body = shapes::ErrorJson),
+    ),
+)]
 pub(super) async fn run_state(State(backend): Backed, path: PathId, query: QueryPairs) -> Reply {
     let thread = path_thread(path)?;
     let mut params = Params::new(query)?;
@@ -104,6 +147,13 @@ pub(super) async fn run_state(State(backend): Backed, path: PathId, query: Query
 
 /// `GET /runs/{id}/history?limit=50&cursor=C&states=true` (or `diff=true`, each step's
 /// changes as a JSON Patch; `all=true`: superseded branches too)
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/history",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's thread id"), openapi::HistoryQuery),
+    responses((status = 200, description = "A page of the run's checkpoints, newest first", body = shapes::HistoryPage)),
+)]
 pub(super) async fn run_history(
     State(backend): Backed,
     path: PathId,
@@ -135,6 +185,13 @@ pub(super) async fn run_history(
 }
 
 /// `GET /runs/{id}/logs?limit=1000&cursor=C`
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/logs",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's thread id"), openapi::LogsQuery),
+    responses((status = 200, description = "A page of the run's log lines, oldest first", body = shapes::LogsPage)),
+)]
 pub(super) async fn run_logs(
     State(backend): Backed,
     path: PathId,
@@ -159,6 +216,17 @@ pub(super) fn streamed(pieces: JsonStream) -> Response {
 
 /// `POST /runs/{id}/resume` with `{"input"?: <any JSON>, "upgrade"?: bool,
 /// "from_step"?: N}` or an empty body.
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/resume",
+    tag = "steer",
+    params(("id" = String, Path, description = "The run's thread id")),
+    request_body(content = Option<shapes::ResumeBody>, description = "Empty, or the answer and what to do first"),
+    responses(
+        (status = 200, description = "The run, resumed", body = shapes::RunJson),
+        (status = 409, description = "The run is in no state for it: finished, busy, waiting for an answer (without one) or for none (with one), or its upgrade is refused (`conflict`)", body = shapes::ErrorJson),
+    ),
+)]
 pub(super) async fn resume(
     State(backend): Backed,
     path: PathId,
@@ -191,6 +259,17 @@ pub(super) async fn resume(
 }
 
 /// `POST /runs/{id}/cancel` with an empty body (or `{}`).
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/cancel",
+    tag = "steer",
+    params(("id" = String, Path, description = "The run's thread id")),
+    request_body(content = Option<shapes::EmptyBody>, description = "Empty, or `{}`"),
+    responses(
+        (status = 200, description = "The run, cancelled", body = shapes::RunJson),
+        (status = 409, description = "The run has finished already (`conflict`)", body = shapes::ErrorJson),
+    ),
+)]
 pub(super) async fn cancel(
     State(backend): Backed,
     path: PathId,
@@ -204,12 +283,24 @@ pub(super) async fn cancel(
 }
 
 /// `GET /workflows`
+#[utoipa::path(
+    get,
+    path = "/workflows",
+    tag = "api",
+    responses((status = 200, description = "Each workflow file of the workflows folder, and whether `POST /runs` would start it now", body = Vec<shapes::WorkflowJson>)),
+)]
 pub(super) async fn workflows(State(backend): Backed, query: QueryPairs) -> Reply {
     Params::new(query)?.finish()?;
     Ok(Json(backend.workflows().await?))
 }
 
 /// `GET /plugins`
+#[utoipa::path(
+    get,
+    path = "/plugins",
+    tag = "api",
+    responses((status = 200, description = "Each file of the plugins folder", body = Vec<shapes::PluginJson>)),
+)]
 pub(super) async fn plugins(State(backend): Backed, query: QueryPairs) -> Reply {
     Params::new(query)?.finish()?;
     Ok(Json(backend.plugins().await?))

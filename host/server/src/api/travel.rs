@@ -11,8 +11,16 @@ use super::error::{ApiError, HttpError};
 use super::extract::{By, Fields, JsonObject, Params, check_thread, path_thread};
 use super::routes::{Backed, PathId, QueryPairs, Reply, streamed};
 use super::{Deletion, EVENTS_PAGE, EditState, ForkRequest};
+use super::{openapi, shapes};
 
 /// `GET /runs/{id}/events?limit=1000&cursor=C`
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/events",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's thread id"), openapi::EventsQuery),
+    responses((status = 200, description = "A page of the run's events, oldest first", body = shapes::EventsPage)),
+)]
 pub(super) async fn run_events(
     State(backend): Backed,
     path: PathId,
@@ -28,6 +36,18 @@ pub(super) async fn run_events(
 
 /// `POST /runs/{id}/fork` with `{"step": 4, "thread": "job-1-fix", "update"?: {...},
 /// "as_node"?: "n4"}`: 201 and the new run's status.
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/fork",
+    tag = "steer",
+    params(("id" = String, Path, description = "The run's thread id")),
+    request_body = shapes::ForkBody,
+    responses(
+        (status = 201, description = "The new run, created from the run's checkpoint", body = shapes::RunJson),
+        (status = 404, description = "No such run, or no such step (`not_found`)", body = shapes::ErrorJson),
+        (status = 409, description = "The new thread id is taken, or the run is in no state to fork (`conflict`)", body = shapes::ErrorJson),
+    ),
+)]
 pub(super) async fn fork(
     State(backend): Backed,
     path: PathId,
@@ -57,6 +77,17 @@ pub(super) async fn fork(
 
 /// `POST /runs/{id}/update` with `{"values": {...}, "as_node"?: "review"}`: the run's
 /// status after the edit.
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/update",
+    tag = "steer",
+    params(("id" = String, Path, description = "The run's thread id")),
+    request_body = shapes::UpdateBody,
+    responses(
+        (status = 200, description = "The run, after the edit (a checkpoint of its own)", body = shapes::RunJson),
+        (status = 409, description = "The run is in no state for an edit: cancelled, or busy (`conflict`)", body = shapes::ErrorJson),
+    ),
+)]
 pub(super) async fn update(
     State(backend): Backed,
     path: PathId,
@@ -75,6 +106,17 @@ pub(super) async fn update(
 }
 
 /// `DELETE /runs/{id}?force=true` with an empty body (or `{}`): what was removed.
+#[utoipa::path(
+    delete,
+    path = "/runs/{id}",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's thread id"), openapi::DeleteQuery),
+    request_body(content = Option<shapes::EmptyBody>, description = "Empty, or `{}`"),
+    responses(
+        (status = 200, description = "What was removed", body = shapes::DeletedJson),
+        (status = 409, description = "The run has not finished (without `force`), or is busy (`conflict`)", body = shapes::ErrorJson),
+    ),
+)]
 pub(super) async fn delete_run(
     State(backend): Backed,
     path: PathId,

@@ -2,12 +2,14 @@
 //! (`routes`), every malformed request and every backend error (`errors`), every
 //! refusal and acceptance of the guard (`guard`), a real server on a loopback
 //! port (`serve`), that the API knows nothing of the layers below (`words`), the routes
-//! of search and time travel (`travel`), and that every route refuses what it does not
-//! take (`unknown`).
+//! of search and time travel (`travel`), that every route refuses what it does not
+//! take (`unknown`), and that `GET /openapi.json` says what the routes take and answer
+//! (`openapi`).
 
 mod errors;
 mod fake;
 mod guard;
+mod openapi;
 mod routes;
 mod serve;
 mod travel;

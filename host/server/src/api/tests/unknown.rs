@@ -113,6 +113,7 @@ fn routes() -> Vec<Route> {
         ),
         route(Method::GET, "/workflows", None, NONE, ""),
         route(Method::GET, "/plugins", None, NONE, ""),
+        route(Method::GET, "/openapi.json", None, NONE, ""),
     ]
 }
 
