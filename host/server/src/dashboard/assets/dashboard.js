@@ -12,10 +12,10 @@
     "edited", "upgraded", "replayed", "lease_taken_over", "log"];
   const FINISHED = ["completed", "failed", "cancelled"];
 
-  // Fetches this page again and swaps in the parts named by `ids` (the server renders
+  // Fetches this page again and swaps in the parts named by `idsNow()` (the server renders
   // them: one place decides how a run looks). At most one fetch at a time; a change
   // that arrives during one asks for one more.
-  function refresher(ids, minGapMs) {
+  function refresher(idsNow, minGapMs) {
     let busy = false, again = false, last = 0;
     async function run() {
       if (busy) { again = true; return; }
@@ -30,7 +30,7 @@
           // A state the reader opened stays open.
           const open = new Set([...document.querySelectorAll("details[data-state][open]")]
             .map((d) => d.dataset.state));
-          for (const id of ids) {
+          for (const id of idsNow()) {
             const now = document.getElementById(id), fresh = doc.getElementById(id);
             if (now && fresh) now.replaceWith(document.importNode(fresh, true));
           }
@@ -52,8 +52,13 @@
   // ---- A run's page -------------------------------------------------------------
   function runPage(root) {
     const thread = root.dataset.thread;
-    const refresh = refresher(["run-summary", "graph", "history", "events", "logs", "pinned", "answer-hint"], 250);
     let source = null, polling = null;
+    // The events list grows from the stream while there is one (the server's page
+    // holds the first events only); without one, the server's list replaces it.
+    const refresh = refresher(() => {
+      const ids = ["run-summary", "graph", "history", "logs", "pinned", "answer-hint"];
+      return polling ? ids.concat(["events"]) : ids;
+    }, 250);
 
     const finished = () => {
       const status = document.getElementById("run-status");
@@ -238,7 +243,7 @@
 
   // ---- The runs list -------------------------------------------------------------
   function runsPage(root) {
-    const refresh = refresher(["counts", "runs-table"], 1000);
+    const refresh = refresher(() => ["counts", "runs-table"], 1000);
     const source = new EventSource(root.dataset.events);
     for (const name of EVENT_NAMES) source.addEventListener(name, () => refresh());
     // No stream: ask again every five seconds instead.
