@@ -111,9 +111,12 @@ fn config_text(threads: &str) -> String {
 seed = 16
 workers = 2
 request-timeout = 20
-# The answers checked: every check that needs no links between operations, but
-# positive_data_acceptance (a request the schema allows may still be refused:
-# a thread id of spaces, a run in no state for a change).
+# The answers checked: every check but positive_data_acceptance (a request the
+# schema allows may still be refused: a thread id of spaces, a run in no state
+# for a change) and object_level_authorization (one token, no users). The
+# stateful phase follows the document's links from a created run (POST /runs,
+# a fork) to every route of a run: a deleted run is gone (use_after_free), a
+# created one is there (ensure_resource_availability).
 [checks]
 enabled = false
 not_a_server_error.enabled = true
@@ -125,12 +128,11 @@ negative_data_rejection.enabled = true
 ignored_auth.enabled = true
 unsupported_method.enabled = true
 allow_header_conformance.enabled = true
+use_after_free.enabled = true
+ensure_resource_availability.enabled = true
 
 [generation]
 max-examples = 100
-
-[phases.stateful]
-enabled = false
 
 # The runs made before: most generated paths name one of them; most new runs
 # are of a workflow of the folder.

@@ -136,6 +136,7 @@ impl Modify for Refusals {
                 }
             }
         }
+        links(doc);
     }
 }
 
@@ -209,6 +210,39 @@ fn refusals(path: &str, method: HttpMethod, operation: &mut Operation) {
              read (`environment`)"
                 .to_string(),
         );
+    }
+}
+
+/// A run that an answer creates (`POST /runs`, a fork: 201 and the run) is the run of
+/// every `/runs/{id}...` operation: each is a link of that answer, with `id` its
+/// `thread`. So a client (schemathesis's stateful phase) can follow a new run through
+/// every route.
+fn links(doc: &mut utoipa::openapi::OpenApi) {
+    let mut targets = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        if !path.starts_with("/runs/{id}") {
+            continue;
+        }
+        for operation in [&item.get, &item.post, &item.delete].into_iter().flatten() {
+            if let Some(id) = &operation.operation_id {
+                targets.push(id.clone());
+            }
+        }
+    }
+    for item in doc.paths.paths.values_mut() {
+        let Some(operation) = &mut item.post else {
+            continue;
+        };
+        let Some(RefOr::T(created)) = operation.responses.responses.get_mut("201") else {
+            continue;
+        };
+        for target in &targets {
+            let link = utoipa::openapi::link::Link::builder()
+                .operation_id(target.clone())
+                .parameter("id", "$response.body#/thread")
+                .build();
+            created.links.insert(target.clone(), RefOr::T(link));
+        }
     }
 }
 

@@ -190,6 +190,28 @@ fn every_operation_says_its_errors_with_the_one_error_shape() {
     assert_eq!(doc["paths"]["/health"]["get"]["security"], json!([{}]));
 }
 
+#[test]
+fn a_created_run_links_to_every_route_of_a_run() {
+    let doc = document();
+    let run_routes: BTreeSet<String> = operations(&doc)
+        .into_iter()
+        .filter(|(_, path, _)| path.starts_with("/runs/{id}"))
+        .map(|(_, _, operation)| operation["operationId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(run_routes.contains("run_status"), "{run_routes:?}");
+    for path in ["/runs", "/runs/{id}/fork"] {
+        let links = doc["paths"][path]["post"]["responses"]["201"]["links"]
+            .as_object()
+            .unwrap_or_else(|| panic!("POST {path}: no links"));
+        let linked: BTreeSet<String> = links.keys().cloned().collect();
+        assert_eq!(linked, run_routes, "POST {path}");
+        assert_eq!(
+            links["run_status"]["parameters"],
+            json!({"id": "$response.body#/thread"})
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_document_is_served_as_json() {
     let (app, backend) = app(FakeBackend::default());
