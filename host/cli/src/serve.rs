@@ -49,8 +49,13 @@ use savepoint_store::{AnyStore, StoreError};
 /// localhost, or an --allowed-host); every POST and DELETE must be sent with
 /// Content-Type: application/json (also with an empty body) and no foreign
 /// Origin, so that a web page cannot drive the API. A --listen address that is
-/// not loopback needs --token (then every request but GET /health needs
-/// Authorization: Bearer TOKEN) or --insecure.
+/// not loopback needs --token (then every request but GET /health and
+/// GET /metrics needs Authorization: Bearer TOKEN, or the dashboard's login
+/// cookie) or --insecure.
+///
+/// The dashboard is at / (its URL is printed at start); with --token it asks
+/// for the token once at /login and keeps a session cookie. GET /metrics is
+/// the Prometheus text format.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The address of the HTTP API, IP:PORT or NAME:PORT (loopback by default; port
@@ -65,10 +70,11 @@ pub struct ServeArgs {
         value_parser = listen_address
     )]
     listen: String,
-    /// Require `Authorization: Bearer TOKEN` on every API request but GET /health
-    /// (also on loopback); at least 16 printable ASCII characters, e.g. from
-    /// `openssl rand -hex 16`. Prefer the environment variable: arguments are
-    /// visible to other users in `ps`.
+    /// Require `Authorization: Bearer TOKEN` on every request but GET /health and
+    /// GET /metrics (also on loopback); the dashboard asks for it at /login and
+    /// then sends a session cookie instead. At least 16 printable ASCII
+    /// characters, e.g. from `openssl rand -hex 16`. Prefer the environment
+    /// variable: arguments are visible to other users in `ps`.
     #[arg(
         long,
         env = "SAVEPOINT_TOKEN",
@@ -188,6 +194,10 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
         "savepoint serve: listening on http://{} (owner {})",
         serving.address(),
         serving.owner()
+    );
+    eprintln!(
+        "savepoint serve: dashboard: {}",
+        dashboard_url(serving.address())
     );
     let shutdown = async {
         shutdown_signal().await;
@@ -357,6 +367,17 @@ fn check_exposure(
          can reach it can start, resume and cancel runs"
     );
     Ok(())
+}
+
+/// Where a browser on this machine finds the dashboard: the listen address, or the
+/// loopback address when listening on every interface (`0.0.0.0` is no address to open).
+fn dashboard_url(address: SocketAddr) -> String {
+    let ip = match address.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    };
+    format!("http://{}/", SocketAddr::new(ip, address.port()))
 }
 
 /// A duration flag (`500ms`, `10s`, `1m`) that is more than zero.

@@ -33,7 +33,10 @@ fn serve_on_a_public_address_needs_a_token_or_insecure() {
     let said: String = daemon
         .stderr()
         .lines()
-        .filter(|line| !line.starts_with("savepoint serve: listening on "))
+        .filter(|line| {
+            !line.starts_with("savepoint serve: listening on ")
+                && !line.starts_with("savepoint serve: dashboard: ")
+        })
         .map(|line| format!("{line}\n"))
         .collect();
     golden("serve-insecure.txt", &said);

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::fixtures::{DEADLINE, Daemon, Env};
 
+mod auth;
 mod connections;
 mod dashboard;
 mod errors;

@@ -3,8 +3,11 @@
 //!
 //! - [`admit`], on every request, 404s and 405s included: the `Host` names this
 //!   server (so that a page on a DNS name rebound to 127.0.0.1 is refused); with a
-//!   token, `Authorization: Bearer <token>` is given (all routes but `/health`);
-//!   and the request body gets its deadline ([`BodyDeadline`]).
+//!   token, the request is authenticated (all routes but the open ones, `auth::is_open`):
+//!   `Authorization: Bearer <token>`, or the dashboard's session cookie that
+//!   `POST /login` sets ([`SESSION_COOKIE`]); a dashboard page without either is
+//!   sent to the login page (303), anything else gets 401; and the request body gets
+//!   its deadline ([`BodyDeadline`]).
 //! - [`writes`], on the routes that change something (any method but GET, HEAD,
 //!   OPTIONS, TRACE): the request is `application/json`, also with an empty body, and
 //!   it has at most one `Origin`, which names this server; without one, no browser
@@ -27,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST, ORIGIN};
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -38,6 +41,7 @@ use tokio::time::Instant;
 use savepoint_base::units::format_duration;
 
 use super::ApiConfig;
+use super::auth::{Session, Unauthenticated, is_open, session_cookies, unauthenticated};
 use super::error::HttpError;
 
 /// A name that `Host` and `Origin` may carry besides this server's own addresses:
@@ -96,6 +100,13 @@ pub struct Token(String);
 impl Token {
     /// The shortest token accepted.
     pub const MIN_LEN: usize = 16;
+}
+
+impl Token {
+    /// The token itself, for the session cookie derived from it.
+    pub(super) fn secret(&self) -> &str {
+        &self.0
+    }
 }
 
 impl FromStr for Token {
@@ -167,6 +178,8 @@ pub(super) struct Guard {
     /// The SHA-256 of the token: digests of equal length compare in constant time
     /// whatever the length of the token sent.
     token: Option<[u8; 32]>,
+    /// The dashboard's session cookie for the token, when there is one.
+    session: Option<Session>,
     body_timeout: Duration,
 }
 
@@ -179,6 +192,7 @@ impl Guard {
                 .token
                 .as_ref()
                 .map(|token| Sha256::digest(token.0.as_bytes()).into()),
+            session: config.token.as_ref().map(Session::of),
             body_timeout: config.body_timeout,
         })
     }
@@ -259,14 +273,36 @@ impl Guard {
         ))
     }
 
-    fn check_token(&self, req: &Request) -> Result<(), HttpError> {
+    /// Whether the server has a token (then `/login` has something to ask for).
+    pub(super) fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Whether `token` is the server's, compared in constant time; `true` when the
+    /// server has none.
+    pub(super) fn is_token(&self, token: &str) -> bool {
         let Some(expected) = &self.token else {
+            return true;
+        };
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        bool::from(digest.ct_eq(expected))
+    }
+
+    /// The value of the session cookie `POST /login` sets, when the server has a token.
+    pub(super) fn session_cookie(&self) -> Option<&str> {
+        self.session.as_ref().map(|session| session.value.as_str())
+    }
+
+    /// A request to a route that is not open must carry the bearer token or the
+    /// session cookie, when the server has a token.
+    fn authenticate(&self, req: &Request) -> Result<(), Unauthenticated> {
+        let (Some(_), Some(session)) = (&self.token, &self.session) else {
             return Ok(());
         };
-        if req.uri().path() == "/health" {
+        if is_open(req.uri().path()) {
             return Ok(());
         }
-        let given = req
+        let bearer = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
@@ -276,23 +312,29 @@ impl Guard {
                     .eq_ignore_ascii_case("bearer")
                     .then(|| token.trim_start())
             });
-        let message = match given {
-            None => {
-                "this API needs a token: send the header Authorization: Bearer <token>, with \
-                 the token the server was started with"
-            }
-            Some(token) => {
-                let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-                if bool::from(digest.ct_eq(expected)) {
-                    return Ok(());
-                }
-                "the bearer token in the Authorization header is wrong"
-            }
-        };
-        Err(HttpError::new(StatusCode::UNAUTHORIZED, message))
+        if let Some(token) = bearer {
+            return match self.is_token(token) {
+                true => Ok(()),
+                false => Err(Unauthenticated::WrongToken),
+            };
+        }
+        let mut cookies = session_cookies(req).peekable();
+        if cookies.peek().is_none() {
+            return Err(Unauthenticated::Missing);
+        }
+        // Any of them (a browser may send an old one beside a new one of another path).
+        let mut found = false;
+        for cookie in cookies {
+            let digest: [u8; 32] = Sha256::digest(cookie.as_bytes()).into();
+            found |= bool::from(digest.ct_eq(&session.digest));
+        }
+        match found {
+            true => Ok(()),
+            false => Err(Unauthenticated::WrongSession),
+        }
     }
 
-    fn check_origin(&self, req: &Request) -> Result<(), HttpError> {
+    pub(super) fn check_origin(&self, req: &Request) -> Result<(), HttpError> {
         let mut origins = req.headers().get_all(ORIGIN).iter();
         let origin = match (origins.next(), origins.next()) {
             (None, _) => return check_fetch_site(req),
@@ -372,12 +414,8 @@ pub(super) async fn admit(
     if let Err(error) = guard.check_host(&req) {
         return refuse(error);
     }
-    if let Err(error) = guard.check_token(&req) {
-        let mut refusal = refuse(error);
-        refusal
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return refusal;
+    if let Err(why) = guard.authenticate(&req) {
+        return unauthenticated(&req, why);
     }
     req.extensions_mut().insert(BodyDeadline {
         at: Instant::now() + guard.body_timeout,
@@ -403,7 +441,7 @@ pub(super) async fn writes(State(guard): State<Arc<Guard>>, req: Request, next: 
 /// A request refused for who sent it (400, 401, 403, 421): the answer, with
 /// `Connection: close`, so that a client without the right name or token cannot keep
 /// its connection (and its slot of `--max-connections`) by asking again.
-fn refuse(error: HttpError) -> Response {
+pub(super) fn refuse(error: HttpError) -> Response {
     let mut refusal = error.into_response();
     refusal
         .headers_mut()

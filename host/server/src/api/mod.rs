@@ -15,8 +15,13 @@
 //!
 //! - [`router`] (this file): the routes, behind the guard.
 //! - `guard`: who may talk to the API, checked in two middlewares before any route:
-//!   the `Host` header, the bearer token, and for the routes that change something
-//!   the JSON content type and the `Origin` (cross-site requests, DNS rebinding).
+//!   the `Host` header, the bearer token or session cookie, and for the routes that
+//!   change something the JSON content type and the `Origin` (cross-site requests, DNS
+//!   rebinding).
+//! - `auth`: what counts as logged in (the session cookie), which routes are open and
+//!   which are the dashboard's pages.
+//! - `login`: the dashboard's login and logout (HTML forms), which set and clear the
+//!   session cookie.
 //! - `server`: [`serve`], the accept loop: header and body read timeouts and a
 //!   connection limit that closes the oldest idle connection to let a new one in
 //!   (slow, idle and slot-holding clients).
@@ -55,21 +60,29 @@
 //! same guard, and they read through the same [`Backend`] ([`Backend::run_graph`] and
 //! [`Backend::plugin_versions`] are theirs).
 //!
+//! Besides the JSON routes, the dashboard's login (`login`, HTML forms):
+//! `GET /login?next=PATH` (the form), `POST /login` (form-encoded `token` and `next`:
+//! 303 to `next` with the session cookie, or 401 and the form again) and `POST /logout`
+//! (303 to `/login`, the cookie cleared).
+//!
 //! A flag parameter (`states`, `diff`, `all`, `force`) is `true`/`1` or `false`/`0`.
 //! Every route refuses, with 400, a query parameter or body field it does not take
 //! (naming it and listing those it takes), a parameter given twice (`tag` excepted), and
 //! a body on a `GET`: nothing a client sends is silently ignored.
 //!
 //! Every request must name this server in `Host` (else 421), and carry
-//! `Authorization: Bearer <token>` when the server has a token (else 401; `/health`
-//! excepted). A POST must be `Content-Type: application/json`, also when its body
+//! `Authorization: Bearer <token>` or the dashboard's session cookie (`login`) when
+//! the server has a token (else 401, or for a dashboard page a 303 to `/login`;
+//! `/health`, `/metrics`, `/login`, `/logout` and `/assets/...` are open). A POST must be `Content-Type: application/json`, also when its body
 //! is empty (else 415), and an `Origin` it carries must be this server (else 403).
 //! A refusal for who sent the request (400, 401, 403, 421) closes the connection.
 //! A body that does not arrive within the body timeout gets 408.
 
+mod auth;
 mod error;
 mod extract;
 mod guard;
+mod login;
 mod openapi;
 mod routes;
 mod server;
@@ -358,6 +371,14 @@ pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig)
         // Only on the routes above (a 404 or 405 changes nothing), so it comes after them.
         .route_layer(from_fn_with_state(guard.clone(), guard::writes))
         .route_layer(from_fn(extract::no_body_on_reads))
+        // HTML forms, not JSON: after the layers above (they check the Origin themselves).
+        .route(
+            "/login",
+            get(login::page)
+                .post(login::log_in)
+                .with_state(guard.clone()),
+        )
+        .route("/logout", post(login::log_out).with_state(guard.clone()))
         // Applies to the routes above, so it comes after them.
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::not_found)

@@ -266,7 +266,7 @@ async fn with_a_token_every_route_but_health_needs_it() {
         assert_eq!(
             reply.error(StatusCode::UNAUTHORIZED),
             "this API needs a token: send the header Authorization: Bearer <token>, with the \
-             token the server was started with"
+             token the server was started with (or log in to the dashboard at /login)"
         );
         assert_eq!(reply.headers.get(WWW_AUTHENTICATE).unwrap(), "Bearer");
     }

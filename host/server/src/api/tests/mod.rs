@@ -9,6 +9,7 @@
 mod errors;
 mod fake;
 mod guard;
+mod login;
 mod openapi;
 mod routes;
 mod serve;
