@@ -125,11 +125,8 @@ async fn body(backend: &dyn Backend, thread: &str, cursors: Cursors) -> Result<S
         esc(thread)
     );
     summary(&mut out, &run);
-    out.push_str(&graph::figure(
-        &Graph::from_json(&graph),
-        &current(&run),
-        status,
-    ));
+    let drawn = graph::figure(&Graph::from_json(&graph), &current(&run), status).await;
+    out.push_str(&drawn);
     history_section(&mut out, thread, &history, cursors);
     events_section(&mut out, thread, &events, cursors);
     logs_section(&mut out, thread, &logs, cursors);
