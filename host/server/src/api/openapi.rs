@@ -14,18 +14,23 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterIn, ParameterStyle};
 use utoipa::openapi::schema::{ArrayBuilder, Object, Schema, SchemaType, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{ContentBuilder, RefOr, Required, ResponseBuilder};
 use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToSchema};
 
+use super::auth::SESSION_COOKIE;
 use super::error::HttpError;
 use super::extract::{BODY_LIMIT, Params};
 use super::routes::{self, QueryPairs};
 use super::shapes::{self, ErrorJson, StatusWord};
 use super::{EVENTS_PAGE, HISTORY_PAGE, LOG_PAGE, PageSize, RUNS_PAGE, travel};
 
-/// The security scheme's name in the document.
+/// The security schemes' names in the document: the token, and the dashboard's session
+/// cookie (either will do).
 const BEARER: &str = "bearer";
+const SESSION: &str = "session";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -79,7 +84,7 @@ const BEARER: &str = "bearer";
         shapes::EmptyBody,
     )),
     modifiers(&Refusals),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = [])),
 )]
 struct ApiDoc;
 
@@ -123,6 +128,14 @@ impl Modify for Refusals {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            SESSION,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "The dashboard's session cookie, which `POST /login` sets from the token: \
+                 the dashboard's scripts call the API with it",
+            ))),
         );
         for (path, item) in doc.paths.paths.iter_mut() {
             for (method, operation) in [
@@ -174,8 +187,8 @@ fn refusals(path: &str, method: HttpMethod, operation: &mut Operation) {
     if !open {
         add(
             "401",
-            "The server has a token, and the request did not carry it as \
-             `Authorization: Bearer <token>`"
+            "The server has a token, and the request carried neither it \
+             (`Authorization: Bearer <token>`) nor the session cookie of a login with it"
                 .to_string(),
         );
     }

@@ -181,12 +181,12 @@ fn every_operation_says_its_errors_with_the_one_error_shape() {
             "internal"
         ])
     );
-    // Every route but /health needs the bearer token.
-    assert_eq!(doc["security"], json!([{"bearer": []}]));
-    assert_eq!(
-        doc["components"]["securitySchemes"]["bearer"]["scheme"],
-        "bearer"
-    );
+    // Every route but /health needs the bearer token or the session cookie.
+    assert_eq!(doc["security"], json!([{"bearer": []}, {"session": []}]));
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert_eq!(schemes["session"]["name"], "savepoint_session");
     assert_eq!(doc["paths"]["/health"]["get"]["security"], json!([{}]));
 }
 
