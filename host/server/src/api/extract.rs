@@ -169,6 +169,29 @@ impl Fields {
             .ok_or_else(|| ApiError::usage(format!("missing field \"{name}\" in the request body")))
     }
 
+    /// A field that may be absent and holds a state (`input`, `update`): a JSON object
+    /// whose keys are state keys (see [`check_state_keys`]).
+    pub(super) fn optional_state(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Option<Map<String, Value>>, ApiError> {
+        let state = self.optional_object(name)?;
+        if let Some(state) = &state {
+            check_state_keys(name, state)?;
+        }
+        Ok(state)
+    }
+
+    /// A field that must be there and hold a state (`values`).
+    pub(super) fn required_state(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let state = self.required_object(name)?;
+        check_state_keys(name, &state)?;
+        Ok(state)
+    }
+
     /// `"tags": {"key": "value", ...}`, each checked as `--tag` is.
     pub(super) fn tags(&mut self) -> Result<BTreeMap<String, String>, ApiError> {
         let tags = self.optional_object("tags")?.unwrap_or_default();
@@ -213,6 +236,19 @@ impl Fields {
         Err(ApiError::usage(format!(
             "unknown field {unknown:?} in the request body ({expected})"
         )))
+    }
+}
+
+/// A state's top-level keys are stored as text, which cannot hold U+0000 on Postgres
+/// (the database refuses the write): such a key is refused here, on either backend, so
+/// that a run's state is the same wherever it is kept. (Within values, U+0000 is only
+/// JSON's `\u0000`, which any text holds.)
+fn check_state_keys(name: &str, state: &Map<String, Value>) -> Result<(), ApiError> {
+    match state.keys().find(|key| key.contains('\0')) {
+        None => Ok(()),
+        Some(key) => Err(ApiError::usage(format!(
+            "field \"{name}\": state key {key:?} contains U+0000, which no state key may hold"
+        ))),
     }
 }
 

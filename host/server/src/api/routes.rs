@@ -73,7 +73,7 @@ pub(super) async fn create_run(
     let mut fields = Fields::new(body);
     let workflow = fields.required_string("workflow")?;
     let thread = fields.optional_string("thread")?;
-    let input = fields.optional_object("input")?;
+    let input = fields.optional_state("input")?;
     let tags = fields.tags()?;
     fields.finish()?;
     check_workflow_name(&workflow)?;

@@ -60,7 +60,7 @@ pub(super) async fn fork(
     let mut fields = Fields::new(body.unwrap_or_default());
     let step = fields.required_u64("step")?;
     let thread = fields.required_string("thread")?;
-    let update = fields.optional_object("update")?;
+    let update = fields.optional_state("update")?;
     let as_node = as_node(&mut fields)?;
     fields.finish()?;
     check_thread(&thread, "field \"thread\"")?;
@@ -98,7 +98,7 @@ pub(super) async fn update(
     let thread = path_thread(path)?;
     Params::new(query)?.finish()?;
     let mut fields = Fields::new(body.unwrap_or_default());
-    let values = fields.required_object("values")?;
+    let values = fields.required_state("values")?;
     let as_node = as_node(&mut fields)?;
     fields.finish()?;
     let edit = EditState { values, as_node };

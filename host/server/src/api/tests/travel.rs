@@ -153,6 +153,11 @@ async fn create_run_takes_tags_checked_as_the_cli_checks_them() {
             "field \"tags\": tag value \"\" is not valid: use 1 to 256 bytes of text without \
              control characters",
         ),
+        (
+            r#"{"workflow": "chain", "input": {"name\u0000": "ada"}}"#,
+            "field \"input\": state key \"name\\0\" contains U+0000, which no state key may \
+             hold",
+        ),
     ] {
         let reply = send(&app, post_json("/runs", body)).await;
         assert_eq!(reply.error(StatusCode::BAD_REQUEST), expected, "{body}");
@@ -272,6 +277,16 @@ async fn bad_fork_and_update_bodies_are_400() {
             "/runs/job-1/fork",
             r#"{"step": 4, "thread": "x", "update": 5}"#,
             "field \"update\" must be a JSON object, not a number",
+        ),
+        (
+            "/runs/job-1/fork",
+            r#"{"step": 4, "thread": "x", "update": {"a\u0000": 1}}"#,
+            "field \"update\": state key \"a\\0\" contains U+0000, which no state key may hold",
+        ),
+        (
+            "/runs/job-1/update",
+            r#"{"values": {"\u0000": 1}}"#,
+            "field \"values\": state key \"\\0\" contains U+0000, which no state key may hold",
         ),
         (
             "/runs/job-1/fork",
