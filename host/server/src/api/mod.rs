@@ -1,6 +1,7 @@
 //! The HTTP API of `savepoint serve`: routing, request parsing and validation, and JSON
 //! errors. This module owns what a request may look like and what every answer looks
-//! like (a JSON value, or `{"error": "..."}` with a status that says whose fault it is).
+//! like (the types of `shapes`, or `{"error": {"code", "message", "details"}}` with a
+//! status that says whose fault it is), and says both in `GET /openapi.json`.
 //!
 //! What it knows: HTTP (axum, hyper), JSON, the words for what a request asks
 //! ([`RunStatus`], [`Cursor`], [`HistoryDetail`], page sizes: `savepoint_base::vocab`,
