@@ -186,7 +186,8 @@ async function step(name, body) {
 }
 
 /// Open `path` unauthenticated: the dashboard sends the browser to its login page
-/// (303 to /login?next=PATH); log in with the token, and land back on `path`.
+/// (303 to /login?next=PATH); a wrong token is refused there; log in with the
+/// token, and land back on `path`.
 async function logIn(tab, path) {
   const first = await tab.goto(path);
   const url = new URL(tab.url());
@@ -195,8 +196,19 @@ async function logIn(tab, path) {
   const redirect = first.request().redirectedFrom();
   assert.ok(redirect, `${path} answered ${first.status()} at ${tab.url()} instead of a redirect`);
   assert.equal((await redirect.response()).status(), 303);
-  await tab.getByLabel('Token', { exact: true }).fill(config.token);
-  await tab.getByRole('button', { name: 'Log in', exact: true }).click();
+  const token = tab.getByLabel('Token', { exact: true });
+  const logInButton = tab.getByRole('button', { name: 'Log in', exact: true });
+  // A wrong token first: the page says so (role=alert) and no cookie is set.
+  await token.fill(`${config.token}-wrong`);
+  await logInButton.click();
+  await tab.getByRole('alert').first().waitFor();
+  assert.equal(new URL(tab.url()).pathname, '/login', 'a wrong token stays on the login page');
+  assert.ok(
+    !(await tab.context().cookies()).some((c) => c.name === 'savepoint_session'),
+    'a wrong token gets no session cookie',
+  );
+  await token.fill(config.token);
+  await logInButton.click();
   await tab.waitForURL((to) => to.pathname === path);
   const cookies = await tab.context().cookies();
   const session = cookies.find((c) => c.name === 'savepoint_session');

@@ -24,7 +24,6 @@ const TOKEN: &str = "browser-test-token-0123456789";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 #[test]
-#[ignore = "the dashboard's pages and login (issue 16) are not on main yet"]
 fn dashboard_in_chromium() {
     let script = repo_root().join("tests/browser/dashboard.mjs");
     require_tools(&script);
