@@ -161,8 +161,9 @@ fn refusals(path: &str, method: HttpMethod, operation: &mut Operation) {
             .all(|requirement| *requirement == SecurityRequirement::default())
     });
     let writes = !matches!(method, HttpMethod::Get);
-    // Routes that only answer from the server itself never reach the store.
-    let stored = !open && path != "/openapi.json";
+    // Routes that answer from the server itself never reach the store (`/metrics`, open
+    // too, does: it counts runs).
+    let stored = !matches!(path, "/health" | "/openapi.json");
     let mut add = |status: &str, description: String| {
         if !operation.responses.responses.contains_key(status) {
             operation
