@@ -13,7 +13,7 @@ use super::error::HttpError;
 use super::guard::{Token, refuse};
 
 /// The name of the dashboard's session cookie.
-pub(super) const SESSION_COOKIE: &str = "savepoint_session";
+pub(crate) const SESSION_COOKIE: &str = "savepoint_session";
 
 /// The session cookie of a token: hex SHA-256 of `"savepoint-session\0"` and the
 /// token. It is derived, not stored: every server started with the token accepts it

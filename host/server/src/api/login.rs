@@ -174,9 +174,11 @@ fn form(status: StatusCode, next: &str, error: Option<&str>) -> Response {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Log in · savepoint</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{css}">
 </head>
 <body>
-<main>
+<main class="login">
 <h1>Log in to savepoint</h1>
 {alert}<form method="post" action="/login">
 <input type="hidden" name="next" value="{next}">
@@ -190,6 +192,7 @@ fn form(status: StatusCode, next: &str, error: Option<&str>) -> Response {
 </html>
 "#,
         next = escape(next),
+        css = crate::dashboard::stylesheet(),
     );
     let mut response = (status, Html(page)).into_response();
     let headers = response.headers_mut();
@@ -199,7 +202,7 @@ fn form(status: StatusCode, next: &str, error: Option<&str>) -> Response {
     headers.insert(
         "content-security-policy",
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
              frame-ancestors 'none'; base-uri 'none'",
         ),
     );

@@ -108,6 +108,8 @@ use axum::routing::{get, post};
 use futures_util::Stream;
 use serde_json::{Map, Value};
 
+/// The login session's cookie: the dashboard offers to log out when a request has one.
+pub(crate) use auth::SESSION_COOKIE;
 pub use error::{ApiError, status};
 pub use guard::{AllowedHost, Token};
 pub use openapi::document as openapi_document;

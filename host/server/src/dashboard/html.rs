@@ -5,8 +5,8 @@
 
 use std::fmt::{self, Display, Write};
 
-use axum::http::StatusCode;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::assets;
@@ -71,16 +71,58 @@ pub(super) enum Nav {
     Run,
 }
 
+/// Whether the browser came with a login session (the `savepoint_session` cookie): then
+/// the header offers to log out. (A server without a token has no sessions.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Session {
+    LoggedIn,
+    None,
+}
+
+/// What every page's frame shows besides its body: where the reader is, and whether
+/// they can log out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Frame {
+    pub(super) nav: Nav,
+    pub(super) session: Session,
+}
+
+impl Frame {
+    pub(super) fn of(nav: Nav, headers: &HeaderMap) -> Frame {
+        let has_cookie = headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .any(|pair| {
+                pair.split_once('=')
+                    .is_some_and(|(name, _)| name.trim() == crate::api::SESSION_COOKIE)
+            });
+        let session = match has_cookie {
+            true => Session::LoggedIn,
+            false => Session::None,
+        };
+        Frame { nav, session }
+    }
+}
+
 /// A whole page: `title` (escaped here) and `body`, already HTML. Every page reads
 /// without its script; the script only adds live updates and the actions' requests.
-pub(super) fn page(status: StatusCode, title: &str, nav: Nav, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, frame: Frame, body: &str) -> Response {
     // A run's page is under "Runs" but is not the list itself.
     let current = |which: Nav| {
-        if which == nav {
+        if which == frame.nav {
             " aria-current=\"page\""
         } else {
             ""
         }
+    };
+    let logout = match frame.session {
+        Session::LoggedIn => {
+            "<form method=\"post\" action=\"/logout\" class=\"logout\">\
+             <button type=\"submit\">Log out</button></form>"
+        }
+        Session::None => "",
     };
     let mut html = String::with_capacity(body.len() + 1024);
     let _ = write!(
@@ -92,7 +134,7 @@ pub(super) fn page(status: StatusCode, title: &str, nav: Nav, body: &str) -> Res
          <script src=\"{js}\" defer></script>\n</head>\n<body>\n\
          <header class=\"top\"><nav aria-label=\"Main\"><span class=\"brand\">savepoint</span>\
          <a href=\"/\"{runs}>Runs</a><a href=\"/ui/plugins\"{plugins}>Plugins</a></nav>\
-         </header>\n\
+         {logout}</header>\n\
          <main>\n{body}</main>\n</body>\n</html>\n",
         title = esc(title),
         css = assets::CSS.path(),
@@ -128,13 +170,13 @@ pub(super) fn html_response(status: StatusCode, html: String) -> Response {
 
 /// A page that says what went wrong (a run that does not exist, a filter that does not
 /// parse, a backend error), with the status the API would have given.
-pub(super) fn error_page(status: StatusCode, title: &str, message: &str, nav: Nav) -> Response {
+pub(super) fn error_page(status: StatusCode, title: &str, message: &str, frame: Frame) -> Response {
     let body = format!(
         "<h1>{}</h1>\n<p role=\"alert\" class=\"error\">{}</p>\n<p><a href=\"/\">All runs</a></p>\n",
         esc(title),
         esc(message)
     );
-    page(status, title, nav, &body)
+    page(status, title, frame, &body)
 }
 
 #[cfg(test)]

@@ -49,6 +49,12 @@ pub(crate) fn routes() -> Router<Arc<dyn Backend>> {
         .route("/assets/{file}", get(assets::serve))
 }
 
+/// Where the dashboard's style sheet is served (a versioned name): the login page
+/// wears it too.
+pub(crate) fn stylesheet() -> &'static str {
+    assets::CSS.path()
+}
+
 /// A page of JSON text that a [`Backend`] streams (history, logs, events), read whole:
 /// the dashboard asks for small pages.
 async fn collect(mut pieces: JsonStream) -> Result<Value, ApiError> {

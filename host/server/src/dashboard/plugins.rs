@@ -6,27 +6,23 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::html::{Nav, error_page, esc, page as html_page, url};
+use super::html::{Frame, Nav, error_page, esc, page as html_page, url};
 use crate::api::{self, Backend};
 
 /// Unfinished runs listed per version; the rest are counted.
 const SHOWN_RUNS: usize = 20;
 
 /// `GET /ui/plugins`
-pub(super) async fn page(State(backend): State<Arc<dyn Backend>>) -> Response {
+pub(super) async fn page(State(backend): State<Arc<dyn Backend>>, headers: HeaderMap) -> Response {
+    let frame = Frame::of(Nav::Plugins, &headers);
     let versions = match backend.plugin_versions().await {
         Ok(versions) => versions,
         Err(error) => {
-            return error_page(
-                api::status(error.code),
-                "Plugins",
-                &error.message,
-                Nav::Plugins,
-            );
+            return error_page(api::status(error.code), "Plugins", &error.message, frame);
         }
     };
     // The folder is the second half: a folder that cannot be read still lists versions.
@@ -34,7 +30,7 @@ pub(super) async fn page(State(backend): State<Arc<dyn Backend>>) -> Response {
     let mut out = String::from("<h1>Plugins</h1>\n");
     versions_section(&mut out, &versions);
     folder_section(&mut out, folder);
-    html_page(StatusCode::OK, "Plugins", Nav::Plugins, &out)
+    html_page(StatusCode::OK, "Plugins", frame, &out)
 }
 
 /// `describe()`'s answer: name, version and description (the config schema folded).

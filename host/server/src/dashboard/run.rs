@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
 use super::graph::{self, END, Graph};
-use super::html::{Nav, error_page, esc, page as html_page, url};
+use super::html::{Frame, Nav, error_page, esc, page as html_page, url};
 use super::{actions, collect};
 use crate::api::{self, ApiError, Backend, Branches, Cursor, HistoryDetail, PageQuery};
 
@@ -54,10 +54,12 @@ impl Cursors {
 /// `GET /ui/runs/{id}?history=&events=&logs=`
 pub(super) async fn page(
     State(backend): State<Arc<dyn Backend>>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    let bad = |message: String| error_page(StatusCode::BAD_REQUEST, "Run", &message, Nav::Run);
+    let frame = Frame::of(Nav::Run, &headers);
+    let bad = |message: String| error_page(StatusCode::BAD_REQUEST, "Run", &message, frame);
     let thread = match path {
         Ok(Path(thread)) if !thread.trim().is_empty() && !thread.chars().any(char::is_control) => {
             thread
@@ -78,12 +80,12 @@ pub(super) async fn page(
         Err(message) => return bad(message),
     };
     match body(backend.as_ref(), &thread, cursors).await {
-        Ok(body) => html_page(StatusCode::OK, &format!("Run {thread}"), Nav::Run, &body),
+        Ok(body) => html_page(StatusCode::OK, &format!("Run {thread}"), frame, &body),
         Err(error) => error_page(
             api::status(error.code),
             &format!("Run {thread}"),
             &error.message,
-            Nav::Run,
+            frame,
         ),
     }
 }

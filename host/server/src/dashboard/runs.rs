@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
 use savepoint_base::tags::parse_tag;
 
-use super::html::{Nav, error_page, esc, page as html_page, url};
+use super::html::{Frame, Nav, error_page, esc, page as html_page, url};
 use crate::api::{self, Backend, Cursor, PageQuery, RunSearch, RunStatus};
 
 /// Runs on one page of the list.
@@ -115,8 +115,10 @@ impl Filters {
 /// `GET /?status=&workflow=&tag=&thread=&cursor=`
 pub(super) async fn page(
     State(backend): State<Arc<dyn Backend>>,
+    headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
+    let frame = Frame::of(Nav::Runs, &headers);
     let filters = match query {
         Ok(Query(pairs)) => Filters::parse(pairs),
         Err(rejection) => Err(format!(
@@ -126,12 +128,12 @@ pub(super) async fn page(
     };
     let filters = match filters {
         Ok(filters) => filters,
-        Err(message) => return error_page(StatusCode::BAD_REQUEST, "Runs", &message, Nav::Runs),
+        Err(message) => return error_page(StatusCode::BAD_REQUEST, "Runs", &message, frame),
     };
     let runs = match backend.list_runs(filters.search()).await {
         Ok(runs) => runs,
         Err(error) => {
-            return error_page(api::status(error.code), "Runs", &error.message, Nav::Runs);
+            return error_page(api::status(error.code), "Runs", &error.message, frame);
         }
     };
     // Counts are an extra: a backend that cannot count still lists.
@@ -139,7 +141,7 @@ pub(super) async fn page(
     html_page(
         StatusCode::OK,
         "Runs",
-        Nav::Runs,
+        frame,
         &body(&filters, &runs, counts.as_ref()),
     )
 }
@@ -156,7 +158,7 @@ fn body(filters: &Filters, runs: &Value, counts: Option<&Value>) -> String {
         esc(live)
     );
     form(&mut out, filters);
-    counts_list(&mut out, filters, counts);
+    counts_list(&mut out, counts);
     table(&mut out, runs);
     let next = runs["next_cursor"].as_str();
     out.push_str("<nav class=\"pages\" aria-label=\"Pages\">");
@@ -214,11 +216,11 @@ fn form(out: &mut String, filters: &Filters) {
     out.push_str("<button type=\"submit\">Filter</button>\n</form>\n");
 }
 
-fn counts_list(out: &mut String, filters: &Filters, counts: Option<&Value>) {
+fn counts_list(out: &mut String, counts: Option<&Value>) {
     let Some(by_status) = counts.and_then(|counts| counts["by_status"].as_object()) else {
         return;
     };
-    out.push_str("<ul id=\"counts\" class=\"counts\" aria-label=\"Runs by status\">");
+    out.push_str("<ul id=\"counts\" class=\"counts\" aria-label=\"All runs by status\">");
     let total = counts
         .and_then(|counts| counts["total"].as_u64())
         .unwrap_or_else(|| by_status.values().filter_map(Value::as_u64).sum());
@@ -228,10 +230,10 @@ fn counts_list(out: &mut String, filters: &Filters, counts: Option<&Value>) {
             .get(status.as_str())
             .and_then(Value::as_u64)
             .unwrap_or(0);
+        // The counts are of every run, so each links to all the runs in its status.
         let only = Filters {
             status: Some(status),
-            cursor: None,
-            ..filters.clone()
+            ..Filters::default()
         };
         let _ = write!(
             out,

@@ -26,15 +26,18 @@ struct Page {
 }
 
 async fn get(backend: Arc<Pages>, uri: &str) -> Page {
-    let app = router(
-        backend,
-        "127.0.0.1:7878".parse().unwrap(),
-        &ApiConfig::default(),
-    );
-    let request = Request::get(uri)
-        .header(HOST, "127.0.0.1:7878")
-        .body(Body::empty())
-        .unwrap();
+    get_with(backend, uri, &[]).await
+}
+
+/// A `GET` with these headers too.
+async fn get_with(backend: Arc<Pages>, uri: &str, headers: &[(&str, &str)]) -> Page {
+    let listen = "127.0.0.1:7878".parse().unwrap();
+    let app = router(backend, listen, &ApiConfig::default());
+    let mut request = Request::get(uri).header(HOST, "127.0.0.1:7878");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Body::empty()).unwrap();
     let response = app.oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();

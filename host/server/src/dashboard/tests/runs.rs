@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use super::fake::{HOSTILE, Pages};
-use super::get;
+use super::{get, get_with};
 use crate::api::RunStatus;
 
 #[tokio::test]
@@ -83,7 +83,7 @@ async fn a_filter_that_does_not_parse_is_a_400_page_that_says_which() {
 }
 
 #[tokio::test]
-async fn counts_per_status_link_to_the_filtered_list() {
+async fn counts_per_status_link_to_their_runs() {
     let backend = Arc::new(Pages {
         counts: Some(
             json!({"by_status": {"completed": 3, "interrupted": 1}, "total": 4,
@@ -94,8 +94,22 @@ async fn counts_per_status_link_to_the_filtered_list() {
     let page = get(backend, "/?workflow=chain").await;
     page.has("<ul id=\"counts\"")
         .has("<a href=\"/\">all 4</a>")
-        .has("<a href=\"/?status=completed&amp;workflow=chain\">completed 3</a>")
-        .has("<a href=\"/?status=failed&amp;workflow=chain\">failed 0</a>")
+        // Of every run: each links to all the runs in its status.
+        .has("<a href=\"/?status=completed\">completed 3</a>")
+        .has("<a href=\"/?status=failed\">failed 0</a>")
         // Live updates of this list follow the same workflow's events.
         .has("data-events=\"/events?workflow=chain\"");
+}
+
+#[tokio::test]
+async fn a_logged_in_browser_is_offered_to_log_out() {
+    let logout = "<form method=\"post\" action=\"/logout\" class=\"logout\">";
+    get(Arc::new(Pages::default()), "/").await.lacks(logout);
+    for uri in ["/", "/ui/runs/job-1", "/ui/plugins", "/ui/runs/gone"] {
+        let cookies = [("cookie", "theme=dark; savepoint_session=0123abcd")];
+        get_with(Arc::new(Pages::default()), uri, &cookies)
+            .await
+            .has(logout)
+            .has("<button type=\"submit\">Log out</button>");
+    }
 }
