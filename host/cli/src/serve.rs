@@ -45,6 +45,13 @@ use savepoint_store::{AnyStore, StoreError};
 /// GET /plugins; GET /health; GET /openapi.json (this API as OpenAPI 3.1). A parameter
 /// or field a route does not take is refused (400), never ignored.
 ///
+/// Event streams (Server-Sent Events): GET /runs/{id}/events without limit or
+/// cursor (and unless Accept asks for application/json only) sends the run's
+/// events and log lines as they are committed, and ends once the run has
+/// finished; GET /events?workflow= sends every run's events from now on, without
+/// end. A client that reconnects with the Last-Event-ID header gets exactly what
+/// it missed. A comment every 15 s keeps a quiet stream alive.
+///
 /// Every request must name this server in its Host header (its address,
 /// localhost, or an --allowed-host); every POST and DELETE must be sent with
 /// Content-Type: application/json (also with an empty body) and no foreign

@@ -19,6 +19,7 @@ use savepoint_store::{CheckpointStore, Clock, Page, SystemClock};
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow, WorkflowError};
 
 mod pages;
+mod stream;
 
 pub(crate) struct DaemonBackend<S> {
     pub(crate) daemon: Arc<Daemon<S>>,
@@ -202,7 +203,7 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-impl<S: CheckpointStore> Backend for DaemonBackend<S> {
+impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
     fn create_run(&self, request: CreateRun) -> BackendFuture<'_, Value> {
         Box::pin(self.create(request))
     }
@@ -303,6 +304,10 @@ impl<S: CheckpointStore> Backend for DaemonBackend<S> {
                 .map_err(RuntimeError::from)?;
             Ok(page_stream(page))
         })
+    }
+
+    fn subscribe(&self, subscribe: api::Subscribe) -> BackendFuture<'_, api::EventStream> {
+        Box::pin(stream::subscribe(self.store().clone(), subscribe))
     }
 
     fn resume(&self, thread: String, resume: api::ResumeRequest) -> BackendFuture<'_, Value> {

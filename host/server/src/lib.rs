@@ -12,6 +12,7 @@
 pub mod api;
 mod backend;
 mod dashboard;
+pub mod follow;
 mod patch;
 mod serve;
 pub mod view;

@@ -74,7 +74,7 @@ pub async fn start<S: CheckpointStore>(
     })
 }
 
-impl<S: CheckpointStore> Serving<S> {
+impl<S: CheckpointStore + Clone> Serving<S> {
     /// The address the API listens on (its port picked, for port 0).
     pub fn address(&self) -> SocketAddr {
         self.address

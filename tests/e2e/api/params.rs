@@ -9,7 +9,7 @@ use super::daemon;
 use crate::fixtures::{Env, Messages, http, request};
 
 /// Every route, with a body it takes (`None`: a read).
-const ROUTES: [(&str, &str, Option<&str>); 15] = [
+const ROUTES: [(&str, &str, Option<&str>); 16] = [
     ("GET", "/health", None),
     ("POST", "/runs", Some(r#"{"workflow": "chain"}"#)),
     ("GET", "/runs", None),
@@ -19,6 +19,7 @@ const ROUTES: [(&str, &str, Option<&str>); 15] = [
     ("GET", "/runs/p1/history", None),
     ("GET", "/runs/p1/logs", None),
     ("GET", "/runs/p1/events", None),
+    ("GET", "/events", None),
     ("POST", "/runs/p1/resume", Some("{}")),
     ("POST", "/runs/p1/cancel", Some("{}")),
     (

@@ -159,7 +159,7 @@ fn fork_update_replay_and_delete_through_the_api() {
             .json(),
     );
     assert_eq!(next[0]["id"], events[2]["id"]);
-    let forked_event = entries(daemon.get("/runs/tt-a/events").json());
+    let forked_event = entries(daemon.get("/runs/tt-a/events?limit=1000").json());
     assert!(
         forked_event
             .iter()

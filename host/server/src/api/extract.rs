@@ -376,6 +376,11 @@ impl Params {
         })
     }
 
+    /// Whether the query has `name`, without taking it.
+    pub(super) fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(key, _)| key == name)
+    }
+
     fn take(&mut self, name: &'static str) -> Result<Option<String>, ApiError> {
         self.expected.push(name);
         let mut values = Vec::new();

@@ -30,7 +30,8 @@
 //!   `cursor`, `tag`, flags, ...), each turned into a checked value or an error naming
 //!   what is wrong; no body on reads.
 //! - `routes`: one handler per route, calling the [`Backend`]; `travel`: those of the
-//!   routes that act on a run's past (fork, update, delete, events).
+//!   routes that act on a run's past (fork, update, delete); `events`: the event
+//!   streams (Server-Sent Events, `Last-Event-ID`, keep-alive) and the events page.
 //! - `vocab`: the shared words for statuses, cursors, pages and history detail, and the
 //!   checked page request.
 //! - `error`: [`ApiError`] and the JSON error response.
@@ -47,7 +48,8 @@
 //! | `GET /runs/{id}/state?step=` | | [`Backend::run_state`] |
 //! | `GET /runs/{id}/history?limit=&cursor=&states=&diff=&all=` | | [`Backend::run_history`], streamed |
 //! | `GET /runs/{id}/logs?limit=&cursor=` | | [`Backend::run_logs`], streamed |
-//! | `GET /runs/{id}/events?limit=&cursor=` | | [`Backend::run_events`], streamed |
+//! | `GET /runs/{id}/events?limit=&cursor=` | | [`Backend::subscribe`]: Server-Sent Events, the run's events and log lines until it has finished; with `limit` or `cursor`, or `Accept: application/json` without `text/event-stream`: [`Backend::run_events`], streamed |
+//! | `GET /events?workflow=` | | [`Backend::subscribe`]: Server-Sent Events, every run's events from now, endless |
 //! | `POST /runs/{id}/resume` | empty, or `{"input"?, "upgrade"?, "from_step"?}` | [`Backend::resume`] |
 //! | `POST /runs/{id}/cancel` | empty, or `{}` | [`Backend::cancel`] |
 //! | `POST /runs/{id}/fork` | `{"step", "thread", "update"?, "as_node"?}` | 201, [`Backend::fork`] |
@@ -81,6 +83,7 @@
 
 mod auth;
 mod error;
+mod events;
 mod extract;
 mod guard;
 mod login;
@@ -293,12 +296,11 @@ pub trait Backend: Send + Sync + 'static {
     /// The events of one run (`subscribe.thread`) or of every run that matches, as they
     /// are committed: first those after `subscribe.last_event_id` (a run's stream: from its
     /// first event when `None`; every run's: from now), then each new one. See
-    /// [`StreamEvent`] for the ids and names.
-    // TODO(#16 H1): the daemon's implementation; the default goes.
-    fn subscribe(&self, subscribe: Subscribe) -> BackendFuture<'_, EventStream> {
-        let _ = subscribe;
-        Box::pin(async { Err(ApiError::internal("event streams are not built yet")) })
-    }
+    /// [`StreamEvent`] for the ids and names. A run's stream ends once the run has
+    /// finished (completed, failed, cancelled) and everything is sent; [`ApiError`]
+    /// not found (before the stream starts) when there is no such run, usage when
+    /// `last_event_id` is not an id of the stream.
+    fn subscribe(&self, subscribe: Subscribe) -> BackendFuture<'_, EventStream>;
     /// How many runs there are in each status, and the due-and-waiting backlog:
     /// `{"by_status": {"pending": 0, ..., "completed": 3, ...}, "total": N,
     /// "due_waiting": N}` (every status, in life-cycle order).
@@ -362,7 +364,8 @@ pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig)
         .route("/runs/{id}/state", get(routes::run_state))
         .route("/runs/{id}/history", get(routes::run_history))
         .route("/runs/{id}/logs", get(routes::run_logs))
-        .route("/runs/{id}/events", get(travel::run_events))
+        .route("/runs/{id}/events", get(events::run_events))
+        .route("/events", get(events::all_events))
         .route("/runs/{id}/resume", post(routes::resume))
         .route("/runs/{id}/cancel", post(routes::cancel))
         .route("/runs/{id}/fork", post(travel::fork))

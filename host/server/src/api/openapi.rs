@@ -25,7 +25,7 @@ use super::error::HttpError;
 use super::extract::{BODY_LIMIT, Params};
 use super::routes::{self, QueryPairs};
 use super::shapes::{self, ErrorJson, StatusWord};
-use super::{EVENTS_PAGE, HISTORY_PAGE, LOG_PAGE, PageSize, RUNS_PAGE, travel};
+use super::{EVENTS_PAGE, HISTORY_PAGE, LOG_PAGE, PageSize, RUNS_PAGE, events, travel};
 
 /// The security schemes' names in the document: the token, and the dashboard's session
 /// cookie (either will do).
@@ -51,7 +51,8 @@ const SESSION: &str = "session";
         routes::run_state,
         routes::run_history,
         routes::run_logs,
-        travel::run_events,
+        events::run_events,
+        events::all_events,
         routes::resume,
         routes::cancel,
         travel::fork,
@@ -446,6 +447,52 @@ impl IntoParams for EventsQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         page(EVENTS_PAGE, "events").to_vec()
     }
+}
+
+/// `GET /events`
+pub(super) struct AllEventsQuery;
+
+impl IntoParams for AllEventsQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![query(
+            "workflow",
+            "Only the events of runs of this workflow (`name` in its file)",
+            Object::builder()
+                .schema_type(SchemaType::new(Type::String))
+                .min_length(Some(1)),
+        )]
+    }
+}
+
+/// The `Last-Event-ID` header of `GET /runs/{id}/events`: `E-L` (or `E`).
+pub(super) struct RunLastEventId;
+
+impl IntoParams for RunLastEventId {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![last_event_id(
+            "Go on after this id of the stream (`E-L`: the last event and log line ids \
+             sent); a client that reconnects sends the last it got",
+            "^[0-9]+(-[0-9]+)?$",
+        )]
+    }
+}
+
+/// The `Last-Event-ID` header of `GET /events`: an event id.
+pub(super) struct LastEventId;
+
+impl IntoParams for LastEventId {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![last_event_id(
+            "Go on after this event id (a client that reconnects sends the last it got)",
+            "^[0-9]+$",
+        )]
+    }
+}
+
+fn last_event_id(description: &str, pattern: &str) -> Parameter {
+    let mut parameter = query("Last-Event-ID", description, string(Some(pattern)));
+    parameter.parameter_in = ParameterIn::Header;
+    parameter
 }
 
 /// `DELETE /runs/{id}`

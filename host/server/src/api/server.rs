@@ -39,6 +39,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tower::ServiceExt;
 
 use super::error::HttpError;
+use super::events::Closing;
 use super::guard::{LocalAddr, PeerAddr};
 use super::{ApiConfig, Backend, router};
 
@@ -231,6 +232,8 @@ fn connection(
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let peer = stream.peer_addr().ok();
+    // The event streams end when the server shuts down (see `events`).
+    let stream_closing = Closing(closing.clone());
     let service = tower::service_fn(move |mut req: Request<Incoming>| {
         // Called as soon as the request head has arrived: busy from here until the
         // response body is written or dropped.
@@ -239,6 +242,7 @@ fn connection(
             went_idle: went_idle.clone(),
         });
         let app = app.clone();
+        let stream_closing = stream_closing.clone();
         async move {
             let Some(busy) = busy else {
                 return Ok::<_, Infallible>(evicted_response());
@@ -249,6 +253,7 @@ fn connection(
             if let Some(peer) = peer {
                 req.extensions_mut().insert(PeerAddr(peer));
             }
+            req.extensions_mut().insert(stream_closing);
             let response = app.oneshot(req).await?;
             Ok(response.map(move |body| {
                 Body::new(body.map_frame(move |frame| {

@@ -1,38 +1,16 @@
-//! The routes that act on a run's past and its record: its events, a fork from one of
-//! its checkpoints, an edit of its state, and its deletion. (A replay in place is
+//! The routes that act on a run's past and its record: a fork from one of its
+//! checkpoints, an edit of its state, and its deletion (its events are `events`'s). (A replay in place is
 //! `POST /runs/{id}/resume` with `from_step`, in `routes`.)
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 
 use super::error::{ApiError, HttpError};
 use super::extract::{By, Fields, JsonObject, Params, check_thread, path_thread};
-use super::routes::{Backed, PathId, QueryPairs, Reply, streamed};
-use super::{Deletion, EVENTS_PAGE, EditState, ForkRequest};
+use super::routes::{Backed, PathId, QueryPairs, Reply};
+use super::{Deletion, EditState, ForkRequest};
 use super::{openapi, shapes};
-
-/// `GET /runs/{id}/events?limit=1000&cursor=C`
-#[utoipa::path(
-    get,
-    path = "/runs/{id}/events",
-    tag = "runs",
-    params(("id" = String, Path, description = "The run's thread id"), openapi::EventsQuery),
-    responses((status = 200, description = "A page of the run's events, oldest first", body = shapes::EventsPage)),
-)]
-pub(super) async fn run_events(
-    State(backend): Backed,
-    path: PathId,
-    query: QueryPairs,
-) -> Result<Response, HttpError> {
-    let thread = path_thread(path)?;
-    let mut params = Params::new(query)?;
-    let page = params.page(EVENTS_PAGE)?;
-    params.finish()?;
-    let pieces = backend.run_events(thread, page).await?;
-    Ok(streamed(pieces))
-}
 
 /// `POST /runs/{id}/fork` with `{"step": 4, "thread": "job-1-fix", "update"?: {...},
 /// "as_node"?: "n4"}`: 201 and the new run's status.

@@ -8,7 +8,8 @@ use tokio::sync::Notify;
 
 use crate::api::{
     ApiError, Backend, BackendFuture, Branches, Caller, CreateRun, Deletion, EditState,
-    ForkRequest, HistoryDetail, JsonStream, PageQuery, ResumeRequest, RunSearch,
+    EventStream, ForkRequest, HistoryDetail, JsonStream, PageQuery, ResumeRequest, RunSearch,
+    StreamEvent, Subscribe,
 };
 
 /// A JSON text sent in these pieces.
@@ -250,6 +251,36 @@ impl Backend for FakeBackend {
         Box::pin(async move {
             self.record("workflows".into());
             Ok(json!([{ "name": "chain", "path": "workflows/chain.toml" }]))
+        })
+    }
+
+    /// A run's stream: its `created` and `completed` events (ids `1-0`, `2-0`), then the
+    /// end; every run's: one `step` event (id `7`), then the end.
+    fn subscribe(&self, subscribe: Subscribe) -> BackendFuture<'_, EventStream> {
+        Box::pin(async move {
+            self.record(format!(
+                "subscribe {:?} {:?} {:?}",
+                subscribe.thread, subscribe.workflow, subscribe.last_event_id
+            ));
+            let event = |id: &str, name: &str, thread: &str| StreamEvent {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                data: json!({"event": name, "thread": thread}),
+            };
+            let events = match &subscribe.thread {
+                Some(thread) => {
+                    self.get(thread)?;
+                    vec![
+                        event("1-0", "created", thread),
+                        event("2-0", "completed", thread),
+                    ]
+                }
+                None => vec![event("7", "step", "job-1")],
+            };
+            let stream: EventStream = Box::pin(futures_util::stream::iter(
+                events.into_iter().map(Ok::<_, ApiError>),
+            ));
+            Ok(stream)
         })
     }
 

@@ -7,6 +7,7 @@
 //! (`openapi`).
 
 mod errors;
+mod events;
 mod fake;
 mod guard;
 mod login;
@@ -134,8 +135,14 @@ async fn send(app: &Router, request: Request<Body>) -> Reply {
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap();
+    let stream = headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|t| t == "text/event-stream");
     let body = if bytes.is_empty() {
         Value::Null
+    } else if stream {
+        // An event stream (which the fake backend ends): its text.
+        Value::from(String::from_utf8_lossy(&bytes).into_owned())
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|error| {
             panic!(

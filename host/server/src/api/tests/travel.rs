@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::http::header::ACCEPT;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
@@ -188,7 +189,12 @@ async fn history_takes_diff_and_all_and_events_are_paged() {
         reply.error(StatusCode::BAD_REQUEST),
         "query parameter \"limit\": 10001 is over the maximum page size of 10000"
     );
-    let events = send(&app, get("/runs/job-1/events")).await;
+    // Without a page parameter, the page is for a client that asks for JSON (else a
+    // stream: `events`).
+    let mut json = get("/runs/job-1/events");
+    json.headers_mut()
+        .insert(ACCEPT, "application/json".parse().unwrap());
+    let events = send(&app, json).await;
     assert_eq!(events.body["entries"][0]["event"], "created");
     assert_eq!(
         backend.calls.lock().unwrap()[..],

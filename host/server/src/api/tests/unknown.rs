@@ -111,6 +111,7 @@ fn routes() -> Vec<Route> {
             NONE,
             r#"expected "values" or "as_node""#,
         ),
+        route(Method::GET, "/events", None, r#"expected "workflow""#, ""),
         route(Method::GET, "/workflows", None, NONE, ""),
         route(Method::GET, "/plugins", None, NONE, ""),
         route(Method::GET, "/openapi.json", None, NONE, ""),

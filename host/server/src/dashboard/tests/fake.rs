@@ -219,6 +219,10 @@ impl Backend for Pages {
         })
     }
 
+    fn subscribe(&self, _: crate::api::Subscribe) -> BackendFuture<'_, crate::api::EventStream> {
+        Box::pin(async { Err(ApiError::internal("no event streams here")) })
+    }
+
     fn run_counts(&self) -> BackendFuture<'_, Value> {
         Box::pin(async {
             self.counts
