@@ -27,12 +27,12 @@ use savepoint_workflow::WorkflowError;
 macro_rules! exit_codes_help {
     () => {
         "Exit codes:
-  0  ok (`run`, `resume`: the run completed)
-  1  the run failed (`run`, `resume`), or an internal error
+  0  ok (`run`, `resume`, `watch`: the run completed)
+  1  the run failed (`run`, `resume`, `watch`), or an internal error
   2  usage: a wrong flag or argument (also --input), or an invalid workflow file
-  3  the run parked (`run`, `resume`): sleeping, waiting for input or to retry;
+  3  the run parked (`run`, `resume`, `watch`): sleeping, waiting for input or to retry;
      `savepoint resume ID` continues it (or a `savepoint serve` daemon does, on time)
-  4  the run was cancelled (`run`, `resume`)
+  4  the run was cancelled (`run`, `resume`, `watch`)
   5  not found: no such run (thread id), workflow file or database
   6  conflict: the thread id is taken, or the run is busy or in no state for that
   7  environment: the database or plugins folder cannot be used (disk full, read-only),

@@ -91,7 +91,7 @@ pub async fn main(global: &Global, args: EventsArgs) -> anyhow::Result<ExitCode>
 }
 
 /// `node=fetch attempt=2 error="..."`, cut to a table column, safe to print.
-fn details(data: &serde_json::Map<String, serde_json::Value>) -> String {
+pub(crate) fn details(data: &serde_json::Map<String, serde_json::Value>) -> String {
     let fields: Vec<String> = data
         .iter()
         .filter(|(_, value)| !value.is_null())

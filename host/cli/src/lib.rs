@@ -29,6 +29,7 @@ mod state;
 mod status;
 mod update;
 mod validate;
+mod watch;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -203,6 +204,7 @@ enum Command {
     History(history::HistoryArgs),
     Events(events::EventsArgs),
     Logs(logs::LogsArgs),
+    Watch(watch::WatchArgs),
     Runs(runs::RunsArgs),
     Plugins(plugins::PluginsArgs),
     Gc(gc::GcArgs),
@@ -264,6 +266,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::State(args) => Box::pin(state::main(&global, args)),
         Command::History(args) => Box::pin(history::main(&global, args)),
         Command::Logs(args) => Box::pin(logs::main(&global, args)),
+        Command::Watch(args) => Box::pin(watch::main(&global, args)),
         Command::Runs(args) => Box::pin(runs::main(&global, args)),
         Command::Plugins(args) => Box::pin(plugins::main(&global, args)),
         Command::Gc(args) => Box::pin(gc::main(&global, args)),

@@ -2,8 +2,8 @@
 //! JSON errors of bad requests, what a web page on another site can do
 //! (nothing), tokens, listen addresses, and slow or idle clients; every route's
 //! refusal of what it does not take (`params`), run search and tags
-//! (`search`), the dashboard's pages over the daemon (`dashboard`), and
-//! schemathesis against the OpenAPI document (`schema`).
+//! (`search`), the dashboard's pages over the daemon (`dashboard`), the event
+//! streams (`events`), and schemathesis against the OpenAPI document (`schema`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,6 +16,7 @@ mod auth;
 mod connections;
 mod dashboard;
 mod errors;
+mod events;
 mod guards;
 mod listen;
 mod params;
