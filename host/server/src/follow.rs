@@ -158,8 +158,8 @@ impl<S: CheckpointStore> Follower<S> {
         self.status
     }
 
-    /// The next things committed, oldest first (a run's log lines before its events
-    /// of the same read); waits until there are some. `None` once the follower stopped.
+    /// The next things committed, oldest first (a run's log lines before the events of
+    /// the same read); waits until there are some. `None` once the follower stopped.
     pub async fn next(&mut self) -> Result<Option<Vec<Followed>>, StoreError> {
         if self.done {
             return Ok(None);
@@ -204,9 +204,20 @@ impl<S: CheckpointStore> Follower<S> {
         })
     }
 
+    /// What was committed after the position: a run's log lines first, then the events.
+    /// The events are read first, so that the log lines, read after them, hold those of
+    /// every commit whose event is given out (a commit writes both): each event comes
+    /// after its step's lines. (Lines of a later commit may come before its event, which
+    /// the next read gives.)
     async fn read(&mut self) -> Result<Vec<Followed>, StoreError> {
+        let events = if self.reading.events() {
+            self.store
+                .events_after(&self.filter, Some(self.at.event), EVENTS_CHUNK)
+                .await?
+        } else {
+            Vec::new()
+        };
         let mut found = Vec::new();
-        // Logs first: read before the events, they are of commits the events hold too.
         if self.reading.logs()
             && let Some(thread) = &self.filter.thread
         {
@@ -222,17 +233,16 @@ impl<S: CheckpointStore> Follower<S> {
                     line,
                 });
             }
-        }
-        if self.reading.events() {
-            let events = self
-                .store
-                .events_after(&self.filter, Some(self.at.event), EVENTS_CHUNK)
-                .await?;
-            if let Some(last) = events.last() {
-                self.at.event = last.id;
+            if page.next_cursor().is_some() {
+                // More lines than a read takes: the events wait for the next read, so
+                // that none comes before its lines.
+                return Ok(found);
             }
-            found.extend(events.into_iter().map(Followed::Event));
         }
+        if let Some(last) = events.last() {
+            self.at.event = last.id;
+        }
+        found.extend(events.into_iter().map(Followed::Event));
         Ok(found)
     }
 

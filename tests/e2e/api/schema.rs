@@ -134,6 +134,15 @@ ensure_resource_availability.enabled = true
 [generation]
 max-examples = 100
 
+# The event streams: a run's that has not finished, and every run's, do not end by
+# themselves. Each case reads a stream for a second (schemathesis checks what came,
+# cut short), and fewer cases: what they check is the request, refused or taken.
+[[operations]]
+include-path-regex = "events$"
+request-timeout = 1
+[operations.generation]
+max-examples = 25
+
 # The runs made before: most generated paths name one of them; most new runs
 # are of a workflow of the folder.
 [dictionaries.threads]

@@ -53,7 +53,7 @@ pub(super) struct Closing(pub tokio::sync::watch::Receiver<bool>);
                        `text/event-stream`, a page of the run's events, oldest first",
         content(
             (shapes::EventsPage = "application/json"),
-            (String = "text/event-stream"),
+            (shapes::StreamMessage = "text/event-stream"),
         ),
     )),
 )]
@@ -66,7 +66,16 @@ pub(super) async fn run_events(
 ) -> Result<Response, HttpError> {
     let thread = path_thread(path)?;
     let mut params = Params::new(query)?;
+    // Checked for a page too: nothing a client sends is ignored without a word.
+    let last_event_id = last_event_id(&headers, Ids::RunStream)?;
     if params.has("limit") || params.has("cursor") || wants_json(&headers) {
+        if last_event_id.is_some() {
+            return Err(ApiError::usage(
+                "header Last-Event-ID resumes a stream, not a page: a page goes on from \
+                 its query parameter \"cursor\"",
+            )
+            .into());
+        }
         let page = params.page(EVENTS_PAGE)?;
         params.finish()?;
         let pieces = backend.run_events(thread, page).await?;
@@ -75,7 +84,6 @@ pub(super) async fn run_events(
     // Taken so that an unknown parameter's error names the two this route takes.
     params.page(EVENTS_PAGE)?;
     params.finish()?;
-    let last_event_id = last_event_id(&headers, Ids::RunStream)?;
     let stream = backend
         .subscribe(Subscribe {
             thread: Some(thread),
@@ -99,7 +107,7 @@ pub(super) async fn run_events(
                        from now on, or after `Last-Event-ID` (`id:` the event's id, `event:` \
                        its name, `data:` the event with `thread`)",
         content_type = "text/event-stream",
-        body = String,
+        body = shapes::StreamMessage,
     )),
 )]
 pub(super) async fn all_events(

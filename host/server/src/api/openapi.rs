@@ -72,6 +72,7 @@ const SESSION: &str = "session";
         shapes::LogsPage,
         shapes::Event,
         shapes::EventsPage,
+        shapes::StreamMessage,
         shapes::DeletedJson,
         shapes::PluginJson,
         shapes::WorkflowJson,

@@ -381,6 +381,20 @@ pub struct EventsPage {
     pub next_cursor: Option<String>,
 }
 
+/// One message of an event stream (`text/event-stream`), as a client reads it: `data`
+/// is one line of JSON, an [`Event`] with `thread` (a `log` message: a [`LogLineJson`]
+/// with `thread` and `id`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StreamMessage {
+    /// A run's stream: `E-L`, the last event and log line ids sent; every run's: the
+    /// event's id. `Last-Event-ID` resumes after it.
+    pub id: String,
+    /// `created`, `step`, `attempt_failed`, `interrupted`, `woke`, `answered`,
+    /// `completed`, `parked`, `failed`, `cancelled`, `log`, ...
+    pub event: String,
+    pub data: String,
+}
+
 // Request bodies.
 
 /// `POST /runs`.

@@ -100,6 +100,7 @@ async fn last_event_id_resumes_and_a_malformed_one_is_refused() {
         ("/events", "12-4"),
         ("/events", ""),
         ("/events", "99999999999999999999999"),
+        ("/runs/job-1/events?limit=5", "x"),
     ] {
         let reply = send(&app, with(get(uri), "last-event-id", id)).await;
         let message = reply.error(StatusCode::BAD_REQUEST);
@@ -108,6 +109,18 @@ async fn last_event_id_resumes_and_a_malformed_one_is_refused() {
             "{message}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_page_refuses_last_event_id() {
+    let (app, _) = app(FakeBackend::with_runs(&[("job-1", "running")]));
+    let reply = send(
+        &app,
+        with(get("/runs/job-1/events?cursor=3"), "last-event-id", "3-0"),
+    )
+    .await;
+    let message = reply.error(StatusCode::BAD_REQUEST);
+    assert!(message.contains("not a page"), "{message}");
 }
 
 #[tokio::test]
