@@ -43,6 +43,15 @@ try {
     }
   });
 
+  // The event streams the page follows (EventSource), and what each answered:
+  // the live updates must come from Server-Sent Events, not from polling.
+  const streams = [];
+  page.on('response', (response) => {
+    if (response.request().resourceType() === 'eventsource') {
+      streams.push({ path: new URL(response.url()).pathname, type: response.headers()['content-type'] });
+    }
+  });
+
   await step('1. log in with the token', () => logIn(page, '/'));
   await step('2. start the approval workflow', () =>
     server.post('/runs', { workflow: 'approval', thread: RUN, input: { title: 'Hello, world' } }, 201),
@@ -110,6 +119,9 @@ try {
     assert.deepEqual(state.trace, ['draft', 'publish'], JSON.stringify(state));
     assert.equal(state.approved, true, JSON.stringify(state));
     assert.equal(answersSent.length, 2, `two answers sent: ${answersSent}`);
+    const runStream = streams.find((s) => s.path === `/runs/${RUN}/events`);
+    assert.ok(runStream, `the page follows the run's event stream: ${JSON.stringify(streams)}`);
+    assert.match(runStream.type ?? '', /^text\/event-stream/, "the run's events come as Server-Sent Events");
     await saved.screenshot(page, 'run-completed.png');
   });
 
