@@ -98,7 +98,7 @@ impl Graph {
 /// words which node(s) the run is at (`Current: review (interrupted)`).
 pub(super) async fn figure(graph: &Graph, current: &[String], status: &str) -> String {
     let svg = match laid_out(graph).await {
-        Some(canvas) => canvas.draw(graph, current),
+        Some(canvas) => canvas.draw(graph, current, status),
         // The legend and the lists below still say where the run is.
         None => format!(
             "<p class=\"muted\">The graph of {} nodes is not drawn.</p>",
@@ -240,8 +240,10 @@ impl Canvas {
         *max = Point::new(max.x.max(point.x), max.y.max(point.y));
     }
 
-    /// The SVG, with `current` marked.
-    fn draw(&self, graph: &Graph, current: &[String]) -> String {
+    /// The SVG, with `current` marked; `status` (the run's) styles the current node
+    /// (parked, failed and finished runs look different at a glance; the legend and
+    /// the node's ▶ say it in words).
+    fn draw(&self, graph: &Graph, current: &[String], status: &str) -> String {
         let pad = 8.;
         let min = self.min.unwrap_or(Point::zero());
         let max = self.max.unwrap_or(Point::zero());
@@ -252,10 +254,11 @@ impl Canvas {
             out,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"{x:.0} {y:.0} {width:.0} \
              {height:.0}\" width=\"{width:.0}\" height=\"{height:.0}\" \
-             aria-labelledby=\"graph-legend\">\n\
+             data-status=\"{status}\" aria-labelledby=\"graph-legend\">\n\
              <defs><marker id=\"arrowhead\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" \
              markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
-             <path d=\"M 0 0 L 10 5 L 0 10 z\" class=\"arrowhead\"/></marker></defs>\n"
+             <path d=\"M 0 0 L 10 5 L 0 10 z\" class=\"arrowhead\"/></marker></defs>\n",
+            status = esc(status),
         );
         for (path, route) in &self.paths {
             let class = if *route { "edge route" } else { "edge" };

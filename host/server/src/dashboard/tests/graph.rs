@@ -36,6 +36,7 @@ async fn every_node_is_a_group_and_only_the_current_ones_are_marked() {
         "{html}"
     );
     assert!(html.contains("Current: b (running)"), "{html}");
+    assert!(html.contains(" data-status=\"running\" "), "{html}");
     // Three edges, each a path with an arrowhead.
     assert_eq!(html.matches("<path class=\"edge").count(), 3, "{html}");
 }
@@ -70,6 +71,7 @@ async fn names_are_escaped_in_the_svg() {
     let html = figure(&hostile, &["<x>".to_string()], "<b>").await;
     assert!(html.contains("data-node=\"&lt;x&gt;\""), "{html}");
     assert!(!html.contains("<x>") && !html.contains("<b>"), "{html}");
+    assert!(html.contains("data-status=\"&lt;b&gt;\""), "{html}");
 }
 
 #[test]
