@@ -154,7 +154,7 @@ pub async fn measure<B: Backend>(
 
 /// Create `plan.conc` runs at once and wait for each to finish: the time from
 /// the first creation to the last completion, and what did not complete.
-async fn round<S: CheckpointStore>(
+pub(crate) async fn round<S: CheckpointStore>(
     runtime: &Arc<Runtime<S>>,
     store: &S,
     plan: &Plan<'_>,
@@ -214,8 +214,10 @@ async fn finished<S: CheckpointStore>(
 }
 
 /// One `savepoint serve` process, and a thread that reads its stderr.
-struct Host {
+pub(crate) struct Host {
     child: Child,
+    /// Where its API listens.
+    pub(crate) addr: String,
     name: String,
     log: Arc<Mutex<Log>>,
     reader: std::thread::JoinHandle<()>,
@@ -230,7 +232,7 @@ struct Log {
 
 impl Host {
     /// Start it and wait until it listens.
-    fn start(plan: &Plan<'_>, db: &std::ffi::OsStr, name: &str) -> anyhow::Result<Host> {
+    pub(crate) fn start(plan: &Plan<'_>, db: &std::ffi::OsStr, name: &str) -> anyhow::Result<Host> {
         let folder = plan.scratch.join(name);
         std::fs::create_dir_all(&folder)?;
         let mut child = Command::new(plan.savepoint)
@@ -257,8 +259,9 @@ impl Host {
             let log = Arc::clone(&log);
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if line.contains("listening on") {
-                        let _ = ready_tx.send(());
+                    if let Some((_, url)) = line.split_once("listening on http://") {
+                        let addr = url.split_whitespace().next().unwrap_or("").to_owned();
+                        let _ = ready_tx.send(addr);
                     }
                     let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
                     if line.contains("run completed") {
@@ -273,15 +276,19 @@ impl Host {
         };
         let mut host = Host {
             child,
+            addr: String::new(),
             name: name.to_owned(),
             log,
             reader,
         };
-        if ready.recv_timeout(READY).is_err() {
-            let tail = host.tail();
-            let _ = host.child.kill();
-            let _ = host.child.wait();
-            bail!("host {} did not start listening: {tail}", host.name);
+        match ready.recv_timeout(READY) {
+            Ok(addr) => host.addr = addr,
+            Err(_) => {
+                let tail = host.tail();
+                let _ = host.child.kill();
+                let _ = host.child.wait();
+                bail!("host {} did not start listening: {tail}", host.name);
+            }
         }
         Ok(host)
     }
@@ -295,7 +302,7 @@ impl Host {
     }
 
     /// SIGTERM (a clean shutdown), then the runs it completed.
-    fn stop(mut self) -> usize {
+    pub(crate) fn stop(mut self) -> usize {
         let pid = self.child.id().to_string();
         let terminated = Command::new("kill")
             .args(["-TERM", &pid])

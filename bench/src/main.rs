@@ -11,7 +11,8 @@
 //! per configuration), `pg_floor` (100 clients, one INSERT per commit),
 //! `hosts` (`savepoint serve` processes sharing runs), `stats` and `report`
 //! (the table). `--search` is a mode of its own: `search` (run listings among a
-//! million runs).
+//! million runs); so is `--streams N`: `streams` (the step throughput with N event
+//! streams open, and without).
 
 mod backend;
 mod chain;
@@ -26,6 +27,7 @@ mod report;
 mod resume;
 mod search;
 mod stats;
+mod streams;
 mod suite;
 mod w1;
 
@@ -59,9 +61,10 @@ async fn run(options: options::Options) -> anyhow::Result<ExitCode> {
     if plan.json {
         println!("{}", serde_json::Value::Object(outcome.json));
     } else {
-        let table = match plan.search {
-            true => search::table(&outcome.json),
-            false => report::table(&outcome.json),
+        let table = match (plan.search, plan.streams > 0) {
+            (true, _) => search::table(&outcome.json),
+            (false, true) => streams::table(&outcome.json),
+            (false, false) => report::table(&outcome.json),
         };
         print!("{table}");
     }

@@ -101,6 +101,11 @@ pub struct Options {
     /// cache [default: 20; --quick: 5].
     #[arg(long, value_name = "N")]
     pub search_reps: Option<usize>,
+    /// Measure event streams instead of the suite: `--conc` W1 runs at once on one
+    /// `savepoint serve` (SQLite), `--rounds` rounds with N clients of `GET /events`
+    /// open and as many without, interleaved; the step throughput of each.
+    #[arg(long, value_name = "N")]
+    pub streams: Option<usize>,
 }
 
 /// Which backends a run measures (`--backend`).
@@ -154,6 +159,8 @@ pub struct Plan {
     pub search: bool,
     pub search_runs: u64,
     pub search_reps: usize,
+    /// `--streams N`: the event streams' cost only (0: not this mode).
+    pub streams: usize,
 }
 
 impl Options {
@@ -209,6 +216,7 @@ impl Options {
                 .unwrap_or(if quick { 100_000 } else { 1_000_000 })
                 .max(1),
             search_reps: pick(self.search_reps, 20, 5),
+            streams: self.streams.unwrap_or(0),
         })
     }
 }

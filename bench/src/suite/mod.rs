@@ -75,6 +75,26 @@ pub async fn run(plan: &Plan, scratch: &Path) -> anyhow::Result<Outcome> {
         );
     }
 
+    // `--streams` is a mode of its own too: the event streams' cost, nothing else.
+    if plan.streams > 0 {
+        section(&format!(
+            "SQLite, one `savepoint serve`: {} W1 runs at once, with {} event streams and \
+             without",
+            plan.conc, plan.streams
+        ));
+        let measured = crate::streams::measure(plan, scratch, &bed).await?;
+        if let serde_json::Value::Object(figures) = measured.json(plan) {
+            out.extend(figures);
+        }
+        tally.failures.extend(measured.errors);
+        out.insert("notes".into(), json!(tally.notes));
+        out.insert("failures".into(), json!(tally.failures));
+        return Ok(Outcome {
+            json: out,
+            failures: tally.failures,
+        });
+    }
+
     if plan.backends.sqlite() {
         sqlite::run(plan, scratch, &bed, &chain, &mut out, &mut tally).await?;
     } else {

@@ -18,6 +18,7 @@ use savepoint_runtime::{DeleteScope, Edit, Fork, RuntimeError, StartRun};
 use savepoint_store::{CheckpointStore, Clock, Page, SystemClock};
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow, WorkflowError};
 
+mod hub;
 mod pages;
 mod stream;
 
@@ -28,6 +29,8 @@ pub(crate) struct DaemonBackend<S> {
     /// `GET /workflows`: each file's parse, by path, kept while the file's digest
     /// stays the same, so that listing does not parse every file on every call.
     pub(crate) parsed: WorkflowCache,
+    /// The followers every run's event streams share.
+    pub(crate) hub: hub::Hub,
 }
 
 /// Parsed workflow files by path, with the digest of the text they were parsed from.
@@ -307,7 +310,11 @@ impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
     }
 
     fn subscribe(&self, subscribe: api::Subscribe) -> BackendFuture<'_, api::EventStream> {
-        Box::pin(stream::subscribe(self.store().clone(), subscribe))
+        Box::pin(stream::subscribe(
+            self.store().clone(),
+            &self.hub,
+            subscribe,
+        ))
     }
 
     fn resume(&self, thread: String, resume: api::ResumeRequest) -> BackendFuture<'_, Value> {

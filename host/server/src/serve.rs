@@ -96,6 +96,7 @@ impl<S: CheckpointStore + Clone> Serving<S> {
             daemon: running.daemon().clone(),
             workflows_dir: self.workflows_dir,
             parsed: Default::default(),
+            hub: Default::default(),
         });
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let api = tokio::spawn(

@@ -219,7 +219,7 @@ fn a_dropped_stream_resumes_after_last_event_id_without_gaps() {
         .collect();
     assert_eq!(logs, logged, "every log line, in order, once");
     // Each data is the event as the page gives it, with the thread.
-    let created = &all[0].data;
+    let created = &all.iter().find(|m| m.event == "created").unwrap().data;
     assert_eq!(created["thread"], "ev-1");
     assert_eq!(created["event"], "created");
     assert_eq!(*created, {

@@ -190,7 +190,7 @@ fn sse(stream: EventStream, closing: Option<axum::Extension<Closing>>) -> Respon
                     Event::default()
                         .id(event.id)
                         .event(event.name)
-                        .data(event.data.to_string()),
+                        .data(&*event.data),
                 )
             }))
         });

@@ -226,8 +226,9 @@ pub struct StreamEvent {
     /// (`created`, `forked`, `edited`, ...).
     pub name: String,
     /// Sent as `data:`, one JSON object on one line: an event as
-    /// `GET /runs/{id}/events` gives it (with `thread`), or a log line.
-    pub data: Value,
+    /// `GET /runs/{id}/events` gives it (with `thread`), or a log line. Text, encoded
+    /// once however many streams send it.
+    pub data: Arc<str>,
 }
 
 /// The messages of an event stream, endless unless the backend ends it.

@@ -265,7 +265,7 @@ impl Backend for FakeBackend {
             let event = |id: &str, name: &str, thread: &str| StreamEvent {
                 id: id.to_owned(),
                 name: name.to_owned(),
-                data: json!({"event": name, "thread": thread}),
+                data: json!({"event": name, "thread": thread}).to_string().into(),
             };
             let events = match &subscribe.thread {
                 Some(thread) => {
