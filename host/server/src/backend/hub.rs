@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use futures_util::StreamExt;
 use tokio::sync::{broadcast, mpsc};
 
 use super::stream::TICK;
@@ -22,8 +23,9 @@ use crate::follow::{Followed, Follower, Position, Reading, Until, event_json, ev
 use savepoint_runtime::RuntimeError;
 use savepoint_store::{CheckpointStore, EventFilter, RunEvent};
 
-/// Batches a stream may fall behind the broadcast before it catches up by itself.
-const BUFFER: usize = 256;
+/// Batches a stream may fall behind the broadcast before it catches up by itself
+/// (a few in tests, which make it fall behind).
+const BUFFER: usize = if cfg!(test) { 4 } else { 256 };
 
 /// Events a stream reads at a time while it catches up.
 const CATCH_UP: usize = 256;
@@ -68,9 +70,12 @@ impl Hub {
             workflow,
         };
         tokio::spawn(forward(store, filter, channel, receiver, start, messages));
+        // Batches through the channel (a wake-up of the response per batch, not per
+        // event), one message at a time out of it.
         let stream = futures_util::stream::unfold(received, |mut received| async move {
-            received.recv().await.map(|item| (item, received))
-        });
+            received.recv().await.map(|batch| (batch, received))
+        })
+        .flat_map(futures_util::stream::iter);
         Ok(Box::pin(stream))
     }
 
@@ -165,7 +170,7 @@ async fn forward<S: CheckpointStore>(
     channel: Arc<Channel>,
     mut receiver: broadcast::Receiver<Arc<Vec<(u64, StreamEvent)>>>,
     mut sent: u64,
-    messages: mpsc::Sender<Result<StreamEvent, ApiError>>,
+    messages: mpsc::Sender<Vec<Result<StreamEvent, ApiError>>>,
 ) {
     loop {
         // Everything up to `target` was broadcast before the receiver's buffer starts
@@ -176,7 +181,7 @@ async fn forward<S: CheckpointStore>(
                 Ok(events) => events,
                 Err(error) => {
                     let error = ApiError::from(RuntimeError::from(error));
-                    let _ = messages.send(Err(error)).await;
+                    let _ = messages.send(vec![Err(error)]).await;
                     return;
                 }
             };
@@ -185,30 +190,94 @@ async fn forward<S: CheckpointStore>(
                 sent = target;
                 break;
             };
-            for event in &events {
-                if messages.send(Ok(message(event))).await.is_err() {
-                    return;
-                }
+            let batch = events.iter().map(|event| Ok(message(event))).collect();
+            if messages.send(batch).await.is_err() {
+                return;
             }
             sent = last;
         }
         loop {
             match receiver.recv().await {
                 Ok(batch) => {
-                    for (id, message) in batch.iter() {
-                        if *id <= sent {
-                            continue;
-                        }
-                        if messages.send(Ok(message.clone())).await.is_err() {
-                            return;
-                        }
-                        sent = *id;
+                    let new: Vec<_> = batch
+                        .iter()
+                        .filter(|(id, _)| *id > sent)
+                        .map(|(_, message)| Ok(message.clone()))
+                        .collect();
+                    let Some((last, _)) = batch.last() else {
+                        continue;
+                    };
+                    if new.is_empty() {
+                        continue;
                     }
+                    if messages.send(new).await.is_err() {
+                        return;
+                    }
+                    sent = sent.max(*last);
                 }
                 // Fell behind the buffer: catch up by ourselves again.
                 Err(broadcast::error::RecvError::Lagged(_)) => break,
                 Err(broadcast::error::RecvError::Closed) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use savepoint_store::{NewRun, SqliteStore, SystemClock};
+
+    fn new_run(thread: &str) -> NewRun {
+        NewRun {
+            thread: thread.to_owned(),
+            workflow_name: "w".to_owned(),
+            workflow_digest: "sha256:w".to_owned(),
+            workflow_text: "name = \"w\"\n".to_owned(),
+            workflow_path: "w.toml".to_owned(),
+            input: Default::default(),
+            next: vec!["a".to_owned()],
+            lease: None,
+            plugins: Default::default(),
+            tags: Default::default(),
+        }
+    }
+
+    /// A stream that does not read while more batches are broadcast than the buffers
+    /// hold falls behind, catches up by itself, and still gets every event once, in order.
+    #[tokio::test]
+    async fn a_stream_that_fell_behind_gets_every_event_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db"), Arc::new(SystemClock)).unwrap();
+        let hub = Hub::default();
+        let mut stream = hub.subscribe(store.clone(), None, None).await.unwrap();
+        // Each event a batch of its own: broadcast before the next commit.
+        let channel = hub.lookup(&None).expect("the stream's channel");
+        let runs = 4 * BUFFER;
+        for n in 0..runs {
+            store
+                .create_run(new_run(&format!("run-{n}")))
+                .await
+                .unwrap();
+            let newest = store.last_event_id().await.unwrap();
+            while channel.sent_up_to.load(Ordering::SeqCst) < newest {
+                tokio::task::yield_now().await;
+            }
+        }
+        let mut ids = Vec::new();
+        while ids.len() < runs {
+            let message = stream.next().await.unwrap().unwrap();
+            assert_eq!(message.name, "created");
+            ids.push(message.id.parse::<u64>().unwrap());
+        }
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "in order, once: {ids:?}"
+        );
+        let all = store
+            .events_after(&EventFilter::default(), None, 10_000)
+            .await
+            .unwrap();
+        assert_eq!(ids, all.iter().map(|e| e.id).collect::<Vec<_>>());
     }
 }
