@@ -58,6 +58,7 @@ impl PluginHost {
         let (engine, cache) = (self.engine.clone(), self.cache.clone());
         let compiled = tokio::task::spawn_blocking(move || compile(&engine, &cache)).await;
         if let Ok(Ok((digest, _))) = &compiled {
+            self.compile_times.observe(started.elapsed());
             let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             tracing::info!(plugin = %name, %digest, bytes, ms, "component compiled");
         }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use savepoint_base::metrics::{COMPILE_SECONDS, Histogram, HistogramSnapshot};
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
@@ -68,6 +69,8 @@ pub struct PluginHost {
     pub(super) described: Arc<Described>,
     /// Told before each compile (a cache miss): the pause may be long.
     pub(super) notice: Option<CompileNotice>,
+    /// How long each compile took (the metrics' component compile time).
+    pub(super) compile_times: Arc<Histogram>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -111,6 +114,7 @@ impl PluginHost {
             compiles: Arc::new(Semaphore::new(COMPILES)),
             described: Arc::default(),
             notice: None,
+            compile_times: Arc::new(Histogram::new(COMPILE_SECONDS)),
         })
     }
 
@@ -134,6 +138,11 @@ impl PluginHost {
     /// calls wait for room.
     pub fn memory(&self) -> MemoryUse {
         self.instances.memory()
+    }
+
+    /// How long the compiles of this host took so far (cache misses only).
+    pub fn compile_times(&self) -> HistogramSnapshot {
+        self.compile_times.snapshot()
     }
 
     /// Refuse plugin files (and stored components) larger than `bytes`.

@@ -136,6 +136,9 @@ impl<S: CheckpointStore> Daemon<S> {
             .await?;
         let mut running = self.running.lock().await;
         for run in claimed {
+            if run.taken_over_from.is_some() {
+                self.runtime.metrics.lease_taken_over();
+            }
             if running.contains_key(&run.thread) {
                 continue;
             }

@@ -229,6 +229,9 @@ impl<S: CheckpointStore> Runtime<S> {
             .store
             .claim(thread, &self.owner, self.lease_ms(), &dead)
             .await?;
+        if run.taken_over_from.is_some() {
+            self.metrics.lease_taken_over();
+        }
         let lease = self.held_lease(run.lease_epoch, asked);
         Ok((run, lease))
     }

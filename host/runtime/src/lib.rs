@@ -33,6 +33,7 @@ mod decide;
 mod drive;
 mod error;
 mod events;
+mod metrics;
 mod outage;
 mod owner;
 mod pins;
@@ -58,6 +59,7 @@ use savepoint_workflow::Workflow;
 pub use check::{MissingSecrets, Report, check_workflow};
 pub use drive::Wait;
 pub use error::RuntimeError;
+pub use metrics::{Metrics, MetricsSnapshot, NodeSnapshot};
 pub use pins::{Upgrade, UpgradeProblem, UpgradeReport};
 pub use retain::{RETAIN_EVERY, Retained};
 pub use step::is_fatal_failure;
@@ -146,6 +148,8 @@ pub struct Runtime<S> {
     node_slots: Arc<slots::Slots>,
     /// How long a lease lasts without renewal ([`LEASE`] by default).
     lease: Duration,
+    /// What the step path counts and times, for `GET /metrics`.
+    metrics: Metrics,
 }
 
 impl<S> std::fmt::Debug for Runtime<S> {
@@ -173,6 +177,7 @@ impl<S: CheckpointStore> Runtime<S> {
             owner: owner::new_owner(),
             node_slots: slots::Slots::new(usize::MAX),
             lease: LEASE,
+            metrics: Metrics::default(),
         }
     }
 
@@ -225,6 +230,11 @@ impl<S: CheckpointStore> Runtime<S> {
 
     pub fn plugin_host(&self) -> &PluginHost {
         self.plugins.host()
+    }
+
+    /// What this process counted and timed of the runs it executed.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// This process's lease owner id (`host:pid:start`).

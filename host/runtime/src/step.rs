@@ -16,7 +16,7 @@ use savepoint_plugin::{
     CallError, CallInput, CallLimits, HttpAllow, Lease, LogLimit, LogRecord, Outcome, Secrets,
 };
 use savepoint_store::{
-    CheckpointStore, LogLine, PendingWrite, RunRecord, RunStatus, StepCommit, StepSetback,
+    CheckpointStore, LogLine, PendingWrite, RunRecord, RunStatus, Setback, StepCommit, StepSetback,
     StoreErrorKind,
 };
 use savepoint_workflow::Workflow;
@@ -121,6 +121,8 @@ impl<S: CheckpointStore> Runtime<S> {
         let committing = Instant::now();
         let after = self.store.commit_step(commit).await?;
         let commit = committing.elapsed();
+        self.metrics
+            .step_committed(&run.workflow_name, &run.next, commit);
         self.emit(Event::Committed {
             thread: run.thread.clone(),
             step,
@@ -172,7 +174,12 @@ impl<S: CheckpointStore> Runtime<S> {
             kind: setback.kind.clone(),
             error: setback.error.clone(),
         };
+        let failed = matches!(setback.kind, Setback::Failed | Setback::Retry { .. });
+        let node = failed.then(|| setback.node.clone());
         self.store.setback_step(setback).await?;
+        if let Some(node) = node {
+            self.metrics.attempt_failed(&run.workflow_name, &node);
+        }
         self.emit(event);
         Ok(StepEnd::Stop)
     }
@@ -262,7 +269,10 @@ impl<S: CheckpointStore> Runtime<S> {
             .node_slots
             .acquire(&run.workflow_name.as_str().into())
             .await;
+        let called = Instant::now();
         let output = plugin.call(&input, state_text).await;
+        self.metrics
+            .node_called(&run.workflow_name, node_name, called.elapsed());
         let logs = self.log_lines(step, node_name, attempt, output.logs);
         let who = format!("node \"{node_name}\" (plugin {})", plugin.name);
         let write = |update: Map<String, Value>, goto: Option<String>| PendingWrite {

@@ -394,6 +394,23 @@ impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
         Box::pin(self.workflows_json())
     }
 
+    fn metrics(&self) -> BackendFuture<'_, String> {
+        Box::pin(async move {
+            let runtime = self.daemon.runtime();
+            let counts = self
+                .store()
+                .count_runs(SystemClock.now_ms())
+                .await
+                .map_err(RuntimeError::from)?;
+            let scrape = crate::metrics::Scrape {
+                runtime: runtime.metrics().snapshot(),
+                compiles: runtime.plugin_host().compile_times(),
+                counts,
+            };
+            Ok(scrape.exposition())
+        })
+    }
+
     fn run_counts(&self) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let counts = self

@@ -7,12 +7,15 @@
 //! and nothing of how a run is executed or stored. [`view`] holds the JSON
 //! shapes of runs, steps and plugins, shared with the CLI's `--json` output.
 //! `dashboard` is the web dashboard: HTML pages built from the same backend.
+//! `metrics` writes `GET /metrics` (the Prometheus text format) from the runtime's
+//! counters and the store's run counts.
 //! This is the only crate that knows axum.
 
 pub mod api;
 mod backend;
 mod dashboard;
 pub mod follow;
+mod metrics;
 mod patch;
 mod serve;
 pub mod view;

@@ -82,6 +82,7 @@ impl RawRun {
             tags: BTreeMap::new(),
             checkpoint: None,
             branch: 0,
+            taken_over_from: None,
             pending,
             plugins,
         })

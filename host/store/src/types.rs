@@ -100,6 +100,12 @@ pub struct RunRecord {
     pub checkpoint: Option<String>,
     /// The run's current branch: 0, and one more with every replay in place.
     pub branch: u64,
+    /// Only on a record a claim returns ([`CheckpointStore::claim_due`](crate::CheckpointStore::claim_due),
+    /// [`CheckpointStore::claim`](crate::CheckpointStore::claim)): the owner whose lease the
+    /// claim took over (its lease had expired or its process died), for the metrics.
+    /// `None` everywhere else, and when the run was free or the claimer's already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_over_from: Option<String>,
 }
 
 /// The update of one parallel branch that succeeded in a step that has not committed yet.

@@ -19,6 +19,7 @@ mod errors;
 mod events;
 mod guards;
 mod listen;
+mod metrics;
 mod params;
 mod routes;
 mod schema;

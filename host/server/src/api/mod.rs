@@ -41,6 +41,7 @@
 //! | Route | Body | Answer |
 //! | --- | --- | --- |
 //! | `GET /health` | | `{"status": "ok"}` and [`Backend::health`] |
+//! | `GET /metrics` | | the Prometheus text format, [`Backend::metrics`] |
 //! | `POST /runs` | `{"workflow", "thread"?, "input"?, "tags"?}` | 201, [`Backend::create_run`] |
 //! | `GET /runs?status=&workflow=&tag=k=v&since=2d&thread=&limit=&cursor=` | | [`Backend::list_runs`]: `{"runs", "next_cursor"}` |
 //! | `GET /runs/{id}` | | [`Backend::run_status`] |
@@ -307,10 +308,7 @@ pub trait Backend: Send + Sync + 'static {
     /// "due_waiting": N}` (every status, in life-cycle order).
     fn run_counts(&self) -> BackendFuture<'_, Value>;
     /// `GET /metrics`: the Prometheus text exposition of the daemon's metrics.
-    // TODO(#16 H3): the daemon's implementation; the default goes.
-    fn metrics(&self) -> BackendFuture<'_, String> {
-        Box::pin(async { Err(ApiError::internal("metrics are not built yet")) })
-    }
+    fn metrics(&self) -> BackendFuture<'_, String>;
     /// What `GET /health` reports besides `"status": "ok"` (the daemon: its
     /// memory budget); answers at once, without the store.
     fn health(&self) -> Map<String, Value> {
@@ -357,6 +355,7 @@ pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig)
     let guard = guard::Guard::new(listen, config);
     Router::new()
         .route("/health", get(routes::health))
+        .route("/metrics", get(routes::metrics))
         .route("/runs", get(routes::list_runs).post(routes::create_run))
         .route(
             "/runs/{id}",

@@ -38,12 +38,14 @@ const SESSION: &str = "session";
         title = "savepoint",
         description = "The HTTP API of `savepoint serve`: create, watch and steer durable \
                        workflow runs. Every error is `{\"error\": {\"code\", \"message\", \
-                       \"details\"}}`. With `serve --token`, every route but `/health` needs \
-                       `Authorization: Bearer <token>`. A query parameter or body field a \
+                       \"details\"}}`. With `serve --token`, every route but `/health` and \
+                       `/metrics` needs `Authorization: Bearer <token>` (or the dashboard's \
+                       session cookie). A query parameter or body field a \
                        route does not take is refused (400), as is a body on a read."
     ),
     paths(
         routes::health,
+        routes::metrics,
         routes::create_run,
         routes::list_runs,
         routes::run_status,

@@ -44,6 +44,30 @@ pub(super) async fn health(State(backend): Backed, query: QueryPairs) -> Reply {
     Ok(Json(Value::Object(health)))
 }
 
+/// `GET /metrics`: the daemon's metrics in the Prometheus text format (0.0.4). Open, as
+/// `/health` is: a scraper carries no token.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "api",
+    security(()),
+    responses((
+        status = 200,
+        description = "Counters, gauges and histograms in the Prometheus text format (see the README's Metrics section)",
+        body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8",
+    )),
+)]
+pub(super) async fn metrics(
+    State(backend): Backed,
+    query: QueryPairs,
+) -> Result<Response, HttpError> {
+    Params::new(query)?.finish()?;
+    let text = backend.metrics().await?;
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    Ok(([(CONTENT_TYPE, content_type)], text).into_response())
+}
+
 /// `POST /runs` with `{"workflow": "chain", "thread"?: "job-1", "input"?: {...},
 /// "tags"?: {"customer": "acme"}}`
 #[utoipa::path(

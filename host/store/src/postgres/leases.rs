@@ -6,6 +6,8 @@
 //! another transaction has locked (being claimed, committed or cancelled right now) is
 //! left for the next look.
 
+use std::collections::HashMap;
+
 use deadpool_postgres::{GenericClient, Transaction};
 use serde_json::Value;
 
@@ -111,10 +113,14 @@ pub(super) async fn claim_due(
     if threads.is_empty() {
         return Ok(Vec::new());
     }
-    take_leases(tx, now_ms, &threads, &claim.owner, claim.lease_ms).await?;
+    let mut taken_over = take_leases(tx, now_ms, &threads, &claim.owner, claim.lease_ms).await?;
     let mut runs = Vec::with_capacity(threads.len());
     for thread in &threads {
-        runs.push(existing_run(tx, thread).await?);
+        let run = existing_run(tx, thread).await?;
+        runs.push(RunRecord {
+            taken_over_from: taken_over.remove(thread),
+            ..run
+        });
     }
     Ok(runs)
 }
@@ -145,21 +151,27 @@ pub(super) async fn claim(
         });
     }
     let threads = [claim.thread.clone()];
-    take_leases(tx, now_ms, &threads, &claim.owner, claim.lease_ms).await?;
-    existing_run(tx, &claim.thread).await
+    let mut taken_over = take_leases(tx, now_ms, &threads, &claim.owner, claim.lease_ms).await?;
+    let run = existing_run(tx, &claim.thread).await?;
+    Ok(RunRecord {
+        taken_over_from: taken_over.remove(&claim.thread),
+        ..run
+    })
 }
 
 /// Leases the runs to `owner` until `lease_ms` from now, each in a new lease epoch unless
 /// `owner` holds it already; an interrupted run whose deadline passed is marked timed out.
 /// A claim of a `running` run counts the call its previous holder may have made and lost
-/// as an attempt (see SQLite's `take_lease` for why).
+/// as an attempt (see SQLite's `take_lease` for why). Returns the owner each run was taken
+/// over from, for those another owner held.
 async fn take_leases(
     tx: &Transaction<'_>,
     now_ms: i64,
     threads: &[String],
     owner: &str,
     lease_ms: i64,
-) -> Result<(), StoreError> {
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut taken_over = HashMap::new();
     let before = tx
         .prepare_cached(
             "SELECT thread, step, status, wake_at, timed_out, lease_owner, attempt FROM runs
@@ -196,6 +208,7 @@ async fn take_leases(
                 ("attempt", Value::from(next)),
             ]);
             event_rows.add(thread, step, EventKind::LeaseTakenOver, event)?;
+            taken_over.insert(thread.to_owned(), holder.to_owned());
         }
     }
     let stmt = tx
@@ -216,7 +229,7 @@ async fn take_leases(
     .await?;
     // Last: the events' lock is held until the commit (see `events`).
     event_rows.write(tx, now_ms).await?;
-    Ok(())
+    Ok(taken_over)
 }
 
 /// What [`renew`] is asked.

@@ -244,6 +244,7 @@ pub(super) async fn create_run(
         tags: run.tags.clone(),
         checkpoint: None,
         branch: 0,
+        taken_over_from: None,
     })
 }
 

@@ -82,8 +82,12 @@ pub(super) fn claim_due(
     threads
         .iter()
         .map(|thread| {
-            take_lease(conn, now_ms, thread, owner, lease_ms)?;
-            load_run(conn, thread)?.ok_or_else(|| not_found(thread))
+            let from = take_lease(conn, now_ms, thread, owner, lease_ms)?;
+            let run = load_run(conn, thread)?.ok_or_else(|| not_found(thread))?;
+            Ok(RunRecord {
+                taken_over_from: from,
+                ..run
+            })
         })
         .collect()
 }
@@ -108,8 +112,12 @@ pub(super) fn claim(
             expires_ms,
         });
     }
-    take_lease(conn, now_ms, thread, owner, lease_ms)?;
-    load_run(conn, thread)?.ok_or_else(|| not_found(thread))
+    let from = take_lease(conn, now_ms, thread, owner, lease_ms)?;
+    let run = load_run(conn, thread)?.ok_or_else(|| not_found(thread))?;
+    Ok(RunRecord {
+        taken_over_from: from,
+        ..run
+    })
 }
 
 /// The events of a claim of `before` (the run as it was) by `owner`: it woke a due run,
@@ -121,7 +129,7 @@ fn claim_events(
     thread: &str,
     owner: &str,
     before: &RunRow,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
     let due = before.wake_at_ms.is_some_and(|wake_at| wake_at <= now_ms);
     match before.status {
         RunStatus::Sleeping | RunStatus::Retrying if due => {
@@ -151,12 +159,14 @@ fn claim_events(
             EventKind::LeaseTakenOver,
             data,
         )?;
+        return Ok(Some(from.to_owned()));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Leases the run to `owner` until `lease_ms` from now, in a new lease epoch unless `owner`
 /// holds it already; an interrupted run whose deadline passed is marked timed out.
+/// Returns the owner whose lease was taken over, if another held it.
 ///
 /// A `running` run is one whose holder may have started a call of its next step: every
 /// way into `running` (created leased, a commit that goes on, `set_status`, a resume with
@@ -170,7 +180,7 @@ pub(super) fn take_lease(
     thread: &str,
     owner: &str,
     lease_ms: i64,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
     let before = run_row(conn, thread)?;
     conn.prepare_cached(
         "UPDATE runs SET lease_owner = ?2, lease_expires = ?3,

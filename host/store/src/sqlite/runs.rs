@@ -125,6 +125,7 @@ pub(super) fn create_run(
         tags: run.tags.clone(),
         checkpoint: None,
         branch: 0,
+        taken_over_from: None,
     })
 }
 

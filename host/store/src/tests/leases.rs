@@ -217,6 +217,10 @@ pub(crate) async fn expired_leases_and_dead_owners_are_taken_over<S: TestStore>(
     let s = &f.store;
     let claimed = s.claim_due("one", 10, 10_000, &no_dead()).await.unwrap();
     assert_eq!(threads(&claimed), ["a", "b"]);
+    assert!(
+        claimed.iter().all(|run| run.taken_over_from.is_none()),
+        "free runs are not taken over"
+    );
 
     f.clock.advance(Duration::from_secs(5));
     assert!(
@@ -245,8 +249,18 @@ pub(crate) async fn expired_leases_and_dead_owners_are_taken_over<S: TestStore>(
     let dead = vec!["one".to_owned()];
     let run = s.claim("a", "two", 10_000, &dead).await.unwrap();
     assert_eq!(run.lease_owner.as_deref(), Some("two"));
+    assert_eq!(run.taken_over_from.as_deref(), Some("one"));
     let claimed = s.claim_due("three", 10, 10_000, &dead).await.unwrap();
     assert_eq!(threads(&claimed), ["b"]);
+    assert_eq!(claimed[0].taken_over_from.as_deref(), Some("one"));
+    // Only the claim says so: the stored run does not.
+    assert_eq!(
+        s.load_run("b").await.unwrap().unwrap().taken_over_from,
+        None
+    );
+    // An owner that claims its own run again takes over nothing.
+    let again = s.claim("a", "two", 10_000, &no_dead()).await.unwrap();
+    assert_eq!(again.taken_over_from, None);
     let leases = s.leases().await.unwrap();
     assert_eq!(
         leases,
@@ -414,6 +428,16 @@ pub(crate) async fn writes_under_a_lost_lease_are_refused<S: TestStore>(f: Fixtu
     s.claim("job-1", "me", 10_000, &no_dead()).await.unwrap();
     f.clock.advance(Duration::from_secs(11));
     let taken = s.claim("job-1", "you", 10_000, &no_dead()).await.unwrap();
+    assert_eq!(
+        taken.taken_over_from.as_deref(),
+        Some("me"),
+        "its lease expired"
+    );
+    // As stored: only the claim's answer says whom it was taken from.
+    let taken = RunRecord {
+        taken_over_from: None,
+        ..taken
+    };
 
     let lost = |result: Result<(), StoreError>| match result {
         Err(StoreError::LeaseLost { thread, owner }) => {

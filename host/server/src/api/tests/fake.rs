@@ -284,6 +284,13 @@ impl Backend for FakeBackend {
         })
     }
 
+    fn metrics(&self) -> BackendFuture<'_, String> {
+        Box::pin(async move {
+            self.record("metrics".into());
+            Ok("# TYPE savepoint_fake counter\nsavepoint_fake_total 1\n".to_owned())
+        })
+    }
+
     fn run_counts(&self) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             self.record("run_counts".into());

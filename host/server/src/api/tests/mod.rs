@@ -138,10 +138,14 @@ async fn send(app: &Router, request: Request<Body>) -> Reply {
     let stream = headers
         .get(CONTENT_TYPE)
         .is_some_and(|t| t == "text/event-stream");
+    let text = headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|content_type| content_type.as_bytes().starts_with(b"text/plain"));
     let body = if bytes.is_empty() {
         Value::Null
-    } else if stream {
-        // An event stream (which the fake backend ends): its text.
+    } else if stream || text {
+        // An event stream (which the fake backend ends), or `GET /metrics` (the
+        // Prometheus text format): its text.
         Value::from(String::from_utf8_lossy(&bytes).into_owned())
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|error| {

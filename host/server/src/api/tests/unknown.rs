@@ -33,6 +33,7 @@ fn routes() -> Vec<Route> {
     };
     vec![
         route(Method::GET, "/health", None, NONE, ""),
+        route(Method::GET, "/metrics", None, NONE, ""),
         route(
             Method::POST,
             "/runs",

@@ -223,6 +223,10 @@ impl Backend for Pages {
         Box::pin(async { Err(ApiError::internal("no event streams here")) })
     }
 
+    fn metrics(&self) -> BackendFuture<'_, String> {
+        Box::pin(async { Ok(String::new()) })
+    }
+
     fn run_counts(&self) -> BackendFuture<'_, Value> {
         Box::pin(async {
             self.counts
