@@ -88,7 +88,9 @@ pub struct ServeArgs {
         hide_env_values = true,
         value_name = "TOKEN"
     )]
-    token: Option<Token>,
+    // Checked in `main`, not by clap: clap's message for a value it refuses quotes
+    // the value, and a token must never be printed.
+    token: Option<String>,
     /// Serve a --listen address that is not loopback without a token: anyone who
     /// can reach it can start, resume and cancel runs.
     #[arg(long)]
@@ -156,8 +158,14 @@ pub struct ServeArgs {
 }
 
 pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let token = match args.token.as_deref().map(str::parse::<Token>).transpose() {
+        Ok(token) => token,
+        Err(why) => anyhow::bail!(crate::error::Failure::usage(format!(
+            "invalid --token (or SAVEPOINT_TOKEN): {why}"
+        ))),
+    };
     let listen = resolve(&args.listen).await?;
-    check_exposure(&args.listen, &listen, args.token.is_some(), args.insecure)?;
+    check_exposure(&args.listen, &listen, token.is_some(), args.insecure)?;
     let mut allowed_hosts = args.allowed_hosts;
     allowed_hosts.extend(listen_name(&args.listen));
     // A daemon that cannot write would only log the same failure forever; one whose
@@ -186,7 +194,7 @@ pub async fn main(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> 
         max_runs: args.max_runs,
         api: ApiConfig {
             allowed_hosts,
-            token: args.token,
+            token,
             header_timeout: args.header_timeout,
             body_timeout: args.body_timeout,
             max_connections: args.max_connections as usize,

@@ -177,3 +177,41 @@ fn idle_and_refused_connections_cannot_hold_every_slot() {
     }
     drop(holders);
 }
+
+/// The outside tester's attack on #16: as many event streams as the connection
+/// limit. A stream does not hold its slot: a newcomer closes the oldest stream
+/// (its client would reconnect with `Last-Event-ID`), and `/health` is answered.
+#[test]
+fn event_streams_cannot_hold_every_slot() {
+    let env = Env::new(&[]);
+    let daemon = env.serve(&["--max-connections", "4"]);
+    let addr = daemon.addr();
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let request =
+            format!("GET /events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        // The head of the answer: the stream has started.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).expect("the stream's head");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.contains("text/event-stream"), "{head}");
+        streams.push(stream);
+    }
+    for _ in 0..3 {
+        let health = http(addr, "GET", "/health", None);
+        assert_eq!(health.status, 200, "{health:?}");
+    }
+    // The oldest stream was closed to make room: its read ends.
+    let mut rest = Vec::new();
+    streams[0]
+        .read_to_end(&mut rest)
+        .expect("the oldest stream is closed");
+}

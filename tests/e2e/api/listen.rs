@@ -59,6 +59,19 @@ fn serve_refuses_a_short_token() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     golden("serve-short-token.txt", &stderr);
+
+    // A refused token is never printed (the outside tester's find: a real secret
+    // with a trailing newline, from a file, was echoed whole on stderr).
+    let secret = "my-real-secret-0123456789abcdef";
+    let output = env
+        .command(&["serve", "--listen", "0.0.0.0:0", "--workflows", "workflows"])
+        .env("SAVEPOINT_TOKEN", format!("{secret}\n"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid --token"), "{stderr}");
+    assert!(!stderr.contains(secret), "the token was printed: {stderr}");
     assert!(!env.db_exists(), "refused before opening the database");
 }
 

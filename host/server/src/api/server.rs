@@ -15,7 +15,9 @@
 //! oldest idle one; connections busy with a request are never closed for it. Only
 //! when every connection is busy does a new one wait (in the kernel's accept queue,
 //! in order) for one to end or become idle. So `/health` is answered as long as
-//! fewer than `max_connections` connections are busy with requests.
+//! fewer than `max_connections` connections are busy with requests. A connection
+//! whose answer is an event stream counts as idle once the stream has started: it
+//! may be closed for a newcomer, and its client reconnects with `Last-Event-ID`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -27,7 +29,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header::CONNECTION;
+use axum::http::header::{CONNECTION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
@@ -255,6 +257,15 @@ fn connection(
             }
             req.extensions_mut().insert(stream_closing);
             let response = app.oneshot(req).await?;
+            // An event stream may last for hours: it does not keep its connection
+            // busy, so at the limit it is closed like an idle one (the oldest first),
+            // and its client reconnects with `Last-Event-ID` and misses nothing.
+            // Else as many streams as the limit would hold every slot, and nothing,
+            // `/health` included, would be answered any more.
+            if is_event_stream(&response) {
+                drop(busy);
+                return Ok(response);
+            }
             Ok(response.map(move |body| {
                 Body::new(body.map_frame(move |frame| {
                     let _busy = &busy;
@@ -281,6 +292,15 @@ fn connection(
             _ = evicted.as_mut() => {}
         }
     }
+}
+
+/// Whether `response` is a Server-Sent Events stream.
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"))
 }
 
 /// The answer to a request whose head arrived just as its connection was closed to
