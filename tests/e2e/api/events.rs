@@ -256,6 +256,14 @@ fn a_dropped_stream_resumes_after_last_event_id_without_gaps() {
         b"",
     );
     assert!(bad.error(400).contains("Last-Event-ID"), "{bad:?}");
+    // An id past the database's newest event was never sent (the outside tester
+    // got 200 and silence): refused too, on a run's stream and on every run's.
+    for (path, id) in [("/runs/ev-2/events", "99999999-0"), ("/events", "99999999")] {
+        let ahead =
+            crate::fixtures::request(daemon.addr(), "GET", path, &[("Last-Event-ID", id)], b"");
+        let message = ahead.error(400);
+        assert!(message.contains("newest event"), "{path}: {ahead:?}");
+    }
 }
 
 #[test]

@@ -34,6 +34,17 @@ pub(crate) async fn subscribe<S: CheckpointStore + Clone>(
         })?),
         None => None,
     };
+    // An id past the newest event was never sent by this database (one replaced since,
+    // or a made-up id): going on after it would send nothing, silently.
+    if let (Some(last), Some(id)) = (last, &subscribe.last_event_id) {
+        let newest = store.last_event_id().await.map_err(RuntimeError::from)?;
+        if last.event > newest {
+            return Err(ApiError::usage(format!(
+                "Last-Event-ID {id:?} is not an id of this stream: the newest event of \
+                 the database is {newest}; reconnect without Last-Event-ID"
+            )));
+        }
+    }
     let Some(thread) = subscribe.thread else {
         return hub
             .subscribe(store, subscribe.workflow, last.map(|last| last.event))
