@@ -186,7 +186,7 @@ fn refusals(path: &str, method: HttpMethod, operation: &mut Operation) {
     );
     add(
         "421",
-        "`Host` names another server than this one (see `serve --allow-host`)".to_string(),
+        "`Host` names another server than this one (see `serve --allowed-host`)".to_string(),
     );
     add("500", "A bug (`internal`)".to_string());
     if !open {
