@@ -14,16 +14,16 @@ _componentize_py_ok() {
     [[ "$version" == "componentize-py $SAVEPOINT_COMPONENTIZE_PY_VERSION" ]]
 }
 
-# Make sure `componentize-py` (the pinned version) is on PATH: install it with
-# pip when it is missing or another version. Quiet when nothing is to do.
-ensure_python_tools() {
-    local want="componentize-py==$SAVEPOINT_COMPONENTIZE_PY_VERSION"
-    _componentize_py_ok && return 0
-
+# Install the pip package `want` (NAME==VERSION) that puts the command `tool` on
+# PATH, for `purpose`, then check it with the function `ok`: for a system Python
+# that refuses (PEP 668), for this user; pyenv shims and the user's bin folder made
+# reachable.
+_pip_install_tool() {
+    local want="$1" tool="$2" ok="$3" purpose="$4"
     local python
     python="$(command -v python3 || command -v python || true)"
     if [[ -z "$python" ]]; then
-        echo "error: python3 not found; Python nodes need Python 3.10+ and pip" >&2
+        echo "error: python3 not found; $purpose needs Python 3.10+ and pip" >&2
         return 1
     fi
     echo "installing $want (once)" >&2
@@ -40,18 +40,26 @@ ensure_python_tools() {
         pyenv rehash >/dev/null 2>&1 || true
     fi
     hash -r
-    if ! _componentize_py_ok; then
+    if ! "$ok"; then
         local user_bin
         user_bin="$("$python" -m site --user-base 2>/dev/null)/bin"
-        if [[ -x "$user_bin/componentize-py" ]]; then
+        if [[ -x "$user_bin/$tool" ]]; then
             export PATH="$user_bin:$PATH"
         fi
     fi
-    if ! _componentize_py_ok; then
-        echo "error: installed $want, but \`componentize-py --version\` says:" \
-            "$(componentize-py --version 2>&1 || true)" >&2
+    if ! "$ok"; then
+        echo "error: installed $want, but \`$tool --version\` says:" \
+            "$("$tool" --version 2>&1 || true)" >&2
         return 1
     fi
+}
+
+# Make sure `componentize-py` (the pinned version) is on PATH: install it with
+# pip when it is missing or another version. Quiet when nothing is to do.
+ensure_python_tools() {
+    _componentize_py_ok && return 0
+    _pip_install_tool "componentize-py==$SAVEPOINT_COMPONENTIZE_PY_VERSION" \
+        componentize-py _componentize_py_ok "Python nodes"
 }
 
 # The schemathesis release the API's schema test (tests/e2e/api/schema.rs) runs:
@@ -69,37 +77,7 @@ _schemathesis_ok() {
 # runs it against `savepoint serve`: install it with pip when it is missing or
 # another version. Quiet when nothing is to do.
 ensure_schemathesis() {
-    local want="schemathesis==$SAVEPOINT_SCHEMATHESIS_VERSION"
     _schemathesis_ok && return 0
-    local python
-    python="$(command -v python3 || command -v python || true)"
-    if [[ -z "$python" ]]; then
-        echo "error: python3 not found; the API's schema test needs Python 3.10+ and pip" >&2
-        return 1
-    fi
-    echo "installing $want (once)" >&2
-    local pip=(env PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check "$want")
-    if ! "${pip[@]}" >&2; then
-        # A system Python that refuses (PEP 668): install for this user.
-        "${pip[@]}" --user --break-system-packages >&2 || {
-            echo "error: could not install $want with pip" >&2
-            return 1
-        }
-    fi
-    if command -v pyenv >/dev/null 2>&1; then
-        pyenv rehash >/dev/null 2>&1 || true
-    fi
-    hash -r
-    if ! _schemathesis_ok; then
-        local user_bin
-        user_bin="$("$python" -m site --user-base 2>/dev/null)/bin"
-        if [[ -x "$user_bin/schemathesis" ]]; then
-            export PATH="$user_bin:$PATH"
-        fi
-    fi
-    if ! _schemathesis_ok; then
-        echo "error: installed $want, but \`schemathesis --version\` says:" \
-            "$(schemathesis --version 2>&1 || true)" >&2
-        return 1
-    fi
+    _pip_install_tool "schemathesis==$SAVEPOINT_SCHEMATHESIS_VERSION" \
+        schemathesis _schemathesis_ok "the API's schema test"
 }
