@@ -117,6 +117,10 @@ impl CheckpointStore for AnyStore {
         delegate!(self, store => store.create_run(run).await)
     }
 
+    async fn create_runs(&self, runs: Vec<NewRun>) -> Result<usize, StoreError> {
+        delegate!(self, store => store.create_runs(runs).await)
+    }
+
     async fn load_run(&self, thread: &str) -> Result<Option<RunRecord>, StoreError> {
         delegate!(self, store => store.load_run(thread).await)
     }

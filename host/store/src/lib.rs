@@ -89,6 +89,25 @@ pub trait CheckpointStore: Send + Sync + 'static {
     fn create_run(&self, run: NewRun)
     -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
 
+    /// Creates many runs at once, as [`create_run`](Self::create_run) each, all or none
+    /// (one transaction: `savepoint start --batch`, `POST /runs/batch`). Returns how
+    /// many were created. Fails with [`StoreError::ThreadExists`] naming the first
+    /// thread that is taken, and then creates none.
+    // TODO(#17 H2): one transaction per call in both backends; this default is neither
+    // atomic nor fast.
+    fn create_runs(
+        &self,
+        runs: Vec<NewRun>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        async move {
+            let created = runs.len();
+            for run in runs {
+                self.create_run(run).await?;
+            }
+            Ok(created)
+        }
+    }
+
     /// The run with this thread, if any.
     fn load_run(
         &self,
