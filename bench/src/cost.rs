@@ -45,6 +45,22 @@ impl Cost {
     }
 }
 
+/// This process's user + system CPU time so far, every thread's, those that
+/// ended too (`getrusage(RUSAGE_SELF)`): the in-process W1 host's CPU, its
+/// tokio workers and the SQLite writer thread included.
+pub fn process_cpu() -> Duration {
+    // SAFETY: `getrusage` only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a `rusage`; RUSAGE_SELF cannot fail.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 fn per(cpu: Duration, units: u64) -> Option<f64> {
     (units > 0).then(|| cpu.as_secs_f64() * 1e6 / units as f64)
 }

@@ -49,7 +49,7 @@ pub fn table(json: &Map<String, Value>) -> String {
         "\n{:<48} {:>10} {:>10}",
         "targets (not assertions)", "measured", "target"
     );
-    let targets: [(&str, &str, f64, bool); 8] = [
+    let targets: [(&str, &str, f64, bool); 10] = [
         (
             "W1 sequential 100 B, x floor commits/s",
             "w1_seq_100b_floor_ratio",
@@ -61,6 +61,18 @@ pub fn table(json: &Map<String, Value>) -> String {
             "w1_conc100_100b_steps_per_s",
             25_000.0,
             true,
+        ),
+        (
+            "W1 100 concurrent 100 B, x floor commits/s",
+            "w1_conc100_100b_floor_ratio",
+            6.0,
+            true,
+        ),
+        (
+            "W1 100 concurrent 100 B, host CPU/step, us",
+            "w1_conc100_cpu_us_per_step",
+            40.0,
+            false,
         ),
         (
             "DB bytes per step, 100 KB state",

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 
 use crate::backend::Backend;
 use crate::chain::NODES;
+use crate::cost;
 
 /// What every configuration shares: the plugins folder and the compile cache
 /// (warm after the first load of a component).
@@ -68,11 +69,18 @@ pub struct Measured {
     pub db_steps: u64,
     /// Runs that did not complete with `count = 10`, or did not start.
     pub errors: Vec<String>,
+    /// This process's CPU time (user + system, every thread) during the rounds.
+    pub cpu: Duration,
 }
 
 impl Measured {
     pub fn steps_per_s(&self) -> f64 {
         self.steps as f64 / self.wall.as_secs_f64()
+    }
+
+    /// The host's CPU per step, in microseconds.
+    pub fn cpu_us_per_step(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.steps as f64
     }
 
     pub fn bytes_per_step(&self) -> f64 {
@@ -93,6 +101,7 @@ pub struct Session<'b, B: Backend> {
     rounds: usize,
     timed: u64,
     wall: Duration,
+    cpu: Duration,
     errors: Vec<String>,
 }
 
@@ -117,6 +126,7 @@ impl<'b, B: Backend> Session<'b, B> {
             rounds: 0,
             timed: 0,
             wall: Duration::ZERO,
+            cpu: Duration::ZERO,
             errors: Vec::new(),
         };
         let name = &session.config.name;
@@ -140,6 +150,9 @@ impl<'b, B: Backend> Session<'b, B> {
         self.rounds += 1;
         self.timed += workflows as u64;
         let name = self.config.name.clone();
+        // Only the rounds run in this process meanwhile (the floor's blocks come
+        // between them): its CPU is the host's.
+        let cpu = cost::process_cpu();
         let started = Instant::now();
         if self.config.concurrent {
             let mut tasks = JoinSet::new();
@@ -166,6 +179,7 @@ impl<'b, B: Backend> Session<'b, B> {
             }
         }
         self.wall += started.elapsed();
+        self.cpu += cost::process_cpu().saturating_sub(cpu);
     }
 
     /// Close the runtime and the database, and measure it.
@@ -176,6 +190,7 @@ impl<'b, B: Backend> Session<'b, B> {
         let mut measured = self.recorder.samples();
         measured.steps = timed * NODES;
         measured.wall = self.wall;
+        measured.cpu = self.cpu;
         measured.db_bytes = db_bytes;
         measured.db_steps = (timed + 1) * NODES;
         measured.errors = self.errors;

@@ -10,9 +10,11 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The keys the issue names: they must be measured (numbers), not null.
-const REQUIRED: [&str; 6] = [
+const REQUIRED: [&str; 8] = [
     "w1_seq_100b_steps_per_s",
     "w1_conc100_100b_steps_per_s",
+    "w1_seq_cpu_us_per_step",
+    "w1_conc100_cpu_us_per_step",
     "floor_commits_per_s",
     "w1_bytes_per_step_100kb",
     "resume_ms",

@@ -130,8 +130,10 @@ fn size_name(size: usize) -> &'static str {
 
 fn summary(m: &Measured) -> String {
     format!(
-        "{:.0} steps/s, step p50 {:.3} ms, overhead p50 {:.1} us, {:.0} DB bytes/step{}",
+        "{:.0} steps/s, CPU {:.1} us/step, step p50 {:.3} ms, overhead p50 {:.1} us, {:.0} DB \
+         bytes/step{}",
         m.steps_per_s(),
+        m.cpu_us_per_step(),
         percentile(&m.latency, 50.0).map(ms).unwrap_or(f64::NAN),
         percentile(&m.overhead, 50.0).map(us).unwrap_or(f64::NAN),
         m.bytes_per_step(),

@@ -109,6 +109,7 @@ pub async fn run(
         result(&format!("sequential: {}", summary(&seq)));
         result(&format!("concurrent: {}", summary(&conc)));
         if size_key == "100b" {
+            put_cpu(out, Some(&seq), Some(&conc));
             rust_chain = Some(seq);
         }
     }
@@ -253,6 +254,17 @@ pub async fn run(
     Ok(())
 }
 
+/// `w1_seq_cpu_us_per_step`, `w1_conc100_cpu_us_per_step`: the host's CPU per
+/// step (this process: user + system, every thread) in W1 100 B.
+fn put_cpu(out: &mut Out, seq: Option<&w1::Measured>, conc: Option<&w1::Measured>) {
+    for (key, measured) in [
+        ("w1_seq_cpu_us_per_step", seq),
+        ("w1_conc100_cpu_us_per_step", conc),
+    ] {
+        out.insert(key.into(), num(measured.map(w1::Measured::cpu_us_per_step)));
+    }
+}
+
 /// A note when the disk stalled during the run: then every commit, the
 /// floor's and savepoint's alike, carries the stalls, which pulls the
 /// throughput ratios towards 1 (the p50 ratios are not affected).
@@ -287,6 +299,7 @@ pub fn skipped(out: &mut Out) {
         keys::put_w1(out, name, None, None);
     }
     out.insert("w1_bytes_per_step_100kb".into(), Value::Null);
+    put_cpu(out, None, None);
     for (lang, _) in LANGS {
         keys::put_lang(out, lang, None);
         for key in [
