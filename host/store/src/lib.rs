@@ -91,10 +91,10 @@ pub trait CheckpointStore: Send + Sync + 'static {
 
     /// Creates many runs at once, as [`create_run`](Self::create_run) each, all or none
     /// (one transaction: `savepoint start --batch`, `POST /runs/batch`). Returns how
-    /// many were created. Fails with [`StoreError::ThreadExists`] naming the first
-    /// thread that is taken, and then creates none.
-    // TODO(#17 H2): one transaction per call in both backends; this default is neither
-    // atomic nor fast.
+    /// many were created. Fails with [`StoreError::ThreadExists`] naming a thread
+    /// that is taken (also by an earlier run of the batch), and then creates none. Both backends write the runs in one
+    /// transaction with statements shared by the whole batch; this default (one
+    /// `create_run` after the other, neither atomic nor fast) is for other stores.
     fn create_runs(
         &self,
         runs: Vec<NewRun>,

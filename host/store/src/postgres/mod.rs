@@ -7,6 +7,7 @@
 //! (`runs`) and its lease (`leases`), the row decoding (`rows`), reads (`reads`, `paged`),
 //! pins and gc (`pins`), bundles (`bundle`) and wake-ups (`notices`).
 
+mod batch;
 mod branches;
 mod bundle;
 mod commits;
@@ -209,6 +210,27 @@ impl CheckpointStore for PgStore {
         self.writer
             .call(creation, wake, |c, tx, now| {
                 Box::pin(runs::create_run(c, tx, now))
+            })
+            .await
+    }
+
+    async fn create_runs(&self, runs: Vec<NewRun>) -> Result<usize, StoreError> {
+        if runs.is_empty() {
+            return Ok(0);
+        }
+        let inputs = runs
+            .iter()
+            .map(|run| encode_values(&run.input))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // A leased run is its creator's to drive; any other wakes the daemons.
+        let wake = match runs.iter().all(|run| run.lease.is_some()) {
+            true => Wake::Nobody,
+            false => Wake::Others,
+        };
+        let creations = batch::Creations { runs, inputs };
+        self.writer
+            .call(creations, wake, |c, tx, now| {
+                Box::pin(batch::create_runs(c, tx, now))
             })
             .await
     }

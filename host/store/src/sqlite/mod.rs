@@ -2,6 +2,7 @@
 //! and are group-committed; reads use their own connection, which WAL lets run beside the
 //! writer (and beside other processes' readers and writers of the same file).
 
+mod batch;
 mod branches;
 pub(crate) mod bundle;
 mod counts;
@@ -169,6 +170,23 @@ impl CheckpointStore for SqliteStore {
         let input = encode_values(&run.input)?;
         self.writer
             .call(move |conn, now_ms| create_run(conn, now_ms, &run, &input))
+            .await
+    }
+
+    async fn create_runs(&self, runs: Vec<NewRun>) -> Result<usize, StoreError> {
+        if runs.is_empty() {
+            return Ok(0);
+        }
+        // Encoded here, on the caller's thread, so that the writer thread only writes.
+        let runs = runs
+            .into_iter()
+            .map(|run| {
+                let input = encode_values(&run.input)?;
+                Ok(batch::Creation { run, input })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.writer
+            .call(move |conn, now_ms| batch::create_runs(conn, now_ms, &runs))
             .await
     }
 

@@ -7,6 +7,7 @@
 //! has (SQLite's rows, PRAGMAs, migrations, writer thread, faults) is tested in its own
 //! folder.
 
+pub(crate) mod batch;
 pub(crate) mod counts;
 pub(crate) mod delete;
 pub(crate) mod errors;
