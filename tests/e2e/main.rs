@@ -7,6 +7,7 @@
 
 mod api;
 mod bad_input;
+mod batch;
 mod browser;
 mod chain;
 mod cli;

@@ -6,6 +6,7 @@
 //! uses `anyhow`. The crates below it, and one step walked through them:
 //! `host/README.md`.
 
+mod batch;
 mod bundle;
 mod cancel;
 mod completions;

@@ -26,6 +26,7 @@
 //! only through the [`CheckpointStore`] trait: it never sees SQL or wasmtime
 //! types.
 
+mod batch;
 mod catalogue;
 mod check;
 pub mod daemon;
@@ -56,6 +57,7 @@ use savepoint_plugin::{Lease, PluginHost};
 use savepoint_store::{CheckpointStore, Clock, RunRecord, RunStatus, Setback, StoreError};
 use savepoint_workflow::Workflow;
 
+pub use batch::{Batch, BatchRun, batch_thread};
 pub use check::{MissingSecrets, Report, check_workflow};
 pub use drive::Wait;
 pub use error::RuntimeError;

@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::{Value, json};
 
 use crate::api::shapes::WorkflowJson;
-use crate::api::{self, ApiError, Backend, BackendFuture, CreateRun, JsonStream, PageQuery};
+use crate::api::{
+    self, ApiError, Backend, BackendFuture, CreateRun, CreateRuns, JsonStream, PageQuery,
+};
 use crate::view::{JsonPage, PageEntry};
 use savepoint_runtime::daemon::Daemon;
-use savepoint_runtime::{DeleteScope, Edit, Fork, RuntimeError, StartRun};
+use savepoint_runtime::{BatchRun, DeleteScope, Edit, Fork, RuntimeError, StartRun};
 use savepoint_store::{CheckpointStore, Clock, Page, SystemClock};
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow, WorkflowError};
 
@@ -60,34 +62,8 @@ impl<S: CheckpointStore> DaemonBackend<S> {
     }
 
     async fn create(&self, request: CreateRun) -> Result<Value, ApiError> {
-        let dir = &self.workflows_dir;
-        let path = dir.join(format!("{}.toml", request.workflow));
-        let text = std::fs::read_to_string(&path).map_err(|_| {
-            let names = workflow_names(dir);
-            let known = if names.is_empty() {
-                format!("no workflow files in {}", dir.display())
-            } else {
-                format!("workflows: {}", names.join(", "))
-            };
-            ApiError::not_found(format!(
-                "no workflow \"{}\": {} does not exist ({known})",
-                request.workflow,
-                path.display(),
-            ))
-        })?;
-        // The input is the run's first state: capped at the workflow's max_state, as
-        // the CLI caps --input. (A file that does not parse is refused below.)
-        if let Ok(workflow) = Workflow::parse(&path.display().to_string(), &text) {
-            let bytes = serde_json::to_vec(&request.input).map_or(0, |json| json.len() as u64);
-            if bytes > workflow.max_state {
-                return Err(ApiError::usage(format!(
-                    "field \"input\" is larger than {} ({} bytes), the workflow's max_state; \
-                     raise max_state in the workflow file for a larger state",
-                    savepoint_base::units::format_size(workflow.max_state),
-                    workflow.max_state
-                )));
-            }
-        }
+        let (path, text) = self.workflow_file(&request.workflow)?;
+        check_input_size(max_state(&path, &text), &request.input, "field \"input\"")?;
         let thread = match request.thread {
             Some(thread) => {
                 savepoint_runtime::check_thread_id(&thread).map_err(ApiError::usage)?;
@@ -108,6 +84,63 @@ impl<S: CheckpointStore> DaemonBackend<S> {
             .await?;
         self.daemon.poke();
         Ok(crate::view::status(&run))
+    }
+
+    /// `POST /runs/batch`: the workflow checked and pinned once, the runs created in one
+    /// transaction.
+    async fn create_many(&self, request: CreateRuns) -> Result<Value, ApiError> {
+        let (path, text) = self.workflow_file(&request.workflow)?;
+        // Runs without a thread get this prefix and their place in the request.
+        let prefix = savepoint_runtime::new_thread_id();
+        let max_state = max_state(&path, &text);
+        let mut runs = Vec::with_capacity(request.runs.len());
+        for (index, entry) in request.runs.into_iter().enumerate() {
+            let field = format!("runs[{index}]: field \"input\"");
+            check_input_size(max_state, &entry.input, &field)?;
+            let thread = match entry.thread {
+                Some(thread) => {
+                    savepoint_runtime::check_thread_id(&thread)
+                        .map_err(|e| ApiError::usage(format!("runs[{index}]: {e}")))?;
+                    thread
+                }
+                None => savepoint_runtime::batch_thread(&prefix, index + 1),
+            };
+            runs.push(BatchRun {
+                thread,
+                input: entry.input,
+                tags: entry.tags,
+            });
+        }
+        let threads: Vec<String> = runs.iter().map(|run| run.thread.clone()).collect();
+        let runtime = self.daemon.runtime();
+        let batch = runtime.batch(path.display().to_string(), text).await?;
+        let created = runtime.create_batch(&batch, runs).await?;
+        self.daemon.poke();
+        let answer = api::shapes::CreatedRunsJson {
+            created: created as u64,
+            threads,
+        };
+        serde_json::to_value(answer).map_err(|error| ApiError::internal(error.to_string()))
+    }
+
+    /// The path and text of the workflow `name` in the workflows folder; not found (with
+    /// the names there are) when there is no such file.
+    fn workflow_file(&self, name: &str) -> Result<(PathBuf, String), ApiError> {
+        let dir = &self.workflows_dir;
+        let path = dir.join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            let names = workflow_names(dir);
+            let known = if names.is_empty() {
+                format!("no workflow files in {}", dir.display())
+            } else {
+                format!("workflows: {}", names.join(", "))
+            };
+            ApiError::not_found(format!(
+                "no workflow \"{name}\": {} does not exist ({known})",
+                path.display(),
+            ))
+        })?;
+        Ok((path, text))
     }
 
     /// Each workflow file of the daemon's folder, and whether `POST /runs`
@@ -192,6 +225,36 @@ impl<S: CheckpointStore> DaemonBackend<S> {
     }
 }
 
+/// The max_state of the workflow file at `path` with `text`; `None` when the file does
+/// not parse (it is refused when the run is created).
+fn max_state(path: &Path, text: &str) -> Option<u64> {
+    Workflow::parse(&path.display().to_string(), text)
+        .ok()
+        .map(|workflow| workflow.max_state)
+}
+
+/// Refuses an input (named `field`) larger than the workflow's `max_state`: the run's
+/// first state, capped as the CLI caps --input.
+fn check_input_size(
+    max_state: Option<u64>,
+    input: &serde_json::Map<String, Value>,
+    field: &str,
+) -> Result<(), ApiError> {
+    let Some(max_state) = max_state else {
+        return Ok(());
+    };
+    let bytes = serde_json::to_vec(input).map_or(0, |json| json.len() as u64);
+    if bytes > max_state {
+        return Err(ApiError::usage(format!(
+            "{field} is larger than {} ({} bytes), the workflow's max_state; raise \
+             max_state in the workflow file for a larger state",
+            savepoint_base::units::format_size(max_state),
+            max_state
+        )));
+    }
+    Ok(())
+}
+
 /// A workflow file's text, refused past [`MAX_WORKFLOW_FILE`] bytes.
 fn read_capped(path: &Path) -> std::io::Result<String> {
     let mut text = String::new();
@@ -209,6 +272,10 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
 impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
     fn create_run(&self, request: CreateRun) -> BackendFuture<'_, Value> {
         Box::pin(self.create(request))
+    }
+
+    fn create_runs(&self, request: CreateRuns) -> BackendFuture<'_, Value> {
+        Box::pin(self.create_many(request))
     }
 
     fn list_runs(&self, search: api::RunSearch) -> BackendFuture<'_, Value> {

@@ -160,6 +160,21 @@ impl Fields {
             .transpose()
     }
 
+    /// A field that must be there and be a JSON array.
+    pub(super) fn required_array(&mut self, name: &'static str) -> Result<Vec<Value>, ApiError> {
+        self.expected.push(name);
+        match self.object.remove(name) {
+            None => Err(ApiError::usage(format!(
+                "missing field \"{name}\" in the request body"
+            ))),
+            Some(Value::Array(items)) => Ok(items),
+            Some(other) => Err(ApiError::usage(format!(
+                "field \"{name}\" must be an array, not {}",
+                kind(&other)
+            ))),
+        }
+    }
+
     /// A field that must be there and be a JSON object.
     pub(super) fn required_object(
         &mut self,
@@ -284,7 +299,7 @@ fn quoted_list(names: &[&str]) -> String {
 }
 
 /// What a JSON value is, for messages: "a string", "an array", "null".
-fn kind(value: &Value) -> &'static str {
+pub(super) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -43,6 +43,7 @@
 //! | `GET /health` | | `{"status": "ok"}` and [`Backend::health`] |
 //! | `GET /metrics` | | the Prometheus text format, [`Backend::metrics`] |
 //! | `POST /runs` | `{"workflow", "thread"?, "input"?, "tags"?}` | 201, [`Backend::create_run`] |
+//! | `POST /runs/batch` | `{"workflow", "runs": [{"thread"?, "input"?, "tags"?}, ...]}` | 201, [`Backend::create_runs`] |
 //! | `GET /runs?status=&workflow=&tag=k=v&since=2d&thread=&limit=&cursor=` | | [`Backend::list_runs`]: `{"runs", "next_cursor"}` |
 //! | `GET /runs/{id}` | | [`Backend::run_status`] |
 //! | `DELETE /runs/{id}?force=true` | empty, or `{}` | [`Backend::delete`] |
@@ -83,6 +84,7 @@
 //! A body that does not arrive within the body timeout gets 408.
 
 mod auth;
+mod batch;
 mod error;
 mod events;
 mod extract;
@@ -136,6 +138,27 @@ pub struct CreateRun {
     /// The run's tags (`savepoint_base::tags`: checked, one value per key).
     pub tags: BTreeMap<String, String>,
 }
+
+/// A checked `POST /runs/batch` request: runs of one workflow, created together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateRuns {
+    /// As [`CreateRun::workflow`].
+    pub workflow: String,
+    /// At most [`MAX_BATCH_RUNS`], at least one.
+    pub runs: Vec<BatchEntry>,
+}
+
+/// One run of a [`CreateRuns`]: its fields as [`CreateRun`]'s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchEntry {
+    pub thread: Option<String>,
+    pub input: Map<String, Value>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The most runs one `POST /runs/batch` creates: one store transaction each, and a
+/// body within the 1 MiB limit for small inputs. More runs take more requests.
+pub const MAX_BATCH_RUNS: usize = 10_000;
 
 /// A checked `GET /runs` request: the runs that match every filter given, newest
 /// created first.
@@ -251,6 +274,10 @@ pub type JsonStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, ApiError>> + Sen
 pub trait Backend: Send + Sync + 'static {
     /// Creates and starts a run; returns the new run's status object.
     fn create_run(&self, req: CreateRun) -> BackendFuture<'_, Value>;
+    /// Creates the runs of one workflow, all or none (one taken thread: a conflict, and
+    /// no run created); returns `{"created": N, "threads": [...]}`, threads in the
+    /// order of the runs.
+    fn create_runs(&self, req: CreateRuns) -> BackendFuture<'_, Value>;
     /// One page of the runs that match: `{"runs": [...], "next_cursor": ...}` (the shape
     /// of `savepoint runs --json`).
     fn list_runs(&self, search: RunSearch) -> BackendFuture<'_, Value>;
@@ -357,6 +384,13 @@ pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig)
         .route("/health", get(routes::health))
         .route("/metrics", get(routes::metrics))
         .route("/runs", get(routes::list_runs).post(routes::create_run))
+        // A static path wins over `/runs/{id}`: the run whose thread is `batch` is still
+        // read and deleted here, by a fallback (its methods stay out of `Allow`, which
+        // names what the document says `/runs/batch` takes: POST).
+        .route(
+            "/runs/batch",
+            post(batch::create_runs).fallback(batch::the_run_named_batch),
+        )
         .route(
             "/runs/{id}",
             get(routes::run_status).delete(travel::delete_run),

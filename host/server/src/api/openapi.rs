@@ -25,7 +25,7 @@ use super::error::HttpError;
 use super::extract::{BODY_LIMIT, Params};
 use super::routes::{self, QueryPairs};
 use super::shapes::{self, ErrorJson, StatusWord};
-use super::{EVENTS_PAGE, HISTORY_PAGE, LOG_PAGE, PageSize, RUNS_PAGE, events, travel};
+use super::{EVENTS_PAGE, HISTORY_PAGE, LOG_PAGE, PageSize, RUNS_PAGE, batch, events, travel};
 
 /// The security schemes' names in the document: the token, and the dashboard's session
 /// cookie (either will do).
@@ -47,6 +47,7 @@ const SESSION: &str = "session";
         routes::health,
         routes::metrics,
         routes::create_run,
+        batch::create_runs,
         routes::list_runs,
         routes::run_status,
         travel::delete_run,
@@ -82,6 +83,9 @@ const SESSION: &str = "session";
         shapes::Health,
         shapes::ErrorJson,
         shapes::CreateRunBody,
+        shapes::CreateRunsBody,
+        shapes::BatchRunBody,
+        shapes::CreatedRunsJson,
         shapes::ResumeBody,
         shapes::ForkBody,
         shapes::UpdateBody,
@@ -247,17 +251,22 @@ fn links(doc: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
         let Some(operation) = &mut item.post else {
             continue;
         };
         let Some(RefOr::T(created)) = operation.responses.responses.get_mut("201") else {
             continue;
         };
+        // A batch answers the threads it created; the first stands for them all.
+        let thread = match path.as_str() {
+            "/runs/batch" => "$response.body#/threads/0",
+            _ => "$response.body#/thread",
+        };
         for target in &targets {
             let link = utoipa::openapi::link::Link::builder()
                 .operation_id(target.clone())
-                .parameter("id", "$response.body#/thread")
+                .parameter("id", thread)
                 .build();
             created.links.insert(target.clone(), RefOr::T(link));
         }

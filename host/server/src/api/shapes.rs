@@ -412,6 +412,45 @@ pub struct CreateRunBody {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
+/// `POST /runs/batch`: runs of one workflow, created together (all or none).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"workflow": "chain", "runs": [
+    {"thread": "job-8", "input": {"name": "ada"}},
+    {"input": {"name": "grace"}, "tags": {"customer": "acme"}}
+]}))]
+pub struct CreateRunsBody {
+    /// The name of a workflow in the workflows folder (its file without `.toml`).
+    pub workflow: String,
+    /// The runs, created in this order: at least one, at most 10,000 (more: 400). (The
+    /// cap is not a `maxItems`: a body that long passes the 1 MiB limit first, 413.)
+    #[schema(min_items = 1)]
+    pub runs: Vec<BatchRunBody>,
+}
+
+/// One run of `POST /runs/batch`: the fields of `POST /runs` but `workflow`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRunBody {
+    /// The new run's thread id; when absent, one is made up (one prefix per request,
+    /// numbered by the run's place in `runs` from 1).
+    pub thread: Option<String>,
+    /// The state at step 0 (`{}` when absent).
+    pub input: Option<Map<String, Value>>,
+    /// Labels: a key of 1 to 64 letters, digits and `_-.:/`, a value of 1 to 256 bytes.
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// What `POST /runs/batch` created (and `start --batch --json` prints).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatedRunsJson {
+    /// How many runs were created: all of the request's.
+    pub created: u64,
+    /// Their thread ids, in the order of the request's runs.
+    pub threads: Vec<String>,
+}
+
 /// `POST /runs/{id}/resume`, or an empty body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

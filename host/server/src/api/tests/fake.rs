@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::api::{
-    ApiError, Backend, BackendFuture, Branches, Caller, CreateRun, Deletion, EditState,
+    ApiError, Backend, BackendFuture, Branches, Caller, CreateRun, CreateRuns, Deletion, EditState,
     EventStream, ForkRequest, HistoryDetail, JsonStream, PageQuery, ResumeRequest, RunSearch,
     StreamEvent, Subscribe,
 };
@@ -29,6 +29,7 @@ pub(super) struct FakeBackend {
     /// What the API handed over, one line per call.
     pub(super) calls: Mutex<Vec<String>>,
     pub(super) created: Mutex<Vec<CreateRun>>,
+    pub(super) batches: Mutex<Vec<CreateRuns>>,
     pub(super) resumed: Mutex<Vec<(String, ResumeRequest)>>,
     pub(super) searches: Mutex<Vec<RunSearch>>,
     pub(super) forks: Mutex<Vec<ForkRequest>>,
@@ -109,6 +110,33 @@ impl Backend for FakeBackend {
             });
             runs.insert(thread, run.clone());
             Ok(run)
+        })
+    }
+
+    fn create_runs(&self, req: CreateRuns) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("create_runs {} {}", req.workflow, req.runs.len()));
+            self.batches.lock().unwrap().push(req.clone());
+            if req.workflow == "missing" {
+                return Err(ApiError::not_found(
+                    "no workflow named \"missing\" in the workflows folder",
+                ));
+            }
+            let threads: Vec<String> = (1..=req.runs.len())
+                .zip(&req.runs)
+                .map(|(n, run)| run.thread.clone().unwrap_or_else(|| format!("batch-{n}")))
+                .collect();
+            let mut runs = self.runs.lock().unwrap();
+            if let Some(taken) = threads.iter().find(|t| runs.contains_key(*t)) {
+                return Err(ApiError::conflict(format!(
+                    "thread id {taken:?} is already taken"
+                )));
+            }
+            for thread in &threads {
+                let run = json!({"thread": thread, "workflow": req.workflow, "status": "pending"});
+                runs.insert(thread.clone(), run);
+            }
+            Ok(json!({"created": threads.len(), "threads": threads}))
         })
     }
 

@@ -6,6 +6,7 @@
 //! take (`unknown`), and that `GET /openapi.json` says what the routes take and answer
 //! (`openapi`).
 
+mod batch;
 mod errors;
 mod events;
 mod fake;

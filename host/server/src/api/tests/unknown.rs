@@ -42,6 +42,13 @@ fn routes() -> Vec<Route> {
             r#"expected "workflow", "thread", "input" or "tags""#,
         ),
         route(
+            Method::POST,
+            "/runs/batch",
+            Some(r#"{"workflow": "chain", "runs": [{"thread": "new"}]}"#),
+            NONE,
+            r#"expected "workflow" or "runs""#,
+        ),
+        route(
             Method::GET,
             "/runs",
             None,

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 
 use crate::api::{
-    ApiError, Backend, BackendFuture, Branches, Caller, CreateRun, Deletion, EditState,
+    ApiError, Backend, BackendFuture, Branches, Caller, CreateRun, CreateRuns, Deletion, EditState,
     ForkRequest, HistoryDetail, JsonStream, PageQuery, ResumeRequest, RunSearch,
 };
 
@@ -62,6 +62,10 @@ impl Pages {
 
 impl Backend for Pages {
     fn create_run(&self, _: CreateRun) -> BackendFuture<'_, Value> {
+        unused()
+    }
+
+    fn create_runs(&self, _: CreateRuns) -> BackendFuture<'_, Value> {
         unused()
     }
 
