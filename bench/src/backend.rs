@@ -11,7 +11,7 @@ use anyhow::Context;
 use savepoint_store::{CheckpointStore, PgStore, SqliteStore, SystemClock};
 
 use crate::pg::Server;
-use crate::stats;
+use crate::{stats, wal};
 
 /// A backend the W1 scenarios run on.
 pub trait Backend {
@@ -26,6 +26,12 @@ pub trait Backend {
     /// The database's bytes once `store`'s last reference is gone (the
     /// runtime's lease renewal task may hold it a moment after the runtime).
     async fn close(&self, name: &str, store: Weak<Self::Store>) -> u64;
+
+    /// The `-shm` file whose wal-index header counts the WAL frames of `name`
+    /// ([`wal`](crate::wal)), if the backend has one.
+    fn wal_index(&self, _name: &str) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// SQLite: one database file per configuration in the scratch folder.
@@ -62,6 +68,10 @@ impl Backend for Sqlite {
         let wal = PathBuf::from(wal);
         wait(|| store.strong_count() == 0 && !Path::new(&wal).exists()).await;
         stats::db_bytes(&db)
+    }
+
+    fn wal_index(&self, name: &str) -> Option<PathBuf> {
+        Some(wal::shm_path(&self.path(name)))
     }
 }
 

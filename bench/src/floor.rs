@@ -12,6 +12,7 @@ use rusqlite::{Connection, params};
 use serde_json::json;
 
 use crate::stats;
+use crate::wal::{self, WalCount};
 
 /// The connection settings of savepoint's store (`PRAGMAS` in
 /// host/store/src/sqlite/schema.rs, which the library does not export; a test
@@ -32,6 +33,8 @@ pub struct Floor {
     pub latency: Vec<Duration>,
     /// The database file after close.
     pub db_bytes: u64,
+    /// WAL frames and commits per commit.
+    pub wal: WalCount,
 }
 
 impl Floor {
@@ -56,6 +59,7 @@ pub struct Session {
     commits: usize,
     wall: Duration,
     latency: Vec<Duration>,
+    wal: WalCount,
 }
 
 impl Session {
@@ -77,11 +81,14 @@ impl Session {
             commits: 0,
             wall: Duration::ZERO,
             latency: Vec::new(),
+            wal: WalCount::default(),
         })
     }
 
     /// `commits` more checkpoints of `{count, payload}`, 10 per workflow id.
     pub fn block(&mut self, commits: usize) -> anyhow::Result<()> {
+        let shm = wal::shm_path(&self.path);
+        let before = wal::header(&shm);
         let started = Instant::now();
         for i in self.commits..self.commits + commits {
             let state = json!({"count": i % 10 + 1, "payload": self.payload.as_str()});
@@ -94,8 +101,9 @@ impl Session {
             self.conn.execute_batch("COMMIT")?;
             self.latency.push(committing.elapsed());
         }
-        self.commits += commits;
         self.wall += started.elapsed();
+        self.wal.add(before, wal::header(&shm), commits as u64);
+        self.commits += commits;
         Ok(())
     }
 
@@ -107,6 +115,7 @@ impl Session {
             commits,
             wall,
             latency,
+            wal,
             ..
         } = self;
         drop(conn);
@@ -117,6 +126,7 @@ impl Session {
             wall,
             latency,
             db_bytes,
+            wal,
         }
     }
 }
@@ -156,6 +166,12 @@ mod tests {
         session.block(5).unwrap();
         let floor = session.close();
         assert_eq!((floor.commits, floor.latency.len()), (20, 20));
+        assert_eq!((floor.wal.commits, floor.wal.units), (20, 20));
+        assert!(
+            floor.wal.frames_per_unit().unwrap() >= 1.0,
+            "{:?}",
+            floor.wal
+        );
         assert!(floor.db_bytes > 20 * 100);
         assert!(!dir.path().join("floor.db").exists());
     }

@@ -9,7 +9,8 @@
 //! dropped component), `resume` (the real binary, SIGKILL during node 6,
 //! `savepoint resume`), `pg` (the Postgres server: started or named, a schema
 //! per configuration), `pg_floor` (100 clients, one INSERT per commit),
-//! `hosts` (`savepoint serve` processes sharing runs), `stats` and `report`
+//! `hosts` (`savepoint serve` processes sharing runs), `wal` (WAL frames and
+//! commits read from the wal-index), `stats` and `report`
 //! (the table). `--search` is a mode of its own: `search` (run listings among a
 //! million runs); so is `--streams N`: `streams` (the step throughput with N event
 //! streams open, and without).
@@ -30,6 +31,7 @@ mod stats;
 mod streams;
 mod suite;
 mod w1;
+mod wal;
 
 use std::process::ExitCode;
 

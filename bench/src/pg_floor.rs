@@ -112,6 +112,7 @@ impl Session {
             wall: self.wall,
             latency: self.latency,
             db_bytes: server.bytes(&self.name).await.unwrap_or(0),
+            wal: Default::default(),
         }
     }
 }

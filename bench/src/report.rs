@@ -228,6 +228,17 @@ fn sqlite_tables(w: &mut String, json: &Map<String, Value>) {
          durable commit; concurrent: {} workflows at once)",
         get("conc").unwrap_or(0.0)
     );
+    let _ = writeln!(
+        w,
+        "WAL pages (frames) per sequential step: 100 B {} ({} commits/step; floor {} per \
+         commit), 100 KB {} ({} commits/step; floor {} per commit)",
+        fixed(get("w1_seq_100b_wal_pages_per_step"), 1),
+        fixed(get("w1_seq_100b_commits_per_step"), 2),
+        fixed(get("floor_wal_pages_per_commit"), 1),
+        fixed(get("w1_seq_100kb_wal_pages_per_step"), 1),
+        fixed(get("w1_seq_100kb_commits_per_step"), 2),
+        fixed(get("floor_wal_pages_per_commit_100kb"), 1),
+    );
 
     let _ = writeln!(
         w,

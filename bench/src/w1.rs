@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use crate::backend::Backend;
 use crate::chain::NODES;
 use crate::cost;
+use crate::wal::{self, WalCount};
 
 /// What every configuration shares: the plugins folder and the compile cache
 /// (warm after the first load of a component).
@@ -71,6 +72,9 @@ pub struct Measured {
     pub errors: Vec<String>,
     /// This process's CPU time (user + system, every thread) during the rounds.
     pub cpu: Duration,
+    /// WAL frames and commits per step (SQLite, sequential workflows only:
+    /// read around each workflow, when nothing else writes).
+    pub wal: WalCount,
 }
 
 impl Measured {
@@ -103,6 +107,9 @@ pub struct Session<'b, B: Backend> {
     wall: Duration,
     cpu: Duration,
     errors: Vec<String>,
+    /// The wal-index to read around sequential workflows, and what it counted.
+    wal_index: Option<PathBuf>,
+    wal: WalCount,
 }
 
 impl<'b, B: Backend> Session<'b, B> {
@@ -116,6 +123,7 @@ impl<'b, B: Backend> Session<'b, B> {
             .map_err(|e| anyhow!("cannot start the WebAssembly engine: {e:#}"))?;
         let runtime = Runtime::new(store, host, bed.plugins.clone(), Arc::new(SystemClock))
             .with_observer(recorder.observer());
+        let wal_index = backend.wal_index(&config.name);
         let session = Session {
             backend,
             input: input(config.payload),
@@ -128,6 +136,8 @@ impl<'b, B: Backend> Session<'b, B> {
             wall: Duration::ZERO,
             cpu: Duration::ZERO,
             errors: Vec::new(),
+            wal_index,
+            wal: WalCount::default(),
         };
         let name = &session.config.name;
         let warmup = format!("{name}-warmup");
@@ -169,12 +179,16 @@ impl<'b, B: Backend> Session<'b, B> {
                 }
             }
         } else {
+            let wal_index = self.wal_index.clone();
+            let read_wal = || wal_index.as_deref().and_then(wal::header);
             for i in 0..workflows {
                 let thread = format!("{name}-{round}-{i}");
+                let before = read_wal();
                 let result = self
                     .runtime
                     .start(self.start(&thread), Wait::UntilParked)
                     .await;
+                self.wal.add(before, read_wal(), NODES);
                 self.errors.extend(outcome(&thread, result));
             }
         }
@@ -194,6 +208,7 @@ impl<'b, B: Backend> Session<'b, B> {
         measured.db_bytes = db_bytes;
         measured.db_steps = (timed + 1) * NODES;
         measured.errors = self.errors;
+        measured.wal = self.wal;
         measured
     }
 

@@ -10,8 +10,10 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The keys the issue names: they must be measured (numbers), not null.
-const REQUIRED: [&str; 8] = [
+const REQUIRED: [&str; 10] = [
     "w1_seq_100b_steps_per_s",
+    "w1_seq_100b_wal_pages_per_step",
+    "w1_seq_100b_commits_per_step",
     "w1_conc100_100b_steps_per_s",
     "w1_seq_cpu_us_per_step",
     "w1_conc100_cpu_us_per_step",

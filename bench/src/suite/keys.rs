@@ -132,6 +132,30 @@ pub fn put_w1(out: &mut Out, name: &str, m: Option<&Measured>, floor: Option<&Fl
     put("errors", m.map_or(Value::Null, |m| json!(m.errors.len())));
 }
 
+/// What sequential W1 configuration `name` wrote to the WAL per step, and the
+/// floor per commit (SQLite): `{name}_wal_pages_per_step`,
+/// `{name}_commits_per_step`, `floor_wal_pages_per_commit{suffix}`.
+pub fn put_wal(
+    out: &mut Out,
+    name: &str,
+    suffix: &str,
+    m: Option<&Measured>,
+    floor: Option<&Floor>,
+) {
+    out.insert(
+        format!("{name}_wal_pages_per_step"),
+        num(m.and_then(|m| m.wal.frames_per_unit())),
+    );
+    out.insert(
+        format!("{name}_commits_per_step"),
+        num(m.and_then(|m| m.wal.commits_per_unit())),
+    );
+    out.insert(
+        format!("floor_wal_pages_per_commit{suffix}"),
+        num(floor.and_then(|f| f.wal.frames_per_unit())),
+    );
+}
+
 pub fn put_lang(out: &mut Out, lang: &str, m: Option<&Measured>) {
     let mut put = |key: &str, value: Value| {
         out.insert(format!("{lang}_{key}"), value);

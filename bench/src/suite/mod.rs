@@ -131,12 +131,18 @@ fn size_name(size: usize) -> &'static str {
 fn summary(m: &Measured) -> String {
     format!(
         "{:.0} steps/s, CPU {:.1} us/step, step p50 {:.3} ms, overhead p50 {:.1} us, {:.0} DB \
-         bytes/step{}",
+         bytes/step{}{}",
         m.steps_per_s(),
         m.cpu_us_per_step(),
         percentile(&m.latency, 50.0).map(ms).unwrap_or(f64::NAN),
         percentile(&m.overhead, 50.0).map(us).unwrap_or(f64::NAN),
         m.bytes_per_step(),
+        match (m.wal.frames_per_unit(), m.wal.commits_per_unit()) {
+            (Some(frames), Some(commits)) => {
+                format!(", {frames:.1} WAL pages/step, {commits:.2} commits/step")
+            }
+            _ => String::new(),
+        },
         if m.errors.is_empty() {
             String::new()
         } else {

@@ -94,8 +94,9 @@ pub async fn run(
         }
 
         result(&format!(
-            "floor:      {:.0} commits/s",
-            floor.commits_per_s()
+            "floor:      {:.0} commits/s, {:.1} WAL pages/commit",
+            floor.commits_per_s(),
+            floor.wal.frames_per_unit().unwrap_or(f64::NAN)
         ));
         let suffix = if size_key == "100b" { "" } else { "_100kb" };
         keys::put_floor(out, "", suffix, Some(&floor));
@@ -106,6 +107,13 @@ pub async fn run(
             report_errors(&name, &measured.errors, failures);
             keys::put_w1(out, &name, Some(measured), Some(&floor));
         }
+        keys::put_wal(
+            out,
+            &format!("w1_seq_{size_key}"),
+            suffix,
+            Some(&seq),
+            Some(&floor),
+        );
         result(&format!("sequential: {}", summary(&seq)));
         result(&format!("concurrent: {}", summary(&conc)));
         if size_key == "100b" {
@@ -287,8 +295,9 @@ fn stalls(floor: &Floor, size: usize) -> Option<String> {
 
 /// The SQLite keys, all null (`--backend postgres`).
 pub fn skipped(out: &mut Out) {
-    for suffix in ["", "_100kb"] {
+    for (suffix, size_key) in [("", "100b"), ("_100kb", "100kb")] {
         keys::put_floor(out, "", suffix, None);
+        keys::put_wal(out, &format!("w1_seq_{size_key}"), suffix, None, None);
     }
     for name in [
         "w1_seq_100b",
