@@ -22,6 +22,8 @@ mod travel;
 mod writer;
 
 #[cfg(test)]
+mod pages;
+#[cfg(test)]
 pub(crate) mod tests;
 
 use std::path::Path;
