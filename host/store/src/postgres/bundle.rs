@@ -8,8 +8,9 @@
 //! a SQLite value ([`Value`]) and is bound with the type the Postgres column has, so the
 //! types' differences (INTEGER / BIGINT, BLOB / BYTEA) live in two small functions. The
 //! SQLite side runs on a blocking thread and the two sides pass rows through a short
-//! channel: a bundle's size never sits in memory. `logs.id` is not copied: each database
-//! numbers its log lines itself, so rows are copied in its order and numbered anew.
+//! channel: a bundle's size never sits in memory. `logs.id` is not copied in: each database
+//! numbers its log lines itself, so rows are copied in its order and numbered anew (into a
+//! bundle they keep Postgres's numbers, which grow within the run as SQLite's do).
 
 use std::path::Path;
 
@@ -24,7 +25,7 @@ use super::reads::committed_step;
 use super::rows::parse_status;
 use super::{PgStore, events};
 use crate::StoreError;
-use crate::sqlite::bundle::{CREATION_ORDER, RENUMBERED, TABLES};
+use crate::sqlite::bundle::{CREATION_ORDER, LINE_NUMBERS, RENUMBERED, TABLES};
 use crate::sqlite::schema;
 
 /// How many rows may wait between the two sides of a copy.
@@ -40,6 +41,15 @@ enum Copied {
     Row(Vec<Value>),
     /// Every table was copied: the writer commits.
     Done,
+}
+
+/// Which way a copy goes: what the bundle's columns are copied into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CopyTo {
+    /// The bundle (SQLite), which keeps the run's log line numbers.
+    Bundle,
+    /// The database (Postgres), which numbers log lines itself.
+    Database,
 }
 
 /// What an insert does with a row whose key the table has already.
@@ -60,6 +70,7 @@ fn select(index: usize, columns: &[String], param: &str) -> String {
     let filter = filter.replace("{src}.", "").replace("?1", param);
     let order = match RENUMBERED
         .iter()
+        .chain([&LINE_NUMBERS])
         .find(|(renumbered, _)| *renumbered == table)
     {
         Some((_, column)) => format!(" ORDER BY {column}"),
@@ -93,8 +104,8 @@ fn insert(
 }
 
 /// The columns of each table of the bundle `conn` (at the newest schema), in [`TABLES`]'
-/// order, without those each database numbers itself.
-fn bundle_columns(conn: &rusqlite::Connection) -> Result<Columns, StoreError> {
+/// order, without those each database numbers itself (log line numbers: only Postgres).
+fn bundle_columns(conn: &rusqlite::Connection, into: CopyTo) -> Result<Columns, StoreError> {
     let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
     TABLES
         .iter()
@@ -106,7 +117,8 @@ fn bundle_columns(conn: &rusqlite::Connection) -> Result<Columns, StoreError> {
                 // A run copied in is the newest there: its creation order is the
                 // database's next (`runs.seq`'s default), not the number it had.
                 let own = (*table, name.as_str());
-                if !RENUMBERED.contains(&own) && own != CREATION_ORDER {
+                let numbered_here = own == LINE_NUMBERS && into == CopyTo::Database;
+                if !RENUMBERED.contains(&own) && own != CREATION_ORDER && !numbered_here {
                     columns.push(name);
                 }
             }
@@ -136,7 +148,7 @@ pub(super) async fn export_run(store: &PgStore, thread: &str, to: &Path) -> Resu
     let to = to.to_path_buf();
     let (bundle, columns) = blocking(move || {
         let bundle = schema::open_writer(&to)?;
-        let columns = bundle_columns(&bundle)?;
+        let columns = bundle_columns(&bundle, CopyTo::Bundle)?;
         Ok((bundle, columns))
     })
     .await?;
@@ -330,7 +342,7 @@ async fn write_run(
 /// thread of its one run.
 fn open_bundle(path: &Path) -> Result<(rusqlite::Connection, Columns, String), StoreError> {
     let bundle = schema::open_writer(path)?;
-    let columns = bundle_columns(&bundle)?;
+    let columns = bundle_columns(&bundle, CopyTo::Database)?;
     let threads: Vec<String> = bundle
         .prepare("SELECT thread FROM runs")?
         .query_map([], |row| row.get(0))?

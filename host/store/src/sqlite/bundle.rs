@@ -116,11 +116,18 @@ fn attach(conn: &Connection, bundle: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The columns of tables that each database numbers itself (`logs.id`, `events.id`: a
-/// row's place among all the database's rows, which a cursor goes on from). A copy
-/// leaves them out and copies the rows in their order, so they are numbered anew after
-/// the rows the database has: a bundle's numbers would collide with those.
-pub(crate) const RENUMBERED: &[(&str, &str)] = &[("logs", "id"), ("events", "id")];
+/// The columns of tables that each database numbers itself (`events.id`: a row's place
+/// among all the database's rows, which a cursor goes on from). A copy leaves them out
+/// and copies the rows in their order, so they are numbered anew after the rows the
+/// database has: a bundle's numbers would collide with those.
+pub(crate) const RENUMBERED: &[(&str, &str)] = &[("events", "id")];
+
+/// Log line numbers (`logs.id`, which a reader of a run's lines goes on from): SQLite
+/// numbers a run's lines within the run (migration 0012), Postgres across the database.
+/// A copy into SQLite keeps them (the run is new there, so they collide with nothing); a
+/// copy into Postgres leaves them out and copies the rows in their order, as
+/// [`RENUMBERED`].
+pub(crate) const LINE_NUMBERS: (&str, &str) = ("logs", "id");
 
 /// The run's place in creation order (`runs.seq`), which listings page by: a run copied
 /// into a database is its newest there (the bundle's number would collide).

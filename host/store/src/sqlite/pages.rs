@@ -109,7 +109,8 @@ async fn a_common_step_writes_few_pages() {
     .await;
     let per_step = pages.values().sum::<usize>() as f64 / STEPS as f64;
     println!("a step's commit: {per_step:.2} pages; in {STEPS} steps: {pages:?}");
-    // runs, checkpoints (+ by id), state_writes (+ by step), logs (+ by thread), events (+
-    // by thread), sqlite_sequence (AUTOINCREMENT), and splits.
-    assert!(per_step <= 12.0, "{per_step} pages per step: {pages:?}");
+    // runs, checkpoints (+ by id), state_writes (+ by step), logs (clustered by run since
+    // 0012), events (+ by thread), and splits: 8.25. (11 before 0012: `logs_by_thread`
+    // and AUTOINCREMENT's `sqlite_sequence`.)
+    assert!(per_step <= 9.0, "{per_step} pages per step: {pages:?}");
 }

@@ -431,9 +431,11 @@ pub(super) fn insert_logs(
     if logs.is_empty() {
         return Ok(());
     }
+    // Numbered within the run (migration 0012): the end of its range of the primary key.
     let mut insert = conn.prepare_cached(
-        "INSERT INTO logs (thread, step, node, attempt, level, message, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO logs (thread, id, step, node, attempt, level, message, at)
+         VALUES (?1, (SELECT coalesce(max(id), 0) + 1 FROM logs WHERE thread = ?1),
+                 ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for line in logs {
         insert.execute(params![

@@ -434,3 +434,72 @@ async fn an_imported_run_is_the_newest_and_its_events_are_numbered_anew() {
     let c = last_of_c.next().await.unwrap().unwrap();
     assert!(first.id > c.id, "{} after {}", first.id, c.id);
 }
+
+#[tokio::test]
+async fn a_database_from_before_0012_keeps_its_log_and_event_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let before = schema::MIGRATIONS
+        .iter()
+        .position(|sql| sql.starts_with("-- 0012"))
+        .unwrap();
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        for sql in &schema::MIGRATIONS[..before] {
+            old.execute_batch(sql).unwrap();
+        }
+        old.pragma_update(None, "user_version", before).unwrap();
+        // Two runs whose log lines and events interleave; the newest event was deleted,
+        // so AUTOINCREMENT's sequence (5) is past the largest id left (4).
+        old.execute_batch(
+            "INSERT INTO workflows VALUES ('sha256:abc', 'greet', 'name = \"greet\"', 1);
+             INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status,
+                               step, next_json, created_at, updated_at, seq)
+             VALUES ('a', 'greet', 'sha256:abc', 'greet.toml', 'running', 0, '[\"hello\"]',
+                     1, 1, 1),
+                    ('b', 'greet', 'sha256:abc', 'greet.toml', 'running', 0, '[\"hello\"]',
+                     1, 1, 2);
+             INSERT INTO logs (thread, step, node, attempt, level, message, at) VALUES
+                 ('a', 1, 'hello', 1, 'info', 'a1', 1), ('b', 1, 'hello', 1, 'info', 'b1', 1),
+                 ('a', 1, 'hello', 2, 'info', 'a2', 1), ('b', 1, 'hello', 2, 'info', 'b2', 1);
+             INSERT INTO events (thread, at, step, kind, data_json) VALUES
+                 ('a', 1, 0, 'created', '{}'), ('b', 1, 0, 'created', '{}'),
+                 ('a', 1, 0, 'resumed', '{}'), ('b', 1, 0, 'resumed', '{}'),
+                 ('b', 1, 0, 'cancelled', '{}');
+             DELETE FROM events WHERE id = 5;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, Arc::new(ManualClock::new(10))).unwrap();
+    // (`logs` of the test helpers blanks the ids.)
+    let ids = async |thread: &str| -> Vec<(String, u64)> {
+        let mut page = store.logs_page(thread, None, 10).await.unwrap();
+        let mut lines = Vec::new();
+        while let Some(line) = page.next().await.unwrap() {
+            lines.push((line.message, line.id));
+        }
+        lines
+    };
+    assert_eq!(ids("a").await, [("a1".to_owned(), 1), ("a2".to_owned(), 3)]);
+    // A run's next line comes after its own; a new run's lines start at 1.
+    store.commit_step(commit("a", 1, &["hello"])).await.unwrap();
+    store.create_run(new_run("c")).await.unwrap();
+    store.commit_step(commit("c", 1, &["hello"])).await.unwrap();
+    assert_eq!(
+        ids("a").await,
+        [
+            ("a1".to_owned(), 1),
+            ("a2".to_owned(), 3),
+            ("step 1".to_owned(), 4)
+        ]
+    );
+    assert_eq!(ids("c").await, [("step 1".to_owned(), 1)]);
+    // Event 5 was used, if deleted: the next event is 6.
+    let events = store
+        .events_after(&EventFilter::default(), Some(4), 10)
+        .await
+        .unwrap();
+    let numbered: Vec<(u64, &str)> = events.iter().map(|e| (e.id, e.thread.as_str())).collect();
+    assert_eq!(numbered, [(6, "a"), (7, "c"), (8, "c")]);
+}
