@@ -66,12 +66,12 @@ where
 }
 
 /// A common step: the counter's, which changes one key of a small state and logs a line.
-fn counter_step(thread: &str, step: u64) -> StepCommit {
+fn counter_step(thread: &str, step: u64, next: &[&str]) -> StepCommit {
     StepCommit {
         changes: object(json!({"count": step})),
         state: object(json!({"name": "Ada", "count": step})),
         logs: vec![log(step, 1, &format!("count = {step}"))],
-        ..commit(thread, step, &["next"])
+        ..commit(thread, step, next)
     }
 }
 
@@ -86,13 +86,16 @@ async fn a_common_step_writes_few_pages() {
         store.create_run(new_run(&thread)).await.unwrap();
         for step in 1..=3 {
             store
-                .commit_step(counter_step(&thread, step))
+                .commit_step(counter_step(&thread, step, &["next"]))
                 .await
                 .unwrap();
         }
     }
     store.create_run(new_run("t")).await.unwrap();
-    store.commit_step(counter_step("t", 1)).await.unwrap();
+    store
+        .commit_step(counter_step("t", 1, &["next"]))
+        .await
+        .unwrap();
 
     // Twenty steps, so that the occasional page split (and the database header on page 1,
     // rewritten whenever the file grows) count as often as they happen.
@@ -102,7 +105,10 @@ async fn a_common_step_writes_few_pages() {
         let (store, first) = (store.clone(), next.fetch_add(STEPS, Ordering::SeqCst));
         async move {
             for step in first..first + STEPS {
-                store.commit_step(counter_step("t", step)).await.unwrap();
+                store
+                    .commit_step(counter_step("t", step, &["next"]))
+                    .await
+                    .unwrap();
             }
         }
     })
@@ -113,4 +119,53 @@ async fn a_common_step_writes_few_pages() {
     // 0012), events (+ by thread), and splits: 8.25. (11 before 0012: `logs_by_thread`
     // and AUTOINCREMENT's `sqlite_sequence`.)
     assert!(per_step <= 9.0, "{per_step} pages per step: {pages:?}");
+}
+
+/// A whole run as W1 makes it (`bench/`): created leased and pinned to its component,
+/// ten counter steps, the last completing it.
+#[tokio::test]
+async fn a_whole_run_writes_few_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let store = SqliteStore::open(&db, Arc::new(ManualClock::new(1_700_000_000_000))).unwrap();
+    store
+        .save_component("sha256:counter", "counter", b"wasm".to_vec())
+        .await
+        .unwrap();
+    let run = |thread: String| {
+        let store = store.clone();
+        async move {
+            store
+                .create_run(NewRun {
+                    input: object(json!({"count": 0, "payload": "x".repeat(100)})),
+                    lease: Some(("host".to_owned(), LEASE_MS)),
+                    plugins: [("counter".to_owned(), "sha256:counter".to_owned())].into(),
+                    ..new_run(&thread)
+                })
+                .await
+                .unwrap();
+            for step in 1..=10 {
+                let next: &[&str] = if step < 10 { &["next"] } else { &[] };
+                store
+                    .commit_step(StepCommit {
+                        owner: Some("host".to_owned()),
+                        ..counter_step(&thread, step, next)
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    for n in 0..20 {
+        run(format!("other-{n:02}")).await;
+    }
+    let next = AtomicU64::new(0);
+    let pages = pages_written(&db, || {
+        let n = next.fetch_add(1, Ordering::SeqCst);
+        run(format!("t-{n}"))
+    })
+    .await;
+    let per_step = pages.values().sum::<usize>() as f64 / 10.0;
+    println!("a whole run: {per_step:.2} pages per step: {pages:?}");
+    assert!(per_step <= 12.0, "{per_step} pages per step: {pages:?}");
 }
