@@ -294,6 +294,42 @@ fn sqlite_tables(w: &mut String, json: &Map<String, Value>) {
 
     let _ = writeln!(
         w,
+        "\n{:<22} {:>14} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "compilers (counter)",
+        "cold Cranelift",
+        "cold tiered",
+        "optimize ms",
+        "call Winch",
+        "call Cranel.",
+        "call meanw."
+    );
+    for (label, lang) in [
+        ("Rust", "rust"),
+        ("Python", "python"),
+        ("JavaScript", "js"),
+        ("C", "c"),
+    ] {
+        let f = |key: &str| get(&format!("{lang}_{key}"));
+        let _ = writeln!(
+            w,
+            "{:<22} {:>14} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            label,
+            fixed(f("first_call_cold_cranelift_ms"), 1),
+            fixed(f("first_call_cold_ms"), 1),
+            fixed(f("optimize_ms"), 0),
+            fixed(f("call_us_winch"), 1),
+            fixed(f("call_us_cranelift"), 1),
+            fixed(f("call_us_while_optimizing"), 1),
+        );
+    }
+    let _ = writeln!(
+        w,
+        "(first calls in ms; calls: fresh instance + run, p50 us; tiered: Winch first from \
+         1 MB, Cranelift in the background, swapped in after optimize ms)"
+    );
+
+    let _ = writeln!(
+        w,
         "\nresume (process 1 SIGKILLed during node 6; `savepoint resume`, spawn to exit): \
          median {} ms (min {}, max {}) over {}, checks {}; bare process start {} ms",
         fixed(get("resume_ms"), 1),

@@ -36,7 +36,7 @@ fn arg(path: &Path) -> &str {
 fn compiles(stderr: &str, name: &str) -> usize {
     stderr
         .lines()
-        .filter(|line| line.contains(&format!("compiling plugin {name} (")))
+        .filter(|line| line.contains(&format!("compiling {name}.wasm (")))
         .count()
 }
 
@@ -75,7 +75,7 @@ fn run_completes_when_the_first_compile_outlasts_the_lease() {
     assert_eq!(env.state("r1")["count"], json!(1));
     // Said once, on stderr, before the run starts; stdout is the JSON alone.
     assert_eq!(compiles(&stderr, "jsc"), 1, "stderr: {stderr}");
-    let said = stderr.find("compiling plugin jsc").unwrap();
+    let said = stderr.find("compiling jsc.wasm").unwrap();
     let started = stderr.find("thread r1: running").expect("the run starts");
     assert!(said < started, "stderr: {stderr}");
     assert!(stderr.contains("cached in"), "stderr: {stderr}");
@@ -149,7 +149,7 @@ fn serve_completes_a_run_whose_plugin_it_has_not_compiled_yet() {
     let log = daemon.stderr();
     assert!(!log.contains("could not renew"), "daemon stderr: {log}");
     assert!(
-        log.contains("savepoint serve: compiling plugin jsc ("),
+        log.contains("savepoint serve: compiling jsc.wasm ("),
         "daemon stderr: {log}"
     );
 }
@@ -193,6 +193,86 @@ fn a_compile_is_announced_once_and_a_cache_hit_is_not() {
     let (code, _, stderr) = env.exit(&["--cache", arg(&cache), "plugins"]);
     assert_eq!(code, Some(0), "stderr: {stderr}");
     assert_eq!(compiles(&stderr, "counter"), 1, "stderr: {stderr}");
+    assert!(
+        stderr.contains("compiling counter.wasm (0.") && stderr.contains(" MB; "),
+        "the file and its size: {stderr}"
+    );
+
+    // A compile shorter than the notice delay (here: set beyond any compile)
+    // goes unsaid; the code is cached all the same.
+    let cache = fresh("cache-d");
+    let output = env
+        .command(&["--cache", arg(&cache), "plugins"])
+        .env("SAVEPOINT_COMPILE_NOTICE_MS", "600000")
+        .output()
+        .expect("run savepoint plugins");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr: {stderr}");
+    assert!(!stderr.contains("compiling"), "stderr: {stderr}");
+    assert_eq!(cwasm(&cache, Code::Cranelift), 1, "cached");
+}
+
+/// Which compiler's code a cache file holds (`tier.rs`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Code {
+    Winch,
+    Cranelift,
+}
+
+/// How many entries of `code` the compile cache `dir` holds.
+fn cwasm(dir: &Path, code: Code) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| match code {
+            Code::Winch => name.ends_with(".winch.cwasm"),
+            Code::Cranelift => name.ends_with(".cwasm") && !name.ends_with(".winch.cwasm"),
+        })
+        .count()
+}
+
+/// `serve` compiles a file dropped into the plugins folder when it sees it,
+/// before any run asks for it: an interpreter component with Winch first
+/// (its code cached at once), then with Cranelift in the background (cached
+/// too, and swapped in).
+#[test]
+fn serve_compiles_a_dropped_file_before_any_run_asks_for_it() {
+    let env = Env::new(&["approval"]);
+    let cache = env.path().join("cold-cache");
+    let daemon = env.serve(&["--cache", arg(&cache)]);
+    // Dropped whole (renamed into place), as a deploy would.
+    let staged = env.path().join("jsc.staged");
+    std::fs::copy(lang_guest(Lang::Js, "counter"), &staged).unwrap();
+    std::fs::rename(&staged, env.plugins().join("jsc.wasm")).unwrap();
+
+    wait_for(
+        "Winch's code in the cache",
+        COMPILE_DEADLINE,
+        || match cwasm(&cache, Code::Winch) {
+            1 => Ok(()),
+            n => Err(format!("{n} entries; daemon stderr: {}", daemon.stderr())),
+        },
+    );
+    wait_for(
+        "Cranelift's code in the cache",
+        COMPILE_DEADLINE,
+        || match cwasm(&cache, Code::Cranelift) {
+            1 => Ok(()),
+            n => Err(format!("{n} entries; daemon stderr: {}", daemon.stderr())),
+        },
+    );
+    let log = daemon.stderr();
+    assert!(
+        log.contains("plugin jsc: new runs use"),
+        "daemon stderr: {log}"
+    );
+    assert!(
+        env.sql("SELECT thread FROM runs").unwrap().is_empty(),
+        "no run asked for it"
+    );
 }
 
 /// A `run` that could not renew its lease (here: stopped past it) stops with

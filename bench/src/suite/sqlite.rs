@@ -27,6 +27,16 @@ const SIZES: [(&str, usize, usize); 2] = [("100b", 100, 10), ("100kb", 100_000, 
 /// Floor commits before each concurrent round, per floor commit before a
 /// sequential workflow.
 const FLOOR_PER_ROUND: usize = 20;
+/// The keys of `first_call::measure`, after `LANG_`, in the order it fills them.
+const FIRST_CALL_KEYS: [&str; 7] = [
+    "first_call_cold_ms",
+    "first_call_cached_ms",
+    "first_call_cold_cranelift_ms",
+    "optimize_ms",
+    "call_us_while_optimizing",
+    "call_us_winch",
+    "call_us_cranelift",
+];
 
 /// Every SQLite scenario, its figures into `out`.
 pub async fn run(
@@ -141,8 +151,9 @@ pub async fn run(
                 keys::put_lang(out, lang, None);
             }
             out.insert(format!("{lang}_component_bytes"), Value::Null);
-            out.insert(format!("{lang}_first_call_cold_ms"), Value::Null);
-            out.insert(format!("{lang}_first_call_cached_ms"), Value::Null);
+            for key in FIRST_CALL_KEYS {
+                out.insert(format!("{lang}_{key}"), Value::Null);
+            }
             continue;
         }
         if lang == "rust" {
@@ -167,24 +178,48 @@ pub async fn run(
             result(&summary(&measured));
             keys::put_lang(out, lang, Some(&measured));
         }
-        section(&format!("{lang} counter: first call, cold and cached"));
+        section(&format!(
+            "{lang} counter: first call, cold (Cranelift only, then Winch first) and cached; \
+             calls on each compiler's code"
+        ));
         let first = first_call::measure(&component, &scratch.join(format!("first-call-{lang}")))
             .await
             .with_context(|| format!("first call of the {lang} counter"))?;
         result(&format!(
-            "cold {:.1} ms, cached {:.1} ms",
+            "cold {:.1} ms (Cranelift only {:.1} ms), cached {:.1} ms; call p50 {:.1} us on \
+             Winch's code, {:.1} us on Cranelift's",
             ms(first.cold),
-            ms(first.cached)
+            ms(first.cold_cranelift),
+            ms(first.cached),
+            us(first.call_winch),
+            us(first.call_cranelift),
         ));
+        if let Some(optimize) = first.optimize {
+            result(&format!(
+                "Cranelift in the background: swapped in {:.0} ms after the first call; a \
+                 call meanwhile p50 {} us",
+                ms(optimize),
+                first
+                    .call_while_optimizing
+                    .map_or("-".into(), |d| format!("{:.1}", us(d)))
+            ));
+        }
         out.insert(
             format!("{lang}_component_bytes"),
             json!(first.component_bytes),
         );
-        out.insert(format!("{lang}_first_call_cold_ms"), json!(ms(first.cold)));
-        out.insert(
-            format!("{lang}_first_call_cached_ms"),
-            json!(ms(first.cached)),
-        );
+        let values = [
+            num(Some(ms(first.cold))),
+            num(Some(ms(first.cached))),
+            num(Some(ms(first.cold_cranelift))),
+            num(first.optimize.map(ms)),
+            num(first.call_while_optimizing.map(us)),
+            num(Some(us(first.call_winch))),
+            num(Some(us(first.call_cranelift))),
+        ];
+        for (key, value) in FIRST_CALL_KEYS.into_iter().zip(values) {
+            out.insert(format!("{lang}_{key}"), value);
+        }
     }
 
     // The Rust counter with `reuse = true`, if this savepoint has it.

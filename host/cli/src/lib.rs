@@ -360,14 +360,24 @@ impl Global {
         let host = PluginHost::new(cache).map_err(|e| {
             Failure::environment(format!("cannot start the WebAssembly engine: {e:#}"))
         })?;
-        Ok(host
+        let mut host = host
             .with_max_component_size(self.max_component_size)
-            .with_compile_notice(Some(self.compile_notice(""))))
+            .with_compile_notice(Some(self.compile_notice("")));
+        // The e2e tests' way to make the notice certain (0) or impossible (a
+        // large number) whatever the machine's speed; not a user setting.
+        if let Some(ms) = std::env::var("SAVEPOINT_COMPILE_NOTICE_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+        {
+            host = host.with_notice_after(std::time::Duration::from_millis(ms));
+        }
+        Ok(host)
     }
 
-    /// The line a command prints on stderr (after `prefix`) before it compiles a plugin
-    /// that is not in the compile cache: an interpreter component takes seconds to tens
-    /// of seconds, and a pause that long needs saying. Never for a cache hit.
+    /// The line a command prints on stderr (after `prefix`) while it compiles a plugin
+    /// that is not in the compile cache, once the compile has taken half a second
+    /// (`savepoint_plugin::NOTICE_AFTER`): a pause that long needs saying. Never for a
+    /// cache hit.
     fn compile_notice(&self, prefix: &'static str) -> CompileNotice {
         let default_cache = self.cache_dir();
         Arc::new(move |compiling: &Compiling<'_>| {
@@ -382,9 +392,13 @@ impl Global {
                     shown(&default_cache)
                 ),
             };
+            let file = compiling
+                .path
+                .file_name()
+                .unwrap_or(compiling.path.as_os_str());
             eprintln!(
-                "{prefix}compiling plugin {} ({:.1} MB; {kept}) ...",
-                output::safe(compiling.name),
+                "{prefix}compiling {} ({:.1} MB; {kept})…",
+                output::safe(&file.to_string_lossy()),
                 compiling.bytes as f64 / 1e6
             );
         })

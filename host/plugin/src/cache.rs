@@ -4,9 +4,14 @@
 //! beside each entry, what the component's `describe()` returned, so that
 //! loading a cached plugin does not instantiate it.
 //!
-//! `<hex>-<engine>.cwasm` is the compiled component, mapped (not read) by
-//! [`Component::deserialize_file`]; `<hex>-<engine>.describe.json` is the
-//! [`NodeInfo`] as JSON. Both are written to a temporary name and renamed into
+//! `<hex>-<engine>.cwasm` is the component compiled by Cranelift, mapped (not
+//! read) by [`Component::deserialize_file`]; `<hex>-<winch engine>.winch.cwasm`
+//! the same component compiled by Winch (see `engine.rs`): the compiler is in
+//! the name twice, as the extension and in the engine tag (a hash of the Winch
+//! engine's own compatibility hash, which differs from Cranelift's), so one is
+//! never loaded for the other, and each engine refuses the other's code
+//! anyway. `<hex>-<engine>.describe.json` is the [`NodeInfo`] as JSON, whatever
+//! compiled the code. All are written to a temporary name and renamed into
 //! place, and an entry that does not load is deleted and rebuilt.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -17,21 +22,44 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use super::NodeInfo;
+use super::engine::{Compiler, Engines};
 
 #[derive(Debug, Clone)]
 pub struct CompileCache {
     dir: Option<PathBuf>,
+    /// The Cranelift engine's tag (as before there was a second compiler, so
+    /// that the caches of earlier versions with the same wasmtime stay valid).
     engine_tag: String,
+    /// The Winch engine's tag.
+    winch_tag: String,
+}
+
+/// The engine tag of `engine`: 16 hex digits of a hash of its compatibility
+/// hash (wasmtime version and settings), and of `salt`.
+fn tag(engine: &Engine, salt: &str) -> String {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    if !salt.is_empty() {
+        salt.hash(&mut hasher);
+    }
+    format!("{:016x}", hasher.finish())
 }
 
 impl CompileCache {
     /// A cache in `dir` (created on first write); `None` disables caching.
-    pub fn new(engine: &Engine, dir: Option<PathBuf>) -> CompileCache {
-        let mut hasher = DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
+    pub fn new(engines: &Engines, dir: Option<PathBuf>) -> CompileCache {
         CompileCache {
             dir,
-            engine_tag: format!("{:016x}", hasher.finish()),
+            engine_tag: tag(engines.get(Compiler::Cranelift), ""),
+            winch_tag: tag(engines.get(Compiler::Winch), Compiler::Winch.as_str()),
+        }
+    }
+
+    /// The engine tag of `compiler`'s entries.
+    fn tag(&self, compiler: Compiler) -> &str {
+        match compiler {
+            Compiler::Cranelift => &self.engine_tag,
+            Compiler::Winch => &self.winch_tag,
         }
     }
 
@@ -42,28 +70,44 @@ impl CompileCache {
 
     /// `<dir>/<hex>-<engine tag>.<extension>`, or `None` without a cache.
     fn entry(&self, digest: &str, extension: &str) -> Option<PathBuf> {
+        self.entry_of(digest, Compiler::Cranelift, extension)
+    }
+
+    /// `<dir>/<hex>-<tag of compiler>.<extension>` (`.winch.<extension>` for
+    /// Winch), or `None` without a cache.
+    fn entry_of(&self, digest: &str, compiler: Compiler, extension: &str) -> Option<PathBuf> {
         let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        Some(
-            self.dir
-                .as_ref()?
-                .join(format!("{hex}-{}.{extension}", self.engine_tag)),
-        )
+        let tag = self.tag(compiler);
+        let name = match compiler {
+            Compiler::Cranelift => format!("{hex}-{tag}.{extension}"),
+            Compiler::Winch => format!("{hex}-{tag}.winch.{extension}"),
+        };
+        Some(self.dir.as_ref()?.join(name))
     }
 
-    /// Whether the cache has an entry for `digest` (usable or not).
+    /// Whether the cache has Cranelift's code for `digest` (usable or not).
     pub fn has(&self, digest: &str) -> bool {
-        self.entry(digest, "cwasm").is_some_and(|p| p.exists())
+        self.has_code(digest, Compiler::Cranelift)
     }
 
-    /// The compiled component for `digest` if the cache holds a usable entry
-    /// (mapped from the file, not read); a damaged entry is deleted.
-    pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
-        let path = self.entry(digest, "cwasm").filter(|p| p.exists())?;
+    /// Whether the cache has `compiler`'s code for `digest` (usable or not).
+    pub fn has_code(&self, digest: &str, compiler: Compiler) -> bool {
+        self.entry_of(digest, compiler, "cwasm")
+            .is_some_and(|p| p.exists())
+    }
+
+    /// The component for `digest` compiled by `compiler`, if the cache holds a
+    /// usable entry (mapped from the file, not read); a damaged entry is
+    /// deleted.
+    pub fn load(&self, engines: &Engines, compiler: Compiler, digest: &str) -> Option<Component> {
+        let path = self
+            .entry_of(digest, compiler, "cwasm")
+            .filter(|p| p.exists())?;
         // SAFETY: the cache directory is written only by `compile`, from
         // `Component::serialize` of the same engine configuration (the file
-        // name carries the engine's compatibility hash), and entries are
-        // renamed into place only once complete.
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        // name carries the engine's compatibility hash and the compiler), and
+        // entries are renamed into place only once complete.
+        match unsafe { Component::deserialize_file(engines.get(compiler), &path) } {
             Ok(component) => Some(component),
             // A damaged or foreign entry: the caller compiles again and
             // replaces it.
@@ -74,15 +118,17 @@ impl CompileCache {
         }
     }
 
-    /// Compile `bytes` (whose digest is `digest`) and store the result.
+    /// Compile `bytes` (whose digest is `digest`) with `compiler` and store the
+    /// result.
     pub fn compile(
         &self,
-        engine: &Engine,
+        engines: &Engines,
+        compiler: Compiler,
         digest: &str,
         bytes: &[u8],
     ) -> wasmtime::Result<Component> {
-        let component = Component::new(engine, bytes)?;
-        if let Some(path) = self.entry(digest, "cwasm") {
+        let component = Component::new(engines.get(compiler), bytes)?;
+        if let Some(path) = self.entry_of(digest, compiler, "cwasm") {
             // The cache is an optimisation: failing to write it is not an error.
             let _ = component
                 .serialize()
@@ -137,10 +183,14 @@ pub struct Pruned {
 /// What a file in the cache folder is, by its name.
 #[derive(Debug, PartialEq, Eq)]
 enum CacheFile<'a> {
-    /// `<hex>-<engine tag>.cwasm` or `.describe.json`.
-    Entry { hex: &'a str, engine_tag: &'a str },
+    /// `<hex>-<engine tag>.cwasm`, `.winch.cwasm` or `.describe.json`.
+    Entry {
+        hex: &'a str,
+        engine_tag: &'a str,
+        compiler: Compiler,
+    },
     /// The temporary name a file is written under before its rename: `<hex>-<engine
-    /// tag>.tmp<pid>-<n>` or `.describe.tmp<pid>-<n>`.
+    /// tag>.tmp<pid>-<n>`, `.winch.tmp<pid>-<n>` or `.describe.tmp<pid>-<n>`.
     Temporary { pid: u32 },
 }
 
@@ -156,10 +206,19 @@ impl CacheFile<'_> {
         if !is_hex(hex, 64) || !is_hex(engine_tag, 16) {
             return None;
         }
+        let entry = |compiler| CacheFile::Entry {
+            hex,
+            engine_tag,
+            compiler,
+        };
         match extension {
-            "cwasm" | "describe.json" => Some(CacheFile::Entry { hex, engine_tag }),
+            "cwasm" | "describe.json" => Some(entry(Compiler::Cranelift)),
+            "winch.cwasm" => Some(entry(Compiler::Winch)),
             _ => {
-                let temporary = extension.strip_prefix("describe.").unwrap_or(extension);
+                let temporary = extension
+                    .strip_prefix("describe.")
+                    .or_else(|| extension.strip_prefix("winch."))
+                    .unwrap_or(extension);
                 let (pid, n) = temporary.strip_prefix("tmp")?.split_once('-')?;
                 n.parse::<u64>().ok()?;
                 Some(CacheFile::Temporary {
@@ -190,7 +249,8 @@ impl CompileCache {
 
     /// Deletes the entries of components whose digest `keep` does not hold (with `keep`
     /// `None`, when what is needed is not known, none of this engine's), the entries of
-    /// other engines (another wasmtime version or other settings: never read again), and
+    /// other engines (another wasmtime version or other settings: never read again),
+    /// Winch's code of a component whose Cranelift code is cached (loads take that), and
     /// temporary files whose writer process is gone. Files the cache did not write are
     /// left alone. An entry written after the folder was listed is kept.
     pub fn prune(
@@ -212,9 +272,14 @@ impl CompileCache {
                 continue;
             };
             let unneeded = match file {
-                CacheFile::Entry { hex, engine_tag } => {
-                    engine_tag != self.engine_tag
+                CacheFile::Entry {
+                    hex,
+                    engine_tag,
+                    compiler,
+                } => {
+                    engine_tag != self.tag(compiler)
                         || keep.is_some_and(|keep| !keep.contains(&format!("sha256:{hex}")))
+                        || (compiler == Compiler::Winch && self.has(hex))
                 }
                 CacheFile::Temporary { pid } => !Path::new(&format!("/proc/{pid}")).exists(),
             };
@@ -255,6 +320,51 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn engines() -> Engines {
+        Engines::new().expect("the engines")
+    }
+
+    /// The smallest component there is: the header alone.
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+
+    #[test]
+    fn each_compilers_code_has_its_own_entry_and_is_never_taken_for_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let engines = engines();
+        let cache = CompileCache::new(&engines, Some(dir.path().to_path_buf()));
+        let digest = savepoint_base::digest::sha256(EMPTY_COMPONENT);
+        let (winch, cranelift) = (
+            cache.entry_of(&digest, Compiler::Winch, "cwasm").unwrap(),
+            cache.entry(&digest, "cwasm").unwrap(),
+        );
+        assert_ne!(winch, cranelift);
+        assert!(winch.to_str().unwrap().ends_with(".winch.cwasm"));
+        assert_ne!(cache.tag(Compiler::Winch), cache.tag(Compiler::Cranelift));
+
+        cache
+            .compile(&engines, Compiler::Winch, &digest, EMPTY_COMPONENT)
+            .unwrap();
+        assert!(cache.has_code(&digest, Compiler::Winch));
+        assert!(!cache.has(&digest), "Winch's code is not Cranelift's");
+        assert!(cache.load(&engines, Compiler::Cranelift, &digest).is_none());
+        assert!(cache.load(&engines, Compiler::Winch, &digest).is_some());
+
+        // Winch's code put where Cranelift's belongs (a bug, a hand): the
+        // Cranelift engine refuses it, and the entry is deleted.
+        std::fs::copy(&winch, &cranelift).unwrap();
+        assert!(cache.load(&engines, Compiler::Cranelift, &digest).is_none());
+        assert!(!cranelift.exists());
+
+        // Once Cranelift's code is cached, Winch's is no longer needed.
+        cache
+            .compile(&engines, Compiler::Cranelift, &digest, EMPTY_COMPONENT)
+            .unwrap();
+        assert!(cache.load(&engines, Compiler::Cranelift, &digest).is_some());
+        let pruned = cache.prune(None).unwrap();
+        assert_eq!(pruned.files, 1, "{pruned:?}");
+        assert!(!winch.exists() && cranelift.exists());
+    }
+
     fn info(description: String) -> NodeInfo {
         NodeInfo {
             name: "n".into(),
@@ -268,11 +378,20 @@ mod tests {
     fn cache_file_names_are_told_apart() {
         let hex = "ab".repeat(32);
         let tag = "0123456789abcdef";
-        let entry = CacheFile::Entry {
+        let entry = |compiler| CacheFile::Entry {
             hex: &hex,
             engine_tag: tag,
+            compiler,
         };
-        assert_eq!(CacheFile::parse(&format!("{hex}-{tag}.cwasm")), Some(entry));
+        let name = format!("{hex}-{tag}.cwasm");
+        assert_eq!(CacheFile::parse(&name), Some(entry(Compiler::Cranelift)));
+        let name = format!("{hex}-{tag}.winch.cwasm");
+        assert_eq!(CacheFile::parse(&name), Some(entry(Compiler::Winch)));
+        let name = format!("{hex}-{tag}.winch.tmp42-3");
+        assert_eq!(
+            CacheFile::parse(&name),
+            Some(CacheFile::Temporary { pid: 42 })
+        );
         let name = format!("{hex}-{tag}.describe.json");
         assert!(matches!(
             CacheFile::parse(&name),
@@ -301,7 +420,7 @@ mod tests {
     #[test]
     fn prune_keeps_what_is_needed_and_what_is_not_the_caches() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = CompileCache::new(&Engine::default(), Some(dir.path().to_path_buf()));
+        let cache = CompileCache::new(&engines(), Some(dir.path().to_path_buf()));
         let (kept, dropped) = (
             format!("sha256:{}", "a".repeat(64)),
             format!("sha256:{}", "b".repeat(64)),
@@ -348,7 +467,7 @@ mod tests {
     #[test]
     fn prune_without_knowing_what_is_needed_keeps_every_entry_of_this_engine() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = CompileCache::new(&Engine::default(), Some(dir.path().to_path_buf()));
+        let cache = CompileCache::new(&engines(), Some(dir.path().to_path_buf()));
         let digest = format!("sha256:{}", "a".repeat(64));
         write(&cache.entry(&digest, "cwasm").unwrap(), b"code").unwrap();
         let stale = dir
@@ -368,7 +487,7 @@ mod tests {
     #[test]
     fn a_cached_description_over_the_limit_is_dropped_not_served() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = CompileCache::new(&Engine::default(), Some(dir.path().to_path_buf()));
+        let cache = CompileCache::new(&engines(), Some(dir.path().to_path_buf()));
         cache.store_info("sha256:aa", &info("fine".into()));
         assert_eq!(cache.info("sha256:aa"), Some(info("fine".into())));
         // As a host from before the limit would have cached it.

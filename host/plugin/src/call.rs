@@ -5,13 +5,29 @@
 use wasmtime::{Engine, Store};
 
 use super::bindings::{self, Node, NodePre};
+use super::engine::Compiler;
 use super::output;
 use super::pool::{self, Room, WARM_MEMORY, WarmKey};
 use super::sandbox::NodeState;
+use super::tier::Tiered;
 use super::{CallError, CallInput, CallLimits, CallOutput, Lease, NodeInfo, Plugin};
 
 /// The instance slots and idle warm instances of a [`super::PluginHost`].
 pub type Instances = pool::Instances<Sandbox>;
+
+/// A component's code, linked, in the engine of the compiler that made it:
+/// what a call instantiates (see `tier.rs`).
+pub struct Code {
+    pub compiler: Compiler,
+    pub engine: Engine,
+    pub pre: NodePre<NodeState>,
+}
+
+impl Tiered for Code {
+    fn compiler(&self) -> Compiler {
+        self.compiler
+    }
+}
 
 /// A sandbox and, once instantiated, the node's instance in it. Fields drop in
 /// order: the store (which returns its memories and tables to the engine's
@@ -116,8 +132,12 @@ impl Plugin {
                 logs: Vec::new(),
             };
         }
+        // The code of the compiler the plugin runs now; a warm instance of
+        // another compiler's code is not taken (it is left to expire).
+        let code = self.code.for_call();
         let key = input.reuse.then(|| WarmKey {
             digest: self.digest.clone(),
+            compiler: code.compiler,
             node: input.node.clone(),
             limits: input.limits.clone(),
         });
@@ -128,7 +148,7 @@ impl Plugin {
                 sandbox
             }
             None => match self.instances.room(input.limits.memory as u64).await {
-                Ok(room) => Sandbox::new(&self.engine, &input.limits, room),
+                Ok(room) => Sandbox::new(&code.engine, &input.limits, room),
                 Err(over) => {
                     let error = CallError::OverMemoryBudget {
                         limit: input.limits.memory,
@@ -143,7 +163,7 @@ impl Plugin {
         };
         sandbox.store.data_mut().start_call(&input.secrets);
         sandbox.store.data_mut().set_lease(input.lease.clone());
-        let (output, reusable) = sandbox.run(&self.pre, input, state).await;
+        let (output, reusable) = sandbox.run(&code.pre, input, state).await;
         match key {
             Some(key) if reusable => {
                 drop(self.instances.put(key, sandbox, std::time::Instant::now()))

@@ -14,10 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::NodeInfo;
-use super::bindings::NodePre;
-use super::call::{self, DescribeError};
+use super::call::{self, Code, DescribeError};
 use super::load::PluginHost;
-use super::sandbox::NodeState;
 
 /// A `describe()` that takes longer than this (instantiation included) makes
 /// the plugin unusable, for the process (the answer is remembered per
@@ -67,11 +65,7 @@ impl PluginHost {
     /// What component `digest` says about itself: from the disk cache, from
     /// this process's earlier answer, or by calling `describe()` (once per
     /// digest; a full instance pool is the one failure not remembered).
-    pub(super) async fn describe(
-        &self,
-        digest: &str,
-        pre: &NodePre<NodeState>,
-    ) -> Result<NodeInfo, String> {
+    pub(super) async fn describe(&self, digest: &str, code: &Code) -> Result<NodeInfo, String> {
         if let Some(info) = self.cache.info(digest) {
             return Ok(info);
         }
@@ -93,7 +87,8 @@ impl PluginHost {
                         savepoint_base::units::format_size(over.budget)
                     ))
                 })?;
-            let info = call::describe(&self.engine, pre, &limits, room, DESCRIBE_TIMEOUT).await?;
+            let info =
+                call::describe(&code.engine, &code.pre, &limits, room, DESCRIBE_TIMEOUT).await?;
             self.cache.store_info(digest, &info);
             Ok(info)
         };

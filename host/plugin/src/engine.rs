@@ -56,10 +56,25 @@
 //! That threshold is raised from 16 MiB to [`DENSE_IMAGE`] so that a bigger
 //! JavaScript or Python node does not silently lose copy-on-write (the cost: a
 //! sparse image is stored with its holes in the compile cache).
+//!
+//! # Two compilers
+//!
+//! Cranelift (the optimizing compiler) takes 10 to 25 s for an 18 MB Python
+//! or 12 MB JavaScript component on a 2-core machine; Winch (wasmtime's
+//! baseline compiler, one pass, no optimization) takes about a tenth of that.
+//! So a component of [`WINCH_FROM`] bytes or more is compiled with Winch first,
+//! runs on that code, and is compiled again with Cranelift in the background
+//! (`tier.rs`). Each compiler has an engine of its own (a component's code
+//! runs only in the engine that compiled it). The Winch engine allocates
+//! instances on demand instead of from a second pool: it serves a component
+//! only until Cranelift is done, and a second pool would reserve another
+//! 4 TiB of address space (and fail where the first barely fits).
 
 use std::sync::Once;
 
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy,
+};
 
 pub use super::sandbox::TABLE_ELEMENTS;
 
@@ -72,6 +87,61 @@ const DENSE_IMAGE: u64 = 64 << 20;
 /// The largest linear memory a node may have: all a 32-bit memory addresses
 /// (the workflow file's largest `memory`).
 const MAX_MEMORY: usize = savepoint_base::limits::MAX_MEMORY as usize;
+
+/// Components this large or larger are compiled with Winch first. The Rust
+/// and C nodes (under 0.2 MB) compile with Cranelift in well under a second,
+/// where a second compile would only cost; the interpreters (Python 18.5 MB,
+/// JavaScript 12 MB) are bundles of an interpreter and a snapshot, whose
+/// Cranelift compile is what a user waits for. 1 MB sits between the two by
+/// two orders of magnitude (a Cranelift compile of 1 MB of code takes about
+/// a second here).
+pub const WINCH_FROM: u64 = 1 << 20;
+
+/// Which compiler made a component's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compiler {
+    /// wasmtime's baseline compiler: fast to compile, slower code.
+    Winch,
+    /// wasmtime's optimizing compiler.
+    Cranelift,
+}
+
+impl Compiler {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compiler::Winch => "winch",
+            Compiler::Cranelift => "cranelift",
+        }
+    }
+}
+
+/// One engine per compiler, configured alike otherwise.
+#[derive(Clone)]
+pub struct Engines {
+    cranelift: Engine,
+    winch: Engine,
+}
+
+impl Engines {
+    /// The Cranelift engine with the pooling allocator (see [`new`]), and the
+    /// Winch engine with the on-demand allocator.
+    pub fn new() -> wasmtime::Result<Engines> {
+        let mut winch = config();
+        winch.strategy(Strategy::Winch);
+        Ok(Engines {
+            cranelift: new()?,
+            winch: Engine::new(&winch)?,
+        })
+    }
+
+    /// The engine of `compiler`.
+    pub fn get(&self, compiler: Compiler) -> &Engine {
+        match compiler {
+            Compiler::Winch => &self.winch,
+            Compiler::Cranelift => &self.cranelift,
+        }
+    }
+}
 
 /// An engine with the pooling allocator, or with the on-demand allocator when
 /// the pool cannot be reserved.

@@ -9,7 +9,8 @@
 //! or of the workflow file.
 //!
 //! Layout: `engine` (the wasmtime configuration: pooling allocator, copy-on-write
-//! memory images), `file` (reading a plugin file safely: regular files only, size-capped,
+//! memory images, one engine per compiler), `tier` (Winch's code first, Cranelift's
+//! compiled in the background and swapped in), `file` (reading a plugin file safely: regular files only, size-capped,
 //! off the async threads with a time limit), `load` (plugin files -> [`Plugin`]), `compile`
 //! (the compile pool), `describe` (what a component says about itself, once per digest),
 //! `cache` (compiled code and `describe()` results on disk), `call` (one call: a fresh or a warm instance),
@@ -35,6 +36,7 @@ mod output;
 mod pool;
 mod sandbox;
 mod schema;
+mod tier;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -49,7 +51,8 @@ use savepoint_base::units::{format_size, humanize};
 
 pub use budget::{MemoryUse, default_budget};
 pub use cache::Pruned;
-pub use compile::{COMPILES, CompileNotice, Compiling};
+pub use compile::{COMPILES, CompileNotice, Compiling, NOTICE_AFTER};
+pub use engine::{Compiler, WINCH_FROM};
 pub use file::off_thread;
 pub use file::{
     DEFAULT_MAX_COMPONENT_SIZE, READ_TIMEOUT, plugin_name, plugin_names, read_file,
@@ -57,7 +60,7 @@ pub use file::{
 };
 pub use lease::Lease;
 pub use load::at_most;
-pub use load::{LOADS, PluginHost, PluginLoad};
+pub use load::{LOADS, PluginHost, PluginLoad, Tiering};
 pub use output::{MESSAGE_LIMIT, REDACTED, Secrets};
 pub use schema::{BadSchema, ConfigProblem, ConfigSchema};
 
@@ -72,12 +75,32 @@ pub struct Plugin {
     pub digest: String,
     /// What the component's `describe()` returned.
     pub info: NodeInfo,
-    engine: wasmtime::Engine,
-    pre: bindings::NodePre<sandbox::NodeState>,
+    /// The code calls instantiate: Winch's, swapped for Cranelift's once
+    /// compiled (shared by every load of this version in the host).
+    code: std::sync::Arc<tier::CodeSlot<call::Code>>,
     instances: std::sync::Arc<call::Instances>,
 }
 
 impl Plugin {
+    /// Whose code a call that starts now runs.
+    pub fn compiler(&self) -> Compiler {
+        use tier::Tiered;
+        self.code.current().compiler()
+    }
+
+    /// Calls started on `compiler`'s code so far (by every load of this
+    /// version in the host).
+    pub fn calls_on(&self, compiler: Compiler) -> u64 {
+        self.code.calls(compiler)
+    }
+
+    /// Wait until calls run Cranelift's code: at once when they do, after the
+    /// background compile otherwise (never, with [`Tiering::WinchOnly`], or
+    /// when that compile fails: it is logged).
+    pub async fn optimized(&self) {
+        self.code.until(Compiler::Cranelift).await
+    }
+
     /// What is odd about the plugin without stopping it from working: a
     /// `describe()` name other than the file's (workflows use the file's).
     pub fn warnings(&self) -> Vec<String> {

@@ -5,6 +5,8 @@
 //! is all it reads: the compiled code is mapped from the cache and
 //! `describe()`'s answer comes from beside it, so nothing is instantiated. On
 //! a miss the file is read again, compiled, described, and both are cached.
+//! A large component is compiled by Winch first, then by Cranelift in the
+//! background (see `tier.rs`); a cache that holds Cranelift's code serves it.
 //!
 //! Compiling is the costliest thing the host does with a plugin file, and
 //! waits in a pool of its own (`compile.rs`); `describe()` is called at most
@@ -29,16 +31,19 @@ use wasmtime::component::{Component, Linker};
 use super::bindings::{Node, NodePre};
 use super::budget::{MemoryBudget, MemoryUse};
 use super::cache::{CompileCache, Pruned};
-use super::call::Instances;
-use super::compile::{COMPILES, CompileNotice, Lookup, Opened, compile_bytes, look_up};
+use super::call::{Code, Instances};
+use super::compile::{
+    COMPILES, CompileNotice, Compiled, Lookup, NOTICE_AFTER, Opened, compile_bytes, look_up,
+};
 use super::describe::Described;
-use super::engine;
+use super::engine::{self, Compiler, Engines, WINCH_FROM};
 use super::file::{
     DEFAULT_MAX_COMPONENT_SIZE, check_header, check_size, off_thread, plugin_name,
     read_plugin_file, scan_dir,
 };
 use super::pool::{IDLE_PER_KEY, IDLE_TOTAL};
 use super::sandbox::NodeState;
+use super::tier::{Optimizer, Slots, Slotted};
 use super::{Plugin, PluginError};
 
 /// How often the epoch ticks: the granularity of timeouts, and how often a
@@ -54,21 +59,54 @@ const IDLE_SWEEP: Duration = Duration::from_secs(1);
 /// thread for at most its timeout).
 pub const LOADS: usize = 4;
 
-/// The wasmtime engine, the linker with the host's imports, the compile
+/// Which compiler compiles a component first, and whether Cranelift follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tiering {
+    /// Components of `from` bytes or more: Winch first, then Cranelift in the
+    /// background, swapped in when done (the default, from [`WINCH_FROM`]).
+    WinchFirst { from: u64 },
+    /// Cranelift only (what hosts did before Winch; to measure against).
+    CraneliftOnly,
+    /// Components of `from` bytes or more: Winch only, never swapped (to
+    /// measure Winch's code).
+    WinchOnly { from: u64 },
+}
+
+impl Tiering {
+    /// The compiler that compiles a component of `bytes` bytes first.
+    fn first(self, bytes: u64) -> Compiler {
+        match self {
+            Tiering::WinchFirst { from } | Tiering::WinchOnly { from } if bytes >= from => {
+                Compiler::Winch
+            }
+            _ => Compiler::Cranelift,
+        }
+    }
+}
+
+/// The wasmtime engines, the linkers with the host's imports, the compile
 /// cache, and the instance slots. Cheap to clone; one per process.
 #[derive(Clone)]
 pub struct PluginHost {
-    pub(super) engine: Engine,
-    pub(super) linker: Arc<Linker<NodeState>>,
+    pub(super) engines: Engines,
+    /// Cranelift's linker, and Winch's (a linker belongs to one engine).
+    pub(super) linkers: Arc<[Linker<NodeState>; 2]>,
     pub(super) cache: CompileCache,
+    pub(super) tiering: Tiering,
+    /// The plugins that run Winch's code, by digest, for the swap.
+    pub(super) slots: Arc<Slots<Code>>,
+    /// Cranelift's compiles in the background.
+    pub(super) optimizer: Arc<Optimizer>,
     pub(super) instances: Arc<Instances>,
     /// Plugin files (and stored components) larger than this are refused.
-    max_component_size: u64,
+    pub(super) max_component_size: u64,
     /// The compile pool: one permit per compile running.
     pub(super) compiles: Arc<Semaphore>,
     pub(super) described: Arc<Described>,
-    /// Told before each compile (a cache miss): the pause may be long.
+    /// Told during each compile (a cache miss) that lasts longer than
+    /// `notice_after`: the pause may be long.
     pub(super) notice: Option<CompileNotice>,
+    pub(super) notice_after: Duration,
     /// How long each compile took (the metrics' component compile time).
     pub(super) compile_times: Arc<Histogram>,
 }
@@ -96,33 +134,65 @@ impl PluginHost {
     /// allocator (see `engine.rs`), and a compile cache in `cache_dir`
     /// (`None`: compile every time).
     pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<PluginHost> {
-        let engine = engine::new()?;
-
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        Node::add_to_linker::<_, wasmtime::component::HasSelf<NodeState>>(&mut linker, |s| s)?;
-
-        start_epoch_ticker(&engine);
-        let cache = CompileCache::new(&engine, cache_dir);
+        let engines = Engines::new()?;
+        let linker = |engine: &Engine| -> wasmtime::Result<Linker<NodeState>> {
+            let mut linker = Linker::new(engine);
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+            wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+            Node::add_to_linker::<_, wasmtime::component::HasSelf<NodeState>>(&mut linker, |s| s)?;
+            Ok(linker)
+        };
+        let linkers = [
+            linker(engines.get(Compiler::Cranelift))?,
+            linker(engines.get(Compiler::Winch))?,
+        ];
+        for compiler in [Compiler::Cranelift, Compiler::Winch] {
+            start_epoch_ticker(engines.get(compiler));
+        }
+        let cache = CompileCache::new(&engines, cache_dir);
         Ok(PluginHost {
-            engine,
-            linker: Arc::new(linker),
+            engines,
+            linkers: Arc::new(linkers),
             cache,
+            tiering: Tiering::WinchFirst { from: WINCH_FROM },
+            slots: Arc::default(),
+            optimizer: Arc::default(),
             instances: instances(MemoryBudget::new(None)),
             max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
             compiles: Arc::new(Semaphore::new(COMPILES)),
             described: Arc::default(),
             notice: None,
+            notice_after: NOTICE_AFTER,
             compile_times: Arc::new(Histogram::new(COMPILE_SECONDS)),
         })
     }
 
-    /// Call `notice` (`None`: nothing) before each compile of a plugin whose
-    /// compiled code is not in the cache; never for a cache hit.
+    /// Call `notice` (`None`: nothing) during each compile of a plugin whose
+    /// compiled code is not in the cache, once it has taken [`NOTICE_AFTER`];
+    /// never for a cache hit, nor for the background compile.
     pub fn with_compile_notice(mut self, notice: Option<CompileNotice>) -> PluginHost {
         self.notice = notice;
         self
+    }
+
+    /// Tell the compile notice after `after` instead of [`NOTICE_AFTER`].
+    pub fn with_notice_after(mut self, after: Duration) -> PluginHost {
+        self.notice_after = after;
+        self
+    }
+
+    /// Compile large components with Winch first or not (see [`Tiering`]).
+    pub fn with_tiering(mut self, tiering: Tiering) -> PluginHost {
+        self.tiering = tiering;
+        self
+    }
+
+    /// The linker of `compiler`'s engine.
+    pub(super) fn linker(&self, compiler: Compiler) -> &Linker<NodeState> {
+        match compiler {
+            Compiler::Cranelift => &self.linkers[0],
+            Compiler::Winch => &self.linkers[1],
+        }
     }
 
     /// Keep the linear memories of all live instances together within
@@ -164,8 +234,9 @@ impl PluginHost {
         let name = plugin_name(path);
         let opened = self.open(path).await;
         let (digest, result) = match opened {
-            Ok((digest, component)) => {
-                let plugin = self.plugin(&name, path, &digest, &component).await;
+            Ok(compiled) => {
+                let digest = compiled.digest.clone();
+                let plugin = self.plugin(&name, path, compiled).await;
                 (Some(digest), plugin)
             }
             Err((digest, error)) => (digest, Err(error)),
@@ -182,7 +253,7 @@ impl PluginHost {
     /// code: mapped from the cache, or compiled (in the compile pool) and
     /// cached.
     async fn open(&self, path: &Path) -> Opened {
-        let (engine, cache, file) = (self.engine.clone(), self.cache.clone(), path.to_path_buf());
+        let (engines, cache, file) = (self.engines.clone(), self.cache.clone(), path.to_path_buf());
         let limit = self.max_component_size;
         let join_error = |e: tokio::task::JoinError| {
             let reason = e.to_string();
@@ -192,9 +263,16 @@ impl PluginHost {
         // Digesting and compiling are CPU work of up to seconds: keep them
         // off the executor. Reading the file may hang (a hung mount): only
         // that is given a time limit, not the compile.
-        let read = move || look_up(&engine, &cache, &file, limit);
+        let read = move || look_up(&engines, &cache, &file, limit);
         let digest = match off_thread(path, read).await.map_err(|e| (None, e))?? {
-            Lookup::Cached(digest, component) => return Ok((digest, component)),
+            Lookup::Cached(digest, compiler, component) => {
+                return Ok(Compiled {
+                    digest,
+                    compiler,
+                    component,
+                    bytes: None,
+                });
+            }
             Lookup::Miss(digest) => digest,
         };
         // Read the file again to compile it (seconds for an interpreter, next
@@ -204,12 +282,23 @@ impl PluginHost {
             .await
             .map_err(|error| (Some(digest), error))?;
         let size = bytes.len();
-        let file = path.to_path_buf();
-        let compile =
-            move |engine: &Engine, cache: &CompileCache| compile_bytes(engine, cache, &file, bytes);
-        self.compile(&plugin_name(path), size, compile)
+        let compiler = self.tiering.first(size as u64);
+        let (file, bytes) = (path.to_path_buf(), Arc::new(bytes));
+        let kept = bytes.clone();
+        let compile = move |engines: &Engines, cache: &CompileCache| {
+            compile_bytes(engines, compiler, cache, &file, &kept)
+        };
+        let name = plugin_name(path);
+        let (digest, component) = self
+            .compile((&name, path), size, compiler, compile)
             .await
-            .map_err(join_error)?
+            .map_err(join_error)??;
+        Ok(Compiled {
+            digest,
+            compiler,
+            component,
+            bytes: Some(bytes),
+        })
     }
 
     /// The bytes the compile cache's files take (0 without a cache).
@@ -248,12 +337,18 @@ impl PluginHost {
             path: path.to_path_buf(),
             reason: e.to_string(),
         };
-        let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), digest.to_owned());
-        let cached = tokio::task::spawn_blocking(move || cache.load(&engine, &key))
-            .await
-            .map_err(join_error)?;
+        let (engines, cache, key) = (self.engines.clone(), self.cache.clone(), digest.to_owned());
+        let cached =
+            tokio::task::spawn_blocking(move || super::compile::cached(&engines, &cache, &key))
+                .await
+                .map_err(join_error)?;
         let compiled = match cached {
-            Some(component) => component,
+            Some((compiler, component)) => Compiled {
+                digest: digest.to_owned(),
+                compiler,
+                component,
+                bytes: bytes.map(Arc::new),
+            },
             None => {
                 let compile_error = |reason: String| PluginError::Compile {
                     path: path.to_path_buf(),
@@ -270,33 +365,74 @@ impl PluginHost {
                 }
                 check_header(path, &bytes)?;
                 let (size, key) = (bytes.len(), digest.to_owned());
-                let compile = move |engine: &Engine, cache: &CompileCache| {
-                    let component = cache.compile(engine, &key, &bytes)?;
+                let compiler = self.tiering.first(size as u64);
+                let bytes = Arc::new(bytes);
+                let kept = bytes.clone();
+                let compile = move |engines: &Engines, cache: &CompileCache| {
+                    let component = cache.compile(engines, compiler, &key, &kept)?;
                     Ok::<_, wasmtime::Error>((key, component))
                 };
                 let (_, component) = self
-                    .compile(name, size, compile)
+                    .compile((name, path), size, compiler, compile)
                     .await
                     .map_err(join_error)?
                     .map_err(|e| compile_error(format!("{e:#}")))?;
-                component
+                Compiled {
+                    digest: digest.to_owned(),
+                    compiler,
+                    component,
+                    bytes: Some(bytes),
+                }
             }
         };
-        self.plugin(name, path, digest, &compiled).await
+        self.plugin(name, path, compiled).await
     }
 
     /// The plugin of a compiled component: link it (refusing another world)
-    /// and learn what it says about itself.
+    /// and learn what it says about itself. Its code is shared with the other
+    /// loads of the version that run Winch's; Winch's code new here has its
+    /// Cranelift compile queued (see `tier.rs`).
     async fn plugin(
         &self,
         name: &str,
         path: &Path,
-        digest: &str,
-        component: &Component,
+        compiled: Compiled,
     ) -> Result<Plugin, PluginError> {
-        let pre = self.pre(path, component)?;
+        let digest = compiled.digest.as_str();
+        let slot = match self.slots.get(digest) {
+            // Cranelift's code, cached by another process, for a version
+            // this one still runs on Winch's: swapped in now.
+            Some(slot)
+                if compiled.compiler == Compiler::Cranelift
+                    && slot.current().compiler == Compiler::Winch =>
+            {
+                slot.swap(Code {
+                    compiler: compiled.compiler,
+                    engine: self.engines.get(compiled.compiler).clone(),
+                    pre: self.pre(path, compiled.compiler, &compiled.component)?,
+                });
+                slot
+            }
+            Some(slot) => slot,
+            None => {
+                let code = Code {
+                    compiler: compiled.compiler,
+                    engine: self.engines.get(compiled.compiler).clone(),
+                    pre: self.pre(path, compiled.compiler, &compiled.component)?,
+                };
+                match self.slots.slot(digest, || code) {
+                    Slotted::Shared(slot) => slot,
+                    Slotted::New { slot, optimize } => {
+                        if optimize {
+                            self.optimize_later(name, path, digest, compiled.bytes);
+                        }
+                        slot
+                    }
+                }
+            }
+        };
         let info = self
-            .describe(digest, &pre)
+            .describe(digest, &slot.current())
             .await
             .map_err(|reason| PluginError::Describe {
                 path: path.to_path_buf(),
@@ -307,24 +443,20 @@ impl PluginHost {
             path: path.to_path_buf(),
             digest: digest.to_string(),
             info,
-            engine: self.engine.clone(),
-            pre,
+            code: slot,
             instances: self.instances.clone(),
         })
     }
 
     /// Link the component's imports and find its exports: this is where a
     /// component of another world is refused.
-    fn pre(&self, path: &Path, component: &Component) -> Result<NodePre<NodeState>, PluginError> {
-        let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
-            path: path.to_path_buf(),
-            reason: format!("{e:#}"),
-        };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(component)
-            .map_err(wrong_world)?;
-        NodePre::new(instance_pre).map_err(wrong_world)
+    pub(super) fn pre(
+        &self,
+        path: &Path,
+        compiler: Compiler,
+        component: &Component,
+    ) -> Result<NodePre<NodeState>, PluginError> {
+        link(self.linker(compiler), path, component)
     }
 
     /// Load every `*.wasm` file of `dir`, [`LOADS`] at a time, and list them
@@ -334,6 +466,21 @@ impl PluginHost {
         let paths = scan_dir(dir)?;
         Ok(at_most(LOADS, paths, |path| async move { self.load(&path).await }).await)
     }
+}
+
+/// Link `component`'s imports with `linker` and find its exports: this is
+/// where a component of another world is refused.
+pub(super) fn link(
+    linker: &Linker<NodeState>,
+    path: &Path,
+    component: &Component,
+) -> Result<NodePre<NodeState>, PluginError> {
+    let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
+        path: path.to_path_buf(),
+        reason: format!("{e:#}"),
+    };
+    let instance_pre = linker.instantiate_pre(component).map_err(wrong_world)?;
+    NodePre::new(instance_pre).map_err(wrong_world)
 }
 
 /// The instance slots and idle warm instances of a host with `budget`, and a

@@ -6,7 +6,7 @@
 //! whole `memory` limit from the [`MemoryBudget`]. A call that finds no room
 //! waits for it instead of failing, and first drops idle warm instances to
 //! make room. Warm instances wait in an [`Idle`] list keyed by what makes them
-//! interchangeable (plugin digest, node name and limits), newest last, bounded
+//! interchangeable (plugin digest, compiler, node name and limits), newest last, bounded
 //! per key and in all, and dropped after [`IDLE_FOR`] unused. Generic over
 //! the instance type, so the bookkeeping is tested without wasmtime, and over
 //! time: the caller says what time it is.
@@ -45,11 +45,14 @@ pub const IDLE_FOR: Duration = Duration::from_secs(30);
 /// would hold that memory while idle); the next call gets a fresh one.
 pub const WARM_MEMORY: usize = 64 << 20;
 
-/// What makes two warm instances interchangeable: the same component, the same
+/// What makes two warm instances interchangeable: the same component and code, the same
 /// node of a workflow, the same limits (memory, fuel, state size, HTTP grants).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WarmKey {
     pub digest: String,
+    /// Whose code the instance runs: after the swap to Cranelift's code, Winch's
+    /// warm instances are not taken.
+    pub compiler: super::engine::Compiler,
     pub node: String,
     pub limits: CallLimits,
 }
@@ -244,6 +247,7 @@ mod tests {
     fn key(node: &str) -> WarmKey {
         WarmKey {
             digest: "sha256:00".to_string(),
+            compiler: crate::engine::Compiler::Cranelift,
             node: node.to_string(),
             limits: CallLimits::default(),
         }
