@@ -264,11 +264,15 @@ fn serve_compiles_a_dropped_file_before_any_run_asks_for_it() {
             n => Err(format!("{n} entries; daemon stderr: {}", daemon.stderr())),
         },
     );
-    let log = daemon.stderr();
-    assert!(
-        log.contains("plugin jsc: new runs use"),
-        "daemon stderr: {log}"
-    );
+    // Loaded (and described) on Winch's code; the log says so once done, which
+    // may be after Cranelift's compile began.
+    wait_for("the daemon to serve the new file", DEADLINE, || {
+        let log = daemon.stderr();
+        match log.contains("plugin jsc: new runs use") {
+            true => Ok(()),
+            false => Err(log),
+        }
+    });
     assert!(
         env.sql("SELECT thread FROM runs").unwrap().is_empty(),
         "no run asked for it"

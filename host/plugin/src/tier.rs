@@ -354,3 +354,58 @@ mod tests {
         assert_eq!(ran, [(0, 1), (1, 1), (2, 1), (3, 1)]);
     }
 }
+
+/// Winch's code under the limits a call runs with: a timeout (epoch
+/// interruption, the guest yields at each tick) and a fuel budget, on the
+/// test guest that spins (built by the end-to-end tests; skipped without it).
+#[cfg(test)]
+mod winch {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use crate::{CallError, CallInput, Compiler, PluginHost, Tiering};
+
+    fn spin() -> Option<PathBuf> {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+        let path = target.join("wasm32-wasip2/guest/spin.wasm");
+        path.is_file().then_some(path)
+    }
+
+    #[tokio::test]
+    async fn winch_code_is_stopped_by_a_timeout_and_by_fuel() {
+        let Some(spin) = spin() else {
+            eprintln!("skipped: no spin.wasm (cargo test --test e2e builds it)");
+            return;
+        };
+        let host = PluginHost::new(None)
+            .unwrap()
+            .with_tiering(Tiering::WinchOnly { from: 0 });
+        let plugin = host.load(&spin).await.result.expect("spin loads on Winch");
+        assert_eq!(plugin.compiler(), Compiler::Winch);
+
+        let mut input = CallInput::new("t", "n", 1);
+        input.timeout = Some(Duration::from_millis(200));
+        let output =
+            tokio::time::timeout(Duration::from_secs(60), plugin.call(&input, "{}".into()))
+                .await
+                .expect("the timeout stops the guest: it yields at epoch ticks");
+        assert_eq!(
+            output.result,
+            Err(CallError::Timeout(Duration::from_millis(200)))
+        );
+
+        let mut input = CallInput::new("t", "n", 1);
+        input.limits.fuel = Some(10_000_000);
+        let output =
+            tokio::time::timeout(Duration::from_secs(60), plugin.call(&input, "{}".into()))
+                .await
+                .expect("fuel stops the guest");
+        assert_eq!(
+            output.result,
+            Err(CallError::OutOfFuel { fuel: 10_000_000 })
+        );
+        assert_eq!(plugin.calls_on(Compiler::Winch), 2);
+    }
+}
