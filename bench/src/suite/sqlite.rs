@@ -346,11 +346,7 @@ pub fn skipped(out: &mut Out) {
     put_cpu(out, None, None);
     for (lang, _) in LANGS {
         keys::put_lang(out, lang, None);
-        for key in [
-            "component_bytes",
-            "first_call_cold_ms",
-            "first_call_cached_ms",
-        ] {
+        for key in ["component_bytes"].into_iter().chain(FIRST_CALL_KEYS) {
             out.insert(format!("{lang}_{key}"), Value::Null);
         }
     }
