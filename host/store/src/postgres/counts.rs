@@ -12,8 +12,8 @@ use crate::{RunCounts, StoreError};
 /// index-only scan of `runs_by_status_seq` can serve), then a row without a status for the
 /// backlog. The backlog is what `claim_due` would take now, less its dead-owner check
 /// (which needs the daemons' records): a dead process's lease counts once it expires. Its
-/// two halves are separate sums so that each has its own range of `runs_by_status`
-/// (status, wake_at).
+/// two halves are separate sums so that each has its own index: `runs_by_status_seq` and
+/// `runs_parked_by_wake` (wake_at, parked runs only).
 pub(super) async fn count_runs(store: &PgStore, now_ms: i64) -> Result<RunCounts, StoreError> {
     let rows = store
         .read(move |client| {

@@ -11,22 +11,12 @@ use std::collections::HashMap;
 use deadpool_postgres::{GenericClient, Transaction};
 use serde_json::Value;
 
+use super::due::choose;
 use super::events::{EventRows, data};
 use super::reads::unsigned;
 use super::rows::existing_run;
 use super::runs::run_row;
 use crate::{EventKind, RunRecord, StoreError};
-
-/// The condition of a run that [`claim_due`] may take (`$1`: now, `$3`: the dead owners):
-/// runnable now, and not leased by a live owner.
-macro_rules! runnable {
-    () => {
-        "(status IN ('pending', 'running')
-          OR (status IN ('sleeping', 'retrying', 'interrupted') AND wake_at <= $1))
-         AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires <= $1
-              OR lease_owner = ANY($3::text[]))"
-    };
-}
 
 /// What [`claim_due`] is asked.
 pub(super) struct ClaimDue {
@@ -41,75 +31,7 @@ pub(super) async fn claim_due(
     tx: &Transaction<'_>,
     now_ms: i64,
 ) -> Result<Vec<RunRecord>, StoreError> {
-    let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
-    // Oldest first; when all the runnable runs fit, that is all there is to it.
-    let oldest = tx
-        .prepare_cached(concat!(
-            "SELECT thread FROM runs WHERE ",
-            runnable!(),
-            " AND $2::text IS NOT NULL
-              ORDER BY CASE WHEN status IN ('pending', 'running') THEN updated_at
-                            ELSE wake_at END,
-                       updated_at, thread COLLATE \"C\"
-              LIMIT $4
-              FOR UPDATE SKIP LOCKED"
-        ))
-        .await?;
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-        [&now_ms, &claim.owner, &claim.dead_owners, &limit];
-    let mut threads: Vec<String> = tx
-        .query(&oldest, &args)
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    if threads.len() == claim.limit {
-        // More may be runnable than fit: share the slots fairly among workflows, as
-        // SQLite's store does (see its `claim_due`): a run's turn is the number of runs of
-        // its workflow that `owner` drives now plus its place among its workflow's
-        // runnable runs; the lowest turns are taken. Window functions cannot lock rows:
-        // every runnable run is ranked, then runs are locked in that order, skipping those
-        // another host's transaction holds, until `limit` are taken (the condition is
-        // checked again on each run as it is locked, in case that transaction claimed it).
-        let fair = tx
-            .prepare_cached(concat!(
-                "WITH due AS (
-                     SELECT thread, workflow_name, updated_at,
-                            CASE WHEN status IN ('pending', 'running') THEN updated_at
-                                 ELSE wake_at END AS due_at
-                     FROM runs WHERE ",
-                runnable!(),
-                "),
-                 held AS (
-                     SELECT workflow_name, COUNT(*) AS runs FROM runs
-                     WHERE status IN ('pending', 'running')
-                       AND lease_owner = $2 AND lease_expires > $1
-                     GROUP BY workflow_name
-                 ),
-                 ranked AS (
-                     SELECT due.thread, due.due_at, due.updated_at,
-                            COALESCE(held.runs, 0) + ROW_NUMBER() OVER (
-                                PARTITION BY due.workflow_name
-                                ORDER BY due.due_at, due.updated_at, due.thread COLLATE \"C\"
-                            ) AS turn
-                     FROM due LEFT JOIN held ON held.workflow_name = due.workflow_name
-                 )
-                 SELECT r.thread FROM runs r JOIN ranked c USING (thread)
-                 WHERE ",
-                runnable!(),
-                "
-                 ORDER BY c.turn, c.due_at, c.updated_at, c.thread COLLATE \"C\"
-                 LIMIT $4
-                 FOR UPDATE OF r SKIP LOCKED"
-            ))
-            .await?;
-        threads = tx
-            .query(&fair, &args)
-            .await?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-    }
+    let threads = choose(tx, now_ms, &claim.owner, claim.limit, &claim.dead_owners).await?;
     if threads.is_empty() {
         return Ok(Vec::new());
     }

@@ -14,6 +14,7 @@ mod commits;
 mod counts;
 mod delete;
 mod disk;
+mod due;
 mod events;
 mod fault;
 mod leases;

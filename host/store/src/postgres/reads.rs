@@ -203,6 +203,7 @@ pub(super) async fn next_wake(store: &PgStore) -> Result<Option<i64>, StoreError
             Box::pin(async move {
                 let stmt = client
                     .prepare_cached(
+                        // The first entry of `runs_parked_by_wake`.
                         "SELECT min(wake_at) FROM runs
                          WHERE status IN ('sleeping', 'retrying', 'interrupted')",
                     )

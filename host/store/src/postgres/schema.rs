@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_time_travel.sql"),
     include_str!("migrations/0003_thread_prefix.sql"),
+    include_str!("migrations/0004_due_indexes.sql"),
 ];
 
 /// The advisory lock migrations hold (any constant shared by every savepoint host; the

@@ -10,8 +10,8 @@ use crate::{RunCounts, StoreError};
 
 /// Both counts in one read snapshot. The grouping walks `runs_by_status` (status, seq)
 /// without touching the rows; the backlog reads only the rows it counts, through
-/// `runs_by_status` for pending and running runs and `runs_by_wake` (status, wake_at)
-/// for the parked ones that are due, so a scrape costs about the number of runs, in
+/// `runs_by_status` for pending and running runs and `runs_parked_by_wake` (wake_at,
+/// parked runs only) for the parked ones that are due, so a scrape costs about the number of runs, in
 /// index entries, and the backlog's rows.
 pub(super) fn count_runs(conn: &Connection, now_ms: i64) -> Result<RunCounts, StoreError> {
     let mut by_status = BTreeMap::new();

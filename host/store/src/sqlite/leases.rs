@@ -4,22 +4,14 @@
 use rusqlite::{Connection, params};
 use serde_json::json;
 
+use super::due::choose;
 use super::events::record;
 use super::guards::{RunRow, run_row};
 use super::rows::{load_run, not_found};
 use crate::{EventKind, RunRecord, RunStatus, StoreError};
 
-/// The condition of a run that [`claim_due`] may take (`?1`: now, `?3`: the
-/// dead owners as a JSON array): runnable now, and not leased by a live owner.
-macro_rules! runnable {
-    () => {
-        "(status IN ('pending', 'running')
-          OR (status IN ('sleeping', 'retrying', 'interrupted') AND wake_at <= ?1))
-         AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires <= ?1
-              OR lease_owner IN (SELECT value FROM json_each(?3)))"
-    };
-}
-
+/// Leases to `owner` the runs that are due now, at most `limit` of them (which ones:
+/// [`choose`]), in one transaction, and returns them as they are then.
 pub(super) fn claim_due(
     conn: &Connection,
     now_ms: i64,
@@ -28,58 +20,7 @@ pub(super) fn claim_due(
     lease_ms: i64,
     dead_owners_json: &str,
 ) -> Result<Vec<RunRecord>, StoreError> {
-    let args = params![now_ms, owner, dead_owners_json, limit];
-    // Oldest first; when all the runnable runs fit, that is all there is to it.
-    let mut threads: Vec<String> = conn
-        .prepare_cached(concat!(
-            "SELECT thread FROM runs WHERE ",
-            runnable!(),
-            " ORDER BY CASE WHEN status IN ('pending', 'running') THEN updated_at
-                            ELSE wake_at END,
-                       updated_at, thread
-              LIMIT ?4"
-        ))?
-        .query_map(args, |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    if threads.len() == limit {
-        // More may be runnable than fit: share the slots fairly among
-        // workflows. A run's turn is the number of runs of its workflow that
-        // `owner` drives now plus its place among its workflow's runnable
-        // runs (oldest first); the lowest turns are taken. So a free slot
-        // goes to the workflow that holds the fewest, and one workflow's
-        // backlog (or its runs that sleep in the guest) never keeps another
-        // workflow's runs waiting while it holds more than its share. (A
-        // second query only then: it sorts every runnable run.)
-        threads = conn
-            .prepare_cached(concat!(
-                "WITH due AS (
-                     SELECT thread, workflow_name, updated_at,
-                            CASE WHEN status IN ('pending', 'running') THEN updated_at
-                                 ELSE wake_at END AS due_at
-                     FROM runs WHERE ",
-                runnable!(),
-                "),
-                 held AS (
-                     SELECT workflow_name, COUNT(*) AS runs FROM runs
-                     WHERE status IN ('pending', 'running')
-                       AND lease_owner = ?2 AND lease_expires > ?1
-                     GROUP BY workflow_name
-                 )
-                 SELECT thread FROM (
-                     SELECT due.thread, due.due_at, due.updated_at,
-                            COALESCE(held.runs, 0) + ROW_NUMBER() OVER (
-                                PARTITION BY due.workflow_name
-                                ORDER BY due.due_at, due.updated_at, due.thread
-                            ) AS turn
-                     FROM due LEFT JOIN held ON held.workflow_name = due.workflow_name
-                 )
-                 ORDER BY turn, due_at, updated_at, thread
-                 LIMIT ?4"
-            ))?
-            .query_map(args, |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
-    }
-    threads
+    choose(conn, now_ms, owner, limit, dead_owners_json)?
         .iter()
         .map(|thread| {
             let from = take_lease(conn, now_ms, thread, owner, lease_ms)?;

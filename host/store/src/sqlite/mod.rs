@@ -8,6 +8,7 @@ pub(crate) mod bundle;
 mod counts;
 mod delete;
 mod disk;
+mod due;
 mod events;
 mod fault;
 mod guards;
@@ -38,6 +39,7 @@ use crate::{
     ForkRun, HistoryDetail, HistoryEntry, LogLine, NewRun, Page, ReplayRun, RunEvent, RunFilter,
     RunRecord, RunStatus, RunUpgrade, RunsPage, StateEdit, StepCommit, StepSetback, StoreError,
 };
+use due::next_wake;
 use guards::position;
 use leases::*;
 use pins::*;

@@ -299,10 +299,3 @@ pub(super) fn leases(conn: &Connection) -> Result<Vec<(String, i64)>, StoreError
     let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
-
-pub(super) fn next_wake(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT min(wake_at) FROM runs WHERE status IN ('sleeping', 'retrying', 'interrupted')",
-    )?;
-    Ok(stmt.query_row([], |row| row.get(0))?)
-}

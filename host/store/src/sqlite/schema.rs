@@ -41,6 +41,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_time_travel.sql"),
     include_str!("migrations/0009_delete_lookups.sql"),
     include_str!("migrations/0010_event_ids.sql"),
+    include_str!("migrations/0011_due_indexes.sql"),
     include_str!("migrations/0012_step_pages.sql"),
 ];
 

@@ -503,3 +503,57 @@ async fn a_database_from_before_0012_keeps_its_log_and_event_numbers() {
     let numbered: Vec<(u64, &str)> = events.iter().map(|e| (e.id, e.thread.as_str())).collect();
     assert_eq!(numbered, [(6, "a"), (7, "c"), (8, "c")]);
 }
+
+#[test]
+fn claims_and_the_next_wake_read_the_due_time_indexes_without_sorting() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = schema::open_writer(&dir.path().join("store.db")).unwrap();
+    let plan = |sql: &str| -> String {
+        let lines: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        lines.join("; ")
+    };
+    let next_wake = plan(super::due::NEXT_WAKE);
+    assert!(next_wake.contains("runs_parked_by_wake"), "{next_wake}");
+    assert!(!next_wake.contains("SCAN"), "{next_wake}");
+    let parked = plan(
+        "SELECT wake_at, updated_at, thread FROM runs INDEXED BY runs_parked_by_workflow
+         WHERE status IN ('sleeping', 'retrying', 'interrupted') AND workflow_name = 'w'
+           AND wake_at <= 5 ORDER BY wake_at, updated_at, thread LIMIT 10",
+    );
+    assert!(
+        parked.contains("runs_parked_by_workflow (workflow_name=? AND wake_at<?)"),
+        "{parked}"
+    );
+    // Ties on the wake time are ordered among themselves only.
+    assert!(!parked.contains("USE TEMP B-TREE FOR ORDER BY"), "{parked}");
+    let ready = plan(
+        "SELECT created_at, updated_at, thread FROM runs INDEXED BY runs_ready_by_workflow
+         WHERE status IN ('pending', 'running') AND workflow_name = 'w'
+         ORDER BY created_at, updated_at, thread LIMIT 10",
+    );
+    assert!(
+        ready.contains("runs_ready_by_workflow (workflow_name=?)"),
+        "{ready}"
+    );
+    assert!(!ready.contains("USE TEMP B-TREE FOR ORDER BY"), "{ready}");
+    let next_workflow = plan(
+        "SELECT workflow_name FROM runs INDEXED BY runs_parked_by_workflow
+         WHERE status IN ('sleeping', 'retrying', 'interrupted')
+         AND workflow_name > 'w' ORDER BY workflow_name LIMIT 1",
+    );
+    assert!(
+        next_workflow.contains("runs_parked_by_workflow (workflow_name>?)"),
+        "{next_workflow}"
+    );
+    let owners = plan(
+        "SELECT lease_owner, max(ifnull(lease_expires, 0)) FROM runs
+         WHERE lease_owner IS NOT NULL GROUP BY lease_owner ORDER BY lease_owner",
+    );
+    assert!(owners.contains("runs_by_owner"), "{owners}");
+}
