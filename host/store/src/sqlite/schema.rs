@@ -105,6 +105,11 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Prepared statements kept per connection (`prepare_cached`). rusqlite keeps 16 by
+/// default, fewer than a step's commit and a run's creation use between them: the
+/// writer evicted and parsed its statements again on every command.
+const STATEMENT_CACHE: usize = 256;
+
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     let open_error = |source: rusqlite::Error| StoreError::Open {
         path: path.to_path_buf(),
@@ -118,6 +123,7 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
         })
     })?;
     let failed = |source| fault::classify(&conn, path, open_error(source));
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
     conn.execute_batch(PRAGMAS).map_err(failed)?;
     let mode: String = conn
