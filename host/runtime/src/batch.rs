@@ -4,6 +4,7 @@
 //! (one transaction), so that a million runs cost a few hundred commits, not a million.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -27,7 +28,7 @@ pub struct BatchRun {
 /// the runs are pinned to (see [`Runtime::batch`]).
 #[derive(Debug)]
 pub struct Batch {
-    workflow: Workflow,
+    workflow: Arc<Workflow>,
     workflow_path: String,
     workflow_text: String,
     workflow_digest: String,

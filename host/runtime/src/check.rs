@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -215,8 +216,8 @@ impl<S: CheckpointStore> Runtime<S> {
         &self,
         file: &str,
         text: &str,
-    ) -> Result<(Workflow, BTreeMap<String, String>), RuntimeError> {
-        let workflow = match Workflow::parse_unfinished(file, text) {
+    ) -> Result<(Arc<Workflow>, BTreeMap<String, String>), RuntimeError> {
+        let workflow = match self.parse_new(file, text).await {
             Ok(workflow) => workflow,
             Err(unfinished) => return Err(self.unfinished_problems(&unfinished, file).await),
         };

@@ -27,8 +27,9 @@ pub(super) enum StepEnd {
     /// A checkpoint was committed and the run goes on now, from this
     /// position (what the store now holds: no need to read it back).
     Continue(Box<RunRecord>),
-    /// The run completed, parked (sleeping, retrying, interrupted) or failed.
-    Stop,
+    /// The run completed, parked (sleeping, retrying, interrupted) or failed;
+    /// with the run as its commit left it, if a checkpoint was committed.
+    Stop(Option<Box<RunRecord>>),
 }
 
 impl<S: CheckpointStore> Runtime<S> {
@@ -136,7 +137,7 @@ impl<S: CheckpointStore> Runtime<S> {
         });
         Ok(match after.status {
             RunStatus::Running => StepEnd::Continue(Box::new(after)),
-            _ => StepEnd::Stop,
+            _ => StepEnd::Stop(Some(Box::new(after))),
         })
     }
 
@@ -181,7 +182,7 @@ impl<S: CheckpointStore> Runtime<S> {
             self.metrics.attempt_failed(&run.workflow_name, &node);
         }
         self.emit(event);
-        Ok(StepEnd::Stop)
+        Ok(StepEnd::Stop(None))
     }
 
     /// Call one node of the run's next step under `lease`. Every problem of the
