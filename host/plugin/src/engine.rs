@@ -61,7 +61,7 @@
 //!
 //! Cranelift (the optimizing compiler) takes 10 to 25 s for an 18 MB Python
 //! or 12 MB JavaScript component on a 2-core machine; Winch (wasmtime's
-//! baseline compiler, one pass, no optimization) takes about a tenth of that.
+//! baseline compiler, one pass, no optimization) takes about a fifth of that (bench/RESULTS.md).
 //! So a component of [`WINCH_FROM`] bytes or more is compiled with Winch first,
 //! runs on that code, and is compiled again with Cranelift in the background
 //! (`tier.rs`). Each compiler has an engine of its own (a component's code
