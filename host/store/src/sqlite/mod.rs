@@ -23,8 +23,6 @@ mod travel;
 mod writer;
 
 #[cfg(test)]
-mod pages;
-#[cfg(test)]
 pub(crate) mod tests;
 
 use std::path::Path;

@@ -9,6 +9,9 @@ use crate::tests::*;
 
 use super::schema;
 
+/// What one commit writes, page by page.
+mod pages;
+
 /// The conformance suite's factory: a store in a temporary folder of its own.
 pub(crate) fn fresh(clock: Arc<ManualClock>) -> BoxFuture<'static, Fresh<SqliteStore>> {
     Box::pin(async move {
