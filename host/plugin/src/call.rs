@@ -84,6 +84,7 @@ impl Sandbox {
         state: String,
     ) -> (CallOutput, bool) {
         let ctx = bindings::context(input);
+        let _ticking = super::ticker::Running::start();
         let call = async {
             self.instantiate(pre).await?;
             let node = self.node.as_ref().expect("instantiated above");
@@ -195,6 +196,7 @@ pub async fn describe(
     timeout: std::time::Duration,
 ) -> Result<NodeInfo, DescribeError> {
     let mut sandbox = Sandbox::new(engine, limits, room);
+    let _ticking = super::ticker::Running::start();
     let call = async {
         sandbox.instantiate(pre).await?;
         let node = sandbox.node.as_ref().expect("instantiated above");

@@ -36,6 +36,7 @@ mod output;
 mod pool;
 mod sandbox;
 mod schema;
+mod ticker;
 mod tier;
 
 use std::fmt;

@@ -46,9 +46,6 @@ use super::sandbox::NodeState;
 use super::tier::{Optimizer, Slots, Slotted};
 use super::{Plugin, PluginError};
 
-/// How often the epoch ticks: the granularity of timeouts, and how often a
-/// busy guest yields to the async executor.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How often idle warm instances are checked for expiry.
 const IDLE_SWEEP: Duration = Duration::from_secs(1);
 /// Plugin files loaded at once by one listing (`savepoint plugins`, `GET
@@ -147,7 +144,7 @@ impl PluginHost {
             linker(engines.get(Compiler::Winch))?,
         ];
         for compiler in [Compiler::Cranelift, Compiler::Winch] {
-            start_epoch_ticker(engines.get(compiler));
+            super::ticker::start(engines.get(compiler));
         }
         let cache = CompileCache::new(&engines, cache_dir);
         Ok(PluginHost {
@@ -517,21 +514,6 @@ where
         .buffered(n.max(1))
         .collect()
         .await
-}
-
-/// Tick the engine's epoch until the engine is dropped.
-fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("savepoint-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawn the epoch ticker thread");
 }
 
 #[cfg(test)]
