@@ -48,6 +48,7 @@
 
 mod any;
 mod clock;
+mod due;
 mod error;
 mod location;
 mod page;

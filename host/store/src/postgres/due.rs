@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use deadpool_postgres::{GenericClient, Transaction};
 
 use crate::StoreError;
+use crate::due::{Candidate, Due};
 
 /// Not leased by a live owner (`$1`: now, `$2`: the dead owners).
 macro_rules! unleased {
@@ -46,16 +47,6 @@ const WORKFLOWS: &str = "
     UNION
     SELECT w FROM parked WHERE w IS NOT NULL";
 
-/// A run a claim may take, with what orders it: when it became due (a runnable run: its
-/// creation; a parked one: its wake time), then its last update, then its thread (in
-/// byte order, as `COLLATE "C"`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Candidate {
-    due_at: i64,
-    updated_at: i64,
-    thread: String,
-}
-
 /// The threads a claim by `owner` of at most `limit` runs may take now, in the order to
 /// take them: the same rule as SQLite's (all runnable runs oldest first if fewer than
 /// `limit` are, else the lowest turns among workflows), each locked `FOR UPDATE`.
@@ -91,8 +82,7 @@ pub(super) async fn choose(
              FOR UPDATE SKIP LOCKED"
         ))
         .await?;
-    let mut by_workflow = Vec::new();
-    let mut total = 0;
+    let mut due = Due::new(limit);
     for row in tx.query(&workflows, &[]).await? {
         let workflow: String = row.get(0);
         let mut runs = Vec::new();
@@ -106,29 +96,12 @@ pub(super) async fn choose(
                 thread: row.get(2),
             }));
         }
-        runs.sort_unstable();
-        runs.truncate(limit);
-        total += runs.len();
-        by_workflow.push((workflow, runs));
+        due.add(workflow, runs);
     }
-    if total < limit {
-        let mut all: Vec<Candidate> = by_workflow.into_iter().flat_map(|(_, r)| r).collect();
-        all.sort_unstable();
-        return Ok(all.into_iter().map(|c| c.thread).collect());
+    if due.all_fit() {
+        return Ok(due.oldest_first());
     }
-    let held = held(tx, now_ms, owner).await?;
-    let mut turns: Vec<(usize, Candidate)> = Vec::with_capacity(total);
-    for (workflow, runs) in by_workflow {
-        let start = held.get(&workflow).copied().unwrap_or(0);
-        turns.extend(
-            runs.into_iter()
-                .enumerate()
-                .map(|(place, run)| (start + place + 1, run)),
-        );
-    }
-    turns.sort_unstable();
-    turns.truncate(limit);
-    Ok(turns.into_iter().map(|(_, c)| c.thread).collect())
+    Ok(due.by_turns(&held(tx, now_ms, owner).await?))
 }
 
 /// How many runs of each workflow `owner` drives now (through `runs_by_owner`).

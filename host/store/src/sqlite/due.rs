@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use rusqlite::{Connection, params};
 
 use crate::StoreError;
+use crate::due::{Candidate, Due};
 
 /// Not leased by a live owner (`?1`: now, `?2`: the dead owners as a JSON array).
 macro_rules! unleased {
@@ -25,15 +26,6 @@ macro_rules! unleased {
 const READY: &str = "status IN ('pending', 'running')";
 const PARKED: &str = "status IN ('sleeping', 'retrying', 'interrupted')";
 
-/// A run a claim may take, with what orders it: when it became due (a runnable run: its
-/// creation; a parked one: its wake time), then its last update, then its thread.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Candidate {
-    due_at: i64,
-    updated_at: i64,
-    thread: String,
-}
-
 /// The threads a claim by `owner` of at most `limit` runs takes now, in the order to take
 /// them: all the runnable runs if fewer than `limit` are, oldest first; otherwise the
 /// lowest turns, where a run's turn is the number of runs of its workflow that `owner`
@@ -48,34 +40,15 @@ pub(super) fn choose(
     limit: usize,
     dead_owners_json: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut by_workflow = Vec::new();
-    let mut total = 0;
+    let mut due = Due::new(limit);
     for workflow in workflows(conn)? {
-        let mut runs = due_runs(conn, now_ms, &workflow, limit, dead_owners_json)?;
-        runs.sort_unstable();
-        runs.truncate(limit);
-        total += runs.len();
-        by_workflow.push((workflow, runs));
+        let runs = due_runs(conn, now_ms, &workflow, limit, dead_owners_json)?;
+        due.add(workflow, runs);
     }
-    if total < limit {
-        // They all fit: that is all there is to it.
-        let mut all: Vec<Candidate> = by_workflow.into_iter().flat_map(|(_, r)| r).collect();
-        all.sort_unstable();
-        return Ok(all.into_iter().map(|c| c.thread).collect());
+    if due.all_fit() {
+        return Ok(due.oldest_first());
     }
-    let held = held(conn, now_ms, owner)?;
-    let mut turns: Vec<(usize, Candidate)> = Vec::with_capacity(total);
-    for (workflow, runs) in by_workflow {
-        let start = held.get(&workflow).copied().unwrap_or(0);
-        turns.extend(
-            runs.into_iter()
-                .enumerate()
-                .map(|(place, run)| (start + place + 1, run)),
-        );
-    }
-    turns.sort_unstable();
-    turns.truncate(limit);
-    Ok(turns.into_iter().map(|(_, c)| c.thread).collect())
+    Ok(due.by_turns(&held(conn, now_ms, owner)?))
 }
 
 /// The workflows that have runnable or parked runs: a walk that jumps from one workflow
