@@ -148,6 +148,7 @@ fn commit(c: &mut Criterion) {
         let thread = format!("bench-{name}");
         let text = "name = \"bench\"\nstart = \"n1\"\n".to_owned();
         rt.block_on(store.create_run(NewRun {
+            parent: None,
             thread: thread.clone(),
             workflow_name: "bench".into(),
             workflow_digest: savepoint_base::digest::sha256(text.as_bytes()),
@@ -170,6 +171,8 @@ fn commit(c: &mut Criterion) {
                     let mut whole = state(size);
                     whole.extend(changes.clone());
                     StepCommit {
+                        consumed_signal: None,
+                        send_inputs: Default::default(),
                         thread: thread.clone(),
                         step,
                         node: "n1".into(),

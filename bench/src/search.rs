@@ -140,6 +140,7 @@ pub async fn templates<S: CheckpointStore>(store: &S) -> anyhow::Result<()> {
         );
         store
             .create_run(NewRun {
+                parent: None,
                 thread: format!("tpl-{name}"),
                 workflow_name: name.to_string(),
                 workflow_digest: savepoint_base::digest::sha256(text.as_bytes()),

@@ -20,6 +20,8 @@ pub enum RunStatus {
     Sleeping,
     /// Parked until a user gives input.
     Interrupted,
+    /// Parked until a named signal arrives or its child runs finish.
+    Waiting,
     /// Parked until its next attempt at the current step.
     Retrying,
     /// Reached the end of the graph.
@@ -32,11 +34,12 @@ pub enum RunStatus {
 
 impl RunStatus {
     /// Every status, in life-cycle order.
-    pub const ALL: [RunStatus; 8] = [
+    pub const ALL: [RunStatus; 9] = [
         RunStatus::Pending,
         RunStatus::Running,
         RunStatus::Sleeping,
         RunStatus::Interrupted,
+        RunStatus::Waiting,
         RunStatus::Retrying,
         RunStatus::Completed,
         RunStatus::Failed,
@@ -50,6 +53,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Sleeping => "sleeping",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Waiting => "waiting",
             RunStatus::Retrying => "retrying",
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
@@ -87,8 +91,8 @@ impl FromStr for RunStatus {
 /// A string that is not one of the [`RunStatus`] names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown run status {0:?} (expected pending, running, sleeping, interrupted, retrying, \
-     completed, failed or cancelled)"
+    "unknown run status {0:?} (expected pending, running, sleeping, interrupted, waiting, \
+     retrying, completed, failed or cancelled)"
 )]
 pub struct ParseStatusError(pub String);
 

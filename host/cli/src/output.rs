@@ -329,6 +329,18 @@ pub fn progress(enabled: bool) -> Option<Observer> {
                     let payload = preview(payload, thread);
                     eprintln!("step {step:>4}  {node:<16} waiting for input: {payload}")
                 }
+                Setback::Waiting { wait, .. } => match wait {
+                    savepoint_store::Wait::Signal { name, .. } => {
+                        eprintln!(
+                            "step {step:>4}  {node:<16} waiting for signal {}",
+                            safe(name)
+                        )
+                    }
+                    savepoint_store::Wait::Children { threads } => eprintln!(
+                        "step {step:>4}  {node:<16} waiting for child run(s) {}",
+                        safe(&threads.join(", "))
+                    ),
+                },
             }
         }
         Event::Started {

@@ -55,6 +55,7 @@ fn runs_limit(text: &str) -> Result<usize, String> {
 pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let limit = args.limit.unwrap_or(RUNS_PAGE.default);
     let filter = RunFilter {
+        parent: None,
         status: args.status,
         workflow: args.workflow.clone(),
         tags: args.tags.clone(),

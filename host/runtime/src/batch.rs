@@ -43,6 +43,7 @@ impl Batch {
 
     fn new_run(&self, run: BatchRun, plugins: BTreeMap<String, String>) -> NewRun {
         NewRun {
+            parent: None,
             thread: run.thread,
             workflow_name: self.workflow.name.clone(),
             workflow_digest: self.workflow_digest.clone(),

@@ -14,8 +14,13 @@
 //!    step's order), until the earliest deadline among them. Not a failed
 //!    attempt.
 //!
-//!    On a failure or an interrupt, the branches that finished are kept as
-//!    pending writes, so they are not run again; a sleeping one is not kept
+//! 3b. Waits: the run waits (status `waiting`) for the first signal wait in
+//!    the step's order if there is one (child runs are looked at again when it
+//!    wakes), else for every child run the step waits for; until the earliest
+//!    deadline among them.
+//!
+//!    On a failure, an interrupt or a wait, the branches that finished are kept
+//!    as pending writes, so they are not run again; a sleeping one is not kept
 //!    (it runs again).
 //! 4. Writes: every branch's update (those kept from an earlier attempt
 //!    included) is merged in the step's order and routed. An update that
@@ -30,7 +35,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use savepoint_store::{LONGEST_WAIT, PendingWrite, RunRecord, RunStatus, Setback, wake_time};
+use savepoint_store::{LONGEST_WAIT, PendingWrite, RunRecord, RunStatus, Setback, Wait, wake_time};
 use savepoint_workflow::Workflow;
 
 /// What one node of the step produced.
@@ -48,6 +53,14 @@ pub(crate) enum Branch {
     Failed {
         error: String,
         retryable: bool,
+    },
+    /// The branch waits: for a signal (the node returned `wait-signal`, and no signal
+    /// of that name is in the mailbox), or for its child run (a sub-workflow node
+    /// whose child has not finished). Not a failed attempt.
+    #[allow(dead_code)] // TODO(#18 H3, H4): constructed by the signal and child branches.
+    Wait {
+        wait: Wait,
+        timeout: Option<Duration>,
     },
     /// The call was not made, or was stopped, because the lease expired: the
     /// step must end without writing anything.
@@ -248,6 +261,47 @@ pub(crate) fn decide(
             pending: kept(Sleepers::Dropped),
             kind: Setback::Interrupted {
                 payload: payload.clone(),
+                deadline_ms: deadline.map(|d| wake_time(now_ms, d)),
+            },
+        });
+    }
+
+    let waits: Vec<(&String, &Wait, Option<Duration>)> = in_order()
+        .filter_map(|(node, branch)| match branch {
+            Branch::Wait { wait, timeout } => Some((node, wait, *timeout)),
+            _ => None,
+        })
+        .collect();
+    if let Some(&(first, _, _)) = waits.first() {
+        let deadline = waits
+            .iter()
+            .filter_map(|(_, _, t)| *t)
+            .filter(|t| *t < LONGEST_WAIT)
+            .min();
+        let signal = waits
+            .iter()
+            .find(|(_, wait, _)| matches!(wait, Wait::Signal { .. }));
+        let (node, wait) = match signal {
+            Some((node, wait, _)) => (node.to_string(), (*wait).clone()),
+            None => {
+                let threads = waits
+                    .iter()
+                    .flat_map(|(_, wait, _)| match wait {
+                        Wait::Children { threads } => threads.clone(),
+                        Wait::Signal { .. } => Vec::new(),
+                    })
+                    .collect();
+                (first.to_string(), Wait::Children { threads })
+            }
+        };
+        return Decision::Setback(SetbackPlan {
+            node,
+            // A wait is not a failed attempt.
+            attempt: at.attempt,
+            error: None,
+            pending: kept(Sleepers::Dropped),
+            kind: Setback::Waiting {
+                wait,
                 deadline_ms: deadline.map(|d| wake_time(now_ms, d)),
             },
         });

@@ -323,6 +323,7 @@ impl<S: CheckpointStore> Runtime<S> {
             .check_new_run(&start.workflow_path, &start.workflow_text)
             .await?;
         let new_run = |plugins| NewRun {
+            parent: None,
             thread: start.thread.clone(),
             workflow_name: workflow.name.clone(),
             workflow_digest: savepoint_base::digest::sha256(start.workflow_text.as_bytes()),

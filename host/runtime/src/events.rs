@@ -120,6 +120,17 @@ pub(super) fn observed(event: &Event) {
                         "run parked"
                     )
                 }
+                Setback::Waiting { deadline_ms, .. } => {
+                    let until = deadline_ms.map(time);
+                    info!(
+                        %thread,
+                        step,
+                        %node,
+                        status = %RunStatus::Waiting,
+                        until = until.as_deref(),
+                        "run parked"
+                    )
+                }
             }
         }
         Event::Started { thread, .. } => info!(%thread, step = 1u64, "run started"),

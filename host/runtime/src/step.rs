@@ -118,6 +118,9 @@ impl<S: CheckpointStore> Runtime<S> {
             joins: plan.joins,
             wakes: plan.wakes,
             wake_at_ms: plan.then.wake_at_ms(),
+            // TODO(#18 H3): the plan's send inputs and the signal received.
+            send_inputs: Default::default(),
+            consumed_signal: None,
         };
         let committing = Instant::now();
         let after = self.store.commit_step(commit).await?;
@@ -167,6 +170,8 @@ impl<S: CheckpointStore> Runtime<S> {
             logs,
             pending: plan.pending,
             kind: plan.kind,
+            // TODO(#18 H3): the signal received.
+            consumed_signal: None,
         };
         let event = Event::Setback {
             thread: setback.thread.clone(),

@@ -281,6 +281,7 @@ impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
     fn list_runs(&self, search: api::RunSearch) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let filter = savepoint_store::RunFilter {
+                parent: None,
                 status: search.status,
                 workflow: search.workflow,
                 tags: search.tags,

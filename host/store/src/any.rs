@@ -14,7 +14,7 @@ use crate::{
     Branches, CheckpointStore, Clock, Collected, ComponentVersion, Cursor, DbLocation, Deleted,
     DiskUse, EventFilter, ForkRun, HistoryDetail, HistoryEntry, LogLine, NewRun, Page, PgStore,
     ReplayRun, RunCounts, RunEvent, RunFilter, RunRecord, RunStatus, RunUpgrade, RunsPage,
-    SqliteStore, StateEdit, StepCommit, StepSetback, StoreError,
+    Schedule, Signal, SqliteStore, StateEdit, StepCommit, StepSetback, StoreError,
 };
 
 /// The store of one database, SQLite or Postgres. Cloning is cheap (each backend's clones
@@ -298,6 +298,56 @@ impl CheckpointStore for AnyStore {
 
     async fn count_runs(&self, now_ms: i64) -> Result<RunCounts, StoreError> {
         delegate!(self, store => store.count_runs(now_ms).await)
+    }
+
+    async fn send_signal(
+        &self,
+        thread: &str,
+        name: &str,
+        data: Value,
+    ) -> Result<Signal, StoreError> {
+        delegate!(self, store => store.send_signal(thread, name, data).await)
+    }
+
+    async fn next_signal(&self, thread: &str, name: &str) -> Result<Option<Signal>, StoreError> {
+        delegate!(self, store => store.next_signal(thread, name).await)
+    }
+
+    async fn signals(&self, thread: &str, limit: usize) -> Result<Vec<Signal>, StoreError> {
+        delegate!(self, store => store.signals(thread, limit).await)
+    }
+
+    async fn put_schedule(
+        &self,
+        schedule: Schedule,
+        workflow_text: String,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        delegate!(self, store => store.put_schedule(schedule, workflow_text, replace).await)
+    }
+
+    async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        delegate!(self, store => store.schedules().await)
+    }
+
+    async fn pause_schedule(&self, name: &str, paused: bool) -> Result<Schedule, StoreError> {
+        delegate!(self, store => store.pause_schedule(name, paused).await)
+    }
+
+    async fn remove_schedule(&self, name: &str) -> Result<(), StoreError> {
+        delegate!(self, store => store.remove_schedule(name).await)
+    }
+
+    async fn advance_schedule(
+        &self,
+        name: &str,
+        expected_next_due_ms: i64,
+        next_due_ms: i64,
+        fired_ms: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, store => store
+            .advance_schedule(name, expected_next_due_ms, next_due_ms, fired_ms)
+            .await)
     }
 
     async fn fork_run(&self, fork: ForkRun) -> Result<RunRecord, StoreError> {

@@ -154,6 +154,15 @@ pub enum StoreError {
     /// The store has stopped: it is shutting down, or a bug crashed its writer thread.
     #[error("the store has shut down")]
     Closed,
+    /// No schedule has this name.
+    #[error("no schedule named {name:?}")]
+    NoSchedule { name: String },
+    /// `put_schedule` without `replace` on a name that is taken.
+    #[error("a schedule named {name:?} already exists")]
+    ScheduleExists { name: String },
+    /// A store method this backend does not implement yet (issue 18 work in progress).
+    #[error("{0} is not implemented by this store")]
+    NotImplemented(&'static str),
 }
 
 impl StoreError {
@@ -179,7 +188,11 @@ impl StoreError {
             | StoreError::Database { .. }
             | StoreError::Io { .. } => StoreErrorKind::Unusable,
             StoreError::Corrupt(_) => StoreErrorKind::Corrupt,
-            StoreError::ComponentMissing { .. } | StoreError::Closed => StoreErrorKind::Internal,
+            StoreError::NoSchedule { .. } => StoreErrorKind::NotFound,
+            StoreError::ScheduleExists { .. } => StoreErrorKind::Conflict,
+            StoreError::ComponentMissing { .. }
+            | StoreError::Closed
+            | StoreError::NotImplemented(_) => StoreErrorKind::Internal,
         }
     }
 

@@ -48,6 +48,7 @@
 
 mod any;
 mod clock;
+mod compose;
 mod due;
 mod error;
 mod location;
@@ -66,6 +67,7 @@ use serde_json::{Map, Value};
 
 pub use any::AnyStore;
 pub use clock::{Clock, LONGEST_WAIT, ManualClock, SystemClock, format_time, wake_time};
+pub use compose::{CatchUp, Schedule, ScheduleSpec, Signal, Wait};
 pub use error::{BackendError, StoreError, StoreErrorKind};
 pub use location::{DbLocation, PgUrl};
 pub use page::{
@@ -154,6 +156,11 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// with [`StoreError::LeaseLost`] if `commit.owner` is `Some` and does not hold the
     /// run's lease, and with [`StoreError::Conflict`] unless `commit.step` is the run's
     /// `step + 1`.
+    ///
+    /// Composition: the run's `send_inputs` become `commit.send_inputs`; the signal
+    /// `commit.consumed_signal` is marked delivered at this step; `waiting` is cleared;
+    /// and when the commit completes a child run (status `completed`), its parent is made
+    /// due at once (wake time now) if it is `waiting` for children, in this transaction.
     fn commit_step(
         &self,
         commit: StepCommit,
@@ -167,8 +174,12 @@ pub trait CheckpointStore: Send + Sync + 'static {
     ///   time, no error; the resume input and `timed_out` are cleared (they were for the
     ///   call that interrupted again).
     ///
+    /// - [`Setback::Waiting`]: see there.
+    ///
     /// No checkpoint; the run's step does not move. Fails, writing nothing, as
-    /// [`commit_step`](CheckpointStore::commit_step) does.
+    /// [`commit_step`](CheckpointStore::commit_step) does. `setback.consumed_signal` is
+    /// marked delivered; a child run that fails for good wakes its waiting parent as in
+    /// [`commit_step`](CheckpointStore::commit_step).
     fn setback_step(
         &self,
         setback: StepSetback,
@@ -266,6 +277,10 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// executor learns of it from [`renew`](CheckpointStore::renew), and its next write
     /// fails with [`StoreError::Cancelled`]). Returns the run as updated.
     /// [`StoreError::Finished`] if it already completed or was cancelled.
+    ///
+    /// In the same transaction, every unfinished descendant (child runs, theirs, ...) is
+    /// cancelled too, with a `cancelled` event each; and a cancelled child wakes its
+    /// waiting parent as in [`commit_step`](CheckpointStore::commit_step).
     fn cancel(&self, thread: &str) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
 
     /// The earliest wake time of the sleeping, retrying and interrupted (with a deadline)
@@ -472,4 +487,94 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// and a read of the backlog's rows, cheap at 100,000 runs and more.
     fn count_runs(&self, now_ms: i64)
     -> impl Future<Output = Result<RunCounts, StoreError>> + Send;
+
+    // ---- Composition (issue 18): signals, children, schedules. ----
+    // Both backends implement every one of these; the defaults only let a backend
+    // compile before it does.
+
+    /// Appends a signal to the run's mailbox, in one transaction with making the run due
+    /// at once (wake time now) when it is `waiting` for a signal of this `name`, and with
+    /// a `signalled` event. Returns the signal as stored. [`StoreError::NotFound`] if
+    /// there is no such run; [`StoreError::Finished`] if it completed or was cancelled (a
+    /// failed run takes signals: it may be resumed).
+    fn send_signal(
+        &self,
+        thread: &str,
+        name: &str,
+        data: Value,
+    ) -> impl Future<Output = Result<Signal, StoreError>> + Send {
+        let _ = (thread, name, data);
+        async { Err(StoreError::NotImplemented("send_signal")) }
+    }
+
+    /// The oldest undelivered signal named `name` in the run's mailbox, if any.
+    fn next_signal(
+        &self,
+        thread: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Signal>, StoreError>> + Send {
+        let _ = (thread, name);
+        async { Err(StoreError::NotImplemented("next_signal")) }
+    }
+
+    /// The run's mailbox, oldest first: delivered and undelivered signals (at most
+    /// `limit`, the newest dropped). [`StoreError::NotFound`] if there is no such run.
+    fn signals(
+        &self,
+        thread: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Signal>, StoreError>> + Send {
+        let _ = (thread, limit);
+        async { Err(StoreError::NotImplemented("signals")) }
+    }
+
+    /// Adds a schedule, or replaces the one of that name when `replace` (its
+    /// `next_due_ms` and `last_fired_ms` are then the given ones). Stores
+    /// `workflow_text` under `schedule.workflow_digest` as `create_run` does.
+    /// [`StoreError::ScheduleExists`] when the name is taken and not `replace`.
+    fn put_schedule(
+        &self,
+        schedule: Schedule,
+        workflow_text: String,
+        replace: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (schedule, workflow_text, replace);
+        async { Err(StoreError::NotImplemented("put_schedule")) }
+    }
+
+    /// Every schedule, by name.
+    fn schedules(&self) -> impl Future<Output = Result<Vec<Schedule>, StoreError>> + Send {
+        async { Err(StoreError::NotImplemented("schedules")) }
+    }
+
+    /// Pauses or resumes a schedule; returns it as updated. [`StoreError::NoSchedule`].
+    fn pause_schedule(
+        &self,
+        name: &str,
+        paused: bool,
+    ) -> impl Future<Output = Result<Schedule, StoreError>> + Send {
+        let _ = (name, paused);
+        async { Err(StoreError::NotImplemented("pause_schedule")) }
+    }
+
+    /// Removes a schedule (the runs it started stay). [`StoreError::NoSchedule`].
+    fn remove_schedule(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = name;
+        async { Err(StoreError::NotImplemented("remove_schedule")) }
+    }
+
+    /// Moves a schedule on, if its `next_due_ms` is still `expected_next_due_ms` (compare
+    /// and set: of several hosts that fire the same due time, one moves it): sets
+    /// `next_due_ms` and, when `fired_ms` is given, `last_fired_ms`. Returns whether it
+    /// moved. [`StoreError::NoSchedule`].
+    fn advance_schedule(
+        &self,
+        name: &str,
+        expected_next_due_ms: i64,
+        next_due_ms: i64,
+        fired_ms: Option<i64>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = (name, expected_next_due_ms, next_due_ms, fired_ms);
+        async { Err(StoreError::NotImplemented("advance_schedule")) }
+    }
 }

@@ -85,6 +85,10 @@ impl RawRun {
             taken_over_from: None,
             pending,
             plugins,
+            // TODO(#18 H2): the row's parent, waiting (JSON) and send inputs (JSON).
+            parent: None,
+            waiting: None,
+            send_inputs: BTreeMap::new(),
         })
     }
 }
@@ -231,6 +235,8 @@ impl<'a> SetbackRow<'a> {
                 interrupt: Some(to_json(payload)?),
                 used_up: true,
             },
+            // TODO(#18 H2): status waiting, the wait's JSON, the deadline as wake time.
+            Setback::Waiting { .. } => return Err(StoreError::NotImplemented("a waiting setback")),
         })
     }
 }

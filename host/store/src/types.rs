@@ -29,6 +29,11 @@ pub struct NewRun {
     pub plugins: BTreeMap<String, String>,
     /// Labels given at creation (`--tag key=value`), for listings to filter on.
     pub tags: BTreeMap<String, String>,
+    /// The parent run, for a child run a sub-workflow node created: the store wakes the
+    /// parent (if it is `waiting`) when this run completes, fails or is cancelled, and a
+    /// cancel of the parent cascades to it.
+    #[serde(default)]
+    pub parent: Option<String>,
 }
 
 /// What [`CheckpointStore::upgrade_run`](crate::CheckpointStore::upgrade_run) moves a run to.
@@ -106,6 +111,18 @@ pub struct RunRecord {
     /// `None` everywhere else, and when the run was free or the claimer's already.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taken_over_from: Option<String>,
+    /// The parent run, for a child run (see [`NewRun::parent`]).
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// What a `waiting` run waits for; `None` for every other status.
+    #[serde(default)]
+    pub waiting: Option<crate::Wait>,
+    /// The inputs of the sends among `next`, by branch name (`node#index`, index from 0
+    /// in the sender's list): such a branch runs `node` with its input as its state.
+    /// Empty when the next step has no send. Part of the position, as `next` is (a
+    /// checkpoint keeps its own).
+    #[serde(default)]
+    pub send_inputs: BTreeMap<String, Value>,
 }
 
 /// The update of one parallel branch that succeeded in a step that has not committed yet.
@@ -149,6 +166,12 @@ pub struct StepCommit {
     pub wakes: u32,
     /// When a `Sleeping` run is due; `None` otherwise.
     pub wake_at_ms: Option<i64>,
+    /// The inputs of the sends among `next` ([`RunRecord::send_inputs`]); replaces the
+    /// stored ones.
+    pub send_inputs: BTreeMap<String, Value>,
+    /// The signal a node of this step received ([`Signal::id`](crate::Signal::id)): marked
+    /// delivered at this step in the same transaction.
+    pub consumed_signal: Option<u64>,
 }
 
 /// A step that did not move the run: nothing is checkpointed, the run's step stays.
@@ -171,6 +194,9 @@ pub struct StepSetback {
     /// node) so that they are not run again.
     pub pending: Vec<PendingWrite>,
     pub kind: Setback,
+    /// The signal a node of this attempt received (it waited again, or failed after
+    /// receiving it): marked delivered at this step in the same transaction.
+    pub consumed_signal: Option<u64>,
 }
 
 /// What becomes of a run whose step did not commit.
@@ -185,6 +211,15 @@ pub enum Setback {
     /// status `interrupted`.
     Interrupted {
         payload: Value,
+        deadline_ms: Option<i64>,
+    },
+    /// The run waits for a signal or its child runs, until `deadline_ms` if given: status
+    /// `waiting`, `waiting` = `wait`, the deadline as wake time, no error; the resume
+    /// input and `timed_out` are cleared. In the same transaction, the store makes the
+    /// run due at once (wake time now) when what it waits for is there already: an
+    /// undelivered signal of that name in its mailbox, or one of the children finished.
+    Waiting {
+        wait: crate::Wait,
         deadline_ms: Option<i64>,
     },
 }
@@ -239,6 +274,9 @@ pub struct RunSummary {
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub tags: BTreeMap<String, String>,
+    /// The parent run, for a child run.
+    #[serde(default)]
+    pub parent: Option<String>,
 }
 
 /// Which runs a listing shows: every filter given must hold (AND).
@@ -255,6 +293,9 @@ pub struct RunFilter {
     /// character is a wildcard). A thread is a run's primary key, so the backends find
     /// the matching ones by a range of that index.
     pub thread_prefix: Option<String>,
+    /// Only the child runs of this run (its direct children).
+    #[serde(default)]
+    pub parent: Option<String>,
 }
 
 /// The first text past every thread that starts with `prefix`, in byte (UTF-8) order:
@@ -397,10 +438,15 @@ pub enum EventKind {
     /// Another owner's lease ran out or its process died, and `owner` took the run:
     /// `from` (the owner before), `attempt` (the attempt the next call makes).
     LeaseTakenOver,
+    /// A signal reached the mailbox: `name`, `signal` (its id), `data`.
+    Signalled,
+    /// The run parked as `waiting`: `node`, `for` ("signal" with `name`, or "children"
+    /// with `threads`), `deadline` (unix ms or null).
+    Waiting,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Created,
         EventKind::Forked,
         EventKind::Step,
@@ -414,6 +460,8 @@ impl EventKind {
         EventKind::Upgraded,
         EventKind::Replayed,
         EventKind::LeaseTakenOver,
+        EventKind::Signalled,
+        EventKind::Waiting,
     ];
 
     /// The name stored and shown (`snake_case`).
@@ -432,6 +480,8 @@ impl EventKind {
             EventKind::Upgraded => "upgraded",
             EventKind::Replayed => "replayed",
             EventKind::LeaseTakenOver => "lease_taken_over",
+            EventKind::Signalled => "signalled",
+            EventKind::Waiting => "waiting",
         }
     }
 

@@ -230,6 +230,7 @@ mod tests {
 
     fn new_run(thread: &str) -> NewRun {
         NewRun {
+            parent: None,
             thread: thread.to_owned(),
             workflow_name: "w".to_owned(),
             workflow_digest: "sha256:w".to_owned(),

@@ -245,6 +245,9 @@ pub(super) async fn create_run(
         checkpoint: None,
         branch: 0,
         taken_over_from: None,
+        parent: run.parent.clone(),
+        waiting: None,
+        send_inputs: BTreeMap::new(),
     })
 }
 
@@ -400,6 +403,10 @@ fn setback_event(setback: &StepSetback) -> (EventKind, serde_json::Map<String, V
             ]);
             (EventKind::Interrupted, event)
         }
+        Setback::Waiting { wait, deadline_ms } => (
+            EventKind::Waiting,
+            wait.event_data(&setback.node, *deadline_ms),
+        ),
     }
 }
 

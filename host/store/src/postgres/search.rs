@@ -50,6 +50,8 @@ pub(super) async fn list_runs(
             updated_at_ms: row.get(8),
             tags: keys.into_iter().zip(values).collect(),
             thread,
+            // TODO(#18 H2): the row's parent.
+            parent: None,
         });
     }
     // One row more than the page was asked for: another page follows.

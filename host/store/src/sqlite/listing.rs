@@ -84,6 +84,8 @@ pub(super) fn list_runs(
             status: parse_status(&thread, &status)?,
             tags: run_tags(conn, &thread)?,
             thread,
+            // TODO(#18 H2): the row's parent.
+            parent: None,
             workflow_name,
             step,
             created_at_ms,

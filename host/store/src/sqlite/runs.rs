@@ -126,6 +126,9 @@ pub(super) fn create_run(
         checkpoint: None,
         branch: 0,
         taken_over_from: None,
+        parent: run.parent.clone(),
+        waiting: None,
+        send_inputs: BTreeMap::new(),
     })
 }
 
@@ -359,6 +362,10 @@ pub(super) fn setback_step(
         } => (
             EventKind::Interrupted,
             json!({"node": setback.node, "payload": payload, "deadline": deadline_ms}),
+        ),
+        Setback::Waiting { wait, deadline_ms } => (
+            EventKind::Waiting,
+            Value::Object(wait.event_data(&setback.node, *deadline_ms)),
         ),
     };
     record(conn, now_ms, &setback.thread, run.step, kind, data)?;

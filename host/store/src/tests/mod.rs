@@ -212,6 +212,7 @@ pub(crate) fn object(value: Value) -> Map<String, Value> {
 
 pub(crate) fn new_run(thread: &str) -> NewRun {
     NewRun {
+        parent: None,
         thread: thread.to_owned(),
         workflow_name: "greet".to_owned(),
         workflow_digest: "sha256:abc".to_owned(),
@@ -239,6 +240,8 @@ pub(crate) fn log(step: u64, attempt: u32, message: &str) -> LogLine {
 
 pub(crate) fn commit(thread: &str, step: u64, next: &[&str]) -> StepCommit {
     StepCommit {
+        consumed_signal: None,
+        send_inputs: Default::default(),
         thread: thread.to_owned(),
         step,
         node: format!("node-{step}"),
@@ -262,6 +265,7 @@ pub(crate) fn commit(thread: &str, step: u64, next: &[&str]) -> StepCommit {
 
 pub(crate) fn setback(thread: &str, step: u64, attempt: u32, kind: Setback) -> StepSetback {
     StepSetback {
+        consumed_signal: None,
         thread: thread.to_owned(),
         step,
         node: "hello".to_owned(),

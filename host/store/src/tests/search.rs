@@ -46,6 +46,7 @@ pub(crate) async fn list_filters_combine<S: TestStore>(f: Fixture<S>) {
         s.setback_step(failure(thread, 1, 1)).await.unwrap();
     }
     let filter = |status, workflow: Option<&str>, tags: &[(&str, &str)], since| RunFilter {
+        parent: None,
         status,
         workflow: workflow.map(str::to_owned),
         tags: tags
