@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(
             "runing".parse::<RunStatus>().unwrap_err().to_string(),
             "unknown run status \"runing\" (expected pending, running, sleeping, \
-             interrupted, retrying, completed, failed or cancelled)"
+             interrupted, waiting, retrying, completed, failed or cancelled)"
         );
     }
 

@@ -223,7 +223,7 @@ async fn bad_status_filters_are_400() {
     assert_eq!(
         reply.error(StatusCode::BAD_REQUEST),
         "query parameter \"status\": unknown run status \"runing\" (expected pending, \
-         running, sleeping, interrupted, retrying, completed, failed or cancelled)"
+         running, sleeping, interrupted, waiting, retrying, completed, failed or cancelled)"
     );
     let reply = send(&app, get("/runs?status=")).await;
     assert_contains(

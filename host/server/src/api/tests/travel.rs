@@ -106,7 +106,7 @@ async fn bad_search_parameters_are_400() {
         (
             "/runs?status=lost",
             "query parameter \"status\": unknown run status \"lost\" (expected pending, \
-             running, sleeping, interrupted, retrying, completed, failed or cancelled)",
+             running, sleeping, interrupted, waiting, retrying, completed, failed or cancelled)",
         ),
         (
             "/runs?cursor=x",
