@@ -34,6 +34,9 @@ pub(crate) struct RawRun {
     pub(crate) lease_owner: Option<String>,
     pub(crate) lease_expires_ms: Option<i64>,
     pub(crate) lease_epoch: u64,
+    pub(crate) parent: Option<String>,
+    pub(crate) waiting_json: Option<String>,
+    pub(crate) sends_json: Option<String>,
 }
 
 impl RawRun {
@@ -47,6 +50,15 @@ impl RawRun {
         let optional_json = |what: &str, json: Option<&str>| {
             json.map(|json| from_json::<Value>(thread, step, what, json))
                 .transpose()
+        };
+        let waiting = self
+            .waiting_json
+            .as_deref()
+            .map(|json| from_json(thread, step, "wait", json))
+            .transpose()?;
+        let send_inputs = match self.sends_json.as_deref() {
+            Some(json) => from_json(thread, step, "send inputs", json)?,
+            None => BTreeMap::new(),
         };
         Ok(RunRecord {
             status: parse_status(thread, &self.status)?,
@@ -85,10 +97,9 @@ impl RawRun {
             taken_over_from: None,
             pending,
             plugins,
-            // TODO(#18 H2): the row's parent, waiting (JSON) and send inputs (JSON).
-            parent: None,
-            waiting: None,
-            send_inputs: BTreeMap::new(),
+            waiting,
+            send_inputs,
+            parent: self.parent,
         })
     }
 }
@@ -202,6 +213,8 @@ pub(crate) struct SetbackRow<'a> {
     pub interrupt: Option<String>,
     /// Whether the resume input was used up (cleared with `timed_out`).
     pub used_up: bool,
+    /// What a `waiting` run waits for (JSON); `None` for the other setbacks.
+    pub waiting: Option<String>,
 }
 
 impl<'a> SetbackRow<'a> {
@@ -215,6 +228,7 @@ impl<'a> SetbackRow<'a> {
                 wake_at: None,
                 interrupt: None,
                 used_up: false,
+                waiting: None,
             },
             Setback::Retry { wake_at_ms } => SetbackRow {
                 status: RunStatus::Retrying,
@@ -223,6 +237,7 @@ impl<'a> SetbackRow<'a> {
                 wake_at: Some(*wake_at_ms),
                 interrupt: None,
                 used_up: false,
+                waiting: None,
             },
             Setback::Interrupted {
                 payload,
@@ -234,9 +249,17 @@ impl<'a> SetbackRow<'a> {
                 wake_at: *deadline_ms,
                 interrupt: Some(to_json(payload)?),
                 used_up: true,
+                waiting: None,
             },
-            // TODO(#18 H2): status waiting, the wait's JSON, the deadline as wake time.
-            Setback::Waiting { .. } => return Err(StoreError::NotImplemented("a waiting setback")),
+            Setback::Waiting { wait, deadline_ms } => SetbackRow {
+                status: RunStatus::Waiting,
+                error: None,
+                error_node: None,
+                wake_at: *deadline_ms,
+                interrupt: None,
+                used_up: true,
+                waiting: Some(to_json(wait)?),
+            },
         })
     }
 }

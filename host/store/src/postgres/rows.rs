@@ -19,7 +19,7 @@ macro_rules! run_columns {
         "thread, workflow_name, workflow_digest, workflow_path, status, step, next_json, error,
          error_node, attempt, created_at, updated_at, wake_at, interrupt_json, resume_json,
          timed_out, wakes, retry_base, joins_json, lease_owner, lease_expires, lease_epoch,
-         head, branch"
+         head, branch, parent, waiting_json, sends_json"
     };
 }
 
@@ -49,6 +49,9 @@ impl RawRun {
             lease_owner: row.try_get(19)?,
             lease_expires_ms: row.try_get(20)?,
             lease_epoch: unsigned(row.try_get(21)?, "lease epoch")?,
+            parent: row.try_get(24)?,
+            waiting_json: row.try_get(25)?,
+            sends_json: row.try_get(26)?,
         })
     }
 }

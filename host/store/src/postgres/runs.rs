@@ -334,6 +334,7 @@ pub(super) async fn setback_step(
         wake_at,
         interrupt,
         used_up,
+        waiting: _, // TODO(#18): Postgres's waiting runs.
     } = SetbackRow::of(setback)?;
     let step = signed(setback.step);
     let nodes: Vec<&str> = setback.pending.iter().map(|w| w.node.as_str()).collect();

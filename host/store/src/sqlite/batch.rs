@@ -30,8 +30,8 @@ pub(super) fn create_runs(
     let mut insert = conn.prepare_cached(
         "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status, step,
                            next_json, attempt, created_at, updated_at,
-                           lease_owner, lease_expires, lease_epoch, seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, ?8, ?9, ?8 IS NOT NULL, ?10)",
+                           lease_owner, lease_expires, lease_epoch, seq, parent)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, ?8, ?9, ?8 IS NOT NULL, ?10, ?11)",
     )?;
     let mut event = conn.prepare_cached(
         "INSERT INTO events (thread, at, step, kind, data_json) VALUES (?1, ?2, 0, ?3, ?4)",
@@ -85,6 +85,7 @@ pub(super) fn create_runs(
                 lease_owner,
                 lease_expires,
                 seq,
+                run.parent,
             ])
             .map_err(|error| taken(conn, &run.thread, error))?;
         insert_state(conn, now_ms, &run.thread, 0, 0, input)?;

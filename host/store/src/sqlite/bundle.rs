@@ -1,5 +1,5 @@
 //! Run bundles: one run with everything it needs to go on elsewhere (its row,
-//! checkpoints, state values, logs, pending writes, the workflow texts of its
+//! checkpoints, state values, logs, pending writes, mailbox, the workflow texts of its
 //! run and history, and the bytes of the component versions it is pinned to),
 //! as a SQLite file with savepoint's own schema. Exporting and importing copy
 //! rows between the database and the attached bundle in one transaction.
@@ -47,6 +47,7 @@ pub(crate) const TABLES: &[(&str, &str, bool)] = &[
     ("superseded_writes", "thread = ?1", false),
     ("branches", "thread = ?1", false),
     ("events", "thread = ?1", false),
+    ("signals", "thread = ?1", false),
 ];
 
 impl SqliteStore {
@@ -120,7 +121,7 @@ fn attach(conn: &Connection, bundle: &Path) -> Result<(), StoreError> {
 /// among all the database's rows, which a cursor goes on from). A copy leaves them out
 /// and copies the rows in their order, so they are numbered anew after the rows the
 /// database has: a bundle's numbers would collide with those.
-pub(crate) const RENUMBERED: &[(&str, &str)] = &[("events", "id")];
+pub(crate) const RENUMBERED: &[(&str, &str)] = &[("events", "id"), ("signals", "id")];
 
 /// Log line numbers (`logs.id`, which a reader of a run's lines goes on from): SQLite
 /// numbers a run's lines within the run (migration 0012), Postgres across the database.

@@ -33,7 +33,8 @@ pub(super) fn count_runs(conn: &Connection, now_ms: i64) -> Result<RunCounts, St
                      WHERE status IN ('pending', 'running')
                        AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires <= ?1))
                   + (SELECT count(*) FROM runs
-                     WHERE status IN ('sleeping', 'retrying', 'interrupted') AND wake_at <= ?1
+                     WHERE status IN ('sleeping', 'retrying', 'interrupted', 'waiting')
+                       AND wake_at <= ?1
                        AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires <= ?1))",
         )?
         .query_row([now_ms], |row| row.get(0))?;

@@ -24,7 +24,7 @@ macro_rules! unleased {
 /// its `wake_at`): the conditions of the partial indexes, spelled as they are there so
 /// that SQLite can use them.
 const READY: &str = "status IN ('pending', 'running')";
-const PARKED: &str = "status IN ('sleeping', 'retrying', 'interrupted')";
+const PARKED: &str = "status IN ('sleeping', 'retrying', 'interrupted', 'waiting')";
 
 /// The threads a claim by `owner` of at most `limit` runs takes now, in the order to take
 /// them: all the runnable runs if fewer than `limit` are, oldest first; otherwise the
@@ -147,4 +147,4 @@ pub(super) fn next_wake(conn: &Connection) -> Result<Option<i64>, StoreError> {
 
 /// The query of [`next_wake`].
 pub(super) const NEXT_WAKE: &str = "SELECT min(wake_at) FROM runs INDEXED BY runs_parked_by_wake
-     WHERE status IN ('sleeping', 'retrying', 'interrupted')";
+     WHERE status IN ('sleeping', 'retrying', 'interrupted', 'waiting')";

@@ -20,6 +20,8 @@ pub(super) struct RunRow {
     pub branch: u64,
     /// Its first step that can be named (a fork's: the step it was forked at).
     pub first_step: u64,
+    /// A waiting run's awaited event came (it was not woken by its deadline).
+    pub woken: bool,
 }
 
 /// The run's position, status and lease; [`StoreError::NotFound`] if there is no run.
@@ -27,7 +29,7 @@ pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreEr
     let found = conn
         .prepare_cached(
             "SELECT step, status, lease_owner, lease_expires, wake_at, attempt, timed_out, branch,
-                    first_step
+                    first_step, woken
              FROM runs WHERE thread = ?1",
         )?
         .query_row([thread], |row| {
@@ -41,6 +43,7 @@ pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreEr
                 row.get::<_, bool>(6)?,
                 row.get::<_, u64>(7)?,
                 row.get::<_, u64>(8)?,
+                row.get::<_, bool>(9)?,
             ))
         })
         .optional()?;
@@ -54,6 +57,7 @@ pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreEr
         timed_out,
         branch,
         first_step,
+        woken,
     ) = found.ok_or_else(|| not_found(thread))?;
     Ok(RunRow {
         step,
@@ -65,6 +69,7 @@ pub(super) fn run_row(conn: &Connection, thread: &str) -> Result<RunRow, StoreEr
         timed_out,
         branch,
         first_step,
+        woken,
     })
 }
 

@@ -81,6 +81,10 @@ fn claim_events(
             let data = json!({"timed_out": true});
             record(conn, now_ms, thread, before.step, EventKind::Woke, data)?;
         }
+        RunStatus::Waiting if due => {
+            let data = json!({"status": "waiting", "timed_out": !before.woken});
+            record(conn, now_ms, thread, before.step, EventKind::Woke, data)?;
+        }
         _ => {}
     }
     if let Some(from) = before.lease_owner.as_deref()
@@ -126,6 +130,7 @@ pub(super) fn take_lease(
     conn.prepare_cached(
         "UPDATE runs SET lease_owner = ?2, lease_expires = ?3,
              timed_out = CASE WHEN status = 'interrupted' AND wake_at <= ?4 THEN 1
+                              WHEN status = 'waiting' AND wake_at <= ?4 AND woken = 0 THEN 1
                               ELSE timed_out END,
              attempt = attempt + (status = 'running'),
              lease_epoch = lease_epoch + (lease_owner IS NOT ?2)

@@ -24,7 +24,7 @@ pub(super) fn list_runs(
         i64::try_from(c.position()).unwrap_or(i64::MAX)
     });
     let mut sql = String::from(
-        "SELECT thread, workflow_name, status, step, created_at, updated_at, seq FROM runs
+        "SELECT thread, workflow_name, status, step, created_at, updated_at, seq, parent FROM runs
          WHERE seq < ?",
     );
     let mut args = vec![Sql::Integer(before)];
@@ -35,6 +35,11 @@ pub(super) fn list_runs(
     if let Some(workflow) = &filter.workflow {
         sql.push_str(" AND workflow_name = ?");
         args.push(Sql::Text(workflow.clone()));
+    }
+    if let Some(parent) = &filter.parent {
+        // Through `runs_by_parent`: a run's children, then sorted.
+        sql.push_str(" AND parent = ?");
+        args.push(Sql::Text(parent.clone()));
     }
     if let Some(since) = filter.created_since_ms {
         sql.push_str(" AND created_at >= ?");
@@ -68,13 +73,14 @@ pub(super) fn list_runs(
             row.get::<_, i64>(4)?,
             row.get::<_, i64>(5)?,
             row.get::<_, u64>(6)?,
+            row.get::<_, Option<String>>(7)?,
         ))
     })?;
     let mut runs = Vec::new();
     let mut last_seq = None;
     let mut more = false;
     for row in rows {
-        let (thread, workflow_name, status, step, created_at_ms, updated_at_ms, seq) = row?;
+        let (thread, workflow_name, status, step, created_at_ms, updated_at_ms, seq, parent) = row?;
         if runs.len() == limit {
             more = true;
             break;
@@ -84,8 +90,7 @@ pub(super) fn list_runs(
             status: parse_status(&thread, &status)?,
             tags: run_tags(conn, &thread)?,
             thread,
-            // TODO(#18 H2): the row's parent.
-            parent: None,
+            parent,
             workflow_name,
             step,
             created_at_ms,

@@ -5,6 +5,7 @@
 mod batch;
 mod branches;
 pub(crate) mod bundle;
+mod compose;
 mod counts;
 mod delete;
 mod disk;
@@ -524,6 +525,32 @@ impl CheckpointStore for SqliteStore {
 
     async fn count_runs(&self, now_ms: i64) -> Result<crate::RunCounts, StoreError> {
         self.read(move |conn| counts::count_runs(conn, now_ms))
+            .await
+    }
+
+    async fn send_signal(
+        &self,
+        thread: &str,
+        name: &str,
+        data: Value,
+    ) -> Result<crate::Signal, StoreError> {
+        let (thread, name) = (thread.to_owned(), name.to_owned());
+        self.writer
+            .call(move |conn, now_ms| compose::send_signal(conn, now_ms, &thread, &name, &data))
+            .await
+    }
+
+    async fn next_signal(
+        &self,
+        thread: &str,
+        name: &str,
+    ) -> Result<Option<crate::Signal>, StoreError> {
+        self.read_now(|conn| compose::next_signal(conn, thread, name))
+    }
+
+    async fn signals(&self, thread: &str, limit: usize) -> Result<Vec<crate::Signal>, StoreError> {
+        let thread = thread.to_owned();
+        self.read(move |conn| compose::signals(conn, &thread, limit))
             .await
     }
 }

@@ -18,7 +18,7 @@ macro_rules! run_columns {
         "thread, workflow_name, workflow_digest, workflow_path, status, step, next_json, error,
          error_node, attempt, created_at, updated_at, wake_at, interrupt_json, resume_json,
          timed_out, wakes, retry_base, joins_json, lease_owner, lease_expires, lease_epoch,
-         head, branch"
+         head, branch, parent, waiting_json, sends_json"
     };
 }
 pub(super) use run_columns;
@@ -256,6 +256,9 @@ impl RawRun {
             lease_owner: row.get(19)?,
             lease_expires_ms: row.get(20)?,
             lease_epoch: row.get(21)?,
+            parent: row.get(24)?,
+            waiting_json: row.get(25)?,
+            sends_json: row.get(26)?,
         })
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
+use super::compose;
 use super::events::record;
 use super::guards::{expect_next_step, fenced, position, run_row};
 use super::rows::*;
@@ -56,9 +57,9 @@ pub(super) fn create_run(
     conn.prepare_cached(
         "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status, step,
                            next_json, attempt, created_at, updated_at,
-                           lease_owner, lease_expires, lease_epoch, seq)
+                           lease_owner, lease_expires, lease_epoch, seq, parent)
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, ?8, ?9, ?8 IS NOT NULL,
-                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))",
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs), ?10)",
     )?
     .execute(params![
         run.thread,
@@ -70,6 +71,7 @@ pub(super) fn create_run(
         now_ms,
         lease_owner,
         lease_expires,
+        run.parent,
     ])?;
     insert_state(conn, now_ms, &run.thread, 0, 0, input)?;
     insert_tags(conn, &run.thread, &run.tags)?;
@@ -188,11 +190,12 @@ pub(super) fn commit_step(
     let run = fenced(conn, &commit.thread, commit.owner.as_deref())?;
     expect_next_step(&commit.thread, run.step, commit.step)?;
     let id = checkpoint_id();
+    let sends = compose::sends_json(&commit.send_inputs)?;
     // The parent is the run's head, and the branch the run's: read by the INSERT itself.
     conn.prepare_cached(
         "INSERT INTO checkpoints (thread, step, id, parent, branch, node, next_json,
-                                  component_digest, workflow_digest, created_at)
-         SELECT ?1, ?2, ?7, head, branch, ?3, ?4, ?5, workflow_digest, ?6
+                                  component_digest, workflow_digest, created_at, sends_json)
+         SELECT ?1, ?2, ?7, head, branch, ?3, ?4, ?5, workflow_digest, ?6, ?8
          FROM runs WHERE thread = ?1",
     )?
     .execute(params![
@@ -203,6 +206,7 @@ pub(super) fn commit_step(
         commit.component_digest,
         now_ms,
         id,
+        sends,
     ])?;
     insert_state(
         conn,
@@ -223,7 +227,7 @@ pub(super) fn commit_step(
                 "UPDATE runs SET step = ?2, next_json = ?3, joins_json = ?4, wakes = ?5,
                              attempt = 0, retry_base = 0, error = NULL, error_node = NULL,
                              interrupt_json = NULL, resume_json = NULL, timed_out = 0,
-                             updated_at = ?6, head = ?7
+                             updated_at = ?6, head = ?7, sends_json = ?8
              WHERE thread = ?1 RETURNING ",
                 run_columns!()
             ))?
@@ -236,6 +240,7 @@ pub(super) fn commit_step(
                     commit.wakes,
                     now_ms,
                     id,
+                    sends,
                 ],
                 StoredRun::from_row,
             )?
@@ -245,6 +250,7 @@ pub(super) fn commit_step(
                              wakes = ?6, wake_at = ?7, attempt = 0, retry_base = 0,
                              error = NULL, error_node = NULL, interrupt_json = NULL,
                              resume_json = NULL, timed_out = 0, updated_at = ?8, head = ?9,
+                             sends_json = ?10, waiting_json = NULL, woken = 0,
                              -- A completed run needs no lease: releasing it here saves the
                              -- release its own durable commit.
                              lease_owner = CASE WHEN ?4 = 'completed' THEN NULL
@@ -265,6 +271,7 @@ pub(super) fn commit_step(
                     commit.wake_at_ms,
                     now_ms,
                     id,
+                    sends,
                 ],
                 StoredRun::from_row,
             )?
@@ -285,6 +292,12 @@ pub(super) fn commit_step(
         EventKind::Step,
         data,
     )?;
+    if let Some(signal) = commit.consumed_signal {
+        compose::deliver(conn, &commit.thread, signal, commit.step)?;
+    }
+    if commit.status == RunStatus::Completed {
+        compose::wake_parent(conn, now_ms, &commit.thread)?;
+    }
     // Pins change only by an upgrade, which a lease holder does not make: still read in
     // this transaction, so the position is the stored one whoever upgraded the run.
     let (plugins, tags) = (
@@ -325,13 +338,14 @@ pub(super) fn setback_step(
         wake_at,
         interrupt,
         used_up,
+        waiting,
     } = SetbackRow::of(setback)?;
     conn.prepare_cached(
         "UPDATE runs SET status = ?2, error = ?3, error_node = ?4, attempt = ?5, wake_at = ?6,
                          interrupt_json = ?7,
                          resume_json = CASE WHEN ?8 THEN NULL ELSE resume_json END,
                          timed_out = CASE WHEN ?8 THEN 0 ELSE timed_out END,
-                         updated_at = ?9
+                         updated_at = ?9, waiting_json = ?10, woken = 0
          WHERE thread = ?1",
     )?
     .execute(params![
@@ -344,7 +358,18 @@ pub(super) fn setback_step(
         interrupt,
         used_up,
         now_ms,
+        waiting,
     ])?;
+    if let Some(signal) = setback.consumed_signal {
+        compose::deliver(conn, &setback.thread, signal, setback.step)?;
+    }
+    match &setback.kind {
+        Setback::Waiting { wait, .. } => {
+            compose::wake_if_there(conn, now_ms, &setback.thread, wait)?
+        }
+        Setback::Failed => compose::wake_parent(conn, now_ms, &setback.thread)?,
+        _ => {}
+    }
     let (kind, data) = match &setback.kind {
         Setback::Failed => (
             EventKind::AttemptFailed,
@@ -427,6 +452,8 @@ pub(super) fn cancel(
         EventKind::Cancelled,
         json!({}),
     )?;
+    compose::cancel_descendants(conn, now_ms, thread)?;
+    compose::wake_parent(conn, now_ms, thread)?;
     load_run(conn, thread)?.ok_or_else(|| not_found(thread))
 }
 

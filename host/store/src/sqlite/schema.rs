@@ -43,6 +43,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_event_ids.sql"),
     include_str!("migrations/0011_due_indexes.sql"),
     include_str!("migrations/0012_step_pages.sql"),
+    include_str!("migrations/0013_composition.sql"),
 ];
 
 /// Opens (creating it and its folder if missing) the database at `path` for writing and
@@ -59,7 +60,7 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = open(path, flags)?;
     let migrated = migrate(&mut conn, path);
-    migrated.map_err(|error| match fault::classify(&conn, path, error) {
+    let migrated = migrated.map_err(|error| match fault::classify(&conn, path, error) {
         // However it failed (busy too), the database did not open.
         StoreError::Database { source } | StoreError::Busy { source } => StoreError::Open {
             path: path.to_path_buf(),
@@ -67,6 +68,13 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         },
         other => other,
     })?;
+    if migrated == Migrated::Now {
+        // A migration may edit a table's definition in place (0013 adds a status to a
+        // CHECK constraint): a connection parses the schema once, so a fresh one is
+        // opened to work with the definitions as they are now.
+        drop(conn);
+        conn = open(path, flags)?;
+    }
     Ok(conn)
 }
 
@@ -144,7 +152,14 @@ fn user_version(conn: &Connection) -> Result<usize, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("negative schema version {version}")))
 }
 
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+/// Whether [`migrate`] changed the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Migrated {
+    Already,
+    Now,
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<Migrated, StoreError> {
     let check = |version: usize| {
         if version > MIGRATIONS.len() {
             Err(StoreError::Corrupt(format!(
@@ -158,7 +173,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         }
     };
     if check(user_version(conn)?)? == MIGRATIONS.len() {
-        return Ok(());
+        return Ok(Migrated::Already);
     }
     // Take the write lock, then look again: another process may have migrated meanwhile.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -168,7 +183,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", index + 1)?;
     }
     tx.commit()?;
-    Ok(())
+    Ok(Migrated::Now)
 }
 
 #[cfg(test)]

@@ -526,7 +526,7 @@ fn claims_and_the_next_wake_read_the_due_time_indexes_without_sorting() {
     assert!(!next_wake.contains("SCAN"), "{next_wake}");
     let parked = plan(
         "SELECT wake_at, updated_at, thread FROM runs INDEXED BY runs_parked_by_workflow
-         WHERE status IN ('sleeping', 'retrying', 'interrupted') AND workflow_name = 'w'
+         WHERE status IN ('sleeping', 'retrying', 'interrupted', 'waiting') AND workflow_name = 'w'
            AND wake_at <= 5 ORDER BY wake_at, updated_at, thread LIMIT 10",
     );
     assert!(
@@ -547,7 +547,7 @@ fn claims_and_the_next_wake_read_the_due_time_indexes_without_sorting() {
     assert!(!ready.contains("USE TEMP B-TREE FOR ORDER BY"), "{ready}");
     let next_workflow = plan(
         "SELECT workflow_name FROM runs INDEXED BY runs_parked_by_workflow
-         WHERE status IN ('sleeping', 'retrying', 'interrupted')
+         WHERE status IN ('sleeping', 'retrying', 'interrupted', 'waiting')
          AND workflow_name > 'w' ORDER BY workflow_name LIMIT 1",
     );
     assert!(

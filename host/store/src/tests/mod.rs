@@ -8,6 +8,7 @@
 //! folder.
 
 pub(crate) mod batch;
+pub(crate) mod compose;
 pub(crate) mod counts;
 pub(crate) mod delete;
 pub(crate) mod errors;
