@@ -34,6 +34,7 @@ struct RunRows<'a> {
     lease_owners: Vec<Option<&'a str>>,
     lease_expires: Vec<Option<i64>>,
     lease_epochs: Vec<i64>,
+    parents: Vec<Option<&'a str>>,
 }
 
 /// Rows of (thread, a, b): pins (plugin, digest) and tags (key, value).
@@ -93,13 +94,14 @@ pub(super) async fn create_runs(
         .prepare_cached(
             "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status,
                                step, next_json, attempt, created_at, updated_at,
-                               lease_owner, lease_expires, lease_epoch)
+                               lease_owner, lease_expires, lease_epoch, parent)
              SELECT thread, name, digest, path, status, 0, next_json, 0, $1, $1,
-                    lease_owner, lease_expires, lease_epoch
+                    lease_owner, lease_expires, lease_epoch, parent
              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::int8[], $10::int8[]) WITH ORDINALITY
+                         $7::text[], $8::text[], $9::int8[], $10::int8[], $11::text[])
+                  WITH ORDINALITY
                   AS r (thread, name, digest, path, status, next_json, lease_owner,
-                        lease_expires, lease_epoch, n)
+                        lease_expires, lease_epoch, parent, n)
              ORDER BY n",
         )
         .await?;
@@ -143,6 +145,7 @@ pub(super) async fn create_runs(
         rows.lease_expires
             .push(run.lease.as_ref().map(|(_, ms)| now_ms + ms));
         rows.lease_epochs.push(i64::from(run.lease.is_some()));
+        rows.parents.push(run.parent.as_deref());
         state_rows.add(&run.thread, 0, 0, input);
         pins.add(&run.thread, &run.plugins);
         tags.add(&run.thread, &run.tags);
@@ -158,7 +161,7 @@ pub(super) async fn create_runs(
         )?;
     }
     let workflow_params: Params<4> = [&workflows.0, &workflows.1, &workflows.2, &workflows.3];
-    let insert_params: Params<10> = [
+    let insert_params: Params<11> = [
         &now_ms,
         &rows.threads,
         &rows.names,
@@ -169,6 +172,7 @@ pub(super) async fn create_runs(
         &rows.lease_owners,
         &rows.lease_expires,
         &rows.lease_epochs,
+        &rows.parents,
     ];
     let pin_params: Params<3> = [&pins.threads, &pins.first, &pins.second];
     let tag_params: Params<3> = [&tags.threads, &tags.first, &tags.second];

@@ -42,7 +42,8 @@ macro_rules! r_run_columns {
         "r.thread, r.workflow_name, r.workflow_digest, r.workflow_path, r.status, r.step,
          r.next_json, r.error, r.error_node, r.attempt, r.created_at, r.updated_at, r.wake_at,
          r.interrupt_json, r.resume_json, r.timed_out, r.wakes, r.retry_base, r.joins_json,
-         r.lease_owner, r.lease_expires, r.lease_epoch, r.head, r.branch"
+         r.lease_owner, r.lease_expires, r.lease_epoch, r.head, r.branch, r.parent,
+         r.waiting_json, r.sends_json"
     };
 }
 
@@ -159,12 +160,13 @@ async fn write(
     let checkpoints = tx
         .prepare_cached(
             "INSERT INTO checkpoints (thread, step, node, next_json, component_digest,
-                                      workflow_digest, created_at, id, parent, branch)
+                                      workflow_digest, created_at, id, parent, branch,
+                                      sends_json)
              SELECT c.thread, c.step, c.node, c.next_json, c.component_digest,
-                    r.workflow_digest, $6, c.id, r.head, r.branch
+                    r.workflow_digest, $6, c.id, r.head, r.branch, c.sends_json
              FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[],
-                         $7::text[])
-                  AS c (thread, step, node, next_json, component_digest, id)
+                         $7::text[], $8::text[])
+                  AS c (thread, step, node, next_json, component_digest, id, sends_json)
              JOIN runs r ON r.thread = c.thread",
         )
         .await?;
@@ -190,10 +192,11 @@ async fn write(
                  lease_owner = CASE WHEN c.status = 'completed' THEN NULL ELSE r.lease_owner END,
                  lease_expires = CASE WHEN c.status = 'completed' THEN NULL
                                       ELSE r.lease_expires END,
-                 head = c.id
+                 head = c.id, sends_json = c.sends_json, waiting_json = NULL, woken = 0
              FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[],
-                         $6::int8[], $7::int8[], $9::text[])
-                  AS c (thread, step, next_json, status, joins_json, wakes, wake_at, id)
+                         $6::int8[], $7::int8[], $9::text[], $10::text[])
+                  AS c (thread, step, next_json, status, joins_json, wakes, wake_at, id,
+                        sends_json)
              WHERE r.thread = c.thread
              RETURNING ",
             r_run_columns!()
@@ -226,6 +229,10 @@ async fn write(
         .collect::<Result<Vec<_>, _>>()?;
     let wakes: Vec<i64> = commits.iter().map(|c| i64::from(c.commit.wakes)).collect();
     let wake_at: Vec<Option<i64>> = commits.iter().map(|c| c.commit.wake_at_ms).collect();
+    let sends_json = commits
+        .iter()
+        .map(|c| super::compose::sends_json(&c.commit.send_inputs))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut state_rows = StateRows::default();
     let mut log_rows = LogRows::default();
     let mut event_rows = EventRows::default();
@@ -241,7 +248,7 @@ async fn write(
     }
 
     type Params<'a, const N: usize> = [&'a (dyn tokio_postgres::types::ToSql + Sync); N];
-    let checkpoint_params: Params<7> = [
+    let checkpoint_params: Params<8> = [
         &threads,
         &steps,
         &nodes,
@@ -249,9 +256,10 @@ async fn write(
         &components,
         &now_ms,
         &ids,
+        &sends_json,
     ];
     let pending_params: Params<2> = [&threads, &steps];
-    let update_params: Params<9> = [
+    let update_params: Params<10> = [
         &threads,
         &steps,
         &next_json,
@@ -261,6 +269,7 @@ async fn write(
         &wake_at,
         &now_ms,
         &ids,
+        &sends_json,
     ];
     let pins_params: Params<1> = [&threads];
     // Sent together (prepared above, so in this order), answered in one round trip.
@@ -274,6 +283,18 @@ async fn write(
         tx.query(&pins, &pins_params),
         event_rows.execute(tx, &events, now_ms),
     )?;
+    // Composition's writes, rare: only when a commit received a signal or completed a run.
+    for c in &commits {
+        if let Some(signal) = c.commit.consumed_signal {
+            super::compose::deliver(tx, &c.commit.thread, signal, c.commit.step).await?;
+        }
+    }
+    let completed: Vec<&str> = commits
+        .iter()
+        .filter(|c| c.commit.status == RunStatus::Completed)
+        .map(|c| c.commit.thread.as_str())
+        .collect();
+    super::compose::wake_parents(tx, now_ms, &completed).await?;
     let mut pinned: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     let mut tagged: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     for row in &pins {

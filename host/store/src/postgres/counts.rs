@@ -28,7 +28,7 @@ pub(super) async fn count_runs(store: &PgStore, now_ms: i64) -> Result<RunCounts
                                    AND (lease_owner IS NULL OR lease_expires IS NULL
                                         OR lease_expires <= $1))
                               + (SELECT count(*) FROM runs
-                                 WHERE status IN ('sleeping', 'retrying', 'interrupted')
+                                 WHERE status IN ('sleeping', 'retrying', 'interrupted', 'waiting')
                                    AND wake_at <= $1
                                    AND (lease_owner IS NULL OR lease_expires IS NULL
                                         OR lease_expires <= $1))",

@@ -188,11 +188,16 @@ async fn delete_chunk(
 }
 
 /// The last job: the run's row and its few other rows (pending writes, branches, tags,
-/// pins), and any event a claim appended since its events went; how many events.
+/// pins, its mailbox), and any event a claim appended since its events went; how many
+/// events.
 async fn delete_row(thread: &String, tx: &Transaction<'_>) -> Result<u64, StoreError> {
     let events = tx
         .prepare_cached("DELETE FROM events WHERE thread = $1")
         .await?;
+    let signals = tx
+        .prepare_cached("DELETE FROM signals WHERE thread = $1")
+        .await?;
+    tx.execute(&signals, &[thread]).await?;
     let row = tx
         .prepare_cached("DELETE FROM runs WHERE thread = $1")
         .await?;

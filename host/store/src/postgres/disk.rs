@@ -8,7 +8,7 @@ use crate::{DiskUse, StoreError};
 
 /// savepoint's tables, in the connection's schema, but `savepoint_schema` (changed only
 /// by migrations).
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 16] = [
     "runs",
     "checkpoints",
     "state_writes",
@@ -24,6 +24,7 @@ const TABLES: [&str; 15] = [
     "superseded_writes",
     "branches",
     "events",
+    "signals",
 ];
 
 fn tables() -> Vec<String> {

@@ -34,11 +34,11 @@ const WORKFLOWS: &str = "
     ),
     parked (w) AS (
         (SELECT workflow_name FROM runs
-         WHERE status IN ('sleeping', 'retrying', 'interrupted')
+         WHERE status IN ('sleeping', 'retrying', 'interrupted', 'waiting')
          ORDER BY workflow_name LIMIT 1)
         UNION ALL
         SELECT (SELECT workflow_name FROM runs
-                WHERE status IN ('sleeping', 'retrying', 'interrupted')
+                WHERE status IN ('sleeping', 'retrying', 'interrupted', 'waiting')
                   AND workflow_name > parked.w
                 ORDER BY workflow_name LIMIT 1)
         FROM parked WHERE parked.w IS NOT NULL
@@ -75,7 +75,7 @@ pub(super) async fn choose(
     let parked = tx
         .prepare_cached(concat!(
             "SELECT wake_at, updated_at, thread FROM runs
-             WHERE status IN ('sleeping', 'retrying', 'interrupted') AND workflow_name = $3
+             WHERE status IN ('sleeping', 'retrying', 'interrupted', 'waiting') AND workflow_name = $3
                AND wake_at <= $1",
             unleased!(),
             " ORDER BY wake_at, updated_at, thread COLLATE \"C\" LIMIT $4

@@ -96,8 +96,8 @@ async fn take_leases(
     let mut taken_over = HashMap::new();
     let before = tx
         .prepare_cached(
-            "SELECT thread, step, status, wake_at, timed_out, lease_owner, attempt FROM runs
-             WHERE thread = ANY($1::text[])",
+            "SELECT thread, step, status, wake_at, timed_out, lease_owner, attempt, woken
+             FROM runs WHERE thread = ANY($1::text[])",
         )
         .await?;
     let mut event_rows = EventRows::default();
@@ -115,6 +115,13 @@ async fn take_leases(
             }
             "interrupted" if due && row.get::<_, i64>(4) == 0 => {
                 let event = data([("timed_out", Value::from(true))]);
+                event_rows.add(thread, step, EventKind::Woke, event)?;
+            }
+            "waiting" if due => {
+                let event = data([
+                    ("status", Value::from(status)),
+                    ("timed_out", Value::from(row.get::<_, i64>(7) == 0)),
+                ]);
                 event_rows.add(thread, step, EventKind::Woke, event)?;
             }
             _ => {}
@@ -137,6 +144,8 @@ async fn take_leases(
         .prepare_cached(
             "UPDATE runs SET lease_owner = $2, lease_expires = $3,
                  timed_out = CASE WHEN status = 'interrupted' AND wake_at <= $4 THEN 1
+                                  WHEN status = 'waiting' AND wake_at <= $4 AND woken = 0
+                                      THEN 1
                                   ELSE timed_out END,
                  attempt = attempt + CASE WHEN status = 'running' THEN 1 ELSE 0 END,
                  lease_epoch = lease_epoch

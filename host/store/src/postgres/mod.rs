@@ -11,6 +11,7 @@ mod batch;
 mod branches;
 mod bundle;
 mod commits;
+mod compose;
 mod counts;
 mod delete;
 mod disk;
@@ -581,6 +582,45 @@ impl CheckpointStore for PgStore {
 
     async fn count_runs(&self, now_ms: i64) -> Result<crate::RunCounts, StoreError> {
         counts::count_runs(self, now_ms).await
+    }
+
+    async fn send_signal(
+        &self,
+        thread: &str,
+        name: &str,
+        data: Value,
+    ) -> Result<crate::Signal, StoreError> {
+        let sending = compose::Sending {
+            thread: thread.to_owned(),
+            name: name.to_owned(),
+            data,
+        };
+        // A run woken by it is due now: any host may take it.
+        self.writer
+            .call(sending, Wake::Others, |s, tx, now| {
+                Box::pin(compose::send_signal(s, tx, now))
+            })
+            .await
+    }
+
+    async fn next_signal(
+        &self,
+        thread: &str,
+        name: &str,
+    ) -> Result<Option<crate::Signal>, StoreError> {
+        let (thread, name) = (thread.to_owned(), name.to_owned());
+        self.read(move |client| {
+            Box::pin(async move { compose::next_signal(client, &thread, &name).await })
+        })
+        .await
+    }
+
+    async fn signals(&self, thread: &str, limit: usize) -> Result<Vec<crate::Signal>, StoreError> {
+        let thread = thread.to_owned();
+        self.read(move |client| {
+            Box::pin(async move { compose::signals(client, &thread, limit).await })
+        })
+        .await
     }
 
     fn event_notices(&self) -> Option<watch::Receiver<u64>> {

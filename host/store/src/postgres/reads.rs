@@ -205,7 +205,7 @@ pub(super) async fn next_wake(store: &PgStore) -> Result<Option<i64>, StoreError
                     .prepare_cached(
                         // The first entry of `runs_parked_by_wake`.
                         "SELECT min(wake_at) FROM runs
-                         WHERE status IN ('sleeping', 'retrying', 'interrupted')",
+                         WHERE status IN ('sleeping', 'retrying', 'interrupted', 'waiting')",
                     )
                     .await?;
                 Ok(client.query_one(&stmt, &[]).await?.get(0))

@@ -16,6 +16,7 @@ type Params<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
 
 use serde_json::Value;
 
+use super::compose;
 use super::events::{EventRows, data, record};
 use super::many::{LogRows, StateRows};
 use super::reads::signed;
@@ -148,8 +149,8 @@ pub(super) async fn create_run(
         .prepare_cached(
             "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status,
                                step, next_json, attempt, created_at, updated_at,
-                               lease_owner, lease_expires, lease_epoch)
-             VALUES ($1, $2, $3, $4, $5, 0, $6, 0, $7, $7, $8, $9, $10)",
+                               lease_owner, lease_expires, lease_epoch, parent)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, 0, $7, $7, $8, $9, $10, $11)",
         )
         .await?;
     let state = StateRows::prepare(tx).await?;
@@ -192,7 +193,7 @@ pub(super) async fn create_run(
         &run.workflow_text,
         &now_ms,
     ];
-    let insert_params: Params<10> = [
+    let insert_params: Params<11> = [
         &run.thread,
         &run.workflow_name,
         &run.workflow_digest,
@@ -203,6 +204,7 @@ pub(super) async fn create_run(
         &lease_owner,
         &lease_expires,
         &lease_epoch,
+        &run.parent,
     ];
     let pin_params: Params<3> = [&run.thread, &plugins, &pin_digests];
     let tag_params: Params<3> = [&run.thread, &tag_keys, &tag_values];
@@ -323,7 +325,7 @@ pub(super) async fn setback_step(
                              wake_at = $6, interrupt_json = $7,
                              resume_json = CASE WHEN $8 THEN NULL ELSE resume_json END,
                              timed_out = CASE WHEN $8 THEN 0 ELSE timed_out END,
-                             updated_at = $9
+                             updated_at = $9, waiting_json = $10, woken = 0
              WHERE thread = $1",
         )
         .await?;
@@ -334,7 +336,7 @@ pub(super) async fn setback_step(
         wake_at,
         interrupt,
         used_up,
-        waiting: _, // TODO(#18): Postgres's waiting runs.
+        waiting,
     } = SetbackRow::of(setback)?;
     let step = signed(setback.step);
     let nodes: Vec<&str> = setback.pending.iter().map(|w| w.node.as_str()).collect();
@@ -356,7 +358,7 @@ pub(super) async fn setback_step(
     let (kind, event) = setback_event(setback);
     event_rows.add(&setback.thread, run.step, kind, event)?;
     let pending_params: Params<6> = [&setback.thread, &step, &nodes, &updates, &gotos, &digests];
-    let update_params: Params<9> = [
+    let update_params: Params<10> = [
         &setback.thread,
         &status,
         &error,
@@ -366,6 +368,7 @@ pub(super) async fn setback_step(
         &interrupt,
         &used_up,
         &now_ms,
+        &waiting,
     ];
     tokio::try_join!(
         log_rows.execute(tx, &logs),
@@ -373,6 +376,16 @@ pub(super) async fn setback_step(
         tx.execute(&update, &update_params),
         event_rows.execute(tx, &events, now_ms),
     )?;
+    if let Some(signal) = setback.consumed_signal {
+        compose::deliver(tx, &setback.thread, signal, setback.step).await?;
+    }
+    match &setback.kind {
+        Setback::Waiting { wait, .. } => {
+            compose::wake_if_there(tx, now_ms, &setback.thread, wait).await?
+        }
+        Setback::Failed => compose::wake_parents(tx, now_ms, &[setback.thread.as_str()]).await?,
+        _ => {}
+    }
     Ok(())
 }
 
@@ -478,6 +491,8 @@ pub(super) async fn cancel(
         .await?;
     tx.execute(&stmt, &[thread, &now_ms]).await?;
     record(tx, now_ms, thread, run.step, EventKind::Cancelled, data([])).await?;
+    compose::cancel_descendants(tx, now_ms, thread).await?;
+    compose::wake_parents(tx, now_ms, &[thread.as_str()]).await?;
     existing_run(tx, thread).await
 }
 

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_time_travel.sql"),
     include_str!("migrations/0003_thread_prefix.sql"),
     include_str!("migrations/0004_due_indexes.sql"),
+    include_str!("migrations/0005_composition.sql"),
 ];
 
 /// The advisory lock migrations hold (any constant shared by every savepoint host; the

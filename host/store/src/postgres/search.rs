@@ -50,8 +50,7 @@ pub(super) async fn list_runs(
             updated_at_ms: row.get(8),
             tags: keys.into_iter().zip(values).collect(),
             thread,
-            // TODO(#18 H2): the row's parent.
-            parent: None,
+            parent: row.get(9),
         });
     }
     // One row more than the page was asked for: another page follows.
@@ -76,7 +75,7 @@ impl Query {
                                ORDER BY t.key COLLATE \"C\"),
                          ARRAY(SELECT t.value FROM run_tags t WHERE t.thread = r.thread
                                ORDER BY t.key COLLATE \"C\"),
-                         r.updated_at
+                         r.updated_at, r.parent
                   FROM runs r WHERE TRUE"
                 .to_owned(),
             params: Vec::new(),
@@ -102,6 +101,10 @@ impl Query {
                          ON t.key = f.key AND t.value = f.value
                        WHERE t.thread = r.thread) = ${c}"
             );
+        }
+        if let Some(parent) = &filter.parent {
+            let n = query.param(parent.clone());
+            query.sql += &format!(" AND r.parent = ${n}");
         }
         if let Some(since) = filter.created_since_ms {
             let n = query.param(since);
