@@ -55,6 +55,7 @@ mod location;
 mod page;
 mod postgres;
 mod rows;
+mod schedule_rows;
 mod sqlite;
 mod types;
 

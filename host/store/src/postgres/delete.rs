@@ -266,7 +266,8 @@ async fn free_once(
                AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.workflow_digest = f.digest)
                AND NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.workflow_digest = f.digest)
                AND NOT EXISTS (SELECT 1 FROM superseded_checkpoints c
-                               WHERE c.workflow_digest = f.digest)",
+                               WHERE c.workflow_digest = f.digest)
+               AND NOT EXISTS (SELECT 1 FROM schedules s WHERE s.workflow_digest = f.digest)",
             &[&workflows],
         )
         .await?;

@@ -8,7 +8,7 @@ use crate::{DiskUse, StoreError};
 
 /// savepoint's tables, in the connection's schema, but `savepoint_schema` (changed only
 /// by migrations).
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 17] = [
     "runs",
     "checkpoints",
     "state_writes",
@@ -25,6 +25,7 @@ const TABLES: [&str; 16] = [
     "branches",
     "events",
     "signals",
+    "schedules",
 ];
 
 fn tables() -> Vec<String> {

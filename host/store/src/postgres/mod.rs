@@ -26,6 +26,7 @@ mod pins;
 mod reads;
 mod rows;
 mod runs;
+mod schedules;
 mod schema;
 mod search;
 mod travel;
@@ -582,6 +583,63 @@ impl CheckpointStore for PgStore {
 
     async fn count_runs(&self, now_ms: i64) -> Result<crate::RunCounts, StoreError> {
         counts::count_runs(self, now_ms).await
+    }
+
+    async fn put_schedule(
+        &self,
+        schedule: crate::Schedule,
+        workflow_text: String,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let put = schedules::Put {
+            schedule,
+            workflow_text,
+            replace,
+        };
+        self.writer
+            .call(put, Wake::Nobody, |p, tx, now| {
+                Box::pin(schedules::put(p, tx, now))
+            })
+            .await
+    }
+
+    async fn schedules(&self) -> Result<Vec<crate::Schedule>, StoreError> {
+        schedules::all(self).await
+    }
+
+    async fn pause_schedule(
+        &self,
+        name: &str,
+        paused: bool,
+    ) -> Result<crate::Schedule, StoreError> {
+        self.writer
+            .call((name.to_owned(), paused), Wake::Nobody, |t, tx, now| {
+                Box::pin(schedules::pause(t, tx, now))
+            })
+            .await
+    }
+
+    async fn remove_schedule(&self, name: &str) -> Result<(), StoreError> {
+        self.writer
+            .call(name.to_owned(), Wake::Nobody, |n, tx, now| {
+                Box::pin(schedules::remove(n, tx, now))
+            })
+            .await
+    }
+
+    async fn advance_schedule(
+        &self,
+        name: &str,
+        expected_next_due_ms: i64,
+        next_due_ms: i64,
+        fired_ms: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let advance = (name.to_owned(), expected_next_due_ms, next_due_ms, fired_ms);
+        self.writer
+            .call(advance, Wake::Nobody, |a, tx, now| {
+                Box::pin(schedules::advance(a, tx, now))
+            })
+            .await
     }
 
     async fn send_signal(

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_thread_prefix.sql"),
     include_str!("migrations/0004_due_indexes.sql"),
     include_str!("migrations/0005_composition.sql"),
+    include_str!("migrations/0006_schedules.sql"),
 ];
 
 /// The advisory lock migrations hold (any constant shared by every savepoint host; the

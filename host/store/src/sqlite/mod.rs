@@ -19,6 +19,7 @@ mod paged;
 mod pins;
 mod rows;
 mod runs;
+mod schedules;
 pub(crate) mod schema;
 mod travel;
 mod writer;
@@ -36,7 +37,8 @@ use tokio::sync::watch;
 use crate::{
     Branches, CheckpointStore, Clock, Collected, ComponentVersion, Cursor, Deleted, EventFilter,
     ForkRun, HistoryDetail, HistoryEntry, LogLine, NewRun, Page, ReplayRun, RunEvent, RunFilter,
-    RunRecord, RunStatus, RunUpgrade, RunsPage, StateEdit, StepCommit, StepSetback, StoreError,
+    RunRecord, RunStatus, RunUpgrade, RunsPage, Schedule, StateEdit, StepCommit, StepSetback,
+    StoreError,
 };
 use due::next_wake;
 use guards::position;
@@ -551,6 +553,58 @@ impl CheckpointStore for SqliteStore {
     async fn signals(&self, thread: &str, limit: usize) -> Result<Vec<crate::Signal>, StoreError> {
         let thread = thread.to_owned();
         self.read(move |conn| compose::signals(conn, &thread, limit))
+            .await
+    }
+
+    async fn put_schedule(
+        &self,
+        schedule: Schedule,
+        workflow_text: String,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .call(move |conn, now_ms| {
+                schedules::put_schedule(conn, now_ms, &schedule, &workflow_text, replace)
+            })
+            .await
+    }
+
+    async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        self.read_now(schedules::schedules)
+    }
+
+    async fn pause_schedule(&self, name: &str, paused: bool) -> Result<Schedule, StoreError> {
+        let name = name.to_owned();
+        self.writer
+            .call(move |conn, _| schedules::pause_schedule(conn, &name, paused))
+            .await
+    }
+
+    async fn remove_schedule(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.writer
+            .call(move |conn, _| schedules::remove_schedule(conn, &name))
+            .await
+    }
+
+    async fn advance_schedule(
+        &self,
+        name: &str,
+        expected_next_due_ms: i64,
+        next_due_ms: i64,
+        fired_ms: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.writer
+            .call(move |conn, _| {
+                schedules::advance_schedule(
+                    conn,
+                    &name,
+                    expected_next_due_ms,
+                    next_due_ms,
+                    fired_ms,
+                )
+            })
             .await
     }
 }

@@ -108,7 +108,8 @@ pub(super) fn collect_garbage(conn: &Connection) -> Result<Collected, StoreError
     conn.execute(&format!("DELETE {unused}"), [])?;
     let workflows = conn.execute(
         "DELETE FROM workflows WHERE digest NOT IN (SELECT workflow_digest FROM runs)
-             AND digest NOT IN (SELECT workflow_digest FROM checkpoints)",
+             AND digest NOT IN (SELECT workflow_digest FROM checkpoints)
+             AND digest NOT IN (SELECT workflow_digest FROM schedules)",
         [],
     )? as u64;
     Ok(Collected {

@@ -44,6 +44,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_due_indexes.sql"),
     include_str!("migrations/0012_step_pages.sql"),
     include_str!("migrations/0013_composition.sql"),
+    include_str!("migrations/0014_schedules.sql"),
 ];
 
 /// Opens (creating it and its folder if missing) the database at `path` for writing and

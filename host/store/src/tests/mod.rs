@@ -21,6 +21,7 @@ pub(crate) mod logs;
 pub(crate) mod parking;
 pub(crate) mod pins;
 pub(crate) mod runs;
+pub(crate) mod schedules;
 pub(crate) mod search;
 pub(crate) mod steps;
 pub(crate) mod travel;
