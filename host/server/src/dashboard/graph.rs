@@ -94,11 +94,23 @@ impl Graph {
     }
 }
 
+/// The node a branch of a run's `next` runs: the branch itself, or `node` for a send
+/// (`node#index`, fan-out).
+pub(super) fn branch_node(branch: &str) -> &str {
+    branch.split_once('#').map_or(branch, |(node, _)| node)
+}
+
 /// The graph's `<figure id="graph">`: the SVG and, under it, the legend that says in
-/// words which node(s) the run is at (`Current: review (interrupted)`).
-pub(super) async fn figure(graph: &Graph, current: &[String], status: &str) -> String {
+/// words which node(s) the run is at (`Current: review (interrupted)`), and how many
+/// sends of each node (fan-out) are still to run (`split: 3 sends pending`).
+pub(super) async fn figure(
+    graph: &Graph,
+    current: &[String],
+    sends: &BTreeMap<String, usize>,
+    status: &str,
+) -> String {
     let svg = match laid_out(graph).await {
-        Some(canvas) => canvas.draw(graph, current, status),
+        Some(canvas) => canvas.draw(graph, current, sends, status),
         // The legend and the lists below still say where the run is.
         None => format!(
             "<p class=\"muted\">The graph of {} nodes is not drawn.</p>",
@@ -107,7 +119,14 @@ pub(super) async fn figure(graph: &Graph, current: &[String], status: &str) -> S
     };
     let at = match current {
         [] => "none".to_string(),
-        nodes => nodes.join(", "),
+        nodes => nodes
+            .iter()
+            .map(|node| match sends.get(node) {
+                Some(&count) => format!("{node}: {}", pending(count)),
+                None => node.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     format!(
         "<figure id=\"graph\">\n{svg}\n<figcaption id=\"graph-legend\">Current: {} ({})\
@@ -116,6 +135,14 @@ pub(super) async fn figure(graph: &Graph, current: &[String], status: &str) -> S
         esc(at),
         esc(status)
     )
+}
+
+/// `3 sends pending`.
+fn pending(count: usize) -> String {
+    match count {
+        1 => "1 send pending".to_string(),
+        n => format!("{n} sends pending"),
+    }
 }
 
 /// Graphs with more nodes are laid out without `layout-rs`'s crossing reduction, and
@@ -243,7 +270,13 @@ impl Canvas {
     /// The SVG, with `current` marked; `status` (the run's) styles the current node
     /// (parked, failed and finished runs look different at a glance; the legend and
     /// the node's ▶ say it in words).
-    fn draw(&self, graph: &Graph, current: &[String], status: &str) -> String {
+    fn draw(
+        &self,
+        graph: &Graph,
+        current: &[String],
+        sends: &BTreeMap<String, usize>,
+        status: &str,
+    ) -> String {
         let pad = 8.;
         let min = self.min.unwrap_or(Point::zero());
         let max = self.max.unwrap_or(Point::zero());
@@ -278,13 +311,21 @@ impl Canvas {
                 true => ("node current", " aria-current=\"step\""),
                 false => ("node", ""),
             };
-            let title = match plugins.get(name.as_str()) {
+            let mut title = match plugins.get(name.as_str()) {
                 Some(plugin) if plugin != name => format!("{name} (plugin {plugin})"),
                 _ => name.clone(),
             };
+            let pending_sends = sends.get(name.as_str()).copied();
+            let data_sends = match pending_sends {
+                Some(count) => {
+                    title.push_str(&format!(": {}", pending(count)));
+                    format!(" data-sends=\"{count}\"")
+                }
+                None => String::new(),
+            };
             let _ = write!(
                 out,
-                "<g class=\"{class}\" data-node=\"{}\"{aria}><title>{}</title>",
+                "<g class=\"{class}\" data-node=\"{}\"{data_sends}{aria}><title>{}</title>",
                 esc(name),
                 esc(title)
             );
@@ -308,11 +349,22 @@ impl Canvas {
             }
             // The current node says so in its label too (not by colour alone).
             let mark = if is_current { "▶ " } else { "" };
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                "<text x=\"{cx:.1}\" y=\"{cy:.1}\">{mark}{}</text></g>",
+                "<text x=\"{cx:.1}\" y=\"{cy:.1}\">{mark}{}</text>",
                 esc(name)
             );
+            // A fan-out's pending sends, counted in the box's top right corner (in
+            // words too: the legend and the title).
+            if let Some(count) = pending_sends {
+                let _ = write!(
+                    out,
+                    "<text class=\"sends\" x=\"{:.1}\" y=\"{:.1}\">×{count}</text>",
+                    at.x + size.x - 4.,
+                    at.y + 9.
+                );
+            }
+            out.push_str("</g>\n");
         }
         out.push_str("</svg>");
         out

@@ -3,6 +3,7 @@
 //! node logs, the component versions it is pinned to, and the actions (`actions`).
 //! Each list is one page (`?history=`, `?events=`, `?logs=` go on from a cursor).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -127,7 +128,13 @@ async fn body(backend: &dyn Backend, thread: &str, cursors: Cursors) -> Result<S
         esc(thread)
     );
     summary(&mut out, &run);
-    let drawn = graph::figure(&Graph::from_json(&graph), &current(&run), status).await;
+    let drawn = graph::figure(
+        &Graph::from_json(&graph),
+        &current(&run),
+        &pending_sends(&run),
+        status,
+    )
+    .await;
     out.push_str(&drawn);
     history_section(&mut out, thread, &history, cursors);
     events_section(&mut out, thread, &events, cursors);
@@ -138,15 +145,17 @@ async fn body(backend: &dyn Backend, thread: &str, cursors: Cursors) -> Result<S
     Ok(out)
 }
 
-/// The node(s) a run is at: those its next step runs; the end once it completed; the
-/// node that failed, when it has no next node.
+/// The node(s) a run is at: those its next step runs (a send branch `node#index` is
+/// its node, once); the end once it completed; the node that failed, when it has no
+/// next node.
 pub(super) fn current(run: &Value) -> Vec<String> {
-    let next: Vec<String> = run["next"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|node| node.as_str().map(str::to_string))
-        .collect();
+    let mut next: Vec<String> = Vec::new();
+    for branch in branches(run, "next") {
+        let node = graph::branch_node(branch);
+        if !next.iter().any(|seen| seen == node) {
+            next.push(node.to_string());
+        }
+    }
     if !next.is_empty() {
         return next;
     }
@@ -155,6 +164,31 @@ pub(super) fn current(run: &Value) -> Vec<String> {
         (Some("failed"), Some(node)) => vec![node.to_string()],
         _ => Vec::new(),
     }
+}
+
+/// The sends of the next step that have not run yet, per node: the branches
+/// `node#index` of `next` without a pending write (a send that finished while a
+/// sibling is retried keeps its write and is not run again).
+pub(super) fn pending_sends(run: &Value) -> BTreeMap<String, usize> {
+    let done: Vec<&str> = branches(run, "pending_writes").collect();
+    let mut sends = BTreeMap::new();
+    for branch in branches(run, "next") {
+        if branch.contains('#') && !done.contains(&branch) {
+            *sends
+                .entry(graph::branch_node(branch).to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    sends
+}
+
+/// The branch names of one of a run's lists (`next`, `pending_writes`).
+fn branches<'a>(run: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
+    run[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
 }
 
 /// JSON shown in a page: compact for short values, indented for the rest.

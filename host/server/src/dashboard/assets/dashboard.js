@@ -9,7 +9,7 @@
   // failed or parked when that is the run's status after them).
   const EVENT_NAMES = ["created", "forked", "step", "completed", "failed", "parked",
     "attempt_failed", "interrupted", "woke", "answered", "resumed", "cancelled",
-    "edited", "upgraded", "replayed", "lease_taken_over", "log"];
+    "edited", "upgraded", "replayed", "lease_taken_over", "signalled", "waiting", "log"];
   const FINISHED = ["completed", "failed", "cancelled"];
 
   // Fetches this page again and swaps in the parts named by `idsNow()` (the server renders

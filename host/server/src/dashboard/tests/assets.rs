@@ -55,3 +55,20 @@ fn regex_like_versioned(path: &str) -> bool {
         && hex.bytes().all(|b| b.is_ascii_hexdigit())
         && matches!(extension, "css" | "js")
 }
+
+#[test]
+fn the_script_follows_every_event_a_stream_sends() {
+    // A run's page refreshes on the events it listens for: one it does not name
+    // (e.g. `waiting`, `signalled`) would leave the page stale until the next.
+    let script = include_str!("../assets/dashboard.js");
+    let names = savepoint_store::EventKind::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .chain(["completed", "failed", "cancelled", "parked", "log"]);
+    for name in names {
+        assert!(
+            script.contains(&format!("\"{name}\"")),
+            "dashboard.js does not listen for {name:?} events"
+        );
+    }
+}

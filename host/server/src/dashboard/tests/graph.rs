@@ -1,9 +1,11 @@
 //! The workflow graph, laid out by `layout-rs`.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
 
 use crate::dashboard::graph::{Graph, figure};
-use crate::dashboard::run::current;
+use crate::dashboard::run::{current, pending_sends};
 
 fn graph(edges: &[(&str, &str, bool)]) -> Graph {
     let mut nodes: Vec<&str> = edges
@@ -22,7 +24,7 @@ fn graph(edges: &[(&str, &str, bool)]) -> Graph {
 #[tokio::test]
 async fn every_node_is_a_group_and_only_the_current_ones_are_marked() {
     let chain = graph(&[("a", "b", false), ("b", "c", false), ("c", "end", false)]);
-    let html = figure(&chain, &["b".to_string()], "running").await;
+    let html = figure(&chain, &["b".to_string()], &BTreeMap::new(), "running").await;
     for node in ["a", "b", "c", "end"] {
         assert_eq!(
             html.matches(&format!("data-node=\"{node}\"")).count(),
@@ -56,6 +58,7 @@ async fn loops_fan_outs_and_routes_are_laid_out() {
     let html = figure(
         &looped,
         &["work".to_string(), "side".to_string()],
+        &BTreeMap::new(),
         "running",
     )
     .await;
@@ -68,7 +71,7 @@ async fn loops_fan_outs_and_routes_are_laid_out() {
 #[tokio::test]
 async fn names_are_escaped_in_the_svg() {
     let hostile = graph(&[("<x>", "end", false)]);
-    let html = figure(&hostile, &["<x>".to_string()], "<b>").await;
+    let html = figure(&hostile, &["<x>".to_string()], &BTreeMap::new(), "<b>").await;
     assert!(html.contains("data-node=\"&lt;x&gt;\""), "{html}");
     assert!(!html.contains("<x>") && !html.contains("<b>"), "{html}");
     assert!(html.contains("data-status=\"&lt;b&gt;\""), "{html}");
@@ -93,6 +96,53 @@ fn the_current_node_follows_the_status() {
     );
 }
 
+#[test]
+fn a_fan_out_is_at_its_node_once_with_the_sends_still_to_run() {
+    // `split` sent four `double`s; #1 finished (a pending write) while the others
+    // wait, and a static branch `log` runs beside them.
+    let run = json!({
+        "status": "retrying",
+        "next": ["double#0", "double#1", "log", "double#2", "double#3"],
+        "pending_writes": ["double#1", "log"],
+    });
+    assert_eq!(current(&run), ["double", "log"]);
+    assert_eq!(
+        pending_sends(&run),
+        BTreeMap::from([("double".to_string(), 3)])
+    );
+    // All sent calls done: none pending, the node is still where the run is.
+    let run = json!({"status": "running", "next": ["double#0"], "pending_writes": ["double#0"]});
+    assert_eq!(current(&run), ["double"]);
+    assert!(pending_sends(&run).is_empty());
+}
+
+#[tokio::test]
+async fn the_graph_counts_a_nodes_pending_sends_in_its_box_and_in_words() {
+    let fan = graph(&[
+        ("split", "double", false),
+        ("double", "join", false),
+        ("join", "end", false),
+    ]);
+    let sends = BTreeMap::from([("double".to_string(), 3)]);
+    let html = figure(&fan, &["double".to_string()], &sends, "running").await;
+    assert!(
+        html.contains("<g class=\"node current\" data-node=\"double\" data-sends=\"3\" aria-current=\"step\"><title>double: 3 sends pending</title>"),
+        "{html}"
+    );
+    assert_eq!(html.matches("<text class=\"sends\"").count(), 1, "{html}");
+    assert!(html.contains(">×3</text>"), "{html}");
+    assert!(
+        html.contains("Current: double: 3 sends pending (running)"),
+        "{html}"
+    );
+    let one = BTreeMap::from([("double".to_string(), 1)]);
+    let html = figure(&fan, &["double".to_string()], &one, "running").await;
+    assert!(
+        html.contains("Current: double: 1 send pending (running)"),
+        "{html}"
+    );
+}
+
 /// The times in `graph::OPTIMIZE_UP_TO`'s comment: each graph laid out, then drawn
 /// again from the cache.
 #[tokio::test]
@@ -110,10 +160,10 @@ async fn layout_time() {
         }
         let graph = graph(&edges);
         let started = std::time::Instant::now();
-        let html = figure(&graph, &[names[5].clone()], "running").await;
+        let html = figure(&graph, &[names[5].clone()], &BTreeMap::new(), "running").await;
         let first = started.elapsed();
         let started = std::time::Instant::now();
-        figure(&graph, &[names[6].clone()], "running").await;
+        figure(&graph, &[names[6].clone()], &BTreeMap::new(), "running").await;
         println!(
             "{size} nodes: {} bytes in {first:?}, then {:?} from the cache",
             html.len(),
@@ -129,7 +179,13 @@ async fn a_graph_too_large_to_lay_out_still_has_its_legend() {
         .windows(2)
         .map(|pair| (pair[0].as_str(), pair[1].as_str(), false))
         .collect();
-    let html = figure(&graph(&edges), &["n7".to_string()], "running").await;
+    let html = figure(
+        &graph(&edges),
+        &["n7".to_string()],
+        &BTreeMap::new(),
+        "running",
+    )
+    .await;
     assert!(
         html.contains("The graph of 101 nodes is not drawn."),
         "{html}"
