@@ -312,6 +312,17 @@ impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
         })
     }
 
+    fn run_signals(&self, thread: String, limit: usize) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let signals = self
+                .store()
+                .signals(&thread, limit)
+                .await
+                .map_err(RuntimeError::from)?;
+            Ok(crate::view::signals(&signals))
+        })
+    }
+
     fn run_state(&self, thread: String, step: Option<u64>) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let run = self

@@ -12,6 +12,23 @@ use savepoint_store::{
     format_time,
 };
 
+/// A run's mailbox (`Backend::run_signals`): `{"signals": [...]}`, oldest first.
+pub fn signals(signals: &[savepoint_store::Signal]) -> Value {
+    let signals: Vec<Value> = signals
+        .iter()
+        .map(|signal| {
+            json!({
+                "id": signal.id,
+                "name": signal.name,
+                "data": signal.data,
+                "sent_at": format_time(signal.sent_at_ms),
+                "delivered_step": signal.delivered_step,
+            })
+        })
+        .collect();
+    json!({ "signals": signals })
+}
+
 /// A run's position and outcome (`status --json`, `GET /runs/{id}`).
 pub fn status(run: &RunRecord) -> Value {
     to_json(&run_json(run))

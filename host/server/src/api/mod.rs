@@ -336,6 +336,14 @@ pub trait Backend: Send + Sync + 'static {
     fn run_counts(&self) -> BackendFuture<'_, Value>;
     /// `GET /metrics`: the Prometheus text exposition of the daemon's metrics.
     fn metrics(&self) -> BackendFuture<'_, String>;
+    /// The run's mailbox, oldest first, at most `limit` signals (the newest dropped),
+    /// delivered and undelivered: `{"signals": [{"id", "name", "data", "sent_at",
+    /// "delivered_step"}]}` (`delivered_step` null while undelivered). The dashboard
+    /// shows it; a backend without one says so (the page then leaves it out).
+    fn run_signals(&self, thread: String, limit: usize) -> BackendFuture<'_, Value> {
+        let _ = (thread, limit);
+        Box::pin(async { Err(ApiError::internal("this backend keeps no mailbox")) })
+    }
     /// What `GET /health` reports besides `"status": "ok"` (the daemon: its
     /// memory budget); answers at once, without the store.
     fn health(&self) -> Map<String, Value> {

@@ -1,5 +1,5 @@
-//! A run page's actions: answer an interrupt, resume, cancel, fork at a step, edit the
-//! state as a node. Each form names the JSON API route its script sends it to
+//! A run page's actions: answer an interrupt, send a signal, resume, cancel, fork at a
+//! step, edit the state as a node. Each form names the JSON API route its script sends it to
 //! (`data-action`, `data-url`); without the script the forms stay disabled and say so,
 //! since the API takes JSON, not form posts.
 
@@ -24,13 +24,14 @@ pub(super) fn section(out: &mut String, run: &Value) {
         "<section id=\"actions\" aria-labelledby=\"h-actions\">\n\
          <h2 id=\"h-actions\">Actions</h2>\n\
          <noscript><p class=\"muted\">The actions need JavaScript (or use the command \
-         line: savepoint resume, cancel, fork, update).</p></noscript>\n\
+         line: savepoint resume, signal, cancel, fork, update).</p></noscript>\n\
          <form class=\"action\" data-action=\"answer\" data-url=\"{base}/resume\">\
          <fieldset disabled><legend>Answer the interrupt</legend>\
          <p id=\"answer-hint\" class=\"muted\">{answer_hint}</p>\
          <label for=\"a-answer\">Answer (JSON)</label>\
          <textarea id=\"a-answer\" name=\"answer\" rows=\"4\" spellcheck=\"false\"></textarea>\
          <button type=\"submit\">Send answer</button></fieldset></form>\n\
+         {signal}\
          <form class=\"action\" data-action=\"resume\" data-url=\"{base}/resume\">\
          <fieldset disabled><legend>Resume</legend>\
          <p class=\"muted\">Continue a failed or parked run from its last checkpoint.</p>\
@@ -55,5 +56,30 @@ pub(super) fn section(out: &mut String, run: &Value) {
          <button type=\"submit\">Update state</button></fieldset></form>\n\
          </section>\n",
         esc(fork_thread),
+        signal = signal_form(run, &base),
     );
+}
+
+/// Send a signal (`POST /runs/{id}/signals/{name}`, body `{"data": ...}`): to a run that
+/// has not finished (a failed run takes signals: it may be resumed). The name starts as
+/// the one the run waits for, if it waits for one.
+fn signal_form(run: &Value, base: &str) -> String {
+    if matches!(run["status"].as_str(), Some("completed" | "cancelled")) {
+        return String::new();
+    }
+    let waits_for = match run["waiting"]["for"].as_str() {
+        Some("signal") => run["waiting"]["name"].as_str().unwrap_or_default(),
+        _ => "",
+    };
+    format!(
+        "<form class=\"action\" data-action=\"signal\" data-url=\"{base}/signals/\">\
+         <fieldset disabled><legend>Send a signal</legend>\
+         <label for=\"a-signal-name\">Signal name</label>\
+         <input id=\"a-signal-name\" name=\"name\" value=\"{}\" placeholder=\"go\" required>\
+         <label for=\"a-signal-data\">Data (JSON)</label>\
+         <textarea id=\"a-signal-data\" name=\"data\" rows=\"3\" spellcheck=\"false\" \
+         placeholder=\"null\"></textarea>\
+         <button type=\"submit\">Send signal</button></fieldset></form>\n",
+        esc(waits_for)
+    )
 }

@@ -11,7 +11,8 @@
 //!   runs only our own script).
 //! - `runs`: `GET /`, the runs list: filters, counts per status, one page of runs.
 //! - `run`: `GET /ui/runs/{id}`, a run: its status, graph, history, events, logs,
-//!   pinned versions; `actions`: its forms.
+//!   pinned versions; `actions`: its forms; `compose`: what it waits for, its child
+//!   runs and its mailbox.
 //! - `graph`: the run's workflow as an inline SVG laid out by `layout-rs`.
 //! - `plugins`: `GET /ui/plugins`, every stored component version.
 //! - `assets`: `GET /assets/{file}`, the embedded style sheet and script under
@@ -22,6 +23,7 @@
 
 mod actions;
 mod assets;
+mod compose;
 mod graph;
 mod html;
 mod plugins;

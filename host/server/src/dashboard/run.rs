@@ -15,11 +15,13 @@ use serde_json::Value;
 
 use super::graph::{self, END, Graph};
 use super::html::{Frame, Nav, error_page, esc, page as html_page, url};
-use super::{actions, collect};
+use super::{actions, collect, compose};
 use crate::api::{self, ApiError, Backend, Branches, Cursor, HistoryDetail, PageQuery};
 
 /// Entries of each list on the page.
 const HISTORY: usize = 20;
+/// Signals of the mailbox shown (the oldest; the rest are counted).
+pub(super) const MAILBOX: usize = 50;
 const EVENTS: usize = 200;
 const LOGS: usize = 200;
 
@@ -116,6 +118,8 @@ async fn body(backend: &dyn Backend, thread: &str, cursors: Cursors) -> Result<S
             .await?,
     )
     .await?;
+    // The mailbox is an extra: a backend without one still shows the run.
+    let mailbox = backend.run_signals(thread.to_string(), MAILBOX).await.ok();
 
     let status = run["status"].as_str().unwrap_or("unknown");
     let mut out = String::new();
@@ -136,6 +140,10 @@ async fn body(backend: &dyn Backend, thread: &str, cursors: Cursors) -> Result<S
     )
     .await;
     out.push_str(&drawn);
+    compose::children_section(&mut out, &run);
+    if let Some(mailbox) = &mailbox {
+        compose::mailbox_section(&mut out, mailbox);
+    }
     history_section(&mut out, thread, &history, cursors);
     events_section(&mut out, thread, &events, cursors);
     logs_section(&mut out, thread, &logs, cursors);
@@ -192,7 +200,7 @@ fn branches<'a>(run: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
 }
 
 /// JSON shown in a page: compact for short values, indented for the rest.
-fn json_text(value: &Value) -> String {
+pub(super) fn json_text(value: &Value) -> String {
     let compact = value.to_string();
     if compact.len() <= 80 {
         return compact;
@@ -247,6 +255,7 @@ fn summary(out: &mut String, run: &Value) {
             esc(json_text(&run["waiting_for"]))
         );
     }
+    compose::waits_for(out, run);
     if let Some(at) = run["wake_at"].as_str() {
         let _ = write!(out, "<dt>Wakes at</dt><dd>{}</dd>", esc(at));
     }
@@ -256,6 +265,14 @@ fn summary(out: &mut String, run: &Value) {
             .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or_default()))
             .collect();
         let _ = write!(out, "<dt>Tags</dt><dd>{}</dd>", esc(tags.join(", ")));
+    }
+    if let Some(parent) = run["parent"].as_str() {
+        let _ = write!(
+            out,
+            "<dt>Parent</dt><dd><a id=\"run-parent\" href=\"/ui/runs/{}\">{}</a></dd>",
+            url(parent),
+            esc(parent)
+        );
     }
     let _ = writeln!(
         out,

@@ -270,9 +270,18 @@ fn table(out: &mut String, runs: &Value) {
             .flatten()
             .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or_default()))
             .collect();
+        // A child run (of a sub-workflow node) says whose, linked.
+        let child_of = match run["parent"].as_str() {
+            Some(parent) => format!(
+                "<br><span class=\"child-of muted\">child of <a href=\"/ui/runs/{}\">{}</a></span>",
+                url(parent),
+                esc(parent)
+            ),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "<tr data-thread=\"{t}\"><th scope=\"row\"><a href=\"/ui/runs/{}\">{t}</a></th>\
+            "<tr data-thread=\"{t}\"><th scope=\"row\"><a href=\"/ui/runs/{}\">{t}</a>{child_of}</th>\
              <td>{}</td><td><span class=\"status status-{s}\">{s}</span></td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td></tr>",
             url(thread),

@@ -194,7 +194,18 @@
         event.preventDefault();
         const field = (name) => form.elements.namedItem(name);
         let body = null;
+        let url = form.dataset.url;
         switch (form.dataset.action) {
+          case "signal": {
+            const name = field("name").value.trim();
+            if (!name) { say(form, "Signal name is required", "error"); field("name").focus(); return; }
+            const text = field("data").value.trim();
+            const parsed = text ? parseJson(text, "Data", false) : { value: null };
+            if (parsed.error) { say(form, parsed.error, "error"); field("data").focus(); return; }
+            body = { data: parsed.value };
+            url += encodeURIComponent(name);
+            break;
+          }
           case "answer": {
             const parsed = parseJson(field("answer").value, "The answer", false);
             if (parsed.error) { say(form, parsed.error, "error"); field("answer").focus(); return; }
@@ -219,7 +230,7 @@
         say(form, "");
         fieldset.disabled = true;
         try {
-          const response = await fetch(form.dataset.url, {
+          const response = await fetch(url, {
             method: "POST",
             headers: { "Content-Type": "application/json", Accept: "application/json" },
             body: body === null ? "" : JSON.stringify(body),

@@ -42,6 +42,9 @@ impl Pages {
                 "no run with thread id {thread:?}"
             )));
         }
+        if thread == WAITING {
+            return Ok(Pages::waiting_run());
+        }
         Ok(json!({
             "thread": thread,
             "workflow": "approval",
@@ -60,7 +63,49 @@ impl Pages {
     }
 }
 
+/// A child run waiting for a signal, with child runs of its own.
+pub(super) const WAITING: &str = "parent/3/review";
+
+impl Pages {
+    fn waiting_run() -> Value {
+        json!({
+            "thread": WAITING,
+            "workflow": "approval",
+            "status": "waiting",
+            "step": 3,
+            "next": ["review"],
+            "attempt": 0,
+            "error": null,
+            "error_node": null,
+            "waiting_for": null,
+            "waiting": {"for": "signal", "name": "go<b>", "node": "review"},
+            "wake_at": null,
+            "tags": {},
+            "parent": HOSTILE,
+            "children": [
+                {"thread": "parent/3/review/2/sub", "workflow": "chain<i>",
+                 "status": "completed", "step": 4},
+            ],
+            "created_at": "2026-11-28T01:00:00.000Z",
+            "updated_at": "2026-11-28T01:00:01.000Z",
+        })
+    }
+}
+
 impl Backend for Pages {
+    fn run_signals(&self, thread: String, limit: usize) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("run_signals {thread} {limit}"));
+            Pages::run(&thread)?;
+            Ok(json!({"signals": [
+                {"id": 4, "name": "go", "data": {"note": "<script>alert(1)</script>"},
+                 "sent_at": "2026-11-28T01:00:00.600Z", "delivered_step": 2},
+                {"id": 6, "name": "go<b>", "data": null,
+                 "sent_at": "2026-11-28T01:00:00.700Z", "delivered_step": null},
+            ]}))
+        })
+    }
+
     fn create_run(&self, _: CreateRun) -> BackendFuture<'_, Value> {
         unused()
     }
@@ -80,6 +125,10 @@ impl Backend for Pages {
                      "updated_at": "2026-11-28T01:00:01.000Z"},
                     {"thread": "job 2", "workflow": "chain", "status": "completed",
                      "step": 10, "tags": {}, "created_at": "2026-11-28T00:00:00.000Z",
+                     "updated_at": "2026-11-28T00:00:01.000Z"},
+                    {"thread": "job 2/1/sub", "workflow": "chain", "status": "waiting",
+                     "step": 1, "tags": {}, "parent": "job 2",
+                     "created_at": "2026-11-28T00:00:00.500Z",
                      "updated_at": "2026-11-28T00:00:01.000Z"},
                 ],
                 "next_cursor": "41",

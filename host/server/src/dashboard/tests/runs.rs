@@ -23,7 +23,10 @@ async fn lists_one_page_with_the_filter_form_and_a_next_page_link() {
         .has("<button type=\"submit\">Filter</button>")
         // A row links its thread, by the thread's text; the id is escaped in both.
         .has("<a href=\"/ui/runs/%3Cscript%3Ealert%281%29%3C%2Fscript%3E\">&lt;script&gt;alert(1)&lt;/script&gt;</a>")
-        .has("<a href=\"/ui/runs/job%202\">job 2</a>")
+        .has("<a href=\"/ui/runs/job%202\">job 2</a></th>")
+        // A child run says whose it is.
+        .has("<a href=\"/ui/runs/job%202%2F1%2Fsub\">job 2/1/sub</a><br><span class=\"child-of muted\">child of <a href=\"/ui/runs/job%202\">job 2</a></span></th>")
+        .has("<span class=\"status status-waiting\">waiting</span>")
         .has("<span class=\"status status-completed\">completed</span>")
         .has("team=&lt;i&gt;ops&lt;/i&gt;")
         .has("<a href=\"/?cursor=41\" rel=\"next\">Next page</a>")
