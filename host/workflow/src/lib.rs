@@ -16,6 +16,7 @@
 //! Layout: `parse` (TOML -> raw structs with spans, then validation), `reduce`
 //! (reducers), `route` (edges, joins and reachability), `retry` (retry policies),
 //! `limits` (memory, fuel, state size, log size), `grant` (an `allow_http` entry),
+//! `send` (the branch names of sends: fan-out),
 //! `error` (all error types). Sizes and durations are read with
 //! `savepoint_base::units`, the default limits are `savepoint_base::limits`'.
 
@@ -26,6 +27,7 @@ mod parse;
 mod reduce;
 mod retry;
 mod route;
+mod send;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -40,6 +42,7 @@ pub use grant::HttpGrant;
 pub use limits::{Limits, MaxLog};
 pub use retry::{Backoff, RetryPolicy};
 pub use savepoint_base::limits::DEFAULT_TIMEOUT;
+pub use send::{branch_node, send_branch};
 
 /// The largest workflow file read (by the CLI, and by the server's `GET
 /// /workflows`): far above any real graph (a 100,000-node workflow is a few
@@ -54,6 +57,12 @@ pub struct Workflow {
     pub start: String,
     /// Upper bound on the steps of one run (bounds loops); at least 1.
     pub max_steps: u64,
+    /// Upper bound on the sends of one step (fan-out): a step whose nodes send more
+    /// fails at the node that went over. At least 1.
+    pub max_fanout: u64,
+    /// Upper bound on the calls of one step of a run that run at once (its parallel
+    /// branches and sends); the others wait for one to finish. At least 1.
+    pub max_concurrency: u64,
     /// The workflow's `max_state` key, else [`Limits::DEFAULT_MAX_STATE`]: also the
     /// largest input (initial state) a run of it may start with.
     pub max_state: u64,

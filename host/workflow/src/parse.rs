@@ -35,6 +35,19 @@ use raw::{DurationText, RawLimits, RawNext, RawNode, RawNodes, RawRetry, RawWork
 
 /// `max_steps` when the file does not say.
 pub(super) const DEFAULT_MAX_STEPS: u64 = 1000;
+/// `max_fanout` when the file does not say: a map over a thousand items is
+/// ordinary; far beyond that, a list that grew by mistake (a whole table sent
+/// row by row) would make one step of a million calls and a position of a
+/// million inputs. Raise it in the file for a real map that size.
+pub(super) const DEFAULT_MAX_FANOUT: u64 = 1000;
+/// `max_concurrency` when the file does not say. A call in flight holds one of
+/// the instances of the plugin host's pool (512 for the whole process, shared
+/// with every other run) and its memory; 64 lets a fan-out of 1,000 use all of
+/// a machine's cores (a call of a small node is CPU-bound, and even 64 cores
+/// are busy) while eight such steps still fit in the pool at once. Nodes that
+/// mostly wait (HTTP) may want more; nodes that call a rate-limited service,
+/// fewer.
+pub(super) const DEFAULT_MAX_CONCURRENCY: u64 = 64;
 
 /// The workflow-wide retry policy, and which of its durations the file set (for
 /// messages about a node's retry that conflicts with them).
@@ -145,7 +158,9 @@ impl Validator<'_> {
         if raw.name.get_ref().trim().is_empty() {
             self.problem(raw.name.span(), "name must not be empty");
         }
-        let max_steps = self.max_steps(raw.max_steps.as_ref());
+        let max_steps = self.at_least_one(raw.max_steps.as_ref(), MAX_STEPS);
+        let max_fanout = self.at_least_one(raw.max_fanout.as_ref(), MAX_FANOUT);
+        let max_concurrency = self.at_least_one(raw.max_concurrency.as_ref(), MAX_CONCURRENCY);
         let defaults = self.defaults(&raw);
         let reducers = self.reducers(raw.state.unwrap_or_default());
         let raw_nodes = self.node_tables(raw.nodes)?;
@@ -167,6 +182,8 @@ impl Validator<'_> {
             name: raw.name.into_inner(),
             start: raw.start.into_inner(),
             max_steps,
+            max_fanout,
+            max_concurrency,
             max_state: defaults.limits.max_state,
             reducers,
             nodes,
@@ -174,20 +191,22 @@ impl Validator<'_> {
         })
     }
 
-    /// `max_steps`: at least 1.
-    fn max_steps(&self, raw: Option<&Spanned<i64>>) -> u64 {
+    /// A count key of the workflow (`max_steps`, `max_fanout`, ...): at least 1.
+    fn at_least_one(&self, raw: Option<&Spanned<i64>>, key: CountKey) -> u64 {
         let Some(m) = raw else {
-            return DEFAULT_MAX_STEPS;
+            return key.default;
         };
         match u64::try_from(*m.get_ref()).ok().filter(|&m| m >= 1) {
-            Some(max_steps) => max_steps,
+            Some(value) => value,
             None => {
                 let msg = format!(
-                    "max_steps must be at least 1 (it bounds the steps of a run), got {}",
+                    "{} must be at least 1 ({}), got {}",
+                    key.name,
+                    key.bounds,
                     m.get_ref()
                 );
                 self.problem(m.span(), msg);
-                DEFAULT_MAX_STEPS
+                key.default
             }
         }
     }
@@ -322,6 +341,31 @@ impl Graph<'_> {
         target != "end" && !self.names.contains(target)
     }
 }
+
+/// A workflow key that counts something and must be at least 1.
+#[derive(Clone, Copy)]
+struct CountKey {
+    name: &'static str,
+    /// What it bounds, for the message.
+    bounds: &'static str,
+    default: u64,
+}
+
+const MAX_STEPS: CountKey = CountKey {
+    name: "max_steps",
+    bounds: "it bounds the steps of a run",
+    default: DEFAULT_MAX_STEPS,
+};
+const MAX_FANOUT: CountKey = CountKey {
+    name: "max_fanout",
+    bounds: "it bounds the sends of one step",
+    default: DEFAULT_MAX_FANOUT,
+};
+const MAX_CONCURRENCY: CountKey = CountKey {
+    name: "max_concurrency",
+    bounds: "it bounds the calls of one step that run at once",
+    default: DEFAULT_MAX_CONCURRENCY,
+};
 
 /// What a node's keys are laid over: the workflow's keys, or the defaults.
 struct Defaults {

@@ -16,6 +16,8 @@ pub(super) struct RawWorkflow {
     pub(super) name: Spanned<String>,
     pub(super) start: Spanned<String>,
     pub(super) max_steps: Option<Spanned<i64>>,
+    pub(super) max_fanout: Option<Spanned<i64>>,
+    pub(super) max_concurrency: Option<Spanned<i64>>,
     pub(super) retry: Option<RawRetry>,
     pub(super) timeout: Option<Spanned<DurationText>>,
     pub(super) memory: Option<Spanned<SizeValue>>,

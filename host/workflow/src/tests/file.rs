@@ -38,6 +38,8 @@ fn parses_a_full_file() {
 fn defaults() {
     let wf = parse("name = \"x\"\nstart = \"a\"\n[nodes.a]\nnext = \"end\"\n").unwrap();
     assert_eq!(wf.max_steps, DEFAULT_MAX_STEPS);
+    assert_eq!(wf.max_fanout, DEFAULT_MAX_FANOUT);
+    assert_eq!(wf.max_concurrency, DEFAULT_MAX_CONCURRENCY);
     assert!(wf.reducers.is_empty());
     assert!(wf.warnings("wf.toml").is_empty());
 }
@@ -95,4 +97,15 @@ fn unknown_defaulted_plugin_points_at_header() {
         e.headline()
             .ends_with("p/counter.wasm does not exist (found: none)")
     );
+}
+
+#[test]
+fn fanout_limits() {
+    let wf = parse(
+        "name = \"x\"\nstart = \"a\"\nmax_fanout = 5000\nmax_concurrency = 8\n\
+         [nodes.a]\nnext = \"end\"\n",
+    )
+    .unwrap();
+    assert_eq!(wf.max_fanout, 5000);
+    assert_eq!(wf.max_concurrency, 8);
 }

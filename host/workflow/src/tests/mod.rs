@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::parse::DEFAULT_MAX_STEPS;
+use super::parse::{DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_FANOUT, DEFAULT_MAX_STEPS};
 use super::*;
 
 const CHAIN: &str = r#"name = "chain"

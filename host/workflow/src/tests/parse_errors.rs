@@ -58,6 +58,31 @@ fn max_steps_zero() {
 }
 
 #[test]
+fn fanout_limits_zero_or_negative() {
+    let e = error("name = \"x\"\nstart = \"a\"\nmax_fanout = 0\n[nodes.a]\nnext = \"end\"\n");
+    assert_eq!(
+        e,
+        "wf.toml:3:14: max_fanout must be at least 1 (it bounds the sends of one step), got 0"
+    );
+    let e = error("name = \"x\"\nstart = \"a\"\nmax_concurrency = -2\n[nodes.a]\nnext = \"end\"\n");
+    assert_eq!(
+        e,
+        "wf.toml:3:19: max_concurrency must be at least 1 (it bounds the calls of one step \
+         that run at once), got -2"
+    );
+}
+
+/// `#` is kept for the branches of sends (`node#index`).
+#[test]
+fn hash_in_node_name() {
+    let e = error("name = \"x\"\nstart = \"a#1\"\n[nodes.\"a#1\"]\nnext = \"end\"\n");
+    assert_eq!(
+        e,
+        "wf.toml:3:8: node name \"a#1\" is invalid: use only letters, digits, '_' and '-'"
+    );
+}
+
+#[test]
 fn bad_node_name() {
     let e = error(
         "name = \"x\"\nstart = \"a\"\n[nodes.a]\nnext = \"end\"\n[nodes.\"b c\"]\nnext = \"a\"\n",
