@@ -10,6 +10,7 @@ mod bad_input;
 mod batch;
 mod browser;
 mod chain;
+mod children;
 mod cli;
 mod conformance;
 mod crash;

@@ -4,6 +4,7 @@
 //! their plugins declare ([`Runtime::check_new_run`]); `savepoint validate`
 //! checks everything the file, the plugins folder and the environment allow
 //! without running a node, and reports every problem ([`check_workflow`]).
+//! Both check the child workflow files of sub-workflow nodes (`child_files`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::child_files::child_problems;
 use super::pins::PinTo;
 use super::{Runtime, RuntimeError, plugin_names, secrets};
 use savepoint_plugin::{ConfigSchema, NodeInfo, Plugin, PluginHost};
@@ -81,6 +83,9 @@ pub async fn check_workflow(
         }
         Err(error) => return Err(error),
     };
+    if let Some(workflow) = &workflow {
+        errors.extend(child_problems(workflow, file, plugins_dir, &available));
+    }
     let named = |plugin: &str| is_plugin_name(plugin);
     errors.extend(
         checked
@@ -221,6 +226,13 @@ impl<S: CheckpointStore> Runtime<S> {
             Ok(workflow) => workflow,
             Err(unfinished) => return Err(self.unfinished_problems(&unfinished, file).await),
         };
+        if workflow.children().next().is_some() {
+            let available = plugin_names(self.plugins.dir())?;
+            let problems = child_problems(&workflow, file, self.plugins.dir(), &available);
+            if !problems.is_empty() {
+                return Err(RuntimeError::Workflow(problems));
+            }
+        }
         let pins = self.check_plugins_of(&workflow, file).await?;
         Ok((workflow, pins))
     }

@@ -57,7 +57,6 @@ pub(crate) enum Branch {
     /// The branch waits: for a signal (the node returned `wait-signal`, and no signal
     /// of that name is in the mailbox), or for its child run (a sub-workflow node
     /// whose child has not finished). Not a failed attempt.
-    #[allow(dead_code)] // TODO(#18 H3, H4): constructed by the signal and child branches.
     Wait {
         wait: Wait,
         timeout: Option<Duration>,

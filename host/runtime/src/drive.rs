@@ -100,6 +100,10 @@ impl<S: CheckpointStore> Runtime<S> {
                 {
                     return Ok(Stopped::Settled);
                 }
+                // Woken (wake time now) once what it waits for came, or its deadline.
+                RunStatus::Waiting if run.wake_at_ms.is_none_or(|t| t > self.clock.now_ms()) => {
+                    return Ok(Stopped::Settled);
+                }
                 RunStatus::Running => {}
                 _ => match self.store.set_status(thread, RunStatus::Running).await {
                     Ok(()) => run.status = RunStatus::Running,
@@ -144,7 +148,7 @@ impl<S: CheckpointStore> Runtime<S> {
     /// Drive one run whose lease this process holds in the foreground,
     /// renewing the lease while it works, as far as `wait` says. A run that
     /// is parked until a time is waited for first (a new run never is).
-    async fn drive_foreground(
+    pub(super) async fn drive_foreground(
         &self,
         thread: &str,
         wait: Wait,
@@ -179,10 +183,16 @@ impl<S: CheckpointStore> Runtime<S> {
                         _ = stop.wait_for(|stop| *stop) => return Ok(Stopped::Interrupted),
                     }
                 }
-                match self
+                let stopped = self
                     .drive_keeping(thread, &mut stop, run, &lease, &mut settled)
-                    .await?
-                {
+                    .await?;
+                // A parent waiting for its children: drive them here, then go on
+                // with it (`run parent.toml` works without a daemon).
+                if stopped == Stopped::Settled && self.drive_children(thread, wait).await? {
+                    settled = None;
+                    continue;
+                }
+                match stopped {
                     // Waited for below, then read again: nothing kept is current.
                     Stopped::Settled if wait == Wait::UntilDone => settled = None,
                     Stopped::LeaseExpired => {
@@ -248,7 +258,7 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 
     /// Take the lease on `thread`, or say who holds it.
-    async fn claim(&self, thread: &str) -> Result<(RunRecord, Lease), RuntimeError> {
+    pub(super) async fn claim(&self, thread: &str) -> Result<(RunRecord, Lease), RuntimeError> {
         let dead = self.dead_owners().await?;
         let asked = Instant::now();
         let run = self

@@ -11,7 +11,9 @@
 //! calls, with the plugins from `catalogue`, which loads each version once),
 //! and `decide` says what those calls make of it, a pure function of plain
 //! values (failures first, then interrupts, then writes; sleepers park the
-//! run); `pins` pins new runs to the plugins' current versions.
+//! run); `pins` pins new runs to the plugins' current versions; `child` is
+//! the branch of a sub-workflow node (it creates and waits for a child run),
+//! and `child_files` checks the child workflow files before a run exists.
 //!
 //! The CLI drives one run in the foreground ([`Runtime::start`],
 //! [`Runtime::resume`]); `savepoint serve` drives many (the `savepoint-server` crate's daemon).
@@ -29,6 +31,8 @@
 mod batch;
 mod catalogue;
 mod check;
+mod child;
+mod child_files;
 pub mod daemon;
 mod decide;
 mod drive;
@@ -326,11 +330,16 @@ pub fn validate(
     text: &str,
 ) -> Result<Workflow, RuntimeError> {
     let workflow = Workflow::parse(workflow_path, text)?;
+    let available = plugin_names(plugins_dir)?;
     workflow.check_plugins(
         workflow_path,
         &plugins_dir.display().to_string(),
-        &plugin_names(plugins_dir)?,
+        &available,
     )?;
+    let problems = child_files::child_problems(&workflow, workflow_path, plugins_dir, &available);
+    if !problems.is_empty() {
+        return Err(RuntimeError::Workflow(problems));
+    }
     Ok(workflow)
 }
 

@@ -217,6 +217,10 @@ impl<S: CheckpointStore> Runtime<S> {
                 Vec::new(),
             ));
         };
+        if let Some(sub) = &node.workflow {
+            let branch = self.child_branch(run, node, sub, &run.state).await?;
+            return Ok((branch, Vec::new()));
+        }
         let plugin = self
             .plugins
             .for_run(&*self.store, &run.plugins, &node.plugin);

@@ -17,9 +17,11 @@
 //! (reducers), `route` (edges, joins and reachability), `retry` (retry policies),
 //! `limits` (memory, fuel, state size, log size), `grant` (an `allow_http` entry),
 //! `send` (the branch names of sends: fan-out),
+//! `child` (sub-workflow nodes: input and output mappings, the child's thread),
 //! `error` (all error types). Sizes and durations are read with
 //! `savepoint_base::units`, the default limits are `savepoint_base::limits`'.
 
+mod child;
 mod error;
 mod grant;
 mod limits;
@@ -36,6 +38,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+pub use child::{DEFAULT_CHILD_ID, ID_PLACEHOLDERS, SubWorkflow};
 use error::Loc;
 pub use error::{MergeError, RouteError, Side, WorkflowError};
 pub use grant::HttpGrant;
@@ -97,8 +100,12 @@ pub fn is_plugin_name(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub name: String,
-    /// File stem of the component: `plugins/<plugin>.wasm`. Defaults to the node's name.
+    /// File stem of the component: `plugins/<plugin>.wasm`. Defaults to the node's name;
+    /// empty for a sub-workflow node (see `workflow`).
     pub plugin: String,
+    /// `workflow = "chain.toml"`: the node runs that workflow as a child run instead of
+    /// calling a plugin (see [`SubWorkflow`]).
+    pub workflow: Option<SubWorkflow>,
     /// The node's `config` table as JSON; always an object (`{}` when absent).
     pub config: Value,
     pub edge: Edge,
@@ -297,7 +304,7 @@ impl Workflow {
         let mut nodes: Vec<&Node> = self
             .nodes
             .values()
-            .filter(|n| !present.contains(n.plugin.as_str()))
+            .filter(|n| n.workflow.is_none() && !present.contains(n.plugin.as_str()))
             .collect();
         if nodes.is_empty() {
             return Vec::new();
@@ -355,10 +362,27 @@ impl Workflow {
 
     /// Distinct plugin names used by the workflow, sorted.
     pub fn plugins(&self) -> Vec<String> {
-        let mut plugins: Vec<String> = self.nodes.values().map(|n| n.plugin.clone()).collect();
+        let mut plugins: Vec<String> = self
+            .nodes
+            .values()
+            .filter(|n| n.workflow.is_none())
+            .map(|n| n.plugin.clone())
+            .collect();
         plugins.sort_unstable();
         plugins.dedup();
         plugins
+    }
+
+    /// The sub-workflow nodes, by name, each with its child workflow.
+    pub fn children(&self) -> impl Iterator<Item = (&str, &SubWorkflow)> {
+        self.nodes
+            .values()
+            .filter_map(|n| Some((n.name.as_str(), n.workflow.as_ref()?)))
+    }
+
+    /// A problem with node `node`'s child workflow, located at its `workflow` key.
+    pub fn child_problem(&self, file: &str, node: &str, message: String) -> WorkflowError {
+        self.plugin_problem(file, node, message)
     }
 
     /// The reducer of a top-level state key (`replace` unless the file says otherwise).

@@ -8,10 +8,12 @@
 //! Layout, in the order validation runs: `raw` (what the TOML deserializes
 //! into), this module (the top-level keys, the reducers, the start node, then
 //! each node in file order), `keys` (retry, timeout, reuse and the limits, at
-//! either level), `node` (one node's table: name, plugin, config), `edges`
+//! either level), `node` (one node's table: name, plugin, config), `child` (a
+//! sub-workflow node's keys), `edges`
 //! (its `next`/`routes` and `after`), `graph` (the checks that need every node:
 //! joins).
 
+mod child;
 mod edges;
 mod graph;
 mod keys;

@@ -33,20 +33,12 @@ impl Validator<'_> {
         let header = raw_node.span();
         let raw_node = raw_node.get_ref();
 
-        let (plugin, plugin_span) = match &raw_node.plugin {
-            None => (name.clone(), header.clone()),
-            Some(p) if is_plugin_name(p.get_ref()) => (p.get_ref().clone(), p.span()),
-            Some(p) => {
-                let msg = format!(
-                    "node \"{name}\" has plugin = \"{}\", but a plugin name must be a plain file \
-                     stem (letters, digits, '_', '-', '.'), naming plugins/<plugin>.wasm",
-                    p.get_ref()
-                );
-                self.problem(p.span(), msg);
-                // Never checked against the plugins folder (see
-                // [`super::is_plugin_name`]).
-                (p.get_ref().clone(), p.span())
-            }
+        let child = self.sub_workflow(name, raw_node);
+        let (plugin, plugin_span) = match (&raw_node.plugin, &raw_node.workflow) {
+            // (Both written is the sub-workflow's problem.)
+            (_, Some(w)) => (String::new(), w.span()),
+            (None, None) => (name.clone(), header.clone()),
+            (Some(p), None) => self.plugin(name, p),
         };
 
         let mut config_keys = BTreeMap::new();
@@ -98,6 +90,7 @@ impl Validator<'_> {
         let node = Node {
             name: name.clone(),
             plugin,
+            workflow: child,
             config,
             edge,
             retry,
@@ -107,6 +100,23 @@ impl Validator<'_> {
             reuse,
         };
         Some((node, node_locs, edge_spans))
+    }
+}
+
+impl Validator<'_> {
+    /// A `plugin = "..."` value and where it is written.
+    fn plugin(&self, name: &str, p: &Spanned<String>) -> (String, std::ops::Range<usize>) {
+        if !is_plugin_name(p.get_ref()) {
+            let msg = format!(
+                "node \"{name}\" has plugin = \"{}\", but a plugin name must be a plain file \
+                 stem (letters, digits, '_', '-', '.'), naming plugins/<plugin>.wasm",
+                p.get_ref()
+            );
+            self.problem(p.span(), msg);
+            // Never checked against the plugins folder (see
+            // [`super::is_plugin_name`]).
+        }
+        (p.get_ref().clone(), p.span())
     }
 }
 

@@ -36,6 +36,14 @@ pub(super) type RawNodes = BTreeMap<Spanned<String>, Spanned<RawNode>>;
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNode {
     pub(super) plugin: Option<Spanned<String>>,
+    /// A sub-workflow node: the child workflow's file, relative to this file's folder.
+    pub(super) workflow: Option<Spanned<String>>,
+    /// Child input key -> parent state key (a sub-workflow node only).
+    pub(super) input: Option<Spanned<BTreeMap<String, String>>>,
+    /// Parent state key -> child final state key (a sub-workflow node only).
+    pub(super) output: Option<Spanned<BTreeMap<String, String>>>,
+    /// The child run's thread template (a sub-workflow node only).
+    pub(super) id: Option<Spanned<String>>,
     /// Each key spanned, so that a problem with one (its plugin's schema) can
     /// point at it.
     pub(super) config: Option<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,

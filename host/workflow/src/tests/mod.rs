@@ -43,6 +43,7 @@ fn error(text: &str) -> String {
     }
 }
 
+mod children;
 mod file;
 mod graph;
 mod joins;

@@ -13,7 +13,7 @@ fn unknown_key_in_node() {
     let e = error("name = \"x\"\nstart = \"a\"\n[nodes.a]\nnext = \"end\"\n  nxet = 1\n");
     assert_eq!(
         e,
-        "wf.toml:5:3: unknown field `nxet`, expected one of `plugin`, `config`, `next`, `routes`, `after`, `retry`, `timeout`, `memory`, `fuel`, `max_state`, `max_log`, `allow_http`, `reuse`"
+        "wf.toml:5:3: unknown field `nxet`, expected one of `plugin`, `workflow`, `input`, `output`, `id`, `config`, `next`, `routes`, `after`, `retry`, `timeout`, `memory`, `fuel`, `max_state`, `max_log`, `allow_http`, `reuse`"
     );
 }
 
