@@ -2,7 +2,13 @@
 //! (and `run`, before the run exists) refuses a child file that is missing, invalid, or
 //! that includes its parent again.
 
+use serde_json::{Value, json};
+
 use crate::fixtures::{Env, Messages};
+
+fn parse(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
 
 /// A one-node workflow named `name` whose node runs `child` as a sub-workflow.
 fn includes(name: &str, child: &str) -> String {
@@ -41,5 +47,107 @@ fn validate_refuses_a_child_that_includes_itself_a_cycle_and_a_missing_file() {
     messages.check("children-validate.txt");
     // Not one of them created a run.
     let runs = env.json(&["runs", "--json"]);
-    assert_eq!(runs["runs"], serde_json::json!([]), "{runs}");
+    assert_eq!(runs["runs"], json!([]), "{runs}");
+}
+
+#[test]
+fn the_parent_example_runs_chain_as_a_child_then_counts_to_eleven() {
+    let env = Env::new(&["counter"]);
+    env.example_workflow("chain.toml");
+    let parent = env.example_workflow("parent.toml");
+    let stdout = env.ok(&["run", &parent, "--thread", "p", "--input", r#"{"count":0}"#]);
+    assert_eq!(parse(&stdout), json!({"count": 11}));
+    assert_eq!(env.status("p")["status"], "completed");
+    let child = env.status("p/1/chain");
+    assert_eq!(child["status"], "completed", "{child}");
+    assert_eq!(child["step"], 10);
+    assert_eq!(env.state("p/1/chain"), json!({"count": 10}));
+    // The parent's step 1 is the child's final state; step 2 the counter.
+    let steps: Vec<(u64, String)> = env
+        .history("p")
+        .iter()
+        .map(|c| {
+            (
+                c["step"].as_u64().unwrap(),
+                c["node"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(steps, [(2, "bump".to_owned()), (1, "chain".to_owned())]);
+}
+
+/// A parent whose node `sub` runs `flaky.toml`, whose node fails its first `fails`
+/// attempts (and the child has no retry of its own); `retry` is the parent node's.
+fn flaky_parent(env: &Env, retry: &str) -> String {
+    env.workflow(
+        "flaky.toml",
+        "name = \"flaky\"\nstart = \"f\"\n[nodes.f]\nplugin = \"fail\"\n\
+         config = { kind = \"retryable\", message = \"not yet\", attempts = 1 }\nnext = \"end\"\n",
+    );
+    env.workflow(
+        "parent.toml",
+        &format!(
+            "name = \"parent\"\nstart = \"sub\"\n[nodes.sub]\nworkflow = \"flaky.toml\"\n{retry}\n\
+             next = \"end\"\n"
+        ),
+    )
+}
+
+#[test]
+fn a_failed_child_is_resumed_by_the_parent_s_retry() {
+    let env = Env::new(&["fail"]);
+    let parent = flaky_parent(&env, "retry = { attempts = 2, initial = \"10ms\" }");
+    let stdout = env.ok(&["run", &parent, "--thread", "p", "--wait"]);
+    assert_eq!(parse(&stdout), json!({"recovered_at": 2}));
+    // One child, which failed once and was resumed from its last checkpoint.
+    let children = env.json(&["runs", "--parent", "p", "--json"]);
+    let threads: Vec<&str> = children["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["thread"].as_str().unwrap())
+        .collect();
+    assert_eq!(threads, ["p/1/sub"]);
+    assert_eq!(env.status("p/1/sub")["status"], "completed");
+    let events = env.json(&["events", "p", "--json"]);
+    let failed: Vec<&Value> = events["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "attempt_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "the parent's step failed once: {events}");
+}
+
+#[test]
+fn a_failed_child_without_a_retry_fails_the_parent_naming_it() {
+    let env = Env::new(&["fail"]);
+    let parent = flaky_parent(&env, "");
+    let stderr = env.fails(&["run", &parent, "--thread", "p"]);
+    let status = env.status("p");
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["error_node"], "sub");
+    let mut messages = Messages::new();
+    messages.add("the parent's error", status["error"].as_str().unwrap());
+    messages.add("run", &stderr);
+    messages.check("children-failed.txt");
+    assert_eq!(env.status("p/1/sub")["status"], "failed");
+}
+
+#[test]
+fn cancel_of_a_parent_cancels_its_waiting_child() {
+    let env = Env::new(&["counter", "approval"]);
+    env.workflow(
+        "ask.toml",
+        "name = \"ask\"\nstart = \"review\"\n[nodes.review]\nplugin = \"approval\"\n\
+         config = { question = \"ok?\" }\nroutes = [\"end\"]\n",
+    );
+    let parent = env.workflow("parent.toml", &includes("parent", "ask.toml"));
+    // (It ends parked: its exit code says so.)
+    env.run(&["run", &parent, "--thread", "p"]);
+    assert_eq!(env.status("p")["status"], "waiting");
+    assert_eq!(env.status("p/1/sub")["status"], "interrupted");
+    env.ok(&["cancel", "p"]);
+    assert_eq!(env.status("p")["status"], "cancelled");
+    assert_eq!(env.status("p/1/sub")["status"], "cancelled");
 }

@@ -34,6 +34,9 @@ pub struct RunsArgs {
     /// Only runs whose thread id starts with PREFIX (case matters; no wildcards).
     #[arg(long = "thread", value_name = "PREFIX")]
     thread_prefix: Option<String>,
+    /// Only the child runs of this run (those its sub-workflow nodes created).
+    #[arg(long, value_name = "THREAD")]
+    parent: Option<String>,
     /// How many runs to list: 100 by default, at most 10000.
     #[arg(long, value_name = "N", value_parser = runs_limit)]
     limit: Option<usize>,
@@ -42,7 +45,8 @@ pub struct RunsArgs {
     #[arg(long, value_name = "C")]
     cursor: Option<Cursor>,
     /// Print one JSON object: {runs: [{thread, workflow, status, step, tags,
-    /// created_at, updated_at}], next_cursor} (next_cursor null on the last page).
+    /// created_at, updated_at, parent}], next_cursor} (next_cursor null on the last
+    /// page).
     #[arg(long)]
     json: bool,
 }
@@ -55,7 +59,7 @@ fn runs_limit(text: &str) -> Result<usize, String> {
 pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let limit = args.limit.unwrap_or(RUNS_PAGE.default);
     let filter = RunFilter {
-        parent: None,
+        parent: args.parent.clone(),
         status: args.status,
         workflow: args.workflow.clone(),
         tags: args.tags.clone(),
@@ -89,13 +93,26 @@ pub async fn main(global: &Global, args: RunsArgs) -> anyhow::Result<ExitCode> {
         output::print_json(&savepoint_server::view::runs_page(&page));
         return Ok(ExitCode::SUCCESS);
     }
+    // A PARENT column only when the page holds a child run: listings without
+    // sub-workflows read as they always did.
+    let family = page.runs.iter().any(|run| run.parent.is_some());
+    let parent_header = if family {
+        "PARENT                    "
+    } else {
+        ""
+    };
     println!(
-        "{:<24} {:<16} {:<12} {:>5}  {:<24}  TAGS",
+        "{:<24} {:<16} {:<12} {:>5}  {:<24}  {parent_header}TAGS",
         "THREAD", "WORKFLOW", "STATUS", "STEP", "CREATED"
     );
     for run in &page.runs {
+        let parent = match (family, &run.parent) {
+            (false, _) => String::new(),
+            (true, Some(parent)) => format!("{:<24}  ", output::safe(parent)),
+            (true, None) => format!("{:<24}  ", "-"),
+        };
         println!(
-            "{:<24} {:<16} {:<12} {:>5}  {:<24}  {}",
+            "{:<24} {:<16} {:<12} {:>5}  {:<24}  {parent}{}",
             output::safe(&run.thread),
             output::safe(&run.workflow_name),
             run.status.as_str(),
@@ -131,6 +148,9 @@ fn next_page(args: &RunsArgs, cursor: Cursor) -> String {
     }
     if let Some(prefix) = &args.thread_prefix {
         words.extend(["--thread".to_string(), output::shell_word(prefix)]);
+    }
+    if let Some(parent) = &args.parent {
+        words.extend(["--parent".to_string(), output::shell_word(parent)]);
     }
     if let Some(limit) = args.limit {
         words.extend(["--limit".to_string(), limit.to_string()]);

@@ -11,8 +11,8 @@ use savepoint_store::CheckpointStore;
 pub struct StatusArgs {
     /// The run's thread id.
     thread: String,
-    /// Print one JSON object: thread, workflow, status, step, next, error, ...
-    /// (the interrupt payload whole; text shows its first 1 KiB)
+    /// Print one JSON object: thread, workflow, status, step, next, error, ...,
+    /// parent and children (the interrupt payload whole; text shows its first 1 KiB)
     #[arg(long)]
     json: bool,
 }
@@ -23,10 +23,16 @@ pub async fn main(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCode>
         .existing_run(&args.thread)
         .await
         .map_err(RuntimeError::from)?;
+    let children = savepoint_server::view::children(&*store, &run.thread)
+        .await
+        .map_err(RuntimeError::from)?;
     if args.json {
-        output::print_json(&savepoint_server::view::status(&run));
+        output::print_json(&savepoint_server::view::status_with_children(
+            &run, &children,
+        ));
     } else {
         output::print_status(&run);
+        print_family(&run, &children);
         if run.status == savepoint_store::RunStatus::Failed {
             // The way on, as `run` prints it (which files changed since it started).
             let runtime = global.runtime_with(store.clone(), global.plugin_host()?);
@@ -35,4 +41,20 @@ pub async fn main(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A child run's parent, and a parent's child runs (oldest first) with their status.
+fn print_family(run: &savepoint_store::RunRecord, children: &[savepoint_store::RunSummary]) {
+    if let Some(parent) = &run.parent {
+        println!("parent:    {}", output::safe(parent));
+    }
+    for (i, child) in children.iter().rev().enumerate() {
+        let label = if i == 0 { "children:" } else { "" };
+        println!(
+            "{label:<10} {} ({}, step {})",
+            output::safe(&child.thread),
+            child.status,
+            child.step
+        );
+    }
 }

@@ -64,7 +64,8 @@ impl<S: CheckpointStore> Runtime<S> {
                     node: name.clone(),
                     update: sub.parent_update(&child.state),
                     goto: None,
-                    component_digest: String::new(),
+                    // What produced the update: the child's workflow, as pinned.
+                    component_digest: child.workflow_digest.clone(),
                 },
                 sleep: None,
             },
@@ -96,7 +97,12 @@ impl<S: CheckpointStore> Runtime<S> {
         );
         // The budget as decide counts it: this attempt is one more.
         let tries = (run.attempt + 1).saturating_sub(run.retry_base);
-        if node.retry.allows_another(tries) {
+        if !node.retry.allows_another(tries) {
+            message.push_str(&format!(
+                "; resume it (`savepoint resume {}`), then this run",
+                child.thread
+            ));
+        } else {
             match self
                 .store
                 .resume_input(&child.thread, None, RunStatus::Pending, None)
@@ -234,27 +240,39 @@ impl<S: CheckpointStore> Runtime<S> {
                 self.store.release(self.owner(), child).await?;
                 continue;
             }
+            self.emit(super::Event::Started {
+                thread: child.clone(),
+                workflow_path: run.workflow_path.clone(),
+            });
             // (Boxed: a child may have children of its own.)
             Box::pin(self.drive_foreground(child, wait, Some(run), lease)).await?;
         }
         let parent = self.load(thread).await?;
-        let due = parent.status != RunStatus::Waiting
+        let mut due = parent.status != RunStatus::Waiting
             || parent.wake_at_ms.is_some_and(|t| t <= self.clock.now_ms());
-        if due {
-            return Ok(true);
-        }
-        // The store wakes the parent in the child's last write; this process holds the
-        // parent and saw a child finish, so it goes on with it whatever that said.
-        for child in &threads {
-            let status = self.load(child).await?.status;
-            if matches!(
-                status,
-                RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
-            ) {
-                self.store.set_status(thread, RunStatus::Running).await?;
-                return Ok(true);
+        if !due {
+            // The store wakes the parent in the child's last write; this process
+            // holds the parent and saw a child finish, so it goes on with it
+            // whatever that said.
+            for child in &threads {
+                let status = self.load(child).await?.status;
+                if matches!(
+                    status,
+                    RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+                ) {
+                    self.store.set_status(thread, RunStatus::Running).await?;
+                    due = true;
+                    break;
+                }
             }
         }
-        Ok(false)
+        if due {
+            self.emit(super::Event::Resuming {
+                thread: thread.to_string(),
+                step: parent.step + 1,
+                was: parent.status,
+            });
+        }
+        Ok(due)
     }
 }

@@ -281,7 +281,7 @@ impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
     fn list_runs(&self, search: api::RunSearch) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let filter = savepoint_store::RunFilter {
-                parent: None,
+                parent: search.parent,
                 status: search.status,
                 workflow: search.workflow,
                 tags: search.tags,
@@ -308,7 +308,10 @@ impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
                 .existing_run(&thread)
                 .await
                 .map_err(RuntimeError::from)?;
-            Ok(crate::view::status(&run))
+            let children = crate::view::children(self.store(), &thread)
+                .await
+                .map_err(RuntimeError::from)?;
+            Ok(crate::view::status_with_children(&run, &children))
         })
     }
 

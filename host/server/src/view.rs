@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use crate::api::shapes;
 use savepoint_plugin::PluginLoad;
 use savepoint_store::{
-    Deleted, HistoryEntry, LogLine, Page, RunEvent, RunRecord, RunSummary, RunsPage, StoreError,
-    format_time,
+    CheckpointStore, Deleted, HistoryEntry, LogLine, Page, RUNS_PAGE, RunEvent, RunFilter,
+    RunRecord, RunSummary, RunsPage, StoreError, format_time,
 };
 
 /// A run's mailbox (`Backend::run_signals`): `{"signals": [...]}`, oldest first.
@@ -58,7 +58,40 @@ pub fn run_json(run: &RunRecord) -> shapes::RunJson {
         branch: run.branch,
         created_at: format_time(run.created_at_ms),
         updated_at: format_time(run.updated_at_ms),
+        parent: run.parent.clone(),
+        children: None,
     }
+}
+
+/// [`status`] with the run's child runs (`children`, oldest first): what `GET
+/// /runs/{id}` and `status --json` answer.
+pub fn status_with_children(run: &RunRecord, children: &[RunSummary]) -> Value {
+    let mut json = run_json(run);
+    json.children = Some(
+        children
+            .iter()
+            .rev()
+            .map(|child| shapes::ChildRunJson {
+                thread: child.thread.clone(),
+                workflow: child.workflow_name.clone(),
+                status: shapes::StatusWord(child.status),
+                step: child.step,
+            })
+            .collect(),
+    );
+    to_json(&json)
+}
+
+/// The child runs of `thread` (the latest [`RUNS_PAGE`]`.max` of them, newest first).
+pub async fn children<S: CheckpointStore>(
+    store: &S,
+    thread: &str,
+) -> Result<Vec<RunSummary>, StoreError> {
+    let filter = RunFilter {
+        parent: Some(thread.to_owned()),
+        ..RunFilter::default()
+    };
+    Ok(store.list_runs(&filter, None, RUNS_PAGE.max).await?.runs)
 }
 
 /// A shape of `shapes` as a JSON value: its fields in its order.
@@ -235,6 +268,7 @@ fn summary_json(run: &RunSummary) -> shapes::RunSummaryJson {
         tags: run.tags.clone(),
         created_at: format_time(run.created_at_ms),
         updated_at: format_time(run.updated_at_ms),
+        parent: run.parent.clone(),
     }
 }
 

@@ -534,6 +534,16 @@ impl Params {
         Ok(prefix.filter(|prefix| !prefix.is_empty()))
     }
 
+    /// `parent`: a run's thread, whose child runs are listed.
+    pub(super) fn parent(&mut self) -> Result<Option<String>, ApiError> {
+        match self.take("parent")? {
+            Some(parent) if parent.is_empty() => Err(ApiError::usage(
+                "query parameter \"parent\" is empty: expected a run's thread id".to_owned(),
+            )),
+            parent => Ok(parent),
+        }
+    }
+
     /// `since`: a duration such as `2d` or `90m`.
     pub(super) fn since(&mut self) -> Result<Option<Duration>, ApiError> {
         self.take("since")?

@@ -173,6 +173,8 @@ pub struct RunSearch {
     pub since: Option<Duration>,
     /// Only threads that start with this (compared as bytes; no wildcards).
     pub thread_prefix: Option<String>,
+    /// Only the child runs of this run.
+    pub parent: Option<String>,
     pub page: PageQuery,
 }
 

@@ -66,6 +66,7 @@ const SESSION: &str = "session";
     ),
     components(schemas(
         shapes::RunJson,
+        shapes::ChildRunJson,
         shapes::RunSummaryJson,
         shapes::RunsPageJson,
         shapes::HistoryEntry,
@@ -400,6 +401,13 @@ impl IntoParams for RunsQuery {
                 "thread",
                 "Only runs whose thread id starts with this (case matters, no wildcards)",
                 string(None),
+            ),
+            query(
+                "parent",
+                "Only the child runs of this run (its direct children)",
+                Object::builder()
+                    .schema_type(SchemaType::new(Type::String))
+                    .min_length(Some(1)),
             ),
         ];
         params.extend(page(RUNS_PAGE, "runs"));

@@ -114,7 +114,7 @@ pub(super) async fn create_run(
     Ok((StatusCode::CREATED, Json(run)))
 }
 
-/// `GET /runs?status=failed&workflow=approval&tag=customer=acme&since=2d&thread=job-&limit=50&cursor=C`
+/// `GET /runs?status=failed&workflow=approval&tag=customer=acme&since=2d&thread=job-&parent=P&limit=50&cursor=C`
 #[utoipa::path(
     get,
     path = "/runs",
@@ -130,6 +130,7 @@ pub(super) async fn list_runs(State(backend): Backed, query: QueryPairs) -> Repl
         tags: params.tags()?,
         since: params.since()?,
         thread_prefix: params.thread_prefix()?,
+        parent: params.parent()?,
         page: params.page(RUNS_PAGE)?,
     };
     params.finish()?;

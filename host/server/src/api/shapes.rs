@@ -110,6 +110,24 @@ pub struct RunJson {
     pub branch: u64,
     pub created_at: String,
     pub updated_at: String,
+    /// The parent run, for a child run a sub-workflow node created (`null` for others).
+    #[schema(required = true)]
+    pub parent: Option<String>,
+    /// The run's child runs (of its sub-workflow nodes), oldest first: only in `GET
+    /// /runs/{id}` and `status --json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<ChildRunJson>>,
+}
+
+/// A child run of a run, as its parent's status lists it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ChildRun)]
+pub struct ChildRunJson {
+    pub thread: String,
+    pub workflow: String,
+    pub status: StatusWord,
+    pub step: u64,
 }
 
 /// A run in a listing.
@@ -124,6 +142,9 @@ pub struct RunSummaryJson {
     pub tags: BTreeMap<String, String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The parent run, for a child run (`null` for others).
+    #[schema(required = true)]
+    pub parent: Option<String>,
 }
 
 /// A page of a run listing (`GET /runs`, `runs --json`).

@@ -104,6 +104,7 @@ impl Filters {
                 .collect(),
             since: None,
             thread_prefix: self.thread.clone(),
+            parent: None,
             page: PageQuery {
                 cursor: self.cursor,
                 limit: PAGE,

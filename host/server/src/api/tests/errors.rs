@@ -234,7 +234,7 @@ async fn bad_status_filters_are_400() {
     assert_eq!(
         reply.error(StatusCode::BAD_REQUEST),
         "unknown query parameter \"state\" (expected \"status\", \"workflow\", \"tag\", \
-         \"since\", \"thread\", \"limit\" or \"cursor\")"
+         \"since\", \"thread\", \"parent\", \"limit\" or \"cursor\")"
     );
     let reply = send(&app, get("/runs?status=running&status=failed")).await;
     assert_eq!(

@@ -45,6 +45,7 @@ async fn list_runs_hands_over_every_filter_and_the_page() {
                 ],
                 since: Some(Duration::from_secs(2 * 86_400)),
                 thread_prefix: Some("job-%".into()),
+                parent: None,
                 page: PageQuery {
                     cursor: Some(Cursor::after(7)),
                     limit: 50
@@ -56,6 +57,7 @@ async fn list_runs_hands_over_every_filter_and_the_page() {
                 tags: Vec::new(),
                 since: None,
                 thread_prefix: None,
+                parent: None,
                 page: PageQuery {
                     cursor: None,
                     limit: 100
@@ -67,6 +69,7 @@ async fn list_runs_hands_over_every_filter_and_the_page() {
                 tags: Vec::new(),
                 since: None,
                 thread_prefix: None,
+                parent: None,
                 page: PageQuery {
                     cursor: None,
                     limit: 100

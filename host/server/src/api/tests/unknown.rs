@@ -52,7 +52,7 @@ fn routes() -> Vec<Route> {
             Method::GET,
             "/runs",
             None,
-            r#"expected "status", "workflow", "tag", "since", "thread", "limit" or "cursor""#,
+            r#"expected "status", "workflow", "tag", "since", "thread", "parent", "limit" or "cursor""#,
             "",
         ),
         route(Method::GET, "/runs/job-1", None, NONE, ""),
