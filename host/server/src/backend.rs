@@ -315,6 +315,13 @@ impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
         })
     }
 
+    fn schedules(&self) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let schedules = self.store().schedules().await.map_err(RuntimeError::from)?;
+            Ok(crate::view::schedules(&schedules))
+        })
+    }
+
     fn run_signals(&self, thread: String, limit: usize) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let signals = self

@@ -29,6 +29,28 @@ pub fn signals(signals: &[savepoint_store::Signal]) -> Value {
     json!({ "signals": signals })
 }
 
+/// Every schedule (`Backend::schedules`): `{"schedules": [...]}`, by name.
+pub fn schedules(schedules: &[savepoint_store::Schedule]) -> Value {
+    let schedules: Vec<Value> = schedules
+        .iter()
+        .map(|schedule| {
+            json!({
+                "name": schedule.name,
+                "workflow": schedule.workflow_name,
+                "workflow_path": schedule.workflow_path,
+                "spec": schedule.spec,
+                "input": schedule.input,
+                "catch_up": schedule.catch_up,
+                "paused": schedule.paused,
+                "next_due": format_time(schedule.next_due_ms),
+                "last_fired": schedule.last_fired_ms.map(format_time),
+                "created_at": format_time(schedule.created_at_ms),
+            })
+        })
+        .collect();
+    json!({ "schedules": schedules })
+}
+
 /// A run's position and outcome (`status --json`, `GET /runs/{id}`).
 pub fn status(run: &RunRecord) -> Value {
     to_json(&run_json(run))

@@ -61,9 +61,10 @@
 //! | `GET /openapi.json` | | this API's OpenAPI 3.1 document (`openapi`) |
 //!
 //! The dashboard's HTML pages (`GET /`, `GET /ui/runs/{id}`, `GET /ui/plugins`,
-//! `GET /assets/{file}`) are `crate::dashboard`'s; this router serves them behind the
-//! same guard, and they read through the same [`Backend`] ([`Backend::run_graph`] and
-//! [`Backend::plugin_versions`] are theirs).
+//! `GET /ui/schedules`, `GET /assets/{file}`) are `crate::dashboard`'s; this router
+//! serves them behind the same guard, and they read through the same [`Backend`]
+//! ([`Backend::run_graph`], [`Backend::plugin_versions`], [`Backend::run_signals`] and
+//! [`Backend::schedules`] are theirs).
 //!
 //! Besides the JSON routes, the dashboard's login (`login`, HTML forms):
 //! `GET /login?next=PATH` (the form), `POST /login` (form-encoded `token` and `next`:
@@ -345,6 +346,12 @@ pub trait Backend: Send + Sync + 'static {
     fn run_signals(&self, thread: String, limit: usize) -> BackendFuture<'_, Value> {
         let _ = (thread, limit);
         Box::pin(async { Err(ApiError::internal("this backend keeps no mailbox")) })
+    }
+    /// Every schedule, by name: `{"schedules": [{"name", "workflow", "workflow_path",
+    /// "spec", "input", "catch_up", "paused", "next_due", "last_fired", "created_at"}]}`
+    /// (`spec`: `{"kind": "cron", "expr", "tz"}` or `{"kind": "every", "every_ms"}`).
+    fn schedules(&self) -> BackendFuture<'_, Value> {
+        Box::pin(async { Err(ApiError::internal("this backend keeps no schedules")) })
     }
     /// What `GET /health` reports besides `"status": "ok"` (the daemon: its
     /// memory budget); answers at once, without the store.

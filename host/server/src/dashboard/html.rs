@@ -67,6 +67,7 @@ pub(super) fn url(text: &str) -> String {
 pub(super) enum Nav {
     Runs,
     Plugins,
+    Schedules,
     /// A run's page.
     Run,
 }
@@ -133,7 +134,8 @@ pub(super) fn page(status: StatusCode, title: &str, frame: Frame, body: &str) ->
          <link rel=\"stylesheet\" href=\"{css}\">\n\
          <script src=\"{js}\" defer></script>\n</head>\n<body>\n\
          <header class=\"top\"><nav aria-label=\"Main\"><span class=\"brand\">savepoint</span>\
-         <a href=\"/\"{runs}>Runs</a><a href=\"/ui/plugins\"{plugins}>Plugins</a></nav>\
+         <a href=\"/\"{runs}>Runs</a><a href=\"/ui/plugins\"{plugins}>Plugins</a>\
+         <a href=\"/ui/schedules\"{schedules}>Schedules</a></nav>\
          {logout}</header>\n\
          <main>\n{body}</main>\n</body>\n</html>\n",
         title = esc(title),
@@ -141,6 +143,7 @@ pub(super) fn page(status: StatusCode, title: &str, frame: Frame, body: &str) ->
         js = assets::JS.path(),
         runs = current(Nav::Runs),
         plugins = current(Nav::Plugins),
+        schedules = current(Nav::Schedules),
     );
     html_response(status, html)
 }

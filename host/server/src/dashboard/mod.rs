@@ -15,6 +15,7 @@
 //!   runs and its mailbox.
 //! - `graph`: the run's workflow as an inline SVG laid out by `layout-rs`.
 //! - `plugins`: `GET /ui/plugins`, every stored component version.
+//! - `schedules`: `GET /ui/schedules`, every schedule, with pause/resume buttons.
 //! - `assets`: `GET /assets/{file}`, the embedded style sheet and script under
 //!   versioned names, cached for a year.
 //!
@@ -29,6 +30,7 @@ mod html;
 mod plugins;
 mod run;
 mod runs;
+mod schedules;
 
 #[cfg(test)]
 mod tests;
@@ -48,6 +50,7 @@ pub(crate) fn routes() -> Router<Arc<dyn Backend>> {
         .route("/", get(runs::page))
         .route("/ui/runs/{id}", get(run::page))
         .route("/ui/plugins", get(plugins::page))
+        .route("/ui/schedules", get(schedules::page))
         .route("/assets/{file}", get(assets::serve))
 }
 

@@ -183,6 +183,7 @@ async fn dashboard_pages_without_a_login_go_to_the_login_page() {
         ("/", "/"),
         ("/ui/runs/job-1", "/ui/runs/job-1"),
         ("/ui/plugins", "/ui/plugins"),
+        ("/ui/schedules", "/ui/schedules"),
         (
             "/?status=failed&tag=a%3Db",
             "/%3Fstatus%3Dfailed%26tag%3Da%253Db",

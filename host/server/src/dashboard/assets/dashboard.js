@@ -237,6 +237,11 @@
           });
           const answer = await response.json().catch(() => null);
           if (!response.ok) { say(form, errorText(answer, response), "error"); return; }
+          // A schedule paused or resumed: its page shows it as it is now.
+          if (form.dataset.action === "pause" || form.dataset.action === "resume") {
+            changed();
+            return;
+          }
           if (form.dataset.action === "fork" && answer && answer.thread) {
             location.assign("/ui/runs/" + encodeURIComponent(answer.thread));
             return;
@@ -266,6 +271,8 @@
   function start() {
     const run = document.getElementById("run");
     if (run) runPage(run);
+    const schedules = document.getElementById("schedules");
+    if (schedules) actions(schedules, null, () => location.reload());
     const runs = document.getElementById("runs-live");
     if (runs && window.EventSource) runsPage(runs);
   }

@@ -93,6 +93,24 @@ impl Pages {
 }
 
 impl Backend for Pages {
+    fn schedules(&self) -> BackendFuture<'_, Value> {
+        Box::pin(async {
+            Ok(json!({"schedules": [
+                {"name": HOSTILE, "workflow": "chain", "workflow_path": "/w/chain.toml",
+                 "spec": {"kind": "cron", "expr": "*/5 * * * *", "tz": "Europe/Paris"},
+                 "input": {}, "catch_up": "last", "paused": false,
+                 "next_due": "2026-11-28T01:05:00.000Z", "last_fired": null,
+                 "created_at": "2026-11-28T00:00:00.000Z"},
+                {"name": "nightly job", "workflow": "chain", "workflow_path": "/w/chain.toml",
+                 "spec": {"kind": "every", "every_ms": 3_600_000},
+                 "input": {}, "catch_up": "none", "paused": true,
+                 "next_due": "2026-11-28T02:00:00.000Z",
+                 "last_fired": "2026-11-28T01:00:00.000Z",
+                 "created_at": "2026-11-28T00:00:00.000Z"},
+            ]}))
+        })
+    }
+
     fn run_signals(&self, thread: String, limit: usize) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             self.record(format!("run_signals {thread} {limit}"));

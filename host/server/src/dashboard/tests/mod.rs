@@ -7,6 +7,7 @@ mod fake;
 mod graph;
 mod run;
 mod runs;
+mod schedules;
 
 use std::sync::Arc;
 
