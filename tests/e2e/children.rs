@@ -151,3 +151,167 @@ fn cancel_of_a_parent_cancels_its_waiting_child() {
     assert_eq!(env.status("p")["status"], "cancelled");
     assert_eq!(env.status("p/1/sub")["status"], "cancelled");
 }
+
+/// `pre` (a counter), `sub` (runs `traced.toml`: five counters of `delay_ms` each that
+/// trace their names), `post` (a counter): every execution that was committed is in the
+/// state's traces.
+fn traced_family(env: &Env, delay_ms: u64) -> String {
+    let mut child =
+        String::from("name = \"traced\"\nstart = \"n1\"\n[state]\ntrace = \"append\"\n");
+    for i in 1..=5 {
+        let next = if i == 5 {
+            "end".to_owned()
+        } else {
+            format!("n{}", i + 1)
+        };
+        child.push_str(&format!(
+            "[nodes.n{i}]\nplugin = \"counter\"\nconfig = {{ delay_ms = {delay_ms}, trace = true }}\n\
+             next = \"{next}\"\n"
+        ));
+    }
+    env.workflow("traced.toml", &child);
+    env.workflow(
+        "family.toml",
+        "name = \"family\"\nstart = \"pre\"\n[state]\ntrace = \"append\"\n\
+         [nodes.pre]\nplugin = \"counter\"\nconfig = { trace = true }\nnext = \"sub\"\n\
+         [nodes.sub]\nworkflow = \"traced.toml\"\ninput = { count = \"count\" }\n\
+         output = { count = \"count\", child_trace = \"trace\" }\nnext = \"post\"\n\
+         [nodes.post]\nplugin = \"counter\"\nconfig = { trace = true }\nnext = \"end\"\n",
+    )
+}
+
+/// Exactly one child, the right final states, and every step committed once.
+fn check_family(env: &Env, thread: &str) {
+    let status = env.status(thread);
+    assert_eq!(status["status"], "completed", "{status}");
+    let child = format!("{thread}/2/sub");
+    let children = env.json(&["runs", "--parent", thread, "--json"]);
+    let threads: Vec<&str> = children["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["thread"].as_str().unwrap())
+        .collect();
+    assert_eq!(threads, [child.as_str()], "one child: {children}");
+    assert_eq!(
+        env.state(thread),
+        json!({"count": 7, "trace": ["pre", "post"], "child_trace": ["n1", "n2", "n3", "n4", "n5"]})
+    );
+    assert_eq!(
+        env.state(&child),
+        json!({"count": 6, "trace": ["n1", "n2", "n3", "n4", "n5"]})
+    );
+    for (run, steps) in [(thread, 3u64), (child.as_str(), 5)] {
+        let history: Vec<u64> = env
+            .history(run)
+            .iter()
+            .map(|c| c["step"].as_u64().unwrap())
+            .collect();
+        assert_eq!(history, (1..=steps).rev().collect::<Vec<_>>(), "{run}");
+    }
+    // Each committed step of the child logged once: no node ran into the state twice.
+    let logs = env.logs(&child);
+    for step in 1..=5u64 {
+        let lines = logs
+            .iter()
+            .filter(|l| l["step"] == step && l["level"] == "info")
+            .count();
+        assert_eq!(lines, 1, "child step {step} logged {lines} times: {logs:?}");
+    }
+}
+
+/// SIGKILL `run family.toml` once it printed `kill_after` step lines (the parent's
+/// and its child's), then go on with `resume` (or a `serve` daemon).
+fn kill_family(kill_after: u64, restart: Restart) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let env = Env::new(&["counter"]);
+    let family = traced_family(&env, 100);
+    let thread = format!("family-{kill_after}");
+    let mut run = env
+        .command(&[
+            "run",
+            &family,
+            "--thread",
+            &thread,
+            "--input",
+            r#"{"count":0}"#,
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start savepoint run");
+    let mut progress = BufReader::new(run.stderr.take().expect("piped stderr")).lines();
+    let mut seen = 0;
+    for line in progress.by_ref() {
+        if crate::fixtures::progress_step(&line.expect("read progress")).is_some() {
+            seen += 1;
+            if seen >= kill_after {
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, kill_after, "the run printed {kill_after} step lines");
+    run.kill().expect("SIGKILL savepoint");
+    assert!(!run.wait().expect("reap savepoint").success());
+    drop(progress);
+    match restart {
+        Restart::Resume => {
+            env.ok(&["resume", &thread]);
+        }
+        Restart::Serve => {
+            let _daemon = env.serve(&[]);
+            env.wait_status(&thread, "completed", |s| s["status"] == "completed");
+        }
+    }
+    check_family(&env, &thread);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Restart {
+    Resume,
+    Serve,
+}
+
+#[test]
+fn sigkill_of_a_parent_with_a_child_then_resume_loses_and_doubles_nothing() {
+    // After `pre`; after the parent parked for its child; in the child; after the
+    // child's last step; after the parent took the child's state.
+    for kill_after in [1, 2, 4, 7, 8] {
+        kill_family(kill_after, Restart::Resume);
+    }
+}
+
+#[test]
+fn sigkill_of_a_parent_with_a_child_then_serve_finishes_both() {
+    // A point in the child's run or just after, different from one test run to the next.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    kill_family(3 + u64::from(nanos % 5), Restart::Serve);
+}
+
+#[test]
+fn serve_runs_a_parent_and_its_child() {
+    let env = Env::new(&["counter"]);
+    let family = traced_family(&env, 0);
+    env.ok(&[
+        "start",
+        &family,
+        "--thread",
+        "s",
+        "--input",
+        r#"{"count":0}"#,
+    ]);
+    let _daemon = env.serve(&[]);
+    env.wait_status("s", "completed", |s| s["status"] == "completed");
+    check_family(&env, "s");
+    let status = env.status("s");
+    assert_eq!(
+        status["children"],
+        json!([{"thread": "s/2/sub", "workflow": "traced", "status": "completed", "step": 5}])
+    );
+    assert_eq!(env.status("s/2/sub")["parent"], "s");
+}
