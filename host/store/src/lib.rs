@@ -139,7 +139,8 @@ pub trait CheckpointStore: Send + Sync + 'static {
         digest: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
-    /// Sets the run's status; setting `Running` also clears its error.
+    /// Sets the run's status; setting `Running` also clears its error, and any status but
+    /// `Waiting` what the run waited for.
     fn set_status(
         &self,
         thread: &str,
@@ -266,6 +267,10 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// wake time, error and interrupt. Returns the run as updated. Fails, writing nothing,
     /// with [`StoreError::Cancelled`] if the run is cancelled and with
     /// [`StoreError::LeaseLost`] if `owner` is `Some` and does not hold its lease.
+    ///
+    /// A `waiting` run may be resumed too (without input, by hand): what it waited for is
+    /// cleared, and its next step calls the waiting node again without a signal, as after
+    /// an interrupt resumed without input; the signals in its mailbox stay undelivered.
     fn resume_input(
         &self,
         thread: &str,
@@ -284,8 +289,8 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// waiting parent as in [`commit_step`](CheckpointStore::commit_step).
     fn cancel(&self, thread: &str) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
 
-    /// The earliest wake time of the sleeping, retrying and interrupted (with a deadline)
-    /// runs, due or not.
+    /// The earliest wake time of the sleeping, retrying, interrupted (with a deadline) and
+    /// waiting (with a deadline, or woken) runs, due or not.
     fn next_wake(&self) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
 
     /// One page of the run's checkpoints, newest first: those before `cursor` (from the
@@ -392,7 +397,8 @@ pub trait CheckpointStore: Send + Sync + 'static {
 
     /// Creates run `fork.thread` from `fork.source`'s checkpoint after `fork.step`, in one
     /// transaction: `pending`, at that step, with that step's state (its values shared
-    /// by digest, not copied) and next node(s), the source's workflow text, pins and tags,
+    /// by digest, not copied), next node(s) and send inputs, the source's workflow text,
+    /// pins and tags,
     /// and a first checkpoint (node "fork", step `fork.step`) whose parent is the source's
     /// checkpoint; then `fork.edit`, if any, as [`edit_run`](CheckpointStore::edit_run)
     /// would make it. A fork at step 0 starts from the source's input, with no checkpoint.
@@ -404,8 +410,8 @@ pub trait CheckpointStore: Send + Sync + 'static {
 
     /// Records `edit` as the run's next checkpoint (step `step + 1`, node `edit.node`,
     /// parent the run's current checkpoint) and moves the run's next node(s) to
-    /// `edit.next`; its status stays (a completed run with next nodes continues when
-    /// resumed). `after_step` must be the run's step ([`StoreError::Conflict`] otherwise).
+    /// `edit.next` (keeping the inputs of the sends still among them); its status stays (a
+    /// completed run with next nodes continues when resumed). `after_step` must be the run's step ([`StoreError::Conflict`] otherwise).
     /// Event: `edited`. Refused, writing nothing, with [`StoreError::Leased`] if a live
     /// owner holds the run (it is running), [`StoreError::Cancelled`] if it was cancelled.
     fn edit_run(
@@ -417,9 +423,9 @@ pub trait CheckpointStore: Send + Sync + 'static {
 
     /// Takes the run back to its checkpoint after `replay.from_step` on a new branch: the
     /// checkpoints after it are kept, superseded; the run's step, state, next node(s)
-    /// (`replay.start` from step 0) and checkpoint become that checkpoint's; its error,
-    /// interrupt, resume input, wake time, attempts, pending writes and joins are
-    /// cleared; its status becomes `pending`. Event: `replayed`. Refused as
+    /// (`replay.start` from step 0), send inputs and checkpoint become that checkpoint's;
+    /// its error, interrupt, what it waited for, resume input, wake time, attempts,
+    /// pending writes and joins are cleared; its status becomes `pending`. Event: `replayed`. Refused as
     /// [`edit_run`](CheckpointStore::edit_run) is; [`StoreError::StepMissing`] if the
     /// run has not committed that step.
     fn replay_run(
@@ -435,6 +441,10 @@ pub trait CheckpointStore: Send + Sync + 'static {
     /// finished by deleting again. Unless `force`, only a completed, failed or cancelled
     /// run ([`StoreError::Unfinished`]); with `force` any run (whoever executes it stops
     /// at its next write, which the cancel fences). The thread can be used again.
+    ///
+    /// The run's mailbox goes with it. Its child runs stay, with a parent that no longer
+    /// exists (`parent` still names it; delete them one by one); a run deleted while its
+    /// parent waits for it wakes the parent, as a cancel does.
     fn delete_run(
         &self,
         thread: &str,

@@ -204,6 +204,32 @@ pub(crate) fn from_json<T: DeserializeOwned>(
     })
 }
 
+/// The `sends_json` column of a position (a run's, a checkpoint's): NULL when no send is
+/// pending, so that a plain step writes nothing more than before (not even `'{}'`).
+pub(crate) fn sends_json(inputs: &BTreeMap<String, Value>) -> Result<Option<String>, StoreError> {
+    match inputs.is_empty() {
+        true => Ok(None),
+        false => to_json(inputs).map(Some),
+    }
+}
+
+/// The `sends_json` an edit of a run leaves it (stored: the run's): the inputs of the
+/// sends still among the edit's `next` (an edit as a node routes elsewhere, and the sends
+/// it replaces are gone).
+pub(crate) fn kept_sends(
+    thread: &str,
+    step: u64,
+    stored: Option<&str>,
+    next: &[String],
+) -> Result<Option<String>, StoreError> {
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    let mut inputs: BTreeMap<String, Value> = from_json(thread, step, "send inputs", stored)?;
+    inputs.retain(|branch, _| next.contains(branch));
+    sends_json(&inputs)
+}
+
 /// The `runs` columns a setback writes, as both backends store them.
 pub(crate) struct SetbackRow<'a> {
     pub status: RunStatus,

@@ -231,7 +231,7 @@ async fn write(
     let wake_at: Vec<Option<i64>> = commits.iter().map(|c| c.commit.wake_at_ms).collect();
     let sends_json = commits
         .iter()
-        .map(|c| super::compose::sends_json(&c.commit.send_inputs))
+        .map(|c| crate::rows::sends_json(&c.commit.send_inputs))
         .collect::<Result<Vec<_>, _>>()?;
     let mut state_rows = StateRows::default();
     let mut log_rows = LogRows::default();

@@ -3,8 +3,6 @@
 //! parents, and cancels that cascade down. The writes run inside the writer's
 //! transaction of the write they belong to.
 
-use std::collections::BTreeMap;
-
 use deadpool_postgres::{GenericClient, Transaction};
 use serde_json::Value;
 
@@ -13,14 +11,6 @@ use super::reads::{signed, unsigned};
 use super::rows::{from_json, not_found, to_json};
 use super::runs::run_row;
 use crate::{EventKind, RunStatus, Signal, StoreError, Wait};
-
-/// The `sends_json` column of a position: NULL when no send is pending.
-pub(super) fn sends_json(inputs: &BTreeMap<String, Value>) -> Result<Option<String>, StoreError> {
-    match inputs.is_empty() {
-        true => Ok(None),
-        false => to_json(inputs).map(Some),
-    }
-}
 
 /// Marks the signal delivered at `step`; refuses (so that the write is not committed) a
 /// signal that is not an undelivered one of this run.
@@ -59,7 +49,7 @@ pub(super) async fn wake_parents(
     }
     let stmt = tx
         .prepare_cached(
-            "UPDATE runs p SET wake_at = $2, woken = 1
+            "UPDATE runs p SET wake_at = least(p.wake_at, $2), woken = 1
              FROM runs c
              WHERE c.thread = ANY($1::text[]) AND p.thread = c.parent
                AND p.status = 'waiting' AND p.waiting_json::jsonb ->> 'for' = 'children'",
@@ -100,7 +90,8 @@ pub(super) async fn wake_if_there(
     if there {
         let stmt = tx
             .prepare_cached(
-                "UPDATE runs SET wake_at = $2, woken = 1 WHERE thread = $1 AND status = 'waiting'",
+                "UPDATE runs SET wake_at = least(wake_at, $2), woken = 1
+                 WHERE thread = $1 AND status = 'waiting'",
             )
             .await?;
         tx.execute(&stmt, &[&thread, &now_ms]).await?;
@@ -120,7 +111,8 @@ pub(super) async fn cancel_descendants(
                  SELECT thread FROM runs WHERE parent = $1
                  UNION SELECT r.thread FROM runs r JOIN tree t ON r.parent = t.thread
              )
-             UPDATE runs r SET status = 'cancelled', wake_at = NULL, updated_at = $2
+             UPDATE runs r SET status = 'cancelled', wake_at = NULL, updated_at = $2,
+                               waiting_json = NULL, woken = 0
              FROM tree t
              WHERE r.thread = t.thread AND r.status NOT IN ('completed', 'cancelled')
              RETURNING r.thread, r.step",
@@ -178,7 +170,7 @@ pub(super) async fn send_signal(
     record(tx, now_ms, thread, run.step, EventKind::Signalled, event).await?;
     let wake = tx
         .prepare_cached(
-            "UPDATE runs SET wake_at = $2, woken = 1
+            "UPDATE runs SET wake_at = least(wake_at, $2), woken = 1
              WHERE thread = $1 AND status = 'waiting'
                AND waiting_json::jsonb ->> 'for' = 'signal'
                AND waiting_json::jsonb ->> 'name' = $3",

@@ -162,10 +162,15 @@ async fn begin_delete(
     }
     let cancel = tx
         .prepare_cached(
-            "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = $2
+            "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = $2,
+                             waiting_json = NULL, woken = 0
              WHERE thread = $1 RETURNING workflow_digest",
         )
         .await?;
+    if run.status != RunStatus::Cancelled {
+        // A parent that waits for this run would otherwise wait for it for good.
+        super::compose::wake_parents(tx, now_ms, &[thread.as_str()]).await?;
+    }
     let pins = tx
         .prepare_cached("SELECT digest FROM run_plugins WHERE thread = $1")
         .await?;

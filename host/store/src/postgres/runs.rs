@@ -290,7 +290,9 @@ pub(super) async fn set_status(
         .prepare_cached(
             "UPDATE runs SET status = $2, updated_at = $3,
                  error = CASE WHEN $2 = 'running' THEN NULL ELSE error END,
-                 error_node = CASE WHEN $2 = 'running' THEN NULL ELSE error_node END
+                 error_node = CASE WHEN $2 = 'running' THEN NULL ELSE error_node END,
+                 waiting_json = CASE WHEN $2 = 'waiting' THEN waiting_json END,
+                 woken = CASE WHEN $2 = 'waiting' THEN woken ELSE 0 END
              WHERE thread = $1",
         )
         .await?;
@@ -446,7 +448,7 @@ pub(super) async fn resume_input(
                  retry_base = CASE WHEN status = 'failed' THEN attempt ELSE retry_base END,
                  timed_out = CASE WHEN $2::text IS NULL THEN timed_out ELSE 0 END,
                  wake_at = NULL, error = NULL, error_node = NULL, interrupt_json = NULL,
-                 updated_at = $4
+                 waiting_json = NULL, woken = 0, updated_at = $4
              WHERE thread = $1",
         )
         .await?;
@@ -485,7 +487,8 @@ pub(super) async fn cancel(
     }
     let stmt = tx
         .prepare_cached(
-            "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = $2
+            "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = $2,
+                             waiting_json = NULL, woken = 0
              WHERE thread = $1",
         )
         .await?;

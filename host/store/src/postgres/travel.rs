@@ -68,18 +68,20 @@ impl Position {
     }
 }
 
-/// The id and next node(s) of the run's checkpoint at `step` on its current branch
-/// (`None` for step 0, the input, which has none).
+/// The id, next node(s) and send inputs (`sends_json`) of the run's checkpoint at `step`
+/// on its current branch (`None` for step 0, the input, which has none).
 async fn checkpoint_at(
     tx: &Transaction<'_>,
     thread: &str,
     step: u64,
-) -> Result<Option<(String, Vec<String>)>, StoreError> {
+) -> Result<Option<(String, Vec<String>, Option<String>)>, StoreError> {
     if step == 0 {
         return Ok(None);
     }
     let stmt = tx
-        .prepare_cached("SELECT id, next_json FROM checkpoints WHERE thread = $1 AND step = $2")
+        .prepare_cached(
+            "SELECT id, next_json, sends_json FROM checkpoints WHERE thread = $1 AND step = $2",
+        )
         .await?;
     let row = tx
         .query_opt(&stmt, &[&thread, &signed(step)])
@@ -90,7 +92,7 @@ async fn checkpoint_at(
             ))
         })?;
     let next = from_json(thread, step, "next-node list", row.get(1))?;
-    Ok(Some((row.get(0), next)))
+    Ok(Some((row.get(0), next, row.get(2))))
 }
 
 /// A state edit and its encoded changes.
@@ -149,11 +151,17 @@ async fn write_edit(
     let step = at.step + 1;
     let id = new_checkpoint_id();
     let next_json = to_json(&edit.next)?;
+    let stored = tx
+        .prepare_cached("SELECT sends_json FROM runs WHERE thread = $1")
+        .await?;
+    let stored: Option<String> = tx.query_one(&stored, &[&thread]).await?.get(0);
+    let sends_json = crate::rows::kept_sends(thread, at.step, stored.as_deref(), &edit.next)?;
     let checkpoint = tx
         .prepare_cached(
             "INSERT INTO checkpoints (thread, step, node, next_json, component_digest,
-                                      workflow_digest, created_at, id, parent, branch)
-             VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9)",
+                                      workflow_digest, created_at, id, parent, branch,
+                                      sends_json)
+             VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10)",
         )
         .await?;
     let state = StateRows::prepare(tx).await?;
@@ -162,7 +170,7 @@ async fn write_edit(
     let update = tx
         .prepare_cached(
             "UPDATE runs SET step = $2, next_json = $3, head = $4, attempt = 0, retry_base = 0,
-                             updated_at = $5
+                             updated_at = $5, sends_json = $6
              WHERE thread = $1",
         )
         .await?;
@@ -183,7 +191,7 @@ async fn write_edit(
         ]),
     )?;
     let (step, branch) = (signed(step), signed(at.branch));
-    let checkpoint_params: Params<9> = [
+    let checkpoint_params: Params<10> = [
         &thread,
         &step,
         &edit.node,
@@ -193,8 +201,9 @@ async fn write_edit(
         &id,
         &at.head,
         &branch,
+        &sends_json,
     ];
-    let update_params: Params<5> = [&thread, &step, &next_json, &id, &now_ms];
+    let update_params: Params<6> = [&thread, &step, &next_json, &id, &now_ms, &sends_json];
     let pending_params: Params<1> = [&thread];
     tokio::try_join!(
         tx.execute(&checkpoint, &checkpoint_params),
@@ -251,9 +260,9 @@ pub(super) async fn fork_run(
         });
     }
     let workflow_digest: String = row.get(3);
-    let (from_checkpoint, next) = match checkpoint_at(tx, source, step).await? {
-        Some((id, next)) => (Some(id), next),
-        None => (None, fork.fork.start.clone()),
+    let (from_checkpoint, next, sends_json) = match checkpoint_at(tx, source, step).await? {
+        Some((id, next, sends_json)) => (Some(id), next, sends_json),
+        None => (None, fork.fork.start.clone(), None),
     };
     // The fork's own first checkpoint, unless it starts from the input.
     let head = from_checkpoint.as_ref().map(|_| new_checkpoint_id());
@@ -262,15 +271,16 @@ pub(super) async fn fork_run(
         .prepare_cached(
             "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status,
                                step, next_json, attempt, created_at, updated_at, first_step,
-                               head, branch)
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, 0, $7, $7, $5, $8, 0)",
+                               head, branch, sends_json)
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, 0, $7, $7, $5, $8, 0, $9)",
         )
         .await?;
     let checkpoint = tx
         .prepare_cached(
             "INSERT INTO checkpoints (thread, step, node, next_json, component_digest,
-                                      workflow_digest, created_at, id, parent, branch)
-             SELECT $1, $2, 'fork', $3, '', $4, $5, $6, $7, 0 WHERE $6::text IS NOT NULL",
+                                      workflow_digest, created_at, id, parent, branch,
+                                      sends_json)
+             SELECT $1, $2, 'fork', $3, '', $4, $5, $6, $7, 0, $8 WHERE $6::text IS NOT NULL",
         )
         .await?;
     // The source's whole state at the step, written as the fork's writes of that step:
@@ -317,7 +327,7 @@ pub(super) async fn fork_run(
     let workflow_name: String = row.get(2);
     let workflow_path: String = row.get(4);
     let at = signed(step);
-    let insert_params: Params<8> = [
+    let insert_params: Params<9> = [
         &thread,
         &workflow_name,
         &workflow_digest,
@@ -326,8 +336,9 @@ pub(super) async fn fork_run(
         &next_json,
         &now_ms,
         &head,
+        &sends_json,
     ];
-    let checkpoint_params: Params<7> = [
+    let checkpoint_params: Params<8> = [
         &thread,
         &at,
         &next_json,
@@ -335,6 +346,7 @@ pub(super) async fn fork_run(
         &now_ms,
         &head,
         &from_checkpoint,
+        &sends_json,
     ];
     let state_params: Params<3> = [&source, &at, &thread];
     let copy_params: Params<2> = [&source, &thread];
@@ -373,9 +385,9 @@ pub(super) async fn replay_run(
     let run = position(tx, thread).await?;
     run.check_idle(thread, now_ms)?;
     run.check_step(thread, replay.from_step)?;
-    let (head, next) = match checkpoint_at(tx, thread, replay.from_step).await? {
-        Some((id, next)) => (Some(id), next),
-        None => (None, replay.start.clone()),
+    let (head, next, sends_json) = match checkpoint_at(tx, thread, replay.from_step).await? {
+        Some((id, next, sends_json)) => (Some(id), next, sends_json),
+        None => (None, replay.start.clone(), None),
     };
     let branch = run.branch + 1;
     // The later checkpoints and their writes keep the branch they were written on.
@@ -408,7 +420,7 @@ pub(super) async fn replay_run(
                              status = 'pending', error = NULL, error_node = NULL,
                              interrupt_json = NULL, resume_json = NULL, wake_at = NULL,
                              attempt = 0, retry_base = 0, timed_out = 0, joins_json = '{}',
-                             updated_at = $6
+                             updated_at = $6, sends_json = $7, waiting_json = NULL, woken = 0
              WHERE thread = $1",
         )
         .await?;
@@ -420,7 +432,15 @@ pub(super) async fn replay_run(
     let next_json = to_json(&next)?;
     let move_params: Params<2> = [&thread, &from];
     let branch_params: Params<5> = [&thread, &new_branch, &old_branch, &from, &now_ms];
-    let update_params: Params<6> = [&thread, &from, &next_json, &head, &new_branch, &now_ms];
+    let update_params: Params<7> = [
+        &thread,
+        &from,
+        &next_json,
+        &head,
+        &new_branch,
+        &now_ms,
+        &sends_json,
+    ];
     let pending_params: Params<1> = [&thread];
     let (superseded, _, _, _, _) = tokio::try_join!(
         tx.execute(&checkpoints, &move_params),

@@ -2,8 +2,6 @@
 //! run when what it waits for comes, child runs' parents, and cancels that cascade down.
 //! Every function here runs inside the writer's transaction of the write it belongs to.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
@@ -11,15 +9,6 @@ use super::events::record;
 use super::guards::run_row;
 use super::rows::{from_json, not_found, to_json};
 use crate::{EventKind, RunStatus, Signal, StoreError, Wait};
-
-/// The `sends_json` column of a position: NULL when no send is pending, so that a plain
-/// step writes nothing more than before.
-pub(super) fn sends_json(inputs: &BTreeMap<String, Value>) -> Result<Option<String>, StoreError> {
-    match inputs.is_empty() {
-        true => Ok(None),
-        false => to_json(inputs).map(Some),
-    }
-}
 
 /// Marks the signal delivered at `step`. A signal already delivered, or another run's, is
 /// a bug of the caller: refused, so that the write it belongs to is not committed.
@@ -43,24 +32,34 @@ pub(super) fn deliver(
     Ok(())
 }
 
+/// Makes the waiting runs `WHERE` picks (`?1`: now, then its own parameters) due now, as
+/// woken by what they wait for (not by their deadline). A wake time that passed already
+/// stays: a wake never moves a run back in the claim order.
+macro_rules! wake_where {
+    ($where:literal) => {
+        concat!(
+            "UPDATE runs SET wake_at = min(coalesce(wake_at, ?1), ?1), woken = 1
+             WHERE status = 'waiting' AND ",
+            $where
+        )
+    };
+}
+
 /// Makes the run due now, as woken by what it waits for (not by its deadline).
 fn wake(conn: &Connection, now_ms: i64, thread: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE runs SET wake_at = ?2, woken = 1 WHERE thread = ?1 AND status = 'waiting'",
-    )?
-    .execute(params![thread, now_ms])?;
+    conn.prepare_cached(wake_where!("thread = ?2"))?
+        .execute(params![now_ms, thread])?;
     Ok(())
 }
 
 /// A run that finished (completed, failed for good, cancelled) wakes its parent if the
 /// parent waits for children: the parent's step then looks at its children again.
 pub(super) fn wake_parent(conn: &Connection, now_ms: i64, thread: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE runs SET wake_at = ?2, woken = 1
-         WHERE thread = (SELECT parent FROM runs WHERE thread = ?1)
-           AND status = 'waiting' AND json_extract(waiting_json, '$.for') = 'children'",
-    )?
-    .execute(params![thread, now_ms])?;
+    conn.prepare_cached(wake_where!(
+        "thread = (SELECT parent FROM runs WHERE thread = ?2)
+         AND json_extract(waiting_json, '$.for') = 'children'"
+    ))?
+    .execute(params![now_ms, thread])?;
     Ok(())
 }
 
@@ -112,7 +111,8 @@ pub(super) fn cancel_descendants(
         .query_map([thread], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let mut cancel = conn.prepare_cached(
-        "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = ?2
+        "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = ?2,
+                         waiting_json = NULL, woken = 0
          WHERE thread = ?1",
     )?;
     for (child, step) in descendants {
@@ -154,13 +154,11 @@ pub(super) fn send_signal(
         EventKind::Signalled,
         json!({"name": name, "signal": id, "data": data}),
     )?;
-    conn.prepare_cached(
-        "UPDATE runs SET wake_at = ?2, woken = 1
-         WHERE thread = ?1 AND status = 'waiting'
-           AND json_extract(waiting_json, '$.for') = 'signal'
-           AND json_extract(waiting_json, '$.name') = ?3",
-    )?
-    .execute(params![thread, now_ms, name])?;
+    conn.prepare_cached(wake_where!(
+        "thread = ?2 AND json_extract(waiting_json, '$.for') = 'signal'
+         AND json_extract(waiting_json, '$.name') = ?3"
+    ))?
+    .execute(params![now_ms, thread, name])?;
     Ok(Signal {
         id,
         thread: thread.to_owned(),

@@ -34,6 +34,7 @@ const TABLES: &[(Table, &str, &str)] = &[
     (Table::Other, "pending_writes", "step, node"),
     (Table::Other, "branches", "branch"),
     (Table::Other, "run_tags", "key"),
+    (Table::Other, "signals", "id"),
 ];
 
 /// What a table's deleted rows count as in [`Deleted`].
@@ -110,10 +111,13 @@ fn begin(
     }
     if run.status != RunStatus::Cancelled {
         conn.prepare_cached(
-            "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = ?2
+            "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = ?2,
+                             waiting_json = NULL, woken = 0
              WHERE thread = ?1",
         )?
         .execute(params![thread, now_ms])?;
+        // A parent that waits for this run would otherwise wait for it for good.
+        super::compose::wake_parent(conn, now_ms, thread)?;
     }
     let column = |sql: &str| -> Result<Vec<String>, StoreError> {
         let mut stmt = conn.prepare_cached(sql)?;

@@ -144,7 +144,10 @@ pub(super) fn set_status(
         .prepare_cached(
             "UPDATE runs SET status = ?2, updated_at = ?3,
                  error = CASE WHEN ?2 = 'running' THEN NULL ELSE error END,
-                 error_node = CASE WHEN ?2 = 'running' THEN NULL ELSE error_node END
+                 error_node = CASE WHEN ?2 = 'running' THEN NULL ELSE error_node END,
+                 -- What a run waits for is kept only while it waits.
+                 waiting_json = CASE WHEN ?2 = 'waiting' THEN waiting_json END,
+                 woken = CASE WHEN ?2 = 'waiting' THEN woken ELSE 0 END
              WHERE thread = ?1 AND (status <> 'cancelled' OR ?2 = 'cancelled')",
         )?
         .execute(params![thread, status.as_str(), now_ms])?;
@@ -190,7 +193,7 @@ pub(super) fn commit_step(
     let run = fenced(conn, &commit.thread, commit.owner.as_deref())?;
     expect_next_step(&commit.thread, run.step, commit.step)?;
     let id = checkpoint_id();
-    let sends = compose::sends_json(&commit.send_inputs)?;
+    let sends = crate::rows::sends_json(&commit.send_inputs)?;
     // The parent is the run's head, and the branch the run's: read by the INSERT itself.
     conn.prepare_cached(
         "INSERT INTO checkpoints (thread, step, id, parent, branch, node, next_json,
@@ -412,7 +415,7 @@ pub(super) fn resume_input(
              retry_base = CASE WHEN status = 'failed' THEN attempt ELSE retry_base END,
              timed_out = CASE WHEN ?2 IS NULL THEN timed_out ELSE 0 END,
              wake_at = NULL, error = NULL, error_node = NULL, interrupt_json = NULL,
-             updated_at = ?4
+             waiting_json = NULL, woken = 0, updated_at = ?4
          WHERE thread = ?1",
     )?
     .execute(params![thread, input_json, status.as_str(), now_ms])?;
@@ -440,7 +443,8 @@ pub(super) fn cancel(
         });
     }
     conn.prepare_cached(
-        "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = ?2
+        "UPDATE runs SET status = 'cancelled', wake_at = NULL, updated_at = ?2,
+                         waiting_json = NULL, woken = 0
          WHERE thread = ?1",
     )?
     .execute(params![thread, now_ms])?;

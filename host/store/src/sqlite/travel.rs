@@ -67,21 +67,38 @@ impl Position {
     }
 }
 
-/// The id and next node(s) of the run's checkpoint at `step` on its current branch
-/// (`None` for a step that has none: 0, the input).
-fn checkpoint_at(
-    conn: &Connection,
-    thread: &str,
-    step: u64,
-) -> Result<Option<(String, Vec<String>)>, StoreError> {
+/// The run's checkpoint at `step` on its current branch: what a fork or a replay from it
+/// starts at.
+struct At {
+    id: String,
+    next: Vec<String>,
+    /// The inputs of the sends among `next` (the `sends_json` column, NULL when none).
+    sends_json: Option<String>,
+}
+
+/// The run's checkpoint at `step` on its current branch (`None` for a step that has
+/// none: 0, the input).
+fn checkpoint_at(conn: &Connection, thread: &str, step: u64) -> Result<Option<At>, StoreError> {
     let row = conn
-        .prepare_cached("SELECT id, next_json FROM checkpoints WHERE thread = ?1 AND step = ?2")?
+        .prepare_cached(
+            "SELECT id, next_json, sends_json FROM checkpoints WHERE thread = ?1 AND step = ?2",
+        )?
         .query_row(params![thread, step], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ))
         })
         .optional()?;
-    row.map(|(id, next)| Ok((id, from_json(thread, step, "next-node list", &next)?)))
-        .transpose()
+    row.map(|(id, next, sends_json)| {
+        Ok(At {
+            id,
+            next: from_json(thread, step, "next-node list", &next)?,
+            sends_json,
+        })
+    })
+    .transpose()
 }
 
 fn loaded(conn: &Connection, thread: &str) -> Result<RunRecord, StoreError> {
@@ -123,21 +140,23 @@ fn write_edit(
     let step = at.step + 1;
     let id = checkpoint_id();
     let next_json = to_json(&edit.next)?;
+    let sends_json = kept_sends(conn, thread, at.step, &edit.next)?;
     conn.prepare_cached(
         "INSERT INTO checkpoints (thread, step, id, parent, branch, node, next_json,
-                                  component_digest, workflow_digest, created_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, '', workflow_digest, ?8 FROM runs WHERE thread = ?1",
+                                  component_digest, workflow_digest, created_at, sends_json)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, '', workflow_digest, ?8, ?9
+         FROM runs WHERE thread = ?1",
     )?
     .execute(params![
-        thread, step, id, at.head, at.branch, edit.node, next_json, now_ms
+        thread, step, id, at.head, at.branch, edit.node, next_json, now_ms, sends_json
     ])?;
     insert_state(conn, now_ms, thread, step, at.branch, changes)?;
     conn.prepare_cached(
         "UPDATE runs SET step = ?2, next_json = ?3, head = ?4, attempt = 0, retry_base = 0,
-                         updated_at = ?5
+                         updated_at = ?5, sends_json = ?6
          WHERE thread = ?1",
     )?
-    .execute(params![thread, step, next_json, id, now_ms])?;
+    .execute(params![thread, step, next_json, id, now_ms, sends_json])?;
     conn.prepare_cached("DELETE FROM pending_writes WHERE thread = ?1")?
         .execute([thread])?;
     let data = json!({
@@ -168,9 +187,9 @@ pub(super) fn fork_run(
             status: parse_status(thread, &status)?,
         });
     }
-    let (from_checkpoint, next) = match checkpoint_at(conn, source, step)? {
-        Some((id, next)) => (Some(id), next),
-        None => (None, fork.start.clone()),
+    let (from_checkpoint, next, sends_json) = match checkpoint_at(conn, source, step)? {
+        Some(at) => (Some(at.id), at.next, at.sends_json),
+        None => (None, fork.start.clone(), None),
     };
     // The fork's own first checkpoint, unless it starts from the input.
     let head = from_checkpoint.as_ref().map(|_| checkpoint_id());
@@ -178,17 +197,19 @@ pub(super) fn fork_run(
     conn.prepare_cached(
         "INSERT INTO runs (thread, workflow_name, workflow_digest, workflow_path, status, step,
                            next_json, attempt, created_at, updated_at, first_step, head, branch,
-                           seq)
+                           seq, sends_json)
          SELECT ?2, workflow_name, workflow_digest, workflow_path, 'pending', ?3, ?4, 0, ?5,
-                ?5, ?3, ?6, 0, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)
+                ?5, ?3, ?6, 0, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs), ?7
          FROM runs WHERE thread = ?1",
     )?
-    .execute(params![source, thread, step, next_json, now_ms, head])?;
+    .execute(params![
+        source, thread, step, next_json, now_ms, head, sends_json
+    ])?;
     if let Some(head) = &head {
         conn.prepare_cached(
             "INSERT INTO checkpoints (thread, step, id, parent, branch, node, next_json,
-                                      component_digest, workflow_digest, created_at)
-             SELECT ?2, ?3, ?4, ?5, 0, 'fork', ?6, '', workflow_digest, ?7
+                                      component_digest, workflow_digest, created_at, sends_json)
+             SELECT ?2, ?3, ?4, ?5, 0, 'fork', ?6, '', workflow_digest, ?7, ?8
              FROM runs WHERE thread = ?1",
         )?
         .execute(params![
@@ -198,7 +219,8 @@ pub(super) fn fork_run(
             head,
             from_checkpoint,
             next_json,
-            now_ms
+            now_ms,
+            sends_json
         ])?;
     }
     copy_state(conn, source, step, thread)?;
@@ -224,6 +246,19 @@ pub(super) fn fork_run(
         write_edit(conn, now_ms, thread, &at, edit, changes)?;
     }
     loaded(conn, thread)
+}
+
+/// The send inputs an edit keeps ([`crate::rows::kept_sends`]).
+fn kept_sends(
+    conn: &Connection,
+    thread: &str,
+    step: u64,
+    next: &[String],
+) -> Result<Option<String>, StoreError> {
+    let stored: Option<String> = conn
+        .prepare_cached("SELECT sends_json FROM runs WHERE thread = ?1")?
+        .query_row([thread], |row| row.get(0))?;
+    crate::rows::kept_sends(thread, step, stored.as_deref(), next)
 }
 
 /// Writes `source`'s whole state after `step` as `thread`'s writes of that step: large
@@ -269,9 +304,9 @@ pub(super) fn replay_run(
     let run = position(conn, thread)?;
     run.check_idle(thread, now_ms)?;
     run.check_step(thread, replay.from_step)?;
-    let (head, next) = match checkpoint_at(conn, thread, replay.from_step)? {
-        Some((id, next)) => (Some(id), next),
-        None => (None, replay.start.clone()),
+    let (head, next, sends_json) = match checkpoint_at(conn, thread, replay.from_step)? {
+        Some(at) => (Some(at.id), at.next, at.sends_json),
+        None => (None, replay.start.clone(), None),
     };
     let branch = run.branch + 1;
     // The later checkpoints and their writes keep the branch they were written on.
@@ -311,7 +346,7 @@ pub(super) fn replay_run(
                          status = 'pending', error = NULL, error_node = NULL,
                          interrupt_json = NULL, resume_json = NULL, wake_at = NULL,
                          attempt = 0, retry_base = 0, timed_out = 0, joins_json = '{}',
-                         updated_at = ?6
+                         updated_at = ?6, sends_json = ?7, waiting_json = NULL, woken = 0
          WHERE thread = ?1",
     )?
     .execute(params![
@@ -320,7 +355,8 @@ pub(super) fn replay_run(
         to_json(&next)?,
         head,
         branch,
-        now_ms
+        now_ms,
+        sends_json
     ])?;
     conn.prepare_cached("DELETE FROM pending_writes WHERE thread = ?1")?
         .execute([thread])?;

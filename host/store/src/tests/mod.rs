@@ -9,6 +9,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod compose;
+pub(crate) mod compose_rows;
 pub(crate) mod counts;
 pub(crate) mod delete;
 pub(crate) mod errors;

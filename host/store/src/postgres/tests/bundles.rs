@@ -307,3 +307,118 @@ async fn a_parked_run_moves_from_postgres_to_sqlite_and_back_with_its_position()
         "{missing:?}"
     );
 }
+
+/// A child run that sent, then waits for a signal it already has (woken), with a mailbox
+/// of delivered and undelivered signals: what composition adds to a run's rows.
+async fn waiting_child<S: TestStore>(f: &Fixture<S>) {
+    let s = &f.store;
+    s.create_run(NewRun {
+        parent: Some("parent".into()),
+        ..new_run("parent/1/a")
+    })
+    .await
+    .unwrap();
+    let first = s
+        .send_signal("parent/1/a", "go", json!({"n": 1}))
+        .await
+        .unwrap();
+    s.commit_step(StepCommit {
+        consumed_signal: Some(first.id),
+        send_inputs: BTreeMap::from([("double#0".to_owned(), json!({"item": 1}))]),
+        ..commit("parent/1/a", 1, &["double#0"])
+    })
+    .await
+    .unwrap();
+    s.send_signal("parent/1/a", "go", json!({"n": 2}))
+        .await
+        .unwrap();
+    s.setback_step(setback(
+        "parent/1/a",
+        2,
+        0,
+        Setback::Waiting {
+            wait: Wait::Signal {
+                name: "go".into(),
+                node: "double#0".into(),
+            },
+            deadline_ms: Some(f.now() + 60_000),
+        },
+    ))
+    .await
+    .unwrap();
+}
+
+/// The mailbox as it reads but for the ids, which each database numbers itself.
+async fn mailbox(s: &impl TestStore, thread: &str) -> Vec<(String, Value, i64, Option<u64>)> {
+    let signals = s.signals(thread, 100).await.unwrap();
+    signals
+        .into_iter()
+        .map(|m| (m.name, m.data, m.sent_at_ms, m.delivered_step))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_waiting_child_moves_between_the_backends_with_its_mailbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Fixture::new(crate::sqlite::tests::fresh).await;
+    waiting_child(&sqlite).await;
+    let postgres = Fixture::new(super::fresh).await;
+    // Signals of its own first: the imported ones are numbered after them.
+    postgres.run_one_step("other").await;
+    postgres
+        .store
+        .send_signal("other", "x", json!(null))
+        .await
+        .unwrap();
+
+    let there = dir.path().join("there.bundle");
+    sqlite.store.export_run("parent/1/a", &there).unwrap();
+    postgres.store.import_run(&there).await.unwrap();
+    let moved = postgres
+        .store
+        .load_run("parent/1/a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        moved,
+        sqlite.store.load_run("parent/1/a").await.unwrap().unwrap()
+    );
+    assert_eq!(moved.parent.as_deref(), Some("parent"));
+    assert_eq!(moved.send_inputs.len(), 1);
+    assert!(moved.waiting.is_some());
+    let expected = mailbox(&sqlite.store, "parent/1/a").await;
+    assert_eq!(mailbox(&postgres.store, "parent/1/a").await, expected);
+    let ids: Vec<u64> = postgres
+        .store
+        .signals("parent/1/a", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    let other = postgres.store.signals("other", 10).await.unwrap()[0].id;
+    assert!(ids.iter().all(|&id| id > other), "{ids:?} after {other}");
+
+    let back = dir.path().join("back.bundle");
+    postgres
+        .store
+        .export_run("parent/1/a", &back)
+        .await
+        .unwrap();
+    let again = Fixture::new(crate::sqlite::tests::fresh).await;
+    again.store.import_run(&back).unwrap();
+    assert_eq!(
+        again.store.load_run("parent/1/a").await.unwrap().unwrap(),
+        moved
+    );
+    assert_eq!(mailbox(&again.store, "parent/1/a").await, expected);
+    // Woken by the signal it had before it parked: a claim there is not a time-out.
+    let taken = again
+        .store
+        .claim("parent/1/a", "me", LEASE_MS, &no_dead())
+        .await
+        .unwrap();
+    assert!(!taken.timed_out);
+    assert_eq!(taken.waiting, moved.waiting);
+}
