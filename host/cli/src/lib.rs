@@ -25,6 +25,7 @@ mod resume;
 mod run;
 mod runs;
 mod serve;
+mod signal;
 mod start;
 mod state;
 mod status;
@@ -197,6 +198,7 @@ enum Command {
     Start(start::StartArgs),
     Resume(resume::ResumeArgs),
     Cancel(cancel::CancelArgs),
+    Signal(signal::SignalArgs),
     Fork(fork::ForkArgs),
     Update(update::UpdateArgs),
     Delete(delete::DeleteArgs),
@@ -256,6 +258,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Start(args) => Box::pin(start::main(&global, args)),
         Command::Resume(args) => Box::pin(resume::main(&global, args)),
         Command::Cancel(args) => Box::pin(cancel::main(&global, args)),
+        Command::Signal(args) => Box::pin(signal::main(&global, args)),
         Command::Fork(args) => Box::pin(fork::main(&global, args)),
         Command::Update(args) => Box::pin(update::main(&global, args)),
         Command::Delete(args) => Box::pin(delete::main(&global, args)),

@@ -124,6 +124,20 @@ pub fn print_status(run: &RunRecord) {
     if let Some(error) = &run.error {
         println!("error:     {}", safe_lines(error));
     }
+    if run.status == RunStatus::Waiting {
+        println!(
+            "waiting:   {}",
+            waiting_for(run).trim_start_matches("waiting ")
+        );
+        if let Some(savepoint_store::Wait::Signal { name, .. }) = &run.waiting {
+            println!(
+                "           send it with: {} signal {} {} --data JSON",
+                savepoint(),
+                shell_word(&run.thread),
+                shell_word(name)
+            );
+        }
+    }
     if let Some(question) = &run.interrupt {
         println!("waiting:   {}", preview(question, &run.thread));
         println!(
@@ -134,7 +148,7 @@ pub fn print_status(run: &RunRecord) {
     }
     if let Some(wake) = run.wake_at_ms {
         let what = match run.status {
-            RunStatus::Interrupted => "deadline",
+            RunStatus::Interrupted | RunStatus::Waiting => "deadline",
             RunStatus::Retrying => "retry at",
             _ => "wakes at",
         };
@@ -366,6 +380,20 @@ pub fn progress(enabled: bool) -> Option<Observer> {
             );
         }
     }))
+}
+
+/// What a `waiting` run waits for, in words: `waiting for signal "go"` or `waiting for
+/// child run(s) a, b`.
+pub fn waiting_for(run: &savepoint_store::RunRecord) -> String {
+    match &run.waiting {
+        Some(savepoint_store::Wait::Signal { name, .. }) => {
+            format!("waiting for signal {}", safe(&format!("{name:?}")))
+        }
+        Some(savepoint_store::Wait::Children { threads }) => {
+            format!("waiting for child run(s) {}", safe(&threads.join(", ")))
+        }
+        None => "waiting".to_string(),
+    }
 }
 
 #[cfg(test)]

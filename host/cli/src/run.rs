@@ -287,6 +287,24 @@ pub fn finish(run: &RunRecord, json: bool, ending: &Ending) -> ExitCode {
                     output::shell_word(&run.thread)
                 );
             }
+            RunStatus::Waiting => {
+                eprintln!(
+                    "thread {thread}: parked, {} ({} committed)",
+                    crate::output::waiting_for(run),
+                    plural(run.step, "step")
+                );
+                if let Some(savepoint_store::Wait::Signal { name, .. }) = &run.waiting {
+                    eprintln!(
+                        "send it with `{} signal {} {} --data JSON`; a running `savepoint \
+                         serve` then goes on (or `{} resume {}`)",
+                        output::savepoint(),
+                        output::shell_word(&run.thread),
+                        output::shell_word(name),
+                        output::savepoint(),
+                        output::shell_word(&run.thread)
+                    );
+                }
+            }
             RunStatus::Cancelled => eprintln!("thread {thread}: cancelled"),
             _ => {
                 eprintln!(
@@ -305,7 +323,9 @@ pub fn finish(run: &RunRecord, json: bool, ending: &Ending) -> ExitCode {
     }
     ExitCode::from(match run.status {
         RunStatus::Completed => EXIT_COMPLETED,
-        RunStatus::Sleeping | RunStatus::Retrying | RunStatus::Interrupted => EXIT_PARKED,
+        RunStatus::Sleeping | RunStatus::Retrying | RunStatus::Interrupted | RunStatus::Waiting => {
+            EXIT_PARKED
+        }
         RunStatus::Cancelled => EXIT_CANCELLED,
         _ => EXIT_FAILED,
     })

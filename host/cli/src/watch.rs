@@ -81,7 +81,9 @@ pub async fn main(global: &Global, args: WatchArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::from(match follower.status() {
         Some(RunStatus::Completed) => EXIT_COMPLETED,
         Some(RunStatus::Cancelled) => EXIT_CANCELLED,
-        Some(RunStatus::Sleeping | RunStatus::Retrying | RunStatus::Interrupted) => EXIT_PARKED,
+        Some(
+            RunStatus::Sleeping | RunStatus::Retrying | RunStatus::Interrupted | RunStatus::Waiting,
+        ) => EXIT_PARKED,
         // Failed, or deleted meanwhile.
         _ => EXIT_FAILED,
     }))

@@ -203,6 +203,15 @@ impl<S: CheckpointStore> Runtime<S> {
                     stopped => return Ok::<_, RuntimeError>(stopped),
                 }
                 let status = self.load(thread).await?.status;
+                if status == RunStatus::Waiting {
+                    // `--wait` waits through a signal wait too: until the store wakes the
+                    // run (a signal came, a child finished, the deadline passed).
+                    match self.until_woken(thread, &mut stop).await? {
+                        Some(woken) => position = Some(woken),
+                        None => return Ok(Stopped::Interrupted),
+                    }
+                    continue;
+                }
                 if !matches!(status, RunStatus::Sleeping | RunStatus::Retrying) {
                     return Ok(Stopped::Settled);
                 }
@@ -444,6 +453,27 @@ impl<S: CheckpointStore> Runtime<S> {
                 .await?);
         }
         Ok(run)
+    }
+
+    /// Waits until the `waiting` run `thread` is due (the store set its wake time to
+    /// now, or its deadline passed); the run then. `None` if `stop` fired first.
+    /// Polled: the run's row is read every 100 ms (a signal comes from another process).
+    async fn until_woken(
+        &self,
+        thread: &str,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Option<RunRecord>, RuntimeError> {
+        loop {
+            let run = self.load(thread).await?;
+            let now = self.clock.now_ms();
+            if run.status != RunStatus::Waiting || run.wake_at_ms.is_some_and(|t| t <= now) {
+                return Ok(Some(run));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = stop.wait_for(|stop| *stop) => return Ok(None),
+            }
+        }
     }
 
     /// The rules of resuming, with errors that say what to do instead.

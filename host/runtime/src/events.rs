@@ -43,9 +43,11 @@ pub(super) fn claimed(run: &RunRecord) {
         RunStatus::Running => info!(
             %thread, %workflow, step, attempt = run.attempt, "run recovered"
         ),
-        RunStatus::Sleeping | RunStatus::Retrying | RunStatus::Interrupted => info!(
-            %thread, %workflow, step, was = %run.status, "run woke"
-        ),
+        RunStatus::Sleeping | RunStatus::Retrying | RunStatus::Interrupted | RunStatus::Waiting => {
+            info!(
+                %thread, %workflow, step, was = %run.status, "run woke"
+            )
+        }
         RunStatus::Pending if run.step == 0 && run.resume.is_none() => {
             info!(%thread, %workflow, step, "run started")
         }

@@ -322,6 +322,17 @@ impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
         })
     }
 
+    fn send_signal(&self, thread: String, name: String, data: Value) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let signal = self
+                .store()
+                .send_signal(&thread, &name, data)
+                .await
+                .map_err(RuntimeError::from)?;
+            Ok(crate::view::signal(&signal))
+        })
+    }
+
     fn run_signals(&self, thread: String, limit: usize) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             let signals = self

@@ -282,7 +282,7 @@ pub fn is_finished(status: RunStatus) -> bool {
 pub fn is_parked(status: RunStatus) -> bool {
     matches!(
         status,
-        RunStatus::Sleeping | RunStatus::Retrying | RunStatus::Interrupted
+        RunStatus::Sleeping | RunStatus::Retrying | RunStatus::Interrupted | RunStatus::Waiting
     )
 }
 

@@ -20,4 +20,5 @@ mod patch;
 mod serve;
 pub mod view;
 
+pub use api::signals::check_signal_name;
 pub use serve::{ServeConfig, Serving, start};

@@ -105,7 +105,8 @@ impl Collector for Scrape {
         }
         let parked = encoder.encode_descriptor(
             "savepoint_runs_parked",
-            "Runs parked in the database: sleeping, interrupted (waiting for input) or retrying",
+            "Runs parked in the database: sleeping, interrupted (waiting for input), waiting \
+             (for a signal or child runs) or retrying",
             None,
             MetricType::Gauge,
         )?;
@@ -113,6 +114,7 @@ impl Collector for Scrape {
             [
                 RunStatus::Sleeping,
                 RunStatus::Interrupted,
+                RunStatus::Waiting,
                 RunStatus::Retrying,
             ]
             .into_iter()

@@ -14,18 +14,7 @@ use savepoint_store::{
 
 /// A run's mailbox (`Backend::run_signals`): `{"signals": [...]}`, oldest first.
 pub fn signals(signals: &[savepoint_store::Signal]) -> Value {
-    let signals: Vec<Value> = signals
-        .iter()
-        .map(|signal| {
-            json!({
-                "id": signal.id,
-                "name": signal.name,
-                "data": signal.data,
-                "sent_at": format_time(signal.sent_at_ms),
-                "delivered_step": signal.delivered_step,
-            })
-        })
-        .collect();
+    let signals: Vec<Value> = signals.iter().map(signal).collect();
     json!({ "signals": signals })
 }
 
@@ -51,6 +40,17 @@ pub fn schedules(schedules: &[savepoint_store::Schedule]) -> Value {
     json!({ "schedules": schedules })
 }
 
+/// One signal of a mailbox (`savepoint signal --json`, `POST /runs/{id}/signals/{name}`).
+pub fn signal(signal: &savepoint_store::Signal) -> Value {
+    json!({
+        "id": signal.id,
+        "name": signal.name,
+        "data": signal.data,
+        "sent_at": format_time(signal.sent_at_ms),
+        "delivered_step": signal.delivered_step,
+    })
+}
+
 /// A run's position and outcome (`status --json`, `GET /runs/{id}`).
 pub fn status(run: &RunRecord) -> Value {
     to_json(&run_json(run))
@@ -70,6 +70,10 @@ pub fn run_json(run: &RunRecord) -> shapes::RunJson {
         error: run.error.clone(),
         error_node: run.error_node.clone(),
         waiting_for: run.interrupt.clone(),
+        waiting: run
+            .waiting
+            .as_ref()
+            .and_then(|wait| serde_json::to_value(wait).ok()),
         wake_at: run.wake_at_ms.map(format_time),
         wakes: run.wakes,
         pending_writes: run.pending.iter().map(|w| w.node.clone()).collect(),

@@ -54,6 +54,8 @@
 //! | `GET /events?workflow=` | | [`Backend::subscribe`]: Server-Sent Events, every run's events from now, endless |
 //! | `POST /runs/{id}/resume` | empty, or `{"input"?, "upgrade"?, "from_step"?}` | [`Backend::resume`] |
 //! | `POST /runs/{id}/cancel` | empty, or `{}` | [`Backend::cancel`] |
+//! | `POST /runs/{id}/signals/{name}` | `{"data"}`, or empty | [`Backend::send_signal`] |
+//! | `GET /runs/{id}/signals` | `?limit=` | [`Backend::run_signals`] |
 //! | `POST /runs/{id}/fork` | `{"step", "thread", "update"?, "as_node"?}` | 201, [`Backend::fork`] |
 //! | `POST /runs/{id}/update` | `{"values", "as_node"?}` | [`Backend::update`] |
 //! | `GET /workflows` | | [`Backend::workflows`] |
@@ -95,6 +97,7 @@ mod openapi;
 mod routes;
 mod server;
 pub mod shapes;
+pub mod signals;
 mod travel;
 mod vocab;
 
@@ -353,6 +356,14 @@ pub trait Backend: Send + Sync + 'static {
     fn schedules(&self) -> BackendFuture<'_, Value> {
         Box::pin(async { Err(ApiError::internal("this backend keeps no schedules")) })
     }
+    /// Sends a named signal to the run: appends it to the run's mailbox, waking the run if
+    /// it waits for it; the signal as kept (`{"id", "name", "data", "sent_at",
+    /// "delivered_step": null}`). Not found when there is no such run; a conflict when
+    /// it completed or was cancelled.
+    fn send_signal(&self, thread: String, name: String, data: Value) -> BackendFuture<'_, Value> {
+        let _ = (thread, name, data);
+        Box::pin(async { Err(ApiError::internal("this backend keeps no mailbox")) })
+    }
     /// What `GET /health` reports besides `"status": "ok"` (the daemon: its
     /// memory budget); answers at once, without the store.
     fn health(&self) -> Map<String, Value> {
@@ -419,6 +430,8 @@ pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig)
         .route("/events", get(events::all_events))
         .route("/runs/{id}/resume", post(routes::resume))
         .route("/runs/{id}/cancel", post(routes::cancel))
+        .route("/runs/{id}/signals", get(signals::mailbox))
+        .route("/runs/{id}/signals/{name}", post(signals::send))
         .route("/runs/{id}/fork", post(travel::fork))
         .route("/runs/{id}/update", post(travel::update))
         .route("/workflows", get(routes::workflows))

@@ -25,7 +25,9 @@ use super::error::HttpError;
 use super::extract::{BODY_LIMIT, Params};
 use super::routes::{self, QueryPairs};
 use super::shapes::{self, ErrorJson, StatusWord};
-use super::{EVENTS_PAGE, HISTORY_PAGE, LOG_PAGE, PageSize, RUNS_PAGE, batch, events, travel};
+use super::{
+    EVENTS_PAGE, HISTORY_PAGE, LOG_PAGE, PageSize, RUNS_PAGE, batch, events, signals, travel,
+};
 
 /// The security schemes' names in the document: the token, and the dashboard's session
 /// cookie (either will do).
@@ -58,6 +60,8 @@ const SESSION: &str = "session";
         events::all_events,
         routes::resume,
         routes::cancel,
+        signals::send,
+        signals::mailbox,
         travel::fork,
         travel::update,
         routes::workflows,
@@ -91,6 +95,9 @@ const SESSION: &str = "session";
         shapes::ForkBody,
         shapes::UpdateBody,
         shapes::EmptyBody,
+        shapes::SignalBody,
+        shapes::SignalJson,
+        shapes::MailboxJson,
     )),
     modifiers(&Refusals),
     security(("bearer" = []), ("session" = [])),

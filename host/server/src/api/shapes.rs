@@ -94,6 +94,10 @@ pub struct RunJson {
     /// What an interrupted run asks (any JSON; `null`: nothing).
     #[schema(required = true)]
     pub waiting_for: Option<Value>,
+    /// What a `waiting` run waits for: `{"for": "signal", "name", "node"}` or
+    /// `{"for": "children", "threads"}`; `null` for every other status.
+    #[schema(required = true)]
+    pub waiting: Option<Value>,
     /// RFC 3339, UTC, milliseconds.
     #[schema(required = true)]
     pub wake_at: Option<String>,
@@ -516,3 +520,37 @@ pub struct UpdateBody {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({}))]
 pub struct EmptyBody {}
+
+/// `POST /runs/{id}/signals/{name}`, or an empty body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"data": {"approved": true}}))]
+pub struct SignalBody {
+    /// What the signal carries (any JSON; absent: `null`).
+    pub data: Option<Value>,
+}
+
+/// A signal of a run's mailbox.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalJson {
+    /// Grows with every signal of the database: the mailbox's order.
+    pub id: u64,
+    pub name: String,
+    /// Any JSON (`null` when sent without data).
+    #[schema(required = true)]
+    pub data: Option<Value>,
+    /// RFC 3339, UTC, milliseconds.
+    pub sent_at: String,
+    /// The step that received it; `null` while undelivered.
+    #[schema(required = true)]
+    pub delivered_step: Option<u64>,
+}
+
+/// `GET /runs/{id}/signals`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxJson {
+    /// Oldest first.
+    pub signals: Vec<SignalJson>,
+}
