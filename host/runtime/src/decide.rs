@@ -21,10 +21,14 @@
 //!
 //!    On a failure, an interrupt or a wait, the branches that finished are kept
 //!    as pending writes, so they are not run again; a sleeping one is not kept
-//!    (it runs again).
+//!    (it runs again), nor one that sent (a pending write holds no sends).
 //! 4. Writes: every branch's update (those kept from an earlier attempt
 //!    included) is merged in the step's order and routed. An update that
-//!    cannot be merged, or a route that fails, fails the run.
+//!    cannot be merged, or a route that fails, fails the run. A branch that
+//!    sent is routed along its sends (see `sends.rs`): each is a branch of the
+//!    next step, numbered in the step's order; a send's own branch routes by
+//!    its node's edges. A bad send (an unknown node, a join, more than
+//!    `max_fanout` in the step) fails the run at the node that sent it.
 //! 5. Sleepers: when a branch sleeps, the run commits and sleeps as long as
 //!    the longest sleeper; the sleeping nodes run again first when it wakes
 //!    (they are not routed). Else the run goes on with the next nodes, or
@@ -36,7 +40,11 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use savepoint_store::{LONGEST_WAIT, PendingWrite, RunRecord, RunStatus, Setback, Wait, wake_time};
-use savepoint_workflow::Workflow;
+use savepoint_workflow::{Workflow, branch_node};
+
+mod sends;
+pub(crate) use sends::SendCall;
+use sends::Sends;
 
 /// What one node of the step produced.
 #[derive(Debug, Clone)]
@@ -49,6 +57,13 @@ pub(crate) enum Branch {
     Interrupt {
         payload: Value,
         timeout: Option<Duration>,
+    },
+    /// An update with sends (fan-out): the sends are the branch's route; its
+    /// node's edges and goto are not followed.
+    #[allow(dead_code)] // TODO(#18 H3): constructed once the plugin returns sends (H1).
+    Fanout {
+        write: PendingWrite,
+        sends: Vec<SendCall>,
     },
     Failed {
         error: String,
@@ -84,6 +99,10 @@ pub(crate) struct Position<'a> {
     /// counts from here.
     pub retry_base: u32,
     pub wakes: u32,
+    /// The inputs of the sends among `nodes`, by branch name.
+    pub send_inputs: &'a BTreeMap<String, Value>,
+    /// Where the workflow file was read from, for messages.
+    pub workflow_path: &'a str,
 }
 
 impl<'a> From<&'a RunRecord> for Position<'a> {
@@ -97,6 +116,8 @@ impl<'a> From<&'a RunRecord> for Position<'a> {
             attempt: run.attempt,
             retry_base: run.retry_base,
             wakes: run.wakes,
+            send_inputs: &run.send_inputs,
+            workflow_path: &run.workflow_path,
         }
     }
 }
@@ -147,6 +168,8 @@ pub(crate) struct CommitPlan {
     pub changes: Map<String, Value>,
     pub next: Vec<String>,
     pub joins: BTreeMap<String, BTreeSet<String>>,
+    /// The inputs of the send branches among `next`.
+    pub send_inputs: BTreeMap<String, Value>,
     pub then: Then,
     pub wakes: u32,
 }
@@ -337,6 +360,7 @@ fn merge(
     };
     let mut state = at.state.clone();
     let mut completed = Vec::new();
+    let mut sends = Sends::new(workflow, at.workflow_path);
     for write in &writes {
         let who = format!("node \"{}\"", write.node);
         if let Err(e) = workflow.apply_update(&mut state, write.update.clone()) {
@@ -346,9 +370,25 @@ fn merge(
         if sleeps.iter().any(|(n, _)| *n == write.node) {
             continue;
         }
-        match workflow.route(&write.node, write.goto.as_deref()) {
-            Ok(targets) => completed.push((write.node.clone(), targets)),
-            Err(e) => return failed(&write.node, StepError::Said(format!("{who}: {e}"))),
+        // A send's branch (`node#index`) routes by its node's edges, and arrives
+        // at a join as its node.
+        let (node, _) = branch_node(&write.node);
+        let routed = match branches.get(write.node.as_str()) {
+            Some(Branch::Fanout { sends: calls, .. }) => sends.route(&write.node, calls),
+            _ => workflow
+                .route(node, write.goto.as_deref())
+                .map_err(|e| format!("{who}: {e}")),
+        };
+        match routed {
+            Ok(targets) => completed.push((node.to_string(), targets)),
+            Err(e) => return failed(&write.node, StepError::Said(e)),
+        }
+    }
+    // A sleeping send runs again with its input.
+    let mut send_inputs = sends.inputs;
+    for (branch, _) in &sleeps {
+        if let Some(input) = at.send_inputs.get(*branch) {
+            send_inputs.insert(branch.to_string(), input.clone());
         }
     }
     let (mut next, joins) = workflow.advance(at.joins, &completed);
@@ -386,6 +426,7 @@ fn merge(
         changes,
         next,
         joins,
+        send_inputs,
         then,
         wakes,
     })
@@ -402,8 +443,9 @@ fn retry_delay(
     let tries = (at.attempt + 1).saturating_sub(at.retry_base);
     let mut longest = Duration::ZERO;
     for (node, _, retryable) in failures {
-        // (A node not in the workflow has no policy: it is not retried.)
-        let policy = &workflow.nodes.get(node.as_str())?.retry;
+        // (A node not in the workflow has no policy: it is not retried. A send's
+        // branch has its node's.)
+        let policy = &workflow.nodes.get(branch_node(node).0)?.retry;
         if !*retryable || !policy.allows_another(tries) {
             return None;
         }
@@ -412,10 +454,12 @@ fn retry_delay(
     Some(longest)
 }
 
-/// Whether the writes kept on a setback include sleeping branches.
+/// Whether the writes kept on a setback include sleeping branches (and
+/// branches that sent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sleepers {
-    /// A setback: a sleeping branch runs again, so it is not kept.
+    /// A setback: a sleeping branch runs again, so it is not kept; nor is one
+    /// that sent (a pending write holds no sends: it runs again and sends again).
     Dropped,
     /// A commit: its update is merged like any other.
     Kept,
@@ -438,6 +482,9 @@ fn successful_writes(
                 Some(Branch::Write { write, sleep })
                     if sleep.is_none() || sleepers == Sleepers::Kept =>
                 {
+                    Some(write.clone())
+                }
+                Some(Branch::Fanout { write, .. }) if sleepers == Sleepers::Kept => {
                     Some(write.clone())
                 }
                 _ => None,

@@ -44,6 +44,7 @@ mod owner;
 mod pins;
 mod retain;
 mod secrets;
+mod sends;
 mod slots;
 mod step;
 mod travel;

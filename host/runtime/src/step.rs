@@ -6,11 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use super::catalogue::CatalogueError;
 use super::decide::{self, Branch, CommitPlan, Decision, Position, SetbackPlan, StepError};
 use super::secrets;
+use super::sends::BranchCall;
 use super::{Event, Runtime, RuntimeError};
 use savepoint_plugin::{
     CallError, CallInput, CallLimits, HttpAllow, Lease, LogLimit, LogRecord, Outcome, Secrets,
@@ -65,11 +67,20 @@ impl<S: CheckpointStore> Runtime<S> {
             )))
         })?;
         let started = Instant::now();
-        let calls = to_call
+        // (Collected first: a stream over a borrowing closure would not be `Send`
+        // for the daemon's spawn, a known limit of rustc's lifetime inference.)
+        let calls: Vec<_> = to_call
             .iter()
-            .map(|node| self.call_node(run, workflow, node, state_text.clone(), lease));
-        // All on this task (no spawn): the calls borrow the run and the lease.
-        let results = futures_util::future::join_all(calls).await;
+            .map(|branch| self.call_node(run, workflow, branch, &state_text, lease))
+            .collect();
+        // All on this task (no spawn): the calls borrow the run and the lease. At
+        // most `max_concurrency` at once (a fan-out of a thousand sends would
+        // otherwise take the whole instance pool); answers come back in order.
+        let at_once = usize::try_from(workflow.max_concurrency).unwrap_or(usize::MAX);
+        let results: Vec<_> = futures_util::stream::iter(calls)
+            .buffered(at_once)
+            .collect()
+            .await;
         let elapsed = started.elapsed();
 
         let mut branches: BTreeMap<&str, Branch> = BTreeMap::new();
@@ -118,8 +129,8 @@ impl<S: CheckpointStore> Runtime<S> {
             joins: plan.joins,
             wakes: plan.wakes,
             wake_at_ms: plan.then.wake_at_ms(),
-            // TODO(#18 H3): the plan's send inputs and the signal received.
-            send_inputs: Default::default(),
+            send_inputs: plan.send_inputs,
+            // TODO(#18 H3): the signal received.
             consumed_signal: None,
         };
         let committing = Instant::now();
@@ -190,8 +201,9 @@ impl<S: CheckpointStore> Runtime<S> {
         Ok(StepEnd::Stop(None))
     }
 
-    /// Call one node of the run's next step under `lease`. Every problem of the
-    /// node is a branch failure naming it; only a database that does not answer
+    /// Call one branch of the run's next step (a node, or a send: see
+    /// `sends.rs`) under `lease`. Every problem of the node is a branch failure
+    /// naming it; only a database that does not answer
     /// (its plugin's stored bytes could not be read) fails the call, ending the
     /// step without a write: the step runs again once the database answers, and
     /// no run fails for an outage.
@@ -199,16 +211,14 @@ impl<S: CheckpointStore> Runtime<S> {
         &self,
         run: &RunRecord,
         workflow: &Workflow,
-        node_name: &str,
-        state_text: String,
+        branch: &str,
+        state_text: &str,
         lease: &Lease,
     ) -> Result<(Branch, Vec<LogLine>), RuntimeError> {
         let (step, attempt) = (run.step + 1, run.attempt + 1);
-        let Some(node) = workflow.nodes.get(node_name) else {
-            let error = format!(
-                "node \"{node_name}\" is not in workflow \"{}\"",
-                workflow.name
-            );
+        let call = BranchCall::new(branch);
+        let Some(node) = workflow.nodes.get(call.node) else {
+            let error = format!("node \"{branch}\" is not in workflow \"{}\"", workflow.name);
             return Ok((
                 Branch::Failed {
                     error,
@@ -218,6 +228,18 @@ impl<S: CheckpointStore> Runtime<S> {
             ));
         };
         if let Some(sub) = &node.workflow {
+            if call.send_index.is_some() {
+                // TODO(#18 H3, H4): a child per send (thread .../NODE/INDEX, the
+                // send's input as its state, written as the send's branch).
+                let error = format!(
+                    "node \"{branch}\": a send to a sub-workflow node is not supported yet"
+                );
+                let failed = Branch::Failed {
+                    error,
+                    retryable: false,
+                };
+                return Ok((failed, Vec::new()));
+            }
             let branch = self.child_branch(run, node, sub, &run.state).await?;
             return Ok((branch, Vec::new()));
         }
@@ -231,7 +253,7 @@ impl<S: CheckpointStore> Runtime<S> {
             }
             Err(reason) => {
                 let error = format!(
-                    "node \"{node_name}\": cannot load plugin \"{}\": {reason}",
+                    "node \"{branch}\": cannot load plugin \"{}\": {reason}",
                     node.plugin
                 );
                 return Ok((
@@ -247,7 +269,7 @@ impl<S: CheckpointStore> Runtime<S> {
             match secrets::resolve(&node.config, &|name| std::env::var(name).ok()) {
                 Ok(resolved) => resolved,
                 Err(reason) => {
-                    let error = format!("node \"{node_name}\": {reason}");
+                    let error = format!("node \"{branch}\": {reason}");
                     return Ok((
                         Branch::Failed {
                             error,
@@ -257,16 +279,26 @@ impl<S: CheckpointStore> Runtime<S> {
                     ));
                 }
             };
+        let state_text = match call.state(run, state_text) {
+            Ok(text) => text,
+            Err(error) => {
+                let failed = Branch::Failed {
+                    error,
+                    retryable: false,
+                };
+                return Ok((failed, Vec::new()));
+            }
+        };
         let input = CallInput {
             thread: run.thread.clone(),
-            node: node_name.to_string(),
+            node: call.node.to_string(),
             step,
             attempt,
             config,
             resume: run.resume.clone(),
             interrupt_timed_out: run.timed_out,
             wakes: run.wakes,
-            idempotency_key: format!("{}/{step}/{node_name}", run.thread),
+            idempotency_key: call.idempotency_key(&run.thread, step),
             timeout: node.timeout,
             limits: limits(&node.limits),
             reuse: node.reuse,
@@ -282,11 +314,11 @@ impl<S: CheckpointStore> Runtime<S> {
         let called = Instant::now();
         let output = plugin.call(&input, state_text).await;
         self.metrics
-            .node_called(&run.workflow_name, node_name, called.elapsed());
-        let logs = self.log_lines(step, node_name, attempt, output.logs);
-        let who = format!("node \"{node_name}\" (plugin {})", plugin.name);
+            .node_called(&run.workflow_name, call.node, called.elapsed());
+        let logs = self.log_lines(step, branch, attempt, output.logs);
+        let who = format!("node \"{branch}\" (plugin {})", plugin.name);
         let write = |update: Map<String, Value>, goto: Option<String>| PendingWrite {
-            node: node_name.to_string(),
+            node: branch.to_string(),
             update,
             goto,
             component_digest: plugin.digest.clone(),

@@ -54,6 +54,7 @@ struct Run {
     attempt: u32,
     retry_base: u32,
     wakes: u32,
+    send_inputs: BTreeMap<String, Value>,
 }
 
 impl Run {
@@ -68,6 +69,7 @@ impl Run {
             attempt: 0,
             retry_base: 0,
             wakes: 0,
+            send_inputs: BTreeMap::new(),
         }
     }
 
@@ -81,6 +83,8 @@ impl Run {
             attempt: self.attempt,
             retry_base: self.retry_base,
             wakes: self.wakes,
+            send_inputs: &self.send_inputs,
+            workflow_path: "fan.toml",
         }
     }
 
@@ -523,3 +527,5 @@ fn a_merge_failure_wins_over_sleepers() {
     ]));
     assert_eq!((plan.node.as_str(), plan.kind), ("b", Setback::Failed));
 }
+
+mod sends;
