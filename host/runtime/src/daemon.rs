@@ -318,11 +318,15 @@ pub async fn start<S: CheckpointStore>(runtime: Arc<Runtime<S>>, max_runs: usize
         let runtime = daemon.runtime.clone();
         async move { runtime.watch_plugins(stop_rx).await }.in_current_span()
     });
+    // Schedules (issue 18): their own loop, which pokes this daemon when it starts runs.
+    let schedules = tokio::spawn(
+        super::schedule::run_scheduler(daemon.clone(), stop.subscribe()).in_current_span(),
+    );
     daemon.announce().await;
     Running {
         daemon,
         stop,
-        tasks: vec![scheduler, renewal, watcher],
+        tasks: vec![scheduler, renewal, watcher, schedules],
     }
 }
 

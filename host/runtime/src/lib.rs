@@ -43,6 +43,7 @@ mod outage;
 mod owner;
 mod pins;
 mod retain;
+pub mod schedule;
 mod secrets;
 mod sends;
 mod slots;
