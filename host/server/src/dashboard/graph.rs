@@ -94,12 +94,6 @@ impl Graph {
     }
 }
 
-/// The node a branch of a run's `next` runs: the branch itself, or `node` for a send
-/// (`node#index`, fan-out).
-pub(super) fn branch_node(branch: &str) -> &str {
-    branch.split_once('#').map_or(branch, |(node, _)| node)
-}
-
 /// The graph's `<figure id="graph">`: the SVG and, under it, the legend that says in
 /// words which node(s) the run is at (`Current: review (interrupted)`), and how many
 /// sends of each node (fan-out) are still to run (`split: 3 sends pending`).

@@ -13,6 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
+use savepoint_workflow::branch_node;
+
 use super::graph::{self, END, Graph};
 use super::html::{Frame, Nav, error_page, esc, page as html_page, url};
 use super::{actions, collect, compose};
@@ -159,7 +161,7 @@ async fn body(backend: &dyn Backend, thread: &str, cursors: Cursors) -> Result<S
 pub(super) fn current(run: &Value) -> Vec<String> {
     let mut next: Vec<String> = Vec::new();
     for branch in branches(run, "next") {
-        let node = graph::branch_node(branch);
+        let (node, _) = branch_node(branch);
         if !next.iter().any(|seen| seen == node) {
             next.push(node.to_string());
         }
@@ -181,10 +183,10 @@ pub(super) fn pending_sends(run: &Value) -> BTreeMap<String, usize> {
     let done: Vec<&str> = branches(run, "pending_writes").collect();
     let mut sends = BTreeMap::new();
     for branch in branches(run, "next") {
-        if branch.contains('#') && !done.contains(&branch) {
-            *sends
-                .entry(graph::branch_node(branch).to_string())
-                .or_insert(0) += 1;
+        if let (node, Some(_)) = branch_node(branch)
+            && !done.contains(&branch)
+        {
+            *sends.entry(node.to_string()).or_insert(0) += 1;
         }
     }
     sends
