@@ -89,8 +89,6 @@ fn outcome(outcome: Outcome) -> Result<wit::Outcome, Failure> {
         Kind::Update(state) => Ok(wit::Outcome::Update(wit::Update {
             state: text(state)?,
             goto: outcome.goto,
-            // TODO(#18 H1): the SDK's sends.
-            sends: Vec::new(),
         })),
         Kind::Interrupt { payload, timeout } => {
             no_goto("an interrupt")?;
@@ -193,8 +191,6 @@ mod tests {
 
     fn context(config: Value) -> wit::Context {
         wit::Context {
-            send_index: None,
-            signal: None,
             thread: "t1".to_owned(),
             node: "n1".to_owned(),
             step: 3,

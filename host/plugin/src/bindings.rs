@@ -10,8 +10,7 @@ use super::{CallError, CallInput, LogLevel};
 
 wasmtime::component::bindgen!({
     world: "node",
-    // TODO(#18 H1): both worlds, 0.1.0 and 0.2.0 (../../wit).
-    path: "../../wit/0.1.0",
+    path: "../../wit",
     // The host functions trap once the call's lease has expired.
     imports: { "savepoint:node/host": trappable },
     exports: { default: async },
