@@ -25,23 +25,36 @@ use savepoint_store::{
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Node, SubWorkflow, WorkflowError};
 
 impl<S: CheckpointStore> Runtime<S> {
-    /// The branch of sub-workflow node `node` (whose child is `sub`) at the run's next
-    /// step, `state` being what the node sees (the run's state). Only a store error that
-    /// says to try later is an error; every other problem fails the branch, naming the
-    /// node.
+    /// The branch `branch` (node `node`, or a send to it: `node#index`) of sub-workflow
+    /// node `node` (whose child is `sub`) at the run's next step. The child starts from
+    /// the run's state, or a send's input (`run.send_inputs`), through the node's
+    /// `input` mapping; a send's child has its index in its thread. Only a store error
+    /// that says to try later is an error; every other problem fails the branch, naming
+    /// the node.
     pub(super) async fn child_branch(
         &self,
         run: &RunRecord,
         node: &Node,
         sub: &SubWorkflow,
-        state: &Map<String, Value>,
+        branch: &str,
     ) -> Result<Branch, RuntimeError> {
         let name = &node.name;
         let fail = |error: String| Branch::Failed {
             error,
             retryable: false,
         };
-        let thread = sub.thread(&run.thread, run.step + 1, name, None);
+        let (_, index) = savepoint_workflow::branch_node(branch);
+        let state = match run.send_inputs.get(branch) {
+            None => &run.state,
+            Some(Value::Object(input)) => input,
+            Some(_) => {
+                return Ok(fail(format!(
+                    "node \"{name}\": the input of send {branch} is not a JSON object, so it \
+                     cannot be a child run's input"
+                )));
+            }
+        };
+        let thread = sub.thread(&run.thread, run.step + 1, name, index);
         if let Err(reason) = check_thread_id(&thread) {
             return Ok(fail(format!("node \"{name}\": its child's id: {reason}")));
         }
@@ -61,7 +74,7 @@ impl<S: CheckpointStore> Runtime<S> {
         Ok(match child.status {
             RunStatus::Completed => Branch::Write {
                 write: PendingWrite {
-                    node: name.clone(),
+                    node: branch.to_owned(),
                     update: sub.parent_update(&child.state),
                     goto: None,
                     // What produced the update: the child's workflow, as pinned.

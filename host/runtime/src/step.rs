@@ -228,19 +228,7 @@ impl<S: CheckpointStore> Runtime<S> {
             ));
         };
         if let Some(sub) = &node.workflow {
-            if call.send_index.is_some() {
-                // TODO(#18 H3, H4): a child per send (thread .../NODE/INDEX, the
-                // send's input as its state, written as the send's branch).
-                let error = format!(
-                    "node \"{branch}\": a send to a sub-workflow node is not supported yet"
-                );
-                let failed = Branch::Failed {
-                    error,
-                    retryable: false,
-                };
-                return Ok((failed, Vec::new()));
-            }
-            let branch = self.child_branch(run, node, sub, &run.state).await?;
+            let branch = self.child_branch(run, node, sub, branch).await?;
             return Ok((branch, Vec::new()));
         }
         let plugin = self
