@@ -234,6 +234,21 @@ impl Backend for FakeBackend {
         })
     }
 
+    fn send_signal(&self, thread: String, name: String, data: Value) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("send_signal {thread} {name}"));
+            Ok(json!({"id": 1, "name": name, "data": data,
+                      "sent_at": "2026-11-28T10:00:00.000Z", "delivered_step": null}))
+        })
+    }
+
+    fn run_signals(&self, thread: String, limit: usize) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("run_signals {thread} {limit}"));
+            Ok(json!({"signals": []}))
+        })
+    }
+
     fn cancel(&self, thread: String) -> BackendFuture<'_, Value> {
         Box::pin(async move {
             self.record(format!("cancel {thread}"));

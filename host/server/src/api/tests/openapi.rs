@@ -59,7 +59,7 @@ async fn every_operation_lists_what_its_handler_takes() {
     assert_eq!(doc["openapi"], "3.1.0");
     for (method, path, operation) in operations(&doc) {
         let what = format!("{method} {path}");
-        let uri = path.replace("{id}", "job-1");
+        let uri = path.replace("{id}", "job-1").replace("{name}", "go");
         let (app, _) = app(FakeBackend::with_runs(&[("job-1", "failed")]));
         let body = &operation["requestBody"]["content"]["application/json"]["schema"];
         let body = (!body.is_null()).then(|| resolve(&doc, body));

@@ -106,6 +106,20 @@ fn routes() -> Vec<Route> {
             EMPTY_BODY,
         ),
         route(
+            Method::GET,
+            "/runs/job-1/signals",
+            None,
+            r#"expected "limit""#,
+            "",
+        ),
+        route(
+            Method::POST,
+            "/runs/job-1/signals/go",
+            Some("{}"),
+            NONE,
+            r#"expected "data""#,
+        ),
+        route(
             Method::POST,
             "/runs/job-1/fork",
             Some(r#"{"step": 1, "thread": "job-2"}"#),
@@ -219,7 +233,10 @@ fn the_walk_covers_every_documented_route() {
         .lines()
         .filter_map(|line| line.strip_prefix("//! | `"))
         .filter_map(|cell| cell.split('`').next())
-        .map(|route| route.split('?').next().unwrap().replace("{id}", "job-1"))
+        .map(|route| {
+            let route = route.split('?').next().unwrap();
+            route.replace("{id}", "job-1").replace("{name}", "go")
+        })
         .collect();
     documented.sort();
     let mut walked: Vec<String> = routes()
