@@ -15,6 +15,10 @@ use crate::Failure;
 /// | [`Outcome::interrupt`](crate::Outcome::interrupt) | someone answers (`savepoint resume ID --input JSON`) | `resume` set to the answer |
 /// | [`Outcome::interrupt_for`](crate::Outcome::interrupt_for) | someone answers, or the deadline passes | `resume`, or `interrupt_timed_out` |
 /// | a [`Failure::Retryable`](crate::Failure::Retryable) | the retry policy tries again | `attempt` one higher |
+/// | [`Outcome::wait_signal`](crate::Outcome::wait_signal) | the signal comes, or the deadline passes | `signal`, or `interrupt_timed_out` |
+///
+/// A call made for a [send](crate::Outcome::send) has `send_index` set, and the
+/// send's input as its state.
 #[derive(Debug, Clone)]
 pub struct Context<C> {
     /// The run (thread) id: the save slot this call belongs to.
@@ -59,12 +63,46 @@ pub struct Context<C> {
     /// request already sent can arrive late) cannot overwrite what its
     /// successor wrote. 0 outside a run.
     pub lease_epoch: u64,
+    /// The signal this call receives, when the node
+    /// [waited for one](crate::Outcome::wait_signal) and it came: the oldest of
+    /// that name in the run's mailbox. It counts as received once this call
+    /// returns an outcome (a failure leaves it for the retry). `None` otherwise,
+    /// and when the wait's deadline passed first
+    /// ([`interrupt_timed_out`](Self::interrupt_timed_out) is then true).
+    pub signal: Option<Signal>,
+    /// For a call made for a [send](crate::Outcome::send): its place among the
+    /// sends of the step before (the sending nodes' lists one after the other),
+    /// counted from 0. `None` for an ordinary call.
+    pub send_index: Option<u32>,
+}
+
+/// A named message delivered to a run (`savepoint signal THREAD NAME --data
+/// JSON`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    /// The name it was sent under, e.g. `go`.
+    pub name: String,
+    /// What it carries (`null` when sent without data).
+    pub data: serde_json::Value,
+}
+
+impl Signal {
+    /// The data as a `T`; a value that does not deserialize is a fatal failure.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, Failure> {
+        T::deserialize(&self.data).map_err(|e| {
+            Failure::fatal(format!(
+                "cannot read the data of signal {:?}: {e}",
+                self.name
+            ))
+        })
+    }
 }
 
 impl<C> Context<C> {
     /// A first call with `config`, for a node's native unit tests: thread
     /// `test`, node `test`, step 1, attempt 1, no resume value, no timed-out
-    /// interrupt, no wakes, lease epoch 1. Change the fields a test needs
+    /// interrupt, no wakes, lease epoch 1, no signal, not a send. Change the
+    /// fields a test needs
     /// with struct update syntax:
     ///
     /// ```
@@ -86,6 +124,8 @@ impl<C> Context<C> {
             wakes: 0,
             idempotency_key: "test/1/test".to_owned(),
             lease_epoch: 1,
+            signal: None,
+            send_index: None,
         }
     }
 
@@ -120,6 +160,27 @@ mod tests {
         assert_eq!(ctx.wakes, 0);
         assert_eq!(ctx.idempotency_key, "test/1/test");
         assert_eq!(ctx.lease_epoch, 1);
+        assert_eq!((ctx.signal, ctx.send_index), (None, None));
+    }
+
+    #[test]
+    fn signal_data_as_reads_or_fails() {
+        let signal = Signal {
+            name: "go".to_owned(),
+            data: json!({"by": 2}),
+        };
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Go {
+            by: i64,
+        }
+        assert_eq!(signal.data_as::<Go>(), Ok(Go { by: 2 }));
+        let failure = signal.data_as::<String>().unwrap_err();
+        assert!(
+            failure
+                .message()
+                .starts_with("cannot read the data of signal \"go\": invalid type"),
+            "{failure}"
+        );
     }
 
     #[test]

@@ -43,6 +43,19 @@ fn call<N: Node>(ctx: wit::Context, state: &str) -> Result<Outcome, Failure> {
             ))
         })?),
     };
+    let signal = match ctx.signal {
+        None => None,
+        Some(signal) => Some(crate::Signal {
+            data: serde_json::from_str(&signal.data).map_err(|e| {
+                Failure::fatal(format!(
+                    "the data of signal {:?} is not JSON ({e}): {}",
+                    signal.name,
+                    excerpt(&signal.data)
+                ))
+            })?,
+            name: signal.name,
+        }),
+    };
     let state: N::State = parse(state).map_err(|e| {
         Failure::fatal(format!(
             "cannot read the state as {}: {e}",
@@ -60,6 +73,8 @@ fn call<N: Node>(ctx: wit::Context, state: &str) -> Result<Outcome, Failure> {
         wakes: ctx.wakes,
         idempotency_key: ctx.idempotency_key,
         lease_epoch: lease_epoch(),
+        signal,
+        send_index: ctx.send_index,
     };
     N::run(&ctx, state)
 }
@@ -78,6 +93,9 @@ fn parse<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
 }
 
 fn outcome(outcome: Outcome) -> Result<wit::Outcome, Failure> {
+    if let Some(misuse) = outcome.misuse {
+        return Err(Failure::Fatal(misuse));
+    }
     let text = |json: Json| json.0.map_err(Failure::Fatal);
     let no_goto = |what: &str| match &outcome.goto {
         None => Ok(()),
@@ -89,6 +107,16 @@ fn outcome(outcome: Outcome) -> Result<wit::Outcome, Failure> {
         Kind::Update(state) => Ok(wit::Outcome::Update(wit::Update {
             state: text(state)?,
             goto: outcome.goto,
+            sends: outcome
+                .sends
+                .into_iter()
+                .map(|(node, input)| {
+                    Ok(wit::Send {
+                        node,
+                        input: text(input)?,
+                    })
+                })
+                .collect::<Result<_, Failure>>()?,
         })),
         Kind::Interrupt { payload, timeout } => {
             no_goto("an interrupt")?;
@@ -102,6 +130,13 @@ fn outcome(outcome: Outcome) -> Result<wit::Outcome, Failure> {
             Ok(wit::Outcome::Sleep(wit::Sleep {
                 duration_ms: millis(duration),
                 state: text(state)?,
+            }))
+        }
+        Kind::WaitSignal { name, timeout } => {
+            no_goto("a signal wait")?;
+            Ok(wit::Outcome::WaitSignal(wit::WaitSignal {
+                name,
+                timeout_ms: timeout.map(millis),
             }))
         }
     }
@@ -182,6 +217,14 @@ mod tests {
                     "timed_out": ctx.interrupt_timed_out,
                     "wakes": ctx.wakes,
                 })),
+                "fanout" => Outcome::update(json!({ "sent": 2 }))
+                    .send("double", json!({ "item": 1 }))
+                    .send("double", json!({ "item": 2 })),
+                "wait" => Outcome::wait_signal("go").timeout(Duration::from_millis(1500)),
+                "signal" => Outcome::update(json!({
+                    "signal": ctx.signal.as_ref().map(|s| (&s.name, &s.data)),
+                    "send_index": ctx.send_index,
+                })),
                 "retry" => return Err(Failure::retryable("try again")),
                 "question" => return Err("x".parse::<i64>().unwrap_err().into()),
                 other => return Err(Failure::fatal(format!("unknown mode {other}"))),
@@ -200,6 +243,8 @@ mod tests {
             interrupt_timed_out: false,
             wakes: 0,
             idempotency_key: "t1/3/n1".to_owned(),
+            signal: None,
+            send_index: None,
         }
     }
 
@@ -285,6 +330,63 @@ mod tests {
         let message = fatal(run::<Test>(context(json!({})), r#"{"count": "x"}"#.into()));
         assert!(
             message.starts_with("cannot read the state as savepoint_sdk::export::tests::State: invalid type: string \"x\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn sends_go_with_the_update_in_order() {
+        let result = run::<Test>(context(json!({"mode": "fanout"})), "{}".into());
+        match result {
+            Ok(wit::Outcome::Update(update)) => {
+                assert_eq!(update.state, r#"{"sent":2}"#);
+                let sends: Vec<_> = update
+                    .sends
+                    .iter()
+                    .map(|s| (s.node.as_str(), s.input.as_str()))
+                    .collect();
+                assert_eq!(
+                    sends,
+                    [("double", r#"{"item":1}"#), ("double", r#"{"item":2}"#)]
+                );
+            }
+            other => panic!("expected an update, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_signal_wait_names_the_signal_and_its_deadline() {
+        let result = run::<Test>(context(json!({"mode": "wait"})), "{}".into());
+        match result {
+            Ok(wit::Outcome::WaitSignal(wait)) => {
+                assert_eq!((wait.name.as_str(), wait.timeout_ms), ("go", Some(1500)));
+            }
+            other => panic!("expected a signal wait, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_signal_and_the_send_index_reach_the_node() {
+        let ctx = wit::Context {
+            signal: Some(wit::Signal {
+                name: "go".to_owned(),
+                data: r#"{"by":2}"#.to_owned(),
+            }),
+            send_index: Some(4),
+            ..context(json!({"mode": "signal"}))
+        };
+        let (state, _) = update(run::<Test>(ctx, "{}".into()));
+        assert_eq!(state, json!({"signal": ["go", {"by": 2}], "send_index": 4}));
+        let bad = wit::Context {
+            signal: Some(wit::Signal {
+                name: "go".to_owned(),
+                data: "{".to_owned(),
+            }),
+            ..context(json!({"mode": "signal"}))
+        };
+        let message = fatal(run::<Test>(bad, "{}".into()));
+        assert!(
+            message.starts_with("the data of signal \"go\" is not JSON"),
             "{message}"
         );
     }

@@ -195,7 +195,7 @@ pub mod log;
 mod node;
 mod outcome;
 
-pub use context::Context;
+pub use context::{Context, Signal};
 pub use node::{NoConfig, Node};
 pub use outcome::{Failure, Outcome, ResultExt};
 

@@ -14,6 +14,11 @@ use serde::Serialize;
 pub struct Outcome {
     pub(crate) kind: Kind,
     pub(crate) goto: Option<String>,
+    /// The sends of an update (fan-out), in order: `(node, input)`.
+    pub(crate) sends: Vec<(String, Json)>,
+    /// A builder method used where it does not apply (`send` on an interrupt,
+    /// `timeout` on an update): the step fails with this message.
+    pub(crate) misuse: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +31,10 @@ pub(crate) enum Kind {
     Sleep {
         duration: Duration,
         state: Json,
+    },
+    WaitSignal {
+        name: String,
+        timeout: Option<Duration>,
     },
 }
 
@@ -72,6 +81,8 @@ impl Outcome {
         Outcome {
             kind: Kind::Update(Json::object(update, "update")),
             goto: None,
+            sends: Vec::new(),
+            misuse: None,
         }
     }
 
@@ -81,6 +92,8 @@ impl Outcome {
         Outcome {
             kind: Kind::Update(Json(Ok("{}".to_owned()))),
             goto: None,
+            sends: Vec::new(),
+            misuse: None,
         }
     }
 
@@ -92,7 +105,105 @@ impl Outcome {
         Outcome {
             kind: Kind::Update(Json(Ok(json.into()))),
             goto: None,
+            sends: Vec::new(),
+            misuse: None,
         }
+    }
+
+    /// Also run `node` once in the next step, with `input` (a JSON object) as its
+    /// whole state: fan-out, a map over a list known only at run time. Call it
+    /// once per send; the sends run in parallel, and their updates merge into
+    /// the run's state through the workflow's reducers in the order they were
+    /// sent. Each sent node then follows its own edges, so a join after them
+    /// runs once, when all have finished. An update with sends does not follow
+    /// this node's `next` edge or [`goto`](Self::goto). The sent call sees
+    /// [`Context::send_index`](crate::Context::send_index) (its place among the
+    /// step's sends) and its own idempotency key.
+    ///
+    /// `node` must be a node of the workflow (not a join), and a step may make
+    /// at most the workflow's `max_fanout` sends (1,000 unless it says):
+    /// otherwise the run fails at this node. Only an update sends: on an
+    /// interrupt, a sleep or a signal wait, `send` makes the step fail.
+    ///
+    /// ```
+    /// use savepoint_sdk::Outcome;
+    /// use serde_json::json;
+    ///
+    /// let items = [1, 2, 3];
+    /// let outcome = items.iter().fold(Outcome::update(json!({ "total": 0 })), |o, item| {
+    ///     o.send("double", json!({ "item": item }))
+    /// });
+    /// # let _ = outcome;
+    /// ```
+    #[must_use]
+    pub fn send(mut self, node: impl Into<String>, input: impl Serialize) -> Outcome {
+        let node = node.into();
+        if !matches!(self.kind, Kind::Update(_)) {
+            self.misuse
+                .get_or_insert_with(|| format!("send({node:?}) applies only to an update"));
+            return self;
+        }
+        self.sends.push((node, Json::object(input, "send input")));
+        self
+    }
+
+    /// Park the run (status `waiting`) until a signal named `name` is in its
+    /// mailbox, then run this node again, on the same state, with the signal in
+    /// [`Context::signal`](crate::Context::signal). Signals are sent with
+    /// `savepoint signal THREAD NAME --data JSON` or `POST
+    /// /runs/{id}/signals/{name}`; one sent before the run waits is kept in the
+    /// mailbox, and each is received once. Nothing is committed. Add
+    /// [`timeout`](Self::timeout) to stop waiting after a while: the node then
+    /// runs again with no signal and
+    /// [`Context::interrupt_timed_out`](crate::Context::interrupt_timed_out) set.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use savepoint_sdk::{Context, Failure, NoConfig, Outcome};
+    /// use serde_json::json;
+    ///
+    /// fn run(ctx: &Context<NoConfig>) -> Result<Outcome, Failure> {
+    ///     match &ctx.signal {
+    ///         Some(go) => Ok(Outcome::update(json!({ "go": go.data }))),
+    ///         None if ctx.interrupt_timed_out => Ok(Outcome::update(json!({ "go": null }))),
+    ///         None => Ok(Outcome::wait_signal("go").timeout(Duration::from_secs(3600))),
+    ///     }
+    /// }
+    ///
+    /// let first = Context::for_test(NoConfig {});
+    /// assert_eq!(run(&first), Ok(Outcome::wait_signal("go").timeout(Duration::from_secs(3600))));
+    /// ```
+    pub fn wait_signal(name: impl Into<String>) -> Outcome {
+        Outcome {
+            kind: Kind::WaitSignal {
+                name: name.into(),
+                timeout: None,
+            },
+            goto: None,
+            sends: Vec::new(),
+            misuse: None,
+        }
+    }
+
+    /// Stop waiting after `timeout`: for a [signal wait](Self::wait_signal) or an
+    /// [interrupt](Self::interrupt) (the same as
+    /// [`interrupt_for`](Self::interrupt_for)). The host counts whole
+    /// milliseconds (rounded down); 100 years or more is no deadline. On an
+    /// update or a sleep it makes the step fail.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Outcome {
+        match &mut self.kind {
+            Kind::Interrupt { timeout: t, .. } | Kind::WaitSignal { timeout: t, .. } => {
+                *t = Some(timeout);
+            }
+            Kind::Update(_) | Kind::Sleep { .. } => {
+                self.misuse.get_or_insert_with(|| {
+                    "timeout() applies only to an interrupt or a signal wait".to_owned()
+                });
+            }
+        }
+        self
     }
 
     /// Take the route `to` (a node name or `end`) after this update.
@@ -140,6 +251,8 @@ impl Outcome {
                 timeout: None,
             },
             goto: None,
+            sends: Vec::new(),
+            misuse: None,
         }
     }
 
@@ -184,6 +297,8 @@ impl Outcome {
                 timeout: Some(timeout),
             },
             goto: None,
+            sends: Vec::new(),
+            misuse: None,
         }
     }
 
@@ -228,6 +343,8 @@ impl Outcome {
                 state: Json::object(update, "sleep update"),
             },
             goto: None,
+            sends: Vec::new(),
+            misuse: None,
         }
     }
 }
@@ -359,6 +476,66 @@ mod tests {
                 )),
                 timeout: Some(Duration::from_secs(1)),
             }
+        );
+    }
+
+    #[test]
+    fn sends_keep_their_order_and_apply_only_to_an_update() {
+        let outcome = Outcome::update(json!({}))
+            .send("double", json!({"item": 1}))
+            .send("double", json!({"item": 2}));
+        let sent: Vec<_> = outcome
+            .sends
+            .iter()
+            .map(|(node, input)| (node.as_str(), input.0.clone()))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("double", Ok(r#"{"item":1}"#.to_owned())),
+                ("double", Ok(r#"{"item":2}"#.to_owned()))
+            ]
+        );
+        let misused = Outcome::wait_signal("go").send("double", json!({}));
+        assert_eq!(
+            misused.misuse.as_deref(),
+            Some(r#"send("double") applies only to an update"#)
+        );
+        let not_object = Outcome::update(json!({})).send("double", 7);
+        assert_eq!(
+            not_object.sends[0].1,
+            Json(Err(
+                "the send input must be a JSON object, not a number".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_signal_wait_has_a_timeout_only_when_given() {
+        assert_eq!(
+            Outcome::wait_signal("go").kind,
+            Kind::WaitSignal {
+                name: "go".to_owned(),
+                timeout: None
+            }
+        );
+        let hour = Outcome::wait_signal("go").timeout(Duration::from_secs(3600));
+        assert_eq!(
+            hour.kind,
+            Kind::WaitSignal {
+                name: "go".to_owned(),
+                timeout: Some(Duration::from_secs(3600))
+            }
+        );
+        assert_eq!(
+            Outcome::interrupt("q").timeout(Duration::from_secs(1)),
+            Outcome::interrupt_for("q", Duration::from_secs(1))
+        );
+        assert!(
+            Outcome::empty()
+                .timeout(Duration::from_secs(1))
+                .misuse
+                .is_some()
         );
     }
 

@@ -26,6 +26,7 @@ mod run;
 mod runs;
 mod serve;
 mod signal;
+mod signals;
 mod start;
 mod state;
 mod status;
@@ -199,6 +200,7 @@ enum Command {
     Resume(resume::ResumeArgs),
     Cancel(cancel::CancelArgs),
     Signal(signal::SignalArgs),
+    Signals(signals::SignalsArgs),
     Fork(fork::ForkArgs),
     Update(update::UpdateArgs),
     Delete(delete::DeleteArgs),
@@ -259,6 +261,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume(args) => Box::pin(resume::main(&global, args)),
         Command::Cancel(args) => Box::pin(cancel::main(&global, args)),
         Command::Signal(args) => Box::pin(signal::main(&global, args)),
+        Command::Signals(args) => Box::pin(signals::main(&global, args)),
         Command::Fork(args) => Box::pin(fork::main(&global, args)),
         Command::Update(args) => Box::pin(update::main(&global, args)),
         Command::Delete(args) => Box::pin(delete::main(&global, args)),

@@ -12,7 +12,8 @@ use savepoint_store::CheckpointStore;
 /// A broken file is reported and does not stop the others from working.
 #[derive(Debug, Args)]
 pub struct PluginsArgs {
-    /// Print a JSON array of {name, path, digest, ok, info, error, warnings}.
+    /// Print a JSON array of {name, path, digest, ok, info, wit, error, warnings} (`wit`:
+    /// the savepoint:node version the component implements, 0.2.0 or 0.1.0).
     #[arg(long)]
     json: bool,
     /// Only the stored versions; with --json, an array of {name, digest,
@@ -53,9 +54,10 @@ pub async fn main(global: &Global, args: PluginsArgs) -> anyhow::Result<ExitCode
         match &load.result {
             Ok(plugin) => {
                 println!(
-                    "{name:<16} {digest}  {} {}: {}",
+                    "{name:<16} {digest}  {} {} (wit {}): {}",
                     output::safe(&plugin.info.name),
                     output::safe(&plugin.info.version),
+                    plugin.wit,
                     output::safe(&plugin.info.description)
                 );
                 for warning in plugin.warnings() {

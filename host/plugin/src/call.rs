@@ -4,7 +4,7 @@
 
 use wasmtime::{Engine, Store};
 
-use super::bindings::{self, Node, NodePre};
+use super::bindings::{Node, NodePre};
 use super::engine::Compiler;
 use super::output;
 use super::pool::{self, Room, WARM_MEMORY, WarmKey};
@@ -20,7 +20,7 @@ pub type Instances = pool::Instances<Sandbox>;
 pub struct Code {
     pub compiler: Compiler,
     pub engine: Engine,
-    pub pre: NodePre<NodeState>,
+    pub pre: NodePre,
 }
 
 impl Tiered for Code {
@@ -66,7 +66,7 @@ impl Sandbox {
     }
 
     /// Instantiate the node, unless this is a warm instance.
-    async fn instantiate(&mut self, pre: &NodePre<NodeState>) -> wasmtime::Result<()> {
+    async fn instantiate(&mut self, pre: &NodePre) -> wasmtime::Result<()> {
         if self.node.is_none() {
             self.node = Some(pre.instantiate_async(&mut self.store).await?);
         }
@@ -77,18 +77,12 @@ impl Sandbox {
     /// the instance may serve another call: only when the call returned an
     /// outcome without touching a limit, and its memory is at most
     /// [`WARM_MEMORY`] (an idle instance holds its memory).
-    async fn run(
-        &mut self,
-        pre: &NodePre<NodeState>,
-        input: &CallInput,
-        state: String,
-    ) -> (CallOutput, bool) {
-        let ctx = bindings::context(input);
+    async fn run(&mut self, pre: &NodePre, input: &CallInput, state: String) -> (CallOutput, bool) {
         let _ticking = super::ticker::Running::start();
         let call = async {
             self.instantiate(pre).await?;
             let node = self.node.as_ref().expect("instantiated above");
-            node.call_run(&mut self.store, &ctx, &state).await
+            node.run(&mut self.store, input, &state).await
         };
         let timed = async {
             match input.timeout {
@@ -104,9 +98,7 @@ impl Sandbox {
             _ if input.lease.as_ref().is_some_and(Lease::expired) => Err(CallError::LeaseExpired),
             None => Err(CallError::LeaseExpired),
             Some(None) => Err(CallError::Timeout(input.timeout.unwrap_or_default())),
-            Some(Some(Ok(returned))) => {
-                bindings::outcome(returned, limits.max_state, &input.secrets)
-            }
+            Some(Some(Ok(returned))) => returned,
             Some(Some(Err(trap))) => Err(classify_trap(&trap, self.store.data(), limits)),
         };
         let data = self.store.data();
@@ -190,7 +182,7 @@ pub enum DescribeError {
 /// so a looping `describe()` is stopped on time).
 pub async fn describe(
     engine: &Engine,
-    pre: &NodePre<NodeState>,
+    pre: &NodePre,
     limits: &CallLimits,
     room: Room,
     timeout: std::time::Duration,
@@ -200,7 +192,7 @@ pub async fn describe(
     let call = async {
         sandbox.instantiate(pre).await?;
         let node = sandbox.node.as_ref().expect("instantiated above");
-        node.call_describe(&mut sandbox.store).await
+        node.describe(&mut sandbox.store).await
     };
     match tokio::time::timeout(timeout, call).await {
         Err(_) => Err(DescribeError::Component(format!(
@@ -216,7 +208,7 @@ pub async fn describe(
                 )
             )),
         }),
-        Ok(Ok(info)) => bindings::node_info(info).map_err(DescribeError::Component),
+        Ok(Ok(info)) => info.map_err(DescribeError::Component),
     }
 }
 

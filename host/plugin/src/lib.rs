@@ -50,6 +50,7 @@ use savepoint_base::error_code::ErrorCode;
 use savepoint_base::limits;
 use savepoint_base::units::{format_size, humanize};
 
+pub use bindings::WitVersion;
 pub use budget::{MemoryUse, default_budget};
 pub use cache::Pruned;
 pub use compile::{COMPILES, CompileNotice, Compiling, NOTICE_AFTER};
@@ -76,6 +77,8 @@ pub struct Plugin {
     pub digest: String,
     /// What the component's `describe()` returned.
     pub info: NodeInfo,
+    /// The version of the `savepoint:node` world it implements.
+    pub wit: WitVersion,
     /// The code calls instantiate: Winch's, swapped for Cranelift's once
     /// compiled (shared by every load of this version in the host).
     code: std::sync::Arc<tier::CodeSlot<call::Code>>,
@@ -124,6 +127,7 @@ impl fmt::Debug for Plugin {
             .field("path", &self.path)
             .field("digest", &self.digest)
             .field("info", &self.info)
+            .field("wit", &self.wit)
             .finish_non_exhaustive()
     }
 }
@@ -169,6 +173,11 @@ pub struct CallInput {
     /// Consecutive sleeps of this node that ended in a wake-up.
     pub wakes: u32,
     pub idempotency_key: String,
+    /// The signal the call receives: the node waited for one and it came (a
+    /// 0.2.0 node sees it in `ctx.signal`).
+    pub signal: Option<Signal>,
+    /// For a call made for a send: its index among the step's sends.
+    pub send_index: Option<u32>,
     /// Stop the call (as a timeout) when it runs longer than this.
     pub timeout: Option<Duration>,
     /// What the call may use.
@@ -200,6 +209,8 @@ impl CallInput {
             interrupt_timed_out: false,
             wakes: 0,
             idempotency_key: format!("{thread}/{step}/{node}"),
+            signal: None,
+            send_index: None,
             timeout: None,
             limits: CallLimits::default(),
             reuse: false,
@@ -289,13 +300,31 @@ pub struct HttpAllow {
     pub port: Option<u16>,
 }
 
+/// A signal a call receives (`ctx.signal`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub name: String,
+    pub data: Value,
+}
+
+/// One call of a node that an update asks for in the next step (fan-out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Send {
+    /// A node of the workflow (the runtime checks it).
+    pub node: String,
+    /// The whole state that call sees.
+    pub input: Map<String, Value>,
+}
+
 /// What a successful call asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Merge `state` (a JSON object) with the reducers and go on, optionally along `goto`.
+    /// Merge `state` (a JSON object) with the reducers and go on, optionally along
+    /// `goto`; or, when `sends` is not empty, along the sends (fan-out).
     Update {
         state: Map<String, Value>,
         goto: Option<String>,
+        sends: Vec<Send>,
     },
     /// Park until resumed with input; the payload says what the run waits
     /// for; past `timeout` the node runs again without input.
@@ -307,6 +336,12 @@ pub enum Outcome {
     Sleep {
         duration: Duration,
         state: Map<String, Value>,
+    },
+    /// Park until a signal named `name` is in the run's mailbox, then run the
+    /// node again with it; past `timeout` without one, run it again without.
+    WaitSignal {
+        name: String,
+        timeout: Option<Duration>,
     },
 }
 
@@ -445,8 +480,8 @@ pub enum PluginError {
     #[error("{path} does not compile: {reason}")]
     Compile { path: PathBuf, reason: String },
     #[error(
-        "{path} does not implement the savepoint:node@0.1.0 `node` world: {reason} \
-         (build it against wit/node.wit, e.g. with the savepoint-sdk crate)"
+        "{path} does not implement the `node` world of savepoint:node@0.2.0 or @0.1.0: \
+         {reason} (build it against wit/node.wit, e.g. with the savepoint-sdk crate)"
     )]
     WrongWorld { path: PathBuf, reason: String },
     #[error("{path}: describe() failed: {reason}")]

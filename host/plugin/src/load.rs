@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use super::bindings::{Node, NodePre};
+use super::bindings::{self, NodePre};
 use super::budget::{MemoryBudget, MemoryUse};
 use super::cache::{CompileCache, Pruned};
 use super::call::{Code, Instances};
@@ -136,7 +136,7 @@ impl PluginHost {
             let mut linker = Linker::new(engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
             wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-            Node::add_to_linker::<_, wasmtime::component::HasSelf<NodeState>>(&mut linker, |s| s)?;
+            bindings::add_to_linker(&mut linker)?;
             Ok(linker)
         };
         let linkers = [
@@ -435,11 +435,13 @@ impl PluginHost {
                 path: path.to_path_buf(),
                 reason,
             })?;
+        let wit = slot.current().pre.version();
         Ok(Plugin {
             name: name.to_string(),
             path: path.to_path_buf(),
             digest: digest.to_string(),
             info,
+            wit,
             code: slot,
             instances: self.instances.clone(),
         })
@@ -452,7 +454,7 @@ impl PluginHost {
         path: &Path,
         compiler: Compiler,
         component: &Component,
-    ) -> Result<NodePre<NodeState>, PluginError> {
+    ) -> Result<NodePre, PluginError> {
         link(self.linker(compiler), path, component)
     }
 
@@ -471,7 +473,7 @@ pub(super) fn link(
     linker: &Linker<NodeState>,
     path: &Path,
     component: &Component,
-) -> Result<NodePre<NodeState>, PluginError> {
+) -> Result<NodePre, PluginError> {
     let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
         path: path.to_path_buf(),
         reason: format!("{e:#}"),

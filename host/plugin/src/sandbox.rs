@@ -20,7 +20,6 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use savepoint_base::units::format_size;
 
-use super::bindings::{self, Level};
 use super::http::HttpGate;
 use super::output::{self, Secrets};
 use super::{CallLimits, Lease, LogLevel, LogLimit, LogRecord};
@@ -251,14 +250,15 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-impl bindings::Host for NodeState {
-    /// Keep the line while the call is within its `max_log`, counting each
+/// The `host` interface, as every world version's bindings call it.
+impl NodeState {
+    /// `host.log`: keep the line while the call is within its `max_log`, counting each
     /// line (an empty one too) at its length plus [`LogLimit::LINE_COST`].
     /// A line longer than what is left is cut to fit (to at most
     /// [`output::MESSAGE_LIMIT`], with the cut marker), its other bytes
     /// counted as cut; a line with no room left is only counted. Nothing is
     /// buffered beyond the limit. Traps once the call's lease has expired.
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+    pub(super) fn log_line(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         self.check_lease()?;
         let total = message.len();
         let mut message = self.secrets.redact_owned(message);
@@ -278,14 +278,12 @@ impl bindings::Host for NodeState {
             self.dropped_log_bytes += length - (message.len() - marker);
         }
         self.log_bytes += message.len() + LogLimit::LINE_COST;
-        self.logs.push(LogRecord {
-            level: bindings::level(level),
-            message,
-        });
+        self.logs.push(LogRecord { level, message });
         Ok(())
     }
 
-    fn lease_epoch(&mut self) -> wasmtime::Result<u64> {
+    /// `host.lease-epoch`.
+    pub(super) fn epoch(&mut self) -> wasmtime::Result<u64> {
         self.check_lease()?;
         Ok(self.lease.as_ref().map_or(0, Lease::epoch))
     }

@@ -60,7 +60,6 @@ pub(crate) enum Branch {
     },
     /// An update with sends (fan-out): the sends are the branch's route; its
     /// node's edges and goto are not followed.
-    #[allow(dead_code)] // TODO(#18 H3): constructed once the plugin returns sends (H1).
     Fanout {
         write: PendingWrite,
         sends: Vec<SendCall>,

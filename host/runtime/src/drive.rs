@@ -186,6 +186,17 @@ impl<S: CheckpointStore> Runtime<S> {
                 let stopped = self
                     .drive_keeping(thread, &mut stop, run, &lease, &mut settled)
                     .await?;
+                // A node that waits for a signal already in the mailbox: the store woke
+                // the run as it parked, so it goes on here at once.
+                if stopped == Stopped::Settled && settled.is_none() {
+                    let run = self.load(thread).await?;
+                    let now = self.clock.now_ms();
+                    if run.status == RunStatus::Waiting && run.wake_at_ms.is_some_and(|t| t <= now)
+                    {
+                        position = Some(run);
+                        continue;
+                    }
+                }
                 // A parent waiting for its children: drive them here, then go on
                 // with it (`run parent.toml` works without a daemon).
                 if stopped == Stopped::Settled && self.drive_children(thread, wait).await? {

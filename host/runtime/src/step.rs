@@ -10,16 +10,19 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use super::catalogue::CatalogueError;
-use super::decide::{self, Branch, CommitPlan, Decision, Position, SetbackPlan, StepError};
+use super::decide::{
+    self, Branch, CommitPlan, Decision, Position, SendCall, SetbackPlan, StepError,
+};
 use super::secrets;
 use super::sends::BranchCall;
 use super::{Event, Runtime, RuntimeError};
 use savepoint_plugin::{
     CallError, CallInput, CallLimits, HttpAllow, Lease, LogLimit, LogRecord, Outcome, Secrets,
+    Signal,
 };
 use savepoint_store::{
     CheckpointStore, LogLine, PendingWrite, RunRecord, RunStatus, Setback, StepCommit, StepSetback,
-    StoreErrorKind,
+    StoreErrorKind, Wait,
 };
 use savepoint_workflow::Workflow;
 
@@ -48,7 +51,7 @@ impl<S: CheckpointStore> Runtime<S> {
         let at = Position::from(run);
         if let Some(setback) = decide::over_max_steps(workflow, at) {
             return self
-                .record_setback(run, workflow, owner, setback, Vec::new())
+                .record_setback(run, workflow, owner, setback, Vec::new(), None)
                 .await;
         }
 
@@ -85,9 +88,16 @@ impl<S: CheckpointStore> Runtime<S> {
 
         let mut branches: BTreeMap<&str, Branch> = BTreeMap::new();
         let mut logs = Vec::new();
+        // The signal a call received counts as delivered when the call returned an
+        // outcome (whatever the step then does); a failed call leaves it in the
+        // mailbox for the retry.
+        let mut received = None;
         for (node, result) in to_call.iter().zip(results) {
-            let (branch, lines) = result?;
+            let (branch, lines, signal) = result?;
             logs.extend(lines);
+            if !matches!(branch, Branch::Failed { .. } | Branch::Abandoned) {
+                received = received.or(signal);
+            }
             branches.insert(node, branch);
         }
         let now_ms = self.clock.now_ms();
@@ -96,15 +106,19 @@ impl<S: CheckpointStore> Runtime<S> {
                 thread: run.thread.clone(),
             }),
             Decision::Setback(setback) => {
-                self.record_setback(run, workflow, owner, setback, logs)
+                self.record_setback(run, workflow, owner, setback, logs, received)
                     .await
             }
-            Decision::Commit(commit) => self.commit(run, owner, commit, logs, elapsed).await,
+            Decision::Commit(commit) => {
+                self.commit(run, owner, commit, logs, elapsed, received)
+                    .await
+            }
         }
     }
 
     /// Commit the checkpoint `plan` with the step's `logs`; `elapsed` is the
-    /// time the calls took.
+    /// time the calls took; `received`, the signal a call of the step received
+    /// (delivered by this commit).
     async fn commit(
         &self,
         run: &RunRecord,
@@ -112,6 +126,7 @@ impl<S: CheckpointStore> Runtime<S> {
         plan: CommitPlan,
         logs: Vec<LogLine>,
         elapsed: Duration,
+        received: Option<u64>,
     ) -> Result<StepEnd, RuntimeError> {
         let step = run.step + 1;
         let status = plan.then.status();
@@ -130,8 +145,7 @@ impl<S: CheckpointStore> Runtime<S> {
             wakes: plan.wakes,
             wake_at_ms: plan.then.wake_at_ms(),
             send_inputs: plan.send_inputs,
-            // TODO(#18 H3): the signal received.
-            consumed_signal: None,
+            consumed_signal: received,
         };
         let committing = Instant::now();
         let after = self.store.commit_step(commit).await?;
@@ -155,7 +169,9 @@ impl<S: CheckpointStore> Runtime<S> {
         })
     }
 
-    /// Record the setback `plan` with the attempt's `logs`.
+    /// Record the setback `plan` with the attempt's `logs`, delivering `received`:
+    /// the signal a call of the attempt received and answered (it waited again, or
+    /// a sibling failed).
     async fn record_setback(
         &self,
         run: &RunRecord,
@@ -163,6 +179,7 @@ impl<S: CheckpointStore> Runtime<S> {
         owner: Option<&str>,
         plan: SetbackPlan,
         logs: Vec<LogLine>,
+        received: Option<u64>,
     ) -> Result<StepEnd, RuntimeError> {
         let error = plan.error.map(|error| match error {
             StepError::Said(text) => text,
@@ -181,8 +198,7 @@ impl<S: CheckpointStore> Runtime<S> {
             logs,
             pending: plan.pending,
             kind: plan.kind,
-            // TODO(#18 H3): the signal received.
-            consumed_signal: None,
+            consumed_signal: received,
         };
         let event = Event::Setback {
             thread: setback.thread.clone(),
@@ -202,7 +218,9 @@ impl<S: CheckpointStore> Runtime<S> {
     }
 
     /// Call one branch of the run's next step (a node, or a send: see
-    /// `sends.rs`) under `lease`. Every problem of the node is a branch failure
+    /// `sends.rs`) under `lease`; with the id of the signal it received, if the
+    /// run woke from waiting for one at this branch (see [`Self::signal_for`]).
+    /// Every problem of the node is a branch failure
     /// naming it; only a database that does not answer
     /// (its plugin's stored bytes could not be read) fails the call, ending the
     /// step without a write: the step runs again once the database answers, and
@@ -214,7 +232,7 @@ impl<S: CheckpointStore> Runtime<S> {
         branch: &str,
         state_text: &str,
         lease: &Lease,
-    ) -> Result<(Branch, Vec<LogLine>), RuntimeError> {
+    ) -> Result<(Branch, Vec<LogLine>, Option<u64>), RuntimeError> {
         let (step, attempt) = (run.step + 1, run.attempt + 1);
         let call = BranchCall::new(branch);
         let Some(node) = workflow.nodes.get(call.node) else {
@@ -225,11 +243,12 @@ impl<S: CheckpointStore> Runtime<S> {
                     retryable: false,
                 },
                 Vec::new(),
+                None,
             ));
         };
         if let Some(sub) = &node.workflow {
             let branch = self.child_branch(run, node, sub, branch).await?;
-            return Ok((branch, Vec::new()));
+            return Ok((branch, Vec::new(), None));
         }
         let plugin = self
             .plugins
@@ -250,6 +269,7 @@ impl<S: CheckpointStore> Runtime<S> {
                         retryable: false,
                     },
                     Vec::new(),
+                    None,
                 ));
             }
         };
@@ -264,6 +284,7 @@ impl<S: CheckpointStore> Runtime<S> {
                             retryable: false,
                         },
                         Vec::new(),
+                        None,
                     ));
                 }
             };
@@ -274,9 +295,10 @@ impl<S: CheckpointStore> Runtime<S> {
                     error,
                     retryable: false,
                 };
-                return Ok((failed, Vec::new()));
+                return Ok((failed, Vec::new(), None));
             }
         };
+        let (signal, wait_timed_out) = self.signal_for(run, branch).await?;
         let input = CallInput {
             thread: run.thread.clone(),
             node: call.node.to_string(),
@@ -284,9 +306,14 @@ impl<S: CheckpointStore> Runtime<S> {
             attempt,
             config,
             resume: run.resume.clone(),
-            interrupt_timed_out: run.timed_out,
+            interrupt_timed_out: run.timed_out || wait_timed_out,
             wakes: run.wakes,
             idempotency_key: call.idempotency_key(&run.thread, step),
+            signal: signal.as_ref().map(|signal| Signal {
+                name: signal.name.clone(),
+                data: signal.data.clone(),
+            }),
+            send_index: call.send_index,
             timeout: node.timeout,
             limits: limits(&node.limits),
             reuse: node.reuse,
@@ -312,9 +339,26 @@ impl<S: CheckpointStore> Runtime<S> {
             component_digest: plugin.digest.clone(),
         };
         let branch = match output.result {
-            Ok(Outcome::Update { state, goto }) => Branch::Write {
+            Ok(Outcome::Update { state, goto, sends }) if !sends.is_empty() => Branch::Fanout {
+                write: write(state, goto),
+                sends: sends
+                    .into_iter()
+                    .map(|send| SendCall {
+                        node: send.node,
+                        input: send.input,
+                    })
+                    .collect(),
+            },
+            Ok(Outcome::Update { state, goto, .. }) => Branch::Write {
                 write: write(state, goto),
                 sleep: None,
+            },
+            Ok(Outcome::WaitSignal { name, timeout }) => Branch::Wait {
+                wait: Wait::Signal {
+                    name,
+                    node: branch.to_string(),
+                },
+                timeout,
             },
             Ok(Outcome::Sleep { duration, state }) => Branch::Write {
                 write: write(state, None),
@@ -335,7 +379,31 @@ impl<S: CheckpointStore> Runtime<S> {
                 },
             },
         };
-        Ok((branch, logs))
+        Ok((branch, logs, signal.map(|signal| signal.id)))
+    }
+
+    /// What a call of `branch` receives when the run woke from waiting for a signal at
+    /// this branch: the oldest undelivered signal of that name in its mailbox, or, when
+    /// there is none (the wait's deadline passed first), that the wait timed out (the
+    /// call sees `interrupt-timed-out`). `(None, false)` for any other call. (A run that
+    /// crashed after waking has forgotten what it waited for: its node waits again, and
+    /// the store wakes it at once for the signal that is there.)
+    async fn signal_for(
+        &self,
+        run: &RunRecord,
+        branch: &str,
+    ) -> Result<(Option<savepoint_store::Signal>, bool), RuntimeError> {
+        match &run.waiting {
+            Some(Wait::Signal { name, node }) if node == branch => {
+                let signal = match run.timed_out {
+                    true => None,
+                    false => self.store.next_signal(&run.thread, name).await?,
+                };
+                let timed_out = signal.is_none();
+                Ok((signal, timed_out))
+            }
+            _ => Ok((None, false)),
+        }
     }
 
     fn log_lines(&self, step: u64, node: &str, attempt: u32, logs: Vec<LogRecord>) -> Vec<LogLine> {

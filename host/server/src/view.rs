@@ -349,6 +349,7 @@ fn plugin_json(load: &PluginLoad) -> shapes::PluginJson {
         digest: load.digest.clone(),
         ok: error.is_none(),
         info,
+        wit: load.result.as_ref().ok().map(|p| p.wit.to_string()),
         error,
         warnings,
     }

@@ -33,7 +33,10 @@ fn broken_files_dropped_into_a_running_daemons_plugins_folder_are_reported() {
         ("empty", "empty"),
         ("corrupt", "magic bytes"),
         ("core", "core WebAssembly module"),
-        ("otherworld", "does not implement the savepoint:node"),
+        (
+            "otherworld",
+            "does not implement the `node` world of savepoint:node",
+        ),
     ] {
         let entry = entry(name);
         assert_eq!(entry["ok"], false, "{entry}");

@@ -16,9 +16,9 @@
 //!   With `trace = "append"` in the workflow's `[state]`, the state keeps the
 //!   list of nodes that ran.
 //! - `mode` (default `"count"`): `count`, `echo`, `context`, `goto`,
-//!   `interrupt`, `sleep`, `retryable`, `fatal` or `panic` (see
-//!   CONFORMANCE.md), with `goto`, `question`, `sleep_ms`, `fail_attempts`
-//!   and `message`.
+//!   `interrupt`, `sleep`, `retryable`, `fatal`, `panic`, `fanout`, `item` or
+//!   `signal` (see CONFORMANCE.md), with `goto`, `question`, `sleep_ms`,
+//!   `fail_attempts`, `message`, `signal` and `timeout_ms`.
 //!
 //! The plain update is `{"count": count + by}` (plus `trace`). Every call logs
 //! one line such as `n3: count call, attempt 1`.
@@ -42,6 +42,8 @@ struct Config {
     sleep_ms: u64,
     fail_attempts: Option<u32>,
     message: String,
+    signal: String,
+    timeout_ms: Option<u64>,
 }
 
 impl Default for Config {
@@ -56,6 +58,8 @@ impl Default for Config {
             sleep_ms: 100,
             fail_attempts: None,
             message: "counter failed".to_owned(),
+            signal: "go".to_owned(),
+            timeout_ms: None,
         }
     }
 }
@@ -86,6 +90,12 @@ struct State {
     count: i64,
     #[serde(default)]
     payload: Value,
+    /// `fanout`: one send per element.
+    #[serde(default)]
+    items: Vec<Value>,
+    /// `item`: the element a send carries.
+    #[serde(default)]
+    item: Value,
 }
 
 struct Counter;
@@ -160,6 +170,40 @@ impl Node for Counter {
             }
             "fatal" => return Err(Failure::fatal(config.message.clone())),
             "panic" => panic!("{}", config.message),
+            "fanout" => {
+                let to = config
+                    .goto
+                    .clone()
+                    .ok_or_else(|| Failure::fatal("mode \"fanout\" needs config.goto"))?;
+                let sends = state.items.iter().fold(Outcome::update(update), |o, item| {
+                    o.send(to.clone(), json!({ "item": item }))
+                });
+                return Ok(sends);
+            }
+            "item" => {
+                let seen = json!({
+                    "item": state.item,
+                    "send_index": ctx.send_index,
+                    "idempotency_key": ctx.idempotency_key,
+                });
+                return Ok(Outcome::update(json!({ "seen": [seen] })));
+            }
+            "signal" => match &ctx.signal {
+                None if !ctx.interrupt_timed_out => {
+                    let wait = Outcome::wait_signal(config.signal.clone());
+                    return Ok(match config.timeout_ms {
+                        Some(ms) => wait.timeout(Duration::from_millis(ms)),
+                        None => wait,
+                    });
+                }
+                signal => {
+                    let signal = signal
+                        .as_ref()
+                        .map(|s| json!({"name": s.name, "data": s.data}));
+                    update.insert("signal".into(), signal.unwrap_or(Value::Null));
+                    update.insert("timed_out".into(), json!(ctx.interrupt_timed_out));
+                }
+            },
             other => return Err(Failure::fatal(format!("unknown mode {other:?}"))),
         }
         Ok(Outcome::update(update))

@@ -221,6 +221,10 @@ pub struct PluginJson {
     /// What the component's `describe()` answered; `null` when it could not be used.
     #[schema(required = true, value_type = Option<Object>)]
     pub info: Option<Value>,
+    /// The version of the `savepoint:node` world it implements (`0.2.0`, `0.1.0`);
+    /// `null` when it could not be used.
+    #[schema(required = true)]
+    pub wit: Option<String>,
     #[schema(required = true)]
     pub error: Option<String>,
     pub warnings: Vec<String>,

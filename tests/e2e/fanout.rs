@@ -1,0 +1,168 @@
+//! Fan-out: a node's update with sends runs the sent node once per send, in parallel,
+//! in the next step, each call with its own input, index and idempotency key; their
+//! updates merge in send order. Bad sends fail the run naming the node; SIGKILL during
+//! a fan-out loses and doubles nothing.
+
+use serde_json::{Value, json};
+
+use crate::fixtures::Env;
+
+fn parse(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+/// `split` (a counter in mode `fanout`) sends one `each` (a counter in mode `item`,
+/// `delay_ms` each) per element of `items`; `each` goes on to `done`, a counter.
+fn mapper(env: &Env, extra: &str, delay_ms: u64) -> String {
+    env.workflow(
+        "map.toml",
+        &format!(
+            "name = \"map\"\nstart = \"split\"\n{extra}\n[state]\nseen = \"append\"\n\
+             [nodes.split]\nplugin = \"counter\"\nconfig = {{ mode = \"fanout\", goto = \"each\" }}\n\
+             next = \"done\"\n\
+             [nodes.each]\nplugin = \"counter\"\nconfig = {{ mode = \"item\", delay_ms = {delay_ms} }}\n\
+             next = \"done\"\n\
+             [nodes.done]\nplugin = \"counter\"\nconfig = {{ by = 10 }}\nnext = \"end\"\n"
+        ),
+    )
+}
+
+fn items(n: usize) -> String {
+    json!({ "items": (0..n).collect::<Vec<_>>() }).to_string()
+}
+
+/// The `seen` list of a finished mapper run: one entry per send, in send order, each
+/// with its index and its own key at step 2.
+fn check_seen(state: &Value, thread: &str, n: usize) {
+    let expected: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"item": i, "send_index": i, "idempotency_key": format!("{thread}/2/each/{i}")})
+        })
+        .collect();
+    assert_eq!(state["seen"], Value::Array(expected), "{state}");
+    // split counted once, done once (the join ran once, after every send).
+    assert_eq!(state["count"], 11, "{state}");
+}
+
+#[test]
+fn the_fanout_example_doubles_each_item_and_sums_them() {
+    let env = Env::new(&["split", "double", "sum"]);
+    let fanout = env.example_workflow("fanout.toml");
+    let stdout = env.ok(&[
+        "run",
+        &fanout,
+        "--thread",
+        "f",
+        "--input",
+        r#"{"items":[1,2,3,4]}"#,
+    ]);
+    let state = parse(&stdout);
+    assert_eq!(state["total"], 20, "{state}");
+    assert_eq!(state["doubled"], json!([2, 4, 6, 8]), "{state}");
+    let steps: Vec<(u64, String)> = env
+        .history("f")
+        .iter()
+        .map(|c| {
+            (
+                c["step"].as_u64().unwrap(),
+                c["node"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (3, "sum".to_owned()),
+            (2, "double#0,double#1,double#2,double#3".to_owned()),
+            (1, "split".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn each_send_has_its_input_index_and_key_and_the_join_runs_once() {
+    let env = Env::new(&["counter"]);
+    let map = mapper(&env, "", 0);
+    let stdout = env.ok(&["run", &map, "--thread", "m", "--input", &items(5)]);
+    check_seen(&parse(&stdout), "m", 5);
+    // No sends: split follows its own edge.
+    let stdout = env.ok(&["run", &map, "--thread", "none", "--input", "{}"]);
+    assert_eq!(parse(&stdout)["count"], 11);
+}
+
+#[test]
+fn a_send_to_an_unknown_node_or_past_max_fanout_fails_the_run_naming_the_node() {
+    let env = Env::new(&["counter"]);
+    env.workflow(
+        "lost.toml",
+        "name = \"lost\"\nstart = \"split\"\n[nodes.split]\nplugin = \"counter\"\n\
+         config = { mode = \"fanout\", goto = \"nowhere\" }\nnext = \"end\"\n",
+    );
+    let (code, _, stderr) = env.exit(&["run", "lost.toml", "--thread", "l", "--input", &items(2)]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let status = env.status("l");
+    assert_eq!(status["status"], "failed", "{status}");
+    let error = status["error"].as_str().unwrap();
+    assert!(
+        error.contains("node \"split\" sent to \"nowhere\", which the workflow does not have"),
+        "{error}"
+    );
+    let map = mapper(&env, "max_fanout = 3", 0);
+    let (code, _, stderr) = env.exit(&["run", &map, "--thread", "big", "--input", &items(4)]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let error = env.status("big")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("node \"split\" sent 4 calls, over max_fanout = 3 of the workflow"),
+        "{error}"
+    );
+    // Three is within the limit.
+    let stdout = env.ok(&["run", &map, "--thread", "three", "--input", &items(3)]);
+    check_seen(&parse(&stdout), "three", 3);
+}
+
+#[test]
+fn sigkill_during_a_fanout_of_50_then_resume_loses_and_doubles_no_send() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    // Killed at a point of the fan-out step that differs from one test run to the next.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let env = Env::new(&["counter"]);
+    // 50 sends of 20 ms each, 8 at once: the fan-out step takes about 125 ms.
+    let map = mapper(&env, "max_concurrency = 8", 20);
+    for (round, wait_ms) in [(0, u64::from(nanos % 120)), (1, 0), (2, 60)] {
+        let thread = format!("kill-{round}");
+        let mut run = env
+            .command(&["run", &map, "--thread", &thread, "--input", &items(50)])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start savepoint run");
+        // After split's step (the fan-out is the next step), wait a moment, then kill.
+        let mut progress = BufReader::new(run.stderr.take().expect("piped stderr")).lines();
+        for line in progress.by_ref() {
+            if crate::fixtures::progress_step(&line.expect("read progress")) == Some(1) {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        run.kill().expect("SIGKILL savepoint");
+        let _ = run.wait();
+        drop(progress);
+        let status = env.status(&thread);
+        if status["status"] != "completed" {
+            env.ok(&["resume", &thread]);
+        }
+        let state = env.state(&thread);
+        check_seen(&state, &thread, 50);
+        let steps: Vec<u64> = env
+            .history(&thread)
+            .iter()
+            .map(|c| c["step"].as_u64().unwrap())
+            .collect();
+        assert_eq!(steps, [3, 2, 1], "{thread}");
+    }
+}
