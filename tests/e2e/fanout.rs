@@ -166,3 +166,55 @@ fn sigkill_during_a_fanout_of_50_then_resume_loses_and_doubles_no_send() {
         assert_eq!(steps, [3, 2, 1], "{thread}");
     }
 }
+
+#[test]
+fn finished_sends_are_not_run_again_when_a_sibling_send_is_retried() {
+    let env = Env::new(&["counter", "fail"]);
+    // Step 2: `a` sends two `each`, `b` two `flaky`; step 3 runs the four sends, and
+    // the flaky ones fail their first attempt.
+    env.workflow(
+        "siblings.toml",
+        "name = \"siblings\"\nstart = \"fork\"\n[state]\nseen = \"append\"\n\
+         [nodes.fork]\nplugin = \"counter\"\nconfig = { by = 0 }\nnext = [\"a\", \"b\"]\n\
+         [nodes.a]\nplugin = \"counter\"\nconfig = { mode = \"fanout\", goto = \"each\" }\nnext = \"end\"\n\
+         [nodes.b]\nplugin = \"counter\"\nconfig = { mode = \"fanout\", goto = \"flaky\" }\nnext = \"end\"\n\
+         [nodes.each]\nplugin = \"counter\"\nconfig = { mode = \"item\" }\nnext = \"end\"\n\
+         [nodes.flaky]\nplugin = \"fail\"\nconfig = { kind = \"retryable\", message = \"not yet\", attempts = 1 }\n\
+         retry = { attempts = 3, initial = \"10ms\" }\nnext = \"end\"\n",
+    );
+    let stdout = env.ok(&[
+        "run",
+        "siblings.toml",
+        "--thread",
+        "s",
+        "--input",
+        r#"{"items":[1,2]}"#,
+        "--wait",
+    ]);
+    let state = parse(&stdout);
+    assert_eq!(
+        state["seen"],
+        json!([
+            {"item": 1, "send_index": 0, "idempotency_key": "s/3/each/0"},
+            {"item": 2, "send_index": 1, "idempotency_key": "s/3/each/1"}
+        ]),
+        "{state}"
+    );
+    assert_eq!(state["recovered_at"], 2, "{state}");
+    // Each `each` send ran once (attempt 1); each flaky send twice.
+    let logs = env.logs("s");
+    let calls = |branch: &str| -> Vec<u64> {
+        logs.iter()
+            .filter(|l| l["step"] == 3 && l["node"] == branch && l["level"] == "info")
+            .map(|l| l["attempt"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(calls("each#0"), [1], "{logs:?}");
+    assert_eq!(calls("each#1"), [1], "{logs:?}");
+    let history: Vec<String> = env
+        .history("s")
+        .iter()
+        .map(|c| c["node"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(history[0], "each#0,each#1,flaky#2,flaky#3", "{history:?}");
+}
