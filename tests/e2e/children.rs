@@ -223,39 +223,19 @@ fn check_family(env: &Env, thread: &str) {
 /// SIGKILL `run family.toml` once it printed `kill_after` step lines (the parent's
 /// and its child's), then go on with `resume` (or a `serve` daemon).
 fn kill_family(kill_after: u64, restart: Restart) {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let env = Env::new(&["counter"]);
     let family = traced_family(&env, 100);
     let thread = format!("family-{kill_after}");
-    let mut run = env
-        .command(&[
-            "run",
-            &family,
-            "--thread",
-            &thread,
-            "--input",
-            r#"{"count":0}"#,
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start savepoint run");
-    let mut progress = BufReader::new(run.stderr.take().expect("piped stderr")).lines();
-    let mut seen = 0;
-    for line in progress.by_ref() {
-        if crate::fixtures::progress_step(&line.expect("read progress")).is_some() {
-            seen += 1;
-            if seen >= kill_after {
-                break;
-            }
-        }
-    }
+    let args = [
+        "run",
+        &family,
+        "--thread",
+        &thread,
+        "--input",
+        r#"{"count":0}"#,
+    ];
+    let seen = env.sigkill_after(&args, |_, seen| seen >= kill_after);
     assert_eq!(seen, kill_after, "the run printed {kill_after} step lines");
-    run.kill().expect("SIGKILL savepoint");
-    assert!(!run.wait().expect("reap savepoint").success());
-    drop(progress);
     match restart {
         Restart::Resume => {
             env.ok(&["resume", &thread]);

@@ -33,33 +33,12 @@ fn kill_and_resume(kill_after: u64, start_count: i64) {
     let thread = format!("crash-{kill_after}");
     let input = json!({ "count": start_count }).to_string();
 
-    let mut child = env
-        .command(&["run", &workflow, "--thread", &thread, "--input", &input])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start savepoint run");
-    // Keep the pipe open until the process is dead: it must die by SIGKILL,
-    // not by writing to a closed pipe.
-    let mut progress = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
-    let mut seen = 0;
-    for line in progress.by_ref() {
-        let line = line.expect("read progress");
-        if let Some(step) = progress_step(&line) {
-            seen = step;
-            if step >= kill_after {
-                break;
-            }
-        }
-    }
+    let args = ["run", &workflow, "--thread", &thread, "--input", &input];
+    let seen = env.sigkill_after(&args, |step, _| step >= kill_after);
     assert_eq!(
         seen, kill_after,
         "the run reported step {kill_after} before we killed it"
     );
-    child.kill().expect("SIGKILL savepoint"); // SIGKILL on Unix
-    let exit = child.wait().expect("reap savepoint");
-    drop(progress);
-    assert!(!exit.success(), "the process was killed, not finished");
 
     // What survived the kill: the committed steps, exactly.
     let status = env.status(&thread);

@@ -122,9 +122,6 @@ fn a_send_to_an_unknown_node_or_past_max_fanout_fails_the_run_naming_the_node() 
 
 #[test]
 fn sigkill_during_a_fanout_of_50_then_resume_loses_and_doubles_no_send() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     // Killed at a point of the fan-out step that differs from one test run to the next.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -135,23 +132,14 @@ fn sigkill_during_a_fanout_of_50_then_resume_loses_and_doubles_no_send() {
     let map = mapper(&env, "max_concurrency = 8", 20);
     for (round, wait_ms) in [(0, u64::from(nanos % 120)), (1, 0), (2, 60)] {
         let thread = format!("kill-{round}");
-        let mut run = env
-            .command(&["run", &map, "--thread", &thread, "--input", &items(50)])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start savepoint run");
         // After split's step (the fan-out is the next step), wait a moment, then kill.
-        let mut progress = BufReader::new(run.stderr.take().expect("piped stderr")).lines();
-        for line in progress.by_ref() {
-            if crate::fixtures::progress_step(&line.expect("read progress")) == Some(1) {
-                break;
+        let args = ["run", &map, "--thread", &thread, "--input", &items(50)];
+        env.sigkill_after(&args, |step, _| {
+            if step == 1 {
+                std::thread::sleep(std::time::Duration::from_millis(wait_ms));
             }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
-        run.kill().expect("SIGKILL savepoint");
-        let _ = run.wait();
-        drop(progress);
+            step == 1
+        });
         let status = env.status(&thread);
         if status["status"] != "completed" {
             env.ok(&["resume", &thread]);

@@ -1,9 +1,6 @@
 //! The mixed-language workflow: Rust -> Python -> JavaScript -> C in one run,
 //! and the kill -9 test applied to it.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use serde_json::json;
 
 use crate::fixtures::{Env, Lang, lang_guest, progress_step};
@@ -60,28 +57,15 @@ fn kill_9_mid_polyglot_run_then_resume() {
         );
         let workflow = env.workflow("slow-polyglot.toml", &text);
         let thread = format!("poly-kill-{kill_after}");
-        let mut child = env
-            .command(&[
-                "run",
-                &workflow,
-                "--thread",
-                &thread,
-                "--input",
-                r#"{"count":0}"#,
-            ])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut progress = BufReader::new(child.stderr.take().unwrap()).lines();
-        for line in progress.by_ref() {
-            if progress_step(&line.unwrap()) == Some(kill_after) {
-                break;
-            }
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        drop(progress);
+        let args = [
+            "run",
+            &workflow,
+            "--thread",
+            &thread,
+            "--input",
+            r#"{"count":0}"#,
+        ];
+        env.sigkill_after(&args, |step, _| step == kill_after);
 
         let status = env.status(&thread);
         let committed = status["step"].as_u64().unwrap();
