@@ -148,9 +148,9 @@ pub fn print_status(run: &RunRecord) {
     }
     if let Some(wake) = run.wake_at_ms {
         let what = match run.status {
-            RunStatus::Interrupted | RunStatus::Waiting => "deadline",
-            RunStatus::Retrying => "retry at",
-            _ => "wakes at",
+            RunStatus::Interrupted | RunStatus::Waiting => "deadline:",
+            RunStatus::Retrying => "retry at:",
+            _ => "wakes at:",
         };
         println!("{what:<10} {}", format_time(wake));
     }
