@@ -25,13 +25,17 @@ export interface Context<Config = JsonObject> {
      * parsed; `undefined` when this call answers no interrupt.
      */
     readonly resume: Json | undefined;
-    /** True when the interrupt's deadline passed unanswered (`resume` is then undefined). */
+    /**
+     * True when the interrupt's (or the signal wait's) deadline passed
+     * unanswered (`resume` and `signal` are then undefined).
+     */
     readonly interruptTimedOut: boolean;
     /** How many times in a row this node has slept and been woken: 0 on a first call. */
     readonly wakes: number;
     /**
      * `<thread>/<step>/<node>`: the same for every attempt at this step. Pass
      * it to outside systems so that a retried side effect happens only once.
+     * A call made for a send has `<thread>/<step>/<node>/<sendIndex>`.
      */
     readonly idempotencyKey: string;
     /**
@@ -41,16 +45,51 @@ export interface Context<Config = JsonObject> {
      * is lower than one they have seen. 0 outside a run.
      */
     readonly leaseEpoch: number;
+    /**
+     * The signal this call receives after `waitSignal(name)`: the oldest
+     * undelivered one of that name. `undefined` otherwise, and when the wait's
+     * deadline passed first (`interruptTimedOut` is then true).
+     */
+    readonly signal: Signal | undefined;
+    /**
+     * For a call made for a send (`update(...).send(node, input)`): its place
+     * among all the sends of the previous step, from 0 (the state is then the
+     * send's input). `undefined` for an ordinary call.
+     */
+    readonly sendIndex: number | undefined;
+}
+
+/** A named message delivered to the run (`savepoint signal ID NAME --data JSON`). */
+export interface Signal {
+    /** The name it was sent under, e.g. `"go"`. */
+    readonly name: string;
+    /** What it carries, parsed (`null` when sent without data). */
+    readonly data: Json;
 }
 
 /** What a successful call asks the host to do. */
-export type Outcome = UpdateOutcome | InterruptOutcome | SleepOutcome;
+export type Outcome = UpdateOutcome | InterruptOutcome | SleepOutcome | WaitSignalOutcome;
 
-/** Merge `state` into the run's state, commit, move on (`goto`: a declared route). */
+/** One call of `node` in the next step, with `input` as its whole state. */
+export interface Send {
+    readonly node: string;
+    readonly input: JsonObject;
+}
+
+/** Merge `state` into the run's state, commit, move on (`goto`: a declared route; `sends`: fan-out). */
 export interface UpdateOutcome {
     readonly kind: "update";
     readonly state: JsonObject;
     readonly goto: string | undefined;
+    readonly sends: readonly Send[];
+    /**
+     * This update plus one send (fan-out): the next step runs `node` once
+     * more with `input` as its whole state, in place of the `next` edge or
+     * `goto`. Chain one per element; the sent calls run in parallel, their
+     * updates merge in the order of the sends, and each then follows its own
+     * node's edges. At most the workflow's `max_fanout` (default 1000).
+     */
+    send(node: string, input?: JsonObject): UpdateOutcome;
 }
 
 /** Park the run until someone answers; nothing is committed. */
@@ -65,6 +104,13 @@ export interface SleepOutcome {
     readonly kind: "sleep";
     readonly ms: number;
     readonly state: JsonObject;
+}
+
+/** Park the run until a signal `name` arrives; nothing is committed. */
+export interface WaitSignalOutcome {
+    readonly kind: "wait-signal";
+    readonly name: string;
+    readonly timeoutMs: number | undefined;
 }
 
 /** The class of every outcome (`value instanceof Outcome`); build them with the functions below. */
@@ -99,6 +145,15 @@ export declare function interrupt(payload?: Json, options?: { timeoutMs?: number
  * same node again with `ctx.wakes` one higher (polling).
  */
 export declare function sleep(ms: number, state?: JsonObject): SleepOutcome;
+
+/**
+ * Park the run as `waiting` until a signal called `name` is in its mailbox
+ * (`savepoint signal ID NAME --data JSON`; one sent before the wait counts
+ * too), then run this node again, on the same state, with `ctx.signal` set.
+ * Nothing is committed. With `timeoutMs`, no signal by then runs the node
+ * again with `ctx.signal` undefined and `ctx.interruptTimedOut` set.
+ */
+export declare function waitSignal(name: string, options?: { timeoutMs?: number }): WaitSignalOutcome;
 
 /** Why a call failed: throw a `Retryable` or a `Fatal`. */
 export declare class Failure extends Error {
@@ -157,11 +212,14 @@ export interface WitContext {
     interruptTimedOut: boolean;
     wakes: number;
     idempotencyKey: string;
+    signal: { name: string; data: string } | undefined;
+    sendIndex: number | undefined;
 }
 export type WitOutcome =
-    | { tag: "update"; val: { state: string; goto: string | undefined } }
+    | { tag: "update"; val: { state: string; goto: string | undefined; sends: { node: string; input: string }[] } }
     | { tag: "interrupt"; val: { payload: string; timeoutMs: number | undefined } }
-    | { tag: "sleep"; val: { durationMs: number; state: string } };
+    | { tag: "sleep"; val: { durationMs: number; state: string } }
+    | { tag: "wait-signal"; val: { name: string; timeoutMs: number | undefined } };
 export type WitResult =
     | { tag: "ok"; val: WitOutcome }
     | { tag: "err"; val: { tag: "retryable" | "fatal"; val: string } };

@@ -6,7 +6,7 @@
 // `wit/node.wit` (JSON as strings, u64 as BigInt, `result` and `variant` as
 // tagged objects) stay out of sight:
 //
-//     import { node, update, interrupt, sleep, Retryable, Fatal, log } from "savepoint";
+//     import { node, update, interrupt, sleep, waitSignal, Retryable, Fatal, log } from "savepoint";
 //
 //     export const { describe, run } = node(
 //       { name: "counter", version: "0.1.0", description: "Adds `by` to `count`." },
@@ -77,12 +77,31 @@ export const log = Object.freeze({
 // Outcomes
 
 /** What a successful call asks the host to do. Build one with `update`,
- * `goto`, `interrupt` or `sleep`. */
+ * `goto`, `interrupt`, `sleep` or `waitSignal`. */
 export class Outcome {
     constructor(kind, fields) {
         this.kind = kind;
         Object.assign(this, fields);
         Object.freeze(this);
+    }
+
+    /**
+     * This update plus one send (fan-out): the next step runs `node` (a node
+     * of the workflow) once more with `input` (a plain object) as its whole
+     * state, in place of the `next` edge or `goto`. Chain one per element of
+     * a list; the sent calls run in parallel, their updates merge in the
+     * order of the sends, and each then follows its own node's edges. At most
+     * the workflow's `max_fanout` sends (default 1000). Returns a new outcome.
+     */
+    send(node, input = {}) {
+        if (this.kind !== "update") {
+            throw new TypeError(`send() adds a send to an update, not to a ${this.kind} outcome`);
+        }
+        if (typeof node !== "string" || node === "") {
+            throw new TypeError(`send() takes a node name, not ${describeValue(node)}`);
+        }
+        const sent = Object.freeze({ node, input: checkState(`send() to ${node}`, input) });
+        return new Outcome("update", { state: this.state, goto: this.goto, sends: Object.freeze([...this.sends, sent]) });
     }
 }
 
@@ -135,7 +154,7 @@ export function update(state = {}, options = {}) {
     if (route !== undefined && (typeof route !== "string" || route === "")) {
         throw new TypeError(`goto takes a route name (a node or "end"), not ${describeValue(route)}`);
     }
-    return new Outcome("update", { state: checkState("update()", state), goto: route });
+    return new Outcome("update", { state: checkState("update()", state), goto: route, sends: Object.freeze([]) });
 }
 
 /** `update(state, { goto: route })`: take one of the node's `routes`. */
@@ -165,6 +184,25 @@ export function interrupt(payload = null, options = {}) {
  */
 export function sleep(ms, state = {}) {
     return new Outcome("sleep", { ms: checkMillis("sleep()", ms), state: checkState("sleep()", state) });
+}
+
+/**
+ * Park the run as `waiting` until a signal called `name` is in its mailbox
+ * (`savepoint signal ID NAME --data JSON`; one sent before the wait counts
+ * too), then run this node again, on the same state, with `ctx.signal` set
+ * to it. Nothing is committed. With `options.timeoutMs`, no signal by then
+ * runs the node again with `ctx.signal` undefined and `ctx.interruptTimedOut`
+ * set.
+ */
+export function waitSignal(name, options = {}) {
+    if (typeof name !== "string" || name === "") {
+        throw new TypeError(`waitSignal() takes a signal name, not ${describeValue(name)}`);
+    }
+    const timeout = options?.timeoutMs ?? undefined;
+    return new Outcome("wait-signal", {
+        name,
+        timeoutMs: timeout === undefined ? undefined : checkMillis("waitSignal timeoutMs", timeout),
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -230,7 +268,17 @@ function contextFrom(raw, defaults) {
         wakes: raw.wakes,
         idempotencyKey: raw.idempotencyKey,
         leaseEpoch: hostLeaseEpoch === null ? 0 : Number(hostLeaseEpoch()),
+        signal: signalFrom(raw.signal),
+        sendIndex: raw.sendIndex ?? undefined,
     });
+}
+
+/** The WIT `signal` (absent from a savepoint:node@0.1.0 context), parsed. */
+function signalFrom(raw) {
+    if (raw === undefined || raw === null) {
+        return undefined;
+    }
+    return Object.freeze({ name: raw.name, data: parseJson(`the data of signal ${raw.name}`, raw.data) });
 }
 
 /** What `call` and `run` accept from a handler, as an Outcome. */
@@ -249,7 +297,7 @@ function outcomeOf(value) {
     }
     throw new TypeError(
         `the node returned ${describeValue(value)}; return update(...), goto(...), interrupt(...), ` +
-            "sleep(...), a plain object (an update) or nothing",
+            "sleep(...), waitSignal(...), a plain object (an update) or nothing",
     );
 }
 
@@ -257,7 +305,17 @@ function outcomeOf(value) {
 function witOutcome(outcome) {
     switch (outcome.kind) {
         case "update":
-            return { tag: "update", val: { state: toJson("the update", outcome.state), goto: outcome.goto } };
+            return {
+                tag: "update",
+                val: {
+                    state: toJson("the update", outcome.state),
+                    goto: outcome.goto,
+                    sends: outcome.sends.map((send) => ({
+                        node: send.node,
+                        input: toJson(`the input of the send to ${send.node}`, send.input),
+                    })),
+                },
+            };
         case "interrupt":
             return {
                 tag: "interrupt",
@@ -265,6 +323,8 @@ function witOutcome(outcome) {
             };
         case "sleep":
             return { tag: "sleep", val: { durationMs: outcome.ms, state: toJson("the sleep update", outcome.state) } };
+        case "wait-signal":
+            return { tag: "wait-signal", val: { name: outcome.name, timeoutMs: outcome.timeoutMs } };
         default:
             throw new TypeError(`unknown outcome kind ${show(outcome.kind)}`);
     }
@@ -333,6 +393,7 @@ export function testContext(fields = {}) {
     const step = fields.step ?? 1;
     const thread = fields.thread ?? "test";
     const name = fields.node ?? "node";
+    const index = fields.sendIndex ?? undefined;
     return Object.freeze({
         thread,
         node: name,
@@ -342,8 +403,10 @@ export function testContext(fields = {}) {
         resume: undefined,
         interruptTimedOut: false,
         wakes: 0,
-        idempotencyKey: `${thread}/${step}/${name}`,
+        idempotencyKey: index === undefined ? `${thread}/${step}/${name}` : `${thread}/${step}/${name}/${index}`,
         leaseEpoch: 1,
+        signal: undefined,
+        sendIndex: undefined,
         ...fields,
     });
 }

@@ -1,7 +1,7 @@
 // `counter` in JavaScript: the counter contract of guest-sdk/CONFORMANCE.md
 // (the same behaviour as examples/nodes/counter in Rust), mode by mode.
 
-import { node, update, goto, interrupt, sleep, Retryable, Fatal, log } from "savepoint";
+import { node, update, goto, interrupt, sleep, waitSignal, Retryable, Fatal, log } from "savepoint";
 
 const defaults = {
     by: 1,
@@ -13,6 +13,8 @@ const defaults = {
     sleep_ms: 100,
     fail_attempts: null,
     message: "counter failed",
+    signal: "go",
+    timeout_ms: null,
 };
 
 export const { describe, run, call } = node(
@@ -75,6 +77,29 @@ export const { describe, run, call } = node(
             case "panic":
                 console.error(config.message);
                 throw new Error(config.message);
+            case "fanout": {
+                if (config.goto === null) {
+                    throw new Fatal('mode "fanout" needs config.goto');
+                }
+                const items = state.items ?? [];
+                if (!Array.isArray(items)) {
+                    throw new Fatal(`state.items must be an array, not ${typeof items}`);
+                }
+                return items.reduce((outcome, item) => outcome.send(config.goto, { item }), update(counted));
+            }
+            case "item":
+                return update({
+                    seen: [{ item: state.item ?? null, send_index: ctx.sendIndex ?? null, idempotency_key: ctx.idempotencyKey }],
+                });
+            case "signal":
+                if (ctx.signal === undefined && !ctx.interruptTimedOut) {
+                    return waitSignal(config.signal, { timeoutMs: config.timeout_ms ?? undefined });
+                }
+                return update({
+                    ...counted,
+                    signal: ctx.signal === undefined ? null : { name: ctx.signal.name, data: ctx.signal.data },
+                    timed_out: ctx.interruptTimedOut,
+                });
             default:
                 throw new Fatal(`unknown mode ${JSON.stringify(config.mode)}`);
         }

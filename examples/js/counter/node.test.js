@@ -8,7 +8,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 
-import { Fatal, Retryable, goto, interrupt, sleep, update } from "savepoint";
+import { Fatal, Retryable, goto, interrupt, sleep, update, waitSignal } from "savepoint";
 import { call } from "./node.js";
 
 test("count adds by (default 1), with trace when asked", async () => {
@@ -58,6 +58,41 @@ test("retryable fails while attempt <= fail_attempts", async () => {
     await assert.rejects(call({ config, attempt: 2 }), (error) => error instanceof Retryable && error.message === "flaky");
     assert.deepEqual(await call({ config, attempt: 3 }), update({ count: 1 }));
     await assert.rejects(call({ config: { mode: "retryable" }, attempt: 99 }), Retryable);
+});
+
+test("fanout sends one item per element of state.items to config.goto", async () => {
+    const config = { mode: "fanout", goto: "b" };
+    assert.deepEqual(
+        await call({ config }, { items: [1, { x: "é" }] }),
+        update({ count: 1 }).send("b", { item: 1 }).send("b", { item: { x: "é" } }),
+    );
+    assert.deepEqual(await call({ config }), update({ count: 1 }));
+    await assert.rejects(call({ config: { mode: "fanout" } }), new Fatal('mode "fanout" needs config.goto'));
+    await assert.rejects(call({ config }, { items: 3 }), new Fatal("state.items must be an array, not number"));
+});
+
+test("item reports its item, send index and idempotency key", async () => {
+    assert.deepEqual(
+        await call({ config: { mode: "item" }, node: "b", step: 2, sendIndex: 1 }, { item: 7 }),
+        update({ seen: [{ item: 7, send_index: 1, idempotency_key: "test/2/b/1" }] }),
+    );
+    assert.equal((await call({ config: { mode: "item" } })).state.seen[0].send_index, null);
+});
+
+test("signal waits, then counts with the signal (or the timeout)", async () => {
+    assert.deepEqual(await call({ config: { mode: "signal" } }), waitSignal("go"));
+    assert.deepEqual(
+        await call({ config: { mode: "signal", signal: "ok", timeout_ms: 50 } }),
+        waitSignal("ok", { timeoutMs: 50 }),
+    );
+    assert.deepEqual(
+        await call({ config: { mode: "signal" }, signal: { name: "go", data: { n: 1 } } }),
+        update({ count: 1, signal: { name: "go", data: { n: 1 } }, timed_out: false }),
+    );
+    assert.deepEqual(
+        await call({ config: { mode: "signal" }, interruptTimedOut: true }),
+        update({ count: 1, signal: null, timed_out: true }),
+    );
 });
 
 test("fatal, panic and unknown modes", async (t) => {

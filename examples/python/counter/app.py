@@ -11,12 +11,14 @@ Config (every key optional):
 | `by` | 1 | what to add to `count` |
 | `delay_ms` | 0 | wait this long first (for crash tests) |
 | `trace` | false | also return `"trace": [<ctx.node>]` |
-| `mode` | "count" | count, echo, context, goto, interrupt, sleep, retryable, fatal, panic |
-| `goto` | none | mode "goto": the route to take |
+| `mode` | "count" | count, echo, context, goto, interrupt, sleep, retryable, fatal, panic, fanout, item, signal |
+| `goto` | none | mode "goto": the route to take; mode "fanout": the node to send to |
 | `question` | "continue?" | mode "interrupt": the question |
 | `sleep_ms` | 100 | mode "sleep": how long to sleep |
 | `fail_attempts` | unlimited | mode "retryable": fail while attempt <= fail_attempts |
 | `message` | "counter failed" | the failure / panic message |
+| `signal` | "go" | mode "signal": the signal's name |
+| `timeout_ms` | none | mode "signal": how long to wait for it (none: forever) |
 
 Build: `guest-sdk/python/build examples/python/counter plugins/counter.wasm`.
 """
@@ -24,7 +26,18 @@ Build: `guest-sdk/python/build examples/python/counter plugins/counter.wasm`.
 import sys
 import time
 
-from savepoint import Context, Result, fatal, interrupt, log, node, retryable, sleep, update
+from savepoint import (
+    Context,
+    Result,
+    fatal,
+    interrupt,
+    log,
+    node,
+    retryable,
+    sleep,
+    update,
+    wait_signal,
+)
 
 
 @node(
@@ -94,6 +107,29 @@ def run(ctx: Context, state: dict) -> Result:
     if mode == "panic":
         print(message, file=sys.stderr, flush=True)
         raise RuntimeError(message)
+    if mode == "fanout":
+        to = config.get("goto")
+        if to is None:
+            return fatal('mode "fanout" needs config.goto')
+        items = state.get("items", [])
+        if not isinstance(items, list):
+            return fatal(f"state.items must be a list, not {type(items).__name__}")
+        outcome = update(counted)
+        for item in items:
+            outcome = outcome.send(to, {"item": item})
+        return outcome
+    if mode == "item":
+        seen = {
+            "item": state.get("item"),
+            "send_index": ctx.send_index,
+            "idempotency_key": ctx.idempotency_key,
+        }
+        return update({"seen": [seen]})
+    if mode == "signal":
+        if ctx.signal is None and not ctx.interrupt_timed_out:
+            return wait_signal(config.get("signal", "go"), timeout_ms=config.get("timeout_ms"))
+        signal = None if ctx.signal is None else {"name": ctx.signal.name, "data": ctx.signal.data}
+        return update({**counted, "signal": signal, "timed_out": ctx.interrupt_timed_out})
     return fatal(f'unknown mode "{mode}"')
 
 

@@ -11,7 +11,16 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "guest-sdk"
 
 from app import run  # noqa: E402
 
-from savepoint import Context, fatal, interrupt, log, retryable, sleep, update  # noqa: E402
+from savepoint import (  # noqa: E402
+    Context,
+    fatal,
+    interrupt,
+    log,
+    retryable,
+    sleep,
+    update,
+    wait_signal,
+)
 
 
 def call(config=None, state=None, **ctx):
@@ -86,6 +95,42 @@ class CounterTest(unittest.TestCase):
     def test_fatal_and_unknown_mode(self):
         self.assertEqual(call({"mode": "fatal"}), fatal("counter failed"))
         self.assertEqual(call({"mode": "nope"}), fatal('unknown mode "nope"'))
+
+    def test_fanout_sends_one_item_per_element(self):
+        config = {"mode": "fanout", "goto": "b"}
+        self.assertEqual(
+            call(config, {"items": [1, {"x": "é"}]}),
+            update({"count": 1}).send("b", {"item": 1}).send("b", {"item": {"x": "é"}}),
+        )
+        self.assertEqual(call(config), update({"count": 1}))
+        self.assertEqual(call({"mode": "fanout"}), fatal('mode "fanout" needs config.goto'))
+        self.assertEqual(
+            call(config, {"items": 3}), fatal("state.items must be a list, not int")
+        )
+
+    def test_item_reports_its_send(self):
+        self.assertEqual(
+            call({"mode": "item"}, {"item": 7}, step=2, node="b", send_index=1),
+            update({"seen": [{"item": 7, "send_index": 1, "idempotency_key": "test/2/b/1"}]}),
+        )
+        self.assertEqual(
+            call({"mode": "item"}).state["seen"][0]["send_index"], None, "not a send"
+        )
+
+    def test_signal_waits_then_counts(self):
+        self.assertEqual(call({"mode": "signal"}), wait_signal("go"))
+        self.assertEqual(
+            call({"mode": "signal", "signal": "ok", "timeout_ms": 50}),
+            wait_signal("ok", timeout_ms=50),
+        )
+        self.assertEqual(
+            call({"mode": "signal"}, signal=("go", {"n": 1})),
+            update({"count": 1, "signal": {"name": "go", "data": {"n": 1}}, "timed_out": False}),
+        )
+        self.assertEqual(
+            call({"mode": "signal"}, interrupt_timed_out=True),
+            update({"count": 1, "signal": None, "timed_out": True}),
+        )
 
     def test_panic_raises(self):
         with self.assertRaisesRegex(RuntimeError, "^bang$"):

@@ -17,6 +17,7 @@ import {
     sleep,
     testContext,
     update,
+    waitSignal,
 } from "../savepoint.js";
 
 /** The WIT `context` record as the bindings pass it. */
@@ -31,6 +32,8 @@ function witContext(fields = {}) {
         interruptTimedOut: false,
         wakes: 0,
         idempotencyKey: "t-1/3/n1",
+        signal: undefined,
+        sendIndex: undefined,
         ...fields,
     };
 }
@@ -74,7 +77,29 @@ test("the handler sees an idiomatic context and the parsed state", () => {
         wakes: 4,
         idempotencyKey: "t-1/3/n1",
         leaseEpoch: 9,
+        signal: undefined,
+        sendIndex: undefined,
     });
+});
+
+test("signal and sendIndex: parsed from the WIT context, undefined when none", () => {
+    const seen = [];
+    const { run } = node(info, (ctx, state) => {
+        seen.push([ctx.signal, ctx.sendIndex, state]);
+    });
+    run(witContext(), "{}");
+    run(witContext({ signal: { name: "go", data: '{"by":2,"who":"Zoë"}' }, sendIndex: 0 }), '{"item":3}');
+    run(witContext({ signal: { name: "bare", data: "null" } }), "{}");
+    // A savepoint:node@0.1.0 context has neither field.
+    const { signal: _, sendIndex: __, ...old } = witContext();
+    run(old, "{}");
+    assert.deepEqual(seen, [
+        [undefined, undefined, {}],
+        [{ name: "go", data: { by: 2, who: "Zoë" } }, 0, { item: 3 }],
+        [{ name: "bare", data: null }, undefined, {}],
+        [undefined, undefined, {}],
+    ]);
+    assert.ok(Object.isFrozen(seen[1][0]));
 });
 
 test("resume: undefined when none, the JSON value (even null) when given", () => {
@@ -90,20 +115,49 @@ test("resume: undefined when none, the JSON value (even null) when given", () =>
 
 test("outcomes become the WIT variants", () => {
     const cases = [
-        [update({ a: 1 }), { tag: "update", val: { state: '{"a":1}', goto: undefined } }],
-        [update({ a: 1 }, { goto: "next" }), { tag: "update", val: { state: '{"a":1}', goto: "next" } }],
-        [goto("end"), { tag: "update", val: { state: "{}", goto: "end" } }],
-        [{ plain: true }, { tag: "update", val: { state: '{"plain":true}', goto: undefined } }],
-        [undefined, { tag: "update", val: { state: "{}", goto: undefined } }],
+        [update({ a: 1 }), { tag: "update", val: { state: '{"a":1}', goto: undefined, sends: [] } }],
+        [update({ a: 1 }, { goto: "next" }), { tag: "update", val: { state: '{"a":1}', goto: "next", sends: [] } }],
+        [goto("end"), { tag: "update", val: { state: "{}", goto: "end", sends: [] } }],
+        [{ plain: true }, { tag: "update", val: { state: '{"plain":true}', goto: undefined, sends: [] } }],
+        [undefined, { tag: "update", val: { state: "{}", goto: undefined, sends: [] } }],
         [interrupt({ q: "?" }), { tag: "interrupt", val: { payload: '{"q":"?"}', timeoutMs: undefined } }],
         [interrupt("sure?", { timeoutMs: 1500 }), { tag: "interrupt", val: { payload: '"sure?"', timeoutMs: 1500 } }],
         [sleep(250, { polls: 1 }), { tag: "sleep", val: { durationMs: 250, state: '{"polls":1}' } }],
         [sleep(0.5), { tag: "sleep", val: { durationMs: 1, state: "{}" } }],
+        [
+            update({ n: 2 }).send("work", { item: 1 }).send("other", { s: "é" }).send("work"),
+            {
+                tag: "update",
+                val: {
+                    state: '{"n":2}',
+                    goto: undefined,
+                    sends: [
+                        { node: "work", input: '{"item":1}' },
+                        { node: "other", input: '{"s":"é"}' },
+                        { node: "work", input: "{}" },
+                    ],
+                },
+            },
+        ],
+        [waitSignal("go"), { tag: "wait-signal", val: { name: "go", timeoutMs: undefined } }],
+        [waitSignal("go", { timeoutMs: 1500 }), { tag: "wait-signal", val: { name: "go", timeoutMs: 1500 } }],
     ];
     for (const [returned, wit] of cases) {
         const { run } = node(info, () => returned);
         assert.deepEqual(run(witContext(), "{}"), { tag: "ok", val: wit });
     }
+});
+
+test("send() returns a new update and leaves the first as it was", () => {
+    const base = update({ n: 1 }, { goto: "next" });
+    const fanned = base.send("work", { i: 0 }).send("work", { i: 1 });
+    assert.deepEqual(base.sends, []);
+    assert.deepEqual(fanned.sends, [
+        { node: "work", input: { i: 0 } },
+        { node: "work", input: { i: 1 } },
+    ]);
+    assert.equal(fanned.goto, "next");
+    assert.ok(fanned instanceof Outcome && Object.isFrozen(fanned.sends));
 });
 
 test("Retryable and Fatal become the failure variants; cause is appended", () => {
@@ -124,7 +178,7 @@ test("async handlers resolve to the same shapes", async () => {
     const ok = node(info, async () => update({ done: true }));
     assert.deepEqual(await ok.run(witContext(), "{}"), {
         tag: "ok",
-        val: { tag: "update", val: { state: '{"done":true}', goto: undefined } },
+        val: { tag: "update", val: { state: '{"done":true}', goto: undefined, sends: [] } },
     });
     const failing = node(info, async () => {
         throw new Retryable("later");
@@ -169,6 +223,12 @@ test("a result the host cannot take traps with a message that says why", (t) => 
         [() => sleep(-1), /sleep\(\) must be a number of milliseconds >= 0/],
         [() => update({ big: 1n }), /the update cannot be written as JSON/],
         [() => goto(""), /goto takes a route name/],
+        [() => update().send("", {}), /send\(\) takes a node name, not string /],
+        [() => update().send("w", [1]), /send\(\) to w takes a state update that is a plain object, not an array/],
+        [() => update().send("w", { big: 2n }), /the input of the send to w cannot be written as JSON/],
+        [() => sleep(5).send("w", {}), /send\(\) adds a send to an update, not to a sleep outcome/],
+        [() => waitSignal(""), /waitSignal\(\) takes a signal name/],
+        [() => waitSignal("go", { timeoutMs: -1 }), /waitSignal timeoutMs must be a number of milliseconds >= 0/],
     ];
     for (const [handler, message] of cases) {
         const result = node(info, handler).run(witContext(), "{}");
@@ -199,6 +259,9 @@ test("testContext: a first call's context", () => {
         wakes: 0,
         idempotencyKey: "test/1/node",
         leaseEpoch: 1,
+        signal: undefined,
+        sendIndex: undefined,
     });
     assert.equal(testContext({ thread: "x", step: 4, node: "n" }).idempotencyKey, "x/4/n");
+    assert.equal(testContext({ thread: "x", step: 4, node: "n", sendIndex: 2 }).idempotencyKey, "x/4/n/2");
 });

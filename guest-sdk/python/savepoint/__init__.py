@@ -16,12 +16,17 @@ What `run` returns (or raises):
 
 - `update(state, goto=None)`: merge `state` (a dict) into the run's state,
   commit, move on along `next`, or along the declared route `goto`. A plain
-  dict is the same as `update(dict)`.
+  dict is the same as `update(dict)`. `update(...).send(node, input)` adds a
+  send (fan-out): the next step runs `node` with `input` as its state, once
+  per send, in place of `next`/`goto`; the call sees `ctx.send_index`.
 - `interrupt(payload, timeout_ms=None)`: park until someone answers with
   `savepoint resume ID --input JSON`; the node then runs again with
   `ctx.resume` set to the answer.
 - `sleep(ms, update=None)`: commit `update`, park for `ms` milliseconds, run
   this node again with `ctx.wakes` one higher (polling).
+- `wait_signal(name, timeout_ms=None)`: park until a signal `name` arrives
+  (`savepoint signal ID NAME --data JSON`); the node then runs again with
+  `ctx.signal` set (its `name` and parsed `data`).
 - `raise Retryable(msg)` / `return retryable(msg)`: a transient failure (the
   workflow's `retry` policy applies); `raise Fatal(msg)` / `return
   fatal(msg)`: a permanent one (the run fails at this node).
@@ -44,8 +49,11 @@ from savepoint._core import (
     Outcome,
     Result,
     Retryable,
+    Send,
+    Signal,
     Sleep,
     Update,
+    WaitSignal,
     fatal,
     interrupt,
     node,
@@ -53,6 +61,7 @@ from savepoint._core import (
     retryable,
     sleep,
     update,
+    wait_signal,
 )
 
 __version__ = "0.1.0"
@@ -66,8 +75,11 @@ __all__ = [
     "Outcome",
     "Result",
     "Retryable",
+    "Send",
+    "Signal",
     "Sleep",
     "Update",
+    "WaitSignal",
     "fatal",
     "interrupt",
     "log",
@@ -76,4 +88,5 @@ __all__ = [
     "retryable",
     "sleep",
     "update",
+    "wait_signal",
 ]

@@ -59,14 +59,26 @@ class Context(Generic[C]):
     #: it with writes to outside systems, and have them refuse a write whose
     #: epoch is lower than one they have seen. 0 outside a run.
     lease_epoch: int = 0
+    #: The signal this call receives after `wait_signal(...)`: the oldest
+    #: undelivered one of that name. `None` otherwise, and when the wait's
+    #: deadline passed first (`interrupt_timed_out` is then True).
+    signal: Signal | None = None
+    #: For a call made for a send (`update(...).send(node, input)`): its place
+    #: among all the sends of the previous step, from 0 (the state is then the
+    #: send's input; `idempotency_key` ends in `/<send_index>`). `None` for an
+    #: ordinary call.
+    send_index: int | None = None
 
     @classmethod
     def for_test(cls, config: Any = None, **fields: Any) -> Context[Any]:
         """A context for unit tests: step 1, attempt 1, thread "test", node
         "test", config `{}`, lease epoch 1; override any field by keyword.
+        `signal` may be a `Signal` or a `(name, data)` pair.
 
         >>> Context.for_test({"by": 2}, attempt=3).attempt
         3
+        >>> Context.for_test(signal=("go", {"n": 1})).signal
+        Signal(name='go', data={'n': 1})
         """
         values: dict[str, Any] = {
             "thread": "test",
@@ -78,11 +90,26 @@ class Context(Generic[C]):
             "lease_epoch": 1,
         }
         values.update(fields)
-        values.setdefault(
-            "idempotency_key", f"{values['thread']}/{values['step']}/{values['node']}"
-        )
+        if isinstance(values.get("signal"), tuple):
+            values["signal"] = Signal(*values["signal"])
+        key = f"{values['thread']}/{values['step']}/{values['node']}"
+        if values.get("send_index") is not None:
+            key += f"/{values['send_index']}"
+        values.setdefault("idempotency_key", key)
         values.setdefault("resumed", values["resume"] is not None)
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A named message delivered to the run (`savepoint signal ID NAME --data
+    JSON`, or `POST /runs/{id}/signals/{name}`): `ctx.signal` after
+    `wait_signal(name)`."""
+
+    #: The name it was sent under, e.g. "go".
+    name: str
+    #: What it carries, parsed (`None` when sent without data).
+    data: JSON = None
 
 
 # --------------------------------------------------------------------------
@@ -90,12 +117,40 @@ class Context(Generic[C]):
 
 
 @dataclass(frozen=True)
+class Send:
+    """One call of `node` in the next step, with `input` as its whole state
+    (fan-out). Add them with `update(...).send(node, input)`."""
+
+    node: str
+    input: Mapping[str, JSON]
+
+
+@dataclass(frozen=True)
 class Update:
     """Merge `state` into the run's state, commit, and move on (along `next`,
-    or along the declared route `goto`). Build it with `update()`."""
+    or along the declared route `goto`, or to the `sends`). Build it with
+    `update()`, and add sends with `.send(node, input)`."""
 
     state: Mapping[str, JSON]
     goto: str | None = None
+    sends: tuple[Send, ...] = ()
+
+    def send(self, node: str, input: Mapping[str, JSON] | None = None) -> Update:
+        """This update plus one send: the next step runs `node` (a node of
+        the workflow) once more with `input` (a dict) as its whole state,
+        in place of the `next` edge or `goto`. Call it once per element to
+        fan out over a list; the sent calls run in parallel, their updates
+        merge in the order of the sends, and each then follows its own
+        node's edges. At most the workflow's `max_fanout` sends (default
+        1000).
+
+        >>> update({"n": 2}).send("work", {"item": 1}).send("work", {"item": 2}).sends
+        (Send(node='work', input={'item': 1}), Send(node='work', input={'item': 2}))
+        """
+        if not isinstance(node, str) or not node:
+            raise TypeError(f"send's node must be a node name (a str), not {node!r}")
+        sent = Send(node, _object(input, f"the input of the send to {node}"))
+        return dataclasses.replace(self, sends=(*self.sends, sent))
 
 
 @dataclass(frozen=True)
@@ -117,7 +172,16 @@ class Sleep:
     state: Mapping[str, JSON] = field(default_factory=dict)
 
 
-Outcome = Union[Update, Interrupt, Sleep]
+@dataclass(frozen=True)
+class WaitSignal:
+    """Park the run until a signal named `name` arrives, then run this node
+    again with `ctx.signal` set. Build it with `wait_signal()`."""
+
+    name: str
+    timeout_ms: int | None = None
+
+
+Outcome = Union[Update, Interrupt, Sleep, WaitSignal]
 
 # The largest duration the contract carries (a WIT `u64`).
 _U64_MAX = (1 << 64) - 1
@@ -148,7 +212,7 @@ def update(state: Mapping[str, JSON] | None = None, goto: str | None = None) -> 
     `routes` (a node name or "end").
 
     >>> update({"count": 3})
-    Update(state={'count': 3}, goto=None)
+    Update(state={'count': 3}, goto=None, sends=())
     """
     if goto is not None and not isinstance(goto, str):
         raise TypeError(f"goto must be a str (a route), not {goto!r}")
@@ -171,6 +235,23 @@ def sleep(ms: int | datetime.timedelta, update: Mapping[str, JSON] | None = None
     for `ms` milliseconds (or a `timedelta`), then run this same node again
     with `ctx.wakes` one higher: the polling pattern."""
     return Sleep(_millis(ms, "sleep's duration"), _object(update, "sleep's update"))
+
+
+def wait_signal(name: str, timeout_ms: int | datetime.timedelta | None = None) -> WaitSignal:
+    """Park the run as `waiting` until a signal called `name` is in its
+    mailbox (`savepoint signal ID NAME --data JSON`; one sent before the wait
+    counts too), then run this node again, on the same state, with
+    `ctx.signal` set to it. Nothing is committed. With `timeout_ms`
+    (milliseconds or a `timedelta`), no signal by then runs the node again
+    with `ctx.signal` None and `ctx.interrupt_timed_out` set.
+
+    >>> wait_signal("approved", timeout_ms=datetime.timedelta(hours=1))
+    WaitSignal(name='approved', timeout_ms=3600000)
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"wait_signal's name must be a non-empty str, not {name!r}")
+    timeout = None if timeout_ms is None else _millis(timeout_ms, "wait_signal's timeout_ms")
+    return WaitSignal(name, timeout)
 
 
 # --------------------------------------------------------------------------
@@ -246,7 +327,7 @@ def retry_on(*errors: type[BaseException]) -> Iterator[None]:
 
 
 # What `run` may return.
-Result = Union[Update, Interrupt, Sleep, Failure, Mapping[str, JSON]]
+Result = Union[Update, Interrupt, Sleep, WaitSignal, Failure, Mapping[str, JSON]]
 
 
 # --------------------------------------------------------------------------

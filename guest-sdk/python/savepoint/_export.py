@@ -3,6 +3,10 @@
 Imported only where the bindings (`wit_world`) exist: inside the component
 build (componentize-py generates them) and in the SDK's own tests (against
 bindings from `componentize-py bindings`). Node authors never import it.
+
+The bindings are those of `savepoint:node@0.2.0`, or of 0.1.0 when the build
+is pointed at an older WIT (SAVEPOINT_WIT=wit/0.1.0): then a send or a
+signal wait is a fatal failure that says so.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from savepoint._core import (
     Interrupt,
     NodeSpec,
     Retryable,
+    Signal,
     Sleep,
     Update,
+    WaitSignal,
     load_config,
     registered,
 )
@@ -70,8 +76,13 @@ def _spec() -> NodeSpec:
     return spec
 
 
+# Whether the bindings are of savepoint:node@0.2.0 (sends, signals).
+_V0_2 = hasattr(types, "WaitSignal")
+
+
 def _call(spec: NodeSpec, wctx: types.Context, state_json: str) -> Any:
     resumed = wctx.resume is not None
+    signal = getattr(wctx, "signal", None)
     ctx = Context(
         thread=wctx.thread,
         node=wctx.node,
@@ -84,6 +95,8 @@ def _call(spec: NodeSpec, wctx: types.Context, state_json: str) -> Any:
         wakes=wctx.wakes,
         resumed=resumed,
         lease_epoch=_lease_epoch(),
+        signal=None if signal is None else Signal(signal.name, json.loads(signal.data)),
+        send_index=getattr(wctx, "send_index", None),
     )
     state = json.loads(state_json)
     result = spec.run(ctx, state)
@@ -105,25 +118,46 @@ def _lease_epoch() -> int:
 
 def _outcome(result: Any) -> types.Outcome:
     if isinstance(result, Update):
-        return types.Outcome_Update(
-            types.Update(_dumps_object(result.state, "update"), result.goto)
-        )
+        return types.Outcome_Update(_update(result))
     if isinstance(result, Mapping):
-        return types.Outcome_Update(types.Update(_dumps_object(result, "update"), None))
+        return types.Outcome_Update(_update(Update(result)))
     if isinstance(result, Interrupt):
         payload = _dumps(result.payload, "interrupt payload")
         return types.Outcome_Interrupt(types.Interrupt(payload, result.timeout_ms))
     if isinstance(result, Sleep):
         state = _dumps_object(result.state, "sleep's update")
         return types.Outcome_Sleep(types.Sleep(result.duration_ms, state))
+    if isinstance(result, WaitSignal):
+        if not _V0_2:
+            raise Fatal(_OLD_WIT.format("wait_signal"))
+        return types.Outcome_WaitSignal(types.WaitSignal(result.name, result.timeout_ms))
     if isinstance(result, Failure):
         raise result
     if result is None:
         raise Fatal("the node returned None; return update({}) to change nothing")
     raise Fatal(
         f"the node returned a {type(result).__name__}; return update(...), interrupt(...), "
-        "sleep(...), a dict (an update), or a failure"
+        "sleep(...), wait_signal(...), a dict (an update), or a failure"
     )
+
+
+_OLD_WIT = (
+    "{} needs savepoint:node@0.2.0, and this component was built against 0.1.0 "
+    "(an older WIT folder: see SAVEPOINT_WIT)"
+)
+
+
+def _update(result: Update) -> types.Update:
+    state = _dumps_object(result.state, "update")
+    if not _V0_2:
+        if result.sends:
+            raise Fatal(_OLD_WIT.format("a send"))
+        return types.Update(state, result.goto)
+    sends = [
+        types.Send(send.node, _dumps_object(send.input, f"input of the send to {send.node}"))
+        for send in result.sends
+    ]
+    return types.Update(state, result.goto, sends)
 
 
 def _failure(failure: Failure) -> types.Failure:

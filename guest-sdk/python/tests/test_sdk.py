@@ -1,6 +1,6 @@
 """Tests of the SDK on plain CPython, including the glue to the WIT types
-(against bindings from `componentize-py bindings`, made here when `build`
-has not made them yet):
+(against bindings from `componentize-py bindings` of wit/, or of the folder
+SAVEPOINT_WIT names; made here when `build` has not made them from it):
 
     python3 -m unittest discover -s guest-sdk/python/tests
 """
@@ -21,14 +21,17 @@ from typing import Optional
 from unittest import mock
 
 SDK = Path(__file__).resolve().parents[1]
-WIT = SDK.parents[1] / "wit"
+WIT = Path(os.environ.get("SAVEPOINT_WIT") or SDK.parents[1] / "wit").resolve()
 sys.path.insert(0, str(SDK))
 
 
 def _bindings() -> Path | None:
     made = SDK / ".bindings"
-    if (made / "wit_world").is_dir():
-        return made
+    stamp = made / ".stamp"
+    if (made / "wit_world").is_dir() and stamp.is_file():
+        newest = max((f.stat().st_mtime for f in WIT.glob("*.wit")), default=0)
+        if stamp.read_text().strip() == str(WIT) and newest <= stamp.stat().st_mtime:
+            return made
     if shutil.which("componentize-py") is None:
         return None
     out = Path(tempfile.mkdtemp(prefix="savepoint-bindings-"))
@@ -47,6 +50,8 @@ from savepoint import (  # noqa: E402
     Context,
     Fatal,
     Retryable,
+    Send,
+    Signal,
     fatal,
     interrupt,
     log,
@@ -54,6 +59,7 @@ from savepoint import (  # noqa: E402
     retryable,
     sleep,
     update,
+    wait_signal,
 )
 from savepoint import _core  # noqa: E402
 
@@ -81,6 +87,32 @@ class OutcomesTest(unittest.TestCase):
             with self.assertRaises((TypeError, ValueError)):
                 sleep(bad)  # type: ignore[arg-type]
 
+    def test_sends(self):
+        base = update({"n": 2}, goto="ignored")
+        fanned = base.send("work", {"item": 1}).send("other", {"item": [2]}).send("work")
+        self.assertEqual(base.sends, (), "send returns a new update")
+        self.assertEqual(
+            fanned.sends,
+            (Send("work", {"item": 1}), Send("other", {"item": [2]}), Send("work", {})),
+        )
+        self.assertEqual((fanned.state, fanned.goto), ({"n": 2}, "ignored"))
+        with self.assertRaisesRegex(TypeError, "send's node must be a node name"):
+            update().send("", {})
+        with self.assertRaisesRegex(TypeError, "the input of the send to work must be a dict"):
+            update().send("work", [1])  # type: ignore[arg-type]
+
+    def test_wait_signal(self):
+        self.assertEqual(wait_signal("go"), savepoint.WaitSignal("go", None))
+        self.assertEqual(wait_signal("go", timeout_ms=1500).timeout_ms, 1500)
+        self.assertEqual(
+            wait_signal("go", timeout_ms=datetime.timedelta(hours=1)).timeout_ms, 3_600_000
+        )
+        for bad in ("", None, 3):
+            with self.assertRaisesRegex(TypeError, "wait_signal's name"):
+                wait_signal(bad)  # type: ignore[arg-type]
+        with self.assertRaises(ValueError):
+            wait_signal("go", timeout_ms=-1)
+
     def test_failures_compare_and_raise(self):
         self.assertEqual(retryable("x"), Retryable("x"))
         self.assertNotEqual(retryable("x"), fatal("x"))
@@ -104,6 +136,11 @@ class OutcomesTest(unittest.TestCase):
         self.assertEqual(ctx.idempotency_key, "test/3/n")
         self.assertEqual((ctx.attempt, ctx.wakes, ctx.resumed), (1, 0, False))
         self.assertTrue(Context.for_test(resume={"ok": True}).resumed)
+        self.assertEqual((ctx.signal, ctx.send_index), (None, None))
+        sent = Context.for_test(step=2, node="w", send_index=4, signal=("go", [1]))
+        self.assertEqual(sent.idempotency_key, "test/2/w/4")
+        self.assertEqual(sent.signal, Signal("go", [1]))
+        self.assertEqual(Context.for_test(signal=Signal("x")).signal.data, None)
 
     def test_log_capture(self):
         with log.capture() as lines:
@@ -177,6 +214,8 @@ class ExportTest(unittest.TestCase):
             interrupt_timed_out=False,
             wakes=0,
             idempotency_key="th/2/n",
+            signal=None,
+            send_index=None,
         )
         for key, value in ctx.items():
             setattr(wctx, key, value)
@@ -218,6 +257,53 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(
             (ctx.wakes, ctx.interrupt_timed_out, ctx.idempotency_key), (3, True, "th/2/n")
         )
+
+    def test_signal_and_send_index(self):
+        seen = []
+        self.register(lambda ctx, state: seen.append((ctx.signal, ctx.send_index, state)) or {})
+        self.call()
+        self.call(
+            {"item": 3},
+            signal=self.types.Signal("go", '{"by":2,"who":"Zoë"}'),
+            send_index=7,
+            idempotency_key="th/2/n/7",
+        )
+        self.call(signal=self.types.Signal("bare", "null"))
+        self.assertEqual(
+            seen,
+            [
+                (None, None, {}),
+                (Signal("go", {"by": 2, "who": "Zoë"}), 7, {"item": 3}),
+                (Signal("bare", None), None, {}),
+            ],
+        )
+
+    def test_sends_become_the_update_sends(self):
+        self.register(
+            lambda ctx, state: update({"n": 1}).send("w", {"i": 0}).send("v", {"s": "é"})
+        )
+        out = self.call()
+        self.assertIsInstance(out, self.types.Outcome_Update)
+        self.assertEqual(
+            [(s.node, s.input) for s in out.value.sends],
+            [("w", '{"i":0}'), ("v", '{"s":"é"}')],
+        )
+        self.assertEqual((out.value.state, out.value.goto), ('{"n":1}', None))
+        self.register(lambda ctx, state: {"plain": True})
+        self.assertEqual(self.call().value.sends, [])
+        self.register(lambda ctx, state: update().send("w", {"bad": {1}}))
+        self.assert_failure(
+            self.types.Failure_Fatal,
+            "the input of the send to w is not JSON: Object of type set is not JSON serializable",
+        )
+
+    def test_wait_signal_becomes_the_outcome(self):
+        self.register(lambda ctx, state: wait_signal("go", timeout_ms=250))
+        out = self.call()
+        self.assertIsInstance(out, self.types.Outcome_WaitSignal)
+        self.assertEqual((out.value.name, out.value.timeout_ms), ("go", 250))
+        self.register(lambda ctx, state: wait_signal("forever"))
+        self.assertIsNone(self.call().value.timeout_ms)
 
     def test_null_resume_is_resumed(self):
         seen = {}
@@ -271,7 +357,7 @@ class ExportTest(unittest.TestCase):
         self.assert_failure(
             types.Failure_Fatal,
             "the node returned a list; return update(...), "
-            "interrupt(...), sleep(...), a dict (an update), or a failure",
+            "interrupt(...), sleep(...), wait_signal(...), a dict (an update), or a failure",
         )
         self.register(lambda ctx, state: {"s": {1, 2}})
         self.assert_failure(
