@@ -27,6 +27,17 @@
  *                             object; NULL = {}) into the state with the
  *                             workflow's reducers, commit, and move on along
  *                             `next` (goto NULL) or the declared route `goto`.
+ *   sp_send(update, node, input)
+ *                             the update plus one send (fan-out): the next
+ *                             step runs `node` once more with `input` (a JSON
+ *                             object; NULL = {}) as its whole state, in place
+ *                             of `next` or `goto`; that call sees
+ *                             ctx->send_index. Once per element of a list:
+ *                                 r = sp_update(u, NULL);
+ *                                 for (...) r = sp_send(r, "work", item);
+ *                             The sent calls run in parallel; their updates
+ *                             merge in the order of the sends. At most the
+ *                             workflow's `max_fanout` (default 1000).
  *   sp_interrupt(payload, timeout_ms)
  *                             park the run until someone answers with
  *                             `savepoint resume ID --input JSON`; this node
@@ -37,6 +48,14 @@
  *   sp_sleep(ms, update)      commit `update` (object; NULL = {}), park the run
  *                             durably, then call this node again with
  *                             ctx->wakes one higher (polling).
+ *   sp_wait_signal(name, timeout_ms)
+ *                             park the run until a signal `name` arrives
+ *                             (`savepoint signal ID NAME --data JSON`; one
+ *                             sent before the wait counts too); this node
+ *                             then runs again with ctx->signal set. Nothing
+ *                             is committed. SP_FOREVER: no deadline; past a
+ *                             deadline the node runs again with ctx->signal
+ *                             NULL and ctx->interrupt_timed_out set.
  *   sp_retryable(fmt, ...)    a transient failure: the workflow's `retry`
  *                             policy applies (ctx->attempt grows).
  *   sp_fatal(fmt, ...)        a permanent failure: the run fails at this node.
@@ -46,11 +65,12 @@
  *
  * Ownership (see json.h for the JSON rules):
  *   - `state`, `ctx` and everything reachable from them (ctx->config,
- *     ctx->resume, the strings) are borrowed for the duration of node_run; the
- *     SDK frees them after it returns. To put a part of the state into the
- *     update, sp_json_clone() it.
- *   - sp_update / sp_interrupt / sp_sleep take ownership of the JSON value
- *     passed in; strings (goto, messages) are copied.
+ *     ctx->resume, ctx->signal, the strings) are borrowed for the duration of
+ *     node_run; the SDK frees them after it returns. To put a part of the
+ *     state into the update, sp_json_clone() it.
+ *   - sp_update / sp_interrupt / sp_sleep / sp_send take ownership of the
+ *     JSON value passed in (sp_send also of the result); strings (goto, node
+ *     and signal names, messages) are copied.
  *   - The SDK frees the returned sp_result once it has handed it to the host.
  *
  * Errors the SDK reports for you as fatal failures: a state or config that is
@@ -61,6 +81,7 @@
 #define SAVEPOINT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "json.h"
@@ -68,6 +89,15 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* A named message delivered to the run (wit: `signal`). */
+typedef struct sp_signal {
+    const char *name;    /* the name it was sent under, e.g. "go" */
+    const sp_json *data; /* what it carries (a JSON null when sent without data) */
+} sp_signal;
+
+/* ctx->send_index of an ordinary call (one not made for a send). */
+#define SP_NO_SEND (-1)
 
 /* What the host tells the node about this call (wit: `context`). */
 typedef struct sp_context {
@@ -77,10 +107,13 @@ typedef struct sp_context {
     uint32_t attempt;            /* attempt at this step, from 1 */
     const sp_json *config;       /* the node's config: always an object */
     const sp_json *resume;       /* the resume input, or NULL when none */
-    bool interrupt_timed_out;    /* an interrupt's deadline passed unanswered */
+    bool interrupt_timed_out;    /* an interrupt's or signal wait's deadline passed unanswered */
     uint32_t wakes;              /* sleeps in a row this node woke from */
-    const char *idempotency_key; /* "<thread>/<step>/<node>" */
+    const char *idempotency_key; /* "<thread>/<step>/<node>" ("/<send_index>" for a send) */
     uint64_t lease_epoch;        /* fencing token: grows each time the run changes hands */
+    const sp_signal *signal;     /* the signal this call receives after sp_wait_signal, or NULL */
+    int64_t send_index;          /* a send's place among the previous step's sends, from 0;
+                                    SP_NO_SEND for an ordinary call */
 } sp_context;
 
 /* What a node says about itself (wit: `node-info`): see SP_NODE. */
@@ -104,29 +137,44 @@ typedef enum sp_result_kind {
     SP_RESULT_UPDATE,
     SP_RESULT_INTERRUPT,
     SP_RESULT_SLEEP,
+    SP_RESULT_WAIT_SIGNAL,
     SP_RESULT_RETRYABLE,
     SP_RESULT_FATAL,
 } sp_result_kind;
+
+/* One send of an update (see sp_send). */
+typedef struct sp_result_send {
+    char *node;
+    sp_json *input;
+} sp_result_send;
 
 /* What node_run returns. Build it with the functions below rather than by
  * hand; its fields are owned by the result. */
 typedef struct sp_result {
     sp_result_kind kind;
-    sp_json *json;   /* update / interrupt payload / sleep update */
-    char *text;      /* update: the goto route (or NULL); failures: the message */
-    uint64_t ms;     /* interrupt timeout / sleep duration */
-    bool has_timeout; /* interrupt: whether `ms` applies */
+    sp_json *json;    /* update / interrupt payload / sleep update */
+    char *text;       /* update: the goto route (or NULL); wait-signal: the name;
+                         failures: the message */
+    uint64_t ms;      /* interrupt or wait-signal timeout / sleep duration */
+    bool has_timeout; /* interrupt, wait-signal: whether `ms` applies */
+    sp_result_send *sends; /* update: the sends, in order */
+    size_t send_count;
 } sp_result;
 
 /* The function every node implements. */
 sp_result node_run(const sp_context *ctx, const sp_json *state);
 
-/* No deadline, for sp_interrupt. */
+/* No deadline, for sp_interrupt and sp_wait_signal. */
 #define SP_FOREVER (-1)
 
 sp_result sp_update(sp_json *update, const char *goto_route);
+/* `update` plus a send of `input` to `node`. A failure passes through
+ * unchanged (input is freed); any other result that is not an update
+ * becomes a fatal failure that says so. */
+sp_result sp_send(sp_result update, const char *node, sp_json *input);
 sp_result sp_interrupt(sp_json *payload, int64_t timeout_ms);
 sp_result sp_sleep(uint64_t ms, sp_json *update);
+sp_result sp_wait_signal(const char *name, int64_t timeout_ms);
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SP_PRINTF(a, b) __attribute__((format(printf, a, b)))

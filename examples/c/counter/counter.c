@@ -2,7 +2,8 @@
  * counter: the conformance counter (guest-sdk/CONFORMANCE.md) in C.
  *
  * State: `count` (integer; missing = 0). Config keys (all optional): by,
- * delay_ms, trace, mode, goto, question, sleep_ms, fail_attempts, message.
+ * delay_ms, trace, mode, goto, question, sleep_ms, fail_attempts, message,
+ * signal, timeout_ms.
  * Every call logs `<node>: <mode> call, attempt <attempt>`.
  */
 #include <stdio.h>
@@ -19,8 +20,9 @@ SP_NODE("counter", "0.1.0",
 
 typedef struct config {
     int64_t by, delay_ms, sleep_ms, fail_attempts; /* fail_attempts < 0: unlimited */
+    int64_t timeout_ms;                            /* SP_FOREVER when not set */
     bool trace;
-    const char *mode, *go, *question, *message;
+    const char *mode, *go, *question, *message, *signal;
 } config;
 
 /* Reads the config into *out. A key of the wrong type: false, and a fatal
@@ -31,7 +33,8 @@ static bool read_config(const sp_json *c, config *out, sp_result *error) {
         {"trace", SP_JSON_BOOL, "a boolean"},      {"mode", SP_JSON_STRING, "a string"},
         {"goto", SP_JSON_STRING, "a string"},      {"question", SP_JSON_STRING, "a string"},
         {"sleep_ms", SP_JSON_INT, "an integer"},   {"fail_attempts", SP_JSON_INT, "an integer"},
-        {"message", SP_JSON_STRING, "a string"},
+        {"message", SP_JSON_STRING, "a string"},   {"signal", SP_JSON_STRING, "a string"},
+        {"timeout_ms", SP_JSON_INT, "an integer"},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const sp_json *v = sp_json_get(c, keys[i].key);
@@ -50,6 +53,9 @@ static bool read_config(const sp_json *c, config *out, sp_result *error) {
     out->sleep_ms = sp_json_int_or(sp_json_get(c, "sleep_ms"), 100);
     out->fail_attempts = sp_json_int_or(sp_json_get(c, "fail_attempts"), -1);
     out->message = sp_json_string_or(sp_json_get(c, "message"), "counter failed");
+    out->signal = sp_json_string_or(sp_json_get(c, "signal"), "go");
+    out->timeout_ms = sp_json_int_or(sp_json_get(c, "timeout_ms"), SP_FOREVER);
+    if (out->timeout_ms < 0) out->timeout_ms = SP_FOREVER;
     return true;
 }
 
@@ -112,14 +118,29 @@ sp_result node_run(const sp_context *ctx, const sp_json *state) {
                         sp_json_set(sp_json_new_object(), "slept", sp_json_new_bool(true)));
     if (strcmp(mode, "retryable") == 0 && (cfg.fail_attempts < 0 || ctx->attempt <= cfg.fail_attempts))
         return sp_retryable("%s", cfg.message);
+    if (strcmp(mode, "signal") == 0 && !ctx->signal && !ctx->interrupt_timed_out)
+        return sp_wait_signal(cfg.signal, cfg.timeout_ms);
+    if (strcmp(mode, "item") == 0) {
+        sp_json *seen = sp_json_new_object();
+        sp_json_set(seen, "item", sp_json_clone(sp_json_get(state, "item")));
+        sp_json_set(seen, "send_index",
+                    ctx->send_index == SP_NO_SEND ? sp_json_new_null() : sp_json_new_int(ctx->send_index));
+        sp_json_set(seen, "idempotency_key", sp_json_new_string(ctx->idempotency_key));
+        return sp_update(sp_json_set(sp_json_new_object(), "seen", sp_json_push(sp_json_new_array(), seen)), NULL);
+    }
 
     const char *route = NULL;
     if (strcmp(mode, "goto") == 0) {
         if (!cfg.go) return sp_fatal("mode \"goto\" needs config.goto");
         route = cfg.go;
+    } else if (strcmp(mode, "fanout") == 0) {
+        if (!cfg.go) return sp_fatal("mode \"fanout\" needs config.goto");
+        const sp_json *items = sp_json_get(state, "items");
+        if (items && sp_json_type_of(items) != SP_JSON_ARRAY)
+            return sp_fatal("state.items must be an array, not %s", sp_json_type_name(items));
     } else if (strcmp(mode, "count") != 0 && strcmp(mode, "echo") != 0 && strcmp(mode, "context") != 0 &&
                strcmp(mode, "interrupt") != 0 && strcmp(mode, "sleep") != 0 &&
-               strcmp(mode, "retryable") != 0) {
+               strcmp(mode, "retryable") != 0 && strcmp(mode, "signal") != 0) {
         return sp_fatal("unknown mode \"%s\"", mode);
     }
 
@@ -138,5 +159,22 @@ sp_result node_run(const sp_context *ctx, const sp_json *state) {
         sp_json_set(update, "answer", sp_json_clone(ctx->resume));
     else if (strcmp(mode, "sleep") == 0)
         sp_json_set(update, "wakes", sp_json_new_int(ctx->wakes));
+    else if (strcmp(mode, "signal") == 0) {
+        sp_json *signal = sp_json_new_null();
+        if (ctx->signal) {
+            sp_json_free(signal);
+            signal = sp_json_new_object();
+            sp_json_set(signal, "name", sp_json_new_string(ctx->signal->name));
+            sp_json_set(signal, "data", sp_json_clone(ctx->signal->data));
+        }
+        sp_json_set(update, "signal", signal);
+        sp_json_set(update, "timed_out", sp_json_new_bool(ctx->interrupt_timed_out));
+    } else if (strcmp(mode, "fanout") == 0) {
+        const sp_json *items = sp_json_get(state, "items");
+        sp_result r = sp_update(update, NULL);
+        for (size_t i = 0; i < sp_json_array_size(items); i++)
+            r = sp_send(r, cfg.go, sp_json_set(sp_json_new_object(), "item", sp_json_clone(sp_json_at(items, i))));
+        return r;
+    }
     return sp_update(update, route);
 }

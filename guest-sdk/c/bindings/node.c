@@ -3,12 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Imported Functions from `savepoint:node/host@0.1.0`
+// Imported Functions from `savepoint:node/host@0.2.0`
 
-__attribute__((__import_module__("savepoint:node/host@0.1.0"), __import_name__("log")))
+__attribute__((__import_module__("savepoint:node/host@0.2.0"), __import_name__("log")))
 extern void __wasm_import_savepoint_node_host_log(int32_t, uint8_t *, size_t);
 
-__attribute__((__import_module__("savepoint:node/host@0.1.0"), __import_name__("lease-epoch")))
+__attribute__((__import_module__("savepoint:node/host@0.2.0"), __import_name__("lease-epoch")))
 extern int64_t __wasm_import_savepoint_node_host_lease_epoch(void);
 
 // Exported Functions from `node`
@@ -57,6 +57,21 @@ void __wasm_export_exports_node_run_post_return(uint8_t * arg0) {
               break;
             }
           }
+          size_t len = *((size_t*) (arg0 + (16+6*sizeof(void*))));
+          if (len > 0) {
+            uint8_t *ptr = *((uint8_t **) (arg0 + (16+5*sizeof(void*))));
+            for (size_t i = 0; i < len; i++) {
+              uint8_t *base = ptr + i * (4*sizeof(void*));
+              (void) base;
+              if ((*((size_t*) (base + sizeof(void*)))) > 0) {
+                free(*((uint8_t **) (base + 0)));
+              }
+              if ((*((size_t*) (base + (3*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (2*sizeof(void*)))));
+              }
+            }
+            free(ptr);
+          }
           break;
         }
         case 1: {
@@ -68,6 +83,12 @@ void __wasm_export_exports_node_run_post_return(uint8_t * arg0) {
         case 2: {
           if ((*((size_t*) (arg0 + (24+1*sizeof(void*))))) > 0) {
             free(*((uint8_t **) (arg0 + 24)));
+          }
+          break;
+        }
+        case 3: {
+          if ((*((size_t*) (arg0 + (16+1*sizeof(void*))))) > 0) {
+            free(*((uint8_t **) (arg0 + 16)));
           }
           break;
         }
@@ -106,7 +127,7 @@ void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
 }
 
 __attribute__((__aligned__(8)))
-static uint8_t RET_AREA[(8+8*sizeof(void*))];
+static uint8_t RET_AREA[(24+6*sizeof(void*))];
 
 // Helper Functions
 
@@ -114,9 +135,25 @@ void savepoint_node_types_json_free(savepoint_node_types_json_t *ptr) {
   node_string_free(ptr);
 }
 
+void savepoint_node_types_signal_free(savepoint_node_types_signal_t *ptr) {
+  node_string_free(&ptr->name);
+  savepoint_node_types_json_free(&ptr->data);
+}
+
 void savepoint_node_types_option_json_free(savepoint_node_types_option_json_t *ptr) {
   if (ptr->is_some) {
     savepoint_node_types_json_free(&ptr->val);
+  }
+}
+
+void savepoint_node_types_option_signal_free(savepoint_node_types_option_signal_t *ptr) {
+  if (ptr->is_some) {
+    savepoint_node_types_signal_free(&ptr->val);
+  }
+}
+
+void node_option_u32_free(node_option_u32_t *ptr) {
+  if (ptr->is_some) {
   }
 }
 
@@ -126,6 +163,13 @@ void savepoint_node_types_context_free(savepoint_node_types_context_t *ptr) {
   savepoint_node_types_json_free(&ptr->config);
   savepoint_node_types_option_json_free(&ptr->resume);
   node_string_free(&ptr->idempotency_key);
+  savepoint_node_types_option_signal_free(&ptr->signal);
+  node_option_u32_free(&ptr->send_index);
+}
+
+void savepoint_node_types_send_free(savepoint_node_types_send_t *ptr) {
+  node_string_free(&ptr->node);
+  savepoint_node_types_json_free(&ptr->input);
 }
 
 void node_option_string_free(node_option_string_t *ptr) {
@@ -134,9 +178,21 @@ void node_option_string_free(node_option_string_t *ptr) {
   }
 }
 
+void savepoint_node_types_list_send_free(savepoint_node_types_list_send_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    savepoint_node_types_send_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      savepoint_node_types_send_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
 void savepoint_node_types_update_free(savepoint_node_types_update_t *ptr) {
   savepoint_node_types_json_free(&ptr->state);
   node_option_string_free(&ptr->goto_);
+  savepoint_node_types_list_send_free(&ptr->sends);
 }
 
 void node_option_u64_free(node_option_u64_t *ptr) {
@@ -153,6 +209,11 @@ void savepoint_node_types_sleep_free(savepoint_node_types_sleep_t *ptr) {
   savepoint_node_types_json_free(&ptr->state);
 }
 
+void savepoint_node_types_wait_signal_free(savepoint_node_types_wait_signal_t *ptr) {
+  node_string_free(&ptr->name);
+  node_option_u64_free(&ptr->timeout_ms);
+}
+
 void savepoint_node_types_outcome_free(savepoint_node_types_outcome_t *ptr) {
   switch ((int32_t) ptr->tag) {
     case 0: {
@@ -165,6 +226,10 @@ void savepoint_node_types_outcome_free(savepoint_node_types_outcome_t *ptr) {
     }
     case 2: {
       savepoint_node_types_sleep_free(&ptr->val.sleep);
+      break;
+    }
+    case 3: {
+      savepoint_node_types_wait_signal_free(&ptr->val.wait_signal);
       break;
     }
   }
@@ -290,7 +355,34 @@ uint8_t * __wasm_export_exports_node_run(uint8_t * arg) {
       break;
     }
   }
-  node_context_t arg0 = (savepoint_node_types_context_t) {
+  savepoint_node_types_option_signal_t option0;
+  switch ((int32_t) *((uint8_t*) (arg + (16+12*sizeof(void*))))) {
+    case 0: {
+      option0.is_some = false;
+      break;
+    }
+    case 1: {
+      option0.is_some = true;
+      option0.val = (savepoint_node_types_signal_t) {
+        (node_string_t) (node_string_t) { (uint8_t*)(*((uint8_t **) (arg + (16+13*sizeof(void*))))), (*((size_t*) (arg + (16+14*sizeof(void*))))) },
+        (savepoint_node_types_json_t) (node_string_t) { (uint8_t*)(*((uint8_t **) (arg + (16+15*sizeof(void*))))), (*((size_t*) (arg + (16+16*sizeof(void*))))) },
+      };
+      break;
+    }
+  }
+  node_option_u32_t option1;
+  switch ((int32_t) *((uint8_t*) (arg + (16+17*sizeof(void*))))) {
+    case 0: {
+      option1.is_some = false;
+      break;
+    }
+    case 1: {
+      option1.is_some = true;
+      option1.val = (uint32_t) (*((int32_t*) (arg + (20+17*sizeof(void*)))));
+      break;
+    }
+  }
+  node_context_t arg2 = (savepoint_node_types_context_t) {
     (node_string_t) (node_string_t) { (uint8_t*)(*((uint8_t **) (arg + 0))), (*((size_t*) (arg + sizeof(void*)))) },
     (node_string_t) (node_string_t) { (uint8_t*)(*((uint8_t **) (arg + (2*sizeof(void*))))), (*((size_t*) (arg + (3*sizeof(void*))))) },
     (uint64_t) (uint64_t) (*((int64_t*) (arg + (4*sizeof(void*))))),
@@ -300,12 +392,14 @@ uint8_t * __wasm_export_exports_node_run(uint8_t * arg) {
     (bool) (int32_t) *((uint8_t*) (arg + (8+10*sizeof(void*)))),
     (uint32_t) (uint32_t) (*((int32_t*) (arg + (12+10*sizeof(void*))))),
     (node_string_t) (node_string_t) { (uint8_t*)(*((uint8_t **) (arg + (16+10*sizeof(void*))))), (*((size_t*) (arg + (16+11*sizeof(void*))))) },
+    (savepoint_node_types_option_signal_t) option0,
+    (node_option_u32_t) option1,
   };
-  node_json_t arg1 = (node_string_t) { (uint8_t*)(*((uint8_t **) (arg + (16+12*sizeof(void*))))), (*((size_t*) (arg + (16+13*sizeof(void*))))) };
+  node_json_t arg3 = (node_string_t) { (uint8_t*)(*((uint8_t **) (arg + (32+16*sizeof(void*))))), (*((size_t*) (arg + (32+17*sizeof(void*))))) };
   node_result_outcome_failure_t ret;
   node_outcome_t ok;
   node_failure_t err;
-  ret.is_err = !exports_node_run(&arg0, &arg1, &ok, &err);
+  ret.is_err = !exports_node_run(&arg2, &arg3, &ok, &err);
   if (ret.is_err) {
     ret.val.err = err;
   }
@@ -315,20 +409,20 @@ uint8_t * __wasm_export_exports_node_run(uint8_t * arg) {
   free(arg);
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   if ((ret).is_err) {
-    const node_failure_t *payload9 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
-    switch ((int32_t) (*payload9).tag) {
+    const node_failure_t *payload14 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
+    switch ((int32_t) (*payload14).tag) {
       case 0: {
-        const node_string_t *payload10 = &(*payload9).val.retryable;
+        const node_string_t *payload15 = &(*payload14).val.retryable;
         *((int8_t*)(ptr + 8)) = 0;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload10).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload10).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload15).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload15).ptr;
         break;
       }
       case 1: {
-        const node_string_t *payload11 = &(*payload9).val.fatal;
+        const node_string_t *payload16 = &(*payload14).val.fatal;
         *((int8_t*)(ptr + 8)) = 1;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload11).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload11).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload16).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload16).ptr;
         break;
       }
     }
@@ -336,40 +430,56 @@ uint8_t * __wasm_export_exports_node_run(uint8_t * arg) {
     const node_outcome_t *payload = &(ret).val.ok;*((int8_t*)(ptr + 0)) = 0;
     switch ((int32_t) (*payload).tag) {
       case 0: {
-        const savepoint_node_types_update_t *payload2 = &(*payload).val.update;
+        const savepoint_node_types_update_t *payload4 = &(*payload).val.update;
         *((int8_t*)(ptr + 8)) = 0;
-        *((size_t*)(ptr + (16+1*sizeof(void*)))) = ((*payload2).state).len;
-        *((uint8_t **)(ptr + 16)) = (uint8_t *) ((*payload2).state).ptr;
-        if (((*payload2).goto_).is_some) {
-          const node_string_t *payload4 = &((*payload2).goto_).val;
+        *((size_t*)(ptr + (16+1*sizeof(void*)))) = ((*payload4).state).len;
+        *((uint8_t **)(ptr + 16)) = (uint8_t *) ((*payload4).state).ptr;
+        if (((*payload4).goto_).is_some) {
+          const node_string_t *payload6 = &((*payload4).goto_).val;
           *((int8_t*)(ptr + (16+2*sizeof(void*)))) = 1;
-          *((size_t*)(ptr + (16+4*sizeof(void*)))) = (*payload4).len;
-          *((uint8_t **)(ptr + (16+3*sizeof(void*)))) = (uint8_t *) (*payload4).ptr;
+          *((size_t*)(ptr + (16+4*sizeof(void*)))) = (*payload6).len;
+          *((uint8_t **)(ptr + (16+3*sizeof(void*)))) = (uint8_t *) (*payload6).ptr;
         } else {
           *((int8_t*)(ptr + (16+2*sizeof(void*)))) = 0;
         }
+        *((size_t*)(ptr + (16+6*sizeof(void*)))) = ((*payload4).sends).len;
+        *((uint8_t **)(ptr + (16+5*sizeof(void*)))) = (uint8_t *) ((*payload4).sends).ptr;
         break;
       }
       case 1: {
-        const savepoint_node_types_interrupt_t *payload5 = &(*payload).val.interrupt;
+        const savepoint_node_types_interrupt_t *payload7 = &(*payload).val.interrupt;
         *((int8_t*)(ptr + 8)) = 1;
-        *((size_t*)(ptr + (16+1*sizeof(void*)))) = ((*payload5).payload).len;
-        *((uint8_t **)(ptr + 16)) = (uint8_t *) ((*payload5).payload).ptr;
-        if (((*payload5).timeout_ms).is_some) {
-          const uint64_t *payload7 = &((*payload5).timeout_ms).val;
+        *((size_t*)(ptr + (16+1*sizeof(void*)))) = ((*payload7).payload).len;
+        *((uint8_t **)(ptr + 16)) = (uint8_t *) ((*payload7).payload).ptr;
+        if (((*payload7).timeout_ms).is_some) {
+          const uint64_t *payload9 = &((*payload7).timeout_ms).val;
           *((int8_t*)(ptr + (16+2*sizeof(void*)))) = 1;
-          *((int64_t*)(ptr + (24+2*sizeof(void*)))) = (int64_t) (*payload7);
+          *((int64_t*)(ptr + (24+2*sizeof(void*)))) = (int64_t) (*payload9);
         } else {
           *((int8_t*)(ptr + (16+2*sizeof(void*)))) = 0;
         }
         break;
       }
       case 2: {
-        const savepoint_node_types_sleep_t *payload8 = &(*payload).val.sleep;
+        const savepoint_node_types_sleep_t *payload10 = &(*payload).val.sleep;
         *((int8_t*)(ptr + 8)) = 2;
-        *((int64_t*)(ptr + 16)) = (int64_t) ((*payload8).duration_ms);
-        *((size_t*)(ptr + (24+1*sizeof(void*)))) = ((*payload8).state).len;
-        *((uint8_t **)(ptr + 24)) = (uint8_t *) ((*payload8).state).ptr;
+        *((int64_t*)(ptr + 16)) = (int64_t) ((*payload10).duration_ms);
+        *((size_t*)(ptr + (24+1*sizeof(void*)))) = ((*payload10).state).len;
+        *((uint8_t **)(ptr + 24)) = (uint8_t *) ((*payload10).state).ptr;
+        break;
+      }
+      case 3: {
+        const savepoint_node_types_wait_signal_t *payload11 = &(*payload).val.wait_signal;
+        *((int8_t*)(ptr + 8)) = 3;
+        *((size_t*)(ptr + (16+1*sizeof(void*)))) = ((*payload11).name).len;
+        *((uint8_t **)(ptr + 16)) = (uint8_t *) ((*payload11).name).ptr;
+        if (((*payload11).timeout_ms).is_some) {
+          const uint64_t *payload13 = &((*payload11).timeout_ms).val;
+          *((int8_t*)(ptr + (16+2*sizeof(void*)))) = 1;
+          *((int64_t*)(ptr + (24+2*sizeof(void*)))) = (int64_t) (*payload13);
+        } else {
+          *((int8_t*)(ptr + (16+2*sizeof(void*)))) = 0;
+        }
         break;
       }
     }

@@ -27,10 +27,29 @@ typedef uint8_t savepoint_node_host_level_t;
 // values are all `json`. The host rejects text that does not parse.
 typedef node_string_t savepoint_node_types_json_t;
 
+// A named message delivered to a run (`savepoint signal THREAD NAME
+// --data JSON`, or `POST /runs/{id}/signals/{name}`).
+typedef struct savepoint_node_types_signal_t {
+  // The name it was sent under, e.g. `go`.
+  node_string_t   name;
+  // What it carries (`null` when sent without data).
+  savepoint_node_types_json_t   data;
+} savepoint_node_types_signal_t;
+
 typedef struct {
   bool is_some;
   savepoint_node_types_json_t val;
 } savepoint_node_types_option_json_t;
+
+typedef struct {
+  bool is_some;
+  savepoint_node_types_signal_t val;
+} savepoint_node_types_option_signal_t;
+
+typedef struct {
+  bool is_some;
+  uint32_t val;
+} node_option_u32_t;
 
 // What the host tells a node about the call it is making.
 typedef struct savepoint_node_types_context_t {
@@ -52,8 +71,9 @@ typedef struct savepoint_node_types_context_t {
   // The value the run was resumed with (`savepoint resume --input`),
   // when this call answers an interrupt; `none` otherwise.
   savepoint_node_types_option_json_t   resume;
-  // True when this call follows an interrupt whose deadline passed
-  // before anyone answered it (`resume` is then `none`).
+  // True when this call follows an interrupt or a signal wait whose
+  // deadline passed before an answer or a signal came (`resume` and
+  // `signal` are then `none`).
   bool   interrupt_timed_out;
   // How many times in a row this node has put the run to sleep and
   // been woken again: 0 on a first call, 1 after the first wake-up, ...
@@ -62,13 +82,41 @@ typedef struct savepoint_node_types_context_t {
   // `<thread>/<step>/<node>`: the same for every attempt at this step,
   // different for every other step. Pass it to outside systems so that
   // a side effect repeated by a retry or a crash happens only once.
+  // A call made for a send (see `update.sends`) has
+  // `<thread>/<step>/<node>/<index>` (`send-index`).
   node_string_t   idempotency_key;
+  // The signal this call receives, when the node waited for one
+  // (`outcome.wait-signal`) and it arrived: the oldest undelivered
+  // signal of that name in the run's mailbox. Each signal is
+  // delivered once: it counts as received when this call's step
+  // commits (or the node waits again). `none` otherwise, and when the
+  // wait's deadline passed first (`interrupt-timed-out` is then true).
+  savepoint_node_types_option_signal_t   signal;
+  // For a call made for a send: its place among all the sends the
+  // previous step made (its nodes' lists one after the other, in the
+  // step's order), counted from 0. The node's state is then the
+  // send's input. `none` for an ordinary call.
+  node_option_u32_t   send_index;
 } savepoint_node_types_context_t;
+
+// Run `node` once more in the next step, with `input` as its whole
+// state (fan-out: map a node over a list known only at run time).
+typedef struct savepoint_node_types_send_t {
+  // A node of the workflow (`[nodes.<name>]`).
+  node_string_t   node;
+  // A JSON object: the state that call sees.
+  savepoint_node_types_json_t   input;
+} savepoint_node_types_send_t;
 
 typedef struct {
   bool is_some;
   node_string_t val;
 } node_option_string_t;
+
+typedef struct {
+  savepoint_node_types_send_t *ptr;
+  size_t len;
+} savepoint_node_types_list_send_t;
 
 // A partial state update, merged into the run's state with the
 // workflow's reducers (`[state]` in the workflow file).
@@ -81,6 +129,15 @@ typedef struct savepoint_node_types_update_t {
   // `end`). `none` follows the node's `next` edge. A route that the
   // workflow does not declare for this node fails the run at this node.
   node_option_string_t   goto_;
+  // Fan-out: when not empty, the next step runs each send's node
+  // once, in parallel, with the send's input as its state, in place of
+  // this node's `next` edge or `goto`. Each sent call's update merges
+  // into the run's state through the reducers, in the order of this
+  // list, and each then follows its own node's edges (so a join
+  // after them runs once). At most the workflow's `max_fanout` sends
+  // (default 1000); a send to a node the workflow lacks fails the run
+  // at this node.
+  savepoint_node_types_list_send_t   sends;
 } savepoint_node_types_update_t;
 
 typedef struct {
@@ -108,6 +165,16 @@ typedef struct savepoint_node_types_sleep_t {
   savepoint_node_types_json_t   state;
 } savepoint_node_types_sleep_t;
 
+// Wait for a named signal.
+typedef struct savepoint_node_types_wait_signal_t {
+  // The signal's name, e.g. `go`.
+  node_string_t   name;
+  // How long to wait, in milliseconds. Past it the node runs again
+  // with no signal and `interrupt-timed-out` set. `none`, or 100
+  // years or more: wait forever.
+  node_option_u64_t   timeout_ms;
+} savepoint_node_types_wait_signal_t;
+
 // What a successful call asks the host to do.
 typedef struct savepoint_node_types_outcome_t {
   uint8_t tag;
@@ -115,6 +182,7 @@ typedef struct savepoint_node_types_outcome_t {
     savepoint_node_types_update_t     update;
     savepoint_node_types_interrupt_t     interrupt;
     savepoint_node_types_sleep_t     sleep;
+    savepoint_node_types_wait_signal_t     wait_signal;
   } val;
 } savepoint_node_types_outcome_t;
 
@@ -126,6 +194,11 @@ typedef struct savepoint_node_types_outcome_t {
 #define SAVEPOINT_NODE_TYPES_OUTCOME_INTERRUPT 1
 // Park the run until a time, then run this node again (polling).
 #define SAVEPOINT_NODE_TYPES_OUTCOME_SLEEP 2
+// Park the run as `waiting` until a signal of this name is in its
+// mailbox (it may be there already: signals sent before the wait
+// are kept, in order), then run this node again with the signal in
+// `context.signal`. Nothing is committed.
+#define SAVEPOINT_NODE_TYPES_OUTCOME_WAIT_SIGNAL 3
 
 // Why a call failed. A failure is data: the host records it and the run
 // stays inspectable and resumable.
@@ -174,7 +247,7 @@ typedef struct {
   } val;
 } node_result_outcome_failure_t;
 
-// Imported Functions from `savepoint:node/host@0.1.0`
+// Imported Functions from `savepoint:node/host@0.2.0`
 // Append a line to the run's log. The line is stored with the run, the
 // step, the node and the attempt, and shown by `savepoint logs`.
 extern void savepoint_node_host_log(savepoint_node_host_level_t level, node_string_t *message);
@@ -198,11 +271,21 @@ bool exports_node_run(node_context_t *ctx, node_json_t *state, node_outcome_t *r
 
 void savepoint_node_types_json_free(savepoint_node_types_json_t *ptr);
 
+void savepoint_node_types_signal_free(savepoint_node_types_signal_t *ptr);
+
 void savepoint_node_types_option_json_free(savepoint_node_types_option_json_t *ptr);
+
+void savepoint_node_types_option_signal_free(savepoint_node_types_option_signal_t *ptr);
+
+void node_option_u32_free(node_option_u32_t *ptr);
 
 void savepoint_node_types_context_free(savepoint_node_types_context_t *ptr);
 
+void savepoint_node_types_send_free(savepoint_node_types_send_t *ptr);
+
 void node_option_string_free(node_option_string_t *ptr);
+
+void savepoint_node_types_list_send_free(savepoint_node_types_list_send_t *ptr);
 
 void savepoint_node_types_update_free(savepoint_node_types_update_t *ptr);
 
@@ -211,6 +294,8 @@ void node_option_u64_free(node_option_u64_t *ptr);
 void savepoint_node_types_interrupt_free(savepoint_node_types_interrupt_t *ptr);
 
 void savepoint_node_types_sleep_free(savepoint_node_types_sleep_t *ptr);
+
+void savepoint_node_types_wait_signal_free(savepoint_node_types_wait_signal_t *ptr);
 
 void savepoint_node_types_outcome_free(savepoint_node_types_outcome_t *ptr);
 

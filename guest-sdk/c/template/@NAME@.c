@@ -6,8 +6,9 @@
  * `greeting NAME`, waits `delay_ms`, and returns
  * `{"message": "<greeting>, <name>!"}`.
  *
- * The SDK's API (every outcome: update, goto, interrupt, sleep, retryable and
- * fatal failures) is documented in vendor/savepoint/guest-sdk/c/savepoint.h,
+ * The SDK's API (every outcome: sp_update, goto, sp_send for fan-out,
+ * sp_interrupt, sp_sleep, sp_wait_signal, retryable and fatal failures) is
+ * documented in vendor/savepoint/guest-sdk/c/savepoint.h,
  * the JSON helper in json.h there. Every *.c file of this folder is part of
  * the node.
  */
