@@ -266,6 +266,121 @@ fn context_is_visible(lang: Lang) {
     assert_eq!(env.state("ctx-t")["count"], 2);
 }
 
+/// `fanout` and `item` (WIT 0.2.0): the counter sends one call of `b` per element of
+/// `items`, in order; each call sees its element, its send index and its own
+/// idempotency key; their updates merge in send order and the join `c` runs once.
+fn fanout_sends_one_call_per_item(lang: Lang) {
+    let env = env(lang);
+    let workflow = env.workflow(
+        "fanout.toml",
+        r#"
+name = "fanout"
+start = "a"
+[state]
+seen = "append"
+[nodes.a]
+plugin = "counter"
+config = { mode = "fanout", goto = "b" }
+next = "c"
+[nodes.b]
+plugin = "counter"
+config = { mode = "item" }
+next = "c"
+[nodes.c]
+plugin = "counter"
+config = { by = 10 }
+next = "end"
+"#,
+    );
+    let items = json!([1, "Zoë 🚀", {"nested": [true, null]}, -2.5]);
+    let input = json!({ "items": items }).to_string();
+    env.ok(&["run", &workflow, "--thread", "f", "--input", &input]);
+    let state = env.state("f");
+    let expected: Vec<Value> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            json!({"item": item, "send_index": i, "idempotency_key": format!("f/2/b/{i}")})
+        })
+        .collect();
+    assert!(
+        same_json(&state["seen"], &Value::Array(expected.clone())),
+        "{lang:?}: one call per item, in send order: {} != {}",
+        state["seen"],
+        Value::Array(expected)
+    );
+    assert_eq!(
+        state["count"], 11,
+        "{lang:?}: a and the join c counted once: {state}"
+    );
+    let steps: Vec<(Value, Value)> = env
+        .history("f")
+        .iter()
+        .map(|c| (c["step"].clone(), c["node"].clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (json!(3), json!("c")),
+            (json!(2), json!("b#0,b#1,b#2,b#3")),
+            (json!(1), json!("a")),
+        ],
+        "{lang:?}"
+    );
+    // No items, no sends: `a` follows its own `next` edge.
+    env.ok(&["run", &workflow, "--thread", "none", "--input", "{}"]);
+    let state = env.state("none");
+    assert_eq!(state["count"], 11, "{lang:?}: {state}");
+    assert!(state.get("seen").is_none(), "{lang:?}: {state}");
+}
+
+/// `signal` (WIT 0.2.0): the counter waits for its signal (the run parks as
+/// `waiting`), and runs again with its name and data once it comes; a signal sent
+/// before the wait is received too; past the deadline it runs without one.
+fn signal_wait_then_merge(lang: Lang) {
+    let env = env(lang);
+    let workflow = one_node(&env, r#"{ mode = "signal", signal = "go" }"#, "");
+    env.exits(3, &["run", &workflow, "--thread", "s"]);
+    let status = env.status("s");
+    assert_eq!(status["status"], "waiting", "{lang:?}: {status}");
+    assert!(env.history("s").is_empty(), "a wait commits nothing");
+    let data = json!({"who": "Zoë 🚀", "n": [1, {"deep": null}], "ok": true});
+    env.ok(&["signal", "s", "go", "--data", &data.to_string()]);
+    env.ok(&["resume", "s"]);
+    let state = env.state("s");
+    assert_eq!(
+        state,
+        json!({"count": 1, "signal": {"name": "go", "data": data}, "timed_out": false}),
+        "{lang:?}"
+    );
+
+    // Sent before the node waits: kept in the mailbox, received at the wait.
+    env.ok(&["start", &workflow, "--thread", "early"]);
+    env.ok(&["signal", "early", "go"]);
+    env.ok(&["resume", "early"]);
+    let state = env.state("early");
+    assert_eq!(
+        state["signal"],
+        json!({"name": "go", "data": null}),
+        "{lang:?}: a signal sent without data carries null: {state}"
+    );
+
+    // No signal by the deadline: the node runs again with none, timed out.
+    let workflow = env.workflow(
+        "late.toml",
+        "name = \"late\"\nstart = \"a\"\n[nodes.a]\nplugin = \"counter\"\n\
+         config = { mode = \"signal\", signal = \"go\", timeout_ms = 100 }\nnext = \"end\"\n",
+    );
+    env.ok(&["run", &workflow, "--thread", "late", "--wait"]);
+    assert_eq!(
+        env.state("late"),
+        json!({"count": 1, "signal": null, "timed_out": true}),
+        "{lang:?}"
+    );
+}
+
 macro_rules! conformance {
     ($($language:ident => $lang:expr),* $(,)?) => {$(
         mod $language {
@@ -279,6 +394,8 @@ macro_rules! conformance {
             #[test] fn panic_is_a_failure_naming_the_node() { super::panic_is_a_failure_naming_the_node($lang) }
             #[test] fn log_reaches_the_run() { super::log_reaches_the_run($lang) }
             #[test] fn context_is_visible() { super::context_is_visible($lang) }
+            #[test] fn fanout_sends_one_call_per_item() { super::fanout_sends_one_call_per_item($lang) }
+            #[test] fn signal_wait_then_merge() { super::signal_wait_then_merge($lang) }
         }
     )*};
 }
