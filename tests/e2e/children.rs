@@ -295,3 +295,50 @@ fn serve_runs_a_parent_and_its_child() {
     );
     assert_eq!(env.status("s/2/sub")["parent"], "s");
 }
+
+#[test]
+fn a_replayed_step_makes_a_new_child_and_takes_its_result() {
+    let env = Env::new(&["counter"]);
+    let child = |by: u64| {
+        format!(
+            "name = \"one\"\nstart = \"n\"\n[nodes.n]\nplugin = \"counter\"\nconfig = {{ by = {by} }}\nnext = \"end\"\n"
+        )
+    };
+    env.workflow("one.toml", &child(1));
+    env.workflow("p.toml", &includes("p", "one.toml"));
+    let stdout = env.ok(&[
+        "run",
+        "p.toml",
+        "--thread",
+        "r",
+        "--input",
+        r#"{"count":0}"#,
+    ]);
+    assert_eq!(parse(&stdout), json!({"count": 1}));
+    // The child's file changes; a replay of step 1 with --upgrade runs the new file in
+    // a child of its own, not the old child's result.
+    env.workflow("one.toml", &child(100));
+    let stdout = env.ok(&["resume", "r", "--from-step", "0", "--upgrade"]);
+    assert_eq!(parse(&stdout), json!({"count": 100}));
+    assert_eq!(env.state("r/1/sub"), json!({"count": 1}));
+    assert_eq!(env.state("r/1/sub/replay-1"), json!({"count": 100}));
+}
+
+#[test]
+fn an_id_without_thread_or_step_is_refused_naming_the_node() {
+    let env = Env::new(&["counter"]);
+    env.workflow(
+        "one.toml",
+        "name = \"one\"\nstart = \"n\"\n[nodes.n]\nplugin = \"counter\"\nnext = \"end\"\n",
+    );
+    env.workflow(
+        "shared.toml",
+        "name = \"shared\"\nstart = \"sub\"\n[nodes.sub]\nworkflow = \"one.toml\"\n\
+         id = \"{thread}/the-child\"\nnext = \"end\"\n",
+    );
+    let stderr = env.exits(2, &["validate", "shared.toml"]);
+    assert!(
+        stderr.contains("node \"sub\" has id = \"{thread}/the-child\" without {step}"),
+        "{stderr}"
+    );
+}

@@ -54,7 +54,7 @@ impl<S: CheckpointStore> Runtime<S> {
                 )));
             }
         };
-        let thread = sub.thread(&run.thread, run.step + 1, name, index);
+        let thread = sub.thread(&run.thread, run.step + 1, name, index, run.branch);
         if let Err(reason) = check_thread_id(&thread) {
             return Ok(fail(format!("node \"{name}\": its child's id: {reason}")));
         }

@@ -9,11 +9,15 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 /// The thread template of a child run when the node has no `id`: `PARENT/STEP/NODE`
-/// (and `/INDEX` for a send's child).
+/// (and `/INDEX` for a send's child, `/replay-BRANCH` after a replay in place).
 pub const DEFAULT_CHILD_ID: &str = "{thread}/{step}/{node}";
 
 /// The placeholders an `id` template may use.
-pub const ID_PLACEHOLDERS: [&str; 4] = ["thread", "step", "node", "index"];
+pub const ID_PLACEHOLDERS: [&str; 5] = ["thread", "step", "node", "index", "branch"];
+
+/// The placeholders every `id` template must have: without them, two runs (or two steps
+/// of one run, in a loop) would share one child and take its old result.
+pub const ID_REQUIRED: [&str; 2] = ["thread", "step"];
 
 /// What a sub-workflow node runs, gives and takes back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,21 +49,35 @@ impl SubWorkflow {
         pick(self.output.as_ref(), state)
     }
 
-    /// The thread of the child that step `step` of run `parent` makes at node `node`
-    /// (for a send, with its `index`). The same every time the step runs: a step that
-    /// runs again finds its child instead of making another.
-    pub fn thread(&self, parent: &str, step: u64, node: &str, index: Option<u32>) -> String {
-        let template = match (&self.id, index) {
-            (Some(id), _) => id.clone(),
-            (None, None) => DEFAULT_CHILD_ID.to_owned(),
-            (None, Some(_)) => format!("{DEFAULT_CHILD_ID}/{{index}}"),
-        };
+    /// The thread of the child that step `step` of run `parent`, on its branch
+    /// `branch` (0, and one more with every replay in place), makes at node `node` (for
+    /// a send, with its `index`). The same every time the step runs: a step that runs
+    /// again finds its child instead of making another. A send's child without
+    /// `{index}` in the template gets `/INDEX`, and a replayed step's child without
+    /// `{branch}` gets `/replay-BRANCH`: each send and each replay has a child of its
+    /// own, never an earlier one's result.
+    pub fn thread(
+        &self,
+        parent: &str,
+        step: u64,
+        node: &str,
+        index: Option<u32>,
+        branch: u64,
+    ) -> String {
+        let mut template = self.id.clone().unwrap_or(DEFAULT_CHILD_ID.to_owned());
+        if index.is_some() && !template.contains("{index}") {
+            template.push_str("/{index}");
+        }
+        if branch > 0 && !template.contains("{branch}") {
+            template.push_str("/replay-{branch}");
+        }
         let index = index.map(|i| i.to_string()).unwrap_or_default();
         template
             .replace("{thread}", parent)
             .replace("{step}", &step.to_string())
             .replace("{node}", node)
             .replace("{index}", &index)
+            .replace("{branch}", &branch.to_string())
     }
 }
 
@@ -142,15 +160,24 @@ mod tests {
     #[test]
     fn threads_follow_the_template() {
         let mut s = sub(None, None);
-        assert_eq!(s.thread("p", 3, "sub", None), "p/3/sub");
-        assert_eq!(s.thread("p", 3, "sub", Some(7)), "p/3/sub/7");
+        assert_eq!(s.thread("p", 3, "sub", None, 0), "p/3/sub");
+        assert_eq!(s.thread("p", 3, "sub", Some(7), 0), "p/3/sub/7");
+        assert_eq!(s.thread("p", 3, "sub", None, 2), "p/3/sub/replay-2");
+        assert_eq!(s.thread("p", 3, "sub", Some(7), 1), "p/3/sub/7/replay-1");
         s.id = Some("{thread}/order-{step}-{index}".into());
-        assert_eq!(s.thread("p", 2, "sub", Some(1)), "p/order-2-1");
+        assert_eq!(s.thread("p", 2, "sub", Some(1), 0), "p/order-2-1");
+        s.id = Some("{thread}/order-{step}".into());
+        assert_eq!(s.thread("p", 2, "sub", Some(1), 0), "p/order-2/1");
+        s.id = Some("{thread}-{branch}/{step}".into());
+        assert_eq!(s.thread("p", 2, "sub", None, 3), "p-3/2");
     }
 
     #[test]
     fn unknown_placeholders_are_found() {
-        assert_eq!(unknown_placeholder("{thread}/{step}/{node}/{index}"), None);
+        assert_eq!(
+            unknown_placeholder("{thread}/{step}/{node}/{index}/{branch}"),
+            None
+        );
         assert_eq!(unknown_placeholder("{thread}/{run}"), Some("{run}".into()));
         assert_eq!(unknown_placeholder("x-{thread"), Some("{thread".into()));
     }

@@ -61,7 +61,18 @@ impl Validator<'_> {
             } else if let Some(bad) = unknown_placeholder(id.get_ref()) {
                 let msg = format!(
                     "node \"{name}\" has id = \"{}\", but {bad} is not one of {{thread}}, \
-                     {{step}}, {{node}}, {{index}}",
+                     {{step}}, {{node}}, {{index}}, {{branch}}",
+                    id.get_ref()
+                );
+                self.problem(id.span(), msg);
+            } else if let Some(missing) = crate::child::ID_REQUIRED
+                .iter()
+                .find(|p| !id.get_ref().contains(&format!("{{{p}}}")))
+            {
+                let msg = format!(
+                    "node \"{name}\" has id = \"{}\" without {{{missing}}}: every run and every \
+                     step must have a child of its own (or they would share one, and take its \
+                     old result); e.g. id = \"{{thread}}/order-{{step}}\"",
                     id.get_ref()
                 );
                 self.problem(id.span(), msg);
