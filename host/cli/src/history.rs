@@ -104,7 +104,7 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
             out,
             "{branch}{:>5}  {:<16} {:<20} {:<24}  {detail}",
             entry.step,
-            output::safe(&entry.node),
+            output::safe(&node_column(&entry.node)),
             component(&entry.component_digest),
             format_time(entry.created_at_ms),
         )?;
@@ -156,6 +156,13 @@ pub async fn main(global: &Global, args: HistoryArgs) -> anyhow::Result<ExitCode
 
 /// The component that made a checkpoint: none (`-`) for a fork's first checkpoint and an
 /// edit, which no node made.
+/// A step's nodes (comma-separated), a fan-out's sends shortened (`double#0..#999
+/// (1000 sends)`).
+fn node_column(nodes: &str) -> String {
+    let nodes: Vec<String> = nodes.split(',').map(str::to_owned).collect();
+    output::collapse_sends(&nodes).join(",")
+}
+
 fn component(digest: &str) -> String {
     match digest {
         "" => "-".to_string(),

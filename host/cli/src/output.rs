@@ -93,7 +93,66 @@ pub fn preview(value: &Value, thread: &str) -> String {
 
 /// A list of names from a run or a file, joined with `, `, safe to print.
 fn names(items: &[String]) -> String {
-    safe(&items.join(", ")).into_owned()
+    safe(&collapse_sends(items).join(", ")).into_owned()
+}
+
+/// Branch names with each run of a fan-out's consecutive sends of one node shortened:
+/// `double#0`, ..., `double#999` is `double#0..#999 (1000 sends)`. A short run (three
+/// or fewer) stays as it is.
+pub fn collapse_sends(items: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < items.len() {
+        let Some((node, first)) = send_of(&items[i]) else {
+            out.push(items[i].clone());
+            i += 1;
+            continue;
+        };
+        let mut last = first;
+        let mut j = i + 1;
+        while let Some((n, index)) = items.get(j).and_then(|item| send_of(item)) {
+            if n != node || Some(index) != last.checked_add(1) {
+                break;
+            }
+            last = index;
+            j += 1;
+        }
+        if j - i > 3 {
+            out.push(format!("{node}#{first}..#{last} ({} sends)", j - i));
+        } else {
+            out.extend(items[i..j].iter().cloned());
+        }
+        i = j;
+    }
+    out
+}
+
+#[cfg(test)]
+mod collapse_tests {
+    use super::collapse_sends;
+
+    fn names(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn runs_of_sends_are_shortened_and_the_rest_kept() {
+        let mut items = names(&["split"]);
+        items.extend((0..1000).map(|i| format!("double#{i}")));
+        items.extend(names(&["x#1", "x#2", "sum"]));
+        assert_eq!(
+            collapse_sends(&items),
+            names(&["split", "double#0..#999 (1000 sends)", "x#1", "x#2", "sum"])
+        );
+        let gap = names(&["a#0", "a#1", "a#2", "a#3", "a#5"]);
+        assert_eq!(collapse_sends(&gap), names(&["a#0..#3 (4 sends)", "a#5"]));
+    }
+}
+
+/// `("double", 7)` for `double#7`.
+fn send_of(branch: &str) -> Option<(&str, u64)> {
+    let (node, index) = branch.rsplit_once('#')?;
+    Some((node, index.parse().ok()?))
 }
 
 /// A run's next node(s), safe to print: `(end)` when there are none.
@@ -316,7 +375,9 @@ pub fn progress(enabled: bool) -> Option<Observer> {
                 (_, true) => "end".to_string(),
                 (_, false) => names(next),
             };
-            let digests: Vec<String> = digests.iter().map(|d| short_digest(d)).collect();
+            // One digest per component, not one per branch (a fan-out calls one many times).
+            let mut digests: Vec<String> = digests.iter().map(|d| short_digest(d)).collect();
+            digests.dedup();
             eprintln!(
                 "step {step:>4}  {:<16} {}  {:>8.2} ms  -> {next}",
                 names(nodes),

@@ -19,7 +19,8 @@ pub struct SignalsArgs {
     /// At most this many signals, the oldest.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     limit: usize,
-    /// Print `{"signals": [{id, name, data, sent_at, delivered_step}, ...]}`.
+    /// Print `{"signals": [{id, name, data, sent_at, delivered_step}, ...]}`, with each
+    /// signal's whole data (a line of the table shows its first 200 characters).
     #[arg(long)]
     json: bool,
 }
@@ -35,7 +36,7 @@ pub async fn main(global: &Global, args: SignalsArgs) -> anyhow::Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
-    if signals.is_empty() {
+    if signals.is_empty() && args.limit > 0 {
         eprintln!(
             "thread {}: no signal sent yet (send one with: savepoint signal {} NAME --data JSON)",
             output::safe(&args.thread),
@@ -53,8 +54,12 @@ pub async fn main(global: &Global, args: SignalsArgs) -> anyhow::Result<ExitCode
             .delivered_step
             .map_or("-".to_owned(), |step| format!("step {step}"));
         let sent = savepoint_store::format_time(signal.sent_at_ms);
+        // A whole payload is `--json`'s: a line shows its first 200 characters.
         let data = signal.data.to_string();
-        let data = output::safe(&data);
+        let data = match data.char_indices().nth(200) {
+            None => output::safe(&data).into_owned(),
+            Some((cut, _)) => format!("{}... ({} bytes)", output::safe(&data[..cut]), data.len()),
+        };
         writeln!(
             out,
             "{:<6} {:<20} {:<9} {:<20} {data}",

@@ -84,7 +84,9 @@ impl<S: CheckpointStore> Runtime<S> {
             },
             RunStatus::Failed => self.child_failed(run, node, &child).await?,
             RunStatus::Cancelled => fail(format!(
-                "node \"{name}\": child run \"{thread}\" was cancelled"
+                "node \"{name}\": child run \"{thread}\" was cancelled; to run the child again, \
+                 delete it (`savepoint delete {thread}`), then resume this run: the step makes a \
+                 new one"
             )),
             _ => Branch::Wait {
                 wait: Wait::Children {

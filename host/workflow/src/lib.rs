@@ -446,7 +446,8 @@ impl Workflow {
             .into_iter()
             .map(|name| {
                 let message = format!(
-                    "node \"{name}\" is unreachable from start \"{}\"",
+                    "node \"{name}\" is unreachable from start \"{}\" by the workflow's \
+                     edges (fine when a node's update sends to it: fan-out)",
                     self.start
                 );
                 let loc = self.locs.get(&name).map(|l| l.header.clone());

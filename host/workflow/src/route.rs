@@ -234,8 +234,8 @@ next = "c"
         assert_eq!(
             wf.warnings("loop.toml"),
             [
-                r#"loop.toml:9:1: warning: node "b" is unreachable from start "a""#,
-                r#"loop.toml:11:1: warning: node "c" is unreachable from start "a""#,
+                r#"loop.toml:9:1: warning: node "b" is unreachable from start "a" by the workflow's edges (fine when a node's update sends to it: fan-out)"#,
+                r#"loop.toml:11:1: warning: node "c" is unreachable from start "a" by the workflow's edges (fine when a node's update sends to it: fan-out)"#,
             ]
         );
     }

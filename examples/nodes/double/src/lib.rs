@@ -26,7 +26,10 @@ impl Node for Double {
             .item
             .checked_mul(2)
             .ok_or_else(|| Failure::fatal(format!("{} * 2 overflows", state.item)))?;
-        log::info!("send {:?}: {} -> {doubled}", ctx.send_index, state.item);
+        match ctx.send_index {
+            Some(index) => log::info!("send {index}: {} -> {doubled}", state.item),
+            None => log::info!("{} -> {doubled}", state.item),
+        }
         Ok(Outcome::update(json!({ "doubled": [doubled] })))
     }
 }

@@ -64,7 +64,7 @@ fn sub_workflow_mistakes_name_the_node() {
         ),
         (
             "workflow = \"c.toml\"\nid = \"{thread}/{run}\"",
-            "wf.toml:5:6: node \"a\" has id = \"{thread}/{run}\", but {run} is not one of {thread}, {step}, {node}, {index}",
+            "wf.toml:5:6: node \"a\" has id = \"{thread}/{run}\", but {run} is not one of {thread}, {step}, {node}, {index}, {branch}",
         ),
         (
             "workflow = \"\"",
