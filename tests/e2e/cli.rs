@@ -61,14 +61,15 @@ fn every_help_page_is_reviewed() {
         "export",
         "import",
         "validate",
+        "schedule",
+        "schedule add",
         "serve",
         "new",
         "completions",
     ] {
-        said.add(
-            &format!("savepoint {command} --help"),
-            &help(&[command, "--help"]),
-        );
+        let mut words: Vec<&str> = command.split(' ').collect();
+        words.push("--help");
+        said.add(&format!("savepoint {command} --help"), &help(&words));
     }
     said.check("help.txt");
 }

@@ -96,6 +96,67 @@ impl FromStr for RunStatus {
 )]
 pub struct ParseStatusError(pub String);
 
+/// What a schedule does with the due times it missed while no host ran it (or while it
+/// was paused): `schedule add --catch-up`, `POST /schedules`' `catch_up`, a workflow
+/// file's `[schedule]` table, and the store's column all spell it so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Skip them: the next run is at the next due time from now (the default).
+    #[default]
+    None,
+    /// One run for the latest missed due time.
+    Last,
+    /// One run for every missed due time (at most the latest 100).
+    All,
+}
+
+impl CatchUp {
+    pub const ALL: [CatchUp; 3] = [CatchUp::None, CatchUp::Last, CatchUp::All];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatchUp::None => "none",
+            CatchUp::Last => "last",
+            CatchUp::All => "all",
+        }
+    }
+}
+
+impl fmt::Display for CatchUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CatchUp {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CatchUp, String> {
+        CatchUp::ALL
+            .into_iter()
+            .find(|catch_up| catch_up.as_str() == s)
+            .ok_or_else(|| format!("unknown catch-up policy {s:?} (expected none, last or all)"))
+    }
+}
+
+/// The longest a schedule's name may be.
+pub const MAX_SCHEDULE_NAME: usize = 100;
+
+/// Checks a schedule's name (`schedule add NAME`, `POST /schedules`, the API's paths):
+/// 1 to [`MAX_SCHEDULE_NAME`] letters, digits, `_`, `.` or `-`. It is part of its runs'
+/// threads (`NAME@DUE`) and of URLs, so nothing there needs quoting.
+pub fn check_schedule_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if name.is_empty() || name.len() > MAX_SCHEDULE_NAME || !name.chars().all(allowed) {
+        return Err(format!(
+            "invalid schedule name {name:?}: use 1 to {MAX_SCHEDULE_NAME} letters, digits, \
+             '_', '.' or '-'"
+        ));
+    }
+    Ok(())
+}
+
 /// How many entries a page of one kind holds: `default` when the reader does not say, at
 /// most `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -164,6 +164,13 @@ fn cli_hint(error: &RuntimeError) -> Option<String> {
             output::savepoint(),
             word(thread)
         ),
+        RuntimeError::Store(StoreError::ScheduleExists { .. }) => format!(
+            "(add --replace to replace it, or see `{} schedule list`)",
+            output::savepoint()
+        ),
+        RuntimeError::Store(StoreError::NoSchedule { .. }) => {
+            format!("(see `{} schedule list`)", output::savepoint())
+        }
         RuntimeError::PluginsDir { .. } => {
             "(choose the folder with --plugins DIR or SAVEPOINT_PLUGINS)".to_string()
         }

@@ -24,6 +24,7 @@ mod plugins;
 mod resume;
 mod run;
 mod runs;
+mod schedule;
 mod serve;
 mod signal;
 mod signals;
@@ -88,6 +89,7 @@ Examples (the README's tour: a node `greet` and a workflow `hello.toml`):
   savepoint delete job-1
   savepoint serve --listen 127.0.0.1:7878              # daemon + HTTP API
   savepoint start hello.toml                           # enqueue for the daemon
+  savepoint schedule add nightly hello.toml --cron \"0 2 * * *\"   # a run a night (serve)
   savepoint plugins
   savepoint completions bash > ~/.local/share/bash-completion/completions/savepoint
 
@@ -201,6 +203,7 @@ enum Command {
     Cancel(cancel::CancelArgs),
     Signal(signal::SignalArgs),
     Signals(signals::SignalsArgs),
+    Schedule(schedule::ScheduleArgs),
     Fork(fork::ForkArgs),
     Update(update::UpdateArgs),
     Delete(delete::DeleteArgs),
@@ -262,6 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => Box::pin(cancel::main(&global, args)),
         Command::Signal(args) => Box::pin(signal::main(&global, args)),
         Command::Signals(args) => Box::pin(signals::main(&global, args)),
+        Command::Schedule(args) => Box::pin(schedule::main(&global, args)),
         Command::Fork(args) => Box::pin(fork::main(&global, args)),
         Command::Update(args) => Box::pin(update::main(&global, args)),
         Command::Delete(args) => Box::pin(delete::main(&global, args)),

@@ -16,8 +16,9 @@ use crate::api::{
 };
 use crate::view::{JsonPage, PageEntry};
 use savepoint_runtime::daemon::Daemon;
+use savepoint_runtime::schedule::NewSchedule;
 use savepoint_runtime::{BatchRun, DeleteScope, Edit, Fork, RuntimeError, StartRun};
-use savepoint_store::{CheckpointStore, Clock, Page, SystemClock};
+use savepoint_store::{CheckpointStore, Clock, Page, ScheduleSpec, StoreError, SystemClock};
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow, WorkflowError};
 
 mod hub;
@@ -319,6 +320,64 @@ impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
         Box::pin(async move {
             let schedules = self.store().schedules().await.map_err(RuntimeError::from)?;
             Ok(crate::view::schedules(&schedules))
+        })
+    }
+
+    fn schedule(&self, name: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let schedules = self.store().schedules().await.map_err(RuntimeError::from)?;
+            match schedules.iter().find(|schedule| schedule.name == name) {
+                Some(schedule) => Ok(crate::view::schedule(schedule)),
+                None => Err(RuntimeError::from(StoreError::NoSchedule { name }).into()),
+            }
+        })
+    }
+
+    fn add_schedule(&self, add: api::AddSchedule) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let (path, text) = self.workflow_file(&add.workflow)?;
+            let spec = match (add.cron, add.every) {
+                (Some(expr), _) => Some(ScheduleSpec::Cron { expr, tz: add.tz }),
+                (None, Some(every)) => Some(ScheduleSpec::Every {
+                    every_ms: i64::try_from(every.as_millis()).unwrap_or(i64::MAX),
+                }),
+                (None, None) => None,
+            };
+            let schedule = self
+                .daemon
+                .runtime()
+                .add_schedule(NewSchedule {
+                    name: add.name,
+                    spec,
+                    workflow_path: path.display().to_string(),
+                    workflow_text: text,
+                    input: add.input,
+                    catch_up: add.catch_up,
+                    replace: add.replace,
+                })
+                .await?;
+            Ok(crate::view::schedule(&schedule))
+        })
+    }
+
+    fn pause_schedule(&self, name: String, paused: bool) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            let schedule = self
+                .store()
+                .pause_schedule(&name, paused)
+                .await
+                .map_err(RuntimeError::from)?;
+            Ok(crate::view::schedule(&schedule))
+        })
+    }
+
+    fn remove_schedule(&self, name: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.store()
+                .remove_schedule(&name)
+                .await
+                .map_err(RuntimeError::from)?;
+            Ok(json!({ "name": name, "removed": true }))
         })
     }
 

@@ -18,26 +18,30 @@ pub fn signals(signals: &[savepoint_store::Signal]) -> Value {
     json!({ "signals": signals })
 }
 
-/// Every schedule (`Backend::schedules`): `{"schedules": [...]}`, by name.
+/// Every schedule (`Backend::schedules`, `schedule list --json`): `{"schedules": [...]}`,
+/// by name.
 pub fn schedules(schedules: &[savepoint_store::Schedule]) -> Value {
-    let schedules: Vec<Value> = schedules
-        .iter()
-        .map(|schedule| {
-            json!({
-                "name": schedule.name,
-                "workflow": schedule.workflow_name,
-                "workflow_path": schedule.workflow_path,
-                "spec": schedule.spec,
-                "input": schedule.input,
-                "catch_up": schedule.catch_up,
-                "paused": schedule.paused,
-                "next_due": format_time(schedule.next_due_ms),
-                "last_fired": schedule.last_fired_ms.map(format_time),
-                "created_at": format_time(schedule.created_at_ms),
-            })
-        })
-        .collect();
+    let schedules: Vec<Value> = schedules.iter().map(schedule).collect();
     json!({ "schedules": schedules })
+}
+
+/// One schedule (`GET /schedules/{name}`, `schedule add --json`): `{"name", "workflow",
+/// "workflow_path", "spec", "input", "catch_up", "paused", "next_due", "last_fired",
+/// "created_at"}` (`spec`: `{"kind": "cron", "expr", "tz"}` or `{"kind": "every",
+/// "every_ms"}`).
+pub fn schedule(schedule: &savepoint_store::Schedule) -> Value {
+    json!({
+        "name": schedule.name,
+        "workflow": schedule.workflow_name,
+        "workflow_path": schedule.workflow_path,
+        "spec": schedule.spec,
+        "input": schedule.input,
+        "catch_up": schedule.catch_up,
+        "paused": schedule.paused,
+        "next_due": format_time(schedule.next_due_ms),
+        "last_fired": schedule.last_fired_ms.map(format_time),
+        "created_at": format_time(schedule.created_at_ms),
+    })
 }
 
 /// One signal of a mailbox (`savepoint signal --json`, `POST /runs/{id}/signals/{name}`).

@@ -56,27 +56,7 @@ pub enum ScheduleSpec {
     Every { every_ms: i64 },
 }
 
-/// What a schedule does with the due times it missed while no host ran it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CatchUp {
-    /// Skip them: the next run is at the next due time from now.
-    None,
-    /// One run for the latest missed due time.
-    Last,
-    /// One run for every missed due time.
-    All,
-}
-
-impl CatchUp {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CatchUp::None => "none",
-            CatchUp::Last => "last",
-            CatchUp::All => "all",
-        }
-    }
-}
+pub use savepoint_base::vocab::CatchUp;
 
 /// A schedule as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

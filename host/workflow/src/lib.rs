@@ -17,6 +17,7 @@
 //! (reducers), `route` (edges, joins and reachability), `retry` (retry policies),
 //! `limits` (memory, fuel, state size, log size), `grant` (an `allow_http` entry),
 //! `send` (the branch names of sends: fan-out),
+//! `schedule` (the `[schedule]` table, cron expressions and time zones),
 //! `child` (sub-workflow nodes: input and output mappings, the child's thread),
 //! `error` (all error types). Sizes and durations are read with
 //! `savepoint_base::units`, the default limits are `savepoint_base::limits`'.
@@ -29,6 +30,7 @@ mod parse;
 mod reduce;
 mod retry;
 mod route;
+pub mod schedule;
 mod send;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -73,6 +75,9 @@ pub struct Workflow {
     pub reducers: BTreeMap<String, Reducer>,
     /// Never empty; every edge target names one of these nodes, or `end`.
     pub nodes: BTreeMap<String, Node>,
+    /// The file's `[schedule]` table, if it has one: what `schedule add` takes when it
+    /// is given no `--cron` or `--every`. A run of the file ignores it.
+    pub schedule: Option<schedule::FileSchedule>,
     /// Where each node is written, for errors found after parsing.
     locs: BTreeMap<String, NodeLocs>,
 }

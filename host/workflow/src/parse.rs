@@ -11,7 +11,7 @@
 //! either level), `node` (one node's table: name, plugin, config), `child` (a
 //! sub-workflow node's keys), `edges`
 //! (its `next`/`routes` and `after`), `graph` (the checks that need every node:
-//! joins).
+//! joins), `schedule` (the `[schedule]` table).
 
 mod child;
 mod edges;
@@ -19,6 +19,7 @@ mod graph;
 mod keys;
 mod node;
 mod raw;
+mod schedule;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -177,6 +178,7 @@ impl Validator<'_> {
         };
         self.start(&raw.start, &graph);
         let (nodes, locs) = self.nodes(&raw_nodes, &graph, &defaults);
+        let schedule = raw.schedule.and_then(|table| self.schedule(table));
 
         // With problems, the nodes whose own tables are valid (see
         // [`super::Unfinished`]).
@@ -189,6 +191,7 @@ impl Validator<'_> {
             max_state: defaults.limits.max_state,
             reducers,
             nodes,
+            schedule,
             locs,
         })
     }

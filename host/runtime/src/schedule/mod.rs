@@ -22,6 +22,7 @@ use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value};
 
 use savepoint_store::{CatchUp, CheckpointStore, Schedule, ScheduleSpec};
+use savepoint_workflow::schedule::When;
 
 use super::{Runtime, RuntimeError};
 pub use fire::Fired;
@@ -75,48 +76,94 @@ pub fn show_spec(spec: &ScheduleSpec) -> String {
     }
 }
 
-/// What `schedule add` and `POST /schedules` ask for.
+/// What `schedule add` and `POST /schedules` ask for. What it leaves out (`None`) is
+/// taken from the workflow file's `[schedule]` table, if it has one; else a schedule
+/// needs a `spec`, and catches up `none` with an empty input.
 #[derive(Debug, Clone)]
 pub struct NewSchedule {
     pub name: String,
-    pub spec: ScheduleSpec,
+    pub spec: Option<ScheduleSpec>,
     /// The workflow file as the user named it, and its text (every run is pinned to it).
     pub workflow_path: String,
     pub workflow_text: String,
-    pub input: Map<String, Value>,
-    pub catch_up: CatchUp,
+    pub input: Option<Map<String, Value>>,
+    pub catch_up: Option<CatchUp>,
     /// Replace a schedule of that name (otherwise its name being taken is an error).
     pub replace: bool,
 }
 
+/// A file's `[schedule]` spec as the store keeps specs.
+fn file_spec(when: &When) -> ScheduleSpec {
+    match when {
+        When::Cron { expr, tz } => ScheduleSpec::Cron {
+            expr: expr.clone(),
+            tz: tz.clone(),
+        },
+        When::Every(period) => ScheduleSpec::Every {
+            every_ms: i64::try_from(period.as_millis()).unwrap_or(i64::MAX),
+        },
+    }
+}
+
 impl<S: CheckpointStore> Runtime<S> {
     /// Checks and stores a schedule: its name and spec, and its workflow file as a new
-    /// run of it is checked (the file, its plugins, their config schemas). Its first due
-    /// time is the first after now. Errors: [`RuntimeError::BadRequest`] for the name or
-    /// spec, [`RuntimeError::Workflow`] for the file, the store's `ScheduleExists`.
+    /// run of it is checked (the file, its `[schedule]` table, its plugins, their config
+    /// schemas). Its first due time is the first after now. Errors:
+    /// [`RuntimeError::BadRequest`] for the name or spec (or no spec anywhere),
+    /// [`RuntimeError::Workflow`] for the file, the store's `ScheduleExists`.
     pub async fn add_schedule(&self, new: NewSchedule) -> Result<Schedule, RuntimeError> {
         check_name(&new.name).map_err(RuntimeError::BadRequest)?;
-        check_spec(&new.spec).map_err(|e| RuntimeError::BadRequest(e.to_string()))?;
+        if let Some(spec) = &new.spec {
+            check_spec(spec).map_err(|e| RuntimeError::BadRequest(e.to_string()))?;
+        }
         let (workflow, _) = self
             .check_new_run(&new.workflow_path, &new.workflow_text)
             .await?;
+        let from_file = workflow.schedule.as_ref();
+        let spec = match (new.spec, from_file) {
+            (Some(spec), _) => spec,
+            (None, Some(table)) => file_spec(&table.when),
+            (None, None) => {
+                return Err(RuntimeError::BadRequest(format!(
+                    "no cron expression or period was given, and {} has no [schedule] \
+                     table to take one from",
+                    new.workflow_path
+                )));
+            }
+        };
+        let input = new
+            .input
+            .or_else(|| from_file.and_then(|table| table.input.clone()))
+            .unwrap_or_default();
+        let catch_up = new
+            .catch_up
+            .or_else(|| from_file.and_then(|table| table.catch_up))
+            .unwrap_or_default();
+        let size = serde_json::to_vec(&input).map_or(0, |bytes| bytes.len() as u64);
+        if size > workflow.max_state {
+            return Err(RuntimeError::BadRequest(format!(
+                "the schedule's input is {size} bytes, larger than the workflow's max_state \
+                 ({} bytes)",
+                workflow.max_state
+            )));
+        }
         let now = self.clock.now_ms();
         let due =
-            spec::Due::new(&new.spec, now).map_err(|e| RuntimeError::BadRequest(e.to_string()))?;
+            spec::Due::new(&spec, now).map_err(|e| RuntimeError::BadRequest(e.to_string()))?;
         let next_due_ms = due.after(now).ok_or_else(|| {
             RuntimeError::BadRequest(format!(
                 "{} is never due (no time matches it after now)",
-                show_spec(&new.spec)
+                show_spec(&spec)
             ))
         })?;
         let schedule = Schedule {
             name: new.name,
-            spec: new.spec,
+            spec,
             workflow_name: workflow.name.clone(),
             workflow_digest: savepoint_base::digest::sha256(new.workflow_text.as_bytes()),
             workflow_path: new.workflow_path,
-            input: new.input,
-            catch_up: new.catch_up,
+            input,
+            catch_up,
             paused: false,
             next_due_ms,
             last_fired_ms: None,

@@ -6,109 +6,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use savepoint_store::ScheduleSpec;
+pub use savepoint_workflow::schedule::{parse_cron, parse_zone};
 
-/// The shortest period of `--every`: a run per second at most (the thread of a
-/// scheduled run names its due time to the second).
-pub const MIN_EVERY_MS: i64 = 1_000;
-
-/// The longest a schedule name may be; names are `A-Z a-z 0-9 _ . -`.
-const MAX_NAME: usize = 100;
+/// The shortest period of `--every` ([`savepoint_workflow::schedule::MIN_EVERY`]).
+pub const MIN_EVERY_MS: i64 = savepoint_workflow::schedule::MIN_EVERY.as_millis() as i64;
 
 /// Checks a schedule's name: it is part of its runs' threads (`NAME@DUE`) and of the
-/// API's paths.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    if name.is_empty() || name.len() > MAX_NAME || !name.chars().all(allowed) {
-        return Err(format!(
-            "invalid schedule name {name:?}: use 1 to {MAX_NAME} letters, digits, '_', '.' \
-             or '-'"
-        ));
-    }
-    Ok(())
-}
-
-/// The names of a cron expression's fields, for 5 fields and for 6 (seconds first).
-const FIELDS_5: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
-const FIELDS_6: [&str; 6] = [
-    "second",
-    "minute",
-    "hour",
-    "day-of-month",
-    "month",
-    "day-of-week",
-];
-
-/// The largest step that can reach a second value of each field (its range less one),
-/// by field name.
-fn max_step(field: &str) -> u32 {
-    match field {
-        "second" | "minute" => 59,
-        "hour" => 23,
-        "day-of-month" => 30,
-        "month" => 11,
-        _ => 6,
-    }
-}
-
-/// Parses a cron expression of 5 fields (minute first) or 6 (second first). An error
-/// names the field at fault (`minute field: ...`): croner's own messages do not, so each
-/// field is tried alone, the others `*`. A step that can never reach a second value
-/// (`*/61` for minutes), which croner takes as "only the first", is refused too: it is
-/// a typo far more often than meant.
-pub fn parse_cron(expr: &str) -> Result<Cron, String> {
-    let parse = |text: &str| Cron::new(text).with_seconds_optional().parse();
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    let names: &[&str] = match fields.len() {
-        5 => &FIELDS_5,
-        6 => &FIELDS_6,
-        // croner also reads nicknames (`@daily`): one field.
-        1 if expr.trim_start().starts_with('@') => &[],
-        n => {
-            return Err(format!(
-                "{n} fields: a cron expression has 5 (minute hour day-of-month month \
-                 day-of-week) or 6 (second first)"
-            ));
-        }
-    };
-    for (index, name) in names.iter().enumerate() {
-        let alone: Vec<&str> = (0..fields.len())
-            .map(|i| if i == index { fields[i] } else { "*" })
-            .collect();
-        if let Err(error) = parse(&alone.join(" ")) {
-            return Err(format!("{name} field: {}", croner_message(&error)));
-        }
-        let steps = fields[index]
-            .split(',')
-            .filter_map(|part| part.split_once('/'));
-        for (_, step) in steps {
-            let max = max_step(name);
-            if step.parse::<u32>().is_ok_and(|step| step > max) {
-                return Err(format!(
-                    "{name} field: step {step} is larger than the field allows (1-{max})"
-                ));
-            }
-        }
-    }
-    parse(expr).map_err(|error| croner_message(&error))
-}
-
-/// croner's message without its prefix ("Component error: ").
-fn croner_message(error: &croner::errors::CronError) -> String {
-    use croner::errors::CronError;
-    match error {
-        CronError::ComponentError(text)
-        | CronError::InvalidPattern(text)
-        | CronError::IllegalCharacters(text) => text.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Parses an IANA time zone name (`Europe/Paris`, `UTC`).
-pub fn parse_zone(zone: &str) -> Result<Tz, String> {
-    zone.parse::<Tz>().map_err(|_| {
-        format!("unknown time zone {zone:?}: use an IANA name such as \"Europe/Paris\" or \"UTC\"")
-    })
-}
+/// API's paths (one rule for every layer: [`savepoint_base::vocab::check_schedule_name`]).
+pub use savepoint_base::vocab::check_schedule_name as check_name;
 
 /// Checks a spec as `schedule add` and the API do before storing it: the expression, the
 /// zone, the period. The message names what is wrong but not the flag or field that
@@ -213,36 +118,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_bad_cron_field_is_named() {
-        assert_eq!(
-            parse_cron("*/61 * * * *").unwrap_err(),
-            "minute field: step 61 is larger than the field allows (1-59)"
-        );
-        let hour = parse_cron("0 25 * * *").unwrap_err();
-        assert!(hour.starts_with("hour field: "), "{hour}");
-        let second = parse_cron("61 * * * * *").unwrap_err();
-        assert!(second.starts_with("second field: "), "{second}");
-        let dow = parse_cron("* * * * funday").unwrap_err();
-        assert!(dow.starts_with("day-of-week field: "), "{dow}");
-        assert_eq!(
-            parse_cron("* * *").unwrap_err(),
-            "3 fields: a cron expression has 5 (minute hour day-of-month month day-of-week) \
-             or 6 (second first)"
-        );
-        assert!(parse_cron("*/5 * * * *").is_ok());
-        assert!(parse_cron("*/2 * * * * *").is_ok());
-        assert!(parse_cron("@daily").is_ok());
-        assert!(parse_cron("0-30/15,45 */23 * * 1-5").is_ok());
-    }
-
-    #[test]
     fn zones_and_periods_are_checked() {
-        assert!(parse_zone("Europe/Paris").is_ok());
-        assert_eq!(
-            parse_zone("Europe/Pariss").unwrap_err(),
-            "unknown time zone \"Europe/Pariss\": use an IANA name such as \"Europe/Paris\" \
-             or \"UTC\""
-        );
         assert_eq!(
             check_spec(&ScheduleSpec::Every { every_ms: 500 })
                 .unwrap_err()

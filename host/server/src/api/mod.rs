@@ -31,7 +31,8 @@
 //!   what is wrong; no body on reads.
 //! - `routes`: one handler per route, calling the [`Backend`]; `travel`: those of the
 //!   routes that act on a run's past (fork, update, delete); `events`: the event
-//!   streams (Server-Sent Events, `Last-Event-ID`, keep-alive) and the events page.
+//!   streams (Server-Sent Events, `Last-Event-ID`, keep-alive) and the events page;
+//!   `signals`: a run's mailbox; `schedules`: the schedules.
 //! - `vocab`: the shared words for statuses, cursors, pages and history detail, and the
 //!   checked page request.
 //! - `error`: [`ApiError`] and the JSON error response.
@@ -58,6 +59,12 @@
 //! | `GET /runs/{id}/signals` | `?limit=` | [`Backend::run_signals`] |
 //! | `POST /runs/{id}/fork` | `{"step", "thread", "update"?, "as_node"?}` | 201, [`Backend::fork`] |
 //! | `POST /runs/{id}/update` | `{"values", "as_node"?}` | [`Backend::update`] |
+//! | `GET /schedules` | | [`Backend::schedules`] |
+//! | `POST /schedules` | `{"name", "workflow", "cron"?, "every"?, "tz"?, "input"?, "catch_up"?, "replace"?}` | 201, [`Backend::add_schedule`] |
+//! | `GET /schedules/{name}` | | [`Backend::schedule`] |
+//! | `DELETE /schedules/{name}` | empty, or `{}` | [`Backend::remove_schedule`] |
+//! | `POST /schedules/{name}/pause` | empty, or `{}` | [`Backend::pause_schedule`] |
+//! | `POST /schedules/{name}/resume` | empty, or `{}` | [`Backend::pause_schedule`] |
 //! | `GET /workflows` | | [`Backend::workflows`] |
 //! | `GET /plugins` | | [`Backend::plugins`] |
 //! | `GET /openapi.json` | | this API's OpenAPI 3.1 document (`openapi`) |
@@ -95,6 +102,7 @@ mod guard;
 mod login;
 mod openapi;
 mod routes;
+mod schedules;
 mod server;
 pub mod shapes;
 pub mod signals;
@@ -222,6 +230,25 @@ pub struct ResumeRequest {
     /// Replay in place from this step first: later checkpoints are kept, superseded.
     pub from_step: Option<u64>,
     pub by: Caller,
+}
+
+/// A checked `POST /schedules` request (the fields of `savepoint schedule add`). What it
+/// leaves out comes from the workflow file's `[schedule]` table (the backend's to read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddSchedule {
+    /// Checked by `savepoint_base::vocab::check_schedule_name`.
+    pub name: String,
+    /// As [`CreateRun::workflow`].
+    pub workflow: String,
+    /// A cron expression (the backend checks it); never with `every`.
+    pub cron: Option<String>,
+    pub every: Option<Duration>,
+    /// An IANA time zone for `cron` (the backend checks it); only with `cron`.
+    pub tz: Option<String>,
+    pub input: Option<Map<String, Value>>,
+    pub catch_up: Option<savepoint_base::vocab::CatchUp>,
+    /// Replace a schedule of that name (else its name being taken is a conflict).
+    pub replace: bool,
 }
 
 /// Which runs `DELETE /runs/{id}` deletes.
@@ -356,6 +383,30 @@ pub trait Backend: Send + Sync + 'static {
     fn schedules(&self) -> BackendFuture<'_, Value> {
         Box::pin(async { Err(ApiError::internal("this backend keeps no schedules")) })
     }
+    /// One schedule, shaped as an entry of [`Backend::schedules`]; not found when no
+    /// schedule has this name.
+    fn schedule(&self, name: String) -> BackendFuture<'_, Value> {
+        let _ = name;
+        Box::pin(async { Err(ApiError::internal("this backend keeps no schedules")) })
+    }
+    /// Checks and stores a schedule (its workflow file as a new run's, its cron
+    /// expression and time zone); returns it as [`Backend::schedule`] does. Not found
+    /// for a workflow not in the folder; a conflict when the name is taken and not
+    /// `replace`.
+    fn add_schedule(&self, add: AddSchedule) -> BackendFuture<'_, Value> {
+        let _ = add;
+        Box::pin(async { Err(ApiError::internal("this backend keeps no schedules")) })
+    }
+    /// Pauses (`paused`) or resumes a schedule; returns it as [`Backend::schedule`].
+    fn pause_schedule(&self, name: String, paused: bool) -> BackendFuture<'_, Value> {
+        let _ = (name, paused);
+        Box::pin(async { Err(ApiError::internal("this backend keeps no schedules")) })
+    }
+    /// Removes a schedule (the runs it started stay): `{"name", "removed": true}`.
+    fn remove_schedule(&self, name: String) -> BackendFuture<'_, Value> {
+        let _ = name;
+        Box::pin(async { Err(ApiError::internal("this backend keeps no schedules")) })
+    }
     /// Sends a named signal to the run: appends it to the run's mailbox, waking the run if
     /// it waits for it; the signal as kept (`{"id", "name", "data", "sent_at",
     /// "delivered_step": null}`). Not found when there is no such run; a conflict when
@@ -434,6 +485,16 @@ pub fn router(backend: Arc<dyn Backend>, listen: SocketAddr, config: &ApiConfig)
         .route("/runs/{id}/signals/{name}", post(signals::send))
         .route("/runs/{id}/fork", post(travel::fork))
         .route("/runs/{id}/update", post(travel::update))
+        .route(
+            "/schedules",
+            get(schedules::list_schedules).post(schedules::add_schedule),
+        )
+        .route(
+            "/schedules/{name}",
+            get(schedules::schedule).delete(schedules::remove_schedule),
+        )
+        .route("/schedules/{name}/pause", post(schedules::pause_schedule))
+        .route("/schedules/{name}/resume", post(schedules::resume_schedule))
         .route("/workflows", get(routes::workflows))
         .route("/plugins", get(routes::plugins))
         .route("/openapi.json", get(openapi::openapi_json))

@@ -26,7 +26,8 @@ use super::extract::{BODY_LIMIT, Params};
 use super::routes::{self, QueryPairs};
 use super::shapes::{self, ErrorJson, StatusWord};
 use super::{
-    EVENTS_PAGE, HISTORY_PAGE, LOG_PAGE, PageSize, RUNS_PAGE, batch, events, signals, travel,
+    EVENTS_PAGE, HISTORY_PAGE, LOG_PAGE, PageSize, RUNS_PAGE, batch, events, schedules, signals,
+    travel,
 };
 
 /// The security schemes' names in the document: the token, and the dashboard's session
@@ -62,6 +63,12 @@ const SESSION: &str = "session";
         routes::cancel,
         signals::send,
         signals::mailbox,
+        schedules::list_schedules,
+        schedules::add_schedule,
+        schedules::schedule,
+        schedules::remove_schedule,
+        schedules::pause_schedule,
+        schedules::resume_schedule,
         travel::fork,
         travel::update,
         routes::workflows,
@@ -98,6 +105,11 @@ const SESSION: &str = "session";
         shapes::SignalBody,
         shapes::SignalJson,
         shapes::MailboxJson,
+        shapes::AddScheduleBody,
+        shapes::ScheduleJson,
+        shapes::ScheduleSpecJson,
+        shapes::SchedulesJson,
+        shapes::RemovedScheduleJson,
     )),
     modifiers(&Refusals),
     security(("bearer" = []), ("session" = [])),

@@ -558,3 +558,106 @@ pub struct MailboxJson {
     /// Oldest first.
     pub signals: Vec<SignalJson>,
 }
+
+/// A schedule's catch-up policy as JSON spells it: `none`, `last` or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct CatchUpWord(pub savepoint_base::vocab::CatchUp);
+
+impl PartialSchema for CatchUpWord {
+    fn schema() -> RefOr<Schema> {
+        words(
+            savepoint_base::vocab::CatchUp::ALL
+                .iter()
+                .map(|catch_up| catch_up.as_str()),
+        )
+    }
+}
+
+impl ToSchema for CatchUpWord {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("CatchUp")
+    }
+}
+
+/// `POST /schedules`: the fields of `savepoint schedule add`. Without `cron` and
+/// `every`, the workflow file's `[schedule]` table says when (and gives `tz`,
+/// `catch_up` and `input` where the body does not).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "nightly", "workflow": "chain", "cron": "0 2 * * *", "tz": "Europe/Paris", "catch_up": "last"}))]
+pub struct AddScheduleBody {
+    /// 1 to 100 letters, digits, `_`, `.` or `-`: its runs' threads are `NAME@TIME`.
+    pub name: String,
+    /// The name of a workflow in the workflows folder (its file without `.toml`).
+    pub workflow: String,
+    /// A cron expression of 5 fields (minute hour day-of-month month day-of-week), or 6
+    /// with seconds first; never with `every`.
+    pub cron: Option<String>,
+    /// A period such as `30s`, `5m`, `1h` (at least `1s`), counted from now.
+    pub every: Option<String>,
+    /// The IANA time zone `cron` is read in (default `UTC`); only with `cron`.
+    pub tz: Option<String>,
+    /// The input (initial state) of every run (default `{}`).
+    pub input: Option<Map<String, Value>>,
+    /// What to do with the due times missed while no host ran the schedule (default
+    /// `none`).
+    pub catch_up: Option<CatchUpWord>,
+    /// Replace a schedule of that name (default false: a taken name is a conflict).
+    pub replace: Option<bool>,
+}
+
+/// When a schedule is due: `{"kind": "cron", "expr", "tz"}` (`tz` null: UTC) or
+/// `{"kind": "every", "every_ms"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpecJson {
+    /// `cron` or `every`.
+    pub kind: String,
+    /// The cron expression (`cron` only).
+    pub expr: Option<String>,
+    /// Its IANA time zone, null for UTC (`cron` only).
+    pub tz: Option<String>,
+    /// The period in milliseconds (`every` only).
+    pub every_ms: Option<i64>,
+}
+
+/// A schedule: `GET /schedules/{name}`, `schedule list --json`'s entries.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleJson {
+    pub name: String,
+    /// The workflow's name (`name` in its file).
+    pub workflow: String,
+    /// The file it was added from; every run is pinned to its text as it was then.
+    pub workflow_path: String,
+    pub spec: ScheduleSpecJson,
+    /// The input of every run.
+    pub input: Map<String, Value>,
+    pub catch_up: CatchUpWord,
+    pub paused: bool,
+    /// The next due time not fired yet (RFC 3339, UTC, milliseconds); in the past while
+    /// paused or while no host runs the schedule.
+    pub next_due: String,
+    /// The latest due time a run was started for; null before the first.
+    #[schema(required = true)]
+    pub last_fired: Option<String>,
+    pub created_at: String,
+}
+
+/// `GET /schedules`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulesJson {
+    /// By name.
+    pub schedules: Vec<ScheduleJson>,
+}
+
+/// `DELETE /schedules/{name}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemovedScheduleJson {
+    pub name: String,
+    /// Always true.
+    pub removed: bool,
+}

@@ -268,7 +268,7 @@ impl Validator<'_> {
         }
     }
 
-    fn duration(
+    pub(super) fn duration(
         &self,
         raw: &Spanned<DurationText>,
         prefix: &str,

@@ -138,7 +138,7 @@ pub(crate) fn is_plugin_name(name: &str) -> bool {
 
 /// A TOML table as a JSON object. Datetimes become their RFC 3339 strings; floats
 /// JSON cannot hold (nan, inf) are an error naming their path, e.g. `config.rate`.
-fn table_to_json(table: &toml::Table, path: &str) -> Result<Value, String> {
+pub(super) fn table_to_json(table: &toml::Table, path: &str) -> Result<Value, String> {
     table
         .iter()
         .map(|(k, v)| Ok((k.clone(), to_json(v, &format!("{path}.{k}"))?)))

@@ -27,6 +27,18 @@ pub(super) struct RawWorkflow {
     pub(super) allow_http: Option<Vec<Spanned<String>>>,
     pub(super) state: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     pub(super) nodes: Option<Spanned<RawNodes>>,
+    pub(super) schedule: Option<Spanned<RawSchedule>>,
+}
+
+/// The `[schedule]` table (see `crate::schedule`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSchedule {
+    pub(super) cron: Option<Spanned<String>>,
+    pub(super) every: Option<Spanned<DurationText>>,
+    pub(super) tz: Option<Spanned<String>>,
+    pub(super) catch_up: Option<Spanned<String>>,
+    pub(super) input: Option<Spanned<toml::Table>>,
 }
 
 /// A file's `[nodes]`: each table by its name, as written.

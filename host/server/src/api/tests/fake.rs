@@ -21,6 +21,14 @@ fn pieces(pieces: &[&str]) -> JsonStream {
     Box::pin(futures_util::stream::iter(pieces))
 }
 
+/// A schedule as `Backend::schedule` answers it.
+fn fake_schedule(name: &str, paused: bool) -> Value {
+    json!({"name": name, "workflow": "chain", "workflow_path": "workflows/chain.toml",
+           "spec": {"kind": "cron", "expr": "0 2 * * *", "tz": null}, "input": {},
+           "catch_up": "none", "paused": paused, "next_due": "2026-11-29T02:00:00.000Z",
+           "last_fired": null, "created_at": "2026-11-28T10:00:00.000Z"})
+}
+
 /// Runs kept in a map. Workflow `missing` does not exist, workflow `broken` and thread
 /// `boom` make the backend fail, a run named `done` is completed.
 #[derive(Default)]
@@ -239,6 +247,41 @@ impl Backend for FakeBackend {
             self.record(format!("send_signal {thread} {name}"));
             Ok(json!({"id": 1, "name": name, "data": data,
                       "sent_at": "2026-11-28T10:00:00.000Z", "delivered_step": null}))
+        })
+    }
+
+    fn schedules(&self) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record("schedules".to_string());
+            Ok(json!({"schedules": [fake_schedule("go", false)]}))
+        })
+    }
+
+    fn schedule(&self, name: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("schedule {name}"));
+            Ok(fake_schedule(&name, false))
+        })
+    }
+
+    fn add_schedule(&self, add: crate::api::AddSchedule) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("add_schedule {} {}", add.name, add.workflow));
+            Ok(fake_schedule(&add.name, false))
+        })
+    }
+
+    fn pause_schedule(&self, name: String, paused: bool) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("pause_schedule {name} {paused}"));
+            Ok(fake_schedule(&name, paused))
+        })
+    }
+
+    fn remove_schedule(&self, name: String) -> BackendFuture<'_, Value> {
+        Box::pin(async move {
+            self.record(format!("remove_schedule {name}"));
+            Ok(json!({"name": name, "removed": true}))
         })
     }
 

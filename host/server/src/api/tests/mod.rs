@@ -14,6 +14,7 @@ mod guard;
 mod login;
 mod openapi;
 mod routes;
+mod schedules;
 mod serve;
 mod travel;
 mod unknown;
