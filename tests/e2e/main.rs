@@ -38,6 +38,7 @@ mod readme;
 mod reads;
 mod resources;
 mod reuse;
+mod schedules;
 mod signals;
 mod storage;
 mod travel;

@@ -8,4 +8,5 @@ mod cluster;
 mod errors;
 mod hosts;
 mod outage;
+mod schedules;
 mod witness;
