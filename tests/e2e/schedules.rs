@@ -414,3 +414,86 @@ fn a_serve_killed_while_a_schedule_fires_leaves_each_due_time_one_run() {
         assert_eq!(env.state(thread)["count"], 1, "{thread}: one step, once");
     }
 }
+
+/// The same through the API of a running `serve`: `POST /schedules` (a workflow of its
+/// folder), `GET /schedules[/{name}]`, pause, resume, `DELETE`, and what it refuses, in
+/// the API's words (no CLI flag in them).
+#[test]
+fn the_api_adds_lists_pauses_resumes_and_removes_schedules() {
+    let env = Env::new(&["counter"]);
+    env.daemon_workflow("once", ONCE);
+    let daemon = env.serve(&[]);
+    let body = json!({"name": "nightly", "workflow": "once", "cron": "30 2 * * *",
+                      "tz": "Europe/Paris", "catch_up": "last", "input": {"count": 2}});
+    let added = daemon.post("/schedules", &body);
+    assert_eq!(added.status, 201, "{}", added.body);
+    let added = added.json();
+    assert_eq!(
+        (&added["spec"], &added["catch_up"], &added["input"]),
+        (
+            &json!({"kind": "cron", "expr": "30 2 * * *", "tz": "Europe/Paris"}),
+            &json!("last"),
+            &json!({"count": 2})
+        )
+    );
+    assert_eq!(daemon.get("/schedules/nightly").json(), added);
+    assert_eq!(
+        daemon.get("/schedules").json(),
+        json!({"schedules": [added]})
+    );
+    let paused = daemon.post("/schedules/nightly/pause", &json!({})).json();
+    assert_eq!(paused["paused"], true);
+    assert_eq!(schedule(&env, "nightly")["paused"], true, "the CLI sees it");
+    let resumed = daemon.post("/schedules/nightly/resume", &json!({})).json();
+    assert_eq!(resumed["paused"], false);
+
+    let mut said = Messages::new();
+    let refusals = [
+        (
+            "the name is taken",
+            json!({"name": "nightly", "workflow": "once", "every": "1m"}),
+        ),
+        (
+            "a bad minute field",
+            json!({"name": "a", "workflow": "once", "cron": "*/61 * * * *"}),
+        ),
+        (
+            "an unknown time zone",
+            json!({"name": "a", "workflow": "once", "cron": "0 9 * * *", "tz": "Mars/Olympus"}),
+        ),
+        (
+            "a period under a second",
+            json!({"name": "a", "workflow": "once", "every": "10ms"}),
+        ),
+        (
+            "no cron, no every, no [schedule]",
+            json!({"name": "a", "workflow": "once"}),
+        ),
+        (
+            "an unknown workflow",
+            json!({"name": "a", "workflow": "nope", "every": "1m"}),
+        ),
+    ];
+    for (what, body) in refusals {
+        let reply = daemon.post("/schedules", &body);
+        said.add(
+            &format!("POST /schedules, {what}: {}", reply.status),
+            &reply.body,
+        );
+    }
+    let removed = http_delete(&daemon, "/schedules/nightly");
+    assert_eq!(removed, json!({"name": "nightly", "removed": true}));
+    let gone = daemon.get("/schedules/nightly");
+    said.add(
+        &format!("GET /schedules/nightly, removed: {}", gone.status),
+        &gone.body,
+    );
+    said.check("api-schedules.txt");
+    assert_eq!(daemon.get("/schedules").json(), json!({"schedules": []}));
+}
+
+fn http_delete(daemon: &crate::fixtures::Daemon, path: &str) -> Value {
+    let reply = crate::fixtures::http(daemon.addr(), "DELETE", path, None);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}

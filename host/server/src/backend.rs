@@ -16,7 +16,7 @@ use crate::api::{
 };
 use crate::view::{JsonPage, PageEntry};
 use savepoint_runtime::daemon::Daemon;
-use savepoint_runtime::schedule::NewSchedule;
+use savepoint_runtime::schedule::{NewSchedule, SpecError, check_spec};
 use savepoint_runtime::{BatchRun, DeleteScope, Edit, Fork, RuntimeError, StartRun};
 use savepoint_store::{CheckpointStore, Clock, Page, ScheduleSpec, StoreError, SystemClock};
 use savepoint_workflow::{MAX_WORKFLOW_FILE, Unfinished, Workflow, WorkflowError};
@@ -343,6 +343,18 @@ impl<S: CheckpointStore + Clone> Backend for DaemonBackend<S> {
                 }),
                 (None, None) => None,
             };
+            // Checked here too, to name the body's field (the runtime names none).
+            if let Some(spec) = &spec {
+                check_spec(spec).map_err(|error| {
+                    ApiError::usage(match error {
+                        SpecError::Cron { expr, reason } => {
+                            format!("field \"cron\" {expr:?}: {reason}")
+                        }
+                        SpecError::Zone(reason) => format!("field \"tz\": {reason}"),
+                        SpecError::Every(reason) => format!("field \"every\": {reason}"),
+                    })
+                })?;
+            }
             let schedule = self
                 .daemon
                 .runtime()
