@@ -275,16 +275,37 @@ impl Returned<'_> {
     }
 }
 
-/// The log level of either version's `host.level`, by name.
-fn level(name: &str) -> LogLevel {
-    match name {
-        "trace" => LogLevel::Trace,
-        "debug" => LogLevel::Debug,
-        "warn" => LogLevel::Warn,
-        "error" => LogLevel::Error,
-        _ => LogLevel::Info,
-    }
+/// The `host` interface of one world version, in the module of its `bindgen!`: every
+/// version's `log` and `lease-epoch` are the same functions of [`NodeState`], and its
+/// `types` interface has none.
+macro_rules! host_interface {
+    () => {
+        impl savepoint::node::types::Host for NodeState {}
+
+        impl savepoint::node::host::Host for NodeState {
+            fn log(
+                &mut self,
+                level: savepoint::node::host::Level,
+                message: String,
+            ) -> wasmtime::Result<()> {
+                use savepoint::node::host::Level;
+                let level = match level {
+                    Level::Trace => super::LogLevel::Trace,
+                    Level::Debug => super::LogLevel::Debug,
+                    Level::Info => super::LogLevel::Info,
+                    Level::Warn => super::LogLevel::Warn,
+                    Level::Error => super::LogLevel::Error,
+                };
+                self.log_line(level, message)
+            }
+
+            fn lease_epoch(&mut self) -> wasmtime::Result<u64> {
+                self.epoch()
+            }
+        }
+    };
 }
+use host_interface;
 
 /// Which JSON text of an outcome, for messages.
 #[derive(Clone, Copy)]

@@ -12,28 +12,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use savepoint::node::host::{Host, Level};
 use savepoint::node::types as wit;
 
-/// The `types` interface has no functions: nothing to implement.
-impl wit::Host for NodeState {}
-
-impl Host for NodeState {
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        let level = match level {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        };
-        self.log_line(super::level(level), message)
-    }
-
-    fn lease_epoch(&mut self) -> wasmtime::Result<u64> {
-        self.epoch()
-    }
-}
+super::host_interface!();
 
 pub fn context(input: &CallInput) -> wit::Context {
     wit::Context {

@@ -369,6 +369,16 @@ pub(super) fn check_workflow_name(name: &str) -> Result<(), ApiError> {
 /// The query parameters of a request, taken one by one and checked, so that each error
 /// names its parameter; each may be given at most once. [`Params::finish`] rejects
 /// whatever was not taken.
+/// Checks a request that takes no query parameter and an empty body (or `{}`): each
+/// parameter or field given is refused, named.
+pub(super) fn no_parameters(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    body: Option<Map<String, Value>>,
+) -> Result<(), ApiError> {
+    Params::new(query)?.finish()?;
+    Fields::new(body.unwrap_or_default()).finish()
+}
+
 #[derive(Debug)]
 pub(super) struct Params {
     pairs: Vec<(String, String)>,

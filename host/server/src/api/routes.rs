@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, HttpError};
 use super::extract::{
-    By, Fields, JsonObject, Params, check_thread, check_workflow_name, path_thread,
+    By, Fields, JsonObject, Params, check_thread, check_workflow_name, no_parameters, path_thread,
 };
 use super::{
     Backend, Branches, CreateRun, HISTORY_PAGE, HistoryDetail, JsonStream, LOG_PAGE, RUNS_PAGE,
@@ -302,8 +302,7 @@ pub(super) async fn cancel(
     JsonObject(body): JsonObject,
 ) -> Reply {
     let thread = path_thread(path)?;
-    Params::new(query)?.finish()?;
-    Fields::new(body.unwrap_or_default()).finish()?;
+    no_parameters(query, body)?;
     Ok(Json(backend.cancel(thread).await?))
 }
 

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::error::HttpError;
-use super::extract::{Fields, JsonObject, Params, check_workflow_name};
+use super::extract::{Fields, JsonObject, Params, check_workflow_name, no_parameters};
 use super::routes::{Backed, PathId, QueryPairs, Reply};
 use super::{AddSchedule, ApiError, shapes};
 use savepoint_base::units::parse_duration;
@@ -157,8 +157,7 @@ pub(super) async fn pause_schedule(
     JsonObject(body): JsonObject,
 ) -> Reply {
     let name = path_name(path)?;
-    Params::new(query)?.finish()?;
-    Fields::new(body.unwrap_or_default()).finish()?;
+    no_parameters(query, body)?;
     Ok(Json(backend.pause_schedule(name, true).await?))
 }
 
@@ -181,8 +180,7 @@ pub(super) async fn resume_schedule(
     JsonObject(body): JsonObject,
 ) -> Reply {
     let name = path_name(path)?;
-    Params::new(query)?.finish()?;
-    Fields::new(body.unwrap_or_default()).finish()?;
+    no_parameters(query, body)?;
     Ok(Json(backend.pause_schedule(name, false).await?))
 }
 
@@ -205,7 +203,6 @@ pub(super) async fn remove_schedule(
     JsonObject(body): JsonObject,
 ) -> Reply {
     let name = path_name(path)?;
-    Params::new(query)?.finish()?;
-    Fields::new(body.unwrap_or_default()).finish()?;
+    no_parameters(query, body)?;
     Ok(Json(backend.remove_schedule(name).await?))
 }
